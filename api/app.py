@@ -1,0 +1,30 @@
+"""The FastAPI app factory: `create_app(settings)`. Nothing is built at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.routes import health
+from api.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; heavy state (city model, store) is created in the lifespan."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        yield
+
+    app = FastAPI(
+        title="Lạng Sơn Digital Twin API",
+        version="0.1.0",
+        description="City model layers on H3, live IOC events, simulations and exports.",
+        lifespan=lifespan,
+    )
+    app.include_router(health.router)
+    return app

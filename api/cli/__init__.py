@@ -1,0 +1,11 @@
+"""The `twin` command line: one typer app, with a module per command group."""
+
+from __future__ import annotations
+
+from api.cli import data  # noqa: F401  (registers commands)
+from api.cli.base import app
+
+
+def main() -> None:
+    """Run the `twin` CLI."""
+    app()

@@ -1,0 +1,1 @@
+"""Benchmarks of the twin against its peers; each writes bench/results/<name>.json."""

@@ -1,0 +1,128 @@
+"""The H3 grid: the only module of the twin that imports `h3`.
+
+Cells are lowercase hex strings outside hot loops and `uint64` inside vectorised kernels; convert at
+the edge with `to_str` / `to_int`. Resolution is a setting (default 9, ~0.1 km² a cell); 7–11 allowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import h3
+import numpy as np
+import numpy.typing as npt
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from twin.errors import InputError
+
+DEFAULT_RES = 9
+MIN_RES = 7
+MAX_RES = 11
+
+CellArray = npt.NDArray[np.uint64]
+
+
+def check_resolution(res: int, field: str = "res") -> int:
+    """Return `res` if it is an allowed resolution, else raise `InputError` naming `field`."""
+    if isinstance(res, bool) or not isinstance(res, int | np.integer):
+        raise InputError(field, f"must be an integer between {MIN_RES} and {MAX_RES}, got {res!r}")
+    if not MIN_RES <= int(res) <= MAX_RES:
+        raise InputError(field, f"must be between {MIN_RES} and {MAX_RES}, got {res}")
+    return int(res)
+
+
+def latlng_to_cells(lat: npt.ArrayLike, lng: npt.ArrayLike, res: int = DEFAULT_RES) -> CellArray:
+    """Return the H3 cell (uint64) of each (lat, lng) point in degrees.
+
+    Non-finite or out-of-range coordinates raise `InputError`.
+    """
+    res = check_resolution(res)
+    la = np.ascontiguousarray(lat, dtype=np.float64).ravel()
+    ln = np.ascontiguousarray(lng, dtype=np.float64).ravel()
+    if la.shape != ln.shape:
+        raise InputError("lng", f"has {ln.size} values but lat has {la.size}")
+    _check_coords(la, ln)
+    out = np.empty(la.size, dtype=np.uint64)
+    for i in range(la.size):
+        out[i] = h3.str_to_int(h3.latlng_to_cell(float(la[i]), float(ln[i]), res))
+    return out
+
+
+def _check_coords(lat: npt.NDArray[np.float64], lng: npt.NDArray[np.float64]) -> None:
+    if not (np.isfinite(lat).all() and np.isfinite(lng).all()):
+        raise InputError("lat/lng", "coordinates must be finite numbers (no NaN or Infinity)")
+    if lat.size and (np.abs(lat).max() > 90 or np.abs(lng).max() > 180):
+        raise InputError("lat/lng", "latitude must be within ±90 and longitude within ±180")
+
+
+def to_str(cells: Iterable[int] | npt.NDArray[np.uint64]) -> list[str]:
+    """Convert integer cells to lowercase hex strings."""
+    return [format(int(c), "x") for c in cells]
+
+
+def to_int(cells: Iterable[str]) -> CellArray:
+    """Convert hex-string cells to a uint64 array; invalid ids raise `InputError`."""
+    out = []
+    for c in cells:
+        try:
+            value = int(c, 16)
+        except (TypeError, ValueError):
+            raise InputError("cell", f"{c!r} is not an H3 cell id") from None
+        if not h3.is_valid_cell(c):
+            raise InputError("cell", f"{c!r} is not a valid H3 cell id")
+        out.append(value)
+    return np.asarray(out, dtype=np.uint64)
+
+
+def is_valid(cell: str) -> bool:
+    """Return whether `cell` is a valid H3 cell id string."""
+    try:
+        return bool(h3.is_valid_cell(cell))
+    except (TypeError, ValueError):
+        return False
+
+
+def resolution(cell: str) -> int:
+    """Return the resolution of a cell id string."""
+    return int(h3.get_resolution(cell))
+
+
+def cell_to_polygon(cell: str) -> shapely.Polygon:
+    """Return the cell boundary as a shapely Polygon in lon/lat (counter-clockwise)."""
+    ring = [(lng, lat) for lat, lng in h3.cell_to_boundary(cell)]
+    return shapely.geometry.polygon.orient(shapely.Polygon(ring), sign=1.0)
+
+
+def cells_to_polygons(cells: Sequence[str]) -> list[shapely.Polygon]:
+    """Return a polygon for each cell id string."""
+    return [cell_to_polygon(c) for c in cells]
+
+
+def cell_to_latlng(cell: str) -> tuple[float, float]:
+    """Return the (lat, lng) centre of a cell."""
+    lat, lng = h3.cell_to_latlng(cell)
+    return float(lat), float(lng)
+
+
+def grid_disk(cell: str, k: int = 1) -> list[str]:
+    """Return the cells within `k` steps of `cell` (itself included)."""
+    return list(h3.grid_disk(cell, k))
+
+
+def cell_to_parent(cell: str, res: int) -> str:
+    """Return the ancestor of `cell` at the coarser resolution `res`."""
+    return str(h3.cell_to_parent(cell, res))
+
+
+def cell_area_km2(cell: str) -> float:
+    """Return the area of a cell in km²."""
+    return float(h3.cell_area(cell, unit="km^2"))
+
+
+def polygon_to_cells(geom: BaseGeometry, res: int = DEFAULT_RES) -> list[str]:
+    """Return the cells whose centres lie inside a (Multi)Polygon in lon/lat."""
+    res = check_resolution(res)
+    if geom.is_empty:
+        return []
+    return sorted(h3.geo_to_cells(shapely.geometry.mapping(geom), res))
