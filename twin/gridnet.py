@@ -17,6 +17,7 @@ _M_PER_DEG_LAT = 111_320.0
 def grid_network(
     rows: int,
     cols: int,
+    *,
     spacing_m: float = 300.0,
     speed_kmh: float = 50.0,
     lanes: int = 1,
