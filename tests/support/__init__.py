@@ -1,0 +1,1 @@
+"""Test support: servers and helpers that the test setup starts itself."""
