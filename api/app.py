@@ -6,8 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
 
-from api.routes import health
+from api.routes import health, viewer
 from api.settings import Settings
 
 
@@ -27,4 +28,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(health.router)
+    # The viewer's "/", /assets and /config: kept last so it never shadows an API route.
+    app.include_router(viewer.router)
+    # GeoJSON layers shrink 5-10x; SSE (text/event-stream) is excluded by Starlette.
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
     return app
