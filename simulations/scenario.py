@@ -1,0 +1,520 @@
+"""Planners' scenario specs: one versioned schema for traffic, waste or both, loaded from TOML/JSON.
+
+A scenario is a *base* (the package defaults, ``base = "baseline"``, or another scenario file it
+builds on), parameter sections for the simulations it runs, a list of *changes* (the intervention a
+planner studies: close a road, set or scale a parameter), the *seeds* to run, and a *horizon*::
+
+    schema_version = 1
+    name = "Đóng cầu Kỳ Lừa giờ cao điểm"
+    kind = "both"                 # traffic | waste | both
+    base = "baseline"             # or "other_scenario.toml" (relative to this file)
+    seeds = [1, 2, 3]             # or a count: seeds = 3  → [1, 2, 3]
+    horizon = "2h"                # traffic: simulated time; waste: rounded up to whole days
+
+    [traffic]                     # delegated to simulations.traffic.params.TrafficParams
+    [waste]                       # delegated to simulations.waste.params.WasteParams
+    fleet.trucks = 8
+
+    [[changes]]
+    type = "close"                # close | set | scale
+    road = "QL1A"                 # by road name (needs the network), or links = [...], or area = [...]
+    start_s = 0
+
+    [[changes]]
+    type = "scale"
+    param = "waste.fleet.trucks"
+    factor = 1.5
+
+Validation errors name the field (``changes[1].param``, ``traffic.demand.trips``) and the reason.
+The two parameter sections are validated by the simulations' own frozen models, so a scenario can
+never carry a parameter a model does not know.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+import numpy as np
+import numpy.typing as npt
+import shapely
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from simulations.closures import Closure
+from simulations.runner import apply_overrides
+from simulations.traffic.params import Closure as TrafficClosure
+from simulations.traffic.params import TrafficParams, clock_s
+from simulations.waste.params import WasteParams
+from twin.errors import InputError
+from twin.network import RoadNetwork
+
+#: The schema version this module reads and writes.
+SCHEMA_VERSION = 1
+
+Kind = Literal["traffic", "waste", "both"]
+SimKind = Literal["traffic", "waste"]
+
+#: The traffic parameter that holds the simulated duration in seconds.
+TRAFFIC_HORIZON_FIELD = "horizon_s"
+
+#: The parameter model of each simulation.
+PARAMS_MODELS: dict[str, type[BaseModel]] = {"traffic": TrafficParams, "waste": WasteParams}
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|min|m|h|d)?\s*$", re.IGNORECASE)
+_UNIT_S = {"s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: str | float | int) -> float:
+    """Return a duration in seconds from a number or a text like ``"90min"``, ``"2h"``, ``"7d"``."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a text like '2h' or '7d'")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        m = _DURATION.match(value)
+        if not m:
+            raise ValueError(f"{value!r} is not a duration (use seconds, or e.g. '90min', '2h', '7d')")
+        seconds = float(m.group(1)) * _UNIT_S[(m.group(2) or "s").lower()]
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError("a duration must be a positive, finite number of seconds")
+    return seconds
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SetChange(_Frozen):
+    """Set one parameter: ``param`` is a dotted path starting with ``traffic.`` or ``waste.``."""
+
+    type: Literal["set"]
+    param: str
+    value: Any
+    label: str = ""
+
+
+class ScaleChange(_Frozen):
+    """Multiply one numeric parameter by ``factor`` (integers are rounded and kept ≥ 1)."""
+
+    type: Literal["scale"]
+    param: str
+    factor: float = Field(gt=0.0, allow_inf_nan=False)
+    label: str = ""
+
+
+class CloseChange(_Frozen):
+    """Close roads: a named road (all its links, or only its bridges), link ids, a circle or an area.
+
+    ``start`` and ``end`` are local clock times (HH:MM) of the first simulated day; left out, the
+    road is closed for the whole run. ``applies_to`` says which simulations see the closure (both
+    by default: a closed bridge stops cars and garbage trucks alike).
+    """
+
+    type: Literal["close"]
+    name: str = ""
+    road: str | None = Field(default=None, min_length=1)
+    bridges_only: bool = False
+    links: tuple[Annotated[int, Field(ge=0)], ...] = ()
+    near: tuple[float, float] | None = Field(default=None, description="(lon, lat) of the centre")
+    radius_m: float = Field(default=100.0, gt=0.0)
+    area: tuple[tuple[float, float], ...] | None = None
+    start: str | None = None
+    end: str | None = None
+    applies_to: Kind = "both"
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if self.road is None and not self.links and self.area is None and self.near is None:
+            raise ValueError("a closure needs `road`, `links`, `near` or `area`")
+        if self.bridges_only and self.road is None:
+            raise ValueError("bridges_only needs a `road` whose bridges are closed")
+        a = clock_s(self.start, "start") if self.start else 0
+        b = clock_s(self.end, "end") if self.end else 86_400
+        if b <= a:
+            raise ValueError(f"the closure ends ({self.end}) before it starts ({self.start})")
+        if self.area is not None:
+            Closure(name=self.name, area=self.area)  # the shared model checks the ring
+        return self
+
+    def label(self) -> str:
+        """Return a short text that says what is closed."""
+        what = self.road or (f"{len(self.links)} links" if self.links else "an area")
+        return self.name or f"close {what}{' (bridges)' if self.bridges_only else ''}"
+
+    def link_ids(self, network: RoadNetwork) -> npt.NDArray[np.int64]:
+        """Return the ids of the links of `network` this change closes (sorted, unique).
+
+        Raises
+        ------
+        InputError
+            If the road is not in the network, a link id does not exist, or nothing is selected.
+        """
+        links = network.links
+        m = network.n_links
+        bad = [i for i in self.links if i >= m]
+        if bad:
+            raise InputError("links", f"link {bad[0]} does not exist (the network has {m} links)")
+        hit = np.zeros(m, dtype=bool)
+        hit[list(self.links)] = True
+        if self.road is not None:
+            key = _norm(self.road)
+            names = np.array([_norm(str(n)) for n in links["name"]], dtype=object)
+            road = np.array([key in n for n in names], dtype=bool) if key else np.zeros(m, bool)
+            if self.bridges_only:
+                road &= links["bridge"].to_numpy(dtype=bool)
+            if self.area is not None:
+                road &= _in_area(network, self.area)
+            if not road.any():
+                known = sorted({str(n) for n in links["name"] if str(n)})[:12]
+                raise InputError(
+                    "road",
+                    f"no {'bridge of a ' if self.bridges_only else ''}road named {self.road!r}",
+                    hint=f"named roads include: {', '.join(known)}" if known else "close by links or area",
+                )
+            hit |= road
+        elif self.area is not None:
+            hit |= _in_area(network, self.area)
+        if self.near is not None:
+            mid = shapely.line_interpolate_point(links.geometry.to_numpy(), 0.5, normalized=True)
+            xy = _local_metres(shapely.get_x(mid), shapely.get_y(mid))
+            c = _local_metres(np.array([self.near[0]]), np.array([self.near[1]]))[0]
+            hit |= np.hypot(*(xy - c).T) <= self.radius_m
+        ids = np.flatnonzero(hit).astype(np.int64)
+        if ids.size == 0:
+            raise InputError("area" if self.area is not None else "near", "the closure selects no road link")
+        return ids
+
+    def for_traffic(self, network: RoadNetwork | None) -> TrafficClosure | None:
+        """Return the traffic model's closure (links resolved on `network`; None if an area needs one)."""
+        window = {"start": self.start or "00:00", "end": self.end or "23:59", "reason": self.label()}
+        if network is not None:
+            return TrafficClosure(links=tuple(int(i) for i in self.link_ids(network)), **window)
+        if self.area is not None or self.bridges_only:
+            return None  # validation only: areas and bridge filters need the network
+        # Validation only: the traffic model resolves names and circles itself.
+        names = (self.road,) if self.road else ()
+        return TrafficClosure(links=self.links, names=names, near=self.near, radius_m=self.radius_m, **window)
+
+    def for_waste(self, network: RoadNetwork | None) -> Closure | None:
+        """Return the waste model's closure (seconds from midnight of day 1); None without a network."""
+        start_s = float(clock_s(self.start, "start")) if self.start else 0.0
+        end_s = float(clock_s(self.end, "end")) if self.end else None
+        if network is None:
+            if self.road is None and self.near is None:
+                return Closure(
+                    name=self.label(), links=self.links, area=self.area, start_s=start_s, end_s=end_s
+                )
+            return None
+        ids = tuple(int(i) for i in self.link_ids(network))
+        return Closure(name=self.label(), links=ids, start_s=start_s, end_s=end_s)
+
+
+def _norm(name: str) -> str:
+    return "".join(name.casefold().split()).replace(".", "")
+
+
+def _in_area(network: RoadNetwork, area: tuple[tuple[float, float], ...]) -> npt.NDArray[np.bool_]:
+    return np.asarray(
+        shapely.intersects(network.links.geometry.to_numpy(), shapely.Polygon(area)), dtype=bool
+    )
+
+
+def _local_metres(lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    r = 6_371_008.8
+    return np.column_stack((np.deg2rad(lon) * r * np.cos(np.deg2rad(21.85)), np.deg2rad(lat) * r))
+
+
+Change = Annotated[SetChange | ScaleChange | CloseChange, Field(discriminator="type")]
+
+
+class CityOptions(_Frozen):
+    """Which city model the scenario runs on (the defaults are the service's)."""
+
+    road_source: Literal["synthetic", "osm"] = "synthetic"
+    seed: int = Field(default=2025, ge=0)
+    res: int = Field(default=9, ge=7, le=11)
+
+
+class ScenarioSpec(_Frozen):
+    """A planner's scenario: base, parameter sections, changes, seeds and horizon (schema version 1)."""
+
+    schema_version: Literal[1] = 1
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=5000)
+    kind: Kind
+    base: str = "baseline"
+    seeds: tuple[int, ...] = (1,)
+    horizon: float | None = Field(default=None, description="seconds; '2h' and '7d' are accepted")
+    city: CityOptions = CityOptions()
+    traffic: dict[str, Any] = Field(default_factory=dict)
+    waste: dict[str, Any] = Field(default_factory=dict)
+    changes: tuple[Change, ...] = ()
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seeds(cls, v: Any) -> Any:
+        if isinstance(v, bool):
+            raise ValueError("seeds is a list of integers or a count")
+        if isinstance(v, int):
+            if not 1 <= v <= 1000:
+                raise ValueError("a seed count must be between 1 and 1000")
+            return tuple(range(1, v + 1))
+        return v
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v:
+            raise ValueError("at least one seed is needed")
+        if len(set(v)) != len(v):
+            raise ValueError("seeds must be distinct")
+        if any(s < 0 for s in v):
+            raise ValueError("seeds are non-negative integers")
+        return v
+
+    @field_validator("horizon", mode="before")
+    @classmethod
+    def _horizon(cls, v: Any) -> Any:
+        return None if v is None else parse_duration(v)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.kind == "traffic" and self.waste:
+            raise ValueError("kind: a traffic scenario has a [waste] section (use kind = 'both')")
+        if self.kind == "waste" and self.traffic:
+            raise ValueError("kind: a waste scenario has a [traffic] section (use kind = 'both')")
+        for i, ch in enumerate(self.changes):
+            if isinstance(ch, SetChange | ScaleChange):
+                target = ch.param.split(".", 1)[0]
+                if target not in PARAMS_MODELS or "." not in ch.param:
+                    raise ValueError(
+                        f"changes[{i}].param: must start with 'traffic.' or 'waste.', got {ch.param!r}"
+                    )
+                if target not in self.kinds:
+                    raise ValueError(
+                        f"changes[{i}].param: {target!r} is not simulated in a {self.kind} scenario"
+                    )
+        return self
+
+    # -- views ------------------------------------------------------------------------------------
+    @property
+    def kinds(self) -> tuple[SimKind, ...]:
+        """Return the simulations this scenario runs."""
+        return ("traffic", "waste") if self.kind == "both" else (self.kind,)  # type: ignore[return-value]
+
+    def without_changes(self) -> ScenarioSpec:
+        """Return the scenario's baseline: the same base, sections, seeds and horizon, no changes."""
+        return self.model_copy(update={"changes": (), "name": f"{self.name} — baseline"})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the spec as a JSON-serialisable dict (loadable again with `from_dict`)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+    # -- loading ----------------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ScenarioSpec:
+        """Validate `data`; raise `InputError` naming the first bad field and the reason."""
+        if not isinstance(data, Mapping):
+            raise InputError("scenario", "must be a table/object of fields")
+        version = data.get("schema_version", SCHEMA_VERSION)
+        if version != SCHEMA_VERSION:
+            raise InputError(
+                "schema_version",
+                f"version {version!r} is not supported (this twin reads version {SCHEMA_VERSION})",
+                hint="upgrade the twin, or rewrite the file in the current schema",
+            )
+        try:
+            spec = cls.model_validate(dict(data))
+        except ValidationError as e:
+            raise _input_error(e, "scenario") from None
+        spec.resolve()  # validate the sections and changes against the models now
+        return spec
+
+    @classmethod
+    def from_text(cls, text: str, fmt: Literal["toml", "json"] = "toml") -> ScenarioSpec:
+        """Parse a TOML or JSON document and validate it."""
+        return cls.from_dict(_parse(text, fmt, "scenario"))
+
+    @classmethod
+    def from_file(cls, path: Path | str) -> ScenarioSpec:
+        """Load a ``.toml`` or ``.json`` scenario; a file ``base`` is merged in (relative to this file)."""
+        return cls.from_dict(_read_with_bases(Path(path), []))
+
+    # -- resolution -------------------------------------------------------------------------------
+    def resolve(self, network: RoadNetwork | None = None) -> dict[str, BaseModel]:
+        """Return the validated parameters of each simulation, with horizon and changes applied.
+
+        Closures of named roads are resolved against `network`; without one they are left out
+        (validation only), so pass the network the run will use.
+
+        Raises
+        ------
+        InputError
+            Naming the section or change (``traffic.fleet.trucks``, ``changes[2].param``) and why.
+        """
+        out: dict[str, BaseModel] = {}
+        for kind in self.kinds:
+            model = PARAMS_MODELS[kind]
+            section = dict(getattr(self, kind))
+            if self.horizon is not None:
+                _apply_horizon(kind, section, self.horizon)
+            try:
+                params: BaseModel = model.model_validate(section)
+            except ValidationError as e:
+                raise _input_error(e, kind) from None
+            for i, ch in enumerate(self.changes):
+                params = _apply_change(params, kind, ch, i, network)
+            out[kind] = params
+        return out
+
+    def closures(self, network: RoadNetwork) -> list[tuple[str, npt.NDArray[np.int64]]]:
+        """Return (label, closed link ids) of every closure change on `network`."""
+        return [(ch.label(), ch.link_ids(network)) for ch in self.changes if isinstance(ch, CloseChange)]
+
+
+def _apply_horizon(kind: str, section: dict[str, Any], horizon_s: float) -> None:
+    """Set the horizon on a parameter section unless the section sets it itself."""
+    if kind == "waste":
+        section.setdefault("days", max(1, math.ceil(horizon_s / 86400.0 - 1e-9)))
+    else:
+        section.setdefault(TRAFFIC_HORIZON_FIELD, horizon_s)
+
+
+def _apply_change(params: BaseModel, kind: str, ch: Any, i: int, network: RoadNetwork | None) -> BaseModel:
+    where = f"changes[{i}]"
+    if isinstance(ch, CloseChange):
+        if ch.applies_to not in (kind, "both"):
+            return params
+        try:
+            closure: BaseModel | None = (
+                ch.for_traffic(network) if kind == "traffic" else ch.for_waste(network)
+            )
+        except InputError as e:
+            raise InputError(f"{where}.{e.field}", e.reason, e.hint) from None
+        except ValidationError as e:
+            raise _input_error(e, where) from None
+        if closure is None:
+            return params
+        current = tuple(getattr(params, "closures", ()))
+        return _override(params, {"closures": [*current, closure]}, where)
+    target, _, path = ch.param.partition(".")
+    if target != kind:
+        return params
+    if isinstance(ch, SetChange):
+        return _override(params, {path: ch.value}, f"{where}.value")
+    current = _get_path(params.model_dump(mode="python"), path, f"{where}.param")
+    if isinstance(current, bool) or not isinstance(current, int | float):
+        raise InputError(
+            f"{where}.param", f"{ch.param} is not a number (it is {current!r}), so it cannot be scaled"
+        )
+    value: float | int = current * ch.factor
+    if isinstance(current, int):
+        value = max(1, round(value))
+    return _override(params, {path: value}, f"{where}.factor")
+
+
+def _override(params: BaseModel, overrides: dict[str, Any], where: str) -> BaseModel:
+    try:
+        return apply_overrides(params, overrides)  # type: ignore[no-any-return]
+    except InputError as e:
+        if e.reason.startswith("no parameter"):
+            raise InputError(f"{where.rsplit('.', 1)[0]}.param", e.reason, e.hint) from None
+        raise InputError(where, f"{e.field}: {e.reason}", e.hint) from None
+
+
+def _get_path(data: dict[str, Any], path: str, where: str) -> Any:
+    node: Any = data
+    for key in path.split("."):
+        if not isinstance(node, dict) or key not in node:
+            raise InputError(where, f"no parameter {path!r}")
+        node = node[key]
+    return node
+
+
+def _input_error(e: ValidationError, prefix: str) -> InputError:
+    err = e.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    # Discriminated unions add the tag to the path ("changes.1.close.road"): drop it, index lists.
+    parts: list[str] = []
+    for p in loc:
+        if p.isdigit() and parts:
+            parts[-1] += f"[{p}]"
+        elif p in ("set", "scale", "close") and parts and parts[-1].startswith("changes["):
+            continue
+        else:
+            parts.append(p)
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    head, sep, rest = msg.partition(": ")
+    if sep and " " not in head and (head.startswith(("changes[", "kind")) or "." in head):
+        return InputError(head, rest, hint="fix the scenario (see examples/scenarios/)")
+    field = ".".join(parts)
+    if prefix in ("traffic", "waste"):
+        field = f"{prefix}.{field}" if field else prefix
+    return InputError(field or prefix, msg, hint="fix the scenario (see examples/scenarios/)")
+
+
+def _parse(text: str, fmt: str, what: str) -> dict[str, Any]:
+    try:
+        data: Any = tomllib.loads(text) if fmt == "toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
+        raise InputError(what, f"not valid {fmt.upper()}: {e}") from None
+    if not isinstance(data, dict):
+        raise InputError(what, "must hold a table/object at top level")
+    return data
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise InputError("scenario", f"file {path} does not exist", hint="check the path")
+    suffix = path.suffix.lower()
+    if suffix not in (".toml", ".json"):
+        raise InputError("scenario", f"{path.name} is neither .toml nor .json")
+    return _parse(path.read_text(encoding="utf-8"), suffix[1:], path.name)
+
+
+def _read_with_bases(path: Path, chain: list[Path]) -> dict[str, Any]:
+    """Read a scenario file and merge the file it names as ``base`` under it (recursively)."""
+    resolved = path.resolve()
+    if resolved in chain:
+        raise InputError(
+            "base", f"scenario bases form a cycle: {' → '.join(p.name for p in [*chain, resolved])}"
+        )
+    data = _read(path)
+    base = data.get("base", "baseline")
+    if not isinstance(base, str):
+        raise InputError("base", "must be 'baseline' or the path of another scenario file")
+    if base == "baseline":
+        return data
+    parent = _read_with_bases(path.parent / base, [*chain, resolved])
+    return merge_base(parent, data)
+
+
+def merge_base(base: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
+    """Return `data` on top of its `base` spec: sections deep-merged, base changes first.
+
+    The result keeps `data`'s own ``base`` name (for the record); seeds, horizon and city come from
+    `data` when it sets them, else from the base.
+    """
+    out = dict(data)
+    for key in ("seeds", "horizon", "city", "kind"):
+        if key not in out and key in base:
+            out[key] = base[key]
+    for key in ("traffic", "waste"):
+        if key in base or key in data:
+            out[key] = _deep_merge(dict(base.get(key, {})), dict(data.get(key, {})))
+    out["changes"] = [*base.get("changes", []), *data.get("changes", [])]
+    return out
+
+
+def _deep_merge(a: dict[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+    for k, v in b.items():
+        if isinstance(v, Mapping) and isinstance(a.get(k), Mapping):
+            a[k] = _deep_merge(dict(a[k]), v)
+        else:
+            a[k] = v
+    return a
