@@ -1,0 +1,325 @@
+"""The H3 model of the city: one row per cell of the 4 wards, with people, streets and cameras.
+
+`build_cells` covers the 4 city wards with H3 cells at a resolution (default 9, ~0.1 km² a cell;
+7–11 allowed). A cell belongs to the ward that contains its centre. Each cell carries:
+
+``ward_code``
+    The 2025 ward containing the cell centre.
+``population``
+    People living in the cell (integers), spread from the official 2025 ward totals by a
+    dasymetric weight: the 2009 census density of the pre-2025 unit under the cell (the best-resolved
+    population data: it locates the dense old urban core) times the street length in the cell plus a
+    floor of `FLOOR_KM_PER_KM2` km of street per km² (so rural cells keep a few people). Per-ward sums
+    equal the official totals exactly (largest-remainder rounding).
+``road_km``
+    Street centreline length in the cell (a two-way street counts once), computed by cutting the
+    links into pieces of at most a quarter of the cell edge and assigning each piece to the cell of
+    its midpoint; ``major_road_km`` counts trunk, primary and secondary streets only.
+``cameras``, ``cameras_connected``
+    Camera sites standing in the cell, and how many of them are connected to the IOC.
+``covered``
+    Whether a connected camera's field of view reaches the cell (`twin.cameras.coverage_cells`).
+``attractiveness``
+    A documented proxy for where trips go (jobs, markets, schools), scaled so that its mean over
+    the cells is 1: ``0.35·centre + 0.25·major_roads + 0.20·places + 0.20·population + 0.01``, each
+    term normalised to [0, 1]: centre = exp(−distance to the city centre / 2 km); major_roads = major
+    road km; places = market, school and square camera sites in the cell and its 6 neighbours;
+    population = cell population.
+
+Also ``area_km2``, ``lat``, ``lon`` (cell centre) and ``density_per_km2``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import shapely
+
+from twin import h3grid, provenance
+from twin.cameras import coverage_cells
+from twin.crs import WGS84
+from twin.errors import DataError
+from twin.network import RoadNetwork
+from twin.wards import CITY_WARD_CODES, WardIndex, core_wards
+
+#: Minimum street density (km per km²) assumed in every cell for the population weight.
+FLOOR_KM_PER_KM2 = 1.0
+#: Road classes counted as major roads.
+MAJOR_CLASSES = ("trunk", "primary", "secondary")
+#: Average H3 hexagon edge length in metres per resolution (H3 documentation table).
+EDGE_M: dict[int, float] = {7: 1406.5, 8: 531.4, 9: 200.8, 10: 75.9, 11: 28.7}
+#: City centre (lon, lat), the Wikipedia infobox point.
+CITY_CENTRE = (106.75778, 21.84778)
+#: Weights of the attractiveness proxy: centre, major roads, places, population (+ a floor).
+ATTRACTIVENESS_WEIGHTS = {"centre": 0.35, "major_roads": 0.25, "places": 0.20, "population": 0.20}
+ATTRACTIVENESS_FLOOR = 0.01
+#: Camera kinds that stand for places that draw trips.
+PLACE_KINDS = ("market", "school", "public_square")
+
+CELL_COLUMNS = (
+    "ward_code",
+    "population",
+    "road_km",
+    "major_road_km",
+    "cameras",
+    "cameras_connected",
+    "covered",
+    "attractiveness",
+    "area_km2",
+    "density_per_km2",
+    "lat",
+    "lon",
+)
+
+_M_PER_DEG = 111_320.0
+
+
+def ward_cells(wards: gpd.GeoDataFrame, res: int = h3grid.DEFAULT_RES) -> pd.Series:
+    """Return the cells of the 4 city wards: a Series indexed by cell (hex str), value ward code.
+
+    A cell belongs to the ward that contains its centre (the first ward in code order on a border).
+    """
+    res = h3grid.check_resolution(res)
+    core = core_wards(wards)
+    parts: list[pd.Series] = []
+    for code, geom in zip(core.index, core.geometry, strict=True):
+        cells = h3grid.polygon_to_cells(geom, res)
+        parts.append(pd.Series(str(code), index=pd.Index(cells, name="cell"), dtype=object))
+    out = pd.concat(parts)
+    out = out[~out.index.duplicated(keep="first")]
+    return pd.Series(out.sort_index())
+
+
+def street_length_by_cell(network: RoadNetwork, res: int, classes: Sequence[str] | None = None) -> pd.Series:
+    """Return street centreline km per cell (uint64 index), counting a two-way street once.
+
+    Every link is cut into pieces no longer than a quarter of the cell edge; each piece adds its
+    length to the cell of its midpoint. Fully vectorised.
+    """
+    res = h3grid.check_resolution(res)
+    links = network.links
+    u = links["u"].to_numpy()
+    v = links["v"].to_numpy()
+    # a street with links both ways: keep the u < v link; one-way links count as they are
+    pair = pd.MultiIndex.from_arrays([u, v])
+    rev = pd.MultiIndex.from_arrays([v, u])
+    keep = ~rev.isin(pair) | (u < v)
+    if classes is not None:
+        keep &= links["road_class"].isin(list(classes)).to_numpy()
+    geoms = links.geometry.to_numpy()[keep]
+    if len(geoms) == 0:
+        return pd.Series(dtype=float)
+    coords, line = shapely.get_coordinates(geoms, return_index=True)
+    same = line[1:] == line[:-1]
+    x0, y0 = coords[:-1][same, 0], coords[:-1][same, 1]
+    x1, y1 = coords[1:][same, 0], coords[1:][same, 1]
+    kx = _M_PER_DEG * np.cos(np.deg2rad((y0 + y1) / 2))
+    seg_m = np.hypot((x1 - x0) * kx, (y1 - y0) * _M_PER_DEG)
+    step = EDGE_M[res] / 4.0
+    n = np.maximum(1, np.ceil(seg_m / step).astype(np.int64))
+    seg = np.repeat(np.arange(len(seg_m)), n)
+    k = np.arange(len(seg)) - np.repeat(np.cumsum(n) - n, n)
+    t = (k + 0.5) / n[seg]
+    lon = x0[seg] + t * (x1[seg] - x0[seg])
+    lat = y0[seg] + t * (y1[seg] - y0[seg])
+    km = (seg_m / n)[seg] / 1000.0
+    cells = h3grid.latlng_to_cells(lat, lon, res)
+    return pd.Series(km).groupby(cells).sum()
+
+
+def _largest_remainder(total: npt.NDArray[np.float64], group: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Round non-negative `total` to integers so that each group's sum keeps its rounded sum."""
+    base = np.floor(total).astype(np.int64)
+    frac = total - base
+    target = pd.Series(total).groupby(group).sum().round().astype(np.int64)
+    short = (target - pd.Series(base).groupby(group).sum()).reindex(np.unique(group)).to_numpy()
+    order = np.lexsort((-frac, group))
+    rank = np.empty(len(total), dtype=np.int64)
+    g_sorted = group[order]
+    starts = np.searchsorted(g_sorted, g_sorted, side="left")
+    rank[order] = np.arange(len(total)) - starts
+    need = short[np.searchsorted(np.unique(group), group)]
+    return base + (rank < need).astype(np.int64)
+
+
+def build_cells(
+    wards: gpd.GeoDataFrame,
+    network: RoadNetwork,
+    *,
+    res: int = h3grid.DEFAULT_RES,
+    cameras: gpd.GeoDataFrame | None = None,
+    units: gpd.GeoDataFrame | None = None,
+) -> gpd.GeoDataFrame:
+    """Return the H3 cells of the 4 city wards with the columns described in the module docstring.
+
+    Parameters
+    ----------
+    wards
+        The 2025 ward table indexed by code, with official ``population``.
+    network
+        The road network (its links give street length and major roads).
+    res
+        H3 resolution, 7–11.
+    cameras
+        The camera registry (`twin.cameras` schema); without it the camera columns are 0/False and
+        the places term of attractiveness is 0.
+    units
+        Pre-2025 units with ``population_2009`` and ``new_code``; without them the population
+        weight is street length alone.
+
+    Returns
+    -------
+    GeoDataFrame
+        Indexed by cell (lowercase hex str), hexagon polygons in EPSG:4326, provenance derived.
+    """
+    res = h3grid.check_resolution(res)
+    core = core_wards(wards)
+    if "population" not in core.columns:
+        raise DataError(
+            "ward table lacks the population column", hint="load it with gis_data.load.wards_2025"
+        )
+    owner = ward_cells(wards, res)
+    if owner.empty:
+        raise DataError(f"no H3 cell centre falls inside the city wards at res {res}")
+    cells = owner.index.to_list()
+    cell_int = h3grid.to_int(cells)
+    centres = np.array([h3grid.cell_to_latlng(c) for c in cells])
+    lat, lon = centres[:, 0], centres[:, 1]
+    area = np.array([h3grid.cell_area_km2(c) for c in cells])
+    ward_code = owner.to_numpy().astype(str)
+
+    road_km = street_length_by_cell(network, res).reindex(cell_int, fill_value=0.0).to_numpy()
+    major_km = street_length_by_cell(network, res, MAJOR_CLASSES).reindex(cell_int, fill_value=0.0).to_numpy()
+
+    # population: dasymetric weight = 2009 unit density × (street km + floor), normalised per ward
+    dens = _unit_density(core, units, lon, lat, ward_code)
+    weight = dens * (road_km + FLOOR_KM_PER_KM2 * area)
+    ward_pop = core["population"].astype(float)
+    group = pd.Index(CITY_WARD_CODES).get_indexer(pd.Index(ward_code)).astype(np.int64)
+    wsum = pd.Series(weight).groupby(group).transform("sum").to_numpy()
+    share = weight / wsum
+    people = share * ward_pop.reindex(ward_code).to_numpy()
+    population = _largest_remainder(people, group)
+
+    n_cam = np.zeros(len(cells), dtype=np.int64)
+    n_conn = np.zeros(len(cells), dtype=np.int64)
+    covered = np.zeros(len(cells), dtype=bool)
+    places = np.zeros(len(cells), dtype=float)
+    position = pd.Series(np.arange(len(cells)), index=pd.Index(cells))
+    if cameras is not None and len(cameras):
+        cam_cells = h3grid.to_str(
+            h3grid.latlng_to_cells(cameras.geometry.y.to_numpy(), cameras.geometry.x.to_numpy(), res)
+        )
+        pos = position.reindex(cam_cells).to_numpy()
+        hit = ~np.isnan(pos)
+        idx = pos[hit].astype(np.int64)
+        conn = cameras["connected"].astype(bool).to_numpy()[hit]
+        np.add.at(n_cam, idx, 1)
+        np.add.at(n_conn, idx, conn.astype(np.int64))
+        connected = cameras[cameras["connected"].astype(bool)]
+        seen = coverage_cells(connected, res)["cell"]
+        covered = position.index.isin(seen.to_numpy())
+        is_place = cameras["kind"].isin(PLACE_KINDS).to_numpy()
+        for cell in np.asarray(cam_cells)[is_place]:
+            near = position.reindex(h3grid.grid_disk(cell, 1)).dropna().to_numpy().astype(np.int64)
+            places[near] += 1.0
+
+    centre_m = _distance_m(lon, lat, *CITY_CENTRE)
+    terms = {
+        "centre": np.exp(-centre_m / 2000.0),
+        "major_roads": _unit(major_km),
+        "places": _unit(places),
+        "population": _unit(population.astype(float)),
+    }
+    attract = np.full(len(cells), ATTRACTIVENESS_FLOOR)
+    for term, value in terms.items():
+        attract += ATTRACTIVENESS_WEIGHTS[term] * value
+    attract /= attract.mean()
+
+    out = gpd.GeoDataFrame(
+        {
+            "ward_code": ward_code,
+            "population": population,
+            "road_km": np.round(road_km, 4),
+            "major_road_km": np.round(major_km, 4),
+            "cameras": n_cam,
+            "cameras_connected": n_conn,
+            "covered": covered,
+            "attractiveness": np.round(attract, 6),
+            "area_km2": np.round(area, 5),
+            "density_per_km2": np.round(population / area, 1),
+            "lat": lat,
+            "lon": lon,
+        },
+        geometry=h3grid.cells_to_polygons(cells),
+        crs=WGS84,
+        index=pd.Index(cells, name="cell"),
+    )
+    net_prov = network.provenance
+    inputs = ["wards_2025", net_prov.name] + (["cameras"] if cameras is not None else [])
+    inputs += ["units_pre2025"] if units is not None else []
+    synthetic = net_prov.synthetic or bool(cameras is not None and provenance.of(cameras).get("synthetic"))
+    provenance.attach(
+        out,
+        provenance.Provenance(
+            name="cells",
+            source="derived",
+            licence="MIT; derived from the inputs' licences",
+            description=(
+                f"H3 res {res} cells of the 4 city wards: population spread from official 2025 ward "
+                "totals by 2009 unit density × street length; road km; cameras; coverage; "
+                "attractiveness proxy"
+                + (" (built on a synthetic road network)" if net_prov.synthetic else "")
+            ),
+            synthetic=synthetic,
+            inputs=tuple(inputs),
+            params={"res": res, "floor_km_per_km2": FLOOR_KM_PER_KM2},
+        ),
+    )
+    return out
+
+
+def _unit(a: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    top = float(np.max(a)) if a.size else 0.0
+    return a / top if top > 0 else np.zeros_like(a, dtype=float)
+
+
+def _distance_m(
+    lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64], lon0: float, lat0: float
+) -> npt.NDArray[np.float64]:
+    kx = _M_PER_DEG * np.cos(np.deg2rad(lat0))
+    return np.asarray(np.hypot((lon - lon0) * kx, (lat - lat0) * _M_PER_DEG), dtype=np.float64)
+
+
+def _unit_density(
+    core: gpd.GeoDataFrame,
+    units: gpd.GeoDataFrame | None,
+    lon: npt.NDArray[np.float64],
+    lat: npt.NDArray[np.float64],
+    ward_code: npt.NDArray[np.str_],
+) -> npt.NDArray[np.float64]:
+    """Return the 2009 density (people/km²) of the pre-2025 unit under each cell centre.
+
+    A cell whose centre falls in no unit of its own 2025 ward (the generalised 2009 polygons do not
+    match the 2025 edges exactly) takes the mean 2009 density of its ward. Without units, 1.
+    """
+    if units is None or "population_2009" not in units.columns or "new_code" not in units.columns:
+        return np.ones(len(lon))
+    city = units[units["new_code"].isin(CITY_WARD_CODES)]
+    if city.empty:
+        return np.ones(len(lon))
+    area = city.to_crs("EPSG:32648").area.to_numpy() / 1e6
+    pop = city["population_2009"].to_numpy(dtype=float)
+    per_ward = pd.DataFrame({"w": city["new_code"].to_numpy(), "p": pop, "a": area}).groupby("w").sum()
+    ward_mean = (per_ward["p"] / per_ward["a"]).reindex(ward_code).to_numpy()
+    pos = WardIndex(city).positions(lon, lat)
+    dens = np.where(np.isnan(ward_mean), 1.0, ward_mean)
+    hit = pos >= 0
+    same = np.zeros(len(lon), dtype=bool)
+    same[hit] = city["new_code"].to_numpy()[pos[hit]] == ward_code[hit]
+    dens[same] = (pop / area)[pos[same]]
+    return dens
