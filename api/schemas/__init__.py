@@ -1,0 +1,1 @@
+"""API schemas (pydantic), kept apart from the domain and store types."""

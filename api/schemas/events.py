@@ -1,0 +1,227 @@
+"""Camera-derived events as the API takes and returns them (detections only: no frames, faces, plates)."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    field_validator,
+    model_validator,
+)
+
+Category = Literal["congestion", "accident", "illegal_dumping", "crowding", "fire_smoke", "flooding", "other"]
+CATEGORIES: tuple[str, ...] = (
+    "congestion",
+    "accident",
+    "illegal_dumping",
+    "crowding",
+    "fire_smoke",
+    "flooding",
+    "other",
+)
+Severity = Literal["info", "low", "medium", "high", "critical"]
+LifecycleIn = Literal["new", "update", "end"]
+
+#: Limits on the free `attributes` object.
+MAX_ATTR_BYTES = 4096
+MAX_ATTR_DEPTH = 4
+MAX_ATTR_KEYS = 64
+MAX_ATTR_STRING = 512
+MAX_BATCH = 500
+#: Attribute keys that would carry images or personal identifiers: refused at any depth.
+FORBIDDEN_KEYS = frozenset(
+    {
+        "image",
+        "images",
+        "img",
+        "snapshot",
+        "thumbnail",
+        "frame",
+        "frames",
+        "photo",
+        "picture",
+        "jpeg",
+        "jpg",
+        "png",
+        "video",
+        "clip",
+        "face",
+        "faces",
+        "face_embedding",
+        "plate",
+        "plates",
+        "license_plate",
+        "licence_plate",
+        "number_plate",
+        "plate_number",
+        "recognized_license_plate",
+        "person_name",
+        "cccd",
+        "cmnd",
+    }
+)
+_B64 = re.compile(r"^[A-Za-z0-9+/=\s_-]{120,}$")
+_DATA_URL = re.compile(r"^\s*data:[\w/+.-]+;base64,", re.IGNORECASE)
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
+CAMERA_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
+#: Events may not claim to start later than this ahead of the server clock (clock skew allowance).
+MAX_FUTURE = timedelta(minutes=5)
+EARLIEST = datetime(2020, 1, 1, tzinfo=UTC)
+
+Lon = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False, examples=[106.7578])]
+Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False, examples=[21.8478])]
+
+
+class Position(BaseModel):
+    """A WGS84 position (degrees)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lon: Lon
+    lat: Lat
+
+
+def _check_attributes(value: Any, depth: int, path: str) -> None:
+    if depth > MAX_ATTR_DEPTH:
+        raise ValueError(f"{path or 'attributes'}: nested deeper than {MAX_ATTR_DEPTH} levels")
+    if isinstance(value, dict):
+        if len(value) > MAX_ATTR_KEYS:
+            raise ValueError(f"{path or 'attributes'}: more than {MAX_ATTR_KEYS} keys")
+        for k, v in value.items():
+            key = str(k)
+            if key.lower().replace("-", "_") in FORBIDDEN_KEYS:
+                raise ValueError(
+                    f"key {key!r} is not accepted: events carry detections only (no images, faces or plates)"
+                )
+            _check_attributes(v, depth + 1, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        if len(value) > MAX_ATTR_KEYS:
+            raise ValueError(f"{path or 'attributes'}: more than {MAX_ATTR_KEYS} items")
+        for i, v in enumerate(value):
+            _check_attributes(v, depth + 1, f"{path}[{i}]")
+    elif isinstance(value, str):
+        if len(value) > MAX_ATTR_STRING:
+            raise ValueError(f"{path}: strings are limited to {MAX_ATTR_STRING} characters")
+        if _DATA_URL.match(value) or _B64.match(value):
+            raise ValueError(f"{path}: looks like an encoded binary (base64); send detections only")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{path}: NaN and Infinity are not JSON numbers")
+
+
+def _json_size(value: Any) -> int:
+    return len(orjson.dumps(value))
+
+
+class EventIn(BaseModel):
+    """A detection from a camera's analytics; `event_id` is the idempotency key.
+
+    A tracked object keeps one `event_id` through its `new` → `update` → `end` messages (as Frigate
+    does); the store upserts by id, so a retried or replayed message never makes a duplicate.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "event_id": "LS-CAM-007-20250612T072501-0001",
+                    "camera_id": "LS-CAM-007",
+                    "category": "congestion",
+                    "severity": "medium",
+                    "confidence": 0.87,
+                    "lifecycle": "new",
+                    "start_time": "2025-06-12T00:25:01Z",
+                    "attributes": {"vehicles": 42, "speed_kmh": 6.5},
+                }
+            ]
+        },
+    )
+
+    event_id: str = Field(pattern=ID_PATTERN, description="Idempotency key (stable per tracked object).")
+    camera_id: str = Field(pattern=CAMERA_PATTERN, description="A camera of the city registry.")
+    category: Category
+    severity: Severity = "medium"
+    confidence: float = Field(ge=0, le=1, allow_inf_nan=False)
+    lifecycle: LifecycleIn = "new"
+    start_time: AwareDatetime = Field(description="When the detection started (time zone required).")
+    end_time: AwareDatetime | None = Field(default=None, description="When it ended (for `end`).")
+    position: Position | None = Field(default=None, description="Defaults to the camera's position.")
+    attributes: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        description=f"Free detection attributes (≤ {MAX_ATTR_BYTES} bytes, depth ≤ {MAX_ATTR_DEPTH}; "
+        "no images, faces, plates or base64).",
+    )
+
+    @field_validator("start_time", "end_time")
+    @classmethod
+    def _plausible_time(cls, v: datetime | None) -> datetime | None:
+        if v is None:
+            return v
+        v = v.astimezone(UTC)
+        if v < EARLIEST:
+            raise ValueError("is before 2020-01-01")
+        if v > datetime.now(UTC) + MAX_FUTURE:
+            raise ValueError("is more than 5 minutes in the future (check the camera clock)")
+        return v
+
+    @field_validator("attributes")
+    @classmethod
+    def _bounded(cls, v: dict[str, Any]) -> dict[str, Any]:
+        _check_attributes(v, 1, "")
+        if _json_size(v) > MAX_ATTR_BYTES:
+            raise ValueError(f"larger than {MAX_ATTR_BYTES} bytes as JSON")
+        return v
+
+    @model_validator(mode="after")
+    def _ordered(self) -> EventIn:
+        if self.end_time is not None and self.end_time < self.start_time:
+            raise ValueError("end_time is before start_time")
+        return self
+
+
+class EventBatchIn(BaseModel):
+    """Up to 500 events written together (each still upserted by its own id)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+Outcome = Literal["created", "updated", "duplicate", "stale", "conflict"]
+
+
+class IngestResult(BaseModel):
+    """What the store did with one event (after a durable commit)."""
+
+    event_id: str
+    status: Outcome
+    cell: str | None = Field(default=None, description="H3 cell (hex) at the service resolution.")
+    ward_code: str | None = None
+    revision: int | None = None
+    reason: str | None = None
+
+
+class BatchResult(BaseModel):
+    """The outcome of a batch: counts per status and one result per event, in order."""
+
+    accepted: int
+    counts: dict[str, int]
+    results: list[IngestResult]
+
+
+class FeatureCollection(BaseModel):
+    """A GeoJSON FeatureCollection (RFC 7946), with paging and provenance members."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[dict[str, Any]]

@@ -1,0 +1,167 @@
+"""Alert rules on the live stream, and the alert lifecycle operators drive (open → acknowledged → resolved).
+
+Rules:
+
+* ``congestion_cluster``: at least `congestion_count` congestion events start in one H3 cell within
+  `congestion_window` (exact, per event time).
+* ``camera_silent``: a connected camera has not been seen for `camera_silent` (resolved on its own
+  when the camera is seen again).
+
+One alert stays open per (rule, subject): a rule that keeps firing does not pile up duplicates.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import deque
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from api.errors import Conflict
+from api.services.health import CameraHealth
+from api.store.base import AlertRecord, EventRecord
+from twin import h3grid
+
+ACTIVE = ("open", "acknowledged")
+
+
+@dataclass(frozen=True)
+class AlertRules:
+    """Thresholds of the alert rules."""
+
+    congestion_count: int = 5
+    congestion_window: timedelta = timedelta(minutes=10)
+    camera_silent: timedelta = timedelta(minutes=5)
+
+
+def new_alert_id() -> str:
+    """Return a fresh alert id."""
+    return "AL-" + uuid.uuid4().hex[:16]
+
+
+class AlertEngine:
+    """Evaluate the rules and apply operators' transitions.
+
+    Parameters
+    ----------
+    rules
+        Thresholds.
+    res
+        The resolution of the cells the congestion rule counts on.
+    active
+        Alerts still open or acknowledged, restored from the store.
+    """
+
+    def __init__(self, rules: AlertRules, res: int, active: list[AlertRecord] | None = None) -> None:
+        self.rules = rules
+        self.res = res
+        self._active: dict[tuple[str, str], AlertRecord] = {}
+        for a in active or []:
+            if a.status in ACTIVE:
+                self._active[(a.rule, a.key)] = a
+        self._congestion: dict[int, deque[datetime]] = {}
+
+    def on_created(self, records: list[EventRecord], now: datetime) -> list[AlertRecord]:
+        """Return the alerts that newly created events raise."""
+        raised: list[AlertRecord] = []
+        window = self.rules.congestion_window
+        for r in records:
+            if r.category != "congestion":
+                continue
+            cell = r.cells[self.res]
+            times = self._congestion.setdefault(cell, deque())
+            times.append(r.start_time)
+            latest = max(times)
+            while times and times[0] < latest - window:
+                times.popleft()
+            recent = [t for t in times if t >= latest - window]
+            if len(recent) < self.rules.congestion_count:
+                continue
+            key = format(cell, "x")
+            if ("congestion_cluster", key) in self._active:
+                continue
+            lat, lon = h3grid.cell_to_latlng(key)
+            minutes = int(window.total_seconds() // 60)
+            alert = AlertRecord(
+                alert_id=new_alert_id(),
+                rule="congestion_cluster",
+                key=key,
+                status="open",
+                severity="high",
+                title=f"Ùn tắc: {len(recent)} sự kiện trong {minutes} phút "
+                f"/ Congestion: {len(recent)} events in {minutes} min",
+                created_at=now,
+                updated_at=now,
+                cell=cell,
+                lon=lon,
+                lat=lat,
+                details={"events": len(recent), "window_min": minutes, "res": self.res},
+            )
+            self._active[(alert.rule, key)] = alert
+            raised.append(alert)
+        return raised
+
+    def on_tick(self, health: CameraHealth, now: datetime) -> tuple[list[AlertRecord], list[AlertRecord]]:
+        """Return (raised, resolved) camera-silence alerts at `now`."""
+        raised: list[AlertRecord] = []
+        resolved: list[AlertRecord] = []
+        for cid, info in health.ctx.cameras.items():
+            silent = health.silent_for(cid, now)
+            connected = cid in health.ctx.connected_ids or silent is not None
+            if not connected:
+                continue
+            key = ("camera_silent", cid)
+            if silent is not None and silent <= self.rules.camera_silent:
+                active = self._active.pop(key, None)
+                if active is not None:
+                    resolved.append(
+                        replace(active, status="resolved", updated_at=now, note="camera seen again")
+                    )
+                continue
+            if silent is None or key in self._active:
+                continue
+            minutes = int(silent.total_seconds() // 60)
+            alert = AlertRecord(
+                alert_id=new_alert_id(),
+                rule="camera_silent",
+                key=cid,
+                status="open",
+                severity="medium",
+                title=f"Camera {info.name} mất tín hiệu {minutes} phút / silent for {minutes} min",
+                created_at=now,
+                updated_at=now,
+                camera_id=cid,
+                lon=info.lon,
+                lat=info.lat,
+                details={"silent_min": minutes, "last_seen": health.last_seen[cid].isoformat()},
+            )
+            self._active[key] = alert
+            raised.append(alert)
+        return raised, resolved
+
+    def transition(
+        self, alert: AlertRecord, action: str, now: datetime, by: str | None, note: str | None
+    ) -> AlertRecord:
+        """Return `alert` after an operator's ``ack`` or ``resolve``; an invalid step raises `Conflict`."""
+        if action == "ack":
+            if alert.status == "resolved":
+                raise Conflict("status", "a resolved alert cannot be acknowledged")
+            if alert.status == "acknowledged":
+                return alert
+            new = replace(alert, status="acknowledged", updated_at=now, acknowledged_by=by, note=note)
+        else:
+            if alert.status == "resolved":
+                return alert
+            new = replace(
+                alert,
+                status="resolved",
+                updated_at=now,
+                acknowledged_by=alert.acknowledged_by or by,
+                note=note or alert.note,
+            )
+        key = (new.rule, new.key)
+        if new.status == "resolved":
+            self._active.pop(key, None)
+        else:
+            self._active[key] = new
+        return new

@@ -1,0 +1,133 @@
+"""GeoJSON (RFC 7946) renderings of events, cells, cameras and alerts for the API and the stream."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+import shapely
+
+from api.services.city import CameraInfo
+from api.services.health import CameraState
+from api.store.base import AlertRecord, EventRecord
+from twin import h3grid
+
+
+def iso(t: datetime | None) -> str | None:
+    """Return an ISO 8601 UTC string ending in Z (None stays None)."""
+    if t is None:
+        return None
+    return t.isoformat().replace("+00:00", "Z")
+
+
+def event_feature(e: EventRecord, res: int) -> dict[str, Any]:
+    """Return an event as a GeoJSON Feature (properties carry the cell at `res` as hex)."""
+    cell = e.cells.get(res)
+    return {
+        "type": "Feature",
+        "id": e.event_id,
+        "geometry": {"type": "Point", "coordinates": [e.lon, e.lat]},
+        "properties": {
+            "event_id": e.event_id,
+            "camera_id": e.camera_id,
+            "category": e.category,
+            "severity": e.severity,
+            "confidence": e.confidence,
+            "lifecycle": e.lifecycle,
+            "start_time": iso(e.start_time),
+            "end_time": iso(e.end_time),
+            "cell": format(cell, "x") if cell is not None else None,
+            "ward_code": e.ward_code,
+            "attributes": e.attributes,
+            "synthetic": e.synthetic,
+            "received_at": iso(e.received_at),
+            "updated_at": iso(e.updated_at),
+            "revision": e.revision,
+        },
+    }
+
+
+def polygon_coords(cell: str) -> list[list[list[float]]]:
+    """Return the GeoJSON Polygon coordinates of an H3 cell (closed ring, counter-clockwise)."""
+    poly = h3grid.cell_to_polygon(cell)
+    return [[[float(x), float(y)] for x, y in shapely.get_coordinates(poly.exterior)]]
+
+
+def cell_features(counts: dict[str, Counter[str]]) -> list[dict[str, Any]]:
+    """Return one Polygon feature per counted cell, busiest first."""
+    feats = []
+    for cell, by_cat in sorted(counts.items(), key=lambda kv: (-sum(kv[1].values()), kv[0])):
+        feats.append(
+            {
+                "type": "Feature",
+                "id": cell,
+                "geometry": {"type": "Polygon", "coordinates": polygon_coords(cell)},
+                "properties": {
+                    "cell": cell,
+                    "count": int(sum(by_cat.values())),
+                    "by_category": {k: int(v) for k, v in sorted(by_cat.items())},
+                },
+            }
+        )
+    return feats
+
+
+def camera_feature(info: CameraInfo, state: CameraState) -> dict[str, Any]:
+    """Return a camera with its live status as a GeoJSON Feature."""
+    return {
+        "type": "Feature",
+        "id": info.camera_id,
+        "geometry": {"type": "Point", "coordinates": [info.lon, info.lat]},
+        "properties": {
+            "camera_id": info.camera_id,
+            "name": info.name,
+            "ward_code": info.ward_code,
+            "kind": info.kind,
+            "connected": state.connected,
+            "status": state.status,
+            "last_seen": iso(state.last_seen),
+            "heading_deg": _num(info.props.get("heading_deg")),
+            "fov_deg": _num(info.props.get("fov_deg")),
+            "range_m": _num(info.props.get("range_m")),
+            "synthetic": True,
+        },
+    }
+
+
+def _num(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def alert_dict(a: AlertRecord) -> dict[str, Any]:
+    """Return an alert as JSON."""
+    return {
+        "alert_id": a.alert_id,
+        "rule": a.rule,
+        "key": a.key,
+        "status": a.status,
+        "severity": a.severity,
+        "title": a.title,
+        "created_at": iso(a.created_at),
+        "updated_at": iso(a.updated_at),
+        "cell": format(a.cell, "x") if a.cell is not None else None,
+        "camera_id": a.camera_id,
+        "lon": a.lon,
+        "lat": a.lat,
+        "details": a.details,
+        "acknowledged_by": a.acknowledged_by,
+        "note": a.note,
+    }
+
+
+def alert_feature(a: AlertRecord) -> dict[str, Any]:
+    """Return an alert as a GeoJSON Feature (null geometry if it has no position)."""
+    geom = (
+        {"type": "Point", "coordinates": [a.lon, a.lat]} if a.lon is not None and a.lat is not None else None
+    )
+    return {"type": "Feature", "id": a.alert_id, "geometry": geom, "properties": alert_dict(a)}

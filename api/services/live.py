@@ -1,0 +1,354 @@
+"""The live IOC service state: ingest → store → counts, stream, camera health and alerts.
+
+`LiveService` owns the store, the in-memory counts, the stream bus, camera health, the alert engine,
+the hotspot cache and the citizen-report service; `live_lifespan` opens and closes it with the app.
+Everything that touches the bus runs on the event loop; blocking store calls go to worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from api.schemas.events import EventIn
+from api.services.alerts import AlertEngine, AlertRules
+from api.services.bus import Bus, Message
+from api.services.city import CityContext, CityLike
+from api.services.counts import HORIZON, LiveCounts
+from api.services.geojson import alert_dict, event_feature
+from api.services.health import CameraHealth
+from api.services.hotspots import HotspotCache
+from api.services.responses import dumps
+from api.store.base import (
+    PARENT_MIN_RES,
+    AlertRecord,
+    CameraSnapshot,
+    EventRecord,
+    Store,
+    UpsertResult,
+    now_utc,
+)
+from twin import h3grid
+from twin.errors import InputError, OutOfCityError
+
+log = logging.getLogger("twin.live")
+
+
+class LiveSettings(BaseSettings):
+    """Tuning of the live service; every field can be set as ``TWIN_LIVE_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="TWIN_LIVE_", extra="ignore")
+
+    offline_after_s: float = Field(120.0, gt=0, description="Silence after which a camera is offline.")
+    congestion_count: int = Field(5, ge=1)
+    congestion_window_min: float = Field(10.0, gt=0)
+    camera_silent_min: float = Field(5.0, gt=0)
+    queue_size: int = Field(1000, ge=1, description="Per-subscriber stream queue bound.")
+    tick_s: float = Field(2.0, gt=0, description="Period of camera-health and alert checks.")
+    history_every_s: float = Field(60.0, gt=0, description="Period of the camera summary history.")
+    hotspot_ttl_s: float = Field(5.0, ge=0, description="Hotspots are recomputed at most this often.")
+
+
+@dataclass
+class IngestStats:
+    """Counters of what the service took in."""
+
+    requests: int = 0
+    batches: int = 0
+    events: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    heartbeats: int = 0
+    reports: int = 0
+    alerts: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+class LiveService:
+    """The live state of the IOC service.
+
+    Parameters
+    ----------
+    store
+        The event store (already open).
+    city
+        The city model (camera registry, wards, boundary).
+    settings
+        Tuning.
+    """
+
+    def __init__(self, store: Store, city: CityLike, settings: LiveSettings | None = None) -> None:
+        self.store = store
+        self.settings = settings or LiveSettings()
+        self.ctx = CityContext(city)
+        self.res = store.res
+        self.counts = LiveCounts(self.res)
+        self.bus = Bus(self.settings.queue_size)
+        self.health = CameraHealth(
+            self.ctx, timedelta(seconds=self.settings.offline_after_s), store.camera_last_seen()
+        )
+        self.alerts = AlertEngine(
+            AlertRules(
+                congestion_count=self.settings.congestion_count,
+                congestion_window=timedelta(minutes=self.settings.congestion_window_min),
+                camera_silent=timedelta(minutes=self.settings.camera_silent_min),
+            ),
+            self.res,
+            store.list_alerts("open", 10_000) + store.list_alerts("acknowledged", 10_000),
+        )
+        self.hotspots = HotspotCache(self.ctx.universe, self.settings.hotspot_ttl_s)
+        self.stats = IngestStats()
+        self._parents: dict[int, dict[int, int]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._ticker: asyncio.Task[None] | None = None
+        self._last_history = 0.0
+
+    # ------------------------------------------------------------------------------ start / stop
+    def rebuild(self, now: datetime | None = None) -> int:
+        """Rebuild the in-memory counts and congestion rule state from the store; return events read."""
+        now = now or now_utc()
+        recent = self.store.events_since(now - HORIZON)
+        self.counts.add(((e.start_time, e.cells[self.res], e.category, e.synthetic) for e in recent), now)
+        self.alerts.on_created(
+            [e for e in recent if e.start_time >= now - self.alerts.rules.congestion_window], now
+        )
+        return len(recent)
+
+    async def start(self) -> None:
+        """Rebuild state from the store and start the periodic health/alert task."""
+        n = await asyncio.to_thread(self.rebuild)
+        log.info("live state rebuilt from %d recent events", n)
+        self.health.transitions(now_utc())
+        self._ticker = asyncio.create_task(self._tick_forever(), name="live-ticker")
+
+    async def stop(self) -> None:
+        """Stop background tasks and wait for pending writes."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.tick_s)
+            try:
+                await self.tick()
+            except Exception:  # a failing tick (e.g. disk full) must not stop the loop
+                log.exception("live tick failed")
+
+    async def tick(self, now: datetime | None = None) -> None:
+        """Publish camera status changes, run the silence rule and record the fleet history."""
+        now = now or now_utc()
+        for s in self.health.transitions(now):
+            info = self.ctx.cameras[s.camera_id]
+            payload = {
+                "camera_id": s.camera_id,
+                "status": s.status,
+                "last_seen": s.last_seen.isoformat() if s.last_seen else None,
+                "ward_code": info.ward_code,
+            }
+            self.bus.publish(
+                Message("camera", dumps(payload).decode(), None, info.ward_code, info.lon, info.lat)
+            )
+        raised, resolved = self.alerts.on_tick(self.health, now)
+        for a in raised + resolved:
+            await self._save_alert(a)
+        mono = time.monotonic()
+        if mono - self._last_history >= self.settings.history_every_s:
+            self._last_history = mono
+            summary = self.health.summary(now)
+            snap = CameraSnapshot(now, summary["online"], summary["connected"], summary["total"])
+            await asyncio.wrap_future(self.store.submit_camera_snapshot(snap))
+
+    # ------------------------------------------------------------------------------------ ingest
+    def _cells(self, fine: int) -> dict[int, int]:
+        cells = self._parents.get(fine)
+        if cells is None:
+            hexid = format(fine, "x")
+            cells = {self.res: fine}
+            for r in range(PARENT_MIN_RES, self.res):
+                cells[r] = int(h3grid.cell_to_parent(hexid, r), 16)
+            if len(self._parents) > 200_000:
+                self._parents.clear()
+            self._parents[fine] = cells
+        return cells
+
+    def to_records(self, events: Sequence[EventIn], now: datetime, *, prefix: str = "") -> list[EventRecord]:
+        """Resolve cameras, positions, H3 cells and wards; unknown cameras or far positions raise."""
+        n = len(events)
+        lon = np.empty(n)
+        lat = np.empty(n)
+        wards: list[str | None] = [None] * n
+        for i, e in enumerate(events):
+            cam = self.ctx.cameras.get(e.camera_id)
+            where = f"{prefix}{i}." if prefix else ""
+            if cam is None:
+                raise InputError(
+                    f"{where}camera_id",
+                    f"unknown camera {e.camera_id!r}",
+                    hint="use a camera id of the city registry (GET /cameras)",
+                )
+            if e.position is None:
+                lon[i], lat[i], wards[i] = cam.lon, cam.lat, cam.ward_code
+            else:
+                lon[i], lat[i] = e.position.lon, e.position.lat
+        near = self.ctx.near_city(lon, lat)
+        if not near.all():
+            i = int(np.flatnonzero(~near)[0])
+            where = f"{prefix}{i}." if prefix else ""
+            x0, y0, x1, y1 = self.ctx.extent
+            raise OutOfCityError(
+                f"{where}position",
+                f"({lon[i]:.5f}, {lat[i]:.5f}) is far outside the city "
+                f"(lon {x0:.3f}..{x1:.3f}, lat {y0:.3f}..{y1:.3f})",
+                hint="send the detection's WGS84 lon/lat, or omit position to use the camera's",
+            )
+        todo = [i for i in range(n) if wards[i] is None]
+        if todo:
+            found = self.ctx.ward_of(lon[todo], lat[todo])
+            for i, w in zip(todo, found, strict=True):
+                wards[i] = w
+        fine = h3grid.latlng_to_cells(lat, lon, self.res)
+        out = []
+        for i, e in enumerate(events):
+            end = e.end_time
+            if e.lifecycle == "end" and end is None:
+                end = max(now, e.start_time)
+            out.append(
+                EventRecord(
+                    event_id=e.event_id,
+                    camera_id=e.camera_id,
+                    category=e.category,
+                    severity=e.severity,
+                    confidence=float(e.confidence),
+                    lifecycle=e.lifecycle,
+                    start_time=e.start_time,
+                    end_time=end,
+                    lon=float(lon[i]),
+                    lat=float(lat[i]),
+                    cells=self._cells(int(fine[i])),
+                    ward_code=wards[i] or "",
+                    attributes=dict(e.attributes),
+                    synthetic=bool(e.attributes.get("synthetic") is True),
+                    received_at=now,
+                    updated_at=now,
+                )
+            )
+        return out
+
+    async def ingest(self, events: Sequence[EventIn], *, batch: bool = False) -> list[UpsertResult]:
+        """Validate against the city, write durably, then update counts, stream, health and alerts."""
+        now = now_utc()
+        records = self.to_records(events, now, prefix="events." if batch else "")
+        results = await asyncio.wrap_future(self.store.submit_events(records))
+        self.stats.requests += 1
+        self.stats.batches += int(batch)
+        self.stats.events += len(records)
+        created: list[EventRecord] = []
+        for r in results:
+            self.stats.outcomes[r.outcome] += 1
+            rec = r.record
+            if rec is None or r.outcome not in ("created", "updated"):
+                continue
+            if r.outcome == "created":
+                created.append(rec)
+            self.health.seen(rec.camera_id, now)
+            feature = dumps(event_feature(rec, self.res)).decode()
+            self.bus.publish(Message("event", feature, rec.category, rec.ward_code, rec.lon, rec.lat))
+        if created:
+            self.counts.add(
+                ((e.start_time, e.cells[self.res], e.category, e.synthetic) for e in created), now
+            )
+            for alert in self.alerts.on_created(created, now):
+                self._spawn(self._save_alert(alert))
+        return results
+
+    async def _save_alert(self, alert: AlertRecord) -> AlertRecord:
+        saved = await asyncio.wrap_future(self.store.submit_alert(alert))
+        self.stats.alerts += 1
+        self.bus.publish(
+            Message("alert", dumps(alert_dict(saved)).decode(), None, None, saved.lon, saved.lat)
+        )
+        return saved
+
+    async def transition_alert(
+        self, alert: AlertRecord, action: str, by: str | None, note: str | None
+    ) -> AlertRecord:
+        """Apply an operator's ack/resolve, store it durably and publish it."""
+        new = self.alerts.transition(alert, action, now_utc(), by, note)
+        if new is alert:
+            return alert
+        return await self._save_alert(new)
+
+    async def heartbeat(self, camera_id: str, at: datetime | None) -> datetime:
+        """Record a camera heartbeat durably; return the last-seen time used."""
+        now = now_utc()
+        when = min(at or now, now)
+        await asyncio.wrap_future(self.store.submit_heartbeats([(camera_id, when)]))
+        self.health.seen(camera_id, when)
+        self.stats.heartbeats += 1
+        for s in self.health.transitions(now):
+            info = self.ctx.cameras[s.camera_id]
+            payload = {
+                "camera_id": s.camera_id,
+                "status": s.status,
+                "last_seen": s.last_seen.isoformat() if s.last_seen else None,
+                "ward_code": info.ward_code,
+            }
+            self.bus.publish(
+                Message("camera", dumps(payload).decode(), None, info.ward_code, info.lon, info.lat)
+            )
+        return when
+
+    def window_counts(
+        self, res: int, window: timedelta, category: str | None
+    ) -> tuple[dict[str, Counter[str]], int]:
+        """Return live counts per cell (and the synthetic share) for a window ending now."""
+        return self.counts.counts(res=res, window=window, now=now_utc(), category=category)
+
+    def stats_dict(self) -> dict[str, Any]:
+        """Return the service counters for GET /stats."""
+        writer = getattr(self.store, "stats", None)
+        return {
+            "uptime_s": round(time.monotonic() - self.stats.started, 1),
+            "ingest": {
+                "requests": self.stats.requests,
+                "batches": self.stats.batches,
+                "events": self.stats.events,
+                "outcomes": dict(self.stats.outcomes),
+                "heartbeats": self.stats.heartbeats,
+                "reports": self.stats.reports,
+                "alerts": self.stats.alerts,
+            },
+            "stream": self.bus.stats(),
+            "store": writer() if callable(writer) else {},
+            "live": {"events_in_window": self.counts.total, "res": self.res},
+            "hotspots": self.hotspots.stats(),
+        }
+
+
+@contextlib.asynccontextmanager
+async def running(service: LiveService) -> AsyncIterator[LiveService]:
+    """Start `service`, yield it, and stop it (closing nothing it did not open)."""
+    await service.start()
+    try:
+        yield service
+    finally:
+        await service.stop()

@@ -1,0 +1,279 @@
+"""The event store contract: records, queries and the `Store` protocol every backend implements.
+
+The contract is backend-neutral: times are timezone-aware UTC datetimes, H3 cells are integers (they fit
+a signed 64-bit column: the top bit of an H3 index is always 0), and every write returns a
+`concurrent.futures.Future` that completes only after the write is durable (committed with fsync).
+SQLite (`api.store.sqlite`) is the embedded default; a PostgreSQL backend implements the same protocol
+and passes the same suite (``tests/api/store_contract.py``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from twin.errors import InputError
+
+Lifecycle = Literal["new", "update", "end"]
+#: How an upsert was applied: a new row, a changed row, an identical replay, an older lifecycle
+#: message that was ignored, or a contradiction (same id, other camera or category) that was refused.
+Outcome = Literal["created", "updated", "duplicate", "stale", "conflict"]
+AlertStatus = Literal["open", "acknowledged", "resolved"]
+ReportStatus = Literal["open", "closed"]
+
+LIFECYCLE_RANK: dict[str, int] = {"new": 0, "update": 1, "end": 2}
+#: Coarsest resolution whose parent cell is stored with every event.
+PARENT_MIN_RES = 7
+
+
+def to_us(t: datetime) -> int:
+    """Return microseconds since the Unix epoch of an aware datetime."""
+    if t.tzinfo is None:
+        raise InputError("time", "must carry a time zone (UTC recommended)")
+    delta = t.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(us: int) -> datetime:
+    """Return the aware UTC datetime of microseconds since the Unix epoch."""
+    return datetime.fromtimestamp(us / 1_000_000, tz=UTC).replace(microsecond=us % 1_000_000)
+
+
+def now_utc() -> datetime:
+    """Return the current time (aware, UTC)."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One camera-derived detection as stored (no frames, faces or plates: detections only).
+
+    `cells` maps resolution → H3 cell (int) for the event's position, from the store resolution down
+    to `PARENT_MIN_RES`.
+    """
+
+    event_id: str
+    camera_id: str
+    category: str
+    severity: str
+    confidence: float
+    lifecycle: str
+    start_time: datetime
+    end_time: datetime | None
+    lon: float
+    lat: float
+    cells: dict[int, int]
+    ward_code: str
+    attributes: dict[str, Any]
+    synthetic: bool
+    received_at: datetime
+    updated_at: datetime
+    revision: int = 1
+
+    def same_content(self, other: EventRecord) -> bool:
+        """Return whether `other` carries the same observable content (a replay of this one)."""
+        return (
+            self.lifecycle == other.lifecycle
+            and self.severity == other.severity
+            and self.confidence == other.confidence
+            and self.end_time == other.end_time
+            and self.lon == other.lon
+            and self.lat == other.lat
+            and self.attributes == other.attributes
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertResult:
+    """What happened to one event of a write, and the stored record after it."""
+
+    event_id: str
+    outcome: Outcome
+    record: EventRecord | None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    """Filters of `Store.query_events`; all optional; results newest first (start time, then id)."""
+
+    bbox: tuple[float, float, float, float] | None = None  # min lon, min lat, max lon, max lat
+    since: datetime | None = None
+    until: datetime | None = None
+    categories: tuple[str, ...] = ()
+    camera_id: str | None = None
+    ward_code: str | None = None
+    cell: tuple[int, int] | None = None  # (res, cell)
+    limit: int = 100
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    """One page of events and the opaque cursor of the next page (None at the end)."""
+
+    events: list[EventRecord]
+    next_cursor: str | None
+
+
+def encode_cursor(start_time: datetime, event_id: str) -> str:
+    """Return the opaque keyset cursor that resumes after (start_time, event_id)."""
+    raw = json.dumps([to_us(start_time), event_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    """Return (start_us, event_id) of a cursor; a malformed cursor raises `InputError`."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        start_us, event_id = json.loads(raw)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        raise InputError("cursor", "is not a cursor returned by this service") from None
+    if not isinstance(start_us, int) or not isinstance(event_id, str):
+        raise InputError("cursor", "is not a cursor returned by this service")
+    return start_us, event_id
+
+
+@dataclass(frozen=True, slots=True)
+class CameraSnapshot:
+    """The camera fleet's status at one moment (for the "50/238 online" history)."""
+
+    at: datetime
+    online: int
+    connected: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    """An alert raised by a rule, and what operators did with it."""
+
+    alert_id: str
+    rule: str
+    key: str  # what the alert is about: a cell, a camera
+    status: AlertStatus
+    severity: str
+    title: str
+    created_at: datetime
+    updated_at: datetime
+    cell: int | None = None
+    camera_id: str | None = None
+    lon: float | None = None
+    lat: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    acknowledged_by: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRecord:
+    """A citizen report (Open311 service request). `contact` is private: never on public endpoints."""
+
+    request_id: str
+    service_code: str
+    status: ReportStatus
+    description: str
+    lon: float
+    lat: float
+    cell: int
+    ward_code: str
+    address: str | None
+    requested_at: datetime
+    updated_at: datetime
+    status_notes: str | None = None
+    agency_responsible: str | None = None
+    contact: dict[str, str] = field(default_factory=dict)
+    synthetic: bool = False
+
+
+@runtime_checkable
+class Store(Protocol):
+    """The event store. Writes return futures that complete after a durable commit.
+
+    Backends raise `api.errors.StoreFull` when the disk is full, `StoreBusy` when another writer holds
+    the database, `StoreUnavailable` when closed or on I/O failure; a failed write leaves no trace.
+    """
+
+    res: int
+
+    def submit_events(self, events: Sequence[EventRecord]) -> Future[list[UpsertResult]]:
+        """Upsert events by `event_id` (idempotent, lifecycle-aware); durable when the future is done."""
+        ...
+
+    def get_event(self, event_id: str) -> EventRecord | None:
+        """Return one event by id, or None."""
+        ...
+
+    def query_events(self, query: EventQuery) -> EventPage:
+        """Return one page of events matching `query`, newest first, with keyset paging."""
+        ...
+
+    def events_since(self, since: datetime) -> list[EventRecord]:
+        """Return the events whose start time is at or after `since`, oldest first."""
+        ...
+
+    def count_events(self) -> int:
+        """Return the number of stored events."""
+        ...
+
+    def submit_heartbeats(self, beats: Sequence[tuple[str, datetime]]) -> Future[None]:
+        """Record cameras' last-seen times (a later time wins)."""
+        ...
+
+    def camera_last_seen(self) -> dict[str, datetime]:
+        """Return the last-seen time of every camera that has been seen."""
+        ...
+
+    def submit_camera_snapshot(self, snapshot: CameraSnapshot) -> Future[None]:
+        """Append a fleet status snapshot to the history."""
+        ...
+
+    def camera_history(self, since: datetime, limit: int = 1440) -> list[CameraSnapshot]:
+        """Return the fleet snapshots since `since`, oldest first (at most `limit`, the latest)."""
+        ...
+
+    def submit_alert(self, alert: AlertRecord) -> Future[AlertRecord]:
+        """Insert or replace an alert by id."""
+        ...
+
+    def get_alert(self, alert_id: str) -> AlertRecord | None:
+        """Return one alert, or None."""
+        ...
+
+    def list_alerts(self, status: str | None = None, limit: int = 200) -> list[AlertRecord]:
+        """Return alerts, newest first, optionally of one status."""
+        ...
+
+    def submit_report(self, report: ReportRecord) -> Future[ReportRecord]:
+        """Insert or replace a citizen report by id."""
+        ...
+
+    def get_report(self, request_id: str) -> ReportRecord | None:
+        """Return one citizen report, or None."""
+        ...
+
+    def list_reports(
+        self,
+        *,
+        service_code: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 200,
+    ) -> list[ReportRecord]:
+        """Return citizen reports, newest first."""
+        ...
+
+    def check_integrity(self) -> str:
+        """Run the backend's integrity check; return "ok" or the problems found."""
+        ...
+
+    def close(self) -> None:
+        """Finish pending writes and release connections; later calls raise `StoreUnavailable`."""
+        ...

@@ -1,0 +1,282 @@
+"""The store contract suite: every `api.store.base.Store` backend must pass these tests.
+
+A backend's test module provides a ``store`` fixture (an open, empty store at res 9) and imports this
+module's tests (``from tests.api.store_contract import *``). SQLite runs them in
+``test_store_sqlite.py``; a PostgreSQL backend joins by adding its fixture param there.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from api.errors import StoreUnavailable
+from api.store.base import (
+    AlertRecord,
+    CameraSnapshot,
+    EventQuery,
+    EventRecord,
+    ReportRecord,
+    Store,
+    decode_cursor,
+)
+from twin import h3grid
+from twin.errors import InputError
+
+T0 = datetime(2025, 6, 12, 0, 0, tzinfo=UTC)
+CENTRE = (106.7578, 21.8478)
+
+
+def make_event(
+    i: int = 0,
+    *,
+    event_id: str | None = None,
+    camera: str = "LS-CAM-001",
+    category: str = "congestion",
+    lifecycle: str = "new",
+    start: datetime | None = None,
+    lon: float = CENTRE[0],
+    lat: float = CENTRE[1],
+    ward: str = "05977",
+    res: int = 9,
+    **kw: object,
+) -> EventRecord:
+    """Return a valid event record (cells computed with the real H3 grid)."""
+    fine = int(h3grid.latlng_to_cells([lat], [lon], res)[0])
+    cells = {res: fine}
+    for r in range(7, res):
+        cells[r] = int(h3grid.cell_to_parent(format(fine, "x"), r), 16)
+    base = EventRecord(
+        event_id=event_id or f"ev-{i:05d}",
+        camera_id=camera,
+        category=category,
+        severity="medium",
+        confidence=0.8,
+        lifecycle=lifecycle,
+        start_time=start or T0 + timedelta(seconds=i),
+        end_time=None,
+        lon=lon,
+        lat=lat,
+        cells=cells,
+        ward_code=ward,
+        attributes={"vehicles": i, "synthetic": True, "tên": "Đông Kinh"},
+        synthetic=True,
+        received_at=T0,
+        updated_at=T0,
+    )
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+def write(store: Store, events: list[EventRecord]) -> list[str]:
+    """Write events and return their outcomes."""
+    return [r.outcome for r in store.submit_events(events).result(timeout=30)]
+
+
+def test_created_event_round_trips(store: Store) -> None:
+    ev = make_event(1)
+    assert write(store, [ev]) == ["created"]
+    got = store.get_event(ev.event_id)
+    assert got is not None
+    assert got.start_time == ev.start_time and got.start_time.tzinfo is not None
+    assert got.cells == ev.cells
+    assert got.attributes == ev.attributes  # Vietnamese keys and values kept
+    assert (got.lon, got.lat, got.ward_code, got.revision) == (ev.lon, ev.lat, "05977", 1)
+    assert store.get_event("nope") is None
+
+
+def test_replay_is_idempotent(store: Store) -> None:
+    events = [make_event(i) for i in range(20)]
+    assert write(store, events) == ["created"] * 20
+    assert write(store, events) == ["duplicate"] * 20
+    assert store.count_events() == 20
+
+
+def test_lifecycle_upserts_one_row(store: Store) -> None:
+    ev = make_event(3)
+    later = T0 + timedelta(minutes=5)
+    upd = replace(ev, lifecycle="update", severity="high", start_time=ev.start_time + timedelta(seconds=30))
+    end = replace(ev, lifecycle="end", end_time=later)
+    assert write(store, [ev]) == ["created"]
+    assert write(store, [upd]) == ["updated"]
+    assert write(store, [end]) == ["updated"]
+    got = store.get_event(ev.event_id)
+    assert got is not None
+    assert (got.lifecycle, got.end_time, got.revision) == ("end", later, 3)
+    assert got.start_time == ev.start_time  # the first start wins
+    # A replayed `new` or `update` after `end` is stale: nothing changes.
+    assert write(store, [ev, upd]) == ["stale", "stale"]
+    assert store.count_events() == 1
+
+
+def test_same_id_twice_in_one_write(store: Store) -> None:
+    ev = make_event(4)
+    upd = replace(ev, lifecycle="update", confidence=0.95)
+    assert write(store, [ev, upd, upd]) == ["created", "updated", "duplicate"]
+    got = store.get_event(ev.event_id)
+    assert got is not None and got.confidence == 0.95 and got.revision == 2
+    assert store.count_events() == 1
+
+
+def test_conflicting_reuse_of_an_id_is_refused(store: Store) -> None:
+    ev = make_event(5)
+    write(store, [ev])
+    assert write(store, [replace(ev, camera_id="LS-CAM-002")]) == ["conflict"]
+    assert write(store, [replace(ev, category="accident")]) == ["conflict"]
+    got = store.get_event(ev.event_id)
+    assert got is not None and got.camera_id == "LS-CAM-001" and got.category == "congestion"
+
+
+def test_query_filters(store: Store) -> None:
+    far = (106.70, 21.80)
+    events = [
+        make_event(0, category="congestion", camera="LS-CAM-001"),
+        make_event(1, category="accident", camera="LS-CAM-002", ward="05983"),
+        make_event(2, category="crowding", camera="LS-CAM-001", lon=far[0], lat=far[1], ward="06187"),
+        make_event(3, category="congestion", camera="LS-CAM-003", start=T0 + timedelta(hours=2)),
+    ]
+    write(store, events)
+
+    def ids(**kw: object) -> list[str]:
+        return [e.event_id for e in store.query_events(EventQuery(**kw)).events]  # type: ignore[arg-type]
+
+    assert ids() == ["ev-00003", "ev-00002", "ev-00001", "ev-00000"]
+    assert ids(categories=("congestion",)) == ["ev-00003", "ev-00000"]
+    assert ids(categories=("accident", "crowding")) == ["ev-00002", "ev-00001"]
+    assert ids(camera_id="LS-CAM-001") == ["ev-00002", "ev-00000"]
+    assert ids(ward_code="05983") == ["ev-00001"]
+    assert ids(bbox=(106.69, 21.79, 106.71, 21.81)) == ["ev-00002"]
+    assert ids(since=T0 + timedelta(seconds=1), until=T0 + timedelta(hours=1)) == ["ev-00002", "ev-00001"]
+    cell9 = events[2].cells[9]
+    assert ids(cell=(9, cell9)) == ["ev-00002"]
+    assert ids(cell=(7, events[0].cells[7])) == ["ev-00003", "ev-00001", "ev-00000"]
+
+
+def test_keyset_paging_visits_every_event_once(store: Store) -> None:
+    # Equal start times on purpose: the id breaks ties.
+    events = [make_event(i, start=T0 + timedelta(seconds=i // 3)) for i in range(47)]
+    write(store, events)
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        page = store.query_events(EventQuery(limit=10, cursor=cursor))
+        seen += [e.event_id for e in page.events]
+        pages += 1
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+        decode_cursor(cursor)
+    assert pages == 5
+    assert len(seen) == len(set(seen)) == 47
+    # Newest first: no ordering inversion across pages.
+    starts = [store.get_event(i).start_time for i in seen]  # type: ignore[union-attr]
+    assert starts == sorted(starts, reverse=True)
+
+
+def test_bad_cursor_is_an_input_error(store: Store) -> None:
+    with pytest.raises(InputError, match="cursor"):
+        store.query_events(EventQuery(cursor="not-a-cursor!"))
+
+
+def test_events_since_oldest_first(store: Store) -> None:
+    write(store, [make_event(i, start=T0 + timedelta(minutes=10 - i)) for i in range(10)])
+    got = store.events_since(T0 + timedelta(minutes=5))
+    assert [e.start_time for e in got] == sorted(e.start_time for e in got)
+    assert len(got) == 6
+
+
+def test_heartbeats_keep_the_latest(store: Store) -> None:
+    store.submit_heartbeats([("LS-CAM-001", T0), ("LS-CAM-002", T0)]).result(timeout=30)
+    store.submit_heartbeats([("LS-CAM-001", T0 + timedelta(minutes=1))]).result(timeout=30)
+    store.submit_heartbeats([("LS-CAM-001", T0 - timedelta(minutes=1))]).result(timeout=30)
+    seen = store.camera_last_seen()
+    assert seen == {"LS-CAM-001": T0 + timedelta(minutes=1), "LS-CAM-002": T0}
+
+
+def test_camera_history(store: Store) -> None:
+    for i in range(5):
+        store.submit_camera_snapshot(CameraSnapshot(T0 + timedelta(minutes=i), 40 + i, 50, 238)).result(
+            timeout=30
+        )
+    hist = store.camera_history(T0 + timedelta(minutes=1), limit=3)
+    assert [h.online for h in hist] == [42, 43, 44]
+    assert hist[0].total == 238
+
+
+def test_alerts_round_trip(store: Store) -> None:
+    a = AlertRecord(
+        alert_id="AL-1",
+        rule="congestion_cluster",
+        key="89xyz",
+        status="open",
+        severity="high",
+        title="Ùn tắc",
+        created_at=T0,
+        updated_at=T0,
+        cell=123,
+        lon=106.75,
+        lat=21.84,
+        details={"events": 5},
+    )
+    store.submit_alert(a).result(timeout=30)
+    store.submit_alert(replace(a, alert_id="AL-2", created_at=T0 + timedelta(seconds=1))).result(timeout=30)
+    store.submit_alert(replace(a, status="acknowledged", acknowledged_by="op1")).result(timeout=30)
+    assert store.get_alert("AL-1") == replace(a, status="acknowledged", acknowledged_by="op1")
+    assert [x.alert_id for x in store.list_alerts()] == ["AL-2", "AL-1"]
+    assert [x.alert_id for x in store.list_alerts("open")] == ["AL-2"]
+    assert store.get_alert("AL-404") is None
+
+
+def test_reports_round_trip(store: Store) -> None:
+    r = ReportRecord(
+        request_id="R-1",
+        service_code="environmental_sanitation",
+        status="open",
+        description="Rác đổ ven sông Kỳ Cùng",
+        lon=106.76,
+        lat=21.85,
+        cell=617700000000000000,
+        ward_code="05983",
+        address="Kỳ Lừa",
+        requested_at=T0,
+        updated_at=T0,
+        contact={"email": "a@example.org"},
+    )
+    store.submit_report(r).result(timeout=30)
+    store.submit_report(replace(r, request_id="R-2", requested_at=T0 + timedelta(hours=1))).result(timeout=30)
+    assert store.get_report("R-1") == r
+    assert [x.request_id for x in store.list_reports()] == ["R-2", "R-1"]
+    assert [x.request_id for x in store.list_reports(since=T0 + timedelta(minutes=1))] == ["R-2"]
+    assert store.list_reports(status="closed") == []
+
+
+def test_concurrent_writers_all_durable(store: Store) -> None:
+    n_threads, per = 8, 25
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def work(t: int) -> None:
+        futs = [store.submit_events([make_event(t * 1000 + i)]) for i in range(per)]
+        got = [f.result(timeout=60)[0].outcome for f in futs]
+        with lock:
+            outcomes.extend(got)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(n_threads)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert outcomes == ["created"] * (n_threads * per)
+    assert store.count_events() == n_threads * per
+    assert store.check_integrity() == "ok"
+
+
+def test_closed_store_refuses(store: Store) -> None:
+    store.close()
+    with pytest.raises(StoreUnavailable):
+        store.submit_events([make_event(1)]).result(timeout=5)
+    with pytest.raises(StoreUnavailable):
+        store.get_event("x")

@@ -1,0 +1,98 @@
+"""The SQLite store: the shared contract suite plus SQLite-specific durability and fault behaviour."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from api.errors import StoreBusy, StoreFull
+from api.store import default_dsn, open_store
+from api.store.base import Store
+from api.store.sqlite import MIGRATIONS, SQLiteStore
+from tests.api.store_contract import *  # noqa: F403  (the shared contract suite)
+from tests.api.store_contract import make_event, write
+from twin.errors import InputError
+
+
+@pytest.fixture(params=["sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """An empty store of each backend."""
+    s = open_store(default_dsn(tmp_path), res=9)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[SQLiteStore]:
+    s = SQLiteStore(tmp_path / "ev.sqlite3", res=9, busy_timeout_ms=100)
+    yield s
+    s.close()
+
+
+def test_pragmas_wal_full_and_migrations(sqlite_store: SQLiteStore) -> None:
+    conn = sqlite3.connect(sqlite_store.path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    w = sqlite_store._writer_conn
+    assert w.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert sqlite_store.schema_version() == MIGRATIONS[-1][0]
+    indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"events_time", "events_category_time", "events_camera_time", "events_cell_r9_time"} <= indexes
+    conn.close()
+
+
+def test_reopen_keeps_data_and_does_not_remigrate(tmp_path: Path) -> None:
+    s = SQLiteStore(tmp_path / "a.db")
+    write(s, [make_event(i) for i in range(5)])
+    s.close()
+    s2 = SQLiteStore(tmp_path / "a.db")
+    assert s2.count_events() == 5
+    rows = s2._reader().execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0]
+    assert rows == len(MIGRATIONS)
+    s2.close()
+
+
+def test_group_commit_batches_concurrent_writes(sqlite_store: SQLiteStore) -> None:
+    futs = [sqlite_store.submit_events([make_event(i)]) for i in range(300)]
+    assert all(f.result(timeout=60)[0].outcome == "created" for f in futs)
+    st = sqlite_store.stats()
+    assert st["writes"] == 300
+    assert st["commits"] < 300  # many writes shared one COMMIT
+
+
+def test_disk_full_is_store_full_and_recovers(sqlite_store: SQLiteStore) -> None:
+    write(sqlite_store, [make_event(0)])
+    w = sqlite_store._writer_conn
+    pages = w.execute("PRAGMA page_count").fetchone()[0]
+    w.execute(f"PRAGMA max_page_count = {pages}")
+    big = [make_event(i, attributes={"pad": "x" * 400, "i": i}) for i in range(1, 400)]
+    with pytest.raises(StoreFull):
+        sqlite_store.submit_events(big).result(timeout=30)
+    assert sqlite_store.count_events() == 1  # nothing of the failed write remains
+    w.execute("PRAGMA max_page_count = 1073741823")
+    assert write(sqlite_store, big[:3]) == ["created"] * 3
+    assert sqlite_store.check_integrity() == "ok"
+
+
+def test_locked_database_is_store_busy_and_recovers(sqlite_store: SQLiteStore) -> None:
+    other = sqlite3.connect(sqlite_store.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreBusy):
+            sqlite_store.submit_events([make_event(1)]).result(timeout=30)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert write(sqlite_store, [make_event(1)]) == ["created"]
+
+
+def test_dsn_parsing(tmp_path: Path) -> None:
+    s = open_store(f"sqlite:///{tmp_path}/x.db")
+    assert isinstance(s, SQLiteStore) and s.path == tmp_path / "x.db"
+    s.close()
+    with pytest.raises(InputError, match="store_dsn"):
+        open_store("mysql://nope")
+    with pytest.raises(InputError, match="store_dsn"):
+        open_store("sqlite:///")
