@@ -80,7 +80,8 @@ def test_created_event_round_trips(store: Store) -> None:
     assert write(store, [ev]) == ["created"]
     got = store.get_event(ev.event_id)
     assert got is not None
-    assert got.start_time == ev.start_time and got.start_time.tzinfo is not None
+    assert got.start_time == ev.start_time
+    assert got.start_time.tzinfo is not None
     assert got.cells == ev.cells
     assert got.attributes == ev.attributes  # Vietnamese keys and values kept
     assert (got.lon, got.lat, got.ward_code, got.revision) == (ev.lon, ev.lat, "05977", 1)
@@ -116,7 +117,9 @@ def test_same_id_twice_in_one_write(store: Store) -> None:
     upd = replace(ev, lifecycle="update", confidence=0.95)
     assert write(store, [ev, upd, upd]) == ["created", "updated", "duplicate"]
     got = store.get_event(ev.event_id)
-    assert got is not None and got.confidence == 0.95 and got.revision == 2
+    assert got is not None
+    assert got.confidence == 0.95
+    assert got.revision == 2
     assert store.count_events() == 1
 
 
@@ -126,7 +129,9 @@ def test_conflicting_reuse_of_an_id_is_refused(store: Store) -> None:
     assert write(store, [replace(ev, camera_id="LS-CAM-002")]) == ["conflict"]
     assert write(store, [replace(ev, category="accident")]) == ["conflict"]
     got = store.get_event(ev.event_id)
-    assert got is not None and got.camera_id == "LS-CAM-001" and got.category == "congestion"
+    assert got is not None
+    assert got.camera_id == "LS-CAM-001"
+    assert got.category == "congestion"
 
 
 def test_query_filters(store: Store) -> None:

@@ -90,7 +90,8 @@ def test_locked_database_is_store_busy_and_recovers(sqlite_store: SQLiteStore) -
 
 def test_dsn_parsing(tmp_path: Path) -> None:
     s = open_store(f"sqlite:///{tmp_path}/x.db")
-    assert isinstance(s, SQLiteStore) and s.path == tmp_path / "x.db"
+    assert isinstance(s, SQLiteStore)
+    assert s.path == tmp_path / "x.db"
     s.close()
     with pytest.raises(InputError, match="store_dsn"):
         open_store("mysql://nope")
