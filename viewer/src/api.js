@@ -1,0 +1,170 @@
+// Talk to the twin API (same origin only): JSON fetches with a timeout, a health watchdog that
+// reports the server going down and coming back, and an SSE stream that reconnects with backoff.
+
+/** An HTTP answer that is not 2xx (status 0 when the server could not be reached). */
+export class ApiError extends Error {
+  constructor(path, status, message) {
+    super(message);
+    this.path = path;
+    this.status = status;
+  }
+  /** True when the endpoint does not exist (yet) rather than failing. */
+  get missing() {
+    return this.status === 404 || this.status === 405 || this.status === 501;
+  }
+}
+
+const base = new URLSearchParams(location.search).get("api") || "";
+
+/** Return the absolute URL of an API path on this server. */
+export function apiUrl(path, params) {
+  const url = new URL(base + path, location.href);
+  if (params) {
+    for (const [k, v] of Object.entries(params)) {
+      if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, String(v));
+    }
+  }
+  return url.toString();
+}
+
+/** Fetch JSON; throw ApiError with the server's message (FastAPI `detail`) on failure. */
+export async function getJSON(path, params, { timeout = 15000, method = "GET", body } = {}) {
+  const ctrl = new AbortController();
+  const timer = setTimeout(() => ctrl.abort(), timeout);
+  let res;
+  try {
+    res = await fetch(apiUrl(path, params), {
+      method,
+      signal: ctrl.signal,
+      headers: body === undefined ? { Accept: "application/json" }
+        : { Accept: "application/json", "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (e) {
+    throw new ApiError(path, 0, e.name === "AbortError" ? "timed out" : "server unreachable");
+  } finally {
+    clearTimeout(timer);
+  }
+  if (!res.ok) {
+    let msg = `HTTP ${res.status}`;
+    try {
+      const j = await res.json();
+      const d = j.detail ?? j.message ?? j.error;
+      if (d) msg += `: ${typeof d === "string" ? d : JSON.stringify(d)}`;
+    } catch {
+      /* the body was not JSON; the status says enough */
+    }
+    throw new ApiError(path, res.status, msg);
+  }
+  if (res.status === 204) return null;
+  return res.json();
+}
+
+/** POST JSON and return the answer. */
+export function postJSON(path, body = {}) {
+  return getJSON(path, undefined, { method: "POST", body });
+}
+
+/**
+ * Watch the server's health: poll GET /health every `every` ms; call onDown(err) once when it stops
+ * answering and onUp() once when it answers again.
+ */
+export function watchHealth({ every = 5000, onDown, onUp }) {
+  let up = true;
+  let timer = null;
+  async function tick() {
+    try {
+      await getJSON("/health", undefined, { timeout: 4000 });
+      if (!up) {
+        up = true;
+        onUp();
+      }
+    } catch (e) {
+      if (up) {
+        up = false;
+        onDown(e);
+      }
+    }
+    timer = setTimeout(tick, up ? every : Math.min(every, 2000));
+  }
+  timer = setTimeout(tick, every);
+  return {
+    get up() {
+      return up;
+    },
+    /** Report a failed call seen elsewhere so the banner shows at once. */
+    report(err) {
+      if (up && err && err.status === 0) {
+        up = false;
+        onDown(err);
+        clearTimeout(timer);
+        timer = setTimeout(tick, 1000);
+      }
+    },
+  };
+}
+
+/**
+ * Open GET /stream as Server-Sent Events and keep it open: EventSource retries on its own while the
+ * server answers, but gives up after an HTTP error, so we reconnect ourselves with capped backoff.
+ * `handlers` maps event types ("event", "alert", "camera", "report", "message") to callbacks that
+ * receive the parsed JSON; onState(state, retryInSeconds) reports "open" | "connecting" | "down".
+ */
+export function openStream(params, handlers, onState) {
+  let es = null;
+  let attempt = 0;
+  let retryTimer = null;
+  let closed = false;
+  const types = Object.keys(handlers);
+
+  function connect() {
+    if (closed) return;
+    onState("connecting", 0);
+    es = new EventSource(apiUrl("/stream", params));
+    es.onopen = () => {
+      attempt = 0;
+      onState("open", 0);
+    };
+    for (const type of types) {
+      es.addEventListener(type, (msg) => {
+        let data;
+        try {
+          data = JSON.parse(msg.data);
+        } catch {
+          return; // keep-alive comments and non-JSON pings carry nothing to draw
+        }
+        handlers[type](data, msg);
+      });
+    }
+    es.onerror = () => {
+      // EventSource retries by itself only while the server answers; after an HTTP error or a proxy
+      // cut it may give up silently, so we always close and reconnect on our own schedule.
+      es.close();
+      scheduleRetry();
+    };
+  }
+
+  function scheduleRetry() {
+    clearTimeout(retryTimer);
+    const s = Math.min(30, 0.5 * 2 ** Math.min(attempt, 6));
+    attempt += 1;
+    onState("down", Math.ceil(s));
+    retryTimer = setTimeout(connect, s * 1000);
+  }
+
+  connect();
+  return {
+    /** Drop the connection now and open a new one (after the server came back). */
+    reconnect() {
+      clearTimeout(retryTimer);
+      if (es) es.close();
+      attempt = 0;
+      connect();
+    },
+    close() {
+      closed = true;
+      clearTimeout(retryTimer);
+      if (es) es.close();
+    },
+  };
+}

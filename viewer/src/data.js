@@ -1,0 +1,229 @@
+// Normalise what the API sends (GeoJSON features or plain records) into the few shapes the map
+// draws, and hold the event history that the time slider replays.
+import { latLngToCell, cellToLatLng, isValidCell } from "h3-js";
+
+/** Colours (RGB) by event category; unknown categories get a stable colour from their name. */
+export const CATEGORY_COLORS = {
+  congestion: [230, 85, 13],
+  accident: [215, 25, 28],
+  crowd: [156, 39, 176],
+  illegal_dumping: [121, 85, 72],
+  waste_overflow: [141, 110, 99],
+  flooding: [30, 136, 229],
+  fire: [255, 61, 0],
+  illegal_parking: [255, 179, 0],
+  traffic_violation: [251, 140, 0],
+};
+
+/** Return the colour of an event category. */
+export function categoryColor(cat) {
+  if (CATEGORY_COLORS[cat]) return CATEGORY_COLORS[cat];
+  let h = 0;
+  for (const ch of String(cat)) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+  return [80 + (h % 150), 80 + ((h >> 8) % 150), 80 + ((h >> 16) % 150)];
+}
+
+export const CAMERA_COLORS = {
+  online: [0, 200, 83],
+  offline: [229, 57, 53],
+  not_connected: [144, 164, 174],
+};
+
+/** Road classes, most important first: colour and width in pixels. */
+export const ROAD_STYLE = {
+  trunk: ["#e8590c", 4.5],
+  primary: ["#f59f00", 3.2],
+  secondary: ["#fcc419", 2.4],
+  tertiary: ["#ced4da", 1.8],
+  residential: ["#adb5bd", 1.0],
+  service: ["#868e96", 0.7],
+};
+
+function parseTime(v) {
+  if (v === null || v === undefined || v === "") return NaN;
+  if (typeof v === "number") return v < 1e12 ? v * 1000 : v; // seconds or milliseconds since epoch
+  const s = String(v);
+  // Naive ISO strings are UTC in this system (storage is UTC).
+  return Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(s) ? s : `${s}Z`);
+}
+
+function unwrap(x) {
+  if (x && typeof x === "object" && !x.geometry && !("lon" in x) && !("lat" in x)) {
+    for (const k of ["feature", "event", "data", "payload", "alert", "camera", "report"]) {
+      if (x[k] && typeof x[k] === "object") return x[k];
+    }
+  }
+  return x;
+}
+
+/** Return [lon, lat] of a feature or record, or null. */
+export function position(x) {
+  if (!x) return null;
+  const g = x.geometry;
+  if (g && g.type === "Point") return g.coordinates.slice(0, 2);
+  const p = x.properties ?? x;
+  const lon = p.lon ?? p.lng ?? p.long ?? p.longitude;
+  const lat = p.lat ?? p.latitude;
+  if (lon === undefined || lat === undefined || lon === null || lat === null) return null;
+  return [Number(lon), Number(lat)];
+}
+
+/** Normalise an event (GeoJSON Feature or record, possibly wrapped) into {id, ts, category, …}. */
+export function normEvent(raw) {
+  const x = unwrap(raw);
+  const p = { ...(x.properties ?? x) };
+  const pos = position(x);
+  if (!pos || !Number.isFinite(pos[0]) || !Number.isFinite(pos[1])) return null;
+  const ts = parseTime(p.ts ?? p.time ?? p.observed_at ?? p.occurred_at ?? p.timestamp ?? p.created_at
+    ?? p.received_at);
+  return {
+    ...p,
+    id: String(p.id ?? p.event_id ?? x.id ?? `${pos[0]},${pos[1]},${ts}`),
+    ts: Number.isFinite(ts) ? ts : Date.now(),
+    category: p.category ?? p.kind ?? p.type ?? "other",
+    camera_id: p.camera_id ?? p.camera ?? null,
+    ward_code: p.ward_code ?? p.ward ?? null,
+    position: pos,
+  };
+}
+
+/** Normalise an Open311 service request (GeoReport v2) or a report stream message. */
+export function normReport(raw) {
+  const x = unwrap(raw);
+  const p = { ...(x.properties ?? x) };
+  const pos = position(x);
+  if (!pos || !Number.isFinite(pos[0])) return null;
+  return {
+    ...p,
+    id: String(p.service_request_id ?? p.id ?? x.id),
+    ts: parseTime(p.requested_datetime ?? p.ts ?? p.time ?? p.created_at),
+    position: pos,
+  };
+}
+
+/** Normalise an alert record into {id, ts, title, severity, acked, position|null, …}. */
+export function normAlert(raw) {
+  const x = unwrap(raw);
+  const p = { ...(x.properties ?? x) };
+  const status = p.status ?? (p.acknowledged || p.acked ? "acknowledged" : "open");
+  return {
+    ...p,
+    id: String(p.id ?? p.alert_id ?? x.id),
+    ts: parseTime(p.ts ?? p.time ?? p.created_at ?? p.raised_at ?? p.opened_at),
+    title: p.title ?? p.message ?? p.summary ?? p.rule ?? p.category ?? "alert",
+    severity: p.severity ?? p.level ?? "",
+    status: String(status),
+    position: position(x),
+  };
+}
+
+/** Return the list of features of a FeatureCollection, a list, or {items|results|alerts: […]}. */
+export function itemsOf(doc) {
+  if (!doc) return [];
+  if (Array.isArray(doc)) return doc;
+  if (Array.isArray(doc.features)) return doc.features;
+  for (const k of ["items", "results", "alerts", "runs", "scenarios", "data", "requests", "layers"]) {
+    if (Array.isArray(doc[k])) return doc[k];
+  }
+  return [];
+}
+
+/** Return the H3 cell of a cell feature (property or id), validated; null when there is none. */
+export function cellOf(f) {
+  const p = f.properties ?? f;
+  const c = p.cell ?? p.h3 ?? p.h3_index ?? p.hex ?? f.id;
+  return typeof c === "string" && isValidCell(c) ? c : null;
+}
+
+/** Return the numeric value to show for a feature, trying `keys` in order. */
+export function numberOf(p, keys) {
+  for (const k of keys) {
+    const v = p[k];
+    if (v !== undefined && v !== null && v !== "" && Number.isFinite(Number(v))) return Number(v);
+  }
+  return NaN;
+}
+
+/**
+ * The events of the last hours, sorted by time, with each one's H3 cell: what the time slider
+ * replays. Counting the events of a window is one binary search plus one pass over that window.
+ */
+export class EventHistory {
+  constructor(res) {
+    this.res = res;
+    this.events = [];
+    this.ids = new Set();
+  }
+
+  /** Add events (normalised); keep time order; ignore ones already held. Return how many were new. */
+  add(list) {
+    let added = 0;
+    let sorted = true;
+    for (const e of list) {
+      if (!e || this.ids.has(e.id)) continue;
+      this.ids.add(e.id);
+      e.cell = latLngToCell(e.position[1], e.position[0], this.res);
+      const last = this.events[this.events.length - 1];
+      if (last && e.ts < last.ts) sorted = false;
+      this.events.push(e);
+      added += 1;
+    }
+    if (!sorted) this.events.sort((a, b) => a.ts - b.ts);
+    return added;
+  }
+
+  get size() {
+    return this.events.length;
+  }
+
+  /** Return [first, last] event time (ms), or null when empty. */
+  span() {
+    if (!this.events.length) return null;
+    return [this.events[0].ts, this.events[this.events.length - 1].ts];
+  }
+
+  _lower(ts) {
+    let lo = 0;
+    let hi = this.events.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.events[mid].ts < ts) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Return the events in [t0, t1] of `category` (all when empty). */
+  between(t0, t1, category = "") {
+    const out = [];
+    for (let i = this._lower(t0); i < this.events.length && this.events[i].ts <= t1; i += 1) {
+      const e = this.events[i];
+      if (!category || e.category === category) out.push(e);
+    }
+    return out;
+  }
+
+  /** Return [{cell, count, position}] of the events in [t0, t1] of `category`. */
+  cells(t0, t1, category = "") {
+    const counts = new Map();
+    for (const e of this.between(t0, t1, category)) counts.set(e.cell, (counts.get(e.cell) ?? 0) + 1);
+    return [...counts].map(([cell, count]) => ({ cell, count, position: cellToLatLng(cell).reverse() }));
+  }
+
+  /** Return the most recent events of a camera, newest first. */
+  ofCamera(cameraId, n = 8) {
+    const out = [];
+    for (let i = this.events.length - 1; i >= 0 && out.length < n; i -= 1) {
+      if (this.events[i].camera_id === cameraId) out.push(this.events[i]);
+    }
+    return out;
+  }
+
+  /** Drop events older than `ts` (keeps memory bounded during a long shift). */
+  dropBefore(ts) {
+    const i = this._lower(ts);
+    if (i === 0) return;
+    for (const e of this.events.slice(0, i)) this.ids.delete(e.id);
+    this.events = this.events.slice(i);
+  }
+}

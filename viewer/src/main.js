@@ -1,0 +1,1008 @@
+// The IOC viewer: a MapLibre base map drawn from the twin's own layers, deck.gl overlays (cameras,
+// live events, H3 counts and hotspots, citizen reports, simulation results), the panels around them,
+// live updates over SSE, and replay of the last hours. Test hooks: body[data-ready], window.__deck,
+// window.__viewer, window.__map.
+import * as maplibregl from "maplibre-gl";
+import { MapboxOverlay } from "@deck.gl/mapbox";
+import { cellToBoundary, latLngToCell } from "h3-js";
+import { ApiError, getJSON, openStream, postJSON, watchHealth } from "./api.js";
+import { BASE_LAYERS, addOverOnlineStyle, offlineStyle, setBaseData, setBaseVisible } from "./basemap.js";
+import { EventHistory, cellOf, itemsOf, normAlert, normEvent, normReport, numberOf, position } from "./data.js";
+import { DIFF_KEYS, SPEED_KEYS, buildLayers, scenarioStyle } from "./layers.js";
+import { fmtTime, getLang, initialLang, label, onLangChange, setLang, t } from "./i18n.js";
+import { LAYER_ORDER, banner, esc, renderAlerts, renderDetails, renderFeed, renderLayerList, selectTab,
+  tooltip } from "./ui.js";
+import { exportGeoJSON, exportHTML, exportPNG } from "./export.js";
+
+const $ = (id) => document.getElementById(id);
+const HOUR = 3600 * 1000;
+const WINDOWS = { "1h": HOUR, "3h": 3 * HOUR, "6h": 6 * HOUR, "24h": 24 * HOUR };
+const params = new URLSearchParams(location.search);
+/** ?raw=1 feeds the page raw events instead of server aggregates (the benchmark's peer). */
+const RAW = params.get("raw") === "1";
+
+/** The whole viewer state; exposed as window.__viewer for tests and the console. */
+const S = {
+  ready: false,
+  config: null,
+  res: 9,
+  visible: {
+    wards_2025: true, units_pre2025: false, roads: true, river: true, cameras: true, camera_coverage: false,
+    cells: true, hotspots: true, events: true, reports: true, scenario: true, compare: true,
+  },
+  layerStatus: {},
+  current: "cells",
+  base: {},
+  wards: new Map(),
+  wardLabels: [],
+  cameras: [],
+  cameraVersion: 0,
+  cameraSummary: null,
+  selectedCamera: null,
+  coverage: null,
+  serverCells: null,
+  serverCellsAt: 0,
+  hotspots: [],
+  history: null,
+  categories: [],
+  category: "",
+  reports: [],
+  feed: [],
+  alerts: new Map(),
+  alertsNote: "",
+  time: { mode: "live", t: Date.now(), window: "6h", playing: false, speed: 300 },
+  drawnCells: [],
+  drawnEvents: [],
+  drawnSignature: "",
+  stream: { state: "connecting", received: 0, lastEventId: null },
+  api: { up: true, message: "" },
+  scenario: { runs: [], run: null, layers: [], layer: null, features: [], shown: [], style: "plain",
+    timeKey: null, times: [], t: null, maxSpeed: 60, playing: false, message: "" },
+  compare: { with: null, cells: [], maxAbs: 1, message: "" },
+  errors: [],
+  wardName(code) {
+    if (!code) return "";
+    const w = S.wards.get(String(code));
+    if (!w) return String(code);
+    return getLang() === "en" ? w.full_name_en || w.name : w.full_name || w.name;
+  },
+};
+window.__viewer = S;
+
+let map;
+let overlay;
+let health;
+let stream;
+
+// ---------------------------------------------------------------- rendering
+
+let frameQueued = false;
+/** Recompute what is drawn and hand the layers to deck.gl on the next animation frame. */
+function render() {
+  if (frameQueued) return;
+  frameQueued = true;
+  requestAnimationFrame(() => {
+    frameQueued = false;
+    recompute();
+    overlay.setProps({ layers: buildLayers(S) });
+  });
+}
+
+function windowMs() {
+  return WINDOWS[S.time.window] ?? 6 * HOUR;
+}
+
+/** Replay step: the hexagons show the events of this long before the slider's time. */
+function replayStep() {
+  return Math.max(10 * 60000, Math.min(HOUR, windowMs() / 12));
+}
+
+function recompute() {
+  const now = Date.now();
+  const cat = S.category;
+  if (S.time.mode === "live") S.time.t = now;
+  const tt = S.time.t;
+  let cells;
+  if (S.time.mode === "live" && S.serverCells && !RAW) {
+    // Server aggregates for the window, plus the events that streamed in since they were fetched.
+    const counts = new Map(S.serverCells.map((d) => [d.cell, d.count]));
+    for (const e of S.history.between(S.serverCellsAt + 1, now + 60000, cat)) {
+      counts.set(e.cell, (counts.get(e.cell) ?? 0) + 1);
+    }
+    cells = [...counts].filter(([, n]) => n > 0).map(([cell, count]) => ({ cell, count }));
+  } else if (S.time.mode === "live") {
+    cells = S.history.cells(now - windowMs(), now + 60000, cat);
+  } else {
+    cells = S.history.cells(tt - replayStep(), tt, cat);
+  }
+  S.drawnCells = cells;
+  const evWindow = S.time.mode === "live" ? 15 * 60000 : 5 * 60000;
+  S.drawnEvents = S.history.between(tt - evWindow, tt + (S.time.mode === "live" ? 60000 : 0), cat).slice(-3000);
+  let sum = 0;
+  for (const d of cells) sum += d.count;
+  S.drawnSignature = `${S.time.mode}:${cells.length}:${sum}:${S.drawnEvents.length}`;
+  S.layerStatus.cells = { ...(S.layerStatus.cells ?? {}), count: cells.length };
+  updateTimeLabel();
+}
+
+// ---------------------------------------------------------------- status and errors
+
+function setStatus(name, status, message = "", count = undefined) {
+  S.layerStatus[name] = { status, message, count };
+  renderLayers();
+}
+
+function describeError(name, err) {
+  if (err instanceof ApiError && err.missing) return ["missing", t("layer_missing", { name: t(`l_${name}`), status: err.status })];
+  return ["error", t("layer_error", { name: t(`l_${name}`), msg: err.message })];
+}
+
+function noteError(name, err) {
+  const [status, message] = describeError(name, err);
+  setStatus(name, status, message);
+  S.errors.push({ name, status, message, at: Date.now() });
+  if (err instanceof ApiError && err.status === 0) health?.report(err);
+  return status;
+}
+
+function renderLayers() {
+  renderLayerList(S, toggleLayer, (name) => {
+    S.current = name;
+    renderLayers();
+  });
+}
+
+function toggleLayer(name, on) {
+  S.visible[name] = on;
+  if (BASE_LAYERS[name]) setBaseVisible(map, name, on);
+  renderLayers();
+  render();
+}
+
+// ---------------------------------------------------------------- loading
+
+async function loadBaseLayer(name) {
+  try {
+    const fc = await getJSON(`/layers/${name}`, { res: S.res });
+    const n = itemsOf(fc).length;
+    S.base[name] = fc;
+    setBaseData(map, name, fc);
+    setStatus(name, n ? "ok" : "empty", n ? "" : t("layer_empty", { name: t(`l_${name}`) }), n);
+    if (name === "wards_2025") indexWards(fc);
+    if (name === "units_pre2025") {
+      for (const f of itemsOf(fc)) {
+        const p = f.properties ?? {};
+        const code = p.old_code ?? p.commune_id;
+        if (code && !S.wards.has(String(code))) S.wards.set(String(code), { name: p.name_vi, full_name_en: p.name_en });
+      }
+    }
+    return true;
+  } catch (err) {
+    return noteError(name, err) === "missing";
+  }
+}
+
+function indexWards(fc) {
+  const labels = [];
+  for (const f of itemsOf(fc)) {
+    const p = f.properties ?? {};
+    const code = String(p.code ?? f.id ?? "");
+    S.wards.set(code, p);
+    const rings = f.geometry?.type === "MultiPolygon" ? f.geometry.coordinates.map((poly) => poly[0])
+      : f.geometry?.type === "Polygon" ? [f.geometry.coordinates[0]] : [];
+    const ring = rings.sort((a, b) => b.length - a.length)[0];
+    if (!ring) continue;
+    let x = 0;
+    let y = 0;
+    for (const [lon, lat] of ring) {
+      x += lon;
+      y += lat;
+    }
+    labels.push({ name: p.name ?? p.full_name ?? code, name_en: p.full_name_en ?? p.name,
+      core: Boolean(p.core_city_ward), position: [x / ring.length, y / ring.length] });
+  }
+  S.wardLabels = labels;
+}
+
+function normCamera(f) {
+  const p = { ...(f.properties ?? f) };
+  const pos = position(f);
+  return { ...p, camera_id: String(p.camera_id ?? p.id ?? f.id), position: pos,
+    status: p.status ?? (p.connected ? "online" : "not_connected") };
+}
+
+async function loadCameras() {
+  let fc;
+  try {
+    fc = await getJSON("/cameras");
+  } catch (err) {
+    if (!(err instanceof ApiError && err.missing)) {
+      noteError("cameras", err);
+      return;
+    }
+    try {
+      fc = await getJSON("/layers/cameras"); // the static registry, without live status
+    } catch (err2) {
+      noteError("cameras", err2);
+      return;
+    }
+  }
+  S.cameras = itemsOf(fc).map(normCamera).filter((c) => c.position);
+  S.cameraVersion += 1;
+  setStatus("cameras", S.cameras.length ? "ok" : "empty",
+    S.cameras.length ? "" : t("layer_empty", { name: t("l_cameras") }), S.cameras.length);
+  await loadCameraSummary();
+}
+
+async function loadCameraSummary() {
+  try {
+    S.cameraSummary = await getJSON("/cameras/summary");
+  } catch {
+    // Count from the registry when the summary endpoint is not there.
+    S.cameraSummary = {
+      online: S.cameras.filter((c) => c.status === "online").length,
+      total: S.cameras.length,
+      connected: S.cameras.filter((c) => c.connected || c.status !== "not_connected").length,
+    };
+  }
+  renderCameraSummary();
+}
+
+function renderCameraSummary() {
+  const s = S.cameraSummary;
+  $("camera-summary").textContent = s && s.total
+    ? `${t("cameras_online", { online: s.online, total: s.total })} · ${t("cameras_connected", { connected: s.connected })}`
+    : "—";
+}
+
+async function loadCoverage() {
+  try {
+    S.coverage = await getJSON("/layers/camera_coverage", { res: S.res });
+    const n = itemsOf(S.coverage).length;
+    setStatus("camera_coverage", n ? "ok" : "empty", n ? "" : t("layer_empty", { name: t("l_camera_coverage") }), n);
+  } catch (err) {
+    noteError("camera_coverage", err);
+  }
+}
+
+/** Ask an endpoint that takes a `window`; accept "6h" or seconds, whichever the server parses. */
+async function getWindowed(path, extra) {
+  const ms = windowMs();
+  try {
+    return await getJSON(path, { ...extra, window: S.time.window });
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 422) return getJSON(path, { ...extra, window: ms / 1000 });
+    throw err;
+  }
+}
+
+function cellsFrom(fc) {
+  const out = [];
+  for (const f of itemsOf(fc)) {
+    const p = f.properties ?? f;
+    let cell = cellOf(f);
+    if (!cell && f.geometry) {
+      const ring = f.geometry.type === "Polygon" ? f.geometry.coordinates[0] : null;
+      const pos = ring ? ring.reduce((a, c) => [a[0] + c[0] / ring.length, a[1] + c[1] / ring.length], [0, 0])
+        : position(f);
+      if (pos) cell = latLngToCell(pos[1], pos[0], S.res);
+    }
+    if (cell) out.push({ ...p, cell, count: numberOf(p, ["count", "n", "events", "value"]) || 0 });
+  }
+  return out;
+}
+
+async function loadCells() {
+  if (RAW) return;
+  try {
+    const fetchedAt = Date.now();
+    const fc = await getWindowed("/cells", { res: S.res, category: S.category });
+    S.serverCells = cellsFrom(fc).filter((d) => d.count > 0);
+    S.serverCellsAt = fetchedAt;
+    for (const d of S.serverCells) if (d.category) addCategory(d.category);
+    setStatus("cells", S.serverCells.length ? "ok" : "empty",
+      S.serverCells.length ? "" : t("layer_empty", { name: t("l_cells") }), S.serverCells.length);
+  } catch (err) {
+    S.serverCells = null; // fall back on counting the loaded events in the browser
+    noteError("cells", err);
+  }
+  render();
+}
+
+async function loadHotspots() {
+  if (RAW) return;
+  try {
+    const fc = await getWindowed("/hotspots", { res: S.res, category: S.category });
+    S.hotspots = cellsFrom(fc).map((d) => ({ ...d, hotspot: d.hotspot ?? "none" }));
+    const hot = S.hotspots.filter((d) => d.hotspot !== "none").length;
+    setStatus("hotspots", "ok", "", hot);
+  } catch (err) {
+    S.hotspots = [];
+    noteError("hotspots", err);
+  }
+  render();
+}
+
+function addCategory(cat) {
+  if (!cat || S.categories.includes(cat)) return;
+  S.categories.push(cat);
+  S.categories.sort();
+  renderCategories();
+}
+
+function renderCategories() {
+  const sel = $("sel-category");
+  const cur = sel.value;
+  sel.innerHTML = `<option value="">${esc(t("all"))}</option>${S.categories.map((c) => `<option value="${esc(c)}">${esc(label("c_", c))}</option>`).join("")}`;
+  sel.value = cur;
+}
+
+/** Load the events of the replay span (page by page through the cursor), newest pages first. */
+async function loadHistory(maxEvents = RAW ? 250000 : 20000) {
+  const since = new Date(Date.now() - windowMs()).toISOString();
+  let cursor;
+  let total = 0;
+  try {
+    for (let page = 0; page < 100 && total < maxEvents; page += 1) {
+      const doc = await getJSON("/events", { since, limit: RAW ? 10000 : 5000, cursor }, { timeout: 60000 });
+      const events = itemsOf(doc).map(normEvent).filter(Boolean);
+      total += S.history.add(events);
+      for (const e of events) addCategory(e.category);
+      cursor = doc?.next_cursor ?? doc?.cursor ?? doc?.next;
+      if (!cursor || !events.length) break;
+    }
+    setStatus("events", total || S.history.size ? "ok" : "empty",
+      S.history.size ? "" : t("no_events"), S.history.size);
+    if (!S.feed.length) {
+      S.feed = S.history.events.slice(-100).reverse();
+      renderFeed(S, focusItem);
+    }
+  } catch (err) {
+    noteError("events", err);
+  }
+  render();
+}
+
+async function loadReports() {
+  try {
+    const doc = await getJSON("/open311/v2/requests.json");
+    S.reports = itemsOf(doc).map(normReport).filter(Boolean);
+    setStatus("reports", S.reports.length ? "ok" : "empty",
+      S.reports.length ? "" : t("layer_empty", { name: t("l_reports") }), S.reports.length);
+    for (const r of S.reports) S.feed.push({ ...r, kind: "report" });
+    S.feed.sort((a, b) => b.ts - a.ts);
+    renderFeed(S, focusItem);
+  } catch (err) {
+    noteError("reports", err);
+  }
+  render();
+}
+
+async function loadAlerts() {
+  try {
+    const doc = await getJSON("/alerts");
+    for (const a of itemsOf(doc).map(normAlert)) S.alerts.set(a.id, a);
+    S.alertsNote = "";
+  } catch (err) {
+    S.alertsNote = describeError("alerts", err)[1];
+  }
+  renderAlerts(S, ackAlert, focusItem);
+}
+
+async function ackAlert(id, button) {
+  button.disabled = true;
+  try {
+    const res = await postJSON(`/alerts/${encodeURIComponent(id)}/ack`, {});
+    const a = S.alerts.get(id);
+    if (a) S.alerts.set(id, { ...a, ...(res && typeof res === "object" ? normAlert(res) : {}), status: "acknowledged" });
+  } catch (err) {
+    button.disabled = false;
+    banner(t("ack_failed", { msg: err.message }));
+    setTimeout(() => banner(null), 5000);
+  }
+  renderAlerts(S, ackAlert, focusItem);
+}
+
+// ---------------------------------------------------------------- live stream
+
+function onStreamEvent(data) {
+  const e = normEvent(data);
+  if (!e) return;
+  S.stream.received += 1;
+  S.stream.lastEventId = e.id;
+  if (S.history.add([e])) {
+    addCategory(e.category);
+    S.feed.unshift(e);
+    if (S.feed.length > 300) S.feed.length = 300;
+    scheduleFeed();
+    render();
+  }
+}
+
+let feedTimer = null;
+function scheduleFeed() {
+  if (feedTimer) return;
+  feedTimer = setTimeout(() => {
+    feedTimer = null;
+    renderFeed(S, focusItem);
+  }, 500);
+}
+
+function onStreamAlert(data) {
+  const a = normAlert(data);
+  S.alerts.set(a.id, { ...(S.alerts.get(a.id) ?? {}), ...a });
+  renderAlerts(S, ackAlert, focusItem);
+}
+
+let summaryTimer = null;
+function onStreamCamera(data) {
+  const x = data.properties ?? data.camera ?? data;
+  const id = String(x.camera_id ?? x.id ?? "");
+  const cam = S.cameras.find((c) => c.camera_id === id);
+  if (cam) {
+    if (x.status) cam.status = x.status;
+    if (x.last_seen) cam.last_seen = x.last_seen;
+    S.cameraVersion += 1;
+    render();
+  }
+  clearTimeout(summaryTimer);
+  summaryTimer = setTimeout(loadCameraSummary, 1000);
+}
+
+function onStreamReport(data) {
+  const r = normReport(data);
+  if (!r) return;
+  S.reports = [...S.reports.filter((x) => x.id !== r.id), r];
+  S.feed.unshift({ ...r, kind: "report" });
+  scheduleFeed();
+  render();
+}
+
+function onStreamState(state, retry) {
+  S.stream.state = state;
+  const el = $("stream-status");
+  el.className = `badge stream-${state}`;
+  el.textContent = state === "open" ? t("stream_live") : state === "down" ? t("stream_down", { s: retry })
+    : t("stream_connecting");
+}
+
+function startStream() {
+  stream = openStream({}, {
+    event: onStreamEvent,
+    alert: onStreamAlert,
+    camera: onStreamCamera,
+    report: onStreamReport,
+    message: (d) => {
+      const type = d?.type ?? d?.event;
+      if (type === "alert") onStreamAlert(d);
+      else if (type === "camera") onStreamCamera(d);
+      else if (type === "report") onStreamReport(d);
+      else onStreamEvent(d);
+    },
+  }, onStreamState);
+}
+
+// ---------------------------------------------------------------- time
+
+function sliderToTime(v) {
+  const now = Date.now();
+  return now - windowMs() + (Number(v) / 1000) * windowMs();
+}
+
+function timeToSlider(ts) {
+  return Math.round(((ts - (Date.now() - windowMs())) / windowMs()) * 1000);
+}
+
+function updateTimeLabel() {
+  const out = $("time-label");
+  if (S.time.mode === "live") {
+    out.textContent = t("live_now", { t: fmtTime(S.time.t) });
+    $("time-slider").value = "1000";
+  } else {
+    out.textContent = S.history.size ? t("replay_at", { t: fmtTime(S.time.t, true) }) : t("replay_none");
+    $("time-slider").value = String(timeToSlider(S.time.t));
+  }
+  $("btn-live").setAttribute("aria-pressed", String(S.time.mode === "live"));
+  $("btn-play").setAttribute("aria-pressed", String(S.time.playing));
+  $("btn-play").textContent = S.time.playing ? "❚❚" : "▶";
+  $("time-slider").setAttribute("aria-valuetext", out.textContent);
+}
+
+function goLive() {
+  S.time.mode = "live";
+  S.time.playing = false;
+  render();
+}
+
+function seek(ts) {
+  const now = Date.now();
+  if (ts >= now - 1000) {
+    goLive();
+    return;
+  }
+  S.time.mode = "replay";
+  S.time.t = Math.max(now - windowMs(), ts);
+  render();
+}
+
+let playTimer = null;
+function togglePlay() {
+  if (S.time.playing) {
+    S.time.playing = false;
+    render();
+    return;
+  }
+  if (S.time.mode === "live") S.time.t = Date.now() - windowMs();
+  S.time.mode = "replay";
+  S.time.playing = true;
+  clearInterval(playTimer);
+  playTimer = setInterval(() => {
+    if (!S.time.playing) {
+      clearInterval(playTimer);
+      return;
+    }
+    seek(S.time.t + S.time.speed * 200);
+  }, 200);
+  render();
+}
+
+// ---------------------------------------------------------------- scenarios
+
+function runId(r) {
+  return String(r.id ?? r.run_id ?? r.name);
+}
+
+function runLabel(r) {
+  const kind = r.model ?? r.kind ?? r.simulation ?? "";
+  const name = r.name ?? r.scenario ?? r.title ?? "";
+  const when = r.created_at ?? r.finished_at ?? r.started_at;
+  return [kind, name, runId(r), when ? fmtTime(when, true) : ""].filter(Boolean).join(" · ");
+}
+
+async function loadScenarios() {
+  try {
+    const doc = await getJSON("/scenarios");
+    S.scenario.runs = itemsOf(doc).filter((r) => !r.status || ["done", "finished", "completed", "succeeded", "ok"]
+      .includes(String(r.status).toLowerCase()));
+    S.scenario.message = S.scenario.runs.length ? "" : t("no_scenarios", { status: "0" });
+  } catch (err) {
+    S.scenario.runs = [];
+    S.scenario.message = t("no_scenarios", { status: err.status || err.message });
+  }
+  const opts = S.scenario.runs.map((r) => `<option value="${esc(runId(r))}">${esc(runLabel(r))}</option>`).join("");
+  for (const id of ["sel-run", "sel-compare"]) {
+    const sel = $(id);
+    const cur = sel.value;
+    sel.innerHTML = `<option value="">${esc(t("none"))}</option>${opts}`;
+    sel.value = cur;
+  }
+  $("scenario-status").textContent = S.scenario.message;
+}
+
+function layerNames(detail, run) {
+  const raw = detail?.layers ?? run?.layers ?? detail?.result?.layers;
+  let names = [];
+  if (Array.isArray(raw)) names = raw.map((l) => (typeof l === "string" ? l : l.name)).filter(Boolean);
+  else if (raw && typeof raw === "object") names = Object.keys(raw);
+  if (!names.length) {
+    const kind = String(detail?.model ?? run?.model ?? run?.kind ?? "").toLowerCase();
+    names = kind.includes("waste") ? ["routes", "bins"] : ["link_speeds"];
+  }
+  return names;
+}
+
+async function selectRun(id) {
+  S.scenario.run = id || null;
+  S.scenario.features = [];
+  S.scenario.shown = [];
+  $("sim-time").hidden = true;
+  if (!id) {
+    $("scenario-status").textContent = "";
+    render();
+    return;
+  }
+  const run = S.scenario.runs.find((r) => runId(r) === id);
+  let detail = null;
+  try {
+    detail = await getJSON(`/scenarios/${encodeURIComponent(id)}`);
+  } catch (err) {
+    $("scenario-status").textContent = t("layer_error", { name: id, msg: err.message });
+  }
+  S.scenario.layers = layerNames(detail, run);
+  $("sel-run-layer").innerHTML = S.scenario.layers.map((n) => `<option value="${esc(n)}">${esc(n)}</option>`).join("");
+  await loadScenarioLayer(S.scenario.layers[0]);
+  if (S.compare.with) await loadCompare();
+}
+
+const TIME_KEYS = ["t", "time", "time_s", "hour", "minute", "bin", "step", "period", "ts"];
+
+async function loadScenarioLayer(name) {
+  const id = S.scenario.run;
+  if (!id || !name) return;
+  S.scenario.layer = name;
+  $("scenario-status").textContent = t("loading");
+  try {
+    const fc = await getJSON(`/scenarios/${encodeURIComponent(id)}/layers/${encodeURIComponent(name)}`, undefined,
+      { timeout: 60000 });
+    const feats = itemsOf(fc).filter((f) => f.geometry);
+    S.scenario.features = feats;
+    S.scenario.style = scenarioStyle(feats);
+    const p0 = feats[0]?.properties ?? {};
+    S.scenario.timeKey = TIME_KEYS.find((k) => k in p0) ?? null;
+    let vmax = 0;
+    for (const f of feats) vmax = Math.max(vmax, numberOf(f.properties ?? {}, SPEED_KEYS) || 0);
+    S.scenario.maxSpeed = vmax || 60;
+    if (S.scenario.timeKey) {
+      const times = [...new Set(feats.map((f) => f.properties[S.scenario.timeKey]))].sort((a, b) => (a > b ? 1 : -1));
+      S.scenario.times = times;
+      $("sim-slider").max = String(times.length - 1);
+      const start = Math.max(0, times.findIndex((x) => Number(x) >= 8 * 3600 || Number(x) === 8));
+      setSimTime(start >= 0 ? start : 0);
+      $("sim-time").hidden = times.length < 2;
+    } else {
+      S.scenario.times = [];
+      S.scenario.shown = feats;
+    }
+    $("scenario-status").textContent = feats.length
+      ? t("scenario_loaded", { layer: name, run: id, n: feats.length })
+      : t("scenario_empty", { run: id, layer: name });
+    setStatus("scenario", feats.length ? "ok" : "empty", feats.length ? "" : t("scenario_empty", { run: id, layer: name }),
+      S.scenario.shown.length);
+    if (feats.length) S.current = "scenario";
+  } catch (err) {
+    S.scenario.features = [];
+    S.scenario.shown = [];
+    const msg = err instanceof ApiError && err.missing ? t("scenario_empty", { run: id, layer: name })
+      : t("layer_error", { name, msg: err.message });
+    $("scenario-status").textContent = msg;
+    setStatus("scenario", "error", msg);
+  }
+  renderLayers();
+  render();
+}
+
+function fmtSimTime(v) {
+  const n = Number(v);
+  if (!Number.isFinite(n)) return String(v);
+  const secs = S.scenario.timeKey === "hour" ? n * 3600 : S.scenario.timeKey === "minute" ? n * 60 : n;
+  const h = Math.floor(secs / 3600) % 24;
+  const m = Math.floor((secs % 3600) / 60);
+  return `${String(h).padStart(2, "0")}:${String(m).padStart(2, "0")}`;
+}
+
+function setSimTime(i) {
+  const k = S.scenario.timeKey;
+  const tv = S.scenario.times[i];
+  S.scenario.t = tv;
+  S.scenario.shown = S.scenario.features.filter((f) => f.properties[k] === tv);
+  $("sim-slider").value = String(i);
+  $("sim-label").textContent = t("sim_time", { t: fmtSimTime(tv) });
+  render();
+}
+
+let simTimer = null;
+function toggleSimPlay() {
+  S.scenario.playing = !S.scenario.playing;
+  $("btn-sim-play").textContent = S.scenario.playing ? "❚❚" : "▶";
+  $("btn-sim-play").setAttribute("aria-pressed", String(S.scenario.playing));
+  clearInterval(simTimer);
+  if (!S.scenario.playing) return;
+  simTimer = setInterval(() => {
+    const n = S.scenario.times.length;
+    if (!n) return;
+    setSimTime((Number($("sim-slider").value) + 1) % n);
+  }, 600);
+}
+
+async function loadCompare() {
+  const a = S.scenario.run;
+  const b = S.compare.with;
+  S.compare.cells = [];
+  if (!a || !b) {
+    render();
+    return;
+  }
+  try {
+    const fc = await getJSON(`/scenarios/${encodeURIComponent(a)}/compare/${encodeURIComponent(b)}`, { res: S.res },
+      { timeout: 60000 });
+    const cells = cellsFrom(fc).map((d) => ({ ...d, value: numberOf(d, DIFF_KEYS) || 0 }));
+    S.compare.cells = cells;
+    S.compare.maxAbs = Math.max(1e-9, ...cells.map((d) => Math.abs(d.value)));
+    $("scenario-status").textContent = t("compare_loaded", { a, b, n: cells.length });
+    setStatus("compare", cells.length ? "ok" : "empty", cells.length ? "" : t("layer_empty", { name: t("l_compare") }),
+      cells.length);
+    S.current = "compare";
+  } catch (err) {
+    $("scenario-status").textContent = t("layer_error", { name: t("l_compare"), msg: err.message });
+    noteError("compare", err);
+  }
+  renderLayers();
+  render();
+}
+
+// ---------------------------------------------------------------- picking and focus
+
+async function showCamera(cam) {
+  S.selectedCamera = cam.camera_id;
+  render();
+  let recent = S.history.ofCamera(cam.camera_id);
+  renderDetails(S, "camera", cam, recent);
+  try {
+    const doc = await getJSON("/events", { camera: cam.camera_id, limit: 8 });
+    const fetched = itemsOf(doc).map(normEvent).filter(Boolean).sort((x, y) => y.ts - x.ts);
+    if (fetched.length) recent = fetched;
+    if (S.selectedCamera === cam.camera_id) renderDetails(S, "camera", cam, recent);
+  } catch {
+    /* the details already show what the page holds */
+  }
+}
+
+function onClick(info) {
+  if (!info.object) return;
+  const id = info.layer?.id;
+  if (id === "cameras") showCamera(info.object);
+  else if (id === "events") renderDetails(S, "event", info.object);
+  else if (id === "reports") renderDetails(S, "report", info.object);
+  else if (id === "cells" || id === "hotspots" || id === "compare") renderDetails(S, id === "compare" ? "compare" : "cell", info.object);
+  else if (id === "scenario") renderDetails(S, "scenario", info.object);
+}
+
+function focusItem(item) {
+  if (!item) return;
+  if (item.position) map.flyTo({ center: item.position, zoom: Math.max(map.getZoom(), 15), duration: 800 });
+  if (item.kind === "report") renderDetails(S, "report", item);
+  else if (item.category !== undefined && item.ts) renderDetails(S, "event", item);
+}
+
+// ---------------------------------------------------------------- export
+
+function currentGeoJSON() {
+  const name = S.current;
+  const feature = (geometry, properties) => ({ type: "Feature", geometry, properties });
+  const pt = (d) => ({ type: "Point", coordinates: d.position });
+  const hex = (cell) => ({ type: "Polygon", coordinates: [cellToBoundary(cell, true)] });
+  const strip = ({ position: _p, ...rest }) => rest;
+  switch (name) {
+    case "cells":
+      return S.drawnCells.map((d) => feature(hex(d.cell), { cell: d.cell, count: d.count, window: S.time.window,
+        category: S.category || null, mode: S.time.mode, at: new Date(S.time.t).toISOString() }));
+    case "hotspots":
+      return S.hotspots.map((d) => feature(hex(d.cell), strip(d)));
+    case "compare":
+      return S.compare.cells.map((d) => feature(hex(d.cell), strip(d)));
+    case "cameras":
+      return S.cameras.map((d) => feature(pt(d), strip(d)));
+    case "events":
+      return S.drawnEvents.map((d) => feature(pt(d), { ...strip(d), ts: new Date(d.ts).toISOString() }));
+    case "reports":
+      return S.reports.map((d) => feature(pt(d), strip(d)));
+    case "scenario":
+      return S.scenario.shown;
+    case "camera_coverage":
+      return itemsOf(S.coverage);
+    default:
+      return itemsOf(S.base[name]);
+  }
+}
+
+function doExport(kind) {
+  const stamp = new Date().toISOString().slice(0, 16).replace(/[-:T]/g, "");
+  try {
+    if (kind === "png") {
+      exportPNG(map, `langson-ioc-${stamp}.png`, [t("title"), `${$("time-label").textContent} · ${t("synthetic_note")}`]);
+    } else if (kind === "geojson") {
+      const features = currentGeoJSON();
+      if (!features.length) throw new Error(t("nothing_to_export"));
+      exportGeoJSON({ type: "FeatureCollection", name: S.current,
+        properties: { layer: S.current, exported_at: new Date().toISOString(), synthetic: true },
+        features }, `langson-${S.current}-${stamp}.geojson`);
+    } else {
+      const layers = [];
+      for (const name of ["wards_2025", "roads", "river"]) if (S.base[name]) layers.push({ name, data: S.base[name] });
+      const cur = currentGeoJSON();
+      if (cur.length) layers.push({ name: S.current, data: { type: "FeatureCollection", features: cur } });
+      const c = map.getCenter();
+      exportHTML(window.__ASSETS__?.snapshot, `langson-${S.current}-${stamp}.html`, {
+        title: `${t("title")} — ${t(`l_${S.current}`)}`,
+        view: { longitude: c.lng, latitude: c.lat, zoom: map.getZoom(), pitch: map.getPitch(), bearing: map.getBearing() },
+        layers,
+      }).catch((err) => banner(err.message));
+    }
+    banner(t("exported", { what: kind.toUpperCase() }), "info");
+  } catch (err) {
+    banner(err.message);
+  }
+  setTimeout(() => banner(S.api.up ? null : S.api.message), 3000);
+}
+
+// ---------------------------------------------------------------- controls
+
+function bindControls() {
+  $("btn-lang").onclick = () => setLang(getLang() === "vi" ? "en" : "vi");
+  $("btn-help").onclick = () => $("help").showModal();
+  $("btn-play").onclick = togglePlay;
+  $("btn-live").onclick = goLive;
+  $("time-slider").oninput = (e) => {
+    S.time.playing = false;
+    seek(sliderToTime(e.target.value));
+  };
+  $("sel-speed").onchange = (e) => {
+    S.time.speed = Number(e.target.value);
+  };
+  $("sel-category").onchange = (e) => {
+    S.category = e.target.value;
+    loadCells();
+    loadHotspots();
+  };
+  $("sel-window").onchange = (e) => {
+    S.time.window = e.target.value;
+    loadCells();
+    loadHotspots();
+    loadHistory();
+  };
+  $("sel-run").onchange = (e) => selectRun(e.target.value);
+  $("sel-run-layer").onchange = (e) => loadScenarioLayer(e.target.value);
+  $("sel-compare").onchange = (e) => {
+    S.compare.with = e.target.value || null;
+    loadCompare();
+  };
+  $("sim-slider").oninput = (e) => setSimTime(Number(e.target.value));
+  $("btn-sim-play").onclick = toggleSimPlay;
+  $("btn-export-png").onclick = () => doExport("png");
+  $("btn-export-geojson").onclick = () => doExport("geojson");
+  $("btn-export-html").onclick = () => doExport("html");
+  for (const tab of ["alerts", "feed", "details"]) $(`tab-${tab}`).onclick = () => selectTab(tab);
+
+  document.addEventListener("keydown", (e) => {
+    const tag = e.target?.tagName;
+    if (e.ctrlKey || e.metaKey || e.altKey || ["INPUT", "SELECT", "TEXTAREA"].includes(tag)) return;
+    const k = e.key;
+    if (k === " " && tag !== "BUTTON") {
+      e.preventDefault();
+      togglePlay();
+    } else if (k === "ArrowLeft" || k === "ArrowRight") {
+      if (e.target === $("map")) return; // the map pans with arrows when it has the focus
+      e.preventDefault();
+      S.time.playing = false;
+      seek((S.time.mode === "live" ? Date.now() : S.time.t) + (k === "ArrowLeft" ? -5 : 5) * 60000);
+    } else if (k === "l" || k === "L") goLive();
+    else if (k === "e" || k === "E") setLang(getLang() === "vi" ? "en" : "vi");
+    else if (k === "?") $("help").showModal();
+    else if (k === "Escape") {
+      S.selectedCamera = null;
+      selectTab("alerts");
+      render();
+    } else if (/^[1-9]$/.test(k)) {
+      const name = LAYER_ORDER[Number(k) - 1];
+      toggleLayer(name, !S.visible[name]);
+    }
+  });
+}
+
+// ---------------------------------------------------------------- start-up
+
+async function loadAll() {
+  await Promise.all([
+    ...Object.keys(BASE_LAYERS).map(loadBaseLayer),
+    loadCameras(), loadCells(), loadHotspots(), loadAlerts(),
+  ]);
+  render();
+  // Not needed for the first frame: fetched after it.
+  loadCoverage();
+  loadReports();
+  loadScenarios();
+  loadHistory();
+}
+
+function markReady() {
+  map.once("idle", () => {
+    requestAnimationFrame(() => requestAnimationFrame(() => {
+      S.ready = true;
+      S.readyAt = performance.now();
+      document.body.dataset.ready = "1";
+    }));
+  });
+  map.triggerRepaint();
+}
+
+async function main() {
+  setLang(initialLang());
+  onLangChange(() => {
+    renderLayers();
+    renderAlerts(S, ackAlert, focusItem);
+    renderFeed(S, focusItem);
+    renderCategories();
+    renderCameraSummary();
+    onStreamState(S.stream.state, 1);
+    render();
+  });
+  try {
+    S.config = await getJSON("/config", undefined, { timeout: 5000 });
+  } catch (err) {
+    S.config = { center: { lon: 106.7578, lat: 21.8478 }, zoom: 12.2, h3_res: 9, basemap_url: null };
+    S.api = { up: false, message: t("api_down", { what: err.message, s: 2 }) };
+    banner(S.api.message);
+  }
+  S.res = S.config.h3_res ?? 9;
+  S.history = new EventHistory(S.res);
+  if (window.__ASSETS__?.worker) maplibregl.setWorkerUrl(window.__ASSETS__.worker);
+  const online = Boolean(S.config.basemap_url);
+  map = new maplibregl.Map({
+    container: "map",
+    style: online ? S.config.basemap_url : offlineStyle(),
+    center: [S.config.center.lon, S.config.center.lat],
+    zoom: S.config.zoom ?? 12.2,
+    pitch: 45,
+    bearing: -12,
+    maxPitch: 70,
+    attributionControl: { compact: true, customAttribution: "Lạng Sơn digital twin · ranh giới: sapnhap.bando.com.vn" },
+    canvasContextAttributes: { preserveDrawingBuffer: true, antialias: true },
+  });
+  window.__map = map;
+  map.addControl(new maplibregl.NavigationControl({ visualizePitch: true }), "top-right");
+  map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "bottom-right");
+  overlay = new MapboxOverlay({
+    interleaved: true,
+    layers: [],
+    getTooltip: (info) => tooltip(S, info),
+    onClick,
+  });
+  map.addControl(overlay);
+  window.__deck = overlay;
+  bindControls();
+  renderLayers();
+  renderAlerts(S, ackAlert, focusItem);
+  renderFeed(S, focusItem);
+  setInterval(() => {
+    $("clock").textContent = fmtTime(Date.now());
+  }, 1000);
+
+  await new Promise((resolve) => {
+    if (map.loaded()) resolve();
+    else map.once("load", resolve);
+  });
+  if (online) addOverOnlineStyle(map);
+  await loadAll();
+  markReady();
+  startStream();
+
+  health = watchHealth({
+    every: 5000,
+    onDown: (err) => {
+      S.api = { up: false, message: t("api_down", { what: err.message, s: 2 }) };
+      banner(S.api.message);
+    },
+    onUp: () => {
+      S.api = { up: true, message: "" };
+      banner(t("api_back"), "info");
+      setTimeout(() => banner(S.api.up ? null : S.api.message), 3000);
+      stream.reconnect();
+      loadAll();
+    },
+  });
+  if (!S.api.up) health.report({ status: 0, message: S.api.message });
+
+  // Keep the aggregates fresh; redraw the live clock.
+  setInterval(() => {
+    if (S.api.up && S.time.mode === "live") {
+      loadCells();
+      loadHotspots();
+    }
+  }, 30000);
+  setInterval(() => {
+    if (S.api.up) {
+      loadCameraSummary();
+      loadScenarios();
+    }
+    S.history.dropBefore(Date.now() - 25 * HOUR);
+  }, 60000);
+  setInterval(() => {
+    if (S.time.mode === "live") render();
+  }, 5000);
+}
+
+main().catch((err) => {
+  banner(`Viewer error: ${err.message}`);
+  console.error(err);
+  document.body.dataset.ready = "error";
+});

@@ -1,0 +1,209 @@
+// The panels around the map: layer list with legends, alerts, feed, details, status banner.
+import { categoryColor, CAMERA_COLORS, ROAD_STYLE } from "./data.js";
+import { COUNT_RAMP, DIFF_RAMP, FILL_RAMP, SPEED_RAMP } from "./layers.js";
+import { fmtTime, label, t } from "./i18n.js";
+
+const $ = (id) => document.getElementById(id);
+
+/** Escape text for HTML. */
+export function esc(s) {
+  return String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;",
+    "'": "&#39;" })[c]);
+}
+
+const rgb = (c) => `rgb(${c[0]},${c[1]},${c[2]})`;
+
+/** Layer order in the list (keys 1–9 toggle the first nine). */
+export const LAYER_ORDER = ["cells", "hotspots", "events", "cameras", "reports", "camera_coverage", "roads",
+  "wards_2025", "units_pre2025", "river", "scenario", "compare"];
+
+function swatches(name, S) {
+  switch (name) {
+    case "cells":
+      return COUNT_RAMP.map((c) => `<i style="background:${rgb(c)}"></i>`).join("");
+    case "hotspots":
+      return `<i class="ring" style="border-color:#ff1744"></i>${esc(t("hot"))} <i class="ring" style="border-color:#2979ff"></i>${esc(t("cold"))}`;
+    case "cameras":
+      return Object.entries(CAMERA_COLORS).map(([k, c]) => `<i class="dot" style="background:${rgb(c)}"></i>${esc(t(k))}`).join(" ");
+    case "events":
+      return S.categories.slice(0, 8).map((c) => `<i class="dot" style="background:${rgb(categoryColor(c))}"></i>${esc(label("c_", c))}`).join(" ");
+    case "reports":
+      return `<i class="dot" style="background:rgb(186,104,200)"></i>Open311`;
+    case "roads":
+      return Object.entries(ROAD_STYLE).map(([k, [c, w]]) => `<i class="bar" style="background:${c};height:${Math.max(2, w)}px"></i>${esc(t(`road_${k}`))}`).join(" ");
+    case "scenario":
+      if (S.scenario.style === "speed") return `${esc(t("lg_speed"))}: ${SPEED_RAMP.map((c) => `<i style="background:${rgb(c)}"></i>`).join("")}`;
+      if (S.scenario.style === "fill") return `${esc(t("lg_fill"))}: ${FILL_RAMP.map((c) => `<i style="background:${rgb(c)}"></i>`).join("")}`;
+      return "";
+    case "compare":
+      return S.compare.cells.length ? `${esc(t("lg_diff"))}: ${DIFF_RAMP.map((c) => `<i style="background:${rgb(c)}"></i>`).join("")} ±${S.compare.maxAbs.toFixed(1)}` : "";
+    default:
+      return "";
+  }
+}
+
+/** Draw the layer list: a toggle, name, status and legend per layer; clicking a name makes it current. */
+export function renderLayerList(S, onToggle, onCurrent) {
+  const ul = $("layer-list");
+  ul.innerHTML = LAYER_ORDER.map((name, i) => {
+    const st = S.layerStatus[name] ?? {};
+    const note = st.status && st.status !== "ok" ? `<span class="note ${esc(st.status)}">${esc(st.message ?? "")}</span>` : "";
+    const count = st.count !== undefined && st.status === "ok" ? `<span class="count">${st.count.toLocaleString()}</span>` : "";
+    const current = S.current === name ? ' aria-current="true"' : "";
+    const key = i < 9 ? `<kbd>${i + 1}</kbd>` : "";
+    return `<li data-layer="${name}"${current}>
+      <label><input type="checkbox" data-toggle="${name}" ${S.visible[name] ? "checked" : ""}>${key}
+      <button type="button" class="link" data-current="${name}" title="GeoJSON">${esc(t(`l_${name}`))}</button></label>
+      ${count}${note}<div class="swatches">${swatches(name, S)}</div></li>`;
+  }).join("");
+  for (const el of ul.querySelectorAll("[data-toggle]")) el.onchange = () => onToggle(el.dataset.toggle, el.checked);
+  for (const el of ul.querySelectorAll("[data-current]")) el.onclick = (e) => {
+    e.preventDefault();
+    onCurrent(el.dataset.current);
+  };
+}
+
+/** Show a message in the banner (kind: "error" | "info"); null hides it. */
+export function banner(message, kind = "error") {
+  const el = $("banner");
+  if (!message) {
+    el.hidden = true;
+    el.textContent = "";
+    return;
+  }
+  el.hidden = false;
+  el.className = `banner ${kind}`;
+  el.textContent = message;
+}
+
+/** Select a tab of the right panel. */
+export function selectTab(name) {
+  for (const tab of ["alerts", "feed", "details"]) {
+    $(`tab-${tab}`).setAttribute("aria-selected", String(tab === name));
+    $(`pane-${tab}`).hidden = tab !== name;
+  }
+}
+
+/** Draw the alerts panel: open alerts first, each with an Acknowledge button. */
+export function renderAlerts(S, onAck, onFocus) {
+  const list = [...S.alerts.values()].sort((a, b) => (a.status === "open") - (b.status === "open") || b.ts - a.ts).reverse();
+  const open = list.filter((a) => a.status === "open");
+  $("tab-alerts").textContent = `${t("alerts")}${open.length ? ` (${open.length})` : ""}`;
+  const ul = $("alert-list");
+  if (!list.length) {
+    ul.innerHTML = `<li class="muted">${esc(S.alertsNote || t("no_alerts"))}</li>`;
+    return;
+  }
+  ul.innerHTML = list.slice(0, 200).map((a) => {
+    const acked = a.status !== "open";
+    return `<li class="alert ${acked ? "acked" : ""} sev-${esc(a.severity)}" data-alert="${esc(a.id)}">
+      <div><strong>${esc(label("c_", a.title))}</strong> <span class="muted">${esc(a.severity)}</span></div>
+      <div class="muted">${esc(fmtTime(a.ts, true))}${a.ward_code ? ` · ${esc(S.wardName(a.ward_code))}` : ""}</div>
+      ${a.description ? `<div>${esc(a.description)}</div>` : ""}
+      <button type="button" data-ack="${esc(a.id)}" ${acked ? "disabled" : ""}>${esc(acked ? t("acked") : t("ack"))}</button>
+      ${a.position ? `<button type="button" class="link" data-focus="${esc(a.id)}">↗</button>` : ""}
+    </li>`;
+  }).join("");
+  for (const b of ul.querySelectorAll("[data-ack]")) b.onclick = () => onAck(b.dataset.ack, b);
+  for (const b of ul.querySelectorAll("[data-focus]")) b.onclick = () => onFocus(S.alerts.get(b.dataset.focus));
+}
+
+/** Draw the feed: newest events and citizen reports first. */
+export function renderFeed(S, onFocus) {
+  const items = [...S.feed].slice(0, 150);
+  const ul = $("feed-list");
+  if (!items.length) {
+    ul.innerHTML = `<li class="muted">${esc(t("no_events"))}</li>`;
+    return;
+  }
+  ul.innerHTML = items.map((e, i) => {
+    const c = e.kind === "report" ? [186, 104, 200] : categoryColor(e.category);
+    const what = e.kind === "report" ? (e.service_name ?? "Open311") : label("c_", e.category);
+    return `<li><button type="button" class="feed-item" data-i="${i}">
+      <i class="dot" style="background:${rgb(c)}"></i><strong>${esc(what)}</strong>
+      <span class="muted">${esc(fmtTime(e.ts))}</span>
+      <span class="muted">${esc(S.wardName(e.ward_code) || e.camera_id || "")}</span></button></li>`;
+  }).join("");
+  for (const b of ul.querySelectorAll("[data-i]")) b.onclick = () => onFocus(items[Number(b.dataset.i)]);
+}
+
+function rows(pairs) {
+  return `<dl>${pairs.filter(([, v]) => v !== undefined && v !== null && v !== "")
+    .map(([k, v]) => `<dt>${esc(k)}</dt><dd>${v}</dd>`).join("")}</dl>`;
+}
+
+/** Show the details of a picked object (camera, event, cell, report, simulation feature). */
+export function renderDetails(S, kind, obj, recent = []) {
+  const el = $("details");
+  let html = "";
+  if (kind === "camera") {
+    const c = obj;
+    html = `<h3 id="details-title">${esc(t("camera"))} ${esc(c.camera_id)}</h3><p>${esc(c.name)}</p>${rows([
+      [t("ward"), esc(S.wardName(c.ward_code) || c.ward_code)],
+      [t("kind"), esc(label("k_", c.kind))],
+      [t("status"), `<span class="status ${esc(c.status)}">${esc(t(c.status))}</span>`],
+      [t("last_seen"), esc(fmtTime(c.last_seen, true))],
+      [t("heading"), c.heading_deg !== undefined ? esc(`${Math.round(c.heading_deg)}° / ${Math.round(c.fov_deg ?? 0)}° / ${Math.round(c.range_m ?? 0)} m`) : ""],
+    ])}<h4>${esc(t("recent_events"))}</h4><ul class="list compact" id="camera-events">${recent.length
+      ? recent.map((e) => `<li><i class="dot" style="background:${rgb(categoryColor(e.category))}"></i>${esc(label("c_", e.category))} <span class="muted">${esc(fmtTime(e.ts, true))}</span></li>`).join("")
+      : `<li class="muted">${esc(t("no_events"))}</li>`}</ul>`;
+  } else if (kind === "event") {
+    html = `<h3 id="details-title">${esc(label("c_", obj.category))}</h3>${rows([
+      [t("time"), esc(fmtTime(obj.ts, true))], [t("ward"), esc(S.wardName(obj.ward_code) || obj.ward_code)],
+      [t("camera"), esc(obj.camera_id)], [t("severity"), esc(obj.severity)],
+      [t("description"), esc(obj.description ?? obj.text)], ["id", esc(obj.id)],
+    ])}`;
+  } else if (kind === "report") {
+    html = `<h3 id="details-title">${esc(obj.service_name ?? "Open311")}</h3>${rows([
+      [t("requested"), esc(fmtTime(obj.ts, true))], [t("status"), esc(obj.status)],
+      [t("description"), esc(obj.description)], [t("ward"), esc(obj.address ?? obj.ward_code)], ["id", esc(obj.id)],
+    ])}`;
+  } else if (kind === "cell" || kind === "hotspot" || kind === "compare") {
+    html = `<h3 id="details-title">${esc(t("cell"))} ${esc(obj.cell)}</h3>${rows([
+      [t("count"), esc(obj.count)], [t("gi_z"), obj.gi_z !== undefined ? esc(Number(obj.gi_z).toFixed(2)) : ""],
+      ["", obj.hotspot && obj.hotspot !== "none" ? esc(t(obj.hotspot)) : ""],
+      [t("lg_diff"), obj.value !== undefined ? esc(Number(obj.value).toFixed(2)) : ""],
+    ])}`;
+  } else {
+    const p = obj.properties ?? obj;
+    html = `<h3 id="details-title">${esc(t("l_scenario"))}</h3>${rows(Object.entries(p).slice(0, 16)
+      .map(([k, v]) => [k, esc(typeof v === "number" ? Math.round(v * 100) / 100 : v)]))}`;
+  }
+  el.innerHTML = html;
+  selectTab("details");
+}
+
+/** Return the tooltip (HTML) of a hovered object. */
+export function tooltip(S, info) {
+  const { layer, object: o } = info;
+  if (!o || !layer) return null;
+  let html;
+  switch (layer.id) {
+    case "cameras":
+      html = `<b>${esc(o.camera_id)}</b> ${esc(o.name)}<br>${esc(t(o.status))} · ${esc(label("k_", o.kind))}`;
+      break;
+    case "events":
+      html = `<b>${esc(label("c_", o.category))}</b><br>${esc(fmtTime(o.ts))}`;
+      break;
+    case "reports":
+      html = `<b>${esc(o.service_name ?? "Open311")}</b><br>${esc(o.status)} · ${esc(fmtTime(o.ts))}`;
+      break;
+    case "cells":
+      html = `${esc(t("count"))}: <b>${o.count}</b>`;
+      break;
+    case "hotspots":
+      html = `<b>${esc(t(o.hotspot))}</b> Gi* z = ${Number(o.gi_z).toFixed(2)}`;
+      break;
+    case "compare":
+      html = `${esc(t("lg_diff"))}: <b>${Number(o.value).toFixed(2)}</b>`;
+      break;
+    case "scenario": {
+      const p = o.properties ?? {};
+      html = Object.entries(p).slice(0, 6).map(([k, v]) => `${esc(k)}: <b>${esc(typeof v === "number" ? Math.round(v * 10) / 10 : v)}</b>`).join("<br>");
+      break;
+    }
+    default:
+      return null;
+  }
+  return { html, className: "deck-tooltip", style: { background: "rgba(20,28,36,.95)", color: "#eef", fontSize: "13px", padding: "6px 8px", borderRadius: "4px" } };
+}
