@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from api.cli import data  # noqa: F401  (registers commands)
+from api.cli import osm  # noqa: F401  (registers commands)
 from api.cli.base import app
 
 
