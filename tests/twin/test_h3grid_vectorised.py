@@ -1,0 +1,141 @@
+"""twin.h3grid's vectorised entry points: latlng_to_cells (validation, round trips) and count_by_cell."""
+
+from __future__ import annotations
+
+import h3
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from twin import h3grid
+from twin.errors import InputError
+
+LANG_SON_BBOX = (106.68, 21.78, 106.85, 21.92)  # lon/lat
+
+
+def test_latlng_to_cells_matches_scalar_api() -> None:
+    rng = np.random.default_rng(3)
+    lat = rng.uniform(21.78, 21.92, 500)
+    lng = rng.uniform(106.68, 106.85, 500)
+    for res in range(h3grid.MIN_RES, h3grid.MAX_RES + 1):
+        cells = h3grid.latlng_to_cells(lat, lng, res)
+        assert cells.dtype == np.uint64
+        want = [h3.latlng_to_cell(float(a), float(b), res) for a, b in zip(lat, lng, strict=True)]
+        strs = h3grid.to_str(cells)
+        assert strs == want
+        assert all(h3grid.resolution(c) == res for c in strs)
+        np.testing.assert_array_equal(h3grid.to_int(strs), cells)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lat=st.floats(-80, 80, allow_nan=False),
+    lng=st.floats(-170, 170, allow_nan=False),
+    res=st.integers(h3grid.MIN_RES, h3grid.MAX_RES),
+)
+def test_point_cell_boundary_contains_point(lat: float, lng: float, res: int) -> None:
+    """point → cell → boundary polygon contains the point (planar lon/lat; away from poles and the
+    antimeridian, where a lon/lat polygon does not represent a spherical cell)."""
+    cell = h3grid.to_str(h3grid.latlng_to_cells([lat], [lng], res))[0]
+    poly = h3grid.cell_to_polygon(cell)
+    # edges are great-circle arcs drawn as straight lon/lat segments: allow ~1 mm of slack
+    assert poly.distance(shapely.Point(lng, lat)) < 1e-8
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    lat=st.floats(LANG_SON_BBOX[1], LANG_SON_BBOX[3]),
+    lng=st.floats(LANG_SON_BBOX[0], LANG_SON_BBOX[2]),
+    res=st.integers(h3grid.MIN_RES, h3grid.MAX_RES),
+)
+def test_cell_centre_maps_back_to_cell(lat: float, lng: float, res: int) -> None:
+    cell = h3grid.to_str(h3grid.latlng_to_cells([lat], [lng], res))[0]
+    clat, clng = h3grid.cell_to_latlng(cell)
+    assert h3grid.to_str(h3grid.latlng_to_cells([clat], [clng], res)) == [cell]
+
+
+@pytest.mark.parametrize(
+    ("lat", "lng", "field"),
+    [
+        ([np.nan], [106.7], "lat/lng"),
+        ([21.8], [np.inf], "lat/lng"),
+        ([91.0], [106.7], "lat/lng"),
+        ([21.8], [181.0], "lat/lng"),
+        ([21.8, 21.9], [106.7], "lng"),
+    ],
+)
+def test_latlng_to_cells_rejects_bad_points(lat: list[float], lng: list[float], field: str) -> None:
+    with pytest.raises(InputError) as err:
+        h3grid.latlng_to_cells(lat, lng, 9)
+    assert err.value.field == field
+
+
+@pytest.mark.parametrize("res", [6, 12, -1, 9.0, True])
+def test_latlng_to_cells_rejects_bad_resolution(res: object) -> None:
+    with pytest.raises(InputError, match="res"):
+        h3grid.latlng_to_cells([21.85], [106.75], res)  # type: ignore[arg-type]
+
+
+def test_count_by_cell_known_answer() -> None:
+    a, b = h3grid.latlng_to_cells([21.8556, 21.8470], [106.7468, 106.7600], 9)
+    cells = np.array([a, b, a, a, b], dtype=np.uint64)
+    s = h3grid.count_by_cell(cells)
+    assert s.name == "count"
+    assert s.index.name == "cell"
+    assert s.to_dict() == {"8941512eb93ffff": 2, "8941512ebafffff": 3}
+    assert list(s.index) == sorted(s.index, key=lambda c: int(c, 16))
+
+
+def test_count_by_cell_with_key_and_weights() -> None:
+    a, b = h3grid.latlng_to_cells([21.8556, 21.8470], [106.7468, 106.7600], 9)
+    cells = np.array([a, b, a, a, b], dtype=np.uint64)
+    cat = np.array(["flood", "accident", "accident", "flood", "accident"])
+    s = h3grid.count_by_cell(cells, cat, key_name="category")
+    assert s.index.names == ["cell", "category"]
+    assert s.to_dict() == {
+        ("8941512eb93ffff", "accident"): 2,
+        ("8941512ebafffff", "accident"): 1,
+        ("8941512ebafffff", "flood"): 2,
+    }
+    w = h3grid.count_by_cell(cells, weights=[1.0, 2.0, 0.5, 0.0, 0.25])
+    assert w.name == "weight"
+    assert w.to_dict() == {"8941512eb93ffff": 2.25, "8941512ebafffff": 1.5}
+
+
+def test_count_by_cell_time_buckets_keep_timezone() -> None:
+    a = h3grid.latlng_to_cells([21.8556], [106.7468], 9)[0]
+    ts = pd.DatetimeIndex(["2025-07-01T08:10Z", "2025-07-01T08:50Z", "2025-07-01T09:05Z"]).floor("1h")
+    s = h3grid.count_by_cell(np.full(3, a, dtype=np.uint64), ts, key_name="window")
+    assert s.index.get_level_values("window").tz is not None
+    assert s.tolist() == [2, 1]
+
+
+def test_count_by_cell_rejects_mismatched_lengths_and_bad_dtype() -> None:
+    cells = h3grid.latlng_to_cells([21.85, 21.86], [106.75, 106.76], 9)
+    with pytest.raises(InputError, match="weights"):
+        h3grid.count_by_cell(cells, weights=[1.0])
+    with pytest.raises(InputError, match="key"):
+        h3grid.count_by_cell(cells, ["a"])
+    with pytest.raises(InputError, match="cells"):
+        h3grid.count_by_cell(np.array([-1, 2]))
+    with pytest.raises(InputError, match="cells"):
+        h3grid.count_by_cell(np.array([1.5]))
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    idx=st.lists(st.integers(0, 7), min_size=0, max_size=200),
+    keys=st.lists(st.sampled_from(["a", "b", "c"]), min_size=200, max_size=200),
+)
+def test_count_by_cell_agrees_with_groupby(idx: list[int], keys: list[str]) -> None:
+    pool = h3grid.latlng_to_cells(np.linspace(21.80, 21.90, 8), np.linspace(106.70, 106.80, 8), 9)
+    cells = pool[np.asarray(idx, dtype=np.int64)]
+    k = np.asarray(keys[: len(idx)])
+    s = h3grid.count_by_cell(cells, k, key_name="k")
+    assert int(s.sum()) == len(idx)
+    frame = pd.DataFrame({"cell": h3grid.to_str(cells), "k": k})
+    want = frame.groupby(["cell", "k"]).size() if len(idx) else pd.Series(dtype=np.int64)
+    assert s.to_dict() == {key: int(v) for key, v in want.items()}
