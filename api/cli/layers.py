@@ -1,0 +1,89 @@
+"""`twin layers list` and `twin export LAYER`: the city model's layers on the command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.table import Table
+
+from api.cli.base import app, console, fail, friendly, layers_app
+from api.settings import Settings
+from gis_data import io
+from gis_data.city import build_city
+from twin import provenance
+from twin.city import layer_records, parse_bbox, resolve_layer
+from twin.h3grid import check_resolution
+
+#: File extension per export format.
+EXTENSIONS = {"geojson": ".geojson", "geoparquet": ".parquet", "csv": ".csv"}
+
+
+def _network_source(road_source: Literal["synthetic", "osm"]) -> tuple[str, bool]:
+    return ("synthetic", True) if road_source == "synthetic" else ("real", False)
+
+
+@layers_app.command("list")
+@friendly
+def list_layers(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List the layers: name, Vietnamese and English titles, source and whether it is synthetic."""
+    settings = Settings()
+    records = layer_records(*_network_source(settings.road_source))
+    if as_json:
+        sys.stdout.write(json.dumps(records, ensure_ascii=False, indent=2) + "\n")
+        return
+    table = Table(title=f"Layers of the Lạng Sơn twin (roads: {settings.road_source})")
+    for col in ("name", "title_vi", "title_en", "source", "synthetic"):
+        table.add_column(col)
+    for r in records:
+        table.add_row(r["name"], r["title_vi"], r["title_en"], r["source"], "yes" if r["synthetic"] else "no")
+    console.print(table)
+
+
+@app.command("export")
+@friendly
+def export(  # noqa: PLR0917  (typer maps each CLI option to a parameter)
+    layer: Annotated[str, typer.Argument(help="Layer name (see `twin layers list`; `wards` works too).")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="geojson, geoparquet or csv.")] = "geojson",
+    res: Annotated[int | None, typer.Option(help="H3 resolution of the cells layer (7–11).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output file (default ./LAYER.EXT).")
+    ] = None,
+    bbox: Annotated[
+        str | None, typer.Option(help="west,south,east,north: keep features that intersect it.")
+    ] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Data cache (default $TWIN_DATA_DIR).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the synthetic network and cameras.")] = None,
+) -> None:
+    """Export a layer as RFC 7946 GeoJSON, GeoParquet or CSV, with provenance, atomically."""
+    if fmt not in io.FORMATS:
+        raise fail(f"format: must be one of {', '.join(io.FORMATS)}, got {fmt!r}", "use --format geojson")
+    key = resolve_layer(layer)
+    settings = Settings()
+    r = check_resolution(settings.h3_res if res is None else res, "res")
+    box = parse_bbox(bbox) if bbox is not None else None
+    target = out if out is not None else Path(f"{key}{EXTENSIONS[fmt]}")
+    if target.is_dir():
+        raise fail(f"out: {target} is a folder", "give a file path, e.g. --out wards.geojson")
+    with console.status("building the city model…"):
+        city = build_city(
+            data_dir or settings.data_dir,
+            road_source=settings.road_source,
+            osm_file=settings.osm_file,
+            seed=settings.seed if seed is None else seed,
+            res=r,
+        )
+        gdf = city.layer(key, res=r, bbox=box)
+    with console.status(f"writing {len(gdf)} features…"):
+        path = io.write(gdf, target, fmt)
+    prov = provenance.of(gdf)
+    console.print(
+        f"[green]ok[/]: {key} → {path} ({len(gdf)} features, {fmt}, source: {prov.get('source', '?')}"
+        + (", synthetic" if prov.get("synthetic") else "")
+        + ")"
+    )

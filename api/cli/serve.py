@@ -1,0 +1,48 @@
+"""`twin serve`: run the API (and the viewer it serves) with uvicorn."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from api.app import create_app
+from api.cli.base import app, console, friendly
+from api.settings import Settings
+from gis_data.city import build_city
+
+
+@app.command("serve")
+@friendly
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Interface to bind (default $TWIN_HOST or 127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default $TWIN_PORT or 8000).")] = None,
+    replay: Annotated[
+        bool, typer.Option("--replay/--no-replay", help="Run the synthetic event replayer.")
+    ] = True,
+    warm: Annotated[
+        bool, typer.Option("--warm/--no-warm", help="Build the city model before accepting requests.")
+    ] = True,
+) -> None:
+    """Serve the twin: layers, live events, scenarios and the viewer at http://HOST:PORT."""
+    overrides: dict[str, object] = {"replay": replay}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    api = create_app(settings)
+    if warm:
+        with console.status("building the city model…"):
+            api.state.city = build_city(
+                settings.data_dir,
+                road_source=settings.road_source,
+                osm_file=settings.osm_file,
+                seed=settings.seed,
+                res=settings.h3_res,
+            )
+    console.print(f"serving the Lạng Sơn twin at http://{settings.host}:{settings.port}")
+    uvicorn.run(api, host=settings.host, port=settings.port, log_level="info")
