@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 
 from api.routes import health, viewer
+from api.routes import layers as layers_routes
 from api.settings import Settings
 
 
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(health.router)
+    app.include_router(layers_routes.router)
     # The viewer's "/", /assets and /config: kept last so it never shadows an API route.
     app.include_router(viewer.router)
     # GeoJSON layers shrink 5-10x; SSE (text/event-stream) is excluded by Starlette.
