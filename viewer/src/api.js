@@ -49,8 +49,11 @@ export async function getJSON(path, params, { timeout = 15000, method = "GET", b
     let msg = `HTTP ${res.status}`;
     try {
       const j = await res.json();
+      // The service's error shape: {error, detail: [{field, reason, type}], hint}.
       const d = j.detail ?? j.message ?? j.error;
-      if (d) msg += `: ${typeof d === "string" ? d : JSON.stringify(d)}`;
+      if (Array.isArray(d)) msg += `: ${d.map((x) => [x.field ?? x.loc?.join("."), x.reason ?? x.msg].filter(Boolean).join(" ")).join("; ")}`;
+      else if (d) msg += `: ${typeof d === "string" ? d : JSON.stringify(d)}`;
+      if (j.hint) msg += ` (${j.hint})`;
     } catch {
       /* the body was not JSON; the status says enough */
     }

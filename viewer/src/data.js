@@ -6,11 +6,11 @@ import { latLngToCell, cellToLatLng, isValidCell } from "h3-js";
 export const CATEGORY_COLORS = {
   congestion: [230, 85, 13],
   accident: [215, 25, 28],
-  crowd: [156, 39, 176],
+  crowding: [156, 39, 176],
   illegal_dumping: [121, 85, 72],
   waste_overflow: [141, 110, 99],
   flooding: [30, 136, 229],
-  fire: [255, 61, 0],
+  fire_smoke: [255, 61, 0],
   illegal_parking: [255, 179, 0],
   traffic_violation: [251, 140, 0],
 };
@@ -74,7 +74,7 @@ export function normEvent(raw) {
   const p = { ...(x.properties ?? x) };
   const pos = position(x);
   if (!pos || !Number.isFinite(pos[0]) || !Number.isFinite(pos[1])) return null;
-  const ts = parseTime(p.ts ?? p.time ?? p.observed_at ?? p.occurred_at ?? p.timestamp ?? p.created_at
+  const ts = parseTime(p.start_time ?? p.ts ?? p.time ?? p.observed_at ?? p.occurred_at ?? p.timestamp ?? p.created_at
     ?? p.received_at);
   return {
     ...p,
@@ -109,7 +109,7 @@ export function normAlert(raw) {
   return {
     ...p,
     id: String(p.id ?? p.alert_id ?? x.id),
-    ts: parseTime(p.ts ?? p.time ?? p.created_at ?? p.raised_at ?? p.opened_at),
+    ts: parseTime(p.created_at ?? p.ts ?? p.time ?? p.raised_at ?? p.opened_at),
     title: p.title ?? p.message ?? p.summary ?? p.rule ?? p.category ?? "alert",
     severity: p.severity ?? p.level ?? "",
     status: String(status),

@@ -1,6 +1,6 @@
 // deck.gl layers of the viewer, built from the viewer state on every change (deck.gl diffs them).
 import { GeoJsonLayer, ScatterplotLayer, TextLayer } from "@deck.gl/layers";
-import { H3HexagonLayer } from "@deck.gl/geo-layers";
+import { H3HexagonLayer, TripsLayer } from "@deck.gl/geo-layers";
 import { CAMERA_COLORS, categoryColor, numberOf } from "./data.js";
 import { getLang } from "./i18n.js";
 
@@ -44,7 +44,7 @@ function fillValue(p) {
   return v <= 1.0001 && !("fill_pct" in p) && !("load_pct" in p) ? v * 100 : v;
 }
 
-function routeColor(p) {
+export function routeColor(p) {
   const id = String(p.truck_id ?? p.truck ?? p.vehicle ?? p.route_id ?? p.route ?? "");
   let h = 7;
   for (const ch of id) h = (h * 131 + ch.charCodeAt(0)) >>> 0;
@@ -101,15 +101,25 @@ export function buildLayers(S) {
 
   if (v.scenario && S.scenario.shown.length) {
     const style = S.scenario.style;
+    const colorOf = S.scenario.colorOf ?? ((f) => scenarioColor(style, f.properties, S.scenario.maxSpeed));
+    const trips = S.scenario.mode === "trips";
     layers.push(new GeoJsonLayer({
       id: "scenario", data: S.scenario.shown, pickable: true,
-      lineWidthUnits: "pixels", getLineWidth: style === "route" ? 4 : 3, lineWidthMinPixels: 1.5,
+      lineWidthUnits: "pixels", getLineWidth: style === "route" ? 2 : 3, lineWidthMinPixels: 1.5,
       pointRadiusUnits: "pixels", getPointRadius: 6, stroked: true, filled: true,
-      getLineColor: (f) => [...scenarioColor(style, f.properties, S.scenario.maxSpeed), 235],
-      getFillColor: (f) => [...scenarioColor(style, f.properties, S.scenario.maxSpeed), 220],
+      getLineColor: (f) => [...colorOf(f), trips ? 90 : 235],
+      getFillColor: (f) => [...colorOf(f), 220],
       parameters: ALWAYS_ON_TOP,
       updateTriggers: { getLineColor: [style, S.scenario.t], getFillColor: [style, S.scenario.t] },
     }));
+    if (trips) {
+      layers.push(new TripsLayer({
+        id: "scenario-trips", data: S.scenario.trips, getPath: (d) => d.path, getTimestamps: (d) => d.timestamps,
+        getColor: (d) => routeColor(d.properties), widthUnits: "pixels", getWidth: 5, capRounded: true,
+        jointRounded: true, trailLength: 1800, currentTime: S.scenario.t ?? 0, fadeTrail: true,
+        parameters: ALWAYS_ON_TOP,
+      }));
+    }
   }
 
   if (v.cells && S.drawnCells.length) {

@@ -8,7 +8,7 @@ import { cellToBoundary, latLngToCell } from "h3-js";
 import { ApiError, getJSON, openStream, postJSON, watchHealth } from "./api.js";
 import { BASE_LAYERS, addOverOnlineStyle, offlineStyle, setBaseData, setBaseVisible } from "./basemap.js";
 import { EventHistory, cellOf, itemsOf, normAlert, normEvent, normReport, numberOf, position } from "./data.js";
-import { DIFF_KEYS, SPEED_KEYS, buildLayers, scenarioStyle } from "./layers.js";
+import { DIFF_KEYS, SPEED_KEYS, SPEED_RAMP, buildLayers, ramp, scenarioStyle } from "./layers.js";
 import { fmtTime, getLang, initialLang, label, onLangChange, setLang, t } from "./i18n.js";
 import { LAYER_ORDER, banner, esc, renderAlerts, renderDetails, renderFeed, renderLayerList, selectTab,
   tooltip } from "./ui.js";
@@ -580,35 +580,38 @@ async function loadScenarios() {
 }
 
 function layerNames(detail, run) {
-  const raw = detail?.layers ?? run?.layers ?? detail?.result?.layers;
+  const raw = detail?.layers ?? run?.layers;
   let names = [];
   if (Array.isArray(raw)) names = raw.map((l) => (typeof l === "string" ? l : l.name)).filter(Boolean);
   else if (raw && typeof raw === "object") names = Object.keys(raw);
   if (!names.length) {
-    const kind = String(detail?.model ?? run?.model ?? run?.kind ?? "").toLowerCase();
-    names = kind.includes("waste") ? ["routes", "bins"] : ["link_speeds"];
+    const kind = String(detail?.spec?.kind ?? run?.kind ?? run?.model ?? "").toLowerCase();
+    names = kind.includes("waste") ? ["waste.routes", "waste.points"] : ["traffic.links"];
   }
-  return names;
+  // Most telling first: link speeds, truck routes, bins; then the rest.
+  const rank = (n) => ["links", "routes", "points", "bins"].findIndex((k) => n.endsWith(k));
+  return names.sort((a, b) => ((rank(a) + 10) % 10) - ((rank(b) + 10) % 10));
 }
 
 async function selectRun(id) {
   S.scenario.run = id || null;
   S.scenario.features = [];
   S.scenario.shown = [];
+  S.scenario.detail = null;
   $("sim-time").hidden = true;
   if (!id) {
     $("scenario-status").textContent = "";
+    setStatus("scenario", undefined);
     render();
     return;
   }
   const run = S.scenario.runs.find((r) => runId(r) === id);
-  let detail = null;
   try {
-    detail = await getJSON(`/scenarios/${encodeURIComponent(id)}`);
+    S.scenario.detail = await getJSON(`/scenarios/${encodeURIComponent(id)}`);
   } catch (err) {
     $("scenario-status").textContent = t("layer_error", { name: id, msg: err.message });
   }
-  S.scenario.layers = layerNames(detail, run);
+  S.scenario.layers = layerNames(S.scenario.detail, run);
   $("sel-run-layer").innerHTML = S.scenario.layers.map((n) => `<option value="${esc(n)}">${esc(n)}</option>`).join("");
   await loadScenarioLayer(S.scenario.layers[0]);
   if (S.compare.with) await loadCompare();
@@ -616,38 +619,127 @@ async function selectRun(id) {
 
 const TIME_KEYS = ["t", "time", "time_s", "hour", "minute", "bin", "step", "period", "ts"];
 
+/** Fetch a per-link per-bin table (CSV) and return {bins, labels, speed(bin, link)}; null if too big. */
+async function loadLinkSeries(table) {
+  if (!table?.url || !(table.rows > 0) || table.rows > 1500000) return null;
+  const res = await fetch(table.url.includes("?") ? table.url : `${table.url}?format=csv`);
+  if (!res.ok) return null;
+  const text = await res.text();
+  let lineEnd = text.indexOf("\n");
+  const head = text.slice(0, lineEnd).trim().split(",");
+  const iBin = head.indexOf("bin");
+  const iLink = head.indexOf("link_id");
+  const iSpeed = head.indexOf("speed_kmh");
+  const iLocal = head.indexOf("t_local");
+  if (iBin < 0 || iLink < 0 || iSpeed < 0) return null;
+  const rows = [];
+  let nb = 0;
+  let m = 0;
+  const labels = [];
+  let pos = lineEnd + 1;
+  while (pos < text.length) {
+    lineEnd = text.indexOf("\n", pos);
+    if (lineEnd < 0) lineEnd = text.length;
+    const cols = text.slice(pos, lineEnd).split(",");
+    pos = lineEnd + 1;
+    if (cols.length < head.length) continue;
+    const b = Number(cols[iBin]);
+    const l = Number(cols[iLink]);
+    rows.push(b, l, cols[iSpeed] === "" ? NaN : Number(cols[iSpeed]));
+    nb = Math.max(nb, b + 1);
+    m = Math.max(m, l + 1);
+    if (iLocal >= 0 && labels[b] === undefined) labels[b] = cols[iLocal];
+  }
+  const speeds = new Float32Array(nb * m).fill(NaN);
+  for (let i = 0; i < rows.length; i += 3) speeds[rows[i] * m + rows[i + 1]] = rows[i + 2];
+  return { nb, m, labels, speed: (b, l) => speeds[b * m + l] };
+}
+
+function freeSpeed(p) {
+  const mean = numberOf(p, ["mean_speed_kmh"]);
+  const ratio = numberOf(p, ["speed_ratio"]);
+  return Number.isFinite(mean) && ratio > 0 ? mean / ratio : numberOf(p, ["speed_limit_kmh", "free_speed_kmh"]) || 50;
+}
+
 async function loadScenarioLayer(name) {
   const id = S.scenario.run;
   if (!id || !name) return;
   S.scenario.layer = name;
+  S.scenario.mode = "static";
+  S.scenario.colorOf = null;
   $("scenario-status").textContent = t("loading");
+  $("sim-time").hidden = true;
   try {
     const fc = await getJSON(`/scenarios/${encodeURIComponent(id)}/layers/${encodeURIComponent(name)}`, undefined,
       { timeout: 60000 });
     const feats = itemsOf(fc).filter((f) => f.geometry);
     S.scenario.features = feats;
+    S.scenario.shown = feats;
     S.scenario.style = scenarioStyle(feats);
     const p0 = feats[0]?.properties ?? {};
-    S.scenario.timeKey = TIME_KEYS.find((k) => k in p0) ?? null;
     let vmax = 0;
     for (const f of feats) vmax = Math.max(vmax, numberOf(f.properties ?? {}, SPEED_KEYS) || 0);
     S.scenario.maxSpeed = vmax || 60;
-    if (S.scenario.timeKey) {
-      const times = [...new Set(feats.map((f) => f.properties[S.scenario.timeKey]))].sort((a, b) => (a > b ? 1 : -1));
-      S.scenario.times = times;
-      $("sim-slider").max = String(times.length - 1);
-      const start = Math.max(0, times.findIndex((x) => Number(x) >= 8 * 3600 || Number(x) === 8));
-      setSimTime(start >= 0 ? start : 0);
-      $("sim-time").hidden = times.length < 2;
+    S.scenario.times = [];
+    const series = name.endsWith("links")
+      ? (S.scenario.detail?.tables ?? []).find((tb) => /links_\d+min$/.test(tb.name)) : null;
+    if (Array.isArray(p0.timestamps)) {
+      // Truck routes with a timestamp per vertex: animate them over the day (deck.gl TripsLayer).
+      S.scenario.mode = "trips";
+      S.scenario.trips = feats.filter((f) => f.geometry.type === "LineString").map((f) => ({
+        path: f.geometry.coordinates, timestamps: f.properties.timestamps, properties: f.properties }));
+      let t0 = Infinity;
+      let t1 = -Infinity;
+      for (const d of S.scenario.trips) {
+        t0 = Math.min(t0, d.timestamps[0]);
+        t1 = Math.max(t1, d.timestamps[d.timestamps.length - 1]);
+      }
+      const step = 300;
+      S.scenario.times = Array.from({ length: Math.max(1, Math.ceil((t1 - t0) / step) + 1) }, (_, i) => t0 + i * step);
+      S.scenario.fmt = (v) => fmtTime(v * 1000, true);
+      S.scenario.at = (i) => {
+        S.scenario.t = S.scenario.times[i];
+      };
+    } else if (series) {
+      $("scenario-status").textContent = t("loading");
+      const ts = await loadLinkSeries(series);
+      if (ts) {
+        // Link speeds over the day: colour each link by its speed in the chosen 5-minute bin.
+        S.scenario.mode = "series";
+        S.scenario.times = Array.from({ length: ts.nb }, (_, i) => i);
+        S.scenario.fmt = (b) => ts.labels[b] ?? `bin ${b}`;
+        S.scenario.at = (b) => {
+          S.scenario.t = b;
+        };
+        S.scenario.colorOf = (f) => {
+          const v = ts.speed(S.scenario.t ?? 0, Number(f.id ?? f.properties.link_id));
+          return ramp(SPEED_RAMP, (Number.isFinite(v) ? v : freeSpeed(f.properties)) / freeSpeed(f.properties));
+        };
+        S.scenario.style = "speed";
+      }
     } else {
-      S.scenario.times = [];
-      S.scenario.shown = feats;
+      const key = TIME_KEYS.find((k) => k in p0);
+      if (key) {
+        S.scenario.mode = "keyed";
+        S.scenario.times = [...new Set(feats.map((f) => f.properties[key]))].sort((a, b) => (a > b ? 1 : -1));
+        S.scenario.fmt = (v) => String(v);
+        S.scenario.at = (i) => {
+          S.scenario.t = S.scenario.times[i];
+          S.scenario.shown = feats.filter((f) => f.properties[key] === S.scenario.t);
+        };
+      }
     }
-    $("scenario-status").textContent = feats.length
-      ? t("scenario_loaded", { layer: name, run: id, n: feats.length })
+    if (S.scenario.times.length > 1) {
+      $("sim-slider").max = String(S.scenario.times.length - 1);
+      // Start at the morning peak when the run covers it.
+      const peak = S.scenario.mode === "series" ? S.scenario.times.findIndex((b) => /^0?8:/.test(S.scenario.fmt(b))) : -1;
+      setSimTime(Math.max(0, peak));
+      $("sim-time").hidden = false;
+    }
+    const msg = feats.length ? t("scenario_loaded", { layer: name, run: id, n: feats.length })
       : t("scenario_empty", { run: id, layer: name });
-    setStatus("scenario", feats.length ? "ok" : "empty", feats.length ? "" : t("scenario_empty", { run: id, layer: name }),
-      S.scenario.shown.length);
+    $("scenario-status").textContent = msg;
+    setStatus("scenario", feats.length ? "ok" : "empty", feats.length ? "" : msg, feats.length);
     if (feats.length) S.current = "scenario";
   } catch (err) {
     S.scenario.features = [];
@@ -661,22 +753,11 @@ async function loadScenarioLayer(name) {
   render();
 }
 
-function fmtSimTime(v) {
-  const n = Number(v);
-  if (!Number.isFinite(n)) return String(v);
-  const secs = S.scenario.timeKey === "hour" ? n * 3600 : S.scenario.timeKey === "minute" ? n * 60 : n;
-  const h = Math.floor(secs / 3600) % 24;
-  const m = Math.floor((secs % 3600) / 60);
-  return `${String(h).padStart(2, "0")}:${String(m).padStart(2, "0")}`;
-}
-
 function setSimTime(i) {
-  const k = S.scenario.timeKey;
-  const tv = S.scenario.times[i];
-  S.scenario.t = tv;
-  S.scenario.shown = S.scenario.features.filter((f) => f.properties[k] === tv);
+  if (!S.scenario.at) return;
+  S.scenario.at(i);
   $("sim-slider").value = String(i);
-  $("sim-label").textContent = t("sim_time", { t: fmtSimTime(tv) });
+  $("sim-label").textContent = t("sim_time", { t: S.scenario.fmt(S.scenario.t) });
   render();
 }
 
@@ -691,32 +772,59 @@ function toggleSimPlay() {
     const n = S.scenario.times.length;
     if (!n) return;
     setSimTime((Number($("sim-slider").value) + 1) % n);
-  }, 600);
+  }, 400);
 }
 
+/** Load the H3 difference map b − a of the selected layer between the run and the compared run. */
 async function loadCompare() {
   const a = S.scenario.run;
   const b = S.compare.with;
   S.compare.cells = [];
   if (!a || !b) {
+    setStatus("compare", undefined);
     render();
     return;
   }
   try {
-    const fc = await getJSON(`/scenarios/${encodeURIComponent(a)}/compare/${encodeURIComponent(b)}`, { res: S.res },
+    const body = await getJSON(`/scenarios/${encodeURIComponent(a)}/compare/${encodeURIComponent(b)}`, undefined,
       { timeout: 60000 });
-    const cells = cellsFrom(fc).map((d) => ({ ...d, value: numberOf(d, DIFF_KEYS) || 0 }));
-    S.compare.cells = cells;
-    S.compare.maxAbs = Math.max(1e-9, ...cells.map((d) => Math.abs(d.value)));
-    $("scenario-status").textContent = t("compare_loaded", { a, b, n: cells.length });
-    setStatus("compare", cells.length ? "ok" : "empty", cells.length ? "" : t("layer_empty", { name: t("l_compare") }),
-      cells.length);
+    let fc = body;
+    if (!Array.isArray(body?.features)) {
+      // The compare answer lists the difference layers; take the one matching the shown layer.
+      const links = body?.layers ?? [];
+      const link = links.find((l) => l.name === S.scenario.layer) ?? links[0];
+      if (!link) throw new ApiError("compare", 404, t("scenario_empty", { run: `${a}/${b}`, layer: S.scenario.layer }));
+      const url = link.urls?.geojson ?? `/scenarios/${a}/compare/${b}/layers/${link.name}`;
+      fc = await getJSON(url.replace(/^https?:\/\/[^/]+/, ""), undefined, { timeout: 60000 });
+      S.compare.kpis = body.kpis ?? [];
+    }
+    const cells = cellsFrom(fc);
+    const keys = Object.keys(cells[0] ?? {}).filter((k) => k.endsWith("_delta") || DIFF_KEYS.includes(k));
+    const pref = ["speed", "fill", "overflow", "flow", "volume", "count"];
+    const metric = S.compare.metric && keys.includes(S.compare.metric) ? S.compare.metric
+      : keys.find((k) => pref.some((p) => k.includes(p))) ?? keys[0];
+    S.compare.metric = metric;
+    $("sel-compare-metric").innerHTML = keys.map((k) => `<option value="${esc(k)}">${esc(k)}</option>`).join("");
+    $("sel-compare-metric").value = metric ?? "";
+    S.compare.raw = cells;
+    applyCompareMetric();
+    $("scenario-status").textContent = t("compare_loaded", { a, b, n: S.compare.cells.length, metric });
     S.current = "compare";
   } catch (err) {
     $("scenario-status").textContent = t("layer_error", { name: t("l_compare"), msg: err.message });
     noteError("compare", err);
   }
   renderLayers();
+  render();
+}
+
+function applyCompareMetric() {
+  const m = S.compare.metric;
+  S.compare.cells = (S.compare.raw ?? []).map((d) => ({ ...d, value: Number(d[m]) }))
+    .filter((d) => Number.isFinite(d.value) && d.value !== 0);
+  S.compare.maxAbs = Math.max(1e-9, ...S.compare.cells.map((d) => Math.abs(d.value)));
+  setStatus("compare", S.compare.cells.length ? "ok" : "empty",
+    S.compare.cells.length ? "" : t("layer_empty", { name: t("l_compare") }), S.compare.cells.length);
   render();
 }
 
@@ -847,6 +955,10 @@ function bindControls() {
     loadCompare();
   };
   $("sim-slider").oninput = (e) => setSimTime(Number(e.target.value));
+  $("sel-compare-metric").onchange = (e) => {
+    S.compare.metric = e.target.value;
+    applyCompareMetric();
+  };
   $("btn-sim-play").onclick = toggleSimPlay;
   $("btn-export-png").onclick = () => doExport("png");
   $("btn-export-geojson").onclick = () => doExport("geojson");
