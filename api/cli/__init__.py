@@ -5,7 +5,9 @@ from __future__ import annotations
 from api.cli import (
     data,  # noqa: F401  (registers commands)
     export_map,  # noqa: F401  (registers commands)
+    layers,  # noqa: F401  (registers commands)
     osm,  # noqa: F401  (registers commands)
+    serve,  # noqa: F401  (registers commands)
 )
 from api.cli.base import app
 
