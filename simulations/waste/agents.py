@@ -107,6 +107,8 @@ class TruckAgent(mesa.Agent):  # type: ignore[misc]
         self.visits = 0
         self.worked_s = 0.0
         self.unload_loads: list[float] = []
+        self.peak_load_kg = 0.0
+        self.peak_load_l = 0.0
 
     def start_day(
         self, day: int, route: list[int], t_start: float, travel: TravelData, key: tuple[int, ...]
@@ -184,6 +186,8 @@ class TruckAgent(mesa.Agent):  # type: ignore[misc]
         self.load_kg += lift
         self.load_l += lift / density * 1000.0
         self.lifted_kg += lift
+        self.peak_load_kg = max(self.peak_load_kg, self.load_kg)
+        self.peak_load_l = max(self.peak_load_l, self.load_l)
         service = float(m.containers[point]) * fleet.service_s_per_container
         self.clock += service
         self.service_s += service

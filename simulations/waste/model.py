@@ -62,6 +62,7 @@ class WasteModel(mesa.Model):  # type: ignore[misc]
         self.params = params
         self.seed_value = seed
         self.network = city.network
+        self.wards = city.wards
         self.np_rng = np.random.default_rng(seed)
         allowed = main_component(city.network)
         self.points = place_points(city.cells, city.network, params, allowed)
@@ -99,6 +100,7 @@ class WasteModel(mesa.Model):  # type: ignore[misc]
         self.visit_parts: dict[tuple[int, int], int] = {}
         self.truck_days: list[dict[str, Any]] = []
         self.plans: list[dict[str, Any]] = []
+        self.scheduled: list[tuple[int, int]] = []
         self.groups = self._schedule_groups()
         self._fixed_plans: dict[tuple[int, tuple[int, ...]], Plan] = {}
         self.unreachable_visits = 0
@@ -238,6 +240,7 @@ class WasteModel(mesa.Model):  # type: ignore[misc]
         idx = np.concatenate(([DEPOT, DISPOSAL], sel + 2))
         for k, route in enumerate(plan.routes):
             self.trucks[k].start_day(day, [int(idx[i]) for i in route], t0, travel, key)
+        self.scheduled.extend((day, int(s)) for s in sel)
         self.plans.append(
             {
                 "day": day,
@@ -267,6 +270,8 @@ class WasteModel(mesa.Model):  # type: ignore[misc]
                 "extra_trips": truck.extra_trips,
                 "visits": truck.visits,
                 "collected_kg": truck.lifted_kg,
+                "peak_load_kg": truck.peak_load_kg,
+                "peak_load_l": truck.peak_load_l,
                 "mean_load_share": (
                     float(np.mean(truck.unload_loads)) / f.capacity_kg if truck.unload_loads else 0.0
                 ),
@@ -308,7 +313,9 @@ def run(
     seed: int,
     progress: Progress | None = None,
     *,
-    city: CityInput | None = None,
+    network: RoadNetwork | None = None,
+    cells: pd.DataFrame | None = None,
+    wards: pd.DataFrame | None = None,
 ) -> RunResult:
     """Run the waste model and return its `RunResult`.
 
@@ -320,27 +327,33 @@ def run(
         The seed (random fill, PyVRP); same params, city and seed give the same result.
     progress
         Called with (fraction done, message) once a day.
-    city
-        The network and cells; required (the model does not build the city itself: the CLI passes
-        ``gis_data.city.build_city(...)``'s network and cells).
+    network, cells, wards
+        The city: road network, H3 cells with ``population``/``attractiveness``/``ward_code``, and
+        optionally the wards (index code, column ``name``) to name the per-ward KPIs. Required
+        keywords: the model does not build the city itself (the CLI and the scenario runner pass
+        ``gis_data.city.build_city(...)``'s).
 
     Raises
     ------
     InputError
-        If `city` is missing or a parameter does not fit the city (e.g. a bin off the network).
+        If the city is missing or a parameter does not fit it (e.g. a bin off the network).
     RoutingInfeasible
         If a day's collection cannot be routed (the reason names the constraint).
     """
-    if city is None:
-        raise InputError("city", "the waste model needs a road network and populated cells", "pass city=")
+    if network is None or cells is None:
+        raise InputError(
+            "network" if network is None else "cells",
+            "the waste model needs a road network and populated H3 cells",
+            "pass network= and cells= (e.g. from gis_data.city.build_city)",
+        )
     t_wall = time.perf_counter()
-    model = WasteModel(city, params, seed)
+    model = WasteModel(CityInput(network, cells, wards), params, seed)
     hours = params.days * 24
-    # run past the last day until every truck is back (at most one more day)
     for _ in range(hours):
         model.step()
         if progress is not None and model.hour % 24 == 0:
             progress(model.hour / hours, f"day {model.hour // 24}/{params.days}")
+    # run on until every truck is back at the depot (a late shift may end after midnight)
     extra = 0
     while any(t.active for t in model.trucks) and extra < 24:
         model.step()
@@ -370,7 +383,7 @@ def compare_policies(
                 if progress is not None:
                     progress(done + frac / total, f"{'ab'[j]} seed {s}: {msg}")
 
-            runs.append(run(prm, s, sub, city=city))
+            runs.append(run(prm, s, sub, network=city.network, cells=city.cells, wards=city.wards))
     table = outputs.comparison_table(runs[0::2], runs[1::2])
     return table, runs
 

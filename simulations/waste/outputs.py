@@ -3,7 +3,8 @@
 Layers (provenance ``simulated``): ``routes`` (one LineString per truck per day along the real links,
 with a timestamp per vertex for playback), ``points`` (collection points with fill and KPIs),
 ``cells`` (H3 cells with KPIs). Tables: ``daily``, ``trucks_daily``, ``visits``, ``plans``,
-``wards``, ``cells``.
+``scheduled`` (day, point planned), ``legs`` (every drive between two stops; location 0 is
+the depot, 1 the disposal site, 2 + point id a point), ``wards``, ``cells``.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def assemble(model: WasteModel, wall_s: float) -> RunResult:
         model.truck_days,
         columns=[
             "day", "date", "truck", "km", "hours", "overtime_h", "trips", "extra_trips", "visits",
-            "collected_kg", "mean_load_share", "fuel_l", "co2_kg",
+            "collected_kg", "peak_load_kg", "peak_load_l", "mean_load_share", "fuel_l", "co2_kg",
         ],
     )  # fmt: skip
     per_day = trucks.groupby("day")[["km", "hours", "fuel_l", "co2_kg", "visits"]].sum()
@@ -83,6 +84,10 @@ def assemble(model: WasteModel, wall_s: float) -> RunResult:
     plans = pd.DataFrame(model.plans)
     points = _points_layer(model, visits)
     wards = _group_kpis(points, "ward_code")
+    if model.wards is not None and "name" in model.wards.columns:
+        names = model.wards["name"].astype(str)
+        names.index = names.index.astype(str)
+        wards.insert(0, "name", names.reindex(wards.index.astype(str)).fillna("").to_numpy())
     cells = _group_kpis(points, "cell")
     kpis = _kpis(model, trucks, visits)
     kpis["wall_s"] = wall_s
@@ -101,6 +106,11 @@ def assemble(model: WasteModel, wall_s: float) -> RunResult:
             "trucks_daily": trucks,
             "visits": visits,
             "plans": plans,
+            "scheduled": pd.DataFrame(model.scheduled, columns=["day", "point"]),
+            "legs": pd.DataFrame(
+                [(g.day, g.truck, g.frm, g.to, g.depart_s, g.arrive_s, g.distance_m) for g in model.legs],
+                columns=["day", "truck", "frm", "to", "depart_s", "arrive_s", "distance_m"],
+            ),
             "wards": wards,
             "cells": cells,
         },

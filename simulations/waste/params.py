@@ -217,9 +217,10 @@ class WasteParams(_Frozen):
         return self.model_dump(mode="json")
 
     def with_policy(self, kind: Policy, **changes: Any) -> WasteParams:
-        """Return a copy with another policy (and other policy fields changed)."""
-        policy = self.policy.model_copy(update={"kind": kind, **changes})
-        return self.model_copy(update={"policy": policy})
+        """Return a validated copy with another policy (and other policy fields changed)."""
+        data = self.to_dict()
+        data["policy"].update(kind=kind, **changes)
+        return WasteParams.from_dict(data)
 
 
 class Scenario(_Frozen):

@@ -319,6 +319,54 @@ def problem_data(inst: VrpInstance) -> pyvrp.ProblemData:
     return pyvrp.ProblemData(locations, clients, depots, [vehicle], *matrices)
 
 
+def nearest_neighbour_start(inst: VrpInstance, data: pyvrp.ProblemData) -> pyvrp.Solution:
+    """Return a warm start: each truck takes the nearest unvisited client, unloading when full.
+
+    PyVRP's own start is random; on tiny multi-trip instances its search can stay with a poor trip
+    order (e.g. a street with the disposal site at one end), which this start avoids. A truck stops
+    taking clients when its shift is used up; any left go to the last truck (the search repairs).
+    """
+    first = inst.first_client
+    left = set(range(inst.n_clients))
+    dist, dur = inst.distance_m, inst.duration_s
+    cap = np.asarray(inst.capacity, dtype=np.int64)
+    shift = np.inf if inst.shift_s is None else inst.shift_s - inst.return_s
+    routes: list[pyvrp.Route] = []
+    for truck in range(inst.trucks):
+        if not left:
+            break
+        acts: list[pyvrp.Activity] = []
+        here, load, clock = 0, np.zeros_like(cap), 0.0
+        last = truck == inst.trucks - 1
+        while left:
+            cand = sorted(left, key=lambda c: (dist[here, first + c], c))
+            c = cand[0]
+            if ((load + inst.demand[c]) > cap).any():
+                if not inst.disposal:
+                    if last:
+                        load = np.zeros_like(cap)
+                    else:
+                        break
+                else:
+                    acts.append(pyvrp.Activity(pyvrp.ActivityType.DEPOT, 1))
+                    clock += dur[here, inst.disposal] + inst.disposal_service_s
+                    here, load = inst.disposal, np.zeros_like(cap)
+                    continue
+            step = dur[here, first + c] + inst.service_s[c]
+            if clock + step + dur[first + c, inst.disposal] > shift and acts and not last:
+                break
+            acts.append(pyvrp.Activity(pyvrp.ActivityType.CLIENT, c))
+            left.discard(c)
+            load = load + inst.demand[c]
+            clock += step
+            here = first + c
+        if acts and acts[-1].is_depot():
+            acts.pop()
+        if acts:
+            routes.append(pyvrp.Route(data, acts, 0))
+    return pyvrp.Solution(data, routes)
+
+
 def solve(
     inst: VrpInstance,
     *,
@@ -342,7 +390,14 @@ def solve(
         return Plan([], 0, 0, 0, True, 0, 0.0)
     data = problem_data(inst)
     stop = MultipleCriteria([MaxIterations(iterations), MaxRuntime(time_limit_s)])
-    res = pyvrp.solve(data, stop=stop, seed=seed, display=False, collect_stats=False)
+    res = pyvrp.solve(
+        data,
+        stop=stop,
+        seed=seed,
+        display=False,
+        collect_stats=False,
+        initial_solution=nearest_neighbour_start(inst, data),
+    )
     best = res.best
     depot_loc = [0, inst.disposal] if inst.disposal else [0]
     routes: list[list[int]] = []
