@@ -26,12 +26,16 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Generic, Protocol, Self, TypeVar
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from pydantic import BaseModel, ValidationError
 from scipy import stats
 
 from simulations.results import Progress, RunResult, Simulation
+from twin import h3grid, provenance
+from twin.crs import WGS84
 from twin.errors import InputError, TwinError
 
 T = TypeVar("T")
@@ -238,6 +242,10 @@ class DaskExecutor:
         Threads per local worker (1: simulations hold the GIL).
     processes
         Whether local workers are processes (True) or threads in this process.
+    memory_limit
+        Memory limit per local worker (Dask's syntax, e.g. ``"4GiB"``; "auto" shares the RAM).
+    connect_timeout_s
+        How long to try reaching a remote scheduler before giving up.
 
     The cluster starts on first use (or on ``with``) and is reused until `close`.
     """
@@ -252,8 +260,10 @@ class DaskExecutor:
         threads_per_worker: int = 1,
         processes: bool = True,
         memory_limit: str | float = "auto",
+        connect_timeout_s: float = 10.0,
     ) -> None:
         self.address = address
+        self.connect_timeout_s = connect_timeout_s
         self.n_workers = n_workers
         self.threads_per_worker = threads_per_worker
         self.processes = processes
@@ -271,7 +281,7 @@ class DaskExecutor:
 
         if self.address:
             try:
-                self._client = Client(self.address, timeout="10s")  # type: ignore[no-untyped-call]
+                self._client = Client(self.address, timeout=f"{self.connect_timeout_s}s")  # type: ignore[no-untyped-call]
             except OSError as e:
                 raise InputError(
                     "scheduler",
@@ -533,3 +543,146 @@ def sweep(
     }
     results = [o.result for o in outcomes if o.result is not None]
     return SweepResult(runs, summary, names, results, meta)
+
+
+# -- comparisons ---------------------------------------------------------------------------------
+#: Name parts (between underscores) of columns whose values add up when features share an H3 cell.
+EXTENSIVE = frozenset(
+    {"count", "flow", "veh", "vehicles", "trips", "kg", "tonnes", "volume", "km", "pcu", "overflow", "hours"}
+)
+#: Name parts that mark a column as intensive (averaged) even if it also names an extensive unit.
+INTENSIVE = frozenset(
+    {"mean", "avg", "median", "min", "max", "ratio", "share", "index", "rate", "speed", "pct"}
+)
+
+
+def is_extensive(column: str) -> bool:
+    """Return whether a column adds up over features (counts, flows, masses, distances)."""
+    parts = set(column.lower().split("_"))
+    return bool(parts & EXTENSIVE) and not parts & INTENSIVE
+
+
+def compare_kpis(a: Mapping[str, Mapping[str, Any]], b: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """Return the KPI deltas b − a of two aggregated results (``name → {mean, std, n, ...}``).
+
+    Columns: ``kpi``, ``a``, ``b``, ``delta``, ``delta_pct`` (of a; NaN when a is 0), the two 95 %
+    intervals, ``p_value`` (Welch t-test over the seeds; NaN with fewer than two seeds a side) and
+    ``significant`` (p < 0.05; with zero spread on both sides: any non-zero delta). KPIs present on
+    one side only are listed with NaN on the other.
+    """
+    rows = []
+    for k in sorted(set(a) | set(b)):
+        ra, rb = a.get(k, {}), b.get(k, {})
+        ma, mb = _f(ra.get("mean")), _f(rb.get("mean"))
+        delta = mb - ma
+        pct = 100.0 * delta / abs(ma) if ma and math.isfinite(ma) else math.nan
+        sa, sb = (_f(ra.get("std")), int(ra.get("n") or 0)), (_f(rb.get("std")), int(rb.get("n") or 0))
+        p = _welch_p((ma, *sa), (mb, *sb))
+        if math.isnan(p):
+            sig = bool(math.isfinite(delta) and abs(delta) > 1e-9 * max(1.0, abs(ma)) and _no_spread(ra, rb))
+        else:
+            sig = bool(p < 1 - CONFIDENCE)
+        rows.append(
+            {"kpi": k, "a": ma, "b": mb, "delta": delta, "delta_pct": pct,
+             "a_ci_low": _f(ra.get("ci_low")), "a_ci_high": _f(ra.get("ci_high")),
+             "b_ci_low": _f(rb.get("ci_low")), "b_ci_high": _f(rb.get("ci_high")),
+             "p_value": p, "significant": sig}
+        )  # fmt: skip
+    cols = ["kpi", "a", "b", "delta", "delta_pct", "a_ci_low", "a_ci_high", "b_ci_low", "b_ci_high"]
+    return pd.DataFrame(rows, columns=[*cols, "p_value", "significant"])
+
+
+def _f(v: Any) -> float:
+    try:
+        return float(v) if v is not None else math.nan
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _no_spread(ra: Mapping[str, Any], rb: Mapping[str, Any]) -> bool:
+    # One seed a side (no spread known) or zero spread on both: a deterministic difference.
+    sa, sb = _f(ra.get("std")), _f(rb.get("std"))
+    return (math.isnan(sa) or sa == 0) and (math.isnan(sb) or sb == 0)
+
+
+def _welch_p(a: tuple[float, float, int], b: tuple[float, float, int]) -> float:
+    (ma, sa, na), (mb, sb, nb) = a, b
+    if na < 2 or nb < 2 or not all(math.isfinite(x) for x in (ma, sa, mb, sb)):
+        return math.nan
+    va, vb = sa * sa / na, sb * sb / nb
+    if va + vb == 0:
+        return math.nan
+    t = (mb - ma) / math.sqrt(va + vb)
+    dof = (va + vb) ** 2 / ((va * va) / (na - 1) + (vb * vb) / (nb - 1))
+    return float(2 * stats.t.sf(abs(t), dof))
+
+
+def to_cells(layer: gpd.GeoDataFrame, res: int) -> pd.DataFrame:
+    """Aggregate a layer's numeric columns to H3 cells at `res` (index ``cell``).
+
+    A feature belongs to the cell of its ``cell`` column when it has one at `res`, else to the cell
+    of its representative point (a line's midpoint, a polygon's inner point). Extensive columns
+    (`is_extensive`: counts, flows, masses, distances) are summed; the others averaged.
+    The count of features per cell is ``n_features``.
+    """
+    res = h3grid.check_resolution(res)
+    num = [
+        c for c in layer.columns
+        if c != layer.geometry.name and pd.api.types.is_numeric_dtype(layer[c])
+        and not pd.api.types.is_bool_dtype(layer[c]) and c not in _ID_COLUMNS
+    ]  # fmt: skip
+    if len(layer) == 0:
+        return pd.DataFrame(columns=["n_features", *num], index=pd.Index([], name="cell"))
+    if "cell" in layer.columns and h3grid.is_valid(str(layer["cell"].iloc[0])):
+        cells = [h3grid.cell_to_parent(str(c), res) if h3grid.resolution(str(c)) > res else str(c)
+                 for c in layer["cell"]]  # fmt: skip
+    else:
+        geoms = layer.geometry.to_numpy()
+        pts = np.where(
+            shapely.get_type_id(geoms) == 1,  # LineString: its midpoint
+            shapely.line_interpolate_point(geoms, 0.5, normalized=True),
+            shapely.point_on_surface(geoms),
+        )
+        cells = h3grid.to_str(h3grid.latlng_to_cells(shapely.get_y(pts), shapely.get_x(pts), res))
+    df = pd.DataFrame({c: layer[c].to_numpy(dtype=np.float64) for c in num})
+    df["cell"] = cells
+    df["n_features"] = 1.0
+    agg = {c: ("sum" if is_extensive(c) else "mean") for c in num}
+    agg["n_features"] = "sum"
+    return df.groupby("cell", sort=True).agg(agg)
+
+
+#: Numeric columns that identify features rather than measure them (never compared).
+_ID_COLUMNS = frozenset({"u", "v", "link_id", "node_id", "orig_id", "id", "index", "lanes_id", "seed"})
+
+
+def cell_difference(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame, res: int, name: str = "") -> gpd.GeoDataFrame:
+    """Return the H3 difference layer b − a of two layers (the same layer of two scenarios).
+
+    Both are aggregated with `to_cells`; cells present on one side only count as zero for summed
+    columns and stay NaN for averaged ones. Columns: ``cell``, and for each numeric column ``<col>_a``,
+    ``<col>_b``, ``<col>_delta``; geometry is the cell polygon. Provenance: derived from both.
+    """
+    ca, cb = to_cells(a, res), to_cells(b, res)
+    cols = [c for c in ca.columns if c in cb.columns]
+    cells = sorted(set(ca.index) | set(cb.index))
+    ca, cb = ca.reindex(cells), cb.reindex(cells)
+    out = pd.DataFrame({"cell": cells})
+    for c in cols:
+        va, vb = ca[c].to_numpy(), cb[c].to_numpy()
+        if c == "n_features" or is_extensive(c):
+            va, vb = np.nan_to_num(va), np.nan_to_num(vb)
+        out[f"{c}_a"] = va
+        out[f"{c}_b"] = vb
+        out[f"{c}_delta"] = vb - va
+    gdf = gpd.GeoDataFrame(out, geometry=h3grid.cells_to_polygons(cells), crs=WGS84)
+    pa, pb = provenance.of(a), provenance.of(b)
+    prov = provenance.Provenance(
+        name=f"difference:{name}" if name else "difference",
+        source="derived",
+        licence="MIT",
+        description=f"H3 res {res} difference (b − a) of two scenario runs' {name or 'layer'}",
+        synthetic=bool(pa.get("synthetic", True) or pb.get("synthetic", True)),
+        inputs=(str(pa.get("name", "a")), str(pb.get("name", "b"))),
+    )
+    return provenance.attach(gdf, prov)  # type: ignore[return-value]
