@@ -8,8 +8,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 
+from api.errors import BodySizeLimit, install_error_handlers
+from api.routes import alerts, cameras, cells, events, hotspots, ngsi, open311, stats, stream
 from api.routes import health, viewer
 from api.routes import layers as layers_routes
+from api.services.lifespan import live_lifespan
 from api.settings import Settings
 
 
@@ -20,7 +23,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
-        yield
+        async with live_lifespan(app, settings):
+            yield
 
     app = FastAPI(
         title="Lạng Sơn Digital Twin API",
@@ -30,8 +34,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(health.router)
     app.include_router(layers_routes.router)
+    # The live IOC service (events, H3 counts, hotspots, stream, cameras, alerts, Open311, NGSI-LD).
+    install_error_handlers(app)
+    for live_router in (events, cells, hotspots, stream, stats, cameras, alerts, open311, ngsi):
+        app.include_router(live_router.router)
     # The viewer's "/", /assets and /config: kept last so it never shadows an API route.
     app.include_router(viewer.router)
     # GeoJSON layers shrink 5-10x; SSE (text/event-stream) is excluded by Starlette.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(BodySizeLimit)
     return app

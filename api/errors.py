@@ -192,18 +192,25 @@ class BodySizeLimit:
                     return
         seen = 0
         started = False
+        rejected = False
 
         async def counting_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, rejected
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    # Answer 413 now; the app's own error answer to the aborted read is dropped.
+                    if not started and not rejected:
+                        rejected = True
+                        await self._reject(send, False)
                     raise _TooLarge
             return message
 
         async def tracking_send(message: MutableMapping[str, Any]) -> None:
             nonlocal started
+            if rejected:
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
@@ -211,7 +218,7 @@ class BodySizeLimit:
         try:
             await self.app(scope, counting_receive, tracking_send)
         except _TooLarge:
-            if not started:
+            if not started and not rejected:
                 await self._reject(send, False)
 
     async def _reject(self, send: Send, bad_header: bool) -> None:

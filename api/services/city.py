@@ -38,7 +38,7 @@ class CityLike(Protocol):
         ...
 
     @property
-    def boundary(self) -> BaseGeometry:
+    def boundary(self) -> shapely.Geometry:
         """The union polygon of the core city wards."""
         ...
 

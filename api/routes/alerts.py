@@ -1,0 +1,119 @@
+"""Alerts raised by the live rules: GET /alerts, POST /alerts/{id}/ack, POST /alerts/{id}/resolve."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.errors import NotFound
+from api.schemas.errors import errors
+from api.services.deps import LiveDep
+from api.services.geojson import alert_dict, alert_feature
+from api.services.responses import GeoJSONResponse
+
+router = APIRouter(tags=["alerts"])
+
+ALERT_EXAMPLE: dict[str, Any] = {
+    "alert_id": "AL-3f2a9c1d7e6b5a40",
+    "rule": "congestion_cluster",
+    "key": "8941a2a4c2fffff",
+    "status": "open",
+    "severity": "high",
+    "title": "Ùn tắc: 5 sự kiện trong 10 phút / Congestion: 5 events in 10 min",
+    "created_at": "2025-06-12T00:30:00Z",
+    "updated_at": "2025-06-12T00:30:00Z",
+    "cell": "8941a2a4c2fffff",
+    "camera_id": None,
+    "lon": 106.7578,
+    "lat": 21.8478,
+    "details": {"events": 5, "window_min": 10, "res": 9},
+    "acknowledged_by": None,
+    "note": None,
+}
+
+
+class OperatorAction(BaseModel):
+    """Who acts on an alert, and an optional note."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    by: str | None = Field(default=None, max_length=64, examples=["ioc-operator-1"])
+    note: str | None = Field(default=None, max_length=500, examples=["Đã cử CSGT đến hiện trường"])
+
+
+@router.get(
+    "/alerts",
+    summary="Alerts, newest first (GeoJSON)",
+    response_class=GeoJSONResponse,
+    responses={
+        200: {
+            "description": "Alerts as Point features (null geometry when not located)",
+            "content": {
+                "application/geo+json": {
+                    "example": {
+                        "type": "FeatureCollection",
+                        "features": [
+                            {
+                                "type": "Feature",
+                                "id": ALERT_EXAMPLE["alert_id"],
+                                "geometry": {"type": "Point", "coordinates": [106.7578, 21.8478]},
+                                "properties": ALERT_EXAMPLE,
+                            }
+                        ],
+                    }
+                }
+            },
+        },
+        **errors(422, 503),
+    },
+)
+def list_alerts(
+    live: LiveDep,
+    status: Annotated[Literal["open", "acknowledged", "resolved"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> GeoJSONResponse:
+    """Return alerts, optionally of one status."""
+    alerts = live.store.list_alerts(status, limit)
+    return GeoJSONResponse({"type": "FeatureCollection", "features": [alert_feature(a) for a in alerts]})
+
+
+async def _act(alert_id: str, action: str, live: Any, body: OperatorAction | None) -> dict[str, Any]:
+    alert = live.store.get_alert(alert_id)
+    if alert is None:
+        raise NotFound("alert", alert_id)
+    new = await live.transition_alert(alert, action, body.by if body else None, body.note if body else None)
+    return alert_dict(new)
+
+
+@router.post(
+    "/alerts/{alert_id}/ack",
+    summary="Acknowledge an alert",
+    responses={
+        200: {
+            "description": "The alert, acknowledged",
+            "content": {"application/json": {"example": {**ALERT_EXAMPLE, "status": "acknowledged"}}},
+        },
+        **errors(400, 404, 409, 413, 422, 503, 507),
+    },
+)
+async def ack(alert_id: str, live: LiveDep, body: OperatorAction | None = None) -> dict[str, Any]:
+    """Mark an open alert as being handled (idempotent; a resolved alert cannot be acknowledged: 409)."""
+    return await _act(alert_id, "ack", live, body)
+
+
+@router.post(
+    "/alerts/{alert_id}/resolve",
+    summary="Resolve an alert",
+    responses={
+        200: {
+            "description": "The alert, resolved",
+            "content": {"application/json": {"example": {**ALERT_EXAMPLE, "status": "resolved"}}},
+        },
+        **errors(400, 404, 413, 422, 503, 507),
+    },
+)
+async def resolve(alert_id: str, live: LiveDep, body: OperatorAction | None = None) -> dict[str, Any]:
+    """Close an alert (idempotent)."""
+    return await _act(alert_id, "resolve", live, body)

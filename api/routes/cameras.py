@@ -1,0 +1,145 @@
+"""Camera health: GET /cameras (GeoJSON, live status), GET /cameras/summary, POST /cameras/{id}/heartbeat."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from api.errors import NotFound
+from api.schemas.errors import errors
+from api.services.deps import LiveDep
+from api.services.geojson import camera_feature, iso
+from api.services.responses import GeoJSONResponse
+from api.store.base import now_utc
+
+router = APIRouter(tags=["cameras"])
+
+
+class HeartbeatIn(BaseModel):
+    """A camera gateway's sign of life (the body is optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: AwareDatetime | None = Field(default=None, description="When the camera was seen (default now).")
+
+
+class HeartbeatOut(BaseModel):
+    """The camera's status after the heartbeat."""
+
+    camera_id: str
+    status: Literal["online", "offline", "not_connected"]
+    last_seen: datetime | None
+
+
+class CameraSummary(BaseModel):
+    """The fleet at a glance, e.g. "50/238 online", and its recent history."""
+
+    online: int
+    offline: int
+    connected: int
+    not_connected: int
+    total: int
+    label: str = Field(examples=["50/238 online"])
+    offline_after_s: float
+    history: list[dict[str, Any]]
+
+
+@router.get(
+    "/cameras",
+    summary="Cameras with their live status (GeoJSON)",
+    response_class=GeoJSONResponse,
+    responses={
+        200: {
+            "description": "Every registry camera (synthetic registry) with status and last seen",
+            "content": {
+                "application/geo+json": {
+                    "example": {
+                        "type": "FeatureCollection",
+                        "features": [
+                            {
+                                "type": "Feature",
+                                "id": "LS-CAM-001",
+                                "geometry": {"type": "Point", "coordinates": [106.7578, 21.8478]},
+                                "properties": {
+                                    "camera_id": "LS-CAM-001",
+                                    "name": "Ngã tư Lê Lợi - Trần Đăng Ninh",
+                                    "ward_code": "05977",
+                                    "kind": "intersection",
+                                    "connected": True,
+                                    "status": "online",
+                                    "last_seen": "2025-06-12T00:25:01Z",
+                                    "synthetic": True,
+                                },
+                            }
+                        ],
+                    }
+                }
+            },
+        },
+        **errors(422, 503),
+    },
+)
+def get_cameras(
+    live: LiveDep,
+    status: Annotated[Literal["online", "offline", "not_connected"] | None, Query()] = None,
+    ward: Annotated[str | None, Query(max_length=16)] = None,
+) -> GeoJSONResponse:
+    """Return the camera registry with each camera's live status."""
+    now = now_utc()
+    feats = []
+    for cid, info in live.ctx.cameras.items():
+        st = live.health.state(cid, now)
+        if status is not None and st.status != status:
+            continue
+        if ward is not None and info.ward_code != ward:
+            continue
+        feats.append(camera_feature(info, st))
+    return GeoJSONResponse(
+        {
+            "type": "FeatureCollection",
+            "features": feats,
+            "provenance": {"source": "synthetic", "synthetic": True, "name": "cameras"},
+        }
+    )
+
+
+@router.get(
+    "/cameras/summary",
+    summary='Fleet status, e.g. "50/238 online", and its history',
+    response_model=CameraSummary,
+    responses=errors(422, 503),
+)
+def get_summary(
+    live: LiveDep,
+    hours: Annotated[float, Query(gt=0, le=168, description="History span")] = 24.0,
+) -> CameraSummary:
+    """Return how many cameras are online, connected and registered, with the recorded history."""
+    now = now_utc()
+    s = live.health.summary(now)
+    hist = live.store.camera_history(now - timedelta(hours=hours))
+    return CameraSummary(
+        **s,
+        label=f"{s['online']}/{s['total']} online",
+        offline_after_s=live.health.offline_after.total_seconds(),
+        history=[
+            {"at": iso(h.at), "online": h.online, "connected": h.connected, "total": h.total} for h in hist
+        ],
+    )
+
+
+@router.post(
+    "/cameras/{camera_id}/heartbeat",
+    summary="Record a camera's heartbeat",
+    response_model=HeartbeatOut,
+    responses=errors(400, 404, 413, 422, 503, 507),
+)
+async def heartbeat(camera_id: str, live: LiveDep, body: HeartbeatIn | None = None) -> HeartbeatOut:
+    """Mark the camera seen (durably); it stays online until silent for longer than the offline delay."""
+    if camera_id not in live.ctx.cameras:
+        raise NotFound("camera", camera_id)
+    await live.heartbeat(camera_id, body.at if body else None)
+    st = live.health.state(camera_id, now_utc())
+    return HeartbeatOut(camera_id=camera_id, status=st.status, last_seen=st.last_seen)  # type: ignore[arg-type]

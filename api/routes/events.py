@@ -1,0 +1,233 @@
+"""Camera events: POST /events, POST /events/batch (≤ 500), GET /events (GeoJSON, keyset paging)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from api.errors import Conflict, NotFound
+from api.schemas.errors import errors
+from api.schemas.events import CATEGORIES, BatchResult, EventBatchIn, EventIn, IngestResult
+from api.services.deps import LiveDep
+from api.services.geojson import event_feature
+from api.services.responses import GeoJSONResponse
+from api.store.base import EventQuery, UpsertResult
+from twin.city import parse_bbox
+from twin.errors import InputError
+
+router = APIRouter(tags=["events"])
+
+_EXAMPLE_ID = "LS-CAM-007-20250612T072501-0001"
+_FEATURE_EXAMPLE: dict[str, Any] = {
+    "type": "FeatureCollection",
+    "features": [
+        {
+            "type": "Feature",
+            "id": "LS-CAM-007-20250612T072501-0001",
+            "geometry": {"type": "Point", "coordinates": [106.7578, 21.8478]},
+            "properties": {
+                "event_id": "LS-CAM-007-20250612T072501-0001",
+                "camera_id": "LS-CAM-007",
+                "category": "congestion",
+                "severity": "medium",
+                "confidence": 0.87,
+                "lifecycle": "new",
+                "start_time": "2025-06-12T00:25:01Z",
+                "end_time": None,
+                "cell": "8941a2a4c2fffff",
+                "ward_code": "05977",
+                "attributes": {"vehicles": 42},
+                "synthetic": True,
+                "received_at": "2025-06-12T00:25:01.2Z",
+                "updated_at": "2025-06-12T00:25:01.2Z",
+                "revision": 1,
+            },
+        }
+    ],
+    "next_cursor": None,
+    "count": 1,
+}
+
+
+def _result(r: UpsertResult, res: int) -> IngestResult:
+    rec = r.record
+    return IngestResult(
+        event_id=r.event_id,
+        status=r.outcome,
+        cell=format(rec.cells[res], "x") if rec is not None else None,
+        ward_code=rec.ward_code if rec is not None else None,
+        revision=rec.revision if rec is not None else None,
+        reason=r.reason or None,
+    )
+
+
+@router.post(
+    "/events",
+    summary="Ingest one camera event (idempotent upsert by event_id)",
+    response_model=IngestResult,
+    responses={
+        200: {
+            "description": "Durably stored (or recognised as a replay)",
+            "content": {
+                "application/json": {
+                    "example": {
+                        "event_id": _EXAMPLE_ID,
+                        "status": "created",
+                        "cell": "8941a2a4c2fffff",
+                        "ward_code": "05977",
+                        "revision": 1,
+                        "reason": None,
+                    }
+                }
+            },
+        },
+        **errors(400, 409, 413, 422, 503, 507),
+    },
+)
+async def post_event(event: EventIn, live: LiveDep) -> IngestResult:
+    """Store one detection durably, then count it on H3, stream it and run the alert rules.
+
+    The answer comes only after the write is committed. ``status`` says what happened: ``created``,
+    ``updated`` (a later lifecycle message of the same object), ``duplicate`` (a replay: nothing
+    changed) or ``stale`` (an older lifecycle message after a newer one: ignored). Reusing an
+    ``event_id`` for another camera or category is a 409.
+    """
+    (r,) = await live.ingest([event])
+    if r.outcome == "conflict":
+        raise Conflict("event_id", r.reason)
+    return _result(r, live.res)
+
+
+@router.post(
+    "/events/batch",
+    summary="Ingest up to 500 camera events in one durable write",
+    response_model=BatchResult,
+    responses={
+        200: {
+            "description": "Every event stored or recognised; one result per event, in order",
+            "content": {
+                "application/json": {
+                    "example": {
+                        "accepted": 2,
+                        "counts": {"created": 1, "duplicate": 1},
+                        "results": [
+                            {"event_id": "a-1", "status": "created", "cell": "8941a2a4c2fffff"},
+                            {"event_id": "a-0", "status": "duplicate", "cell": "8941a2a4c2fffff"},
+                        ],
+                    }
+                }
+            },
+        },
+        **errors(400, 413, 422, 503, 507),
+    },
+)
+async def post_batch(batch: EventBatchIn, live: LiveDep) -> BatchResult:
+    """Store a batch in one transaction; the whole batch is refused if any event is invalid.
+
+    Conflicting ids inside a batch are reported per event (``status: conflict``), not as a 409.
+    """
+    results = await live.ingest(batch.events, batch=True)
+    counts = Counter(r.outcome for r in results)
+    return BatchResult(
+        accepted=len(results) - counts.get("conflict", 0),
+        counts=dict(counts),
+        results=[_result(r, live.res) for r in results],
+    )
+
+
+def parse_categories(text: str | None) -> tuple[str, ...]:
+    """Return the categories of a comma-separated list; an unknown one raises `InputError`."""
+    if not text:
+        return ()
+    cats = tuple(c.strip() for c in text.split(",") if c.strip())
+    bad = [c for c in cats if c not in CATEGORIES]
+    if bad:
+        raise InputError("category", f"unknown {bad[0]!r}; known: {', '.join(CATEGORIES)}")
+    return cats
+
+
+@router.get(
+    "/events",
+    summary="Query stored events as GeoJSON (newest first, keyset paging)",
+    response_class=GeoJSONResponse,
+    responses={
+        200: {
+            "description": "A FeatureCollection; pass `next_cursor` back as `cursor` for the next page",
+            "content": {"application/geo+json": {"example": _FEATURE_EXAMPLE}},
+        },
+        **errors(422, 503),
+    },
+)
+def get_events(  # noqa: PLR0917  (FastAPI query parameters)
+    live: LiveDep,
+    request: Request,
+    bbox: Annotated[
+        str | None, Query(description="west,south,east,north (WGS84)", examples=["106.70,21.80,106.80,21.90"])
+    ] = None,
+    since: Annotated[
+        datetime | None, Query(description="Start time at or after (ISO 8601, with zone)")
+    ] = None,
+    until: Annotated[datetime | None, Query(description="Start time before (ISO 8601, with zone)")] = None,
+    category: Annotated[
+        str | None, Query(description="One category or several, comma-separated", examples=["congestion"])
+    ] = None,
+    camera: Annotated[str | None, Query(max_length=64, examples=["LS-CAM-007"])] = None,
+    ward: Annotated[str | None, Query(max_length=16, description="Ward code", examples=["05977"])] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=512, description="From a previous page")] = None,
+) -> GeoJSONResponse:
+    """Return events matching every given filter, newest first."""
+    for name, t in (("since", since), ("until", until)):
+        if t is not None and t.tzinfo is None:
+            raise InputError(name, "must carry a time zone, e.g. 2025-06-12T07:00:00+07:00")
+    q = EventQuery(
+        bbox=parse_bbox(bbox) if bbox else None,
+        since=since,
+        until=until,
+        categories=parse_categories(category),
+        camera_id=camera,
+        ward_code=ward,
+        limit=limit,
+        cursor=cursor,
+    )
+    page = live.store.query_events(q)
+    feats = [event_feature(e, live.res) for e in page.events]
+    body: dict[str, Any] = {
+        "type": "FeatureCollection",
+        "features": feats,
+        "count": len(feats),
+        "next_cursor": page.next_cursor,
+        "provenance": {
+            "source": "synthetic" if any(e.synthetic for e in page.events) else "real",
+            "synthetic": any(e.synthetic for e in page.events),
+            "description": "camera-derived detections (synthetic when sent by the replayer)",
+        },
+    }
+    if page.next_cursor:
+        body["links"] = [
+            {"rel": "next", "href": str(request.url.include_query_params(cursor=page.next_cursor))}
+        ]
+    return GeoJSONResponse(body)
+
+
+@router.get(
+    "/events/{event_id}",
+    summary="One event as a GeoJSON Feature",
+    response_class=GeoJSONResponse,
+    responses={
+        200: {
+            "description": "The event",
+            "content": {"application/geo+json": {"example": _FEATURE_EXAMPLE["features"][0]}},
+        },
+        **errors(404, 422, 503),
+    },
+)
+def get_event(event_id: str, live: LiveDep) -> GeoJSONResponse:
+    """Return one stored event."""
+    e = live.store.get_event(event_id)
+    if e is None:
+        raise NotFound("event", event_id)
+    return GeoJSONResponse(event_feature(e, live.res))

@@ -1,0 +1,73 @@
+"""Server-Sent Events: GET /stream with the same filters as /events; a stalled client never blocks ingest."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from sse_starlette import EventSourceResponse
+
+from api.routes.events import parse_categories
+from api.schemas.errors import errors
+from api.services.bus import KINDS, StreamFilter
+from api.services.deps import LiveDep
+from twin.city import parse_bbox
+from twin.errors import InputError
+
+router = APIRouter(tags=["stream"])
+
+#: Seconds between keep-alive comments (proxies drop idle connections).
+PING_S = 15
+
+
+@router.get(
+    "/stream",
+    summary="Live stream of events, alerts, camera status and citizen reports (SSE)",
+    response_class=EventSourceResponse,
+    responses={
+        200: {
+            "description": "text/event-stream; `event:` is event | alert | camera | report, `data:` JSON",
+            "content": {
+                "text/event-stream": {
+                    "schema": {"type": "string"},
+                    "example": 'event: event\ndata: {"type": "Feature", "id": "a-1", ...}\n\n',
+                }
+            },
+        },
+        **errors(422, 503),
+    },
+)
+async def stream(
+    live: LiveDep,
+    category: Annotated[str | None, Query(description="Categories, comma-separated")] = None,
+    ward: Annotated[str | None, Query(max_length=16, description="Ward code")] = None,
+    bbox: Annotated[str | None, Query(description="west,south,east,north")] = None,
+    types: Annotated[
+        str | None, Query(description=f"Message types, comma-separated ({', '.join(KINDS)})")
+    ] = None,
+) -> EventSourceResponse:
+    """Subscribe to live messages; each subscriber has a bounded queue (overflow is dropped, counted)."""
+    kinds = frozenset(KINDS)
+    if types:
+        kinds = frozenset(t.strip() for t in types.split(",") if t.strip())
+        bad = sorted(kinds - set(KINDS))
+        if bad:
+            raise InputError("types", f"unknown {bad[0]!r}; known: {', '.join(KINDS)}")
+    flt = StreamFilter(
+        categories=frozenset(parse_categories(category)),
+        ward_code=ward,
+        bbox=parse_bbox(bbox) if bbox else None,
+        kinds=kinds,
+    )
+    sub = live.bus.subscribe(flt)
+
+    async def messages() -> AsyncIterator[dict[str, Any]]:
+        try:
+            while True:
+                m = await sub.queue.get()
+                yield {"event": m.kind, "data": m.data}
+        finally:
+            live.bus.unsubscribe(sub)
+
+    return EventSourceResponse(messages(), ping=PING_S, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,21 @@
+"""FastAPI dependencies of the live routes: the running `LiveService`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from api.errors import StoreUnavailable
+from api.services.live import LiveService
+
+
+def get_live(request: Request) -> LiveService:
+    """Dependency: the live service started in the app lifespan."""
+    live = getattr(request.app.state, "live", None)
+    if not isinstance(live, LiveService):
+        raise StoreUnavailable("the live service is not running (still starting or stopped)")
+    return live
+
+
+LiveDep = Annotated[LiveService, Depends(get_live)]

@@ -1,0 +1,53 @@
+"""Open the live service with the app and close it at shutdown (store, state, ticker, replayer)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from api.deps import city_of
+from api.replayer import run_in_app
+from api.services.city import CityLike
+from api.services.live import LiveService, LiveSettings, running
+from api.settings import Settings
+from api.store import default_dsn, open_store
+
+log = logging.getLogger("twin.live")
+
+
+@contextlib.asynccontextmanager
+async def live_lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[LiveService]:
+    """Open the store (``settings.store_dsn`` or SQLite under ``settings.state_dir``), start the live
+    state on ``app.state.live``, start the in-process replayer if ``settings.replay``, and undo it all.
+
+    The city model is ``app.state.city`` if a caller put one there, else it is built (`api.deps`);
+    tuning is ``app.state.live_settings`` if set, else `LiveSettings` from ``TWIN_LIVE_*``.
+    """
+    dsn = settings.store_dsn or default_dsn(settings.state_dir)
+    store = await asyncio.to_thread(open_store, dsn, res=settings.h3_res)
+    try:
+        given = getattr(app.state, "city", None)
+        city: CityLike = given if given is not None else await asyncio.to_thread(city_of, app)
+        tuning = getattr(app.state, "live_settings", None) or LiveSettings()
+        live = await asyncio.to_thread(LiveService, store, city, tuning)
+        app.state.live = live
+        async with running(live):
+            replay_task = None
+            if settings.replay and settings.replay_rate > 0:
+                replay_task = asyncio.create_task(
+                    run_in_app(app, settings.replay_rate, seed=settings.seed), name="replayer"
+                )
+            try:
+                yield live
+            finally:
+                if replay_task is not None:
+                    replay_task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await replay_task
+    finally:
+        app.state.live = None
+        await asyncio.to_thread(store.close)

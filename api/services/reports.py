@@ -1,0 +1,192 @@
+"""Citizen reports (Open311 GeoReport v2): the service list, submission, public views, operator updates."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from api.errors import NotFound
+from api.schemas.open311 import RequestIn, RequestUpdate, Service
+from api.services.bus import Message
+from api.services.live import LiveService
+from api.services.responses import dumps
+from api.store.base import ReportRecord, now_utc
+from twin import h3grid
+from twin.errors import InputError, OutOfCityError
+
+#: Services citizens can report: code → (Vietnamese name, English name, group, agency, keywords).
+SERVICES: dict[str, tuple[str, str, str, str, str]] = {
+    "public_order": (
+        "Trật tự công cộng",
+        "Public order",
+        "an ninh trật tự / public order",
+        "Công an phường / Ward police",
+        "gây rối, tụ tập, tiếng ồn, disturbance, noise",
+    ),
+    "environmental_sanitation": (
+        "Vệ sinh môi trường",
+        "Environmental sanitation",
+        "môi trường / environment",
+        "Đơn vị vệ sinh môi trường đô thị / Urban sanitation service",
+        "rác, vệ sinh, mùi, garbage, sanitation",
+    ),
+    "illegal_dumping": (
+        "Đổ rác, phế thải trái phép",
+        "Illegal dumping",
+        "môi trường / environment",
+        "Đơn vị vệ sinh môi trường đô thị / Urban sanitation service",
+        "đổ trộm, phế thải, dumping, debris",
+    ),
+    "traffic_safety": (
+        "Trật tự an toàn giao thông",
+        "Traffic order and safety",
+        "giao thông / traffic",
+        "Cảnh sát giao thông / Traffic police",
+        "ùn tắc, tai nạn, đỗ xe, congestion, accident, parking",
+    ),
+    "sidewalk_encroachment": (
+        "Lấn chiếm vỉa hè, lòng đường",
+        "Sidewalk and roadway encroachment",
+        "trật tự đô thị / urban order",
+        "Đội quản lý trật tự đô thị / Urban order team",
+        "vỉa hè, lấn chiếm, hàng rong, sidewalk, vendors",
+    ),
+    "road_damage": (
+        "Hư hỏng đường, cầu, cống",
+        "Damaged road, bridge or drain",
+        "hạ tầng / infrastructure",
+        "Ban quản lý hạ tầng / Infrastructure board",
+        "ổ gà, sụt lún, cống, pothole, drain",
+    ),
+    "street_lighting": (
+        "Chiếu sáng công cộng",
+        "Street lighting",
+        "hạ tầng / infrastructure",
+        "Đơn vị chiếu sáng công cộng / Public lighting service",
+        "đèn đường, mất điện, streetlight",
+    ),
+    "flooding": (
+        "Ngập úng",
+        "Flooding",
+        "thiên tai / hazards",
+        "Ban chỉ huy phòng chống thiên tai / Disaster prevention board",
+        "ngập, lũ, flood, waterlogging",
+    ),
+}
+
+
+def service_list() -> list[Service]:
+    """Return the GeoReport service list (names in Vietnamese and English)."""
+    return [
+        Service(
+            service_code=code,
+            service_name=f"{vi} / {en}",
+            service_name_vi=vi,
+            service_name_en=en,
+            description=f"{vi} ({en}). Xử lý bởi / handled by: {agency}.",
+            keywords=kw,
+            group=group,
+        )
+        for code, (vi, en, group, agency, kw) in SERVICES.items()
+    ]
+
+
+def public_view(r: ReportRecord) -> dict[str, Any]:
+    """Return a report as GeoReport's public JSON: no contact, position coarsened to its cell centre."""
+    vi, en, _, _, _ = SERVICES.get(r.service_code, (r.service_code, r.service_code, "", "", ""))
+    lat, lon = h3grid.cell_to_latlng(format(r.cell, "x"))
+    return {
+        "service_request_id": r.request_id,
+        "status": r.status,
+        "status_notes": r.status_notes,
+        "service_name": f"{vi} / {en}",
+        "service_code": r.service_code,
+        "description": r.description,
+        "agency_responsible": r.agency_responsible,
+        "service_notice": None,
+        "requested_datetime": r.requested_at,
+        "updated_datetime": r.updated_at,
+        "expected_datetime": None,
+        "address": r.address,
+        "address_id": None,
+        "zipcode": None,
+        "lat": round(lat, 6),
+        "long": round(lon, 6),
+        "ward_code": r.ward_code,
+        "media_url": None,
+        "synthetic": r.synthetic,
+    }
+
+
+def _publish(live: LiveService, r: ReportRecord) -> None:
+    view = public_view(r)
+    view["requested_datetime"] = r.requested_at.isoformat()
+    view["updated_datetime"] = r.updated_at.isoformat()
+    live.bus.publish(
+        Message("report", dumps(view).decode(), r.service_code, r.ward_code, view["long"], view["lat"])
+    )
+
+
+async def submit(live: LiveService, req: RequestIn) -> ReportRecord:
+    """Validate a citizen report against the city, store it durably and publish it on the stream."""
+    if req.service_code not in SERVICES:
+        raise InputError(
+            "service_code",
+            f"unknown service {req.service_code!r}; known: {', '.join(SERVICES)}",
+            hint="list them with GET /open311/v2/services.json",
+        )
+    lon = np.array([req.long])
+    lat = np.array([req.lat])
+    if not live.ctx.near_city(lon, lat)[0]:
+        raise OutOfCityError("lat/long", "lies outside Lạng Sơn city and its neighbouring communes")
+    ward = live.ctx.ward_of(lon, lat)[0]
+    cell = int(h3grid.latlng_to_cells(lat, lon, live.res)[0])
+    contact: dict[str, str] = {}
+    if req.consent:
+        for key in ("email", "first_name", "last_name", "phone", "device_id"):
+            value = getattr(req, key)
+            if value:
+                contact[key] = str(value)
+    now = now_utc()
+    _, _, _, agency, _ = SERVICES[req.service_code]
+    rec = ReportRecord(
+        request_id="LS-" + now.strftime("%Y%m%d") + "-" + uuid.uuid4().hex[:8],
+        service_code=req.service_code,
+        status="open",
+        description=req.description,
+        lon=float(req.long),
+        lat=float(req.lat),
+        cell=cell,
+        ward_code=ward,
+        address=req.address_string,
+        requested_at=now,
+        updated_at=now,
+        agency_responsible=agency,
+        contact=contact,
+        synthetic=req.synthetic,
+    )
+    saved = await asyncio.wrap_future(live.store.submit_report(rec))
+    live.stats.reports += 1
+    _publish(live, saved)
+    return saved
+
+
+async def update(live: LiveService, request_id: str, upd: RequestUpdate) -> ReportRecord:
+    """Apply an operator's status update durably and publish it."""
+    r = await asyncio.to_thread(live.store.get_report, request_id)
+    if r is None:
+        raise NotFound("service request", request_id)
+    new = replace(
+        r,
+        status=upd.status,
+        status_notes=upd.status_notes if upd.status_notes is not None else r.status_notes,
+        agency_responsible=upd.agency_responsible or r.agency_responsible,
+        updated_at=now_utc(),
+    )
+    saved = await asyncio.wrap_future(live.store.submit_report(new))
+    _publish(live, saved)
+    return saved

@@ -1,0 +1,182 @@
+"""POST/GET /events end to end over HTTP: durability answers, idempotency, lifecycle, filters, errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import h3
+from fastapi.testclient import TestClient
+
+from tests.api.test_events_support import (  # noqa: F401  (fixtures)
+    assert_error_shape,
+    city,
+    client,
+    connected,
+    event,
+    now_iso,
+)
+from twin.city import City
+
+
+def test_post_one_event_uses_the_camera_position(client: TestClient, city: City, connected: list[str]) -> None:
+    cam = connected[0]
+    row = city.cameras.set_index("camera_id").loc[cam]
+    r = client.post("/events", json=event(1, cam))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "created"
+    assert body["revision"] == 1
+    assert body["cell"] == h3.latlng_to_cell(row.geometry.y, row.geometry.x, 9)
+    assert body["ward_code"] == row["ward_code"]
+    feat = client.get(f"/events/{body['event_id']}").json()
+    assert feat["type"] == "Feature"
+    assert feat["geometry"]["coordinates"] == [row.geometry.x, row.geometry.y]
+    assert feat["properties"]["camera_id"] == cam
+    assert feat["properties"]["start_time"].endswith("Z")
+
+
+def test_retry_and_lifecycle(client: TestClient, connected: list[str]) -> None:
+    cam = connected[1]
+    ev = event(2, cam)
+    assert client.post("/events", json=ev).json()["status"] == "created"
+    assert client.post("/events", json=ev).json()["status"] == "duplicate"
+    upd = {**ev, "lifecycle": "update", "severity": "high", "confidence": 0.95}
+    assert client.post("/events", json=upd).json() | {"cell": None} == {
+        "event_id": ev["event_id"],
+        "status": "updated",
+        "cell": None,
+        "ward_code": client.get(f"/events/{ev['event_id']}").json()["properties"]["ward_code"],
+        "revision": 2,
+        "reason": None,
+    }
+    end = {**ev, "lifecycle": "end"}
+    assert client.post("/events", json=end).json()["status"] == "updated"
+    props = client.get(f"/events/{ev['event_id']}").json()["properties"]
+    assert props["lifecycle"] == "end"
+    assert props["end_time"] is not None  # filled at ingest when the camera did not send it
+    assert client.post("/events", json=ev).json()["status"] == "stale"
+    assert client.get("/events", params={"camera": cam}).json()["count"] == 1
+
+
+def test_reusing_an_id_for_another_camera_is_409(client: TestClient, connected: list[str]) -> None:
+    ev = event(3, connected[0])
+    client.post("/events", json=ev)
+    r = client.post("/events", json={**ev, "camera_id": connected[1]})
+    assert_error_shape(r, 409, "event_id")
+
+
+def test_batch_counts_and_order(client: TestClient, connected: list[str]) -> None:
+    evs = [event(i, connected[i % 5]) for i in range(40)]
+    client.post("/events", json=evs[0])
+    r = client.post("/events/batch", json={"events": evs})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["counts"] == {"created": 39, "duplicate": 1}
+    assert [x["event_id"] for x in body["results"]] == [e["event_id"] for e in evs]
+    assert body["accepted"] == 40
+
+
+def test_bad_events_name_field_and_reason(client: TestClient, connected: list[str]) -> None:
+    cam = connected[0]
+    cases = [
+        ({**event(1, cam), "camera_id": "LS-CAM-999"}, "camera_id"),
+        ({**event(1, cam), "category": "parking"}, "category"),
+        ({**event(1, cam), "position": {"lon": 105.85, "lat": 21.03}}, "position"),  # Hà Nội
+        ({**event(1, cam), "position": {"lon": 200, "lat": 21.8}}, "position.lon"),
+        ({**event(1, cam), "start_time": "2025-06-12T07:00:00"}, "start_time"),  # no zone
+        ({**event(1, cam), "start_time": now_iso(60)}, "start_time"),  # future
+        ({**event(1, cam), "confidence": 1.5}, "confidence"),
+        ({**event(1, cam), "plate": "12A-345.67"}, "plate"),  # unknown field
+        ({**event(1, cam), "attributes": {"license_plate": "12A"}}, "attributes"),
+        ({**event(1, cam), "attributes": {"meta": {"Snapshot": "x"}}}, "attributes"),
+        ({**event(1, cam), "attributes": {"b": "iVBORw0KGgo" + "A" * 300}}, "attributes"),
+        ({**event(1, cam), "attributes": {"a": {"b": {"c": {"d": {"e": 1}}}}}}, "attributes"),
+        ({**event(1, cam), "event_id": "bad id with spaces"}, "event_id"),
+        ({**event(1, cam), "end_time": now_iso(-30)}, "body"),  # end before start
+    ]
+    for body, field in cases:
+        assert_error_shape(client.post("/events", json=body), 422, field)
+    batch = [event(i, cam) for i in range(5)]
+    batch[2]["camera_id"] = "LS-CAM-999"
+    assert_error_shape(client.post("/events/batch", json={"events": batch}), 422, "events.2.camera_id")
+    assert client.get("/events").json()["count"] == 0  # nothing of a refused batch was written
+
+
+def test_non_finite_numbers_never_500(client: TestClient, connected: list[str]) -> None:
+    template = (
+        '{"event_id": "nf-1", "camera_id": "%s", "category": "congestion", "confidence": %s, '
+        '"start_time": "%s", "position": {"lon": %s, "lat": 21.85}}'
+    )
+    for conf, lon in [("NaN", "106.75"), ("0.5", "NaN"), ("0.5", "Infinity"), ("0.5", "-Infinity"), ("1e400", "106.75")]:
+        raw = template % (connected[0], conf, now_iso(-1), lon)
+        r = client.post("/events", content=raw, headers={"content-type": "application/json"})
+        assert_error_shape(r, 422)
+    raw = '{"event_id": "nf-2", "camera_id": "%s", "category": "congestion", "confidence": 0.5, "start_time": "%s", "attributes": {"x": NaN}}' % (
+        connected[0],
+        now_iso(-1),
+    )
+    assert_error_shape(client.post("/events", content=raw, headers={"content-type": "application/json"}), 422)
+
+
+def test_malformed_oversized_and_too_many(client: TestClient, connected: list[str]) -> None:
+    r = client.post("/events", content=b'{"event_id": ', headers={"content-type": "application/json"})
+    assert_error_shape(r, 400, "body")
+    big = b'{"events": [' + b" " * (3 * 1024 * 1024) + b"]}"
+    assert_error_shape(client.post("/events/batch", content=big, headers={"content-type": "application/json"}), 413)
+
+    def chunks():  # a chunked body without Content-Length that grows past the cap
+        yield b'{"events": ['
+        for _ in range(40):
+            yield b" " * 65536
+
+    r = client.post("/events/batch", content=chunks(), headers={"content-type": "application/json"})
+    assert_error_shape(r, 413)
+    evs = [event(i, connected[0]) for i in range(501)]
+    assert_error_shape(client.post("/events/batch", json={"events": evs}), 422, "events")
+    assert_error_shape(client.post("/events/batch", json={"events": []}), 422, "events")
+
+
+def test_query_filters_and_paging(client: TestClient, city: City, connected: list[str]) -> None:
+    cams = city.cameras.set_index("camera_id")
+    t0 = datetime.now(UTC) - timedelta(hours=3)
+    evs = []
+    for i in range(30):
+        cam = connected[i % 3]
+        evs.append(
+            event(
+                i,
+                cam,
+                category=["congestion", "crowding", "accident"][i % 3],
+                start_time=(t0 + timedelta(minutes=5 * i)).isoformat(),
+            )
+        )
+    assert client.post("/events/batch", json={"events": evs}).status_code == 200
+    assert client.get("/events", params={"category": "crowding"}).json()["count"] == 10
+    assert client.get("/events", params={"category": "crowding,accident"}).json()["count"] == 20
+    assert client.get("/events", params={"camera": connected[0]}).json()["count"] == 10
+    ward = cams.loc[connected[0], "ward_code"]
+    n_ward = sum(1 for e in evs if cams.loc[e["camera_id"], "ward_code"] == ward)
+    assert client.get("/events", params={"ward": ward}).json()["count"] == n_ward
+    since = (t0 + timedelta(minutes=100)).isoformat()
+    assert client.get("/events", params={"since": since}).json()["count"] == 10
+    g = cams.loc[connected[0]].geometry
+    bbox = f"{g.x - 1e-4},{g.y - 1e-4},{g.x + 1e-4},{g.y + 1e-4}"
+    got = client.get("/events", params={"bbox": bbox}).json()
+    assert {f["properties"]["camera_id"] for f in got["features"]} >= {connected[0]}
+    # keyset paging
+    ids, cursor = [], None
+    while True:
+        params = {"limit": 7, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/events", params=params).json()
+        ids += [f["id"] for f in page["features"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+        assert page["links"][0]["rel"] == "next"
+    assert len(ids) == len(set(ids)) == 30
+    assert ids[0] == evs[-1]["event_id"]  # newest first
+    assert_error_shape(client.get("/events", params={"category": "parking"}), 422, "category")
+    assert_error_shape(client.get("/events", params={"bbox": "1,2,3"}), 422, "bbox")
+    assert_error_shape(client.get("/events", params={"cursor": "zzz"}), 422, "cursor")
+    assert_error_shape(client.get("/events", params={"since": "2025-01-01T00:00:00"}), 422, "since")
+    assert_error_shape(client.get("/events/nope"), 404)
