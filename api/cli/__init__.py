@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from api.cli import (
+    analytics,  # noqa: F401  (registers commands)
     data,  # noqa: F401  (registers commands)
     export_map,  # noqa: F401  (registers commands)
     layers,  # noqa: F401  (registers commands)
     osm,  # noqa: F401  (registers commands)
+    scenario,  # noqa: F401  (registers commands)
     serve,  # noqa: F401  (registers commands)
+    waste,  # noqa: F401  (registers commands)
 )
 from api.cli.base import app
 

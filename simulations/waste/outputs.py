@@ -117,7 +117,7 @@ def assemble(model: WasteModel, wall_s: float) -> RunResult:
         layers=layers,
         meta={
             "network": model.network.provenance.to_dict(),
-            "sites": model.sites.to_dict(),
+            "sites": _sites(model),
             "points": len(model.points),
             "containers": int(model.containers.sum()),
             "synthetic": True,
@@ -129,6 +129,15 @@ def assemble(model: WasteModel, wall_s: float) -> RunResult:
             },
         },
     )
+
+
+def _sites(model: WasteModel) -> dict[str, object]:
+    out = model.sites.to_dict()
+    nodes = model.network.nodes
+    for key in ("depot", "disposal"):
+        node = int(out[f"{key}_node"])  # type: ignore[call-overload]
+        out[f"{key}_lonlat"] = [float(nodes["x"].iloc[node]), float(nodes["y"].iloc[node])]
+    return out
 
 
 def _kpis(model: WasteModel, trucks: pd.DataFrame, visits: pd.DataFrame) -> dict[str, float]:
