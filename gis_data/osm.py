@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -189,8 +190,11 @@ def read_pbf(
     area = _area(bbox, boundary)
     say(f"reading {path.name}")
     try:
-        reader = pyrosm.OSM(str(path), bounding_box=list(area.bounds) if area is not None else None)
-        result = reader.get_network(network_type="driving", nodes=True)
+        with warnings.catch_warnings():
+            # an empty area is reported below as a DataError, not as pyrosm's warning
+            warnings.filterwarnings("ignore", message="Could not find any", category=UserWarning)
+            reader = pyrosm.OSM(str(path), bounding_box=list(area.bounds) if area is not None else None)
+            result = reader.get_network(network_type="driving", nodes=True)
     except (PBFException, ValueError, OSError, KeyError, IndexError, RuntimeError, TypeError) as e:
         reason = str(e).split(". ")[0].replace(f"'{path}' ", "")
         raise DataError(

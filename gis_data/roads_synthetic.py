@@ -48,7 +48,7 @@ from twin.network import ROAD_CLASSES, RoadNetwork
 from twin.provenance import Provenance
 
 #: Bump when the generator's output changes for the same inputs and seed (it keys the cache).
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "1.1"
 
 RIVER_NAME = "Sông Kỳ Cùng"
 RIVER_WIDTH_M = 90.0
@@ -330,6 +330,8 @@ def _stations(
             ci += 1
             continue
         if nxt >= line.length - 0.3 * step:
+            if line.length - t < 0.3 * step and bridge and bridge[-1]:
+                break  # the line ends on a river bank
             stations.append(line.length)
             bridge.append(False)
             break
@@ -401,8 +403,14 @@ def _forced_segments(geo: _Geography, p: SyntheticParams) -> _Forced:
             geo.river.interpolate(t - 25.0).coords[0]
         )
         normal = np.array([-tangent[1], tangent[0]]) / np.hypot(*tangent)
-        line = shapely.LineString([c - normal * (half + 1.0), c + normal * (half + 1.0)])
-        _add_line(forced, line, geo, p, ref="", name="", bridge_name=name)
+        a = forced.node(*(c - normal * half))
+        b = forced.node(*(c + normal * half))
+        forced.seg_a.append(a)
+        forced.seg_b.append(b)
+        forced.seg_ref.append("")
+        forced.seg_bridge.append(True)
+        forced.seg_name.append(name)
+        forced.bridges.append({"name": name, "ref": "", "xy": c})
     return forced
 
 
