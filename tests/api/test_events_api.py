@@ -7,18 +7,14 @@ from datetime import UTC, datetime, timedelta
 import h3
 from fastapi.testclient import TestClient
 
-from tests.api.test_events_support import (  # noqa: F401  (fixtures)
-    assert_error_shape,
-    city,
-    client,
-    connected,
-    event,
-    now_iso,
-)
+from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected)
+from tests.api.test_events_support import assert_error_shape, event, now_iso
 from twin.city import City
 
 
-def test_post_one_event_uses_the_camera_position(client: TestClient, city: City, connected: list[str]) -> None:
+def test_post_one_event_uses_the_camera_position(
+    client: TestClient, city: City, connected: list[str]
+) -> None:
     cam = connected[0]
     row = city.cameras.set_index("camera_id").loc[cam]
     r = client.post("/events", json=event(1, cam))
@@ -107,13 +103,19 @@ def test_non_finite_numbers_never_500(client: TestClient, connected: list[str]) 
         '{"event_id": "nf-1", "camera_id": "%s", "category": "congestion", "confidence": %s, '
         '"start_time": "%s", "position": {"lon": %s, "lat": 21.85}}'
     )
-    for conf, lon in [("NaN", "106.75"), ("0.5", "NaN"), ("0.5", "Infinity"), ("0.5", "-Infinity"), ("1e400", "106.75")]:
+    for conf, lon in [
+        ("NaN", "106.75"),
+        ("0.5", "NaN"),
+        ("0.5", "Infinity"),
+        ("0.5", "-Infinity"),
+        ("1e400", "106.75"),
+    ]:
         raw = template % (connected[0], conf, now_iso(-1), lon)
         r = client.post("/events", content=raw, headers={"content-type": "application/json"})
         assert_error_shape(r, 422)
-    raw = '{"event_id": "nf-2", "camera_id": "%s", "category": "congestion", "confidence": 0.5, "start_time": "%s", "attributes": {"x": NaN}}' % (
-        connected[0],
-        now_iso(-1),
+    raw = (
+        f'{{"event_id": "nf-2", "camera_id": "{connected[0]}", "category": "congestion", '
+        f'"confidence": 0.5, "start_time": "{now_iso(-1)}", "attributes": {{"x": NaN}}}}'
     )
     assert_error_shape(client.post("/events", content=raw, headers={"content-type": "application/json"}), 422)
 
@@ -122,7 +124,9 @@ def test_malformed_oversized_and_too_many(client: TestClient, connected: list[st
     r = client.post("/events", content=b'{"event_id": ', headers={"content-type": "application/json"})
     assert_error_shape(r, 400, "body")
     big = b'{"events": [' + b" " * (3 * 1024 * 1024) + b"]}"
-    assert_error_shape(client.post("/events/batch", content=big, headers={"content-type": "application/json"}), 413)
+    assert_error_shape(
+        client.post("/events/batch", content=big, headers={"content-type": "application/json"}), 413
+    )
 
     def chunks():  # a chunked body without Content-Length that grows past the cap
         yield b'{"events": ['

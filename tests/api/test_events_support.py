@@ -21,6 +21,8 @@ from api.settings import Settings
 from gis_data.city import build_city
 from twin.city import City
 
+__all__ = ["city", "client", "connected"]
+
 
 @pytest.fixture(scope="session")
 def city(data_dir: Path) -> City:
@@ -35,9 +37,7 @@ def connected(city: City) -> list[str]:
 
 
 @contextmanager
-def live_client(
-    city: City, state_dir: Path, data_dir: Path, **tuning: Any
-) -> Iterator[TestClient]:
+def live_client(city: City, state_dir: Path, data_dir: Path, **tuning: Any) -> Iterator[TestClient]:
     """Yield a TestClient of the full app (lifespan run) with the live service on `state_dir`."""
     settings = Settings(state_dir=state_dir, data_dir=data_dir, replay=False)
     app = create_app(settings)
