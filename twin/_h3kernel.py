@@ -361,6 +361,8 @@ def _rotate_pent_ccw(h: int, res: int) -> int:
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _cell(lat_deg: float, lng_deg: float, res: int) -> int:
     """Return the H3 cell (as int64) of one point in degrees; 0 (H3_NULL) on out-of-range input."""
+    if not (math.isfinite(lat_deg) and math.isfinite(lng_deg)):
+        return 0  # latLngToCell: E_LATLNG_DOMAIN
     # latLngToCell: degsToRads, then latLngToVec3
     lat = lat_deg * _M_PI_180
     lng = lng_deg * _M_PI_180
