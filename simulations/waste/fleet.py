@@ -45,13 +45,31 @@ class Sites:
         }
 
 
-def truck_speed_ms(network: RoadNetwork, fleet: FleetParams) -> npt.NDArray[np.float64]:
+def truck_speed_ms(
+    network: RoadNetwork, fleet: FleetParams, link_speed_kmh: npt.ArrayLike | None = None
+) -> npt.NDArray[np.float64]:
     """Return the speed (m/s) a collection truck drives on each link.
 
-    The speed is ``min(class cap, speed_factor × speed limit)``; a class missing from
-    `FleetParams.truck_speed_kmh` keeps only the factor.
+    The speed is ``min(class cap, speed_factor × link speed)``, the link speed being the speed
+    limit or, if given, `link_speed_kmh` (one value per link, e.g. the congested speeds of a
+    traffic run); a class missing from `FleetParams.truck_speed_kmh` keeps only the factor.
+
+    Raises
+    ------
+    InputError
+        If `link_speed_kmh` has the wrong length or non-positive values.
     """
-    limit = network.links["speed_kmh"].to_numpy(dtype=np.float64) * fleet.speed_factor
+    if link_speed_kmh is None:
+        base = network.links["speed_kmh"].to_numpy(dtype=np.float64)
+    else:
+        base = np.asarray(link_speed_kmh, dtype=np.float64).ravel()
+        if base.size != network.n_links:
+            raise InputError(
+                "link_speed_kmh", f"has {base.size} values for {network.n_links} links", "one per link"
+            )
+        if not (np.isfinite(base).all() and (base > 0).all()):
+            raise InputError("link_speed_kmh", "speeds must be positive finite km/h")
+    limit = base * fleet.speed_factor
     caps = network.links["road_class"].map(fleet.truck_speed_kmh).to_numpy(dtype=np.float64)
     caps = np.where(np.isnan(caps), np.inf, caps)
     return np.asarray(np.minimum(limit, caps) / 3.6, dtype=np.float64)

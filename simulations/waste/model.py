@@ -47,11 +47,15 @@ class CityInput:
         (as `twin.city.City.cells` gives them).
     wards
         Optional ward table (index ward code, column ``name``) to name the per-ward KPIs.
+    link_speed_kmh
+        Optional speed per link (km/h) replacing the speed limits, e.g. congested speeds from a
+        traffic run.
     """
 
     network: RoadNetwork
     cells: pd.DataFrame
     wards: pd.DataFrame | None = None
+    link_speed_kmh: npt.NDArray[np.float64] | None = None
 
 
 class WasteModel(mesa.Model):  # type: ignore[misc]
@@ -74,7 +78,7 @@ class WasteModel(mesa.Model):  # type: ignore[misc]
             float(np.average(self.points.geometry.y, weights=weights)),
         )
         self.sites = place_sites(city.network, params.fleet, centre, allowed, params.bins.max_snap_m)
-        self.speed_ms = truck_speed_ms(city.network, params.fleet)
+        self.speed_ms = truck_speed_ms(city.network, params.fleet, city.link_speed_kmh)
         self.loc_nodes = np.concatenate(
             ([self.sites.depot_node, self.sites.disposal_node], self.points["node"].to_numpy())
         ).astype(np.int64)
@@ -316,6 +320,7 @@ def run(
     network: RoadNetwork | None = None,
     cells: pd.DataFrame | None = None,
     wards: pd.DataFrame | None = None,
+    link_speed_kmh: npt.ArrayLike | None = None,
 ) -> RunResult:
     """Run the waste model and return its `RunResult`.
 
@@ -332,6 +337,9 @@ def run(
         optionally the wards (index code, column ``name``) to name the per-ward KPIs. Required
         keywords: the model does not build the city itself (the CLI and the scenario runner pass
         ``gis_data.city.build_city(...)``'s).
+    link_speed_kmh
+        Optional speed per link (km/h) instead of the speed limits: the traffic model's free-flow
+        or congested speeds where available.
 
     Raises
     ------
@@ -347,7 +355,8 @@ def run(
             "pass network= and cells= (e.g. from gis_data.city.build_city)",
         )
     t_wall = time.perf_counter()
-    model = WasteModel(CityInput(network, cells, wards), params, seed)
+    speeds = None if link_speed_kmh is None else np.asarray(link_speed_kmh, dtype=np.float64)
+    model = WasteModel(CityInput(network, cells, wards, speeds), params, seed)
     hours = params.days * 24
     for _ in range(hours):
         model.step()
@@ -383,7 +392,17 @@ def compare_policies(
                 if progress is not None:
                     progress(done + frac / total, f"{'ab'[j]} seed {s}: {msg}")
 
-            runs.append(run(prm, s, sub, network=city.network, cells=city.cells, wards=city.wards))
+            runs.append(
+                run(
+                    prm,
+                    s,
+                    sub,
+                    network=city.network,
+                    cells=city.cells,
+                    wards=city.wards,
+                    link_speed_kmh=city.link_speed_kmh,
+                )
+            )
     table = outputs.comparison_table(runs[0::2], runs[1::2])
     return table, runs
 

@@ -213,3 +213,13 @@ def test_compare_policies(net: RoadNetwork, cells: pd.DataFrame) -> None:
     assert calls
     assert max(calls) <= 1.0
     assert calls == sorted(calls)
+
+
+def test_congested_speeds_slow_the_trucks(net: RoadNetwork, cells: pd.DataFrame, fixed: RunResult) -> None:
+    slow = np.full(net.n_links, 10.0)  # km/h, e.g. from a congested traffic run
+    r = run(small_params(), 7, network=net, cells=cells, link_speed_kmh=slow)
+    assert r.kpis["truck_hours"] > fixed.kpis["truck_hours"]
+    assert r.kpis["tonnes_generated"] == pytest.approx(fixed.kpis["tonnes_generated"])
+    with pytest.raises(InputError, match="values for") as e:
+        run(small_params(), 7, network=net, cells=cells, link_speed_kmh=slow[:-1])
+    assert e.value.field == "link_speed_kmh"
