@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Literal
@@ -20,6 +21,13 @@ from twin.h3grid import check_resolution
 
 #: File extension per export format.
 EXTENSIONS = {"geojson": ".geojson", "geoparquet": ".parquet", "csv": ".csv"}
+
+
+def _share(path: Path) -> None:
+    """Give an exported file the usual permissions (the atomic writer's temp file is owner-only)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod(0o666 & ~umask)
 
 
 def _network_source(road_source: Literal["synthetic", "osm"]) -> tuple[str, bool]:
@@ -81,6 +89,7 @@ def export(  # noqa: PLR0917  (typer maps each CLI option to a parameter)
         gdf = city.layer(key, res=r, bbox=box)
     with console.status(f"writing {len(gdf)} features…"):
         path = io.write(gdf, target, fmt)
+    _share(path)
     prov = provenance.of(gdf)
     console.print(
         f"[green]ok[/]: {key} → {path} ({len(gdf)} features, {fmt}, source: {prov.get('source', '?')}"

@@ -8,9 +8,11 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from api.deps import CityDep
+from api.errors import error_body
+from api.services.responses import JSONBytes
 from gis_data.io import to_geojson_dict
 from twin.city import City, parse_bbox, resolve_layer
 from twin.errors import InputError, UnknownLayerError
@@ -25,10 +27,11 @@ _ENCODED_LOCK = threading.Lock()
 _MAX_ENCODED = 24
 
 
-def _error(status: int, error: str, field: str, reason: str, *, kind: str, hint: str | None) -> JSONResponse:
+def _error(status: int, error: str, field: str, reason: str, *, kind: str, hint: str | None) -> JSONBytes:
     """Return the service's one error shape: ``{error, detail: [{field, reason, type}], hint}``."""
-    body = {"error": error, "detail": [{"field": field, "reason": reason, "type": kind}], "hint": hint}
-    return JSONResponse(body, status_code=status)
+    return JSONBytes(
+        error_body(error, [{"field": field, "reason": reason, "type": kind}], hint), status_code=status
+    )
 
 
 @router.get("/layers", summary="List the city model's layers")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,9 @@ def test_export_wards_geojson_is_parsed_back(runner: CliRunner, tmp_path: Path) 
     back = gpd.read_file(out)
     assert len(back) == 16
     assert back.crs.to_epsg() == 4326
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # shareable, not owner-only
 
 
 def test_export_cells_geoparquet_and_csv(runner: CliRunner, tmp_path: Path) -> None:
