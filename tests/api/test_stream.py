@@ -1,0 +1,105 @@
+"""SSE end to end on a real uvicorn: filtered delivery, and stalled clients that never block ingest."""
+
+from __future__ import annotations
+
+import json
+import queue
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected)
+from tests.api.test_events_support import Server, event
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[Server]:
+    """One uvicorn for the module, with tiny stream queues so overflow is easy to provoke."""
+    srv = Server(tmp_path_factory.mktemp("stream"), data_dir, {"TWIN_LIVE_QUEUE_SIZE": "5"}).start()
+    yield srv
+    srv.stop()
+
+
+def _subscribers(url: str) -> int:
+    return int(httpx.get(f"{url}/stats").json()["stream"]["subscribers"])
+
+
+def _wait(cond: object, timeout: float = 20.0) -> None:
+    import time  # noqa: PLC0415
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def _reader(
+    url: str, params: dict[str, str], out: queue.Queue[tuple[str, str]], stop: threading.Event
+) -> None:
+    with httpx.stream("GET", f"{url}/stream", params=params, timeout=30) as r:
+        kind = ""
+        for line in r.iter_lines():
+            if stop.is_set():
+                return
+            if line.startswith("event:"):
+                kind = line.split(":", 1)[1].strip()
+            elif line.startswith("data:"):
+                out.put((kind, line.split(":", 1)[1].strip()))
+
+
+def test_stream_delivers_filtered_messages(server: Server, connected: list[str]) -> None:
+    base = _subscribers(server.url)
+    got: queue.Queue[tuple[str, str]] = queue.Queue()
+    stop = threading.Event()
+    t = threading.Thread(
+        target=_reader, args=(server.url, {"category": "accident", "types": "event"}, got, stop), daemon=True
+    )
+    t.start()
+    _wait(lambda: _subscribers(server.url) == base + 1)
+    cam = connected[0]
+    httpx.post(f"{server.url}/events", json=event(1, cam, event_id="s-cong")).raise_for_status()
+    httpx.post(
+        f"{server.url}/events", json=event(2, cam, event_id="s-acc", category="accident")
+    ).raise_for_status()
+    kind, data = got.get(timeout=20)
+    feature = json.loads(data)
+    assert kind == "event"
+    assert feature["id"] == "s-acc"  # the congestion event was filtered out
+    assert feature["properties"]["category"] == "accident"
+    assert feature["geometry"]["type"] == "Point"
+    stop.set()
+    httpx.post(f"{server.url}/events", json=event(3, cam, event_id="s-acc2", category="accident"))
+    t.join(timeout=20)
+    _wait(lambda: _subscribers(server.url) == base)  # the bus forgets a closed client
+
+
+def test_stalled_clients_do_not_block_ingest(server: Server, connected: list[str]) -> None:
+    base = _subscribers(server.url)
+    socks = []
+    for _ in range(20):
+        s = socket.create_connection(("127.0.0.1", server.port))
+        s.sendall(f"GET /stream HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n".encode())
+        socks.append(s)  # never read from
+    try:
+        _wait(lambda: _subscribers(server.url) == base + 20)
+        before = httpx.get(f"{server.url}/stats").json()["stream"]["dropped"]
+        evs = [event(100 + i, connected[i % 10], event_id=f"stall-{i}") for i in range(400)]
+        for k in range(0, 400, 100):
+            r = httpx.post(f"{server.url}/events/batch", json={"events": evs[k : k + 100]}, timeout=30)
+            assert r.status_code == 200
+        st = httpx.get(f"{server.url}/stats").json()["stream"]
+        assert st["dropped"] > before  # overflow is dropped and counted, not waited for
+        r = httpx.post(
+            f"{server.url}/events", json=event(999, connected[0], event_id="after-stall"), timeout=10
+        )
+        assert r.json()["status"] == "created"
+    finally:
+        for s in socks:
+            s.close()
+    _wait(lambda: _subscribers(server.url) == base)
