@@ -71,7 +71,8 @@ def build_network(
         A strongly connected directed network (the largest SCC of what was built).
     """
     core = roads_synthetic.core_wards(wards)
-    digest = hashlib.sha256(shapely.to_wkb(core.geometry.to_numpy()).tobytes()).hexdigest()[:12]
+    wkb = shapely.to_wkb(core.geometry.to_numpy(), output_dimension=2, byte_order=1)
+    digest = hashlib.sha256(b"".join(wkb.tolist())).hexdigest()[:12]
     if source == "synthetic":
         key = f"synthetic-v{roads_synthetic.GENERATOR_VERSION}-seed{seed}-{digest}"
     elif source == "osm":

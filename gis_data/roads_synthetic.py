@@ -540,7 +540,9 @@ def _street_graph(
     bad = _drop_crossing(edges, xy, seg_lines, "crosses")
     bad |= _drop_crossing(edges, xy, np.array([geo.river_water], dtype=object), "intersects")
     lines = _lines(xy, edges)
-    bad |= ~shapely.covered_by(lines, geo.study.buffer(25.0))
+    area = geo.study.buffer(25.0)
+    shapely.prepare(area)
+    bad |= ~shapely.covers(area, lines)
     length = np.hypot(*(xy[edges[:, 0]] - xy[edges[:, 1]]).T)
     spacing = _spacing(p)
     bad |= length > 2.5 * spacing[np.maximum(zone[edges[:, 0]], zone[edges[:, 1]])]

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import sparse
 from scipy.sparse import csgraph
+from shapely.geometry.base import BaseGeometry
 
 from gis_data import roads, roads_synthetic
 from twin import provenance
@@ -34,13 +35,13 @@ def net(wards: gpd.GeoDataFrame, units: gpd.GeoDataFrame, cache: Path) -> RoadNe
 
 
 @pytest.fixture(scope="module")
-def study(wards: gpd.GeoDataFrame) -> shapely.Geometry:
+def study(wards: gpd.GeoDataFrame) -> BaseGeometry:
     core = wards[wards["core_city_ward"]]
     return shapely.union_all(core.to_crs(METRIC).geometry.to_numpy())
 
 
 @pytest.fixture(scope="module")
-def river_line(wards: gpd.GeoDataFrame) -> shapely.Geometry:
+def river_line(wards: gpd.GeoDataFrame) -> BaseGeometry:
     return roads.river(wards).to_crs(METRIC).geometry.iloc[0]
 
 
@@ -54,7 +55,7 @@ def _tables(net: RoadNetwork) -> tuple[pd.DataFrame, pd.DataFrame]:
     return out[0], out[1]
 
 
-def _check_geography(net: RoadNetwork, study: shapely.Geometry, river_line: shapely.Geometry) -> None:
+def _check_geography(net: RoadNetwork, study: BaseGeometry, river_line: BaseGeometry) -> None:
     nodes = net.nodes.to_crs(METRIC)
     assert shapely.contains_xy(study.buffer(1.0), nodes.geometry.x, nodes.geometry.y).all()
     links = net.links.to_crs(METRIC)
@@ -76,12 +77,24 @@ def test_same_seed_gives_identical_tables(
 
 
 def test_cache_is_keyed_by_seed_and_version_and_round_trips(
-    wards: gpd.GeoDataFrame, units: gpd.GeoDataFrame, net: RoadNetwork, cache: Path
+    wards: gpd.GeoDataFrame,
+    units: gpd.GeoDataFrame,
+    net: RoadNetwork,
+    cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     folders = sorted(p.name for p in (cache / "roads").iterdir())
     assert len(folders) == 1
     assert folders[0].startswith(f"synthetic-v{roads_synthetic.GENERATOR_VERSION}-seed2025-")
-    cached = roads.build_network(wards, units, seed=2025, cache_dir=cache)
+
+    def must_not_run(*_args: object, **_kwargs: object) -> RoadNetwork:
+        raise AssertionError("the cached network was generated again")
+
+    with monkeypatch.context() as m:
+        m.setattr(roads_synthetic, "generate", must_not_run)
+        cached = roads.build_network(wards, units, seed=2025, cache_dir=cache)
+        with pytest.raises(AssertionError, match="generated again"):
+            roads.build_network(wards, units, seed=2026, cache_dir=cache)  # another seed is not cached
     for a, b in zip(_tables(net), _tables(cached), strict=True):
         pd.testing.assert_frame_equal(a, b)
     assert cached.provenance == net.provenance
@@ -108,7 +121,7 @@ def test_network_is_large_strongly_connected_and_labelled_synthetic(net: RoadNet
 
 
 def test_every_node_lies_inside_the_four_city_wards(
-    net: RoadNetwork, study: shapely.Geometry, river_line: shapely.Geometry
+    net: RoadNetwork, study: BaseGeometry, river_line: BaseGeometry
 ) -> None:
     # corridor ends stop 30 m inside the city edge, so no node is outside (1 m for rounding)
     _check_geography(net, study, river_line)
@@ -129,7 +142,7 @@ def test_river_is_crossed_only_by_a_few_named_bridges(net: RoadNetwork) -> None:
 
 
 def test_ky_lua_market_lies_across_the_river_from_the_old_centre(
-    units: gpd.GeoDataFrame, river_line: shapely.Geometry
+    units: gpd.GeoDataFrame, river_line: BaseGeometry
 ) -> None:
     u = units.to_crs(METRIC).set_index("name_vi")
     centre = gpd.GeoSeries([shapely.Point(roads_synthetic.CENTRE_LONLAT)], crs=WGS84).to_crs(METRIC).iloc[0]
@@ -142,7 +155,7 @@ def test_ky_lua_market_lies_across_the_river_from_the_old_centre(
 
 # -- density and attributes ------------------------------------------------------------------------
 def test_old_urban_core_is_much_denser_than_the_rural_wards(
-    net: RoadNetwork, units: gpd.GeoDataFrame, study: shapely.Geometry
+    net: RoadNetwork, units: gpd.GeoDataFrame, study: BaseGeometry
 ) -> None:
     u = units.to_crs(METRIC)
     phuong = shapely.union_all(
@@ -215,8 +228,8 @@ def test_signals_sit_on_main_junctions_in_town(net: RoadNetwork) -> None:
 def test_any_seed_gives_a_connected_network_that_respects_the_river(
     wards: gpd.GeoDataFrame,
     units: gpd.GeoDataFrame,
-    study: shapely.Geometry,
-    river_line: shapely.Geometry,
+    study: BaseGeometry,
+    river_line: BaseGeometry,
     seed: int,
 ) -> None:
     net = roads_synthetic.generate(wards, units, seed=seed)
@@ -228,7 +241,7 @@ def test_any_seed_gives_a_connected_network_that_respects_the_river(
 
 # -- river, errors, plot -----------------------------------------------------------------------------
 def test_river_layer_is_labelled_synthetic_and_crosses_the_city(
-    wards: gpd.GeoDataFrame, study: shapely.Geometry
+    wards: gpd.GeoDataFrame, study: BaseGeometry
 ) -> None:
     r = roads.river(wards)
     assert r.crs.to_string() == WGS84
