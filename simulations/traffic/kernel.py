@@ -1,0 +1,398 @@
+"""Advance the mesoscopic traffic state: a vehicle-discrete link transmission model in numba.
+
+The model is the link transmission model (LTM) of Yperman, Logghe, Tampère and Immers (2006/2007,
+"The link transmission model: an efficient implementation of the kinematic wave theory in traffic
+networks"), built on Newell's (1993) simplified kinematic-wave theory with a triangular fundamental
+diagram, written for single vehicles with a continuous clock per vehicle (as in Gentile's general
+LTM and in UXsim's event-based KW model, Seo 2025):
+
+* **Sending flow** of a link: its FIFO head may leave once its own free-flow travel time
+  ``length / min(v_link, v_vehicle)`` has elapsed since it entered (forward wave at free speed),
+  and only while the link's discharge allowance (capacity in PCU/s) is positive.
+* **Receiving flow** of a link: ``N_down(t - L/w) + k_jam·L·lanes - N_up(t)`` in PCU, the cumulative
+  count that left the downstream end one backward-wave travel time ago plus the jam storage minus
+  what has entered (space frees only after the backward wave has crossed the link, so queues spill
+  back upstream at the kinematic-wave speed ``w``); plus an inflow capacity allowance.
+* **Route choice** is destination-based and dynamic: at the head of its link each vehicle takes
+  the out-link that minimises turn time + link cost + least cost to its destination, from tables
+  that `simulations.traffic.routing` refreshes in bulk (as in dynamic user-optimal assignment,
+  e.g. UXsim's DUO), with a penalty for out-links whose storage is full.
+* **Junctions** cost time: every movement through a junction (a node with three or more
+  neighbours) takes a crossing time that depends on the turn (straight, right, left across
+  opposing traffic, U-turn); signalised nodes run a two-phase fixed-time plan (approaches grouped
+  by bearing, effective green per phase, per-node offset) so a head may only leave on green.
+  Competing entries into one link are admitted in interleaved rounds (one vehicle per approach per
+  round, approach order shuffled each step), a zipper merge with random priority.
+
+Per step the kernel visits each link a constant number of times and each vehicle only when it is at
+the head of a queue, so vehicles in transit cost nothing (queues are linked lists threaded through
+the vehicle arrays). Link FIFOs hold mixed traffic: passenger-car units (PCU) measure storage and
+capacity, each vehicle keeps its own free speed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+import numpy.typing as npt
+
+#: Vehicle states.
+PENDING, WAITING, ON_LINK, ARRIVED, UNROUTABLE = 0, 1, 2, 3, 4
+
+#: Columns of the per-vehicle hot state (one row per vehicle, so a move touches one or two cache lines).
+V_NEXT, V_READY, V_ENTER, V_PCU, V_VMAX, V_ROW, V_DEST, V_DIST, V_FF = range(9)
+N_VCOLS = 9
+
+#: Indices into the counters array.
+C_ENTERED, C_ARRIVED, C_ON_NET, C_WAITING, C_RELEASED = 0, 1, 2, 3, 4
+
+F8 = npt.NDArray[np.float64]
+I8 = npt.NDArray[np.int64]
+
+
+@nb.njit(cache=True, inline="always")
+def _xorshift(state: npt.NDArray[np.uint64]) -> np.uint64:
+    x = state[0]
+    x ^= (x << np.uint64(13)) & np.uint64(0xFFFFFFFFFFFFFFFF)
+    x ^= x >> np.uint64(7)
+    x ^= (x << np.uint64(17)) & np.uint64(0xFFFFFFFFFFFFFFFF)
+    state[0] = x
+    return np.uint64(x)
+
+
+@nb.njit(cache=True, inline="always")
+def _turn_delay(b_in: float, b_out: float, delays: F8) -> float:
+    d = b_out - b_in
+    while d > math.pi:
+        d -= 2.0 * math.pi
+    while d <= -math.pi:
+        d += 2.0 * math.pi
+    a = abs(d)
+    if a < math.pi / 4.0:
+        return float(delays[0])  # straight
+    if a > 3.0 * math.pi / 4.0:
+        return float(delays[3])  # U-turn
+    if d > 0.0:
+        return float(
+            delays[1]
+        )  # right turn (compass bearings: clockwise is right; traffic drives on the right)
+    return float(delays[2])  # left turn, across opposing traffic
+
+
+@nb.njit(cache=True, inline="always")
+def _receiving(  # noqa: PLR0917
+    li: int, s: int, hist: F8, hist_off: I8, hist_len: I8, l_storage: F8, n_up: F8
+) -> float:
+    """Return the free storage of link `li` at step `s` (PCU): N_down(t - L/w) + storage - N_up(t)."""
+    s_lag = s - (hist_len[li] - 1)
+    lagged = hist[hist_off[li] + s_lag % hist_len[li]] if s_lag >= 0 else 0.0
+    return float(lagged + l_storage[li] - n_up[li])
+
+
+@nb.njit(cache=True, inline="always")
+def _choose(  # noqa: PLR0917  (numba: positional arrays)
+    li: int,
+    node: int,
+    row: int,
+    s: int,
+    l_u: I8,
+    l_v: I8,
+    l_closed: npt.NDArray[np.bool_],
+    l_cost: F8,
+    l_bearing: F8,
+    l_junction: npt.NDArray[np.bool_],
+    adj_ptr: I8,
+    adj_link: I8,
+    dist: npt.NDArray[np.float32],
+    turn_delays: F8,
+    spill_penalty: float,
+    hist: F8,
+    hist_off: I8,
+    hist_len: I8,
+    l_storage: F8,
+    n_up: F8,
+    rng: npt.NDArray[np.uint64],
+) -> int:
+    """Return the next link out of `node` that minimises turn + link cost + cost-to-destination.
+
+    `li` is the link the vehicle is on (-1 at its origin). U-turns are a last resort; a link whose
+    storage is full costs ``spill_penalty`` more (drivers avoid a street they see jammed). Exact
+    ties are broken uniformly at random.
+    """
+    best = -1
+    best_c = np.inf
+    n_tied = 0
+    for a in range(adj_ptr[node], adj_ptr[node + 1]):
+        nl = adj_link[a]
+        if l_closed[nl]:
+            continue
+        dd = dist[row, l_v[nl]]
+        if not np.isfinite(dd):
+            continue
+        c = l_cost[nl] + dd
+        if li >= 0:
+            if l_v[nl] == l_u[li]:
+                c += 3600.0
+            elif l_junction[li]:
+                c += _turn_delay(l_bearing[li], l_bearing[nl], turn_delays)
+            if _receiving(nl, s, hist, hist_off, hist_len, l_storage, n_up) <= 0.0:
+                c += spill_penalty
+        if c < best_c - 1e-6:
+            best = nl
+            best_c = c
+            n_tied = 1
+        elif c <= best_c + 1e-6:
+            n_tied += 1
+            if _xorshift(rng) % np.uint64(n_tied) == 0:
+                best = nl
+    return best
+
+
+@nb.njit(cache=True)
+def advance(  # noqa: PLR0917
+    step0: int,
+    n_steps: int,
+    dt: float,
+    # links: static
+    l_u: I8,
+    l_v: I8,
+    l_len: F8,
+    l_vf: F8,
+    l_cap: F8,
+    l_storage: F8,
+    l_phase: I8,
+    l_offset: F8,
+    l_bearing: F8,
+    l_junction: npt.NDArray[np.bool_],
+    adj_ptr: I8,
+    adj_link: I8,
+    # links: dynamic
+    l_closed: npt.NDArray[np.bool_],
+    l_cost: F8,
+    l_head: I8,
+    l_tail: I8,
+    l_count: I8,
+    w_head: I8,
+    w_tail: I8,
+    n_up: F8,
+    n_down: F8,
+    out_allow: F8,
+    in_allow: F8,
+    hist: F8,
+    hist_off: I8,
+    hist_len: I8,
+    # vehicles
+    veh: F8,
+    v_state: npt.NDArray[np.int8],
+    v_origin: I8,
+    v_depart: F8,
+    v_arrive: F8,
+    dep_order: I8,
+    dep_ptr: I8,
+    dist: npt.NDArray[np.float32],
+    # control
+    signal: F8,
+    turn_delays: F8,
+    spill_penalty: float,
+    rng: npt.NDArray[np.uint64],
+    cand: I8,
+    counters: I8,
+    # statistics, [bin, link]
+    bin_s: float,
+    st_in: F8,
+    st_out: F8,
+    st_tt: F8,
+    st_occ: F8,
+    st_queue: F8,
+    queue_every: int,
+) -> None:
+    """Advance the state by `n_steps` steps of `dt` seconds from global step `step0`, in place.
+
+    ``dist[row, node]`` is the current least cost from `node` to the destination of table row
+    `row` (see `simulations.traffic.routing`); each vehicle picks its next link when it reaches the head
+    of its link. ``signal`` holds ``(cycle_s, green_s)`` of the two-phase plans; ``turn_delays`` the
+    crossing times (straight, right, left, U-turn) at junctions. See the module docstring.
+    """
+    m = l_len.shape[0]
+    n_bins = st_in.shape[0]
+    cycle = signal[0]
+    green = signal[1]
+    for s in range(step0, step0 + n_steps):
+        t = s * dt
+        t1 = t + dt
+        b = min(int(t / bin_s), n_bins - 1)
+        # 1. release departures into the wait queue of their first link
+        p = dep_ptr[0]
+        while p < dep_order.shape[0]:
+            vid = dep_order[p]
+            if v_depart[vid] >= t1:
+                break
+            p += 1
+            if v_state[vid] != PENDING:
+                continue
+            row = int(veh[vid, V_ROW])
+            first = _choose(
+                -1, v_origin[vid], row, s, l_u, l_v, l_closed, l_cost, l_bearing, l_junction, adj_ptr,
+                adj_link, dist, turn_delays, spill_penalty, hist, hist_off, hist_len, l_storage, n_up, rng,
+            )  # fmt: skip
+            if first < 0:
+                v_state[vid] = UNROUTABLE
+                continue
+            v_state[vid] = WAITING
+            veh[vid, V_NEXT] = -1.0
+            if w_tail[first] >= 0:
+                veh[w_tail[first], V_NEXT] = vid
+            else:
+                w_head[first] = vid
+            w_tail[first] = vid
+            counters[C_WAITING] += 1
+            counters[C_RELEASED] += 1
+        dep_ptr[0] = p
+        # 2. capacities for this step
+        for li in range(m):
+            out_allow[li] = min(out_allow[li] + l_cap[li] * dt, l_cap[li] * dt)
+            in_allow[li] = min(in_allow[li] + l_cap[li] * dt, l_cap[li] * dt)
+        # 3. candidates: links with a ready head, links with vehicles waiting to enter
+        nc = 0
+        for li in range(m):
+            h = l_head[li]
+            if h >= 0 and veh[h, V_READY] < t1:
+                cand[nc] = li
+                nc += 1
+            if w_head[li] >= 0:
+                cand[nc] = m + li
+                nc += 1
+        for i in range(nc - 1, 0, -1):
+            j = int(_xorshift(rng) % np.uint64(i + 1))
+            tmp = cand[i]
+            cand[i] = cand[j]
+            cand[j] = tmp
+        # 4. interleaved rounds: each candidate moves at most one vehicle per round
+        while nc > 0:
+            k = 0
+            for i in range(nc):
+                c = cand[i]
+                moved = False
+                if c < m:
+                    li = c
+                    h = l_head[li]
+                    ok = h >= 0 and veh[h, V_READY] < t1 and out_allow[li] > 0.0
+                    if ok and l_phase[li] >= 0:
+                        ph = (t + l_offset[li]) % cycle
+                        start = 0.0 if l_phase[li] == 0 else 0.5 * cycle
+                        ok = start <= ph < start + green
+                    if ok:
+                        texit = max(veh[h, V_READY], t)
+                        nl = -1
+                        if l_v[li] != int(veh[h, V_DEST]):
+                            row = int(veh[h, V_ROW])
+                            nl = _choose(
+                                li, l_v[li], row, s, l_u, l_v, l_closed, l_cost, l_bearing, l_junction,
+                                adj_ptr, adj_link, dist, turn_delays, spill_penalty, hist, hist_off, hist_len,
+                                l_storage, n_up, rng,
+                            )  # fmt: skip
+                            if (
+                                nl < 0
+                                or in_allow[nl] <= 0.0
+                                or _receiving(nl, s, hist, hist_off, hist_len, l_storage, n_up) <= 0.0
+                            ):
+                                ok = False
+                        if ok:
+                            pcu = veh[h, V_PCU]
+                            l_head[li] = int(veh[h, V_NEXT])
+                            if l_head[li] < 0:
+                                l_tail[li] = -1
+                            l_count[li] -= 1
+                            n_down[li] += pcu
+                            out_allow[li] -= pcu
+                            st_out[b, li] += 1.0
+                            st_tt[b, li] += texit - veh[h, V_ENTER]
+                            veh[h, V_DIST] += l_len[li]
+                            if nl < 0:
+                                v_state[h] = ARRIVED
+                                v_arrive[h] = texit
+                                counters[C_ARRIVED] += 1
+                                counters[C_ON_NET] -= 1
+                            else:
+                                veh[h, V_NEXT] = -1
+                                if l_tail[nl] >= 0:
+                                    veh[l_tail[nl], V_NEXT] = h
+                                else:
+                                    l_head[nl] = h
+                                l_tail[nl] = h
+                                l_count[nl] += 1
+                                n_up[nl] += pcu
+                                in_allow[nl] -= pcu
+                                st_in[b, nl] += 1.0
+                                delay = 0.0
+                                if l_junction[li]:
+                                    delay = _turn_delay(l_bearing[li], l_bearing[nl], turn_delays)
+                                run = l_len[nl] / min(l_vf[nl], veh[h, V_VMAX])
+                                veh[h, V_FF] += run
+                                veh[h, V_ENTER] = texit
+                                veh[h, V_READY] = texit + delay + run
+                            moved = True
+                else:
+                    li = c - m
+                    h = w_head[li]
+                    if (
+                        h >= 0
+                        and not l_closed[li]
+                        and in_allow[li] > 0.0
+                        and _receiving(li, s, hist, hist_off, hist_len, l_storage, n_up) > 0.0
+                    ):
+                        pcu = veh[h, V_PCU]
+                        w_head[li] = int(veh[h, V_NEXT])
+                        if w_head[li] < 0:
+                            w_tail[li] = -1
+                        veh[h, V_NEXT] = -1
+                        if l_tail[li] >= 0:
+                            veh[l_tail[li], V_NEXT] = h
+                        else:
+                            l_head[li] = h
+                        l_tail[li] = h
+                        l_count[li] += 1
+                        n_up[li] += pcu
+                        in_allow[li] -= pcu
+                        st_in[b, li] += 1.0
+                        v_state[h] = ON_LINK
+                        tin = max(v_depart[h], t)
+                        run = l_len[li] / min(l_vf[li], veh[h, V_VMAX])
+                        veh[h, V_FF] += run
+                        veh[h, V_ENTER] = tin
+                        veh[h, V_READY] = tin + run
+                        counters[C_ENTERED] += 1
+                        counters[C_ON_NET] += 1
+                        counters[C_WAITING] -= 1
+                        moved = True
+                if moved:
+                    cand[k] = c
+                    k += 1
+            nc = k
+        # 5. occupancy, sampled queues and the downstream-count history of each link
+        sample = queue_every > 0 and s % queue_every == 0
+        for li in range(m):
+            st_occ[b, li] += l_count[li] * dt
+            hist[hist_off[li] + s % hist_len[li]] = n_down[li]
+            if sample:
+                q = 0
+                h = l_head[li]
+                while h >= 0 and veh[h, V_READY] <= t1:
+                    q += 1
+                    h = int(veh[h, V_NEXT])
+                st_queue[b, li] += q * queue_every * dt
+
+
+@nb.njit(cache=True)
+def queue_lengths(l_head: I8, veh: F8, t: float) -> I8:
+    """Return the number of vehicles queued (ready to leave but still on the link) on each link."""
+    m = l_head.shape[0]
+    out = np.zeros(m, dtype=np.int64)
+    for li in range(m):
+        h = l_head[li]
+        while h >= 0 and veh[h, V_READY] <= t:
+            out[li] += 1
+            h = int(veh[h, V_NEXT])
+    return out

@@ -1,0 +1,207 @@
+"""Turn a finished traffic model into tidy tables, map layers and KPIs (a `RunResult`).
+
+Tables: ``links_5min`` (per link per bin: flow, speed, density, queue, travel time), ``cells_5min``
+(per H3 cell per bin: a congestion index, the travel-time index weighted by vehicle-km), ``trips``
+(per trip: times, delay, distance, status), ``timeseries`` (the DataCollector's model variables) and
+``zones`` (per origin node). Layers: ``links`` and ``cells`` with whole-run aggregates. Every table
+and layer carries `twin.provenance` with source "simulated".
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import shapely
+
+from simulations.results import RunResult
+from twin import h3grid, provenance
+from twin.crs import WGS84
+from twin.provenance import Provenance
+
+from . import kernel as kn
+from .params import MODES, TrafficParams
+
+if TYPE_CHECKING:
+    from .model import TrafficModel
+
+STATUS = {kn.PENDING: "not_departed", kn.WAITING: "waiting", kn.ON_LINK: "en_route", kn.ARRIVED: "arrived",
+          kn.UNROUTABLE: "unroutable"}  # fmt: skip
+MODEL_NAME = "link transmission model (Yperman 2007), vehicle-discrete, with junction delays"
+
+
+def _clock(params: TrafficParams, seconds: npt.ArrayLike) -> list[str]:
+    t = (params.start_s + np.asarray(seconds, dtype=np.float64).astype(np.int64)) % 86_400
+    return [f"{h:02d}:{mi:02d}" for h, mi in zip(t // 3600, (t % 3600) // 60, strict=True)]
+
+
+def _prov(name: str, params: TrafficParams, seed: int, description: str) -> Provenance:
+    return Provenance(
+        name=name, source="simulated", licence="CC-BY-4.0", description=description,
+        params={"scenario": params.name, "seed": seed, "model": MODEL_NAME},
+    )  # fmt: skip
+
+
+def build_result(
+    model: TrafficModel,
+    params: TrafficParams,
+    seed: int,
+    *,
+    cells: gpd.GeoDataFrame | None,
+    meta: dict[str, Any],
+) -> RunResult:
+    """Assemble the `RunResult` of a finished model."""
+    f = model.fleet
+    net = model.network
+    horizon = params.horizon_s
+    free = f.ff
+    arrived = f.state == kn.ARRIVED
+    tt = np.where(arrived, f.arrive - f.depart, np.nan)
+    trips = pd.DataFrame({
+        "trip_id": np.arange(len(f)),
+        "mode": np.asarray(MODES, dtype=object)[f.mode] if len(f) else np.zeros(0, object),
+        "kind": model.trips.get("kind", pd.Series("given", index=model.trips.index)).to_numpy(),
+        "origin_node": f.origin, "dest_node": f.dest,
+        "origin_cell": model.trips.get("origin_cell", pd.Series("", index=model.trips.index)).to_numpy(),
+        "dest_cell": model.trips.get("dest_cell", pd.Series("", index=model.trips.index)).to_numpy(),
+        "depart_s": f.depart, "arrive_s": f.arrive, "travel_time_s": tt,
+        "free_flow_time_s": free, "shortest_time_s": model.shortest_time, "delay_s": tt - free,
+        "distance_m": f.dist,
+        "completed": arrived, "status": [STATUS[int(s)] for s in f.state],
+    })  # fmt: skip
+    trips["depart_local"] = _clock(params, f.depart)
+    provenance.attach(trips, _prov("traffic_trips", params, seed, "simulated trips"))
+    # links per bin
+    nb, m = model.st_in.shape
+    bin_s = params.bin_s
+    widths = np.minimum(bin_s, horizon - np.arange(nb) * bin_s)[:, None]
+    exits = model.st_out
+    mean_tt = np.divide(model.st_tt, exits, out=np.full_like(exits, np.nan), where=exits > 0)
+    length = model.l_len[None, :]
+    occ = model.st_occ / widths  # mean vehicles on the link
+    speed = np.where(exits > 0, length / np.where(exits > 0, mean_tt, 1.0) * 3.6, np.nan)
+    speed = np.where(np.isnan(speed) & (occ == 0), model.l_vf[None, :] * 3.6, speed)
+    bins = np.repeat(np.arange(nb), m)
+    links_5min = pd.DataFrame({
+        "bin": bins, "t_start_s": bins * bin_s, "link_id": np.tile(np.arange(m), nb),
+        "inflow_veh": model.st_in.ravel(), "outflow_veh": exits.ravel(),
+        "flow_veh_h": (exits / widths * 3600.0).ravel(), "speed_kmh": speed.ravel(),
+        "density_veh_km": (occ / length * 1000.0 / net.links["lanes"].to_numpy()[None, :]).ravel(),
+        "vehicles": occ.ravel(), "queue_veh": (model.st_queue / widths).ravel(),
+        "travel_time_s": mean_tt.ravel(),
+    })  # fmt: skip
+    links_5min["t_local"] = np.array(_clock(params, np.arange(nb) * bin_s))[bins]
+    provenance.attach(links_5min, _prov("traffic_links_5min", params, seed, "per link per 5 min"))
+    # links layer
+    vkm = (exits * length / 1000.0).sum(axis=0)
+    vh = model.st_tt.sum(axis=0) / 3600.0
+    mean_speed = np.divide(vkm, vh, out=model.l_vf * 3.6, where=vh > 0)
+    min_speed = np.nanmin(np.where(np.isnan(speed), np.inf, speed), axis=0)
+    min_speed = np.where(np.isfinite(min_speed), min_speed, model.l_vf * 3.6)
+    links_layer = gpd.GeoDataFrame(
+        {
+            "name": net.links["name"].to_numpy(), "road_class": net.links["road_class"].to_numpy(),
+            "volume_veh": exits.sum(axis=0), "peak_flow_veh_h": (exits / widths * 3600).max(axis=0),
+            "mean_speed_kmh": mean_speed, "min_speed_kmh": min_speed,
+            "speed_ratio": mean_speed / (model.l_vf * 3.6),
+            "max_queue_veh": (model.st_queue / widths).max(axis=0),
+            "closed_any": np.zeros(m, dtype=bool),
+        },
+        geometry=net.links.geometry.to_numpy(), crs=WGS84, index=pd.RangeIndex(m, name="link_id"),
+    )  # fmt: skip
+    for _, _, ids in model.closures:
+        links_layer.loc[ids, "closed_any"] = True
+    provenance.attach(links_layer, _prov("traffic_links", params, seed, "whole-run link aggregates"))
+    cells_5min, cells_layer = _cells(model, params, seed, exits=exits, mean_tt=mean_tt, cells=cells)
+    ts = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+    ts["t_local"] = _clock(params, ts["time_s"].to_numpy(dtype=np.float64))
+    zones = pd.DataFrame(
+        [{"node": z.node, "trips": len(z.vehicles), "departed": z.departed, "arrived": z.arrived,
+          "mean_trip_time_s": z.mean_trip_time_s} for z in model.zones]
+    )  # fmt: skip
+    n = len(f)
+    done = int(arrived.sum())
+    unroutable = int((f.state == kn.UNROUTABLE).sum())
+    end_t = np.minimum(np.where(arrived, f.arrive, horizon), horizon)
+    started = (f.state != kn.PENDING) & (f.state != kn.UNROUTABLE)
+    veh_s = float(np.clip(end_t - f.depart, 0, None)[started].sum())
+    ttc = tt[arrived]
+    wall = float(meta.get("wall_s", 0.0))
+    kpis: dict[str, float] = {
+        "trips": float(n), "completed": float(done), "completed_share": done / n if n else float("nan"),
+        "unroutable": float(unroutable),
+        "not_departed": float((f.state == kn.PENDING).sum()),
+        "en_route_at_end": float(((f.state == kn.ON_LINK) | (f.state == kn.WAITING)).sum()),
+        "mean_trip_time_s": float(ttc.mean()) if done else float("nan"),
+        "median_trip_time_s": float(np.median(ttc)) if done else float("nan"),
+        "p95_trip_time_s": float(np.percentile(ttc, 95)) if done else float("nan"),
+        "mean_delay_s": float(np.nanmean((tt - free)[arrived])) if done else float("nan"),
+        "mean_distance_km": float(f.dist[arrived].mean() / 1000) if done else float("nan"),
+        "vehicle_km": float(vkm.sum()), "vehicle_hours": float(vh.sum()),
+        "mean_speed_kmh": float(vkm.sum() / vh.sum()) if vh.sum() > 0 else float("nan"),
+        "max_queue_veh": float(links_layer["max_queue_veh"].max()) if m else 0.0,
+        "route_refreshes": float(model.guidance.refreshes),
+        "vehicle_seconds": veh_s, "wall_s": wall,
+        "vehicle_seconds_per_wall_s": veh_s / wall if wall > 0 else float("nan"),
+    }  # fmt: skip
+    meta = {**meta, "model": MODEL_NAME, "synthetic": True, "source": "simulated"}
+    return RunResult(
+        kind="traffic", params=params.to_dict(), seed=int(seed), kpis=kpis,
+        tables={"links_5min": links_5min, "cells_5min": cells_5min, "trips": trips, "timeseries": ts,
+                "zones": zones},
+        layers={"links": links_layer, "cells": cells_layer}, meta=meta,
+    )  # fmt: skip
+
+
+def _cells(
+    model: TrafficModel,
+    params: TrafficParams,
+    seed: int,
+    *,
+    exits: npt.NDArray[np.float64],
+    mean_tt: npt.NDArray[np.float64],
+    cells: gpd.GeoDataFrame | None,
+) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
+    """Aggregate links to H3 cells: the travel-time index weighted by vehicle-km, per bin."""
+    net = model.network
+    res = params.res
+    mid = shapely.line_interpolate_point(net.links.geometry.to_numpy(), 0.5, normalized=True)
+    link_cell = np.asarray(h3grid.to_str(h3grid.latlng_to_cells(shapely.get_y(mid), shapely.get_x(mid), res)))
+    uniq, inv = np.unique(link_cell, return_inverse=True)
+    nb = exits.shape[0]
+    free = model.l_len / model.l_vf
+    tti = np.where(exits > 0, mean_tt / free[None, :], 1.0)
+    w = exits * model.l_len[None, :] / 1000.0  # vehicle-km
+    k = len(uniq)
+    wsum = np.zeros((nb, k))
+    tsum = np.zeros((nb, k))
+    for b in range(nb):
+        wsum[b] = np.bincount(inv, weights=w[b], minlength=k)
+        tsum[b] = np.bincount(inv, weights=w[b] * tti[b], minlength=k)
+    index = np.divide(tsum, wsum, out=np.ones_like(tsum), where=wsum > 0)
+    bins = np.repeat(np.arange(nb), k)
+    cells_5min = pd.DataFrame({
+        "bin": bins, "t_start_s": bins * params.bin_s, "cell": np.tile(uniq, nb),
+        "congestion_index": index.ravel(), "vehicle_km": wsum.ravel(),
+    })  # fmt: skip
+    cells_5min["t_local"] = np.array(_clock(params, np.arange(nb) * params.bin_s))[bins]
+    provenance.attach(
+        cells_5min,
+        _prov("traffic_cells_5min", params, seed, "congestion index = vkm-weighted travel-time index"),
+    )
+    total_w = wsum.sum(axis=0)
+    layer = gpd.GeoDataFrame(
+        {
+            "mean_congestion_index": np.divide(
+                (index * wsum).sum(axis=0), total_w, out=np.ones(k), where=total_w > 0
+            ),
+            "peak_congestion_index": index.max(axis=0), "vehicle_km": total_w,
+            "in_city_cells": np.isin(uniq, [] if cells is None else cells.index.astype(str)),
+        },
+        geometry=h3grid.cells_to_polygons(list(uniq)), crs=WGS84, index=pd.Index(uniq, name="cell"),
+    )  # fmt: skip
+    provenance.attach(layer, _prov("traffic_cells", params, seed, "whole-run congestion per H3 cell"))
+    return cells_5min, layer

@@ -1,0 +1,87 @@
+"""Draw a traffic run: a speed map of the links and a time series of the network state (PNG)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
+from matplotlib.figure import Figure
+
+from simulations.results import RunResult
+from twin.errors import InputError
+
+
+def _check(result: RunResult) -> None:
+    if result.kind != "traffic" or "links" not in result.layers or "timeseries" not in result.tables:
+        raise InputError(
+            "result", "is not a traffic run", hint="pass the RunResult of simulations.traffic.run"
+        )
+
+
+def speed_map(result: RunResult, path: Path, *, title: str | None = None) -> Path:
+    """Write a map of the links coloured by mean speed / free speed (red = congested) to `path`."""
+    _check(result)
+    links = result.layers["links"]
+    fig = Figure(figsize=(9, 9), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    segs = [np.asarray(g.coords)[:, :2] for g in links.geometry]
+    ratio = np.clip(links["speed_ratio"].to_numpy(dtype=float), 0.0, 1.0)
+    width = 0.4 + 2.0 * np.sqrt(
+        links["volume_veh"].to_numpy(dtype=float) / max(links["volume_veh"].max(), 1.0)
+    )
+    lc = LineCollection(segs, array=ratio, cmap="RdYlGn", norm=None, linewidths=width)
+    lc.set_clim(0.0, 1.0)
+    ax.add_collection(lc)
+    closed = links["closed_any"].to_numpy(dtype=bool)
+    if closed.any():
+        ax.add_collection(LineCollection([s for s, c in zip(segs, closed, strict=True) if c], colors="black",
+                                         linewidths=3.0, linestyles="dashed", label="closed"))  # fmt: skip
+        ax.legend(loc="lower right")
+    ax.autoscale()
+    ax.set_aspect(1.0 / np.cos(np.deg2rad(float(np.mean(ax.get_ylim())))))
+    cb = fig.colorbar(lc, ax=ax, shrink=0.7)
+    cb.set_label("mean speed / free speed")
+    k = result.kpis
+    ax.set_title(
+        title
+        or f"{result.params.get('name', 'traffic')} (seed {result.seed}) — simulated\n"
+        f"mean trip {k['mean_trip_time_s'] / 60:.1f} min, {k['completed_share'] * 100:.0f} % completed, "
+        f"mean speed {k['mean_speed_kmh']:.1f} km/h"
+    )
+    ax.set_xlabel("longitude")
+    ax.set_ylabel("latitude")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
+
+
+def timeseries(result: RunResult, path: Path) -> Path:
+    """Write vehicles on the network, waiting, arrived and mean speed over time to `path`."""
+    _check(result)
+    ts = result.tables["timeseries"]
+    minutes = ts["time_s"].to_numpy(dtype=float) / 60.0
+    fig = Figure(figsize=(10, 6), dpi=110)
+    FigureCanvasAgg(fig)
+    ax1, ax2 = fig.subplots(2, 1, sharex=True)
+    for col, label in (
+        ("on_network", "on the network"),
+        ("waiting", "waiting to enter"),
+        ("arrived", "arrived"),
+    ):
+        ax1.plot(minutes, ts[col].to_numpy(dtype=float), label=label)
+    ax1.set_ylabel("vehicles")
+    ax1.legend(loc="upper left")
+    ax1.grid(alpha=0.3)
+    ax2.plot(minutes, ts["mean_speed_kmh"].to_numpy(dtype=float), color="tab:red")
+    ax2.set_ylabel("space-mean speed (km/h)")
+    ax2.set_xlabel(f"minutes after {result.params.get('start', '')} (local time)")
+    ax2.grid(alpha=0.3)
+    fig.suptitle(f"{result.params.get('name', 'traffic')} (seed {result.seed}) — simulated")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
