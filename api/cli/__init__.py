@@ -11,6 +11,7 @@ from api.cli import (
     replay,  # noqa: F401  (registers commands)
     scenario,  # noqa: F401  (registers commands)
     serve,  # noqa: F401  (registers commands)
+    traffic,  # noqa: F401  (registers commands)
     waste,  # noqa: F401  (registers commands)
 )
 from api.cli.base import app
