@@ -96,8 +96,16 @@ def cell_to_polygon(cell: str) -> shapely.Polygon:
 
 
 def cells_to_polygons(cells: Sequence[str]) -> list[shapely.Polygon]:
-    """Return a polygon for each cell id string."""
-    return [cell_to_polygon(c) for c in cells]
+    """Return a polygon for each cell id string (lon/lat, counter-clockwise), built in one batch."""
+    if len(cells) == 0:
+        return []
+    rings = [h3.cell_to_boundary(c) for c in cells]
+    sizes = np.fromiter((len(r) + 1 for r in rings), dtype=np.int64, count=len(rings))
+    latlng = np.asarray([p for r in rings for p in (*r, r[0])], dtype=np.float64)
+    ring_of = np.repeat(np.arange(len(rings)), sizes)
+    polys = shapely.polygons(shapely.linearrings(latlng[:, ::-1], indices=ring_of))
+    oriented: npt.NDArray[np.object_] = np.asarray(shapely.orient_polygons(polys), dtype=object)
+    return list(oriented)
 
 
 def cell_to_latlng(cell: str) -> tuple[float, float]:
