@@ -12,6 +12,7 @@ from api.errors import BodySizeLimit, install_error_handlers
 from api.routes import alerts, cameras, cells, events, hotspots, ngsi, open311, stats, stream
 from api.routes import health, viewer
 from api.routes import layers as layers_routes
+from api.routes import scenarios as scenarios_routes
 from api.services.lifespan import live_lifespan
 from api.settings import Settings
 
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for live_router in (events, cells, hotspots, stream, stats, cameras, alerts, open311, ngsi):
         app.include_router(live_router.router)
+    app.include_router(scenarios_routes.router)
     # The viewer's "/", /assets and /config: kept last so it never shadows an API route.
     app.include_router(viewer.router)
     # GeoJSON layers shrink 5-10x; SSE (text/event-stream) is excluded by Starlette.

@@ -562,34 +562,70 @@ def is_extensive(column: str) -> bool:
     return bool(parts & EXTENSIVE) and not parts & INTENSIVE
 
 
-def compare_kpis(a: Mapping[str, Mapping[str, Any]], b: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+def compare_kpis(
+    a: Mapping[str, Mapping[str, Any]],
+    b: Mapping[str, Mapping[str, Any]],
+    *,
+    runs_a: pd.DataFrame | None = None,
+    runs_b: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Return the KPI deltas b − a of two aggregated results (``name → {mean, std, n, ...}``).
 
+    When per-seed KPI tables are given (index seed, one column per KPI) and the two runs share at
+    least two seeds, the test is *paired* over the common seeds (common random numbers: the same
+    seed draws the same demand, so the difference isolates the change); otherwise a Welch t-test
+    over the two sets of seeds.
+
     Columns: ``kpi``, ``a``, ``b``, ``delta``, ``delta_pct`` (of a; NaN when a is 0), the two 95 %
-    intervals, ``p_value`` (Welch t-test over the seeds; NaN with fewer than two seeds a side) and
-    ``significant`` (p < 0.05; with zero spread on both sides: any non-zero delta). KPIs present on
-    one side only are listed with NaN on the other.
+    intervals, ``delta_ci_low``/``delta_ci_high`` (paired test only), ``test`` (paired, welch or
+    none), ``p_value`` and ``significant`` (p < 0.05; a constant non-zero difference over ≥ 2 seeds
+    is significant; with a single seed nothing is claimed). KPIs present on one side only are
+    listed with NaN on the other.
     """
+    common: list[Any] = []
+    if runs_a is not None and runs_b is not None:
+        common = sorted(set(runs_a.index) & set(runs_b.index))
     rows = []
     for k in sorted(set(a) | set(b)):
         ra, rb = a.get(k, {}), b.get(k, {})
         ma, mb = _f(ra.get("mean")), _f(rb.get("mean"))
         delta = mb - ma
         pct = 100.0 * delta / abs(ma) if ma and math.isfinite(ma) else math.nan
-        sa, sb = (_f(ra.get("std")), int(ra.get("n") or 0)), (_f(rb.get("std")), int(rb.get("n") or 0))
-        p = _welch_p((ma, *sa), (mb, *sb))
-        if math.isnan(p):
-            sig = bool(math.isfinite(delta) and abs(delta) > 1e-9 * max(1.0, abs(ma)) and _no_spread(ra, rb))
+        dlo = dhi = math.nan
+        tol = 1e-9 * max(1.0, abs(ma) if math.isfinite(ma) else 1.0)
+        if len(common) >= 2 and runs_a is not None and runs_b is not None and k in runs_a and k in runs_b:
+            d = runs_b.loc[common, k].to_numpy(dtype=np.float64) - runs_a.loc[common, k].to_numpy(
+                dtype=np.float64
+            )
+            n, dm, dsd, dlo, dhi = mean_ci(d.tolist())
+            test = "paired"
+            if n < 2:
+                p, sig = math.nan, False
+            elif dsd <= tol:
+                p, sig = (1.0 if abs(dm) <= tol else 0.0), abs(dm) > tol
+            else:
+                p = float(2 * stats.t.sf(abs(dm) / (dsd / math.sqrt(n)), n - 1))
+                sig = p < 1 - CONFIDENCE
         else:
-            sig = bool(p < 1 - CONFIDENCE)
+            sa, sb = (_f(ra.get("std")), int(ra.get("n") or 0)), (_f(rb.get("std")), int(rb.get("n") or 0))
+            p = _welch_p((ma, *sa), (mb, *sb))
+            test = "none" if math.isnan(p) else "welch"
+            if math.isnan(p):
+                # No test possible: significant only for a deterministic difference (≥ 2 seeds a
+                # side with zero spread); with a single seed the spread is unknown: nothing claimed.
+                sig = bool(math.isfinite(delta) and abs(delta) > tol and _no_spread(ra, rb))
+            else:
+                sig = bool(p < 1 - CONFIDENCE)
         rows.append(
             {"kpi": k, "a": ma, "b": mb, "delta": delta, "delta_pct": pct,
              "a_ci_low": _f(ra.get("ci_low")), "a_ci_high": _f(ra.get("ci_high")),
              "b_ci_low": _f(rb.get("ci_low")), "b_ci_high": _f(rb.get("ci_high")),
-             "p_value": p, "significant": sig}
+             "delta_ci_low": dlo, "delta_ci_high": dhi, "test": test, "p_value": p, "significant": bool(sig)}
         )  # fmt: skip
     cols = ["kpi", "a", "b", "delta", "delta_pct", "a_ci_low", "a_ci_high", "b_ci_low", "b_ci_high"]
-    return pd.DataFrame(rows, columns=[*cols, "p_value", "significant"])
+    return pd.DataFrame(
+        rows, columns=[*cols, "delta_ci_low", "delta_ci_high", "test", "p_value", "significant"]
+    )
 
 
 def _f(v: Any) -> float:
@@ -600,9 +636,10 @@ def _f(v: Any) -> float:
 
 
 def _no_spread(ra: Mapping[str, Any], rb: Mapping[str, Any]) -> bool:
-    # One seed a side (no spread known) or zero spread on both: a deterministic difference.
-    sa, sb = _f(ra.get("std")), _f(rb.get("std"))
-    return (math.isnan(sa) or sa == 0) and (math.isnan(sb) or sb == 0)
+    # At least two seeds on each side and zero spread on both: a deterministic difference.
+    if int(ra.get("n") or 0) < 2 or int(rb.get("n") or 0) < 2:
+        return False
+    return _f(ra.get("std")) == 0 and _f(rb.get("std")) == 0
 
 
 def _welch_p(a: tuple[float, float, int], b: tuple[float, float, int]) -> float:

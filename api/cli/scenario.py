@@ -1,0 +1,263 @@
+"""`twin scenario run|sweep|compare|list`: planners' scenarios from the command line, with progress.
+
+Runs are recorded in the same jobs table as the API's (under ``$TWIN_STATE_DIR``), so a scenario run
+here can be compared, downloaded or viewed through the service, and the other way round.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from api.cli.base import console, fail, friendly, scenario_app
+from api.services import jobs
+from api.settings import Settings
+from simulations import runner
+from simulations.results import Progress as ProgressFn
+from simulations.scenario import ScenarioSpec
+from twin.errors import InputError
+
+StateDir = Annotated[Path | None, typer.Option(help="Where jobs and results live (default $TWIN_STATE_DIR).")]
+DataDir = Annotated[Path | None, typer.Option(help="Data cache (default $TWIN_DATA_DIR).")]
+
+
+def _manager(state_dir: Path | None, data_dir: Path | None) -> jobs.JobManager:
+    settings = Settings()
+    return jobs.JobManager(state_dir or settings.state_dir, data_dir=data_dir or settings.data_dir)
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[ProgressFn]:
+    """Show a progress bar on stderr; yield the (fraction, message) callback that drives it."""
+    bar = Progress(
+        TextColumn("[bold]{task.fields[label]}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+        transient=False,
+    )
+    with bar:
+        task = bar.add_task("", total=1.0, label=label)
+
+        def update(fraction: float, message: str) -> None:
+            bar.update(task, completed=min(max(fraction, 0.0), 1.0), description=message[:60])
+
+        yield update
+
+
+def _fmt(v: Any) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    if isinstance(v, float):
+        return f"{v:,.4g}" if abs(v) < 1e5 else f"{v:,.0f}"
+    return str(v)
+
+
+def _kpi_table(title: str, kpis: dict[str, dict[str, Any]]) -> Table:
+    table = Table(title=title)
+    table.add_column("KPI", overflow="fold", min_width=24)
+    for col in ("mean", "95 % CI", "seeds"):
+        table.add_column(col, justify="right")
+    for name, k in sorted(kpis.items()):
+        ci = "–" if k.get("ci_low") is None else f"{_fmt(k['ci_low'])} – {_fmt(k['ci_high'])}"
+        table.add_row(name, _fmt(k.get("mean")), ci, str(k.get("n", "")))
+    return table
+
+
+def _compare_table(title: str, frame: pd.DataFrame) -> Table:
+    table = Table(title=title)
+    table.add_column("KPI", overflow="fold", min_width=24)
+    for col in ("A", "B", "B − A", "%", "p", "significant"):
+        table.add_column(col, justify="right")
+    for r in frame.itertuples(index=False):
+        table.add_row(
+            str(r.kpi), _fmt(r.a), _fmt(r.b), _fmt(r.delta), _fmt(r.delta_pct), _fmt(r.p_value),
+            "yes" if r.significant else "",
+        )  # fmt: skip
+    return table
+
+
+def _run(manager: jobs.JobManager, spec: ScenarioSpec) -> jobs.Job:
+    with _progress(spec.name[:30]) as update:
+        job = manager.run_in_foreground(spec, update)
+    if job.status != "done":
+        raise fail(
+            f"scenario {spec.name!r} {job.status}: {(job.error or '').splitlines()[0] if job.error else ''}"
+        )
+    return job
+
+
+@scenario_app.command("run")
+@friendly
+def run(
+    file: Annotated[
+        Path, typer.Argument(help="Scenario spec (.toml or .json).", exists=True, dir_okay=False)
+    ],
+    with_baseline: Annotated[
+        bool, typer.Option("--with-baseline", help="Also run the scenario without its changes, and compare.")
+    ] = False,
+    state_dir: StateDir = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Run a scenario (every simulation × every seed), store its results and print its KPIs."""
+    spec = ScenarioSpec.from_file(file)
+    manager = _manager(state_dir, data_dir)
+    base_job = _run(manager, spec.without_changes()) if with_baseline else None
+    job = _run(manager, spec)
+    result = manager.result(job.id)
+    console.print(_kpi_table(f"{spec.name} — job {job.id}", result.kpis))
+    console.print(f"layers: {', '.join(result.layer_names) or '–'}")
+    if base_job is not None:
+        base = manager.result(base_job.id)
+        console.print(_compare_table(f"baseline {base_job.id} (A) → scenario {job.id} (B)",
+                                     base.compare(result)))  # fmt: skip
+    typer.echo(job.id)
+
+
+@scenario_app.command("sweep")
+@friendly
+def sweep(
+    file: Annotated[
+        Path, typer.Argument(help="Scenario spec (.toml or .json).", exists=True, dir_okay=False)
+    ],
+    *,
+    param: Annotated[
+        list[str],
+        typer.Option(
+            "--param", "-p", help="NAME=V1,V2,... with NAME like traffic.demand.multiplier (repeatable)."
+        ),
+    ],
+    seeds: Annotated[int, typer.Option(min=1, max=1000, help="Seeds per combination (1..N).")] = 3,
+    executor: Annotated[str, typer.Option(help="dask (default) or serial.")] = "dask",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Dask scheduler address (default: a LocalCluster, $TWIN_JOBS_SCHEDULER)."),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Local Dask workers (default: one per core).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for runs.csv and summary.csv.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Sweep parameters × seeds of one simulation on Dask and print each KPI's mean and 95 % CI."""
+    spec = ScenarioSpec.from_file(file)
+    grid = parse_grid(param)
+    kinds = {name.split(".", 1)[0] for name in grid}
+    if len(kinds) != 1 or not kinds <= set(spec.kinds):
+        raise InputError("param", f"swept names must all start with one of {', '.join(spec.kinds)}.")
+    kind = kinds.pop()
+    local = {name.split(".", 1)[1]: values for name, values in grid.items()}
+    settings = Settings()
+    data = data_dir or settings.data_dir
+    city = jobs.city_for(spec, data)
+    params = spec.resolve(city.network)[kind]
+    sim = jobs.CitySimulation(kind, data, spec.city.road_source, spec.city.seed, spec.city.res)
+    address = scheduler or jobs.JobSettings().scheduler
+    ex = runner.make_executor(executor, address, workers)
+    n = math.prod(len(v) for v in local.values()) * seeds
+    console.print(f"sweep: {n} runs of {kind} on {executor}{f' at {address}' if address else ''}")
+    try:
+        with _progress(f"sweep {spec.name[:20]}") as update:
+            res = runner.sweep(
+                sim, params, grid=local, seeds=range(1, seeds + 1), executor=ex, progress=update
+            )
+    finally:
+        if isinstance(ex, runner.DaskExecutor):
+            ex.close()
+    table = Table(
+        title=f"{spec.name}: {kind} sweep ({res.meta['wall_s']:.1f} s, {res.meta['failed']} failed)"
+    )
+    for col in [*local, "KPI", "mean", "95 % CI", "n"]:
+        table.add_column(col, justify="right")
+    for r in res.summary.to_dict(orient="records"):
+        ci = f"{_fmt(r['ci_low'])} – {_fmt(r['ci_high'])}"
+        table.add_row(*[_fmt(r[k]) for k in local], str(r["kpi"]), _fmt(r["mean"]), ci, str(r["n"]))
+    console.print(table)
+    for err in res.failed["error"].head(3):
+        console.print(f"[red]failed run:[/] {err}")
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        res.runs.to_csv(out / "runs.csv", index=False)
+        res.summary.to_csv(out / "summary.csv", index=False)
+        console.print(f"[green]wrote[/] {out / 'runs.csv'} and {out / 'summary.csv'}")
+
+
+def parse_grid(items: list[str]) -> dict[str, list[Any]]:
+    """Parse ``NAME=V1,V2,...`` options into a sweep grid (values typed by `runner.parse_value`)."""
+    grid: dict[str, list[Any]] = {}
+    for item in items:
+        name, sep, values = item.partition("=")
+        name = name.strip()
+        if not sep or not name or "." not in name:
+            raise InputError(
+                "param", f"{item!r} is not NAME=V1,V2,... with NAME like traffic.demand.multiplier"
+            )
+        vals = [runner.parse_value(v) for v in values.split(",") if v.strip()]
+        if not vals:
+            raise InputError("param", f"{name} has no values")
+        if name in grid:
+            raise InputError("param", f"{name} is given twice")
+        grid[name] = vals
+    if not grid:
+        raise InputError("param", "give at least one --param NAME=V1,V2")
+    return grid
+
+
+@scenario_app.command("compare")
+@friendly
+def compare(
+    a: Annotated[str, typer.Argument(help="Job id of scenario A (the reference).")],
+    b: Annotated[str, typer.Argument(help="Job id of scenario B.")],
+    res: Annotated[int, typer.Option(min=7, max=11, help="H3 resolution of the difference layers.")] = 8,
+    out: Annotated[Path | None, typer.Option(help="Folder for kpis.csv and <layer>_diff.geojson.")] = None,
+    state_dir: StateDir = None,
+) -> None:
+    """Compare two finished scenario runs: KPI deltas (B − A) and H3 difference layers."""
+    manager = _manager(state_dir, None)
+    ra, rb = manager.result(a), manager.result(b)
+    table = ra.compare(rb)
+    console.print(_compare_table(f"{ra.doc.get('name')} (A) → {rb.doc.get('name')} (B)", table))
+    common = sorted(set(ra.layer_names) & set(rb.layer_names))
+    if out is None:
+        console.print(f"difference layers (use --out): {', '.join(common) or '–'}")
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "kpis.csv", index=False)
+    with _progress("difference layers") as update:
+        for i, name in enumerate(common):
+            update(i / max(len(common), 1), name)
+            diff = runner.cell_difference(ra.layer(name), rb.layer(name), res, name)
+            data, _, suffix = jobs.export_frame(
+                diff, "geojson", name=f"{name}_diff", meta={"provenance": diff.attrs.get("provenance", {})}
+            )
+            (out / f"{name}_diff_r{res}{suffix}").write_bytes(data)
+        update(1.0, "done")
+    console.print(f"[green]wrote[/] {len(common)} difference layers and kpis.csv to {out}")
+
+
+@scenario_app.command("list")
+@friendly
+def list_runs(
+    limit: Annotated[int, typer.Option(min=1, help="How many, newest first.")] = 20,
+    state_dir: StateDir = None,
+) -> None:
+    """List scenario jobs (API and CLI runs) with status and progress."""
+    manager = _manager(state_dir, None)
+    table = Table(title="Scenario jobs")
+    for col in ("id", "name", "kind", "status", "progress", "created (UTC)"):
+        table.add_column(col)
+    for j in manager.jobs(limit):
+        table.add_row(
+            j.id, j.name, j.kind, j.status, f"{100 * j.progress:.0f} %", f"{j.created_at:%Y-%m-%d %H:%M}"
+        )
+    console.print(table)

@@ -1,0 +1,288 @@
+"""Planners' scenarios over HTTP: submit, watch, cancel, download results, compare two runs.
+
+``POST /scenarios`` takes a scenario spec (JSON, or TOML with ``Content-Type: application/toml``) and
+answers 202 with the job id; the job runs in a background worker process. ``GET /scenarios/{id}``
+reports status and progress (%), then KPIs and layers. Layers download as GeoJSON, GeoParquet or CSV;
+``GET /scenarios/{a}/compare/{b}`` gives KPI deltas (b − a) and H3 difference layers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import tomllib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from api.errors import NotFound, error_body
+from api.services import jobs as jobs_service
+from api.services.jobs import Job, JobManager, QuotaExceededError, StoredResult
+from api.settings import Settings
+from simulations import runner
+from simulations.scenario import ScenarioSpec
+from twin.errors import InputError
+
+Format = Literal["geojson", "parquet", "csv"]
+JobId = Annotated[str, Path(pattern=r"^[0-9A-Za-z_-]{1,64}$", description="job id")]
+LayerName = Annotated[str, Path(pattern=jobs_service.SAFE_NAME, description="<kind>.<layer>")]
+#: Resolution of the difference layers unless asked otherwise (res 8 cells, ~0.7 km²).
+COMPARE_RES = 8
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    manager: JobManager | None = getattr(app.state, "scenario_jobs", None)
+    if manager is not None:
+        manager.close()
+
+
+router = APIRouter(prefix="/scenarios", tags=["scenarios"], lifespan=_lifespan)
+
+
+def get_manager(request: Request) -> JobManager:
+    """Return the app's job manager, creating it from the settings on first use."""
+    state = request.app.state
+    manager: JobManager | None = getattr(state, "scenario_jobs", None)
+    if manager is None:
+        settings: Settings = getattr(state, "settings", None) or Settings()
+        manager = JobManager(settings.state_dir, data_dir=settings.data_dir)
+        state.scenario_jobs = manager
+    manager.start()
+    return manager
+
+
+def _problem(
+    status: int, error: str, field: str, reason: str, hint: str | None, **headers: str
+) -> JSONResponse:
+    body = error_body(error, [{"field": field, "reason": reason, "type": error}], hint)
+    return JSONResponse(body, status_code=status, headers=headers or None)
+
+
+def _guard(exc: Exception) -> JSONResponse:
+    """Turn the service's errors into the one error body shape (works with or without app handlers)."""
+    if isinstance(exc, QuotaExceededError):
+        return _problem(429, "quota_exceeded", "scenarios", exc.message, exc.hint, **{"Retry-After": "30"})
+    if isinstance(exc, NotFound):
+        return _problem(404, "not_found", exc.kind, exc.message, exc.hint)
+    if isinstance(exc, InputError):
+        return _problem(422, "invalid_input", exc.field, exc.reason, exc.hint)
+    raise exc
+
+
+def _links(job_id: str, names: list[str], base: str = "") -> list[dict[str, Any]]:
+    prefix = f"/scenarios/{job_id}{base}/layers"
+    return [
+        {"name": n, "urls": {f: f"{prefix}/{n}?format={f}" for f in ("geojson", "parquet", "csv")}}
+        for n in names
+    ]
+
+
+def _job_body(manager: JobManager, job: Job, full: bool = True) -> dict[str, Any]:
+    body = job.summary()
+    body["url"] = f"/scenarios/{job.id}"
+    if not full:
+        return body
+    body["spec"] = job.spec
+    if job.status == "done":
+        try:
+            res = StoredResult.open(manager.result_dir(job.id))
+        except NotFound:
+            return body
+        body["kpis"] = res.kpis
+        body["runs"] = res.doc.get("runs", [])
+        body["layers"] = [
+            {**link, **res.doc["layers"][link["name"]]} for link in _links(job.id, res.layer_names)
+        ]
+        body["tables"] = [
+            {"name": t, "url": f"/scenarios/{job.id}/tables/{t}?format=csv", **res.doc["tables"][t]}
+            for t in res.table_names
+        ]
+    return body
+
+
+@router.post(
+    "",
+    status_code=202,
+    summary="Submit a scenario job",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": ScenarioSpec.model_json_schema()},
+                "application/toml": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+async def submit(request: Request) -> Response:
+    """Validate the spec and queue it; answer 202 with the job (poll its ``url`` for progress)."""
+    raw = await request.body()
+    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return _problem(
+            400, "malformed_body", "body", "the body is not UTF-8 text", "send UTF-8 JSON or TOML"
+        )
+    try:
+        if ctype in ("application/toml", "text/toml", "text/x-toml"):
+            data: Any = tomllib.loads(text)
+        else:
+            data = json.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as e:
+        return _problem(400, "malformed_body", "body", f"not valid {ctype}: {e}", "send a valid document")
+    manager = get_manager(request)
+    try:
+        if not isinstance(data, dict):
+            raise InputError("body", "must be a scenario object")
+        spec = ScenarioSpec.from_dict(data)
+        job = manager.submit(spec)
+    except (InputError, QuotaExceededError) as e:
+        return _guard(e)
+    return JSONResponse(
+        _job_body(manager, job, full=False), status_code=202, headers={"Location": f"/scenarios/{job.id}"}
+    )
+
+
+@router.get("", summary="List scenario jobs")
+def list_jobs(
+    request: Request,
+    status: Annotated[Literal["queued", "running", "done", "failed", "cancelled"] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Return the jobs, newest first (status, progress %, error)."""
+    manager = get_manager(request)
+    return {"scenarios": [_job_body(manager, j, full=False) for j in manager.jobs(limit, status)]}
+
+
+@router.get("/{job_id}", summary="Status, progress and results of a job")
+def get_job(request: Request, job_id: JobId) -> Response:
+    """Return the job: status, progress (%), error; when done its KPIs, layers and tables."""
+    manager = get_manager(request)
+    try:
+        job = manager.get(job_id)
+    except NotFound as e:
+        return _guard(e)
+    return JSONResponse(_job_body(manager, job))
+
+
+@router.post("/{job_id}/cancel", summary="Cancel a queued or running job")
+def cancel_job(request: Request, job_id: JobId) -> Response:
+    """Cancel the job (its worker stops at once); a finished job is returned unchanged."""
+    manager = get_manager(request)
+    try:
+        job = manager.cancel(job_id)
+    except NotFound as e:
+        return _guard(e)
+    return JSONResponse(_job_body(manager, job, full=False))
+
+
+def _send(frame: pd.DataFrame, name: str, fmt: str, prov: dict[str, Any], extra: dict[str, Any]) -> Response:
+    data, media, suffix = jobs_service.export_frame(frame, fmt, name=name, meta={"provenance": prov, **extra})
+    filename = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{extra.get('id', 'scenario')}_{name}") + suffix
+    return Response(
+        data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
+
+
+@router.get("/{job_id}/layers/{name}", summary="Download a result layer")
+def get_layer(
+    request: Request,
+    job_id: JobId,
+    name: LayerName,
+    format: Annotated[Format, Query(description="geojson, parquet (GeoParquet) or csv (WKT)")] = "geojson",
+) -> Response:
+    """Return one layer of a finished job as GeoJSON, GeoParquet or CSV (geometry as WKT)."""
+    manager = get_manager(request)
+    try:
+        res = manager.result(job_id)
+        gdf = res.layer(name)
+    except (NotFound, InputError) as e:
+        return _guard(e)
+    return _send(
+        gdf, name, format, gdf.attrs.get("provenance", {}), {"id": job_id, "scenario": res.doc.get("name")}
+    )
+
+
+@router.get("/{job_id}/tables/{name}", summary="Download a result table")
+def get_table(
+    request: Request,
+    job_id: JobId,
+    name: LayerName,
+    format: Annotated[Literal["csv", "parquet"], Query()] = "csv",
+) -> Response:
+    """Return one tidy table of a finished job (first seed) as CSV or Parquet."""
+    manager = get_manager(request)
+    try:
+        df = manager.result(job_id).table(name)
+    except (NotFound, InputError) as e:
+        return _guard(e)
+    prov = {"source": "simulated", "synthetic": True}
+    return _send(df, name, format, prov, {"id": job_id})
+
+
+def _pair(manager: JobManager, a: str, b: str) -> tuple[StoredResult, StoredResult]:
+    return manager.result(a), manager.result(b)
+
+
+@router.get("/{a}/compare/{b}", summary="Compare two finished jobs")
+def compare(
+    request: Request,
+    a: JobId,
+    b: JobId,
+    res: Annotated[
+        int, Query(ge=7, le=11, description="H3 resolution of the difference layers")
+    ] = COMPARE_RES,
+) -> Response:
+    """Return KPI deltas (b − a, with 95 % intervals and a Welch test over seeds) and difference layers."""
+    manager = get_manager(request)
+    try:
+        ra, rb = _pair(manager, a, b)
+    except (NotFound, InputError) as e:
+        return _guard(e)
+    table = ra.compare(rb)
+    common = sorted(set(ra.layer_names) & set(rb.layer_names))
+    body = {
+        "a": {"id": a, "name": ra.doc.get("name")},
+        "b": {"id": b, "name": rb.doc.get("name")},
+        "res": res,
+        "kpis": [{k: _clean(v) for k, v in row.items()} for row in table.to_dict(orient="records")],
+        "layers": [
+            {**link, "urls": {f: u + f"&res={res}" for f, u in link["urls"].items()}}
+            for link in _links(a, common, base=f"/compare/{b}")
+        ],
+    }
+    return JSONResponse(body)
+
+
+@router.get("/{a}/compare/{b}/layers/{name}", summary="Download an H3 difference layer")
+def compare_layer(
+    request: Request,
+    a: JobId,
+    b: JobId,
+    name: LayerName,
+    *,
+    res: Annotated[int, Query(ge=7, le=11)] = COMPARE_RES,
+    format: Annotated[Format, Query()] = "geojson",
+) -> Response:
+    """Return the H3 cells with each numeric column of layer `name` in a, in b, and b − a."""
+    manager = get_manager(request)
+    try:
+        ra, rb = _pair(manager, a, b)
+        diff = runner.cell_difference(ra.layer(name), rb.layer(name), res, name)
+    except (NotFound, InputError) as e:
+        return _guard(e)
+    return _send(diff, f"{name}_diff_r{res}", format, diff.attrs.get("provenance", {}), {"id": f"{a}_vs_{b}"})
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
