@@ -100,7 +100,11 @@ def build_network(
         assert osm_file is not None
         boundary = shapely.union_all(core.to_crs(WGS84).geometry.to_numpy())
         net = osm.read_pbf(osm_file, boundary=boundary)
-    write_network(net, folder)
+    try:
+        write_network(net, folder)
+    except OSError as e:
+        # a read-only or full cache must not stop the twin: build again next time, and say so
+        net.meta["cache_error"] = f"not cached in {folder}: {e.strerror or e}"
     return net
 
 

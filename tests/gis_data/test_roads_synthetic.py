@@ -271,3 +271,13 @@ def test_bad_inputs_raise_project_errors(
 def test_plot_network_writes_a_png(net: RoadNetwork, wards: gpd.GeoDataFrame, tmp_path: Path) -> None:
     out = roads.plot_network(net, tmp_path / "roads.png", river_gdf=roads.river(wards), dpi=40)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_unwritable_cache_still_returns_the_network(
+    wards: gpd.GeoDataFrame, units: gpd.GeoDataFrame, net: RoadNetwork, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file where the cache folder should be")
+    built = roads.build_network(wards, units, seed=2025, cache_dir=blocker)
+    assert built.n_links == net.n_links
+    assert "not cached" in built.meta["cache_error"]
