@@ -2,9 +2,9 @@
 
 A job runs one `simulations.scenario.ScenarioSpec` (every simulation it names × every seed) in its
 own worker process (forked from a clean fork server), so the API stays responsive and a cancel stops
-it at once. At most `JobSettings.max_concurrent` jobs run together; up to `max_queued` more wait in line (beyond that a
-submit is refused with `QuotaExceededError`, a 429). The worker writes its progress to the jobs table
-(SQLite, WAL) and its results to ``<state_dir>/scenarios/<job id>/``:
+it at once. At most `JobSettings.max_concurrent` jobs run together; up to `max_queued` more wait in
+line (beyond that a submit is refused with `QuotaExceededError`, a 429). The worker writes its
+progress to the jobs table (SQLite, WAL) and its results to ``<state_dir>/scenarios/<job id>/``:
 
 ``spec.json``
     The validated spec.
