@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 
 from api.deps import CityDep
 from api.errors import error_body
+from api.schemas.errors import errors
 from api.services.responses import JSONBytes
 from gis_data.io import to_geojson_dict
 from twin.city import City, parse_bbox, resolve_layer
@@ -34,7 +36,18 @@ def _error(status: int, error: str, field: str, reason: str, *, kind: str, hint:
     )
 
 
-@router.get("/layers", summary="List the city model's layers")
+class LayerInfo(BaseModel):
+    """One layer of the city model."""
+
+    name: str = Field(examples=["wards_2025"])
+    title_vi: str = Field(examples=["Phường, xã (2025)"])
+    title_en: str = Field(examples=["Wards and communes (2025)"])
+    description: str
+    source: Literal["real", "synthetic", "simulated", "derived"] = Field(examples=["real"])
+    synthetic: bool = Field(description="True when any part of the layer was generated, not observed")
+
+
+@router.get("/layers", summary="List the city model's layers", response_model=list[LayerInfo])
 def list_layers(city: CityDep) -> list[dict[str, Any]]:
     """Return every layer: name, Vietnamese and English titles, description, source and synthetic flag.
 
@@ -49,9 +62,11 @@ def list_layers(city: CityDep) -> list[dict[str, Any]]:
     summary="One layer as GeoJSON",
     response_class=Response,
     responses={
-        200: {"content": {GEOJSON: {}}, "description": "RFC 7946 FeatureCollection with provenance"},
-        404: {"description": "Unknown layer"},
-        422: {"description": "Invalid res or bbox"},
+        200: {
+            "content": {GEOJSON: {"schema": {"type": "object"}}},
+            "description": "RFC 7946 FeatureCollection with provenance",
+        },
+        **errors(404, 422),
     },
 )
 def get_layer(
