@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.errors import NotFound
 from api.schemas.errors import errors
+from api.schemas.geojson import FEATURE_COLLECTION
 from api.services.deps import LiveDep
 from api.services.geojson import alert_dict, alert_feature
 from api.services.responses import GeoJSONResponse
@@ -52,6 +53,7 @@ class OperatorAction(BaseModel):
             "description": "Alerts as Point features (null geometry when not located)",
             "content": {
                 "application/geo+json": {
+                    "schema": FEATURE_COLLECTION,
                     "example": {
                         "type": "FeatureCollection",
                         "features": [
@@ -62,7 +64,7 @@ class OperatorAction(BaseModel):
                                 "properties": ALERT_EXAMPLE,
                             }
                         ],
-                    }
+                    },
                 }
             },
         },

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.errors import NotFound
 from api.schemas.errors import errors
+from api.schemas.geojson import FEATURE_COLLECTION
 from api.services.deps import LiveDep
 from api.services.geojson import camera_feature, iso
 from api.services.responses import GeoJSONResponse
@@ -56,6 +57,7 @@ class CameraSummary(BaseModel):
             "description": "Every registry camera (synthetic registry) with status and last seen",
             "content": {
                 "application/geo+json": {
+                    "schema": FEATURE_COLLECTION,
                     "example": {
                         "type": "FeatureCollection",
                         "features": [
@@ -75,7 +77,7 @@ class CameraSummary(BaseModel):
                                 },
                             }
                         ],
-                    }
+                    },
                 }
             },
         },

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from api.schemas.errors import errors
 from api.schemas.events import Category
+from api.schemas.geojson import FEATURE_COLLECTION
 from api.services.counts import WINDOWS_HELP, parse_window
 from api.services.deps import LiveDep
 from api.services.geojson import cell_features
@@ -40,7 +41,7 @@ CELLS_EXAMPLE: dict[str, Any] = {
     responses={
         200: {
             "description": "Cells with at least one event in the window, busiest first",
-            "content": {"application/geo+json": {"example": CELLS_EXAMPLE}},
+            "content": {"application/geo+json": {"schema": FEATURE_COLLECTION, "example": CELLS_EXAMPLE}},
         },
         **errors(422, 503),
     },

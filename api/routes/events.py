@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request
 from api.errors import Conflict, NotFound
 from api.schemas.errors import errors
 from api.schemas.events import CATEGORIES, BatchResult, EventBatchIn, EventIn, IngestResult
+from api.schemas.geojson import FEATURE, FEATURE_COLLECTION
 from api.services.deps import LiveDep
 from api.services.geojson import event_feature
 from api.services.responses import GeoJSONResponse
@@ -156,7 +157,7 @@ def parse_categories(text: str | None) -> tuple[str, ...]:
     responses={
         200: {
             "description": "A FeatureCollection; pass `next_cursor` back as `cursor` for the next page",
-            "content": {"application/geo+json": {"example": _FEATURE_EXAMPLE}},
+            "content": {"application/geo+json": {"schema": FEATURE_COLLECTION, "example": _FEATURE_EXAMPLE}},
         },
         **errors(422, 503),
     },
@@ -220,7 +221,9 @@ def get_events(  # noqa: PLR0917  (FastAPI query parameters)
     responses={
         200: {
             "description": "The event",
-            "content": {"application/geo+json": {"example": _FEATURE_EXAMPLE["features"][0]}},
+            "content": {
+                "application/geo+json": {"schema": FEATURE, "example": _FEATURE_EXAMPLE["features"][0]}
+            },
         },
         **errors(404, 422, 503),
     },

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 
 from api.schemas.errors import errors
 from api.schemas.events import Category
+from api.schemas.geojson import FEATURE_COLLECTION
 from api.services.counts import WINDOWS_HELP, parse_window
 from api.services.deps import LiveDep
 from api.services.geojson import polygon_coords
@@ -37,6 +38,7 @@ def _finite(x: Any) -> float | None:
             "description": "Cells flagged hot or cold (all study-area cells with `all=true`)",
             "content": {
                 "application/geo+json": {
+                    "schema": FEATURE_COLLECTION,
                     "example": {
                         "type": "FeatureCollection",
                         "features": [
@@ -57,7 +59,7 @@ def _finite(x: Any) -> float | None:
                         "res": 9,
                         "window": "1h",
                         "computed_age_s": 1.2,
-                    }
+                    },
                 }
             },
         },

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from api.errors import NotFound
 from api.schemas.errors import errors
+from api.schemas.geojson import LD_ENTITIES, LD_ENTITY
 from api.services import ngsi
 from api.services.deps import LiveDep
 from api.services.responses import LDJSONResponse
@@ -34,7 +35,7 @@ _EXAMPLE = {
     responses={
         200: {
             "description": "Entities (normalised)",
-            "content": {"application/ld+json": {"example": [_EXAMPLE]}},
+            "content": {"application/ld+json": {"schema": LD_ENTITIES, "example": [_EXAMPLE]}},
         },
         **errors(422, 503),
     },
@@ -65,7 +66,10 @@ def entities(
     summary="One NGSI-LD entity by URN",
     response_class=LDJSONResponse,
     responses={
-        200: {"description": "The entity", "content": {"application/ld+json": {"example": _EXAMPLE}}},
+        200: {
+            "description": "The entity",
+            "content": {"application/ld+json": {"schema": LD_ENTITY, "example": _EXAMPLE}},
+        },
         **errors(404, 422, 503),
     },
 )
