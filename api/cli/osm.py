@@ -1,4 +1,4 @@
-"""`twin data import-osm`: import an OpenStreetMap ``.osm.pbf`` extract as the twin's road network."""
+"""`twin data import-osm` and `twin data roads`: import OSM roads; build, inspect and plot the network."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from api.cli.base import console, data_app, friendly
-from gis_data import osm, roads
+from gis_data import load, osm, roads
 from twin.errors import InputError
+from twin.network import RoadNetwork
 
 
 def parse_bbox(text: str) -> tuple[float, float, float, float]:
@@ -67,12 +68,63 @@ def import_osm(
         )
         bar.update(task, description=f"writing {target}")
         roads.write_network(net, target, fmt="geojson" if fmt == "geojson" else "geoparquet")
+    _print_summary(net, f"{file.name} → {target} ({fmt}, source real, ODbL)")
+
+
+@data_app.command("roads")
+@friendly
+def roads_cmd(  # noqa: PLR0917  (typer maps each CLI option to a parameter)
+    source: Annotated[
+        str, typer.Option(help="synthetic (generated) or osm (needs --osm-file).")
+    ] = "synthetic",
+    osm_file: Annotated[Path | None, typer.Option(help="The .osm.pbf extract for --source osm.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic generator.")] = 2025,
+    cache_dir: Annotated[Path | None, typer.Option(help="Data cache (default $TWIN_DATA_DIR).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Also write nodes + links to this folder.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="geoparquet or geojson (with --out).")] = "geoparquet",
+    plot: Annotated[
+        Path | None, typer.Option(help="Also draw the network by road class to this PNG.")
+    ] = None,
+) -> None:
+    """Build (or load from the cache) the city's road network and print its size by road class."""
+    if source not in ("synthetic", "osm"):
+        raise InputError("--source", f"must be synthetic or osm, got {source!r}")
+    if fmt not in ("geoparquet", "geojson"):
+        raise InputError("--format", f"must be geoparquet or geojson, got {fmt!r}")
+    with console.status("building the road network…"):
+        wards = load.wards_2025(cache_dir)
+        units = load.units_pre2025(cache_dir)
+        net = roads.build_network(
+            wards,
+            units,
+            source="osm" if source == "osm" else "synthetic",
+            seed=seed,
+            osm_file=osm_file,
+            cache_dir=cache_dir,
+        )
+        if out is not None:
+            roads.write_network(net, out, fmt="geojson" if fmt == "geojson" else "geoparquet")
+        if plot is not None:
+            roads.plot_network(net, plot, river_gdf=roads.river(wards))
+    label = "SYNTHETIC, generated" if net.is_synthetic else "real, OpenStreetMap (ODbL)"
+    _print_summary(net, f"Lạng Sơn road network ({label}; seed {seed})" if net.is_synthetic else label)
+    for path in (out, plot):
+        if path is not None:
+            console.print(f"wrote {path}")
+
+
+def _print_summary(net: RoadNetwork, title: str) -> None:
     summary = net.summary()
-    table = Table(title=f"{file.name} → {target} ({fmt}, source {summary['source']}, ODbL)")
+    table = Table(title=title)
+    links = net.links
+    # a two-way street is two links: count its length once for the street length
+    street_m = links["length_m"].where(links["oneway"], links["length_m"] / 2.0)
+    street_km = street_m.groupby(links["road_class"]).sum() / 1000.0
     table.add_column("road class")
-    table.add_column("km", justify="right")
+    table.add_column("link km", justify="right")
+    table.add_column("street km", justify="right")
     for cls, km in summary["km_by_class"].items():
-        table.add_row(cls, f"{km:.2f}")
+        table.add_row(cls, f"{km:.2f}", f"{street_km[cls]:.2f}")
     console.print(table)
     console.print(
         f"[green]ok[/]: {summary['nodes']} nodes, {summary['links']} links, "

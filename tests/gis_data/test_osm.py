@@ -14,6 +14,8 @@ import pandas as pd
 import pyrosm
 import pytest
 import shapely
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from api.cli import base
@@ -296,6 +298,13 @@ def test_parse_maxspeed(value: str | None, expected: float) -> None:
 )
 def test_oneway_direction(oneway: str | None, junction: str | None, highway: str, expected: int) -> None:
     assert osm.oneway_direction(oneway, junction, highway) == expected
+
+
+@given(speed=st.integers(min_value=5, max_value=130))
+def test_parse_maxspeed_reads_any_numeric_limit(speed: int) -> None:
+    assert osm.parse_maxspeed(str(speed)) == speed
+    assert osm.parse_maxspeed(f"{speed} mph") == pytest.approx(speed * 1.609344)
+    assert osm.parse_maxspeed(f"{speed};{speed + 20}") == speed
 
 
 def test_parse_lanes() -> None:

@@ -14,7 +14,10 @@ from hypothesis import strategies as st
 from scipy import sparse
 from scipy.sparse import csgraph
 from shapely.geometry.base import BaseGeometry
+from typer.testing import CliRunner
 
+from api.cli import base
+from api.cli import osm as _osm_cli  # noqa: F401  (registers the commands)
 from gis_data import roads, roads_synthetic
 from twin import provenance
 from twin.crs import METRIC, WGS84
@@ -281,3 +284,19 @@ def test_unwritable_cache_still_returns_the_network(
     built = roads.build_network(wards, units, seed=2025, cache_dir=blocker)
     assert built.n_links == net.n_links
     assert "not cached" in built.meta["cache_error"]
+
+
+def test_cli_roads_builds_writes_and_plots(data_dir: Path, net: RoadNetwork, tmp_path: Path) -> None:
+    out, png = tmp_path / "net", tmp_path / "roads.png"
+    args = ["data", "roads", "--cache-dir", str(data_dir), "--out", str(out), "--plot", str(png)]
+    result = CliRunner().invoke(base.app, args)
+    assert result.exit_code == 0, result.output
+    assert f"{net.n_nodes} nodes, {net.n_links} links" in result.output
+    assert "SYNTHETIC" in result.output
+    back = roads.read_network(out)
+    assert back.provenance.source == "synthetic"
+    assert back.meta["seed"] == 2025
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    bad = CliRunner().invoke(base.app, ["data", "roads", "--cache-dir", str(data_dir), "--source", "lidar"])
+    assert bad.exit_code == 2
+    assert "--source" in bad.output
