@@ -221,6 +221,12 @@ class City:
         index: wards.WardIndex = self._memo(("ward_index",), lambda: wards.WardIndex(self.core_wards))
         return index.lookup(lon, lat)
 
+    def unit_of(
+        self, lon: npt.ArrayLike, lat: npt.ArrayLike, field: str = "old_code"
+    ) -> npt.NDArray[np.str_]:
+        """Return the pre-2025 unit of each point as its `field` (see `twin.wards.unit_of`)."""
+        return wards.unit_of(self.units, lon, lat, field=field)
+
     def contains(self, lon: npt.ArrayLike, lat: npt.ArrayLike) -> npt.NDArray[np.bool_]:
         """Return whether each point lies inside the city (one of the 4 wards)."""
         return np.asarray(self.ward_of(lon, lat) != "", dtype=bool)

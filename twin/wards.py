@@ -119,6 +119,32 @@ def ward_of(
     return WardIndex(frame).lookup(lon, lat)
 
 
+def unit_of(
+    units: gpd.GeoDataFrame, lon: npt.ArrayLike, lat: npt.ArrayLike, *, field: str = "old_code"
+) -> npt.NDArray[np.str_]:
+    """Return the pre-2025 unit of each point, as its `field` (``""`` outside every unit).
+
+    Parameters
+    ----------
+    units
+        The pre-2025 unit table (``gis_data.load.units_pre2025``).
+    lon, lat
+        Coordinates in degrees.
+    field
+        The column to return: ``old_code`` (GSO code; ``""`` for units outside the old → new
+        mapping), ``new_code`` (the 2025 ward the unit became), ``commune_id`` or ``name_vi``.
+
+    Notes
+    -----
+    The 2009 polygons are generalised: near unit edges a point may fall in a neighbour, so use this
+    for aggregation and history, not to settle a boundary question.
+    """
+    if field not in units.columns:
+        raise InputError("field", f"must be a column of the unit table, got {field!r}")
+    values = units[field].astype(object).where(units[field].notna(), "").astype(str)
+    return WardIndex(units, codes=list(values)).lookup(lon, lat)
+
+
 def core_wards(wards: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Return the 4 city wards (2025), in code order, with provenance kept."""
     missing = [c for c in CITY_WARD_CODES if c not in wards.index]

@@ -21,6 +21,7 @@ from twin.wards import (
     WardIndex,
     city_boundary,
     core_wards,
+    unit_of,
     units_layer,
     ward_of,
     wards_layer,
@@ -127,3 +128,26 @@ def test_units_layer_carries_old_and_new_codes(units: gpd.GeoDataFrame, data_dir
     assert isinstance(layer, gpd.GeoDataFrame)
     assert provenance.of(layer)["source"] == "real"
     assert pd.api.types.is_integer_dtype(layer["population_2009"])
+
+
+def test_pre2025_lookup_tam_thanh_cave(units: gpd.GeoDataFrame) -> None:
+    lon, lat = [TAM_THANH_CAVE[0]], [TAM_THANH_CAVE[1]]
+    assert unit_of(units, lon, lat).tolist() == ["05974"]
+    assert unit_of(units, lon, lat, field="name_vi").tolist() == ["Phường Tam Thanh"]
+    assert unit_of(units, lon, lat, field="new_code").tolist() == ["05986"]
+    assert unit_of(units, [105.85], [21.03]).tolist() == [""]
+    with pytest.raises(InputError, match="field"):
+        unit_of(units, lon, lat, field="nope")
+
+
+def test_both_vintages_agree_inside_the_city(wards: gpd.GeoDataFrame, units: gpd.GeoDataFrame) -> None:
+    # the 2025 wards are mergers of pre-2025 units: old unit → new code matches the 2025 lookup,
+    # up to the generalisation of the 2009 polygons near edges
+    rng = np.random.default_rng(3)
+    lon = rng.uniform(106.66, 106.90, 20_000)
+    lat = rng.uniform(21.75, 21.95, 20_000)
+    new = ward_of(wards, lon, lat)
+    via_old = unit_of(units, lon, lat, field="new_code")
+    both = (new != "") & (via_old != "")
+    assert both.sum() > 5_000
+    assert (new[both] == via_old[both]).mean() > 0.97
