@@ -358,6 +358,28 @@ def test_osm_source_outside_the_city_says_so(
         roads.build_network(wards, units, source="osm", osm_file=HELSINKI, cache_dir=tmp_path)
 
 
+def test_build_network_from_osm_clips_to_the_city_and_caches(
+    units: gpd.GeoDataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a stand-in "city" over central Helsinki: build_network clips the import to its core wards
+    city = gpd.GeoDataFrame({"core_city_ward": [True]}, geometry=[shapely.box(*BBOX)], crs="EPSG:4326")
+    net = roads.build_network(city, units, source="osm", osm_file=HELSINKI, cache_dir=tmp_path)
+    assert net.provenance.source == "real"
+    assert net.strongly_connected_fraction() == 1.0
+    w, s, e, n = BBOX
+    assert net.nodes["x"].between(w, e).all()
+    assert net.nodes["y"].between(s, n).all()
+    (folder,) = (tmp_path / "roads").iterdir()
+    assert folder.name.startswith(f"osm-v{osm.IMPORTER_VERSION}-")
+
+    def must_not_run(*_args: object, **_kwargs: object) -> RoadNetwork:
+        raise AssertionError("the cached import ran again")
+
+    monkeypatch.setattr(osm, "read_pbf", must_not_run)
+    again = roads.build_network(city, units, source="osm", osm_file=HELSINKI, cache_dir=tmp_path)
+    assert (again.n_nodes, again.n_links) == (net.n_nodes, net.n_links)
+
+
 # -- the CLI -------------------------------------------------------------------------------------------------
 def test_cli_import_osm_writes_geoparquet_with_provenance(tmp_path: Path, helsinki: RoadNetwork) -> None:
     out = tmp_path / "hel"
