@@ -54,9 +54,10 @@ def _default_vehicles() -> dict[str, VehicleClass]:
 
 MODES = ("motorbike", "car", "bus", "truck")
 
-#: Hourly share of the day's vehicle trips (local hours 0..23), from Vietnamese urban counts' shape.
+#: Hourly share (%) of the day's vehicle trips by local hour 0..23: a weekday with morning (7–8 h) and
+#: evening (17–18 h) peaks, the shape of Vietnamese urban traffic counts.
 PROFILES: dict[str, tuple[float, ...]] = {
-    "morning_peak": (
+    "weekday": (
         0.4, 0.2, 0.2, 0.3, 1.2, 3.5, 7.5, 10.5, 8.0, 5.5, 5.0, 5.8,
         5.0, 4.5, 4.8, 5.5, 6.8, 8.5, 6.0, 3.8, 2.8, 1.9, 1.1, 0.7,
     ),
@@ -124,7 +125,9 @@ class LinkChange(LinkSelector):
 
 
 class OneWay(LinkSelector):
-    """Make the selected streets one-way: remove the selected links, keep their reverse ones."""
+    """Make the selected streets one-way: keep the links heading within ±60° of `heading_deg`."""
+
+    heading_deg: float = Field(ge=0.0, lt=360.0, description="compass heading of the kept direction")
 
 
 class NewLink(_Frozen):
@@ -161,7 +164,7 @@ class Demand(_Frozen):
     """Origin–destination demand from per-cell population and attractiveness."""
 
     trips_per_person_day: float = Field(default=1.6, ge=0.0, description="vehicle trips a day")
-    profile: Literal["morning_peak", "flat"] = "morning_peak"
+    profile: Literal["weekday", "flat"] = "weekday"
     multiplier: float = Field(default=1.0, ge=0.0)
     mean_trip_km: float = Field(default=3.0, gt=0.0, description="gravity decay length")
     through_veh_h: float = Field(default=600.0, ge=0.0, description="through traffic, all corridors")

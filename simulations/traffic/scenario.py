@@ -60,6 +60,10 @@ class Resolver:
         self.mid_lon = shapely.get_x(mid)
         self.mid_lat = shapely.get_y(mid)
         self.mid_xy = local_metres(self.mid_lon, self.mid_lat)
+        a = network.arrays()
+        nxy = local_metres(network.nodes["x"].to_numpy(), network.nodes["y"].to_numpy())
+        self.start_xy = nxy[a.u]
+        self.end_xy = nxy[a.v]
         self.names = np.array([_norm(str(n)) for n in network.links["name"]], dtype=object)
         self.wards = wards
         self.cells = cells
@@ -157,10 +161,19 @@ def apply(
         for i, c in enumerate(params.closures)
     ]  # fmt: skip
     keep = np.ones(len(links), dtype=bool)
+    bearing = np.degrees(np.arctan2(*(res.end_xy - res.start_xy).T)) % 360.0
     for i, ow in enumerate(params.one_way):
         ids = res.resolve(ow, f"one_way[{i}]")
-        keep[ids] = False
-        edits["removed"] += len(ids)
+        off = np.abs((bearing[ids] - ow.heading_deg + 180.0) % 360.0 - 180.0)
+        drop = ids[off > 60.0]
+        if not len(drop) or len(drop) == len(ids):
+            raise InputError(
+                f"one_way[{i}].heading_deg",
+                f"the {len(ids)} selected links do not run both ways along {ow.heading_deg:g}°",
+                hint="select a two-way street and the heading of the direction to keep",
+            )
+        keep[drop] = False
+        edits["removed"] += len(drop)
     old_ids = np.flatnonzero(keep)
     links = links.iloc[old_ids].copy()
     links["oneway"] = links["oneway"] | _has_no_reverse(links)
