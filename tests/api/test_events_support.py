@@ -28,7 +28,7 @@ from api.settings import Settings
 from gis_data.city import build_city
 from twin.city import City
 
-__all__ = ["city", "client", "connected"]
+__all__ = ["city", "client", "connected", "server"]
 
 
 @pytest.fixture(scope="session")
@@ -178,3 +178,11 @@ class Server:
                 self.kill()
         if self.proc is not None and self.proc.stderr is not None:
             self.proc.stderr.close()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[Server]:
+    """One real uvicorn for the session, with tiny stream queues so overflow is easy to provoke."""
+    srv = Server(tmp_path_factory.mktemp("served"), data_dir, {"TWIN_LIVE_QUEUE_SIZE": "5"}).start()
+    yield srv
+    srv.stop()

@@ -6,22 +6,11 @@ import json
 import queue
 import socket
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
 
-from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected)
+from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, connected, server)
 from tests.api.test_events_support import Server, event
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[Server]:
-    """One uvicorn for the module, with tiny stream queues so overflow is easy to provoke."""
-    srv = Server(tmp_path_factory.mktemp("stream"), data_dir, {"TWIN_LIVE_QUEUE_SIZE": "5"}).start()
-    yield srv
-    srv.stop()
 
 
 def _subscribers(url: str) -> int:
