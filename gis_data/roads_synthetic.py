@@ -48,7 +48,7 @@ from twin.network import ROAD_CLASSES, RoadNetwork
 from twin.provenance import Provenance
 
 #: Bump when the generator's output changes for the same inputs and seed (it keys the cache).
-GENERATOR_VERSION = "1.1"
+GENERATOR_VERSION = "1.2"
 
 RIVER_NAME = "Sông Kỳ Cùng"
 RIVER_WIDTH_M = 90.0
@@ -418,13 +418,14 @@ def _forced_segments(geo: _Geography, p: SyntheticParams) -> _Forced:
 def _jittered_grid(
     zone: BaseGeometry, spacing: float, angle_deg: float, rng: np.random.Generator, jitter: float
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
-    """Return points of a rotated, jittered grid inside `zone`, with their (i, j) grid indices."""
+    """Return points of a rotated, jittered grid inside `zone`, with their (i, j) grid indices (>= 0)."""
     if zone.is_empty:
         return np.empty((0, 2)), np.empty((0, 2), dtype=np.int64)
     minx, miny, maxx, maxy = zone.bounds
     cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
     half = np.hypot(maxx - minx, maxy - miny) / 2
-    k = np.arange(-int(half / spacing) - 1, int(half / spacing) + 2)
+    m = int(half / spacing) + 1
+    k = np.arange(-m, m + 1)
     gi, gj = np.meshgrid(k, k, indexing="ij")
     ij = np.column_stack((gi.ravel(), gj.ravel()))
     a = np.deg2rad(angle_deg)
@@ -432,7 +433,7 @@ def _jittered_grid(
     noise = np.clip(rng.normal(0.0, jitter, size=ij.shape), -0.35, 0.35)
     xy = ((ij + noise) * spacing) @ rot.T + (cx, cy)
     inside = shapely.contains_xy(zone, xy[:, 0], xy[:, 1])
-    return xy[inside], ij[inside]
+    return xy[inside], ij[inside] + m  # indices >= 0: -1 marks points off the urban grid
 
 
 def _mesh_points(
@@ -590,12 +591,15 @@ def _edge_flows(
         rows, cur, prev = rows[ok], cur[ok], prev[ok]
         keys.append(np.minimum(prev, cur) * n + np.maximum(prev, cur))
         cur = prev
-    k = np.concatenate(keys) if keys else np.empty(0, dtype=np.int64)
-    ukeys, counts = np.unique(k, return_counts=True)
+    flow = np.zeros(len(edges), dtype=np.float64)
+    if not keys:
+        return flow
+    ukeys, counts = np.unique(np.concatenate(keys), return_counts=True)
     ekey = np.minimum(edges[:, 0], edges[:, 1]) * n + np.maximum(edges[:, 0], edges[:, 1])
-    pos = np.clip(np.searchsorted(ukeys, ekey), 0, max(len(ukeys) - 1, 0))
-    found = (len(ukeys) > 0) & (ukeys[pos] == ekey) if len(ukeys) else np.zeros(len(ekey), bool)
-    return np.where(found, counts[pos] if len(ukeys) else 0, 0).astype(np.float64)
+    pos = np.searchsorted(ukeys, ekey).clip(max=len(ukeys) - 1)
+    hit = ukeys[pos] == ekey
+    flow[hit] = counts[pos[hit]]
+    return flow
 
 
 def _classify(
@@ -677,7 +681,6 @@ def _repair_oneways(
         u, v, _e = _directed(edges, oneway)
         g = sparse.csr_matrix((np.ones(len(u)), (u, v)), shape=(n, n))
         _, lab = csgraph.connected_components(g, directed=True, connection="strong")
-        # the reference component is the one of the undirected skeleton's biggest SCC
         big = np.bincount(lab).argmax()
         out = lab != big
         touch = (out[edges[:, 0]] | out[edges[:, 1]]) & (oneway != 0)
