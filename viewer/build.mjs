@@ -16,7 +16,7 @@ const watch = process.argv.includes("--watch");
 
 const common = {
   bundle: true,
-  minify: !watch,
+  minify: !watch && !process.env.VIEWER_DEBUG,
   sourcemap: watch ? "inline" : false,
   target: ["chrome110", "firefox115", "safari16"],
   legalComments: "none",

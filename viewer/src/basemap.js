@@ -21,8 +21,9 @@ function roadMatch(index) {
 }
 
 function ourLayers() {
-  const widthByZoom = (k) => ["interpolate", ["linear"], ["zoom"], 10, ["*", 0.45 * k, roadMatch(1)],
-    14, ["*", k, roadMatch(1)], 17, ["*", 2.4 * k, roadMatch(1)]];
+  // "zoom" may only sit in a top-level interpolate: the casing adds its margin inside each stop.
+  const widthByZoom = (pad = 0) => ["interpolate", ["linear"], ["zoom"], 10, ["+", pad, ["*", 0.45, roadMatch(1)]],
+    14, ["+", pad, roadMatch(1)], 17, ["+", pad, ["*", 2.4, roadMatch(1)]]];
   return [
     {
       id: "wards-fill", type: "fill", source: "wards_2025",
@@ -52,12 +53,12 @@ function ourLayers() {
     {
       id: "roads-casing", type: "line", source: "roads",
       minzoom: 12.5,
-      paint: { "line-color": "#0b1218", "line-width": ["+", 1.5, widthByZoom(1)] },
+      paint: { "line-color": "#0b1218", "line-width": widthByZoom(1.5) },
       layout: { "line-cap": "round", "line-join": "round" },
     },
     {
       id: "roads-line", type: "line", source: "roads",
-      paint: { "line-color": roadMatch(0), "line-width": widthByZoom(1) },
+      paint: { "line-color": roadMatch(0), "line-width": widthByZoom() },
       layout: { "line-cap": "round", "line-join": "round" },
     },
   ];

@@ -13,10 +13,10 @@ function download(blob, filename) {
   }, 1000);
 }
 
-/** Download the map (base map + deck.gl, one canvas) as PNG, with a caption band. */
-export function exportPNG(map, filename, lines) {
-  map.triggerRepaint();
+/** Download the view (base map canvas + deck.gl canvas) as PNG, with a caption band. */
+export function exportPNG(map, overlay, filename, lines) {
   const src = map.getCanvas();
+  const top = overlay.getCanvas();
   const band = 28 * lines.length + 12;
   const out = document.createElement("canvas");
   out.width = src.width;
@@ -25,6 +25,7 @@ export function exportPNG(map, filename, lines) {
   ctx.fillStyle = "#0e151c";
   ctx.fillRect(0, 0, out.width, out.height);
   ctx.drawImage(src, 0, 0);
+  if (top) ctx.drawImage(top, 0, 0, src.width, src.height);
   ctx.fillStyle = "#e6edf3";
   ctx.font = "600 18px 'Noto Sans', 'DejaVu Sans', sans-serif";
   lines.forEach((line, i) => ctx.fillText(line, 12, src.height + 26 + 28 * i));

@@ -343,8 +343,8 @@ async function loadHistory(maxEvents = RAW ? 250000 : 20000) {
   let cursor;
   let total = 0;
   try {
-    for (let page = 0; page < 100 && total < maxEvents; page += 1) {
-      const doc = await getJSON("/events", { since, limit: RAW ? 10000 : 5000, cursor }, { timeout: 60000 });
+    for (let page = 0; page < 400 && total < maxEvents; page += 1) {
+      const doc = await getJSON("/events", { since, limit: 1000, cursor }, { timeout: 60000 });
       const events = itemsOf(doc).map(normEvent).filter(Boolean);
       total += S.history.add(events);
       for (const e of events) addCategory(e.category);
@@ -564,7 +564,7 @@ async function loadScenarios() {
     const doc = await getJSON("/scenarios");
     S.scenario.runs = itemsOf(doc).filter((r) => !r.status || ["done", "finished", "completed", "succeeded", "ok"]
       .includes(String(r.status).toLowerCase()));
-    S.scenario.message = S.scenario.runs.length ? "" : t("no_scenarios", { status: "0" });
+    S.scenario.message = S.scenario.runs.length ? "" : t("no_scenarios_yet");
   } catch (err) {
     S.scenario.runs = [];
     S.scenario.message = t("no_scenarios", { status: err.status || err.message });
@@ -897,7 +897,7 @@ function doExport(kind) {
   const stamp = new Date().toISOString().slice(0, 16).replace(/[-:T]/g, "");
   try {
     if (kind === "png") {
-      exportPNG(map, `langson-ioc-${stamp}.png`, [t("title"), `${$("time-label").textContent} · ${t("synthetic_note")}`]);
+      exportPNG(map, overlay, `langson-ioc-${stamp}.png`, [t("title"), `${$("time-label").textContent} · ${t("synthetic_note")}`]);
     } else if (kind === "geojson") {
       const features = currentGeoJSON();
       if (!features.length) throw new Error(t("nothing_to_export"));
@@ -949,6 +949,8 @@ function bindControls() {
     loadHistory();
   };
   $("sel-run").onchange = (e) => selectRun(e.target.value);
+  $("sel-run").onfocus = () => loadScenarios();
+  $("sel-compare").onfocus = () => loadScenarios();
   $("sel-run-layer").onchange = (e) => loadScenarioLayer(e.target.value);
   $("sel-compare").onchange = (e) => {
     S.compare.with = e.target.value || null;
@@ -1053,8 +1055,9 @@ async function main() {
   window.__map = map;
   map.addControl(new maplibregl.NavigationControl({ visualizePitch: true }), "top-right");
   map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "bottom-right");
+  // Overlaid (deck.gl's own canvas above the map): interleaved mode does not run on MapLibre 6 yet.
   overlay = new MapboxOverlay({
-    interleaved: true,
+    interleaved: false,
     layers: [],
     getTooltip: (info) => tooltip(S, info),
     onClick,

@@ -52,9 +52,10 @@ export function renderLayerList(S, onToggle, onCurrent) {
     const current = S.current === name ? ' aria-current="true"' : "";
     const key = i < 9 ? `<kbd>${i + 1}</kbd>` : "";
     return `<li data-layer="${name}"${current}>
-      <label><input type="checkbox" data-toggle="${name}" ${S.visible[name] ? "checked" : ""}>${key}
-      <button type="button" class="link" data-current="${name}" title="GeoJSON">${esc(t(`l_${name}`))}</button></label>
-      ${count}${note}<div class="swatches">${swatches(name, S)}</div></li>`;
+      <label><input type="checkbox" data-toggle="${name}" ${S.visible[name] ? "checked" : ""}
+        aria-label="${esc(t(`l_${name}`))}">${key}
+      <button type="button" class="link" data-current="${name}" title="GeoJSON">${esc(t(`l_${name}`))}</button>${count}</label>
+      ${note}<div class="swatches">${swatches(name, S)}</div></li>`;
   }).join("");
   for (const el of ul.querySelectorAll("[data-toggle]")) el.onchange = () => onToggle(el.dataset.toggle, el.checked);
   for (const el of ul.querySelectorAll("[data-current]")) el.onclick = (e) => {

@@ -1,0 +1,84 @@
+"""The app the browser tests serve: the real `create_app`, with scenario jobs that finish in a second.
+
+Scenario jobs keep the real job service, storage and HTTP routes; only the work a job runs is a
+model-shaped stand-in (the traffic model's layer and table schema: ``traffic.links`` with mean speeds
+and ``traffic.links_5min`` with a speed per link per 5 minutes), so a browser test can overlay and
+compare runs without minutes of simulation. The models themselves are tested in tests/simulations.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from fastapi import FastAPI
+
+from api.app import create_app
+from api.services.jobs import JobManager, JobSettings
+from api.settings import Settings
+from simulations.results import Progress, RunResult
+from simulations.scenario import ScenarioSpec
+from twin import provenance
+
+#: 24 links across the old centre of Lạng Sơn (west → east), 12 bins of 5 minutes from 07:00.
+N_LINKS = 24
+N_BINS = 12
+FREE_KMH = 40.0
+
+
+def link_speed(link: int, b: int, multiplier: float) -> float:
+    """Return the stand-in speed (km/h) of `link` in bin `b`: slower with demand, slowest mid-run."""
+    load = 0.45 * multiplier * math.sin(math.pi * (b + 0.5) / N_BINS) * (0.5 + (link % 4) / 6)
+    return FREE_KMH * max(0.1, 1.0 - load)
+
+
+def model_shaped_work(
+    spec: ScenarioSpec, progress: Progress, data_dir: Path | None
+) -> dict[str, list[RunResult]]:
+    """Return traffic-shaped results for each seed (demand multiplier from the spec)."""
+    params = spec.resolve()
+    mult = float(params["traffic"].demand.multiplier)  # type: ignore[attr-defined]
+    lines = [
+        shapely.LineString([(106.745 + 0.004 * (i % 6), 21.838 + 0.004 * (i // 6)),
+                            (106.748 + 0.004 * (i % 6), 21.8385 + 0.004 * (i // 6))])
+        for i in range(N_LINKS)
+    ]  # fmt: skip
+    out = []
+    for k, seed in enumerate(spec.seeds):
+        progress((k + 1) / len(spec.seeds), f"seed {seed}")
+        speeds = np.array([[link_speed(i, b, mult) for i in range(N_LINKS)] for b in range(N_BINS)])
+        mean = speeds.mean(axis=0)
+        links = gpd.GeoDataFrame(
+            {"name": ["QL1A"] * N_LINKS, "road_class": ["primary"] * N_LINKS,
+             "volume_veh": [100.0 * (i + 1) * mult for i in range(N_LINKS)],
+             "mean_speed_kmh": mean, "speed_ratio": mean / FREE_KMH},
+            geometry=lines, crs="EPSG:4326", index=pd.RangeIndex(N_LINKS, name="link_id"),
+        )  # fmt: skip
+        provenance.attach(
+            links, provenance.Provenance(name="traffic_links", source="simulated", licence="MIT")
+        )
+        bins = np.repeat(np.arange(N_BINS), N_LINKS)
+        table = pd.DataFrame({
+            "bin": bins, "t_start_s": bins * 300, "link_id": np.tile(np.arange(N_LINKS), N_BINS),
+            "speed_kmh": speeds.ravel(), "t_local": [f"07:{5 * b:02d}" for b in bins],
+        })  # fmt: skip
+        out.append(
+            RunResult("traffic", {"multiplier": mult}, seed, {"mean_speed_kmh": float(mean.mean())},
+                      tables={"links_5min": table}, layers={"links": links})
+        )  # fmt: skip
+    return {"traffic": out}
+
+
+def create_test_app() -> FastAPI:
+    """Return the real app whose scenario jobs run `model_shaped_work`."""
+    settings = Settings()
+    app = create_app(settings)
+    app.state.scenario_jobs = JobManager(
+        settings.state_dir, data_dir=settings.data_dir, work=model_shaped_work,
+        settings=JobSettings(max_concurrent=1, max_queued=10), poll_s=0.05,
+    )  # fmt: skip
+    return app

@@ -1,0 +1,183 @@
+"""Browser-test fixtures: the real app under uvicorn on a free loopback port, and headless Chromium.
+
+The server is the real `api.app:create_app` (uvicorn subprocess, temp state dir, replay off) over the
+data cache of the session, with fast scenario jobs (see `tests.e2e.app_factory`). Chromium is Debian's ``/usr/bin/chromium`` driven by Playwright; tests are
+skipped with a reason when either the browser or the built viewer (``make viewer``) is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DIST = ROOT / "viewer" / "dist" / "index.html"
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = os.environ.get("TWIN_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
+
+
+def free_port() -> int:
+    """Return a free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A uvicorn process serving the twin; `stop()` / `start()` simulate an outage."""
+
+    port: int
+    env: dict[str, str]
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+    routes: set[str] = field(default_factory=set)
+
+    @property
+    def url(self) -> str:
+        """Return the base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 90.0) -> None:
+        """Start uvicorn and wait until GET /health answers."""
+        cmd = [sys.executable, "-m", "uvicorn", "tests.e2e.app_factory:create_test_app", "--factory", "--host", "127.0.0.1",
+               "--port", str(self.port), "--log-level", "warning"]  # fmt: skip
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the server exited ({self.proc.returncode}); see {self.log}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError(f"the server did not answer /health in {timeout} s; see {self.log}")
+        # Build the city model now, once, rather than inside the first page load.
+        httpx.get(f"{self.url}/layers/wards_2025", timeout=120)
+        spec = httpx.get(f"{self.url}/openapi.json", timeout=10).json()
+        self.routes = {f"{m.upper()} {p}" for p, ops in spec.get("paths", {}).items() for m in ops}
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL)."""
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def has(self, route: str) -> bool:
+        """Return whether the OpenAPI schema lists `route` ("GET /cameras")."""
+        return route in self.routes
+
+    def require(self, *routes: str) -> None:
+        """Skip the test when an endpoint it needs is not served (yet)."""
+        missing = [r for r in routes if not self.has(r)]
+        if missing:
+            pytest.skip(f"the app does not serve {', '.join(missing)} yet (contract 4)")
+
+
+def _server(tmp: Path, data_dir: Path) -> Server:
+    env = {
+        **os.environ,
+        "TWIN_DATA_DIR": str(data_dir),
+        "TWIN_STATE_DIR": str(tmp / "state"),
+        "TWIN_REPLAY": "false",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    env.pop("TWIN_BASEMAP_URL", None)
+    return Server(port=free_port(), env=env, log=tmp / "server.log")
+
+
+@pytest.fixture(scope="session")
+def browser_ok() -> None:
+    """Skip browser tests when Chromium, Playwright or the viewer build is missing."""
+    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+        pytest.skip("Chromium is not installed: run scripts/setup-system.sh (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api", reason="playwright (Python) is not installed: make python")
+    if not DIST.is_file():
+        pytest.skip("the viewer is not built: run `make viewer`")
+
+
+@pytest.fixture(scope="session")
+def server(browser_ok: None, tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[Server]:
+    """The twin served on a free port for the whole session."""
+    srv = _server(tmp_path_factory.mktemp("e2e"), data_dir)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium(browser_ok: None) -> Iterator[Any]:
+    """One headless Chromium for the session."""
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415  (optional test dependency)
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@dataclass
+class Page:
+    """A page of the viewer plus every URL it requested."""
+
+    page: Any
+    requests: list[str]
+
+    def foreign_requests(self) -> list[str]:
+        """Return the requests that left localhost (data: and blob: URLs stay in the page)."""
+        out = []
+        for url in self.requests:
+            u = urlparse(url)
+            if u.scheme in ("data", "blob", "about"):
+                continue
+            if u.hostname not in LOCAL_HOSTS:
+                out.append(url)
+        return out
+
+    def screenshot(self, name: str) -> Path:
+        """Save a screenshot under test-artifacts/ and return its path."""
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        self.page.screenshot(path=str(path))
+        return path
+
+    def state(self, expr: str) -> Any:
+        """Evaluate `expr` with `S` bound to window.__viewer."""
+        return self.page.evaluate(f"(() => {{ const S = window.__viewer; return {expr}; }})()")
+
+
+def open_viewer(chromium: Any, url: str, *, width: int = 1280, height: int = 800, query: str = "") -> Page:
+    """Open the viewer in a fresh context and wait for body[data-ready="1"]."""
+    # bypass_csp lets Playwright evaluate its wait predicates; the page itself keeps its strict CSP.
+    ctx = chromium.new_context(
+        viewport={"width": width, "height": height}, accept_downloads=True, bypass_csp=True
+    )
+    page = ctx.new_page()
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(f"{url}/{query}")
+    page.wait_for_selector('body[data-ready="1"]', state="attached", timeout=60_000)
+    return Page(page, requests)

@@ -1,0 +1,308 @@
+"""The IOC viewer in a real browser: headless Chromium (SwiftShader) on the real app.
+
+Each test drives the view as an operator would (mouse, keyboard) and reads the result from what is
+drawn (`window.__deck.pickObject`, `window.__viewer`) and from the DOM. Screenshots of each main view
+go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Page, Server, open_viewer
+
+pytestmark = pytest.mark.browser
+
+#: Seeded events: (minutes before now, category, camera); spread over 5 hours.
+CATEGORIES = ("congestion", "accident", "illegal_dumping", "crowding")
+SEED_MINUTES = [10 + 3 * i for i in range(96)]  # 10 min .. 295 min ago, one every 3 min
+
+
+def _iso(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+@pytest.fixture(scope="module")
+def seeded(server: Server) -> dict[str, Any]:
+    """Post 96 events over the last 5 hours through the API (one batch); return their times."""
+    server.require("POST /events/batch", "GET /cells", "GET /cameras")
+    cams = httpx.get(f"{server.url}/cameras", timeout=30).json()["features"]
+    now = datetime.now(UTC)
+    events, times = [], []
+    for i, minutes in enumerate(SEED_MINUTES):
+        cam = cams[(i * 7) % len(cams)]
+        t = now - timedelta(minutes=minutes)
+        times.append(t)
+        events.append({
+            "event_id": f"e2e-seed-{i:03d}", "camera_id": cam["properties"]["camera_id"],
+            "category": CATEGORIES[i % len(CATEGORIES)], "severity": "medium", "confidence": 0.9,
+            "start_time": _iso(t),
+        })  # fmt: skip
+    r = httpx.post(f"{server.url}/events/batch", json={"events": events}, timeout=60)
+    assert r.status_code == 200, r.text
+    assert r.json()["accepted"] == len(events)
+    return {"times": times, "cameras": cams}
+
+
+@pytest.fixture(scope="module")
+def view(chromium: Any, server: Server, seeded: dict[str, Any]) -> Any:
+    """The viewer at 1280×800 over the seeded events (one page for the module, as an operator's shift)."""
+    p = open_viewer(chromium, server.url)
+    yield p
+    p.page.context.close()
+
+
+def _on_screen(p: Page, lon: float, lat: float) -> tuple[float, float] | None:
+    """Return the view pixel of (lon, lat) if it lies in the open part of the map (not under a panel)."""
+    xy = p.page.evaluate(
+        """([lon, lat]) => { const r = document.getElementById('map').getBoundingClientRect();
+        const pt = window.__map.project([lon, lat]); return [pt.x + r.left, pt.y + r.top, pt.x, pt.y]; }""",
+        [lon, lat],
+    )
+    x, y = xy[0], xy[1]
+    if 330 < x < 950 and 80 < y < 730:
+        return x, y
+    return None
+
+
+def test_page_ready_offline_with_city_layers(view: Page, server: Server) -> None:
+    status = view.state("S.layerStatus")
+    for name in ("wards_2025", "roads", "river", "cameras"):
+        assert status[name]["status"] == "ok", (name, status[name])
+    assert status["cameras"]["count"] == 238
+    assert status["roads"]["count"] > 1000
+    # Vietnamese by default, ward names with their diacritics.
+    assert view.page.evaluate("document.documentElement.lang") == "vi"
+    names = view.state("S.wardLabels.map(d => d.name)")
+    assert {"Đông Kinh", "Lương Văn Tri", "Tam Thanh", "Kỳ Lừa"} <= set(names)
+    # The camera health summary is shown as "online/total".
+    summary = view.page.inner_text("#camera-summary")
+    assert "/238" in summary
+    # The seeded events are aggregated on the server into extruded hexagons.
+    assert view.state("S.serverCells.length") > 0
+    assert view.state("S.drawnCells.reduce((a, d) => a + d.count, 0)") >= len(SEED_MINUTES)
+    view.screenshot("viewer-overview-1280x800")
+    assert view.foreign_requests() == []
+
+
+def test_wall_screen_1920x1080(chromium: Any, server: Server, seeded: dict[str, Any]) -> None:
+    p = open_viewer(chromium, server.url, width=1920, height=1080)
+    try:
+        # Panels scale up for a wall screen and leave the map in the middle visible.
+        width = p.page.evaluate("document.getElementById('panel-layers').getBoundingClientRect().width")
+        assert width >= 360
+        p.screenshot("viewer-wall-1920x1080")
+        assert p.foreign_requests() == []
+    finally:
+        p.page.context.close()
+
+
+def test_click_camera_shows_details(view: Page) -> None:
+    cams = view.state("S.cameras.map(c => [c.camera_id, c.position[0], c.position[1]])")
+    for cam_id, lon, lat in cams:
+        xy = _on_screen(view, lon, lat)
+        if xy is None:
+            continue
+        picked = view.page.evaluate(
+            "([x, y]) => { const r = document.getElementById('map').getBoundingClientRect();"
+            " const o = window.__deck.pickObject({x: x - r.left, y: y - r.top, radius: 2});"
+            " return o && o.layer.id === 'cameras' ? o.object.camera_id : null; }",
+            list(xy),
+        )
+        if picked is None:
+            continue
+        view.page.mouse.click(*xy)
+        view.page.wait_for_function(
+            "document.querySelector('#details-title')?.textContent.includes('LS-CAM-')"
+        )
+        shown = view.page.inner_text("#details")
+        assert picked in shown
+        assert view.state("S.selectedCamera") == picked
+        # Ward, kind, status and last-seen are all there, in Vietnamese.
+        for label in ("Phường/xã", "Loại vị trí", "Trạng thái", "Lần cuối thấy", "Sự kiện gần đây"):
+            assert label in shown
+        cam = view.state(f"S.cameras.find(c => c.camera_id === '{picked}')")
+        assert view.page.is_visible("#pane-details")
+        assert cam["ward_code"] and (
+            cam["ward_code"] in shown or view.state(f"S.wardName('{cam['ward_code']}')") in shown
+        )
+        view.screenshot("viewer-camera-details")
+        return
+    pytest.fail(f"no camera of {len(cams)} could be picked in the open part of the map")
+
+
+def test_posted_event_appears_on_the_map_within_3_s(view: Page, server: Server) -> None:
+    view.page.wait_for_function("window.__viewer.stream.state === 'open'", timeout=15_000)
+    cam = next(c for c in view.state("S.cameras") if _on_screen(view, *c["position"]))
+    event_id = f"e2e-live-{int(time.time() * 1000)}"
+    body = {
+        "event_id": event_id, "camera_id": cam["camera_id"], "category": "accident", "severity": "high",
+        "confidence": 0.95, "start_time": _iso(datetime.now(UTC)),
+    }  # fmt: skip
+    x, y = _on_screen(view, *cam["position"]) or (0.0, 0.0)
+    r = httpx.post(f"{server.url}/events", json=body, timeout=10)
+    assert r.status_code in (200, 201), r.text
+    # The stream delivers it and deck.gl draws it where the camera is: the issue asks for 3 s at most.
+    view.page.wait_for_function(
+        """([x, y, id]) => { const r = document.getElementById('map').getBoundingClientRect();
+        return window.__deck.pickMultipleObjects({x: x - r.left, y: y - r.top, radius: 4, depth: 20,
+          layerIds: ['events']}).some(o => o.object.id === id); }""",
+        arg=[x, y, event_id],
+        timeout=3_000,
+        polling=50,
+    )
+    assert view.state(f"S.drawnEvents.some(e => e.id === '{event_id}')")
+    # It is in the feed too.
+    view.page.click("#tab-feed")
+    assert "Tai nạn" in view.page.inner_text("#feed-list")
+    view.screenshot("viewer-live-event")
+
+
+def test_time_slider_replays_the_last_hours(view: Page, seeded: dict[str, Any]) -> None:
+    view.page.wait_for_function("window.__viewer.history.size >= 96", timeout=20_000)
+    live_sig = view.state("S.drawnSignature")
+    # Drag the slider to the middle of the 6 h window (an input event, as a user's drag fires).
+    view.page.evaluate(
+        "() => { const s = document.getElementById('time-slider'); s.value = '500';"
+        " s.dispatchEvent(new Event('input', {bubbles: true})); }"
+    )
+    view.page.wait_for_function("window.__viewer.time.mode === 'replay'")
+    view.page.wait_for_function(f"window.__viewer.drawnSignature !== {live_sig!r}")
+    t_ms = view.state("S.time.t")
+    drawn = view.state("S.drawnCells.reduce((a, d) => a + d.count, 0)")
+    # Known answer: the hexagons hold the seeded events of the 30 minutes before the slider's time.
+    t = datetime.fromtimestamp(t_ms / 1000, UTC)
+    expected = sum(1 for s in seeded["times"] if t - timedelta(minutes=30) <= s <= t)
+    assert drawn == expected
+    assert "Phát lại" in view.page.inner_text("#time-label")
+    view.screenshot("viewer-replay")
+    # Play advances the clock; L goes back to live.
+    view.page.click("#btn-play")
+    view.page.wait_for_function(f"window.__viewer.time.t > {t_ms} + 60000")
+    view.page.click("#map")
+    view.page.keyboard.press("l")
+    view.page.wait_for_function("window.__viewer.time.mode === 'live'")
+    assert view.state("S.time.playing") is False
+
+
+def test_language_switch(view: Page) -> None:
+    assert view.page.text_content("#h-layers") == "Lớp bản đồ"
+    view.page.click("#btn-lang")
+    view.page.wait_for_function("document.documentElement.lang === 'en'")
+    assert view.page.text_content("#h-layers") == "Map layers"
+    assert "Cameras" in view.page.inner_text("#layer-list")
+    assert view.page.inner_text("h1").startswith("IOC map — Lạng Sơn city")
+    assert "cameras online" in view.page.inner_text("#camera-summary")
+    view.screenshot("viewer-english")
+    # The keyboard shortcut switches back.
+    view.page.click("#map")
+    view.page.keyboard.press("e")
+    view.page.wait_for_function("document.documentElement.lang === 'vi'")
+    assert view.page.text_content("#h-layers") == "Lớp bản đồ"
+
+
+def test_export_geojson_of_the_current_layer(view: Page) -> None:
+    with view.page.expect_download() as dl:
+        view.page.click("#btn-export-geojson")
+    path = dl.value.path()
+    import json  # noqa: PLC0415
+
+    doc = json.loads(path.read_text())
+    assert doc["type"] == "FeatureCollection"
+    assert doc["name"] == "cells"
+    assert sum(f["properties"]["count"] for f in doc["features"]) >= len(SEED_MINUTES)
+    with view.page.expect_download() as dl_png:
+        view.page.click("#btn-export-png")
+    assert dl_png.value.path().read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _submit(server: Server, name: str, multiplier: float) -> str:
+    spec = {
+        "schema_version": 1, "name": name, "kind": "traffic", "seeds": [1], "horizon": "1h",
+        "changes": [{"type": "set", "param": "traffic.demand.multiplier", "value": multiplier}],
+    }  # fmt: skip
+    r = httpx.post(f"{server.url}/scenarios", json=spec, timeout=30)
+    assert r.status_code == 202, r.text
+    return str(r.json()["id"])
+
+
+def _wait_done(server: Server, job_id: str) -> None:
+    deadline = time.monotonic() + 90  # a safety limit for a stuck job, not a timing assertion
+    while time.monotonic() < deadline:
+        body = httpx.get(f"{server.url}/scenarios/{job_id}", timeout=10).json()
+        if body["status"] == "done":
+            return
+        assert body["status"] in ("queued", "running"), body
+        time.sleep(0.1)
+    pytest.fail(f"scenario job {job_id} did not finish")
+
+
+def test_simulation_overlay_and_difference_map(view: Page, server: Server) -> None:
+    server.require(
+        "POST /scenarios", "GET /scenarios/{job_id}/layers/{name}", "GET /scenarios/{a}/compare/{b}"
+    )
+    a = _submit(server, "Cơ sở", 1.0)
+    b = _submit(server, "Nhu cầu +50 %", 1.5)
+    _wait_done(server, a)
+    _wait_done(server, b)
+    view.page.focus("#sel-run")
+    view.page.wait_for_function(f"!!document.querySelector('#sel-run option[value=\"{b}\"]')")
+    view.page.select_option("#sel-run", a)
+    view.page.wait_for_function(
+        "window.__viewer.scenario.mode === 'series' && window.__viewer.scenario.shown.length > 0"
+    )
+    assert view.state("S.scenario.layer") == "traffic.links"
+    assert view.state("S.scenario.shown.length") == 24
+    assert view.page.is_visible("#sim-slider")
+    # Link speeds over the day: moving the simulation clock recolours the links.
+    colour = "window.__viewer.scenario.colorOf(window.__viewer.scenario.shown[3]).join(',')"
+    view.page.evaluate(
+        "() => { const s = document.getElementById('sim-slider'); s.value = '0';"
+        " s.dispatchEvent(new Event('input', {bubbles: true})); }"
+    )
+    early = view.page.evaluate(colour)
+    view.page.evaluate(
+        "() => { const s = document.getElementById('sim-slider'); s.value = '6';"
+        " s.dispatchEvent(new Event('input', {bubbles: true})); }"
+    )
+    assert view.page.inner_text("#sim-label").endswith("07:30")
+    assert view.page.evaluate(colour) != early
+    view.screenshot("viewer-scenario-link-speeds")
+    # The H3 difference map of the two runs: b − a of the link volumes is positive everywhere.
+    view.page.focus("#sel-compare")
+    view.page.select_option("#sel-compare", b)
+    view.page.wait_for_function("window.__viewer.compare.cells.length > 0")
+    view.page.select_option("#sel-compare-metric", "volume_veh_delta")
+    view.page.wait_for_function("window.__viewer.compare.metric === 'volume_veh_delta'")
+    values = view.state("S.compare.cells.map(d => d.value)")
+    assert values and all(v > 0 for v in values)
+    # Known answer: the volumes sum to 100·(1+…+24)·(1.5 − 1.0) = 15,000 over all cells.
+    assert sum(values) == pytest.approx(15_000)
+    view.screenshot("viewer-scenario-compare")
+    view.page.select_option("#sel-compare", "")
+    view.page.select_option("#sel-run", "")
+
+
+def test_api_down_shows_a_message_and_recovers(view: Page, server: Server) -> None:
+    server.stop()
+    try:
+        view.page.wait_for_function(
+            "!document.getElementById('banner').hidden"
+            " && document.getElementById('banner').textContent.includes('Không kết nối được')",
+            timeout=20_000,
+        )
+        assert view.state("S.api.up") is False
+        assert view.state("S.stream.state") != "open"
+        view.screenshot("viewer-api-down")
+        # The map is still drawn: base layers stay on screen while the server is away.
+        assert view.state("S.layerStatus.wards_2025.status") == "ok"
+    finally:
+        server.start()
+    view.page.wait_for_function("window.__viewer.api.up === true", timeout=30_000)
+    view.page.wait_for_function("window.__viewer.stream.state === 'open'", timeout=30_000)
+    assert "Đã kết nối lại" in view.page.inner_text("#banner") or view.page.is_hidden("#banner")
