@@ -36,7 +36,7 @@ def check_cells(cells: gpd.GeoDataFrame) -> None:
     for c in ("population", "attractiveness"):
         col = pd.to_numeric(cells[c], errors="coerce")
         if col.isna().any() or (col < 0).any():
-            raise InputError(f"cells.{c}", "must be non-negative numbers")
+            raise InputError(f"cells.{c}", "must be non-negative numbers", hint="fix the cell table")
 
 
 def cell_centres(cells: gpd.GeoDataFrame) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
@@ -225,14 +225,20 @@ def _event_trips(
 ) -> pd.DataFrame:
     ev = params.events[i]
     if not (-180 <= ev.lonlat[0] <= 180 and -90 <= ev.lonlat[1] <= 90):
-        raise InputError(f"events[{i}].at", f"({ev.lonlat[0]}, {ev.lonlat[1]}) is not a lon/lat position")
+        raise InputError(
+            f"events[{i}].lonlat",
+            f"({ev.lonlat[0]}, {ev.lonlat[1]}) is not a lon/lat position",
+            hint="give [lon, lat] in degrees",
+        )
     place = int(network.nearest_node([ev.lonlat[0]], [ev.lonlat[1]])[0])
     t0 = params.rel_s(ev.start, f"events[{i}].start")
     t1 = params.rel_s(ev.end, f"events[{i}].end")
     n_to = ev.trips // 2
     n_from = ev.trips - n_to
     if pop.sum() <= 0:
-        raise InputError(f"events[{i}]", "no populated cell to send visitors from")
+        raise InputError(
+            f"events[{i}]", "no populated cell to send visitors from", hint="pass cells with population"
+        )
     p = pop / pop.sum()
     home_to = rng.choice(len(pop), n_to, p=p)
     home_from = rng.choice(len(pop), n_from, p=p)

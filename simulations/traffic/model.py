@@ -182,19 +182,31 @@ class TrafficModel(mesa.Model):  # type: ignore[misc]
         trips = self.trips
         for col in ("origin", "dest", "depart_s", "mode"):
             if col not in trips.columns:
-                raise InputError(f"trips.{col}", "missing column")
+                raise InputError(
+                    f"trips.{col}", "missing column", hint="trips need origin, dest, depart_s, mode"
+                )
         modes = trips["mode"].astype(str).to_numpy()
         unknown = sorted(set(modes) - set(self.params.vehicles))
         if unknown:
-            raise InputError("trips.mode", f"vehicle classes {unknown} have no parameters")
+            raise InputError(
+                "trips.mode", f"vehicle classes {unknown} have no parameters", hint="add them to `vehicles`"
+            )
         n_nodes = self.network.n_nodes
         o = trips["origin"].to_numpy(dtype=np.int64)
         d = trips["dest"].to_numpy(dtype=np.int64)
         if len(o) and (min(o.min(), d.min()) < 0 or max(o.max(), d.max()) >= n_nodes):
-            raise InputError("trips.origin", f"node ids must be within 0..{n_nodes - 1}")
+            raise InputError(
+                "trips.origin",
+                f"node ids must be within 0..{n_nodes - 1}",
+                hint="use node ids of this network",
+            )
         dep = trips["depart_s"].to_numpy(dtype=np.float64)
         if len(dep) and (dep.min() < 0 or not np.isfinite(dep).all()):
-            raise InputError("trips.depart_s", "departure times must be finite and >= 0")
+            raise InputError(
+                "trips.depart_s",
+                "departure times must be finite and >= 0",
+                hint="give seconds after the start",
+            )
         code = {m: i for i, m in enumerate(MODES)}
         mode = np.array([code[m] for m in modes], dtype=np.int8) if len(modes) else np.zeros(0, np.int8)
         self.dest_nodes, row = np.unique(d, return_inverse=True)

@@ -26,8 +26,16 @@ def clock_s(value: str, field: str) -> int:
     """Return seconds after midnight of a local ``HH:MM`` clock time."""
     m = _HHMM.match(value)
     if not m:
-        raise InputError(field, f"must be a local time HH:MM, got {value!r}")
+        raise InputError(field, f"must be a local time HH:MM, got {value!r}", hint='e.g. "07:30"')
     return int(m.group(1)) * 3600 + int(m.group(2)) * 60
+
+
+def _vclock(value: str, field: str) -> int:
+    """Return `clock_s` for use inside validators (a ValueError, so pydantic adds the field path)."""
+    try:
+        return clock_s(value, field)
+    except InputError as e:
+        raise ValueError(f"{field} {e.reason}") from None
 
 
 class _Frozen(BaseModel):
@@ -73,7 +81,7 @@ class Window(_Frozen):
 
     @model_validator(mode="after")
     def _order(self) -> Self:
-        if clock_s(self.end, "end") <= clock_s(self.start, "start"):
+        if _vclock(self.end, "end") <= _vclock(self.start, "start"):
             raise ValueError(f"time window ends ({self.end}) before it starts ({self.start})")
         return self
 
@@ -104,7 +112,7 @@ class Closure(LinkSelector):
 
     @model_validator(mode="after")
     def _order(self) -> Self:
-        if clock_s(self.end, "end") <= clock_s(self.start, "start"):
+        if _vclock(self.end, "end") <= _vclock(self.start, "start"):
             raise ValueError(f"closure ends ({self.end}) before it starts ({self.start})")
         return self
 
@@ -155,7 +163,7 @@ class Event(_Frozen):
 
     @model_validator(mode="after")
     def _order(self) -> Self:
-        if clock_s(self.end, "end") <= clock_s(self.start, "start"):
+        if _vclock(self.end, "end") <= _vclock(self.start, "start"):
             raise ValueError(f"event ends ({self.end}) before it starts ({self.start})")
         return self
 
@@ -228,7 +236,7 @@ class TrafficParams(_Frozen):
     @field_validator("start")
     @classmethod
     def _start(cls, v: str) -> str:
-        clock_s(v, "start")
+        _vclock(v, "start")
         return v
 
     @field_validator("vehicles")
@@ -250,7 +258,7 @@ class TrafficParams(_Frozen):
             raise ValueError("step_s and bin_s must be at least dt_s")
         if self.routing.period_s < self.step_s:
             raise ValueError("routing.period_s must be at least step_s")
-        t0 = clock_s(self.start, "start")
+        t0 = _vclock(self.start, "start")
         t1 = t0 + self.horizon_s
         windows: list[tuple[str, tuple[Closure | Event, ...]]] = [
             ("closures", self.closures),
@@ -258,7 +266,7 @@ class TrafficParams(_Frozen):
         ]
         for kind, items in windows:
             for i, item in enumerate(items):
-                a, b = clock_s(item.start, "start"), clock_s(item.end, "end")
+                a, b = _vclock(item.start, "start"), _vclock(item.end, "end")
                 if b <= t0 or a >= t1:
                     raise ValueError(
                         f"{kind}[{i}] window {item.start}–{item.end} lies outside the simulated "
@@ -270,7 +278,7 @@ class TrafficParams(_Frozen):
     @property
     def start_s(self) -> int:
         """Local start time in seconds after midnight."""
-        return clock_s(self.start, "start")
+        return _vclock(self.start, "start")
 
     @property
     def departure_window_s(self) -> float:
@@ -310,11 +318,19 @@ class TrafficParams(_Frozen):
             elif path.suffix.lower() == ".toml":
                 data = tomllib.loads(text)
             else:
-                raise InputError("scenario", f"{path.name}: use a .toml or .json file")
+                raise InputError(
+                    "scenario", f"{path.name}: use a .toml or .json file", hint="rename or convert the file"
+                )
         except (json.JSONDecodeError, tomllib.TOMLDecodeError) as e:
-            raise InputError("scenario", f"{path.name} is not valid {path.suffix[1:]}: {e}") from None
+            raise InputError(
+                "scenario", f"{path.name} is not valid {path.suffix[1:]}: {e}", hint="fix the syntax"
+            ) from None
         if not isinstance(data, dict):
-            raise InputError("scenario", f"{path.name} must hold a table/object at the top level")
+            raise InputError(
+                "scenario",
+                f"{path.name} must hold a table/object at the top level",
+                hint="see examples/scenarios",
+            )
         return cls.from_dict(data, where=str(path))
 
     def to_dict(self) -> dict[str, Any]:

@@ -101,12 +101,20 @@ class Resolver:
             key = _norm(name)
             found = np.array([key in n for n in self.names], dtype=bool) if key else np.zeros(m, bool)
             if not found.any():
-                raise InputError(f"{field}.names", f"no road named {name!r} in the network")
+                raise InputError(
+                    f"{field}.names",
+                    f"no road named {name!r} in the network",
+                    hint="check the spelling (with diacritics)",
+                )
             hit |= found
         if sel.near is not None:
             lon, lat = sel.near
             if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-                raise InputError(f"{field}.near", f"({lon}, {lat}) is not a lon/lat position")
+                raise InputError(
+                    f"{field}.near",
+                    f"({lon}, {lat}) is not a lon/lat position",
+                    hint="give [lon, lat] in degrees",
+                )
             c = local_metres([lon], [lat])[0]
             found = np.hypot(*(self.mid_xy - c).T) <= sel.radius_m
             if not found.any():
@@ -126,7 +134,9 @@ class Resolver:
             known = None if self.cells is None else {str(c) for c in self.cells.index}
             for cell in sel.cells:
                 if not h3grid.is_valid(cell) or (known is not None and cell not in known):
-                    raise InputError(f"{field}.cells", f"unknown H3 cell {cell!r}")
+                    raise InputError(
+                        f"{field}.cells", f"unknown H3 cell {cell!r}", hint="use cells of the city grid"
+                    )
             for res in {h3grid.resolution(c) for c in sel.cells}:
                 mine = np.array(h3grid.to_str(h3grid.latlng_to_cells(self.mid_lat, self.mid_lon, res)))
                 hit |= np.isin(mine, list(sel.cells))
@@ -180,7 +190,11 @@ def apply(
     new_rows = []
     for i, nl in enumerate(params.new_links):
         if nl.road_class not in ROAD_CLASSES:
-            raise InputError(f"new_links[{i}].road_class", f"unknown road class {nl.road_class!r}")
+            raise InputError(
+                f"new_links[{i}].road_class",
+                f"unknown road class {nl.road_class!r}",
+                hint=f"use one of {', '.join(ROAD_CLASSES)}",
+            )
         a, b = network.nearest_node(
             [nl.from_lonlat[0], nl.to_lonlat[0]], [nl.from_lonlat[1], nl.to_lonlat[1]]
         )
