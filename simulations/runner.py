@@ -675,11 +675,10 @@ def to_cells(layer: gpd.GeoDataFrame, res: int) -> pd.DataFrame:
                  for c in layer["cell"]]  # fmt: skip
     else:
         geoms = layer.geometry.to_numpy()
-        pts = np.where(
-            shapely.get_type_id(geoms) == 1,  # LineString: its midpoint
-            shapely.line_interpolate_point(geoms, 0.5, normalized=True),
-            shapely.point_on_surface(geoms),
-        )
+        pts = shapely.point_on_surface(geoms)
+        lines = shapely.get_type_id(geoms) == 1  # LineString: its midpoint instead
+        if lines.any():
+            pts[lines] = shapely.line_interpolate_point(geoms[lines], 0.5, normalized=True)
         cells = h3grid.to_str(h3grid.latlng_to_cells(shapely.get_y(pts), shapely.get_x(pts), res))
     df = pd.DataFrame({c: layer[c].to_numpy(dtype=np.float64) for c in num})
     df["cell"] = cells

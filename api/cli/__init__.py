@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from api.cli import (
     analytics,  # noqa: F401  (registers commands)
+    brief,  # noqa: F401  (registers commands)
     data,  # noqa: F401  (registers commands)
     export_map,  # noqa: F401  (registers commands)
     layers,  # noqa: F401  (registers commands)

@@ -1,0 +1,258 @@
+"""The briefing's maps and charts, drawn with matplotlib from our own layers (no basemap tiles).
+
+Maps show the 2025 wards (names with diacritics), the neighbouring communes, the Kỳ Cùng river and
+H3 hexagons; they are plotted in lon/lat with the aspect corrected for the latitude. Text uses a
+font with Vietnamese diacritics (`font_files`).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import geopandas as gpd
+import matplotlib as mpl
+import pandas as pd
+from matplotlib import font_manager, patheffects
+from matplotlib.axes import Axes
+from matplotlib.colors import TwoSlopeNorm
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from shapely import box as _box
+
+from api.briefing.collect import Facts
+from api.briefing.text import Lang, category, t
+from twin import h3grid
+from twin.city import City
+from twin.errors import DataError
+
+#: Fonts with Vietnamese diacritics, best first: Debian's Noto Sans, DejaVu, matplotlib's own DejaVu.
+_CANDIDATES = (
+    (
+        "/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf",
+        "/usr/share/fonts/truetype/noto/NotoSans-Bold.ttf",
+    ),
+    (
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+    ),
+)
+DPI = 150
+
+
+def font_files() -> tuple[Path, Path]:
+    """Return (regular, bold) TTF files of a font that has the Vietnamese letters.
+
+    Debian's fonts-noto-core first; matplotlib ships DejaVu Sans (which has them too) as the last
+    resort, so the briefing never needs a font of its own.
+    """
+    for regular, bold in _CANDIDATES:
+        if Path(regular).is_file() and Path(bold).is_file():
+            return Path(regular), Path(bold)
+    data = Path(mpl.get_data_path()) / "fonts" / "ttf"
+    fallback = (data / "DejaVuSans.ttf", data / "DejaVuSans-Bold.ttf")
+    if not fallback[0].is_file():
+        raise DataError("no font with Vietnamese letters found", hint="apt-get install fonts-noto-core")
+    return fallback
+
+
+def _use_font() -> None:
+    regular, bold = font_files()
+    for f in (regular, bold):
+        font_manager.fontManager.addfont(str(f))
+    name = font_manager.FontProperties(fname=str(regular)).get_name()
+    mpl.rcParams["font.family"] = [name, "DejaVu Sans"]
+    mpl.rcParams["font.size"] = 9
+
+
+def _figure(width: float, height: float) -> tuple[Figure, Axes]:
+    # The object API (no pyplot): no global state, safe in threads, no display needed.
+    fig = Figure(figsize=(width, height))
+    return fig, fig.subplots()
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    fig.savefig(path, dpi=DPI, bbox_inches="tight", facecolor="white")
+    return path
+
+
+def _base_map(ax: Axes, city: City, lang: Lang, pad: float = 0.01) -> None:
+    core = city.core_wards
+    others = city.wards[~city.wards.index.isin(core.index)]
+    others.plot(ax=ax, facecolor="#f3f3f0", edgecolor="#c8c8c8", linewidth=0.5)
+    core.plot(ax=ax, facecolor="#fbfbf7", edgecolor="#555555", linewidth=0.8)
+    if len(city.river):
+        city.river.plot(ax=ax, color="#5b9bd5", linewidth=1.6)
+    minx, miny, maxx, maxy = core.total_bounds
+    ax.set_xlim(minx - pad, maxx + pad)
+    ax.set_ylim(miny - pad, maxy + pad)
+    ax.set_aspect(1.0 / math.cos(math.radians((miny + maxy) / 2)))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    for side in ax.spines.values():
+        side.set_visible(False)
+
+
+def _zoom(ax: Axes, bounds: tuple[float, float, float, float], city: City, pad: float = 0.02) -> None:
+    """Frame the map on `bounds` (padded), never beyond the city's wards."""
+    minx, miny, maxx, maxy = bounds
+    cx0, cy0, cx1, cy1 = city.core_wards.total_bounds
+    ax.set_xlim(max(minx - pad, cx0 - 0.01), min(maxx + pad, cx1 + 0.01))
+    ax.set_ylim(max(miny - pad, cy0 - 0.01), min(maxy + pad, cy1 + 0.01))
+
+
+def _labels(ax: Axes, city: City) -> None:
+    ax.set_xlabel("")  # geopandas labels geographic axes on every plot; a map needs none
+    ax.set_ylabel("")
+    halo = [patheffects.withStroke(linewidth=3, foreground="white")]
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    for _, w in city.core_wards.iterrows():
+        p = w.geometry.intersection(_box(x0, y0, x1, y1)).representative_point()
+        if p.is_empty:
+            continue
+        ax.annotate(
+            str(w["name"]),
+            (p.x, p.y),
+            ha="center",
+            fontsize=10,
+            fontweight="bold",
+            color="#222222",
+            path_effects=halo,
+        )
+
+
+def _hexes(counts: pd.Series) -> gpd.GeoDataFrame:
+    cells = [str(c) for c in counts.index]
+    return gpd.GeoDataFrame(
+        {"value": counts.to_numpy(dtype=float)}, geometry=h3grid.cells_to_polygons(cells), crs="EPSG:4326"
+    )
+
+
+def events_map(facts: Facts, city: City, lang: Lang, path: Path) -> Path:
+    """Draw events per H3 cell, hotspots outlined, and the cameras, over the wards."""
+    _use_font()
+    fig, ax = _figure(7.2, 6.4)
+    _base_map(ax, city, lang)
+    handles: list[Line2D] = []
+    if len(facts.cell_counts):
+        hexes = _hexes(facts.cell_counts)
+        hexes.plot(
+            ax=ax,
+            column="value",
+            cmap="YlOrRd",
+            linewidth=0,
+            alpha=0.85,
+            legend=True,
+            legend_kwds={"label": t("legend_count", lang), "shrink": 0.6},
+        )
+        if len(facts.hot):
+            _hexes(facts.hot["count"]).boundary.plot(ax=ax, color="#000000", linewidth=1.2)
+            handles.append(Line2D([], [], color="#000000", linewidth=1.2, label=t("legend_hot", lang)))
+    if len(facts.cell_counts):
+        _zoom(ax, _hexes(facts.cell_counts).total_bounds, city)
+    cams = facts.cameras
+    on = cams[cams["connected"].astype(bool)]
+    off = cams[~cams["connected"].astype(bool)]
+    ax.scatter(off.geometry.x, off.geometry.y, s=4, color="#9a9a9a", zorder=3)
+    ax.scatter(on.geometry.x, on.geometry.y, s=10, color="#1b7f3b", zorder=4)
+    handles += [
+        Line2D(
+            [], [], marker="o", linestyle="", color="#1b7f3b", markersize=4, label=t("legend_cam_on", lang)
+        ),
+        Line2D(
+            [], [], marker="o", linestyle="", color="#9a9a9a", markersize=3, label=t("legend_cam_off", lang)
+        ),
+        Line2D([], [], color="#5b9bd5", linewidth=1.6, label=t("river", lang)),
+    ]
+    _labels(ax, city)
+    ax.legend(handles=handles, loc="lower left", fontsize=7, frameon=True)
+    ax.set_title(t("map_events", lang), fontsize=11)
+    return _save(fig, path)
+
+
+def scenario_map(facts: Facts, city: City, lang: Lang, path: Path) -> Path | None:
+    """Draw the scenario's H3 difference layer (b − a) and the closed roads; None without one."""
+    sc = facts.scenario
+    if sc is None or sc.diff is None or sc.diff_column is None:
+        return None
+    _use_font()
+    fig, ax = _figure(7.2, 6.4)
+    _base_map(ax, city, lang)
+    d = sc.diff[sc.diff[sc.diff_column].abs() > 1e-12]
+    if len(d):
+        lim = float(d[sc.diff_column].abs().max())
+        d.plot(
+            ax=ax,
+            column=sc.diff_column,
+            cmap="RdBu_r",
+            norm=TwoSlopeNorm(0.0, -lim, lim),
+            linewidth=0,
+            alpha=0.9,
+            legend=True,
+            legend_kwds={"label": t("legend_delta", lang), "shrink": 0.6},
+        )
+    handles = [Line2D([], [], color="#5b9bd5", linewidth=1.6, label=t("river", lang))]
+    if sc.closed is not None and len(sc.closed):
+        sc.closed.plot(ax=ax, color="#000000", linewidth=2.5, zorder=5)
+        handles.append(Line2D([], [], color="#000000", linewidth=2.5, label=t("legend_closed", lang)))
+    _labels(ax, city)
+    ax.legend(handles=handles, loc="lower left", fontsize=7)
+    ax.set_title(f"{t('map_scenario', lang)}\n{sc.name_b}", fontsize=10)
+    return _save(fig, path)
+
+
+def category_chart(facts: Facts, lang: Lang, path: Path) -> Path | None:
+    """Draw a horizontal bar chart of events by category."""
+    if facts.by_category.empty:
+        return None
+    _use_font()
+    s = facts.by_category.sort_values()
+    fig, ax = _figure(6.0, 0.35 * len(s) + 1.0)
+    ax.barh([category(c, lang) for c in s.index], s.to_numpy(), color="#d9822b")
+    for y, v in enumerate(s.to_numpy()):
+        ax.text(v, y, f" {int(v)}", va="center", fontsize=8)
+    ax.set_title(t("chart_categories", lang), fontsize=10)
+    ax.spines[["top", "right"]].set_visible(False)
+    return _save(fig, path)
+
+
+def days_chart(facts: Facts, lang: Lang, path: Path) -> Path | None:
+    """Draw events per local day, stacked by category."""
+    if facts.events.empty:
+        return None
+    _use_font()
+    ev = facts.events.assign(
+        day=(pd.to_datetime(facts.events["time"], utc=True) + pd.Timedelta(hours=7)).dt.date
+    )
+    table = pd.crosstab(ev["day"], ev["category"])
+    table.columns = [category(c, lang) for c in table.columns]
+    fig, ax = _figure(6.4, 2.8)
+    table.plot(kind="bar", stacked=True, ax=ax, colormap="tab20", width=0.8)
+    ax.set_xlabel("")
+    ax.set_xticklabels([f"{d:%d/%m}" for d in table.index], rotation=0)
+    ax.legend(fontsize=6, ncols=2, frameon=False)
+    ax.set_title(t("chart_days", lang), fontsize=10)
+    ax.spines[["top", "right"]].set_visible(False)
+    return _save(fig, path)
+
+
+def camera_chart(facts: Facts, lang: Lang, path: Path) -> Path | None:
+    """Draw the number of connected cameras online over the period."""
+    h = facts.camera_history
+    if h.empty:
+        return None
+    _use_font()
+    at = pd.to_datetime(h["at"], utc=True) + pd.Timedelta(hours=7)
+    fig, ax = _figure(6.4, 2.4)
+    ax.plot(at, h["online"], color="#1b7f3b", linewidth=1.2, label=t("cameras_online", lang))
+    ax.plot(
+        at, h["connected"], color="#888888", linewidth=0.8, linestyle="--", label=t("cameras_connected", lang)
+    )
+    ax.set_ylim(0, max(1, int(h["connected"].max())) * 1.1)
+    ax.legend(fontsize=7, frameon=False, loc="lower left")
+    ax.set_title(t("chart_cameras", lang), fontsize=10)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.autofmt_xdate()
+    return _save(fig, path)

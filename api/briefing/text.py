@@ -1,0 +1,164 @@
+"""Words of the council briefing in Vietnamese (default) and English, and number formatting.
+
+Vietnamese numbers group thousands with a dot and use a decimal comma (1.234,5); English the
+other way round. Times people read are local (Asia/Ho_Chi_Minh, UTC+7).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Literal
+
+Lang = Literal["vi", "en"]
+
+#: Local time of Lạng Sơn (no daylight saving).
+LOCAL = timedelta(hours=7)
+
+CATEGORY: dict[str, tuple[str, str]] = {
+    "congestion": ("Ùn tắc giao thông", "Traffic congestion"),
+    "accident": ("Tai nạn giao thông", "Traffic accident"),
+    "illegal_dumping": ("Đổ rác trái phép", "Illegal dumping"),
+    "crowding": ("Tụ tập đông người", "Crowding"),
+    "fire_smoke": ("Cháy, khói", "Fire or smoke"),
+    "flooding": ("Ngập nước", "Flooding"),
+    "other": ("Khác", "Other"),
+}
+
+#: Headline KPIs of a scenario comparison: name → (Vietnamese, English, unit, better "lower"/"higher").
+KPI: dict[str, tuple[str, str, str, str]] = {
+    "traffic.mean_trip_time_s": ("Thời gian đi lại trung bình", "Mean trip time", "s", "lower"),
+    "traffic.mean_delay_s": ("Thời gian trễ trung bình mỗi chuyến", "Mean delay per trip", "s", "lower"),
+    "traffic.p95_trip_time_s": (
+        "Thời gian đi lại (95 % chuyến)",
+        "Trip time (95th percentile)",
+        "s",
+        "lower",
+    ),
+    "traffic.mean_speed_kmh": ("Tốc độ trung bình", "Mean speed", "km/h", "higher"),
+    "traffic.completed_share": ("Tỷ lệ chuyến đi hoàn thành", "Share of trips completed", "", "higher"),
+    "traffic.vehicle_hours": ("Tổng giờ xe", "Vehicle-hours", "h", "lower"),
+    "traffic.max_queue_veh": ("Hàng đợi dài nhất", "Longest queue", "xe/veh", "lower"),
+    "waste.tonnes_collected": ("Rác được thu gom", "Waste collected", "t", "higher"),
+    "waste.tonnes_overflow": ("Rác tràn ra ngoài thùng", "Waste overflowing bins", "t", "lower"),
+    "waste.overflow_share": ("Tỷ lệ rác tràn", "Share of waste overflowing", "", "lower"),
+    "waste.km_driven": ("Quãng đường xe rác", "Garbage-truck distance", "km", "lower"),
+    "waste.fuel_l": ("Nhiên liệu tiêu thụ", "Fuel used", "L", "lower"),
+    "waste.co2_t": ("Phát thải CO₂", "CO₂ emitted", "t", "lower"),
+    "waste.overtime_hours": ("Giờ làm thêm của xe", "Truck overtime", "h", "lower"),
+}
+
+T: dict[str, tuple[str, str]] = {
+    "title": ("Báo cáo tình hình đô thị cho HĐND – UBND thành phố Lạng Sơn",
+              "City briefing for the Lạng Sơn People's Council and Committee"),
+    "subtitle": ("Trung tâm Điều hành thông minh (IOC) — bản tin định kỳ",
+                 "Intelligent Operations Centre (IOC) — periodic briefing"),
+    "period": ("Kỳ báo cáo", "Period"),
+    "generated": ("Lập lúc", "Generated"),
+    "summary": ("Tóm tắt", "Summary"),
+    "key_figures": ("Số liệu chính", "Key figures"),
+    "events": ("Sự kiện từ camera", "Camera events"),
+    "events_total": ("Tổng số sự kiện", "Events in total"),
+    "by_category": ("Theo loại", "By category"),
+    "by_ward": ("Theo phường", "By ward"),
+    "ward": ("Phường", "Ward"),
+    "category": ("Loại", "Category"),
+    "count": ("Số lượng", "Count"),
+    "share": ("Tỷ lệ", "Share"),
+    "total": ("Tổng", "Total"),
+    "population": ("Dân số", "Population"),
+    "per_10k": ("trên 10.000 dân", "per 10,000 people"),
+    "cameras": ("Tình trạng camera", "Camera health"),
+    "cameras_total": ("Camera an ninh trong thành phố", "Security cameras in the city"),
+    "cameras_connected": ("Đã kết nối với IOC", "Connected to the IOC"),
+    "cameras_online": ("Đang hoạt động (lần báo cáo cuối)", "Online (latest report)"),
+    "availability": ("Tỷ lệ hoạt động trung bình trong kỳ", "Mean availability over the period"),
+    "hotspots": ("Điểm nóng", "Hotspots"),
+    "hotspots_note": ("Ô lục giác H3 (khoảng 0,1 km²) có số sự kiện cao bất thường so với xung quanh "
+                      "(thống kê Getis-Ord Gi*, mức ý nghĩa 5 %, đã hiệu chỉnh so sánh bội).",
+                      "H3 hexagons (about 0.1 km²) with unusually many events compared with their "
+                      "surroundings (Getis-Ord Gi*, 5 % level, corrected for multiple testing)."),
+    "cell": ("Ô H3", "H3 cell"),
+    "z": ("Chỉ số z", "z-score"),
+    "reports": ("Phản ánh của người dân", "Citizen reports"),
+    "reports_total": ("Phản ánh nhận được", "Reports received"),
+    "reports_closed": ("Đã xử lý xong", "Closed"),
+    "reports_open": ("Đang xử lý", "Still open"),
+    "time_to_close": ("Thời gian xử lý (trung vị)", "Time to close (median)"),
+    "time_to_close_p90": ("Thời gian xử lý (90 % phản ánh)", "Time to close (90th percentile)"),
+    "service": ("Lĩnh vực", "Service"),
+    "hours": ("giờ", "hours"),
+    "alerts": ("Cảnh báo", "Alerts"),
+    "scenario": ("Kịch bản quy hoạch", "Planning scenario"),
+    "scenario_vs": ("so với", "compared with"),
+    "seeds": ("lần chạy với hạt giống ngẫu nhiên khác nhau", "runs with different random seeds"),
+    "indicator": ("Chỉ tiêu", "Indicator"),
+    "delta": ("Thay đổi", "Change"),
+    "better": ("tốt hơn", "better"),
+    "worse": ("kém hơn", "worse"),
+    "unchanged": ("không đổi", "unchanged"),
+    "uncertain": ("chưa chắc chắn", "not conclusive"),
+    "map_events": ("Bản đồ sự kiện theo ô H3 và điểm nóng", "Events per H3 cell and hotspots"),
+    "map_scenario": ("Bản đồ thay đổi mức ùn tắc của kịch bản", "Change in congestion under the scenario"),
+    "chart_categories": ("Sự kiện theo loại", "Events by category"),
+    "chart_days": ("Sự kiện theo ngày", "Events per day"),
+    "chart_cameras": ("Camera hoạt động theo thời gian", "Cameras online over time"),
+    "methods": ("Phương pháp và dữ liệu", "Methods and data"),
+    "real": ("thật", "real"),
+    "synthetic": ("tổng hợp (mô phỏng, không phải số liệu thật)", "synthetic (generated, not real data)"),
+    "simulated": ("kết quả mô phỏng", "simulation output"),
+    "dataset": ("Dữ liệu", "Dataset"),
+    "kind": ("Loại", "Kind"),
+    "source": ("Nguồn", "Source"),
+    "no_events": ("Không có sự kiện nào trong kỳ.", "No events in this period."),
+    "no_reports": ("Không có phản ánh nào trong kỳ.", "No citizen reports in this period."),
+    "no_scenario": ("Kỳ này không có kịch bản được so sánh.", "No scenario was compared in this period."),
+    "legend_count": ("Số sự kiện", "Events"),
+    "legend_hot": ("Điểm nóng", "Hotspot"),
+    "legend_cam_on": ("Camera đã kết nối", "Connected camera"),
+    "legend_cam_off": ("Camera chưa kết nối", "Camera not connected"),
+    "legend_closed": ("Đoạn đường bị đóng", "Closed road"),
+    "legend_delta": ("Thay đổi chỉ số ùn tắc", "Change in congestion index"),
+    "river": ("Sông Kỳ Cùng", "Kỳ Cùng river"),
+    "page": ("Trang", "Page"),
+    "synthetic_banner": ("Lưu ý: bản tin này có dùng dữ liệu tổng hợp (mô phỏng); xem trang "
+                         "Phương pháp và dữ liệu trước khi dùng để ra quyết định.",
+                         "Note: this briefing uses synthetic (simulated) data; read the Methods and "
+                         "data page before using it for decisions."),
+}  # fmt: skip
+
+
+def t(key: str, lang: Lang) -> str:
+    """Return the text of `key` in `lang`."""
+    vi, en = T[key]
+    return vi if lang == "vi" else en
+
+
+def category(name: str, lang: Lang) -> str:
+    """Return the readable name of an event category."""
+    vi, en = CATEGORY.get(name, (name, name))
+    return vi if lang == "vi" else en
+
+
+def num(x: float | int | None, lang: Lang, digits: int = 0) -> str:
+    """Format a number with the language's separators (``–`` for missing)."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    text = f"{x:,.{digits}f}"
+    if lang == "vi":
+        text = text.replace(",", "\u2009").replace(".", ",").replace("\u2009", ".")
+    return text
+
+
+def pct(x: float | None, lang: Lang, digits: int = 0) -> str:
+    """Format a share in [0, 1] as a percentage."""
+    if x is None or not math.isfinite(x):
+        return "–"
+    return f"{num(100.0 * x, lang, digits)} %"
+
+
+def local(ts: datetime, lang: Lang, with_time: bool = True) -> str:
+    """Format an aware UTC time as local Lạng Sơn time (UTC+7)."""
+    loc = ts + LOCAL
+    day = f"{loc:%d/%m/%Y}" if lang == "vi" else f"{loc:%d %b %Y}"
+    return f"{day} {loc:%H:%M}" if with_time else day

@@ -1,0 +1,66 @@
+"""`twin brief`: write the council briefing (HTML and PDF) for a recent period, optionally with a scenario."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from api.briefing import collect, parse_period, write_briefing
+from api.cli.base import app, console, friendly
+from api.services.jobs import JobManager
+from api.settings import Settings
+from api.store import default_dsn, open_store
+from gis_data.city import build_city
+from twin.errors import InputError
+
+
+@app.command("brief")
+@friendly
+def brief(
+    *,
+    out: Annotated[Path, typer.Option(help="Folder for briefing.html, briefing.pdf and img/.")],
+    period: Annotated[str, typer.Option(help="How far back: 24h, 7d, 2w, ...")] = "7d",
+    scenario: Annotated[str | None, typer.Option(help="Job id of the scenario to present (B).")] = None,
+    vs: Annotated[
+        str | None, typer.Option("--vs", help="Job id it is compared with (A, the reference).")
+    ] = None,
+    lang: Annotated[str, typer.Option(help="vi (Vietnamese, default) or en.")] = "vi",
+    end: Annotated[
+        datetime | None,
+        typer.Option(help="End of the period (UTC, default now).", formats=["%Y-%m-%dT%H:%M"]),
+    ] = None,
+    store_dsn: Annotated[str | None, typer.Option(help="Event store DSN (default $TWIN_STORE_DSN).")] = None,
+    state_dir: Annotated[Path | None, typer.Option(help="State folder (default $TWIN_STATE_DIR).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Data cache (default $TWIN_DATA_DIR).")] = None,
+) -> None:
+    """Write the council briefing: key figures, maps, charts, a summary and a methods page."""
+    if lang not in ("vi", "en"):
+        raise InputError("lang", f"must be vi or en, got {lang!r}")
+    if (scenario is None) != (vs is None):
+        raise InputError("scenario", "give both --scenario B and --vs A, or neither")
+    settings = Settings()
+    state = state_dir or settings.state_dir
+    data = data_dir or settings.data_dir
+    length = parse_period(period)
+    stop = end.replace(tzinfo=UTC) if end is not None else datetime.now(UTC)
+    with console.status("building the city model…"):
+        city = build_city(data, road_source=settings.road_source, seed=settings.seed, res=settings.h3_res)
+    pair = None
+    if scenario is not None and vs is not None:
+        manager = JobManager(state, data_dir=data)
+        pair = (manager.result(vs), manager.result(scenario), vs, scenario)
+    store = open_store(store_dsn or settings.store_dsn or default_dsn(state), res=settings.h3_res)
+    try:
+        with console.status("reading live data…"):
+            facts = collect(store, city, end=stop, period=length, scenario=pair)
+    finally:
+        store.close()
+    lang_t: Literal["vi", "en"] = "vi" if lang == "vi" else "en"
+    with console.status("drawing maps and writing the PDF…"):
+        result = write_briefing(facts, city, out, lang_t)
+    for line in result.summary:
+        console.print(f"• {line}")
+    console.print(f"[green]wrote[/] {result.html} and {result.pdf}")
