@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
+import types
 from pathlib import Path
 
 import geopandas as gpd
@@ -449,6 +451,39 @@ def test_cli_import_osm_bad_file_fails_with_one_line(tmp_path: Path) -> None:
     assert "bad.osm.pbf" in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_download_path_offline_with_a_stand_in_osmnx(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The download path, without internet: osmnx is replaced by a stand-in module."""
+    g = nx.MultiDiGraph(crs="epsg:4326")
+    g.add_node(1, x=106.75, y=21.84)
+    g.add_node(2, x=106.76, y=21.84)
+    g.add_edge(1, 2, osmid=1, highway="trunk", oneway=False, ref="QL1A")
+    g.add_edge(2, 1, osmid=1, highway="trunk", oneway=False, ref="QL1A")
+    calls: list[object] = []
+
+    def graph_from_polygon(polygon: object, **kwargs: object) -> nx.MultiDiGraph:
+        calls.append((polygon, kwargs))
+        return g
+
+    fake = types.SimpleNamespace(
+        graph_from_polygon=graph_from_polygon,
+        _errors=types.SimpleNamespace(InsufficientResponseError=RuntimeError),
+    )
+    monkeypatch.setitem(sys.modules, "osmnx", fake)
+    area = shapely.box(106.74, 21.83, 106.77, 21.85)
+    net = osm.download(area)
+    assert calls[0][1]["network_type"] == "drive"
+    assert (net.n_nodes, net.n_links) == (2, 2)
+    assert set(net.links["name"]) == {"QL1A"}
+
+    def offline(polygon: object, **kwargs: object) -> nx.MultiDiGraph:
+        raise ConnectionError("Name or service not known")
+
+    fake.graph_from_polygon = offline
+    with pytest.raises(DataError, match="OSM download failed") as err:
+        osm.download(area)
+    assert "internet" in str(err.value)
 
 
 # -- the download path (internet only) -----------------------------------------------------------------------
