@@ -68,6 +68,13 @@ class WasteModel(mesa.Model):  # type: ignore[misc]
         self.network = city.network
         self.wards = city.wards
         self.np_rng = np.random.default_rng(seed)
+        for i, closure in enumerate(params.closures):
+            if closure.link_ids(city.network).size == 0:
+                raise InputError(
+                    f"closures.{i}",
+                    f"closure {closure.name!r} selects no road link of the network",
+                    "check the area's (lon, lat) corners or the link ids",
+                )
         allowed = main_component(city.network)
         self.points = place_points(city.cells, city.network, params, allowed)
         n = len(self.points)
@@ -192,7 +199,12 @@ class WasteModel(mesa.Model):  # type: ignore[misc]
         )
 
     def plan_day(self, day: int) -> None:
-        """Choose the day's points, route them with PyVRP and hand the routes to the trucks."""
+        """Choose the day's points, route them with PyVRP and hand the routes to the trucks.
+
+        A link closed at any time of the shift window (shift plus the allowed overtime) is avoided
+        for the whole day: routes are planned once, in the morning, as crews are dispatched.
+        Points a closure cuts off are skipped that day and counted in ``unreachable_visits``.
+        """
         p = self.params
         t0 = day * SECONDS_PER_DAY + p.fleet.shift_start_hour * 3600.0
         closed = closed_links(self.network, p.closures, t0, t0 + p.fleet.shift_hours * 1.5 * 3600.0)

@@ -223,3 +223,10 @@ def test_congested_speeds_slow_the_trucks(net: RoadNetwork, cells: pd.DataFrame,
     with pytest.raises(InputError, match="values for") as e:
         run(small_params(), 7, network=net, cells=cells, link_speed_kmh=slow[:-1])
     assert e.value.field == "link_speed_kmh"
+
+
+def test_closure_that_selects_nothing_is_an_error(net: RoadNetwork, cells: pd.DataFrame) -> None:
+    far = [[100.0, 10.0], [100.1, 10.0], [100.1, 10.1]]
+    with pytest.raises(InputError, match="selects no road link") as e:
+        run(small_params(closures=[{"name": "xa", "area": far}]), 1, network=net, cells=cells)
+    assert e.value.field == "closures.0"
