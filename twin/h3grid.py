@@ -146,7 +146,8 @@ def count_by_cell(
 ) -> pd.Series:
     """Count events per cell (optionally per cell and key), or sum their weights.
 
-    Hash-based (``pandas.factorize`` + ``numpy.bincount``): about 0.1 s for a million events.
+    ``numpy.unique`` for plain counts (~0.02 s for a million events); ``pandas.factorize`` +
+    ``numpy.bincount`` with a key or weights (~0.1 s, ~0.5 s with a string key).
 
     Parameters
     ----------
@@ -178,6 +179,11 @@ def count_by_cell(
         if w.shape != c.shape:
             raise InputError("weights", f"has {w.size} values but there are {c.size} cells")
     name = "count" if w is None else "weight"
+    if key is None and w is None:
+        # numpy's unique with counts only (no inverse) is the fastest path for plain counts
+        uniq_cells, n_events = np.unique(c, return_counts=True)
+        index = pd.Index(to_str(uniq_cells), name="cell")
+        return pd.Series(n_events.astype(np.int64), index=index, name=name)
     codes, uniq = pd.factorize(c, sort=True)
     if key is None:
         sums = np.bincount(codes, weights=w, minlength=len(uniq))
