@@ -27,6 +27,7 @@ and unsigned integers, and returned as ``uint64``.
 from __future__ import annotations
 
 import math
+import threading
 
 import numba
 import numpy as np
@@ -36,6 +37,7 @@ __all__ = ["PARALLEL_THRESHOLD", "latlng_to_cells"]
 
 #: below this many points the serial kernel is used (thread start-up would cost more than it saves)
 PARALLEL_THRESHOLD = 20_000
+_PARALLEL_LOCK = threading.Lock()
 
 # --- constants.h -------------------------------------------------------------------------------
 _M_PI_180 = 0.0174532925199432957692369076848861271111
@@ -530,8 +532,13 @@ def latlng_to_cells(
         uint64 cell ids, one per point.
     """
     out = np.empty(lat.size, dtype=np.int64)
-    if lat.size >= PARALLEL_THRESHOLD:
-        _cells_parallel(lat, lng, int(res), out)
+    # one parallel launch at a time: numba's workqueue layer must not be entered concurrently, and a
+    # second caller (e.g. another API worker thread) gains nothing from cores already busy
+    if lat.size >= PARALLEL_THRESHOLD and _PARALLEL_LOCK.acquire(blocking=False):
+        try:
+            _cells_parallel(lat, lng, int(res), out)
+        finally:
+            _PARALLEL_LOCK.release()
     else:
         _cells_serial(lat, lng, int(res), out)
     return out.view(np.uint64)

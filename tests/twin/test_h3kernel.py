@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import h3
 import numpy as np
 import pytest
@@ -134,3 +136,15 @@ def test_non_finite_gives_null_cell() -> None:
 
 def test_empty_input() -> None:
     assert ours(np.array([]), np.array([]), 9).shape == (0,)
+
+
+def test_concurrent_callers_get_correct_cells() -> None:
+    """Threads calling at once (as API workers do): one runs the parallel kernel, the rest serial."""
+    rng = np.random.default_rng(8)
+    n = _h3kernel.PARALLEL_THRESHOLD + 1000
+    batches = [(rng.uniform(21.78, 21.92, n), rng.uniform(106.68, 106.85, n)) for _ in range(4)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda b: _h3kernel.latlng_to_cells(b[0], b[1], 9), batches))
+    for (lat, lng), got in zip(batches, results, strict=True):
+        idx = rng.choice(n, 500, replace=False)
+        np.testing.assert_array_equal(got[idx], reference(lat[idx], lng[idx], 9))
