@@ -17,8 +17,9 @@ LTM and in UXsim's event-based KW model, Seo 2025):
   the out-link that minimises turn time + link cost + least cost to its destination, from tables
   that `simulations.traffic.routing` refreshes in bulk (as in dynamic user-optimal assignment,
   e.g. UXsim's DUO), with a penalty for out-links whose storage is full.
-* **Junctions** cost time: every movement through a junction (a node with three or more
-  neighbours) takes a crossing time that depends on the turn (straight, right, left across
+* **Junctions** cost time and capacity: all movements through a junction (a node with three or
+  more neighbours) share the junction's capacity (conflicting streams cannot all flow at once), and
+  every movement takes a crossing time that depends on the turn (straight, right, left across
   opposing traffic, U-turn); signalised nodes run a two-phase fixed-time plan (approaches grouped
   by bearing, effective green per phase, per-node offset) so a head may only leave on green.
   Competing entries into one link are admitted in interleaved rounds (one vehicle per approach per
@@ -180,6 +181,8 @@ def advance(  # noqa: PLR0917
     n_down: F8,
     out_allow: F8,
     in_allow: F8,
+    node_cap: F8,
+    node_allow: F8,
     hist: F8,
     hist_off: I8,
     hist_len: I8,
@@ -253,6 +256,9 @@ def advance(  # noqa: PLR0917
         # 2. capacities for this step
         for li in range(m):
             out_allow[li] = min(out_allow[li] + l_cap[li] * dt, l_cap[li] * dt)
+        for nd in range(node_cap.shape[0]):
+            node_allow[nd] = min(node_allow[nd] + node_cap[nd] * dt, node_cap[nd] * dt)
+        for li in range(m):
             in_allow[li] = min(in_allow[li] + l_cap[li] * dt, l_cap[li] * dt)
         # 3. candidates: links with a ready head, links with vehicles waiting to enter
         nc = 0
@@ -296,6 +302,7 @@ def advance(  # noqa: PLR0917
                             if (
                                 nl < 0
                                 or in_allow[nl] <= 0.0
+                                or node_allow[l_v[li]] <= 0.0
                                 or _receiving(nl, s, hist, hist_off, hist_len, l_storage, n_up) <= 0.0
                             ):
                                 ok = False
@@ -325,6 +332,7 @@ def advance(  # noqa: PLR0917
                                 l_count[nl] += 1
                                 n_up[nl] += pcu
                                 in_allow[nl] -= pcu
+                                node_allow[l_v[li]] -= pcu
                                 st_in[b, nl] += 1.0
                                 delay = 0.0
                                 if l_junction[li]:

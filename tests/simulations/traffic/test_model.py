@@ -1,4 +1,4 @@
-"""Known answers and invariants of the traffic model: free flow, capacity, spillback, signals, conservation."""
+"""Known answers and invariants: free flow, capacity, spillback, signals, conservation."""
 
 from __future__ import annotations
 
@@ -69,7 +69,8 @@ def test_a_full_link_spills_back_upstream_at_the_congested_density() -> None:
     # the queue grows from the bottleneck backwards: link 1 is congested before link 0
     congested = counts >= 0.95 * (storage - q * (model.hist_len - 1) * model.dt)
     first = [int(np.argmax(congested[:, li])) for li in (0, 1)]
-    assert congested[:, 0].any() and congested[:, 1].any()
+    assert congested[:, 0].any()
+    assert congested[:, 1].any()
     assert first[1] < first[0]
     assert model.st_queue[:, 0].max() > 0
     # without the bottleneck nothing queues on link 0
@@ -135,7 +136,8 @@ def test_the_same_seed_gives_the_same_run() -> None:
     pd.testing.assert_frame_equal(a.tables["links_5min"], b.tables["links_5min"])
     assert a.kpis["trips"] > 500
     assert not a.tables["trips"]["depart_s"].equals(c.tables["trips"]["depart_s"])
-    assert a.seed == 11 and a.params["horizon_s"] == 3600.0
+    assert a.seed == 11
+    assert a.params["horizon_s"] == 3600.0
 
 
 def test_a_closed_link_carries_nothing_and_trips_go_round() -> None:
@@ -173,5 +175,6 @@ def test_outputs_are_tidy_and_labelled_simulated() -> None:
     assert (cells["congestion_index"] >= 1.0 - 1e-9).all()
     for layer in res.layers.values():
         assert layer.attrs["provenance"]["source"] == "simulated"
-    assert res.kind == "traffic" and res.meta["source"] == "simulated"
+    assert res.kind == "traffic"
+    assert res.meta["source"] == "simulated"
     assert res.kpis["completed"] == res.tables["trips"]["completed"].sum()

@@ -37,13 +37,17 @@ def _net_and_cells():  # type: ignore[no-untyped-def]
     return type(net).from_frames(net.nodes, links, net.provenance), None
 
 
+def _load_and_apply(data: dict[str, object]) -> None:
+    params = TrafficParams.from_dict(data)
+    net, _ = _net_and_cells()
+    cells = cells_for(net)
+    apply(params, net, cells=cells, wards=None)
+    synthesize(params, net, cells, np.random.default_rng(0))
+
+
 def _bad(data: dict[str, object], field: str) -> InputError:
     with pytest.raises(InputError) as e:
-        params = TrafficParams.from_dict(data)
-        net, _ = _net_and_cells()
-        cells = cells_for(net)
-        apply(params, net, cells=cells, wards=None)
-        synthesize(params, net, cells, np.random.default_rng(0))
+        _load_and_apply(data)
     assert e.value.field.startswith(field), e.value.field
     return e.value
 
@@ -53,7 +57,10 @@ def _bad(data: dict[str, object], field: str) -> InputError:
     [
         ({"closures": [{"links": [99999], "start": "06:00", "end": "07:00"}]}, "closures[0].links"),
         ({"closures": [{"ward": "99999", "start": "06:00", "end": "07:00"}]}, "closures[0].ward"),
-        ({"closures": [{"cells": ["8928308280fffff"], "start": "06:00", "end": "07:00"}]}, "closures[0].cells"),
+        (
+            {"closures": [{"cells": ["8928308280fffff"], "start": "06:00", "end": "07:00"}]},
+            "closures[0].cells",
+        ),
         ({"closures": [{"names": ["Phố không có"], "start": "06:00", "end": "07:00"}]}, "closures[0].names"),
         ({"closures": [{"links": [1], "start": "08:00", "end": "07:00"}]}, "closures.0"),
         ({"closures": [{"links": [1], "start": "22:00", "end": "23:00"}]}, "scenario"),
@@ -67,7 +74,14 @@ def _bad(data: dict[str, object], field: str) -> InputError:
         ({"start": "6h"}, "start"),
         ({"one_way": [{"links": [0], "heading_deg": 90}]}, "one_way[0].heading_deg"),
         ({"new_links": [{"from_lonlat": [106.7, 21.8], "to_lonlat": [106.7, 21.8]}]}, "new_links[0]"),
-        ({"events": [{"name": "x", "lonlat": [106.7, 21.8], "start": "07:00", "end": "06:30", "trips": 5}]}, "events.0"),
+        (
+            {
+                "events": [
+                    {"name": "x", "lonlat": [106.7, 21.8], "start": "07:00", "end": "06:30", "trips": 5}
+                ]
+            },
+            "events.0",
+        ),
     ],
 )
 def test_bad_scenarios_name_the_field(data: dict[str, object], field: str) -> None:
