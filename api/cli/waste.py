@@ -6,7 +6,7 @@ Output folder layout (``--out``)::
     routes.geojson      per truck per day LineStrings along the links, timestamps for playback
     points.geojson      collection points with final fill and KPIs
     cells.geojson       per-cell KPIs;  wards.csv: per-ward KPIs
-    daily.csv, trucks_daily.csv, visits.csv
+    daily.csv, trucks_daily.csv, visits.csv, plans.csv, fill_daily.csv (each bin, each day)
     daily.png, points.png
     comparison.csv / comparison.md / comparison.png   with --compare-policy
 """
@@ -65,7 +65,7 @@ def write_run(result: RunResult, out: Path, name: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for layer in ("routes", "points", "cells"):
         io.write_geojson(result.layers[layer], out / f"{layer}.geojson")
-    for table in ("daily", "trucks_daily", "visits", "wards", "plans"):
+    for table in ("daily", "trucks_daily", "visits", "wards", "plans", "fill_daily"):
         result.tables[table].to_csv(out / f"{table}.csv", index=table in ("wards",))
     doc = {
         "kind": result.kind,

@@ -131,7 +131,8 @@ class WasteModel(mesa.Model):  # type: ignore[misc]
                 "overflow_bin_hours": lambda m: m.overflow_bin_hours,
                 "mean_fill": lambda m: float(np.mean(m.content_kg / m.capacity_kg)),
                 "full_points": lambda m: int((m.content_kg >= m.capacity_kg - 1e-9).sum()),
-            }
+            },
+            agenttype_reporters={BinAgent: {"fill": "fill", "content_kg": "content_kg"}},
         )
 
     # -- set-up helpers ---------------------------------------------------------------------------

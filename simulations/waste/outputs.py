@@ -3,7 +3,8 @@
 Layers (provenance ``simulated``): ``routes`` (one LineString per truck per day along the real links,
 with a timestamp per vertex for playback), ``points`` (collection points with fill and KPIs),
 ``cells`` (H3 cells with KPIs). Tables: ``daily``, ``trucks_daily``, ``visits``, ``plans``,
-``scheduled`` (day, point planned), ``legs`` (every drive between two stops; location 0 is
+``scheduled`` (day, point planned), ``fill_daily`` (each bin agent's fill at the end of each
+day, from the mesa DataCollector), ``legs`` (every drive between two stops; location 0 is
 the depot, 1 the disposal site, 2 + point id a point), ``wards``, ``cells``.
 """
 
@@ -20,6 +21,7 @@ import shapely
 from scipy import stats
 
 from simulations.results import RunResult
+from simulations.waste.agents import BinAgent
 from twin import h3grid
 from twin.crs import WGS84
 from twin.provenance import Provenance, attach
@@ -62,6 +64,7 @@ def _prov(name: str, description: str, model: WasteModel) -> Provenance:
 def assemble(model: WasteModel, wall_s: float) -> RunResult:
     """Return the `RunResult` of a finished model."""
     p = model.params
+    point_of = {a.unique_id: a.point for a in model.agents_by_type[BinAgent]}
     daily = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
     daily["day"] = np.arange(len(daily))
     daily["date"] = [model.date_of(int(d)).isoformat() for d in daily["day"]]
@@ -82,6 +85,15 @@ def assemble(model: WasteModel, wall_s: float) -> RunResult:
         columns=["day", "truck", "point", "time_s", "lifted_kg", "fill_before", "part"],
     )
     plans = pd.DataFrame(model.plans)
+    fill = model.datacollector.get_agenttype_vars_dataframe(BinAgent).reset_index()
+    fill = pd.DataFrame(
+        {
+            "day": fill["Step"].to_numpy() // 24 - 1,
+            "point": fill["AgentID"].map(lambda a: point_of[a]).to_numpy(),
+            "fill": fill["fill"].to_numpy(),
+            "content_kg": fill["content_kg"].to_numpy(),
+        }
+    )
     points = _points_layer(model, visits)
     wards = _group_kpis(points, "ward_code")
     if model.wards is not None and "name" in model.wards.columns:
@@ -106,6 +118,7 @@ def assemble(model: WasteModel, wall_s: float) -> RunResult:
             "trucks_daily": trucks,
             "visits": visits,
             "plans": plans,
+            "fill_daily": fill,
             "scheduled": pd.DataFrame(model.scheduled, columns=["day", "point"]),
             "legs": pd.DataFrame(
                 [(g.day, g.truck, g.frm, g.to, g.depart_s, g.arrive_s, g.distance_m) for g in model.legs],

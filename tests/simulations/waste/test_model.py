@@ -140,6 +140,12 @@ def test_result_contract(fixed: RunResult) -> None:
     assert cells.geometry.geom_type.eq("Polygon").all()
     assert fixed.layers["points"]["fill"].between(0, 1).all()
     assert fixed.meta["synthetic"] is True
+    # bin agents' fill, collected by the mesa DataCollector, adds up to the bins' total each day
+    fill = fixed.tables["fill_daily"]
+    assert len(fill) == 4 * int(fixed.kpis["points"])
+    assert fill["fill"].between(0, 1).all()
+    by_day = fill.groupby("day")["content_kg"].sum().to_numpy()
+    assert np.allclose(by_day, fixed.tables["daily"]["in_bins_kg"].to_numpy())
 
 
 def test_deterministic_by_seed(net: RoadNetwork, cells: pd.DataFrame, sensor: RunResult) -> None:
