@@ -145,8 +145,8 @@ def getis_ord(
     Parameters
     ----------
     counts
-        Event count or weight per cell, indexed by H3 cell id (hex string, one resolution).
-        Cells of the study area that are missing count 0.
+        Event count or weight per cell, indexed by H3 cell id (hex string, or uint64 as
+        `twin.h3grid.count_by_cell` keys them; one resolution). Study-area cells missing count 0.
     k
         Neighbourhood radius in grid steps (1: the cell and its 6 neighbours).
     alpha
@@ -174,7 +174,9 @@ def getis_ord(
         raise InputError("counts", "values must be numbers (no NaN)")
     if (values < 0).any():
         raise InputError("counts", "values must be non-negative event counts or weights")
-    cells = _check_cells([str(c) for c in counts.index], "counts")
+    raw_index = counts.index
+    labels = h3grid.to_str(raw_index) if pd.api.types.is_integer_dtype(raw_index) else raw_index
+    cells = _check_cells([str(c) for c in labels], "counts")
     values.index = pd.Index(cells, name="cell")
     values = values.groupby(level=0).sum()
     if universe is None:

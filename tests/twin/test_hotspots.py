@@ -193,3 +193,11 @@ def test_counts_by_window_rejects_bad_input() -> None:
         hotspots.counts_by_window(events, "1h", ts="when")
     with pytest.raises(InputError, match="ts"):
         hotspots.counts_by_window(pd.DataFrame({"cell": [CENTRE], "ts": ["yesterday-ish"]}), "1h")
+
+
+def test_accepts_integer_cell_ids() -> None:
+    cells = h3grid.to_int(AREA[:50])
+    counts = pd.Series(np.arange(50), index=pd.Index(cells))
+    by_int = hotspots.getis_ord(counts, universe=AREA)
+    by_str = hotspots.getis_ord(pd.Series(np.arange(50), index=AREA[:50]), universe=AREA)
+    pd.testing.assert_frame_equal(by_int, by_str)
