@@ -172,7 +172,9 @@ def synthetic_cameras(
         One row per camera with the columns of `twin.cameras.CAMERA_COLUMNS`, plus ``node_id``
         (the nearest network node), indexed 0..n-1 in ``camera_id`` order, provenance synthetic.
     """
-    if n_sites < 1 or not 0 <= n_connected <= n_sites:
+    if n_sites < 1:
+        raise InputError("n_sites", f"must be at least 1, got {n_sites}")
+    if not 0 <= n_connected <= n_sites:
         raise InputError("n_connected", f"must be within 0..n_sites ({n_sites}), got {n_connected}")
     rng = np.random.default_rng(seed)
     as_of = (as_of or datetime.now(UTC).replace(second=0, microsecond=0)).astimezone(UTC)
@@ -214,7 +216,7 @@ def synthetic_cameras(
         ignore_index=True,
     ).sort_values(["node", "w"], ascending=[True, False], kind="stable")
     degree = np.bincount(ends["node"].to_numpy(), minlength=len(nodes))
-    top2 = ends.groupby("node")["w"].apply(lambda s: float(s.iloc[:2].sum()))
+    top2 = ends[ends.groupby("node").cumcount() < 2].groupby("node")["w"].sum()
     junction_score = np.zeros(len(nodes))
     junction_score[top2.index.to_numpy()] = top2.to_numpy()
     best = ends.drop_duplicates("node").set_index("node")
