@@ -67,6 +67,7 @@ def _check_geography(net: RoadNetwork, study: BaseGeometry, river_line: BaseGeom
     nodes = net.nodes.to_crs(METRIC)
     assert shapely.contains_xy(study.buffer(1.0), nodes.geometry.x, nodes.geometry.y).all()
     links = net.links.to_crs(METRIC)
+    assert links.geometry.covered_by(study.buffer(25.0)).all(), "a link leaves the city"
     wet = links.geometry.intersects(river_line).to_numpy()
     assert not (wet & ~net.links["bridge"].to_numpy()).any(), "a non-bridge link crosses the Kỳ Cùng"
     assert wet[net.links["bridge"].to_numpy()].all(), "a bridge link does not cross the river"
