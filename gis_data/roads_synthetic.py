@@ -6,7 +6,7 @@ is generated, deterministically by seed, from what the real data tells us:
 * the study area is the union of the 4 city wards of 2025 (about 176 km²);
 * the dense old urban core is the 5 pre-2025 phường (about 12 km²) plus the old Cao Lộc town: a
   jittered, rotated street mesh with ~130 m blocks; a suburban ring of ~300 m blocks around it; sparse
-  village roads (~750 m) in the rural rest, denser along the national roads (ribbon development);
+  village roads (~600 m) in the rural rest, denser along the national roads (ribbon development);
 * the national corridors QL1A (south-west to Hà Nội; north through Cao Lộc to Đồng Đăng and the
   border), QL4A (north-west to Cao Bằng), QL1B (west to Thái Nguyên) and QL4B (south-east to Lộc Bình
   and Quảng Ninh) run from the old centre to the edge of the city, where their end nodes are marked
@@ -21,8 +21,9 @@ minimum spanning tree) so blocks are irregular. Road classes come from a sampled
 free-flow times, so arterials are the streets that carry through traffic. The urban core gets one-way
 couplets; junctions of main roads get signals. The largest strongly connected component is kept.
 
-Bridge and corridor names are real roads and bridges of the city; their positions are approximate.
-Everything here is synthetic and labelled so.
+The corridor numbers are the real national roads, and Cầu Kỳ Cùng, Cầu Đông Kinh and Cầu 17-10 are
+real bridge names, but every position is approximate; the two outer bridges have descriptive names
+only. Everything here is synthetic and labelled so.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from twin.network import ROAD_CLASSES, RoadNetwork
 from twin.provenance import Provenance
 
 #: Bump when the generator's output changes for the same inputs and seed (it keys the cache).
-GENERATOR_VERSION = "1.2"
+GENERATOR_VERSION = "1.3"
 
 RIVER_NAME = "Sông Kỳ Cùng"
 RIVER_WIDTH_M = 90.0
@@ -131,8 +132,8 @@ CORRIDOR_BRIDGES = {"QL1A": "Cầu Kỳ Cùng", "QL4B": "Cầu Mai Pha"}
 STREET_BRIDGES: tuple[tuple[str, float, float], ...] = (
     ("Cầu Đông Kinh", 106.7690, 21.8520),
     ("Cầu 17-10", 106.7430, 21.8500),
-    ("Cầu Tà Lài", 106.7200, 21.8590),
-    ("Cầu Ba Sơn", 106.8220, 21.8260),
+    ("Cầu phía Tây", 106.7200, 21.8590),  # descriptive names: no sourced bridge here
+    ("Cầu phía Đông", 106.8220, 21.8260),
 )
 
 
