@@ -12,8 +12,8 @@ One alert stays open per (rule, subject): a rule that keeps firing does not pile
 
 from __future__ import annotations
 
+import bisect
 import uuid
-from collections import deque
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -59,7 +59,7 @@ class AlertEngine:
         for a in active or []:
             if a.status in ACTIVE:
                 self._active[(a.rule, a.key)] = a
-        self._congestion: dict[int, deque[datetime]] = {}
+        self._congestion: dict[int, list[datetime]] = {}
 
     def on_created(self, records: list[EventRecord], now: datetime) -> list[AlertRecord]:
         """Return the alerts that newly created events raise."""
@@ -69,14 +69,13 @@ class AlertEngine:
             if r.category != "congestion":
                 continue
             cell = r.cells[self.res]
-            times = self._congestion.setdefault(cell, deque())
-            times.append(r.start_time)
-            latest = max(times)
-            while times and times[0] < latest - window:
-                times.popleft()
-            recent = [t for t in times if t >= latest - window]
-            if len(recent) < self.rules.congestion_count:
+            times = self._congestion.setdefault(cell, [])
+            bisect.insort(times, r.start_time)
+            # keep only the window that ends at the latest event of the cell
+            del times[: bisect.bisect_left(times, times[-1] - window)]
+            if len(times) < self.rules.congestion_count:
                 continue
+            recent = times
             key = format(cell, "x")
             if ("congestion_cluster", key) in self._active:
                 continue

@@ -23,7 +23,10 @@ def iso(t: datetime | None) -> str | None:
 
 
 def event_feature(e: EventRecord, res: int) -> dict[str, Any]:
-    """Return an event as a GeoJSON Feature (properties carry the cell at `res` as hex)."""
+    """Return an event as a GeoJSON Feature (properties carry the cell at `res` as hex).
+
+    Times stay datetimes: `api.services.responses.dumps` writes them as ISO 8601 with ``Z``.
+    """
     cell = e.cells.get(res)
     return {
         "type": "Feature",
@@ -36,14 +39,14 @@ def event_feature(e: EventRecord, res: int) -> dict[str, Any]:
             "severity": e.severity,
             "confidence": e.confidence,
             "lifecycle": e.lifecycle,
-            "start_time": iso(e.start_time),
-            "end_time": iso(e.end_time),
+            "start_time": e.start_time,
+            "end_time": e.end_time,
             "cell": format(cell, "x") if cell is not None else None,
             "ward_code": e.ward_code,
             "attributes": e.attributes,
             "synthetic": e.synthetic,
-            "received_at": iso(e.received_at),
-            "updated_at": iso(e.updated_at),
+            "received_at": e.received_at,
+            "updated_at": e.updated_at,
             "revision": e.revision,
         },
     }

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
+
 from twin.hotspots import getis_ord
 
 Key = tuple[int, int, str | None]  # res, window seconds, category

@@ -7,11 +7,11 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z
 
 
 def dumps(content: Any) -> bytes:
-    """Serialise `content` to JSON bytes (numpy values allowed; NaN/Infinity become null)."""
+    """Serialise `content` to JSON bytes (numpy values allowed; NaN/Infinity become null; UTC as Z)."""
     return orjson.dumps(content, option=_OPTS)
 
 

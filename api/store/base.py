@@ -32,11 +32,14 @@ LIFECYCLE_RANK: dict[str, int] = {"new": 0, "update": 1, "end": 2}
 PARENT_MIN_RES = 7
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def to_us(t: datetime) -> int:
     """Return microseconds since the Unix epoch of an aware datetime."""
     if t.tzinfo is None:
         raise InputError("time", "must carry a time zone (UTC recommended)")
-    delta = t.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    delta = t - _EPOCH  # aware arithmetic accounts for the offset
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 

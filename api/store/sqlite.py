@@ -22,6 +22,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
+
 from api.errors import StoreBusy, StoreError, StoreFull, StoreUnavailable
 from api.store.base import (
     LIFECYCLE_RANK,
@@ -154,7 +156,7 @@ def _map_error(e: sqlite3.Error) -> StoreError:
 
 
 def _dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
 
 
 class SQLiteStore:
@@ -376,7 +378,7 @@ class SQLiteStore:
         for ev in events:
             old = existing.get(ev.event_id)
             if old is None:
-                new = replace(ev, revision=1)
+                new = ev if ev.revision == 1 else replace(ev, revision=1)
                 existing[ev.event_id] = new
                 inserts[ev.event_id] = new
                 out.append(UpsertResult(ev.event_id, "created", new))
