@@ -128,7 +128,7 @@ CORRIDORS: tuple[Corridor, ...] = (
 )
 
 #: Bridge names for corridors crossing the river, and street bridges at approximate sites (lon, lat).
-CORRIDOR_BRIDGES = {"QL1A": "Cầu Kỳ Cùng", "QL4B": "Cầu Mai Pha"}
+CORRIDOR_BRIDGES = {"QL1A": "Cầu Kỳ Cùng"}
 STREET_BRIDGES: tuple[tuple[str, float, float], ...] = (
     ("Cầu Đông Kinh", 106.7690, 21.8520),
     ("Cầu 17-10", 106.7430, 21.8500),
