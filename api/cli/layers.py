@@ -84,7 +84,7 @@ def export(  # noqa: PLR0917  (typer maps each CLI option to a parameter)
             road_source=settings.road_source,
             osm_file=settings.osm_file,
             seed=settings.seed if seed is None else seed,
-            res=r,
+            res=settings.h3_res,
         )
         gdf = city.layer(key, res=r, bbox=box)
     with console.status(f"writing {len(gdf)} features…"):
