@@ -21,6 +21,7 @@ import mesa
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from scipy import stats
 
 from simulations.closures import SECONDS_PER_DAY, closed_links
 from simulations.results import Progress, RunResult
@@ -113,6 +114,10 @@ class WasteModel(mesa.Model):  # type: ignore[misc]
         self.plans: list[dict[str, Any]] = []
         self.scheduled: list[tuple[int, int]] = []
         self.groups = self._schedule_groups()
+        # forecast quantile multiplier of lognormal noise with mean 1 (the sensor policy's margin)
+        sigma = math.sqrt(math.log1p(params.bins.noise_cv**2))
+        z = float(stats.norm.ppf(params.policy.confidence))
+        self._quantile = math.exp(-(sigma**2) / 2.0 + sigma * z)
         self._fixed_plans: dict[tuple[int, tuple[int, ...]], Plan] = {}
         self.unreachable_visits = 0
         for p in range(n):
@@ -174,7 +179,7 @@ class WasteModel(mesa.Model):  # type: ignore[misc]
         horizon_h = 24.0 + self.params.fleet.shift_hours
         today = expected_kg(self.points, self.date_of(day), self.params)
         tomorrow = expected_kg(self.points, self.date_of(day + 1), self.params)
-        predicted = self.content_kg + (today + tomorrow) / 2.0 * horizon_h / 24.0
+        predicted = self.content_kg + (today + tomorrow) / 2.0 * horizon_h / 24.0 * self._quantile
         due = predicted >= pol.threshold * self.capacity_kg
         if pol.kind == "hybrid":
             due |= scheduled

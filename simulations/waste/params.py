@@ -150,13 +150,16 @@ class PolicyParams(_Frozen):
 
     ``fixed``: every point every `interval_days` days on fixed routes planned once.
     ``sensor``: each day, the points whose fill (measured by sensors) is predicted to pass
-    `threshold` before the next collection day, on routes re-planned daily.
+    `threshold` before the next collection day, on routes re-planned daily. The prediction adds to
+    the measured fill the `confidence` quantile of the waste expected until the latest next visit
+    (tomorrow's shift end), from the lognormal day-to-day noise of `BinParams.noise_cv`.
     ``hybrid``: the fixed schedule at `interval_days`, plus sensor-triggered visits on off days.
     """
 
     kind: Policy = "fixed"
     interval_days: int = Field(default=1, ge=1, le=7)
     threshold: float = Field(default=0.8, gt=0.0, le=1.0)
+    confidence: float = Field(default=0.9, ge=0.5, lt=1.0)
 
 
 class WasteParams(_Frozen):
