@@ -1,8 +1,9 @@
 """The in-process publish/subscribe bus behind `GET /stream`: bounded queues, drops counted.
 
-Publishing never waits: a message goes into each matching subscriber's bounded queue, or is dropped
-for that subscriber (and counted) when its queue is full. A stalled client therefore costs ingest one
-failed ``put_nowait`` per message, never a block. Runs on the event loop thread.
+Publishing never waits: a message, encoded once as an SSE frame, goes into each matching subscriber's
+bounded queue, or is dropped for that subscriber (and counted) when its queue is full. A stalled
+client therefore costs ingest one failed ``put_nowait`` per message, never a block. Runs on the
+event loop thread.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ class Message:
     ward_code: str | None = None
     lon: float | None = None
     lat: float | None = None
+
+
+def encode_sse(m: Message) -> bytes:
+    """Return `m` as one Server-Sent Events frame (``event:`` type, one ``data:`` line of JSON)."""
+    return b"event: " + m.kind.encode() + b"\ndata: " + m.data.encode() + b"\n\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +63,7 @@ class Subscription:
 
     sid: int
     filter: StreamFilter
-    queue: asyncio.Queue[Message]
+    queue: asyncio.Queue[bytes]
     delivered: int = 0
     dropped: int = 0
     closed: bool = field(default=False)
@@ -92,14 +98,20 @@ class Bus:
         self._subs.pop(sub.sid, None)
 
     def publish(self, m: Message) -> int:
-        """Offer `m` to every matching subscriber without waiting; return how many took it."""
+        """Offer `m` to every matching subscriber without waiting; return how many took it.
+
+        The message is encoded as one SSE frame once, whatever the number of subscribers.
+        """
         self.published += 1
         n = 0
+        frame: bytes | None = None
         for sub in self._subs.values():
             if not sub.filter.matches(m):
                 continue
+            if frame is None:
+                frame = encode_sse(m)
             try:
-                sub.queue.put_nowait(m)
+                sub.queue.put_nowait(frame)
             except asyncio.QueueFull:
                 sub.dropped += 1
                 self.dropped += 1

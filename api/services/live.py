@@ -272,8 +272,11 @@ class LiveService:
             if r.outcome == "created":
                 created.append(rec)
             self.health.seen(rec.camera_id, now)
-            feature = dumps(event_feature(rec, self.res)).decode()
-            self.bus.publish(Message("event", feature, rec.category, rec.ward_code, rec.lon, rec.lat))
+            if self.bus.subscribers:
+                feature = dumps(event_feature(rec, self.res)).decode()
+                self.bus.publish(Message("event", feature, rec.category, rec.ward_code, rec.lon, rec.lat))
+            else:
+                self.bus.published += 1
         if created:
             self.counts.add(
                 ((e.start_time, e.cells[self.res], e.category, e.synthetic) for e in created), now
