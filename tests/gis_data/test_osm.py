@@ -465,10 +465,10 @@ def test_download_path_offline_with_a_stand_in_osmnx(monkeypatch: pytest.MonkeyP
     g.add_node(2, x=106.76, y=21.84)
     g.add_edge(1, 2, osmid=1, highway="trunk", oneway=False, ref="QL1A")
     g.add_edge(2, 1, osmid=1, highway="trunk", oneway=False, ref="QL1A")
-    calls: list[object] = []
+    calls: list[dict[str, object]] = []
 
     def graph_from_polygon(polygon: object, **kwargs: object) -> nx.MultiDiGraph:
-        calls.append((polygon, kwargs))
+        calls.append({"polygon": polygon, **kwargs})
         return g
 
     fake = types.SimpleNamespace(
@@ -478,7 +478,8 @@ def test_download_path_offline_with_a_stand_in_osmnx(monkeypatch: pytest.MonkeyP
     monkeypatch.setitem(sys.modules, "osmnx", fake)
     area = shapely.box(106.74, 21.83, 106.77, 21.85)
     net = osm.download(area)
-    assert calls[0][1]["network_type"] == "drive"
+    assert calls[0]["network_type"] == "drive"
+    assert calls[0]["polygon"] is area
     assert (net.n_nodes, net.n_links) == (2, 2)
     assert set(net.links["name"]) == {"QL1A"}
 

@@ -50,7 +50,8 @@ def study(wards: gpd.GeoDataFrame) -> BaseGeometry:
 
 @pytest.fixture(scope="module")
 def river_line(wards: gpd.GeoDataFrame) -> BaseGeometry:
-    return roads.river(wards).to_crs(METRIC).geometry.iloc[0]
+    line: BaseGeometry = roads.river(wards).to_crs(METRIC).geometry.iloc[0]
+    return line
 
 
 def _tables(net: RoadNetwork) -> tuple[pd.DataFrame, pd.DataFrame]:
