@@ -26,7 +26,12 @@ def fixed(net: RoadNetwork, cells: pd.DataFrame) -> RunResult:
 
 @pytest.fixture(scope="module")
 def sensor(net: RoadNetwork, cells: pd.DataFrame) -> RunResult:
-    return run(small_params(policy={"kind": "sensor", "threshold": 0.7}), 7, network=net, cells=cells)
+    return run(
+        small_params(policy={"kind": "sensor", "threshold": 0.9, "confidence": 0.6}),
+        7,
+        network=net,
+        cells=cells,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +154,7 @@ def test_result_contract(fixed: RunResult) -> None:
 
 
 def test_deterministic_by_seed(net: RoadNetwork, cells: pd.DataFrame, sensor: RunResult) -> None:
-    p = small_params(policy={"kind": "sensor", "threshold": 0.7})
+    p = small_params(policy={"kind": "sensor", "threshold": 0.9, "confidence": 0.6})
     again = run(p, 7, network=net, cells=cells)
     pd.testing.assert_frame_equal(again.tables["daily"], sensor.tables["daily"])
     pd.testing.assert_frame_equal(again.tables["visits"], sensor.tables["visits"])
