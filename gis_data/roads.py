@@ -147,6 +147,12 @@ def write_network(net: RoadNetwork, folder: Path, fmt: NetworkFormat = "geoparqu
     if fmt not in _EXT:
         raise InputError("format", f"must be one of {', '.join(_EXT)}, got {fmt!r}")
     folder = Path(folder)
+    if folder.exists() and not _is_network_folder(folder):
+        raise InputError(
+            "out",
+            f"{folder} exists and is not a road network folder; it would be replaced",
+            hint="choose a new folder (only a folder holding nodes/links files is overwritten)",
+        )
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
@@ -169,6 +175,12 @@ def write_network(net: RoadNetwork, folder: Path, fmt: NetworkFormat = "geoparqu
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+def _is_network_folder(folder: Path) -> bool:
+    """Return whether `folder` holds only the files `write_network` writes (so it may be replaced)."""
+    names = {f"{label}.{ext}" for label in ("nodes", "links") for ext in _EXT.values()}
+    return folder.is_dir() and {p.name for p in folder.iterdir()} <= names
 
 
 def read_network(folder: Path) -> RoadNetwork:

@@ -500,3 +500,18 @@ def test_download_small_area_of_lang_son() -> None:
     assert net.n_links > 20
     assert net.provenance.source == "real"
     assert net.strongly_connected_fraction() == 1.0
+
+
+def test_cli_import_osm_never_replaces_a_folder_that_is_not_a_network(tmp_path: Path) -> None:
+    keep = tmp_path / "notes.txt"
+    keep.write_text("mine")
+    result = CliRunner().invoke(base.app, ["data", "import-osm", str(HELSINKI), "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "notaroadnetworkfolder" in _flat(result.output)
+    assert keep.read_text() == "mine"
+    # a folder written before is replaced in one piece
+    out = tmp_path / "net"
+    for _ in range(2):
+        ok = CliRunner().invoke(base.app, ["data", "import-osm", str(HELSINKI), "--out", str(out)])
+        assert ok.exit_code == 0, ok.output
+    assert sorted(p.name for p in out.iterdir()) == ["links.parquet", "nodes.parquet"]
