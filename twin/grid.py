@@ -5,12 +5,16 @@
 
 ``ward_code``
     The 2025 ward containing the cell centre.
+``unit_code``
+    The GSO code of the pre-2025 unit (phường, xã, thị trấn) the cell lies in, within its ward.
 ``population``
-    People living in the cell (integers), spread from the official 2025 ward totals by a
-    dasymetric weight: the 2009 census density of the pre-2025 unit under the cell (the best-resolved
-    population data: it locates the dense old urban core) times the street length in the cell plus a
-    floor of `FLOOR_KM_PER_KM2` km of street per km² (so rural cells keep a few people). Per-ward sums
-    equal the official totals exactly (largest-remainder rounding).
+    People living in the cell (integers), spread from the official 2025 ward totals in two
+    dasymetric stages: first to the pre-2025 units of the ward in proportion to their 2009 census
+    population (the best-resolved population data: it locates the dense old urban core), then to the
+    unit's cells in proportion to street length plus a floor of `FLOOR_KM_PER_KM2` km of street per
+    km² (people live along streets; the floor keeps a few people in rural cells). Per-ward sums equal
+    the official totals exactly (largest-remainder rounding), and each unit keeps its 2009 share of
+    its ward.
 ``road_km``
     Street centreline length in the cell (a two-way street counts once), computed by cutting the
     links into pieces of at most a quarter of the cell edge and assigning each piece to the cell of
@@ -62,6 +66,7 @@ PLACE_KINDS = ("market", "school", "public_square")
 
 CELL_COLUMNS = (
     "ward_code",
+    "unit_code",
     "population",
     "road_km",
     "major_road_km",
@@ -131,18 +136,25 @@ def street_length_by_cell(network: RoadNetwork, res: int, classes: Sequence[str]
     return pd.Series(km).groupby(cells).sum()
 
 
-def _largest_remainder(total: npt.NDArray[np.float64], group: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """Round non-negative `total` to integers so that each group's sum keeps its rounded sum."""
-    base = np.floor(total).astype(np.int64)
-    frac = total - base
-    target = pd.Series(total).groupby(group).sum().round().astype(np.int64)
-    short = (target - pd.Series(base).groupby(group).sum()).reindex(np.unique(group)).to_numpy()
+def _largest_remainder(
+    values: npt.NDArray[np.float64], group: npt.NDArray[np.int64], target: pd.Series | None = None
+) -> npt.NDArray[np.int64]:
+    """Round non-negative `values` to integers whose sum per group is `target` (default: the rounded sum).
+
+    Each group's shortfall after flooring goes, one each, to its members with the largest remainders.
+    `target` (indexed by group) must lie between the floored and the ceiled group sums.
+    """
+    base = np.floor(values).astype(np.int64)
+    frac = values - base
+    groups = np.unique(group)
+    if target is None:
+        target = pd.Series(values).groupby(group).sum().round().astype(np.int64)
+    short = (target.reindex(groups) - pd.Series(base).groupby(group).sum().reindex(groups)).to_numpy()
     order = np.lexsort((-frac, group))
-    rank = np.empty(len(total), dtype=np.int64)
+    rank = np.empty(len(values), dtype=np.int64)
     g_sorted = group[order]
-    starts = np.searchsorted(g_sorted, g_sorted, side="left")
-    rank[order] = np.arange(len(total)) - starts
-    need = short[np.searchsorted(np.unique(group), group)]
+    rank[order] = np.arange(len(values)) - np.searchsorted(g_sorted, g_sorted, side="left")
+    need = short[np.searchsorted(groups, group)]
     return base + (rank < need).astype(np.int64)
 
 
@@ -195,15 +207,23 @@ def build_cells(
     road_km = street_length_by_cell(network, res).reindex(cell_int, fill_value=0.0).to_numpy()
     major_km = street_length_by_cell(network, res, MAJOR_CLASSES).reindex(cell_int, fill_value=0.0).to_numpy()
 
-    # population: dasymetric weight = 2009 unit density × (street km + floor), normalised per ward
-    dens = _unit_density(core, units, lon, lat, ward_code)
-    weight = dens * (road_km + FLOOR_KM_PER_KM2 * area)
+    # population, two-stage dasymetric: ward total → pre-2025 units by their 2009 census shares →
+    # cells by street length (+ a floor)
+    unit_row, unit_share = _units_of_cells(units, lon, lat, ward_code)
     ward_pop = core["population"].astype(float)
     group = pd.Index(CITY_WARD_CODES).get_indexer(pd.Index(ward_code)).astype(np.int64)
-    wsum = pd.Series(weight).groupby(group).transform("sum").to_numpy()
-    share = weight / wsum
-    people = share * ward_pop.reindex(ward_code).to_numpy()
-    population = _largest_remainder(people, group)
+    street_weight = road_km + FLOOR_KM_PER_KM2 * area
+    # cells of a ward without units form one pseudo-unit per ward (negative keys)
+    key = np.where(unit_row >= 0, unit_row, -1 - group)
+    within = street_weight / pd.Series(street_weight).groupby(key).transform("sum").to_numpy()
+    people = ward_pop.reindex(ward_code).to_numpy() * unit_share * within
+    # round twice so both levels stay exact: unit totals within each ward, then cells within each unit
+    unit_people = pd.Series(people).groupby(key).sum()
+    unit_ward = pd.Series(group).groupby(key).first()
+    unit_int = pd.Series(
+        _largest_remainder(unit_people.to_numpy(), unit_ward.to_numpy()), index=unit_people.index
+    )
+    population = _largest_remainder(people, key, unit_int)
 
     n_cam = np.zeros(len(cells), dtype=np.int64)
     n_conn = np.zeros(len(cells), dtype=np.int64)
@@ -243,6 +263,7 @@ def build_cells(
     out = gpd.GeoDataFrame(
         {
             "ward_code": ward_code,
+            "unit_code": _unit_codes(units, unit_row),
             "population": population,
             "road_km": np.round(road_km, 4),
             "major_road_km": np.round(major_km, 4),
@@ -295,31 +316,59 @@ def _distance_m(
     return np.asarray(np.hypot((lon - lon0) * kx, (lat - lat0) * _M_PER_DEG), dtype=np.float64)
 
 
-def _unit_density(
-    core: gpd.GeoDataFrame,
+def _city_units(units: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
+    """Return the pre-2025 units merged into the 4 city wards (None if not usable)."""
+    if units is None or not {"population_2009", "new_code"} <= set(units.columns):
+        return None
+    city = units[units["new_code"].isin(CITY_WARD_CODES)]
+    return None if city.empty else city
+
+
+def _unit_codes(units: gpd.GeoDataFrame | None, unit_row: npt.NDArray[np.int64]) -> npt.NDArray[np.str_]:
+    """Return the pre-2025 GSO code of each cell's unit (``""`` when unknown)."""
+    city = _city_units(units)
+    if city is None or "old_code" not in city.columns:
+        return np.full(len(unit_row), "", dtype=object).astype(str)
+    codes = np.append(city["old_code"].astype(object).where(city["old_code"].notna(), "").astype(str), "")
+    return codes[unit_row].astype(str)  # -1 picks the trailing ""
+
+
+def _units_of_cells(
     units: gpd.GeoDataFrame | None,
     lon: npt.NDArray[np.float64],
     lat: npt.NDArray[np.float64],
     ward_code: npt.NDArray[np.str_],
-) -> npt.NDArray[np.float64]:
-    """Return the 2009 density (people/km²) of the pre-2025 unit under each cell centre.
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Return each cell's pre-2025 unit (row of the city units, -1 if none) and that unit's share.
 
-    A cell whose centre falls in no unit of its own 2025 ward (the generalised 2009 polygons do not
-    match the 2025 edges exactly) takes the mean 2009 density of its ward. Without units, 1.
+    A cell belongs to the unit of its own 2025 ward that contains its centre or, where the
+    generalised 2009 polygons leave a gap or overlap a neighbour, the nearest unit of its ward. A
+    unit's share is its 2009 population over that of the units of the same ward that hold at least
+    one cell (so a unit too small for any cell at a coarse resolution passes its people on). Without
+    units every cell gets -1 and share 1.
     """
-    if units is None or "population_2009" not in units.columns or "new_code" not in units.columns:
-        return np.ones(len(lon))
-    city = units[units["new_code"].isin(CITY_WARD_CODES)]
-    if city.empty:
-        return np.ones(len(lon))
-    area = city.to_crs("EPSG:32648").area.to_numpy() / 1e6
-    pop = city["population_2009"].to_numpy(dtype=float)
-    per_ward = pd.DataFrame({"w": city["new_code"].to_numpy(), "p": pop, "a": area}).groupby("w").sum()
-    ward_mean = (per_ward["p"] / per_ward["a"]).reindex(ward_code).to_numpy()
+    n = len(lon)
+    city = _city_units(units)
+    if city is None:
+        return np.full(n, -1, dtype=np.int64), np.ones(n)
+    new_code = city["new_code"].astype(str).to_numpy()
     pos = WardIndex(city).positions(lon, lat)
-    dens = np.where(np.isnan(ward_mean), 1.0, ward_mean)
-    hit = pos >= 0
-    same = np.zeros(len(lon), dtype=bool)
-    same[hit] = city["new_code"].to_numpy()[pos[hit]] == ward_code[hit]
-    dens[same] = (pop / area)[pos[same]]
-    return dens
+    ok = pos >= 0
+    ok[ok] = new_code[pos[ok]] == ward_code[ok]
+    row = np.where(ok, pos, -1)
+    geoms = city.geometry.to_numpy()
+    for w in np.unique(ward_code[~ok]):
+        cand = np.flatnonzero(new_code == w)
+        todo = np.flatnonzero(~ok & (ward_code == w))
+        if cand.size == 0 or todo.size == 0:
+            continue
+        pts: npt.NDArray[np.object_] = np.asarray(shapely.points(lon[todo], lat[todo]), dtype=object)
+        dist = shapely.distance(geoms[cand][:, None], pts[None, :])
+        row[todo] = cand[np.argmin(dist, axis=0)]
+    pop = city["population_2009"].to_numpy(dtype=float)
+    held = pd.DataFrame({"row": row, "ward": ward_code})[row >= 0].drop_duplicates("row")
+    ward_total = pd.Series(pop[held["row"].to_numpy()]).groupby(held["ward"].to_numpy()).sum()
+    share = np.ones(n)
+    has = row >= 0
+    share[has] = pop[row[has]] / ward_total.reindex(ward_code[has]).to_numpy()
+    return row.astype(np.int64), share

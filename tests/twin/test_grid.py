@@ -67,6 +67,7 @@ def line_network(points: list[tuple[float, float]]) -> RoadNetwork:
 
 def test_cells_schema_and_provenance(cells: gpd.GeoDataFrame) -> None:
     assert set(CELL_COLUMNS) <= set(cells.columns)
+    assert "unit_code" in cells.columns
     assert cells.index.name == "cell"
     assert cells.index.is_unique
     assert all(h3grid.is_valid(c) and h3grid.resolution(c) == 9 for c in cells.index[:200])
@@ -86,6 +87,20 @@ def test_per_ward_population_sums_equal_official_totals(city: City, res: int) ->
     assert sums.to_dict() == {str(k): int(v) for k, v in official.items()}
     assert (cells["population"] >= 0).all()
     assert pd.api.types.is_integer_dtype(cells["population"])
+
+
+@pytest.mark.parametrize("res", [8, 9, 10])
+def test_each_pre2025_unit_keeps_its_2009_share_of_its_ward(city: City, res: int) -> None:
+    cells = city.cells(res)
+    units = city.units[city.units["new_code"].isin(CITY_WARD_CODES)].set_index("old_code")
+    ward_pop = core_wards(city.wards)["population"]
+    share = units["population_2009"] / units.groupby("new_code")["population_2009"].transform("sum")
+    expected = share * ward_pop.reindex(units["new_code"]).to_numpy()
+    got = cells.groupby("unit_code")["population"].sum()
+    assert set(got.index) == set(units.index)  # every cell has a unit; all 13 units hold cells
+    assert (got - expected.reindex(got.index)).abs().max() <= 1.0
+    # a unit's cells lie in the 2025 ward the unit was merged into
+    assert (cells["ward_code"] == units["new_code"].reindex(cells["unit_code"]).to_numpy()).all()
 
 
 def test_every_cell_of_a_ward_lies_inside_the_city(cells: gpd.GeoDataFrame, city: City) -> None:
