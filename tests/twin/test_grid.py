@@ -17,7 +17,7 @@ from twin import h3grid, provenance
 from twin.city import City
 from twin.crs import WGS84
 from twin.errors import InputError
-from twin.grid import CELL_COLUMNS, build_cells, street_length_by_cell
+from twin.grid import CELL_COLUMNS, _largest_remainder, build_cells, street_length_by_cell
 from twin.network import RoadNetwork
 from twin.provenance import Provenance
 from twin.wards import CITY_WARD_CODES, core_wards
@@ -184,3 +184,20 @@ def test_point_to_cell_to_boundary_contains_point(lon: float, lat: float, res: i
     poly = h3grid.cell_to_polygon(cell)
     assert poly.buffer(1e-9).contains(shapely.Point(lon, lat))
     assert h3grid.resolution(cell) == res
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    values=st.lists(st.floats(0, 5000, allow_nan=False), min_size=1, max_size=60),
+    groups=st.lists(st.integers(-3, 3), min_size=60, max_size=60),
+)
+def test_largest_remainder_keeps_group_sums(values: list[float], groups: list[int]) -> None:
+    v = np.asarray(values)
+    g = np.asarray(groups[: len(v)], dtype=np.int64)
+    out = _largest_remainder(v, g)
+    assert (np.abs(out - v) < 1.0).all()  # each value moves by less than one
+    sums = pd.Series(v).groupby(g).sum()
+    assert (pd.Series(out).groupby(g).sum() == sums.round().astype(np.int64)).all()
+    # explicit targets (floor or ceil of each group sum) are met exactly
+    target = np.floor(sums).astype(np.int64)
+    assert (pd.Series(_largest_remainder(v, g, target)).groupby(g).sum() == target).all()
