@@ -18,7 +18,7 @@ import weasyprint
 
 from api.briefing import figures
 from api.briefing.collect import Facts, headline
-from api.briefing.text import KPI, Lang, category, local, num, pct, t
+from api.briefing.text import KPI, Lang, T, category, local, num, pct, t
 from api.services.reports import SERVICES
 from twin.city import City
 
@@ -105,7 +105,7 @@ def summary(facts: Facts, lang: Lang) -> list[str]:
         out.append(t("no_reports", lang))
     sc = facts.scenario
     if sc is not None:
-        for row in _rows(headline(sc.kpis, list(KPI)))[:2]:
+        for row in _rows(headline(sc.kpis, list(KPI)))[: 0 if sc.id_a == sc.id_b else 2]:
             vi_name, en_name, unit, _ = KPI[str(row.kpi)]
             name = vi_name if vi else en_name
             change = pct(row.delta / abs(row.a), lang) if row.a else num(row.delta, lang, 1)
@@ -128,13 +128,16 @@ class _Row:
     b: float
     delta: float
     significant: bool
+    b_ci_low: float
+    b_ci_high: float
 
 
 def _rows(table: pd.DataFrame) -> list[_Row]:
     return [
-        _Row(str(r["kpi"]), float(r["a"]), float(r["b"]), float(r["delta"]), bool(r["significant"]))
+        _Row(str(r["kpi"]), float(r["a"]), float(r["b"]), float(r["delta"]), bool(r["significant"]),
+             float(r["b_ci_low"]), float(r["b_ci_high"]))
         for r in table.to_dict(orient="records")
-    ]
+    ]  # fmt: skip
 
 
 def _verdict(row: _Row, better: str, lang: Lang) -> tuple[str, str]:
@@ -156,6 +159,9 @@ def _scenario_rows(facts: Facts, lang: Lang) -> list[dict[str, str]]:
         label = (vi_name if lang == "vi" else en_name) + (f" ({unit})" if unit else "")
         digits = 3 if abs(row.a) < 1 else 1
         verdict, css = _verdict(row, better, lang)
+        ci = "–"
+        if math.isfinite(row.b_ci_low) and math.isfinite(row.b_ci_high):
+            ci = f"{num(row.b_ci_low, lang, digits)} – {num(row.b_ci_high, lang, digits)}"
         delta = num(row.delta, lang, digits) + (f" ({pct(row.delta / abs(row.a), lang, 1)})" if row.a else "")
         out.append(
             {
@@ -165,6 +171,7 @@ def _scenario_rows(facts: Facts, lang: Lang) -> list[dict[str, str]]:
                 "delta": delta,
                 "verdict": verdict,
                 "css": css,
+                "ci": ci,
             }
         )
     return out
@@ -270,10 +277,11 @@ def write_briefing(facts: Facts, city: City, out_dir: Path, lang: Lang = "vi") -
     if facts.scenario is not None:
         sc = facts.scenario
         scenario = {
+            "single": sc.id_a == sc.id_b,
             "name_a": sc.name_a,
             "name_b": sc.name_b,
             "seeds": sc.seeds,
-            "ids": f"A = {sc.id_a}, B = {sc.id_b}",
+            "ids": sc.id_b if sc.id_a == sc.id_b else f"A = {sc.id_a}, B = {sc.id_b}",
             "kpis": _scenario_rows(facts, lang),
         }
     kind_text = {
@@ -284,62 +292,7 @@ def write_briefing(facts: Facts, city: City, out_dir: Path, lang: Lang = "vi") -
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     html = env.from_string(_TEMPLATE.read_text(encoding="utf-8")).render(
         lang=lang,
-        tr={
-            k: t(k, lang)
-            for k in (
-                "title",
-                "subtitle",
-                "period",
-                "generated",
-                "summary",
-                "key_figures",
-                "events",
-                "by_ward",
-                "by_category",
-                "ward",
-                "category",
-                "count",
-                "share",
-                "population",
-                "per_10k",
-                "events_total",
-                "no_events",
-                "map_events",
-                "chart_categories",
-                "chart_days",
-                "hotspots",
-                "hotspots_note",
-                "cell",
-                "z",
-                "cameras",
-                "cameras_total",
-                "cameras_connected",
-                "cameras_online",
-                "availability",
-                "chart_cameras",
-                "reports",
-                "no_reports",
-                "service",
-                "reports_total",
-                "reports_closed",
-                "time_to_close",
-                "hours",
-                "alerts",
-                "scenario",
-                "scenario_vs",
-                "seeds",
-                "indicator",
-                "delta",
-                "map_scenario",
-                "no_scenario",
-                "methods",
-                "dataset",
-                "kind",
-                "source",
-                "page",
-                "synthetic_banner",
-            )
-        },
+        tr={k: t(k, lang) for k in T},
         font_regular=regular.as_uri(),
         font_bold=bold.as_uri(),
         period=f"{local(facts.start, lang)} – {local(facts.end, lang)}",

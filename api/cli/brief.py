@@ -23,7 +23,9 @@ def brief(
     *,
     out: Annotated[Path, typer.Option(help="Folder for briefing.html, briefing.pdf and img/.")],
     period: Annotated[str, typer.Option(help="How far back: 24h, 7d, 2w, ...")] = "7d",
-    scenario: Annotated[str | None, typer.Option(help="Job id of the scenario to present (B).")] = None,
+    scenario: Annotated[
+        str | None, typer.Option(help="Job id of the scenario to present (B); default: the latest run alone.")
+    ] = None,
     vs: Annotated[
         str | None, typer.Option("--vs", help="Job id it is compared with (A, the reference).")
     ] = None,
@@ -48,10 +50,14 @@ def brief(
     stop = end.replace(tzinfo=UTC) if end is not None else datetime.now(UTC)
     with console.status("building the city model…"):
         city = build_city(data, road_source=settings.road_source, seed=settings.seed, res=settings.h3_res)
+    manager = JobManager(state, data_dir=data)
     pair = None
     if scenario is not None and vs is not None:
-        manager = JobManager(state, data_dir=data)
         pair = (manager.result(vs), manager.result(scenario), vs, scenario)
+    elif latest := manager.jobs(limit=1, status="done"):
+        # No comparison asked for: present the latest finished run's KPIs on their own.
+        only = manager.result(latest[0].id)
+        pair = (only, only, latest[0].id, latest[0].id)
     store = open_store(store_dsn or settings.store_dsn or default_dsn(state), res=settings.h3_res)
     try:
         with console.status("reading live data…"):

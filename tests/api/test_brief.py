@@ -240,3 +240,19 @@ def test_twin_brief_cli_writes_a_vietnamese_pdf_that_renders(
     bad = CliRunner().invoke(app, ["brief", "--out", str(out), "--scenario", "x"])
     assert bad.exit_code == 2
     assert "--vs" in bad.output
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils is not installed")
+def test_briefing_with_the_latest_run_alone(tmp_path: Path, city: City) -> None:
+    a = _toy_result(tmp_path / "a", "Hiện trạng 2026", 1.0, False, city)
+    store = SQLiteStore(tmp_path / "events.sqlite3")  # an empty store: a quiet week
+    try:
+        facts = collect(store, city, end=END, period=timedelta(days=1), scenario=(a, a, "job-a", "job-a"))
+    finally:
+        store.close()
+    out = write_briefing(facts, city, tmp_path / "vi", "vi")
+    text = _pdf_text(out.pdf)
+    assert "kết quả mô phỏng gần nhất" in text
+    assert "Thời gian trễ trung bình mỗi chuyến" in text
+    assert "Không có sự kiện nào trong kỳ." in text
+    assert "Hiện trạng 2026" in text
