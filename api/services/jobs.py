@@ -687,7 +687,11 @@ class JobManager:
                     name=f"scenario-{job.id}",
                     daemon=True,
                 )  # fmt: skip
-                proc.start()
+                try:
+                    proc.start()
+                except OSError as e:  # out of processes or memory: fail this job, keep serving
+                    self.store.fail(job.id, f"could not start a worker process: {e}")
+                    continue
                 self.store.set_pid(job.id, proc.pid)
                 self._procs[job.id] = proc
 
