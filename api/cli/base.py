@@ -15,7 +15,7 @@ from twin.errors import TwinError
 P = ParamSpec("P")
 R = TypeVar("R")
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 app = typer.Typer(
     name="twin",
