@@ -79,6 +79,6 @@ def create_test_app() -> FastAPI:
     app = create_app(settings)
     app.state.scenario_jobs = JobManager(
         settings.state_dir, data_dir=settings.data_dir, work=model_shaped_work,
-        settings=JobSettings(max_concurrent=1, max_queued=10), poll_s=0.05,
+        settings=JobSettings(max_concurrent=2, max_queued=10), poll_s=0.05,
     )  # fmt: skip
     return app

@@ -1,17 +1,21 @@
 """Browser-test fixtures: the real app under uvicorn on a free loopback port, and headless Chromium.
 
 The server is the real `api.app:create_app` (uvicorn subprocess, temp state dir, replay off) over the
-data cache of the session, with fast scenario jobs (see `tests.e2e.app_factory`). Chromium is Debian's ``/usr/bin/chromium`` driven by Playwright; tests are
+data cache of the session, with fast scenario jobs (see `tests.e2e.app_factory`). Chromium is
+Debian's ``/usr/bin/chromium`` driven by Playwright; tests are
 skipped with a reason when either the browser or the built viewer (``make viewer``) is missing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import select
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -52,10 +56,10 @@ class Server:
         """Return the base URL."""
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 90.0) -> None:
-        """Start uvicorn and wait until GET /health answers."""
-        cmd = [sys.executable, "-m", "uvicorn", "tests.e2e.app_factory:create_test_app", "--factory", "--host", "127.0.0.1",
-               "--port", str(self.port), "--log-level", "warning"]  # fmt: skip
+    def start(self, timeout: float = 90.0, *, warm: bool = True) -> None:
+        """Start uvicorn and wait until GET /health answers (and the city model is built, if `warm`)."""
+        cmd = [sys.executable, "-m", "uvicorn", "tests.e2e.app_factory:create_test_app", "--factory",
+               "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]  # fmt: skip
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
@@ -69,8 +73,8 @@ class Server:
                 time.sleep(0.2)
         else:
             raise RuntimeError(f"the server did not answer /health in {timeout} s; see {self.log}")
-        # Build the city model now, once, rather than inside the first page load.
-        httpx.get(f"{self.url}/layers/wards_2025", timeout=120)
+        if warm:  # build the city model now, once, rather than inside the first page load
+            httpx.get(f"{self.url}/layers/wards_2025", timeout=120)
         spec = httpx.get(f"{self.url}/openapi.json", timeout=10).json()
         self.routes = {f"{m.upper()} {p}" for p, ops in spec.get("paths", {}).items() for m in ops}
 
@@ -95,6 +99,83 @@ class Server:
         missing = [r for r in routes if not self.has(r)]
         if missing:
             pytest.skip(f"the app does not serve {', '.join(missing)} yet (contract 4)")
+
+
+class Link:
+    """A TCP relay between the browser and the server that can be cut: an outage as the page sees it.
+
+    `cut()` drops every open connection (the SSE stream included) and refuses new ones, as a crashed
+    server or a pulled cable would; `restore()` accepts again. The server itself keeps running.
+    """
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream = upstream_port
+        self.port = free_port()
+        self._conns: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._listener: socket.socket | None = None
+        self.restore()
+
+    @property
+    def url(self) -> str:
+        """Return the base URL the browser uses."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def restore(self) -> None:
+        """Listen again on the same port."""
+        lst = socket.socket()
+        lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        lst.bind(("127.0.0.1", self.port))
+        lst.listen(64)
+        self._listener = lst
+        threading.Thread(target=self._accept, args=(lst,), daemon=True).start()
+
+    def cut(self) -> None:
+        """Close the listener and every relayed connection."""
+        if self._listener is not None:
+            # shutdown() wakes the accept() blocked in the relay thread; close() alone would not.
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            for c in self._conns:
+                with contextlib.suppress(OSError):
+                    c.shutdown(socket.SHUT_RDWR)
+                c.close()
+            self._conns.clear()
+
+    def _accept(self, lst: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = lst.accept()
+            except OSError:
+                return  # the listener was closed by cut()
+            try:
+                up = socket.create_connection(("127.0.0.1", self.upstream), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._conns.update((client, up))
+            threading.Thread(target=self._pump, args=(client, up), daemon=True).start()
+
+    def _pump(self, a: socket.socket, b: socket.socket) -> None:
+        try:
+            while True:
+                ready, _, _ = select.select([a, b], [], [], 1.0)
+                for src in ready:
+                    data = src.recv(65536)
+                    if not data:
+                        return
+                    (b if src is a else a).sendall(data)
+        except (OSError, ValueError):
+            return
+        finally:
+            with self._lock:
+                for s in (a, b):
+                    self._conns.discard(s)
+                    s.close()
 
 
 def _server(tmp: Path, data_dir: Path) -> Server:
@@ -126,6 +207,14 @@ def server(browser_ok: None, tmp_path_factory: pytest.TempPathFactory, data_dir:
     srv.start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="session")
+def link(server: Server) -> Iterator[Link]:
+    """A cuttable relay in front of the server (the page talks to the server through it)."""
+    relay = Link(server.port)
+    yield relay
+    relay.cut()
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import Page, Server, open_viewer
+from tests.e2e.conftest import Link, Page, Server, open_viewer
 
 pytestmark = pytest.mark.browser
 
@@ -50,9 +50,20 @@ def seeded(server: Server) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def view(chromium: Any, server: Server, seeded: dict[str, Any]) -> Any:
-    """The viewer at 1280×800 over the seeded events (one page for the module, as an operator's shift)."""
-    p = open_viewer(chromium, server.url)
+def runs(server: Server) -> tuple[str, str] | None:
+    """Submit two scenario runs at the start so they finish while the other tests run."""
+    if not server.has("POST /scenarios"):
+        return None
+    return _submit(server, "Cơ sở", 1.0), _submit(server, "Nhu cầu +50 %", 1.5)
+
+
+@pytest.fixture(scope="module")
+def view(chromium: Any, link: Link, seeded: dict[str, Any], runs: tuple[str, str] | None) -> Any:
+    """The viewer at 1280×800 over the seeded events (one page for the module, as an operator's shift).
+
+    The page reaches the server through `link`, which a test can cut to simulate an outage.
+    """
+    p = open_viewer(chromium, link.url)
     yield p
     p.page.context.close()
 
@@ -90,21 +101,25 @@ def test_page_ready_offline_with_city_layers(view: Page, server: Server) -> None
     assert view.foreign_requests() == []
 
 
-def test_wall_screen_1920x1080(chromium: Any, server: Server, seeded: dict[str, Any]) -> None:
-    p = open_viewer(chromium, server.url, width=1920, height=1080)
+def test_wall_screen_1920x1080(view: Page) -> None:
+    view.page.set_viewport_size({"width": 1920, "height": 1080})
     try:
-        # Panels scale up for a wall screen and leave the map in the middle visible.
-        width = p.page.evaluate("document.getElementById('panel-layers').getBoundingClientRect().width")
-        assert width >= 360
-        p.screenshot("viewer-wall-1920x1080")
-        assert p.foreign_requests() == []
+        # Panels and type scale up for a wall screen; the map in the middle stays open.
+        view.page.wait_for_function(
+            "document.getElementById('panel-layers').getBoundingClientRect().width >= 360"
+        )
+        font = view.page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)")
+        assert font >= 16
+        view.page.wait_for_timeout(500)  # let the map redraw at the new size before the screenshot
+        view.screenshot("viewer-wall-1920x1080")
     finally:
-        p.page.context.close()
+        view.page.set_viewport_size({"width": 1280, "height": 800})
+    view.page.wait_for_function("window.__map.getCanvas().clientWidth === 1280")
 
 
 def test_click_camera_shows_details(view: Page) -> None:
     cams = view.state("S.cameras.map(c => [c.camera_id, c.position[0], c.position[1]])")
-    for cam_id, lon, lat in cams:
+    for _cam_id, lon, lat in cams:
         xy = _on_screen(view, lon, lat)
         if xy is None:
             continue
@@ -128,9 +143,8 @@ def test_click_camera_shows_details(view: Page) -> None:
             assert label in shown
         cam = view.state(f"S.cameras.find(c => c.camera_id === '{picked}')")
         assert view.page.is_visible("#pane-details")
-        assert cam["ward_code"] and (
-            cam["ward_code"] in shown or view.state(f"S.wardName('{cam['ward_code']}')") in shown
-        )
+        assert cam["ward_code"]
+        assert cam["ward_code"] in shown or view.state(f"S.wardName('{cam['ward_code']}')") in shown
         view.screenshot("viewer-camera-details")
         return
     pytest.fail(f"no camera of {len(cams)} could be picked in the open part of the map")
@@ -280,7 +294,8 @@ def test_simulation_overlay_and_difference_map(view: Page, server: Server) -> No
     view.page.select_option("#sel-compare-metric", "volume_veh_delta")
     view.page.wait_for_function("window.__viewer.compare.metric === 'volume_veh_delta'")
     values = view.state("S.compare.cells.map(d => d.value)")
-    assert values and all(v > 0 for v in values)
+    assert values
+    assert all(v > 0 for v in values)
     # Known answer: the volumes sum to 100·(1+…+24)·(1.5 − 1.0) = 15,000 over all cells.
     assert sum(values) == pytest.approx(15_000)
     view.screenshot("viewer-scenario-compare")
@@ -288,8 +303,8 @@ def test_simulation_overlay_and_difference_map(view: Page, server: Server) -> No
     view.page.select_option("#sel-run", "")
 
 
-def test_api_down_shows_a_message_and_recovers(view: Page, server: Server) -> None:
-    server.stop()
+def test_api_down_shows_a_message_and_recovers(view: Page, link: Link) -> None:
+    link.cut()  # the page loses the server: open connections drop, new ones are refused
     try:
         view.page.wait_for_function(
             "!document.getElementById('banner').hidden"
@@ -297,12 +312,14 @@ def test_api_down_shows_a_message_and_recovers(view: Page, server: Server) -> No
             timeout=20_000,
         )
         assert view.state("S.api.up") is False
-        assert view.state("S.stream.state") != "open"
+        view.page.wait_for_function("window.__viewer.stream.state !== 'open'")
+        assert "Mất luồng" in view.page.inner_text("#stream-status")
         view.screenshot("viewer-api-down")
-        # The map is still drawn: base layers stay on screen while the server is away.
+        # Not a blank map: the city layers stay drawn while the server is away.
         assert view.state("S.layerStatus.wards_2025.status") == "ok"
+        assert view.state("S.cameras.length") == 238
     finally:
-        server.start()
+        link.restore()
     view.page.wait_for_function("window.__viewer.api.up === true", timeout=30_000)
     view.page.wait_for_function("window.__viewer.stream.state === 'open'", timeout=30_000)
     assert "Đã kết nối lại" in view.page.inner_text("#banner") or view.page.is_hidden("#banner")

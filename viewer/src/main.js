@@ -995,14 +995,14 @@ function bindControls() {
 
 // ---------------------------------------------------------------- start-up
 
-async function loadAll() {
+async function loadAll({ base = Object.keys(BASE_LAYERS) } = {}) {
   await Promise.all([
-    ...Object.keys(BASE_LAYERS).map(loadBaseLayer),
+    ...base.map(loadBaseLayer),
     loadCameras(), loadCells(), loadHotspots(), loadAlerts(),
   ]);
   render();
   // Not needed for the first frame: fetched after it.
-  loadCoverage();
+  if (!S.coverage) loadCoverage();
   loadReports();
   loadScenarios();
   loadHistory();
@@ -1092,7 +1092,8 @@ async function main() {
       banner(t("api_back"), "info");
       setTimeout(() => banner(S.api.up ? null : S.api.message), 3000);
       stream.reconnect();
-      loadAll();
+      // The city layers do not change while the server is away: reload the live data only.
+      loadAll({ base: Object.keys(BASE_LAYERS).filter((n) => !S.base[n]) });
     },
   });
   if (!S.api.up) health.report({ status: 0, message: S.api.message });
