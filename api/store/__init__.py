@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlparse
 
-from api.errors import StoreUnavailable
 from api.store.base import Store
+from api.store.postgres import PostgresStore
 from api.store.sqlite import SQLiteStore
 from twin.errors import InputError
 
-__all__ = ["SQLiteStore", "Store", "default_dsn", "open_store"]
+__all__ = ["PostgresStore", "SQLiteStore", "Store", "default_dsn", "open_store"]
 
 
 def default_dsn(state_dir: Path) -> str:
@@ -37,7 +37,5 @@ def open_store(dsn: str, *, res: int = 9) -> Store:
             raise InputError("store_dsn", "sqlite DSN needs a file path, e.g. sqlite:///var/twin/events.db")
         return SQLiteStore(Path(path), res=res)
     if scheme in ("postgresql", "postgres"):
-        raise StoreUnavailable(
-            "the PostgreSQL store backend is not implemented yet; it will pass tests/api/store_contract.py"
-        )
+        return PostgresStore(dsn, res=res)
     raise InputError("store_dsn", f"unknown store scheme {scheme!r}", hint="use sqlite:///path/to/file")

@@ -1,0 +1,921 @@
+"""The PostgreSQL event store: one writer connection that group-commits, a small pool of readers.
+
+It implements `api.store.base.Store` with the same semantics as the SQLite backend and passes the same
+suite (``tests/api/store_contract.py``):
+
+- **Durability.** The writer sets ``synchronous_commit = on``; a write's future completes only after
+  the COMMIT of its group returned, i.e. after the WAL record was flushed (with the server's
+  ``fsync = on``). Concurrent writes queue to one writer thread that runs each in its own SAVEPOINT
+  inside one transaction and COMMITs once: a failing write is rolled back alone, a failing COMMIT fails
+  the whole group and nothing of it remains.
+- **Idempotency.** Events are upserted by ``event_id`` with the lifecycle rules of the contract
+  (``created``/``updated``/``duplicate``/``stale``/``conflict``); existing rows are read ``FOR UPDATE``
+  so another process writing the same ids waits instead of racing.
+- **Plain columns.** Positions are ``lon``/``lat`` doubles and H3 cells ``bigint`` columns (res 7 up to
+  the store resolution), so PostGIS is not needed. Event ids use the ``"C"`` collation so that keyset
+  paging orders ids byte-wise, as SQLite does.
+- **Faults.** SQLSTATE classes map to the store errors of `api.errors`: disk full (53100) →
+  `StoreFull` (507); lock timeouts, serialisation failures, deadlocks, too many connections →
+  `StoreBusy` (503 + Retry-After); a lost connection → `StoreUnavailable`. A broken connection is
+  replaced on the next use, so the service recovers without a restart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import orjson
+import psycopg
+from psycopg import errors as pg_errors
+
+from api.errors import StoreBusy, StoreError, StoreFull, StoreUnavailable
+from api.store.base import (
+    LIFECYCLE_RANK,
+    PARENT_MIN_RES,
+    AlertRecord,
+    CameraSnapshot,
+    EventPage,
+    EventQuery,
+    EventRecord,
+    ReportRecord,
+    UpsertResult,
+    decode_cursor,
+    encode_cursor,
+    from_us,
+    to_us,
+)
+from twin.errors import InputError
+from twin.h3grid import MAX_RES, check_resolution
+
+T = TypeVar("T")
+Op = Callable[[psycopg.Connection[Any]], Any]
+
+_RES_COLS = tuple(f"cell_r{r}" for r in range(PARENT_MIN_RES, MAX_RES + 1))
+#: Advisory lock key that serialises schema migrations between processes ("LSTWIN" in ASCII).
+_MIGRATION_LOCK = 0x4C535457494E
+
+#: Schema migrations, applied in order once each; the applied versions live in `schema_migrations`.
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (
+        1,
+        f"""
+        CREATE TABLE events (
+            event_id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+            camera_id TEXT NOT NULL,
+            category TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            confidence DOUBLE PRECISION NOT NULL,
+            lifecycle TEXT NOT NULL,
+            start_us BIGINT NOT NULL,
+            end_us BIGINT,
+            lon DOUBLE PRECISION NOT NULL,
+            lat DOUBLE PRECISION NOT NULL,
+            res SMALLINT NOT NULL,
+            {", ".join(f"{c} BIGINT" for c in _RES_COLS)},
+            ward_code TEXT NOT NULL,
+            attributes TEXT NOT NULL,
+            synthetic BOOLEAN NOT NULL,
+            received_us BIGINT NOT NULL,
+            updated_us BIGINT NOT NULL,
+            revision INTEGER NOT NULL
+        );
+        CREATE INDEX events_time ON events (start_us, event_id);
+        CREATE INDEX events_category_time ON events (category, start_us);
+        CREATE INDEX events_camera_time ON events (camera_id, start_us);
+        CREATE INDEX events_ward_time ON events (ward_code, start_us);
+        CREATE INDEX events_cell_r9_time ON events (cell_r9, start_us);
+        CREATE INDEX events_cell_r7_time ON events (cell_r7, start_us);
+        CREATE INDEX events_lon_lat ON events (lon, lat);
+        CREATE TABLE camera_seen (
+            camera_id TEXT PRIMARY KEY NOT NULL,
+            last_seen_us BIGINT NOT NULL
+        );
+        CREATE TABLE camera_history (
+            at_us BIGINT PRIMARY KEY NOT NULL,
+            online INTEGER NOT NULL,
+            connected INTEGER NOT NULL,
+            total INTEGER NOT NULL
+        );
+        CREATE TABLE alerts (
+            alert_id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+            rule TEXT NOT NULL,
+            key TEXT NOT NULL,
+            status TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            title TEXT NOT NULL,
+            created_us BIGINT NOT NULL,
+            updated_us BIGINT NOT NULL,
+            cell BIGINT,
+            camera_id TEXT,
+            lon DOUBLE PRECISION,
+            lat DOUBLE PRECISION,
+            details TEXT NOT NULL,
+            acknowledged_by TEXT,
+            note TEXT
+        );
+        CREATE INDEX alerts_status_created ON alerts (status, created_us);
+        CREATE TABLE reports (
+            request_id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+            service_code TEXT NOT NULL,
+            status TEXT NOT NULL,
+            description TEXT NOT NULL,
+            lon DOUBLE PRECISION NOT NULL,
+            lat DOUBLE PRECISION NOT NULL,
+            cell BIGINT NOT NULL,
+            ward_code TEXT NOT NULL,
+            address TEXT,
+            requested_us BIGINT NOT NULL,
+            updated_us BIGINT NOT NULL,
+            status_notes TEXT,
+            agency_responsible TEXT,
+            contact TEXT NOT NULL,
+            synthetic BOOLEAN NOT NULL
+        );
+        CREATE INDEX reports_requested ON reports (requested_us);
+        """,
+    ),
+)
+
+_EVENT_COLS = (
+    "event_id, camera_id, category, severity, confidence, lifecycle, start_us, end_us, lon, lat, res, "
+    + ", ".join(_RES_COLS)
+    + ", ward_code, attributes, synthetic, received_us, updated_us, revision"
+)
+_N_EVENT_COLS = len(_EVENT_COLS.split(","))
+_INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLS}) VALUES ({', '.join(['%s'] * _N_EVENT_COLS)})"
+_UPDATE_EVENT = (
+    "UPDATE events SET severity = %s, confidence = %s, lifecycle = %s, end_us = %s, lon = %s, lat = %s, "
+    + ", ".join(f"{c} = %s" for c in _RES_COLS)
+    + ", ward_code = %s, attributes = %s, updated_us = %s, revision = %s WHERE event_id = %s"
+)
+_ALERT_COLS = (
+    "alert_id, rule, key, status, severity, title, created_us, updated_us, cell, camera_id, "
+    "lon, lat, details, acknowledged_by, note"
+)
+_REPORT_COLS = (
+    "request_id, service_code, status, description, lon, lat, cell, ward_code, address, "
+    "requested_us, updated_us, status_notes, agency_responsible, contact, synthetic"
+)
+
+#: SQLSTATEs that mean "another writer or the server's load is in the way; retry soon".
+_BUSY_STATES = frozenset(
+    {
+        "40001",  # serialization_failure
+        "40P01",  # deadlock_detected
+        "55P03",  # lock_not_available (lock_timeout)
+        "57014",  # query_canceled (statement_timeout)
+        "53300",  # too_many_connections
+        "53400",  # configuration_limit_exceeded
+        "23505",  # unique_violation: a concurrent process inserted the same id first; a retry upserts
+    }
+)
+
+
+def map_error(e: BaseException) -> StoreError | InputError:
+    """Return the store error (or input error) that a psycopg exception stands for.
+
+    Parameters
+    ----------
+    e
+        An exception raised by psycopg.
+
+    Returns
+    -------
+    StoreError | InputError
+        `StoreFull` for a full disk, `StoreBusy` for lock/serialisation/capacity conflicts,
+        `InputError` for data the server refuses (e.g. a NUL character), else `StoreUnavailable`.
+    """
+    state = getattr(getattr(e, "diag", None), "sqlstate", None) or getattr(e, "sqlstate", None)
+    text = str(e).lower()
+    first = (str(e).splitlines() or [type(e).__name__])[0]
+    if state == "53100" or isinstance(e, pg_errors.DiskFull) or "no space left on device" in text:
+        return StoreFull()
+    if state in _BUSY_STATES:
+        return StoreBusy()
+    if state == "53200":  # out_of_memory
+        return StoreBusy("the event store's server is out of memory")
+    if isinstance(e, psycopg.DataError) or (state or "").startswith("22"):
+        return InputError("event", f"refused by the database: {first}")
+    if isinstance(e, psycopg.OperationalError) or (state or "").startswith(("08", "57")):
+        return StoreUnavailable(f"the event store's database connection failed: {first}")
+    return StoreUnavailable(f"the event store failed: {first}")
+
+
+def _dumps(obj: Any) -> str:
+    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
+
+
+def plan_upsert(
+    existing: dict[str, EventRecord], events: Sequence[EventRecord]
+) -> tuple[list[UpsertResult], dict[str, EventRecord], dict[str, EventRecord]]:
+    """Apply the contract's upsert rules to `events` given the stored rows `existing`.
+
+    Parameters
+    ----------
+    existing
+        Stored records by id (updated in place as the batch is applied, so the same id twice in one
+        write behaves like two writes).
+    events
+        The write, in order.
+
+    Returns
+    -------
+    tuple
+        The per-event results, the records to INSERT and the records to UPDATE (by id).
+    """
+    inserts: dict[str, EventRecord] = {}
+    updates: dict[str, EventRecord] = {}
+    out: list[UpsertResult] = []
+    for ev in events:
+        old = existing.get(ev.event_id)
+        if old is None:
+            new = ev if ev.revision == 1 else replace(ev, revision=1)
+            existing[ev.event_id] = new
+            inserts[ev.event_id] = new
+            out.append(UpsertResult(ev.event_id, "created", new))
+            continue
+        if old.camera_id != ev.camera_id or old.category != ev.category:
+            reason = f"event_id already used for camera {old.camera_id} / category {old.category}"
+            out.append(UpsertResult(ev.event_id, "conflict", old, reason))
+            continue
+        if LIFECYCLE_RANK[ev.lifecycle] < LIFECYCLE_RANK[old.lifecycle]:
+            out.append(UpsertResult(ev.event_id, "stale", old, f"already {old.lifecycle}"))
+            continue
+        if old.same_content(ev):
+            out.append(UpsertResult(ev.event_id, "duplicate", old))
+            continue
+        new = replace(
+            ev,
+            start_time=min(old.start_time, ev.start_time),
+            received_at=old.received_at,
+            revision=old.revision + 1,
+        )
+        existing[ev.event_id] = new
+        if ev.event_id in inserts:
+            inserts[ev.event_id] = new
+        else:
+            updates[ev.event_id] = new
+        out.append(UpsertResult(ev.event_id, "updated", new))
+    return out, inserts, updates
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeCounts:
+    """What a retention purge changed: events deleted, reports whose contact was erased."""
+
+    events_deleted: int
+    contacts_erased: int
+
+
+class PostgresStore:
+    """The scale-out `Store`: PostgreSQL with durable group commits from one writer connection.
+
+    Parameters
+    ----------
+    dsn
+        A libpq connection string or URI, e.g. ``postgresql://twin@127.0.0.1:5432/twin``.
+    res
+        The H3 resolution events are indexed at (parents down to res 7 are stored too).
+    busy_timeout_ms
+        How long a write waits for a row or table lock held by another session before it fails with
+        `StoreBusy` (PostgreSQL ``lock_timeout``).
+    max_group
+        The most writes committed together.
+    readers
+        The most reader connections kept open (reads beyond it wait for a free one).
+    connect_timeout_s
+        How long opening a connection may take.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        res: int = 9,
+        busy_timeout_ms: int = 2000,
+        max_group: int = 256,
+        readers: int = 8,
+        connect_timeout_s: int = 5,
+    ) -> None:
+        self.dsn = dsn
+        self.res = check_resolution(res)
+        self.busy_timeout_ms = int(busy_timeout_ms)
+        self.max_group = max_group
+        self.connect_timeout_s = connect_timeout_s
+        self._closed = False
+        self._queue: queue.SimpleQueue[tuple[Op, Future[Any]] | None] = queue.SimpleQueue()
+        self._pool: queue.LifoQueue[psycopg.Connection[Any] | None] = queue.LifoQueue()
+        for _ in range(max(1, readers)):
+            self._pool.put(None)  # a slot; connections open lazily
+        self._all_readers: list[psycopg.Connection[Any]] = []
+        self._readers_lock = threading.Lock()
+        self.commits = 0
+        self.grouped_writes = 0
+        try:
+            self._writer_conn: psycopg.Connection[Any] | None = self._connect_writer()
+            self._migrate(self._writer_conn)
+        except psycopg.Error as e:
+            raise self._as_store_error(e) from e
+        self._writer = threading.Thread(target=self._writer_loop, name="postgres-writer", daemon=True)
+        self._writer.start()
+
+    # ----------------------------------------------------------------------------------- plumbing
+    @staticmethod
+    def _as_store_error(e: BaseException) -> StoreError:
+        mapped = map_error(e)
+        return mapped if isinstance(mapped, StoreError) else StoreUnavailable(mapped.message)
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(
+            self.dsn,
+            autocommit=True,
+            connect_timeout=self.connect_timeout_s,
+            application_name="langson-twin",
+        )
+
+    def _connect_writer(self) -> psycopg.Connection[Any]:
+        conn = self._connect()
+        conn.execute("SET synchronous_commit = on")
+        conn.execute(f"SET lock_timeout = {self.busy_timeout_ms}")
+        conn.execute("SET idle_in_transaction_session_timeout = 60000")
+        return conn
+
+    def _migrate(self, conn: psycopg.Connection[Any]) -> None:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, applied_us BIGINT NOT NULL)"
+            )
+            done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+            for version, sql in MIGRATIONS:
+                if version in done:
+                    continue
+                for statement in sql.split(";"):
+                    if statement.strip():
+                        conn.execute(statement.encode())
+                conn.execute(
+                    "INSERT INTO schema_migrations VALUES (%s, %s)",
+                    (version, to_us(datetime.now(UTC))),
+                )
+
+    def schema_version(self) -> int:
+        """Return the highest applied migration."""
+        row = self._read("SELECT MAX(version) FROM schema_migrations")
+        return int(row[0][0] or 0)
+
+    @contextlib.contextmanager
+    def _reader(self) -> Iterator[psycopg.Connection[Any]]:
+        if self._closed:
+            raise StoreUnavailable("the event store is closed")
+        conn = self._pool.get()
+        try:
+            if conn is None or conn.closed or conn.broken:
+                with contextlib.suppress(Exception):
+                    if conn is not None:
+                        conn.close()
+                conn = self._connect()
+                conn.execute("SET default_transaction_read_only = on")
+                conn.execute(f"SET lock_timeout = {self.busy_timeout_ms}")
+                with self._readers_lock:
+                    self._all_readers.append(conn)
+            yield conn
+        except psycopg.Error:
+            # A failed connection is dropped; the slot opens a fresh one next time.
+            if conn is not None and (conn.closed or conn.broken):
+                conn = None
+            raise
+        finally:
+            self._pool.put(conn)
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        try:
+            with self._reader() as conn:
+                return conn.execute(sql.encode(), params).fetchall()
+        except psycopg.Error as e:
+            mapped = map_error(e)
+            raise mapped from e
+
+    def _submit(self, op: Op) -> Future[Any]:
+        fut: Future[Any] = Future()
+        if self._closed:
+            fut.set_exception(StoreUnavailable("the event store is closed"))
+            return fut
+        self._queue.put((op, fut))
+        return fut
+
+    def _writer_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            group = [item]
+            stop = False
+            while len(group) < self.max_group:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                group.append(nxt)
+            self._run_group(group)
+            if stop:
+                return
+
+    def _writer_connection(self) -> psycopg.Connection[Any]:
+        conn = self._writer_conn
+        if conn is None or conn.closed or conn.broken:
+            with contextlib.suppress(Exception):
+                if conn is not None:
+                    conn.close()
+            self._writer_conn = None
+            conn = self._connect_writer()
+            self._writer_conn = conn
+        return conn
+
+    def _fail_group(self, group: list[tuple[Op, Future[Any]]], err: BaseException) -> None:
+        for _, fut in group:
+            if not fut.done():
+                fut.set_exception(err)
+
+    def _run_group(self, group: list[tuple[Op, Future[Any]]]) -> None:
+        try:
+            conn = self._writer_connection()
+        except psycopg.Error as e:
+            self._fail_group(group, self._as_store_error(e))
+            return
+        results: list[tuple[Future[Any], Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN")
+            for op, fut in group:
+                conn.execute("SAVEPOINT op")
+                try:
+                    value = op(conn)
+                except psycopg.Error as e:
+                    mapped = map_error(e)
+                    if isinstance(mapped, StoreError):
+                        raise  # full, busy or broken: the group fails as a whole
+                    conn.execute("ROLLBACK TO SAVEPOINT op")
+                    conn.execute("RELEASE SAVEPOINT op")
+                    results.append((fut, None, mapped))
+                    continue
+                except Exception as e:  # noqa: BLE001  (the caller gets the error through its future)
+                    conn.execute("ROLLBACK TO SAVEPOINT op")
+                    conn.execute("RELEASE SAVEPOINT op")
+                    results.append((fut, None, e))
+                    continue
+                conn.execute("RELEASE SAVEPOINT op")
+                results.append((fut, value, None))
+            conn.execute("COMMIT")
+        except psycopg.Error as e:
+            if not conn.closed and not conn.broken:
+                with contextlib.suppress(psycopg.Error):
+                    conn.execute("ROLLBACK")
+            self._fail_group(group, self._as_store_error(e))
+            return
+        self.commits += 1
+        self.grouped_writes += len(group)
+        for fut, value, exc in results:
+            if exc is not None:
+                fut.set_exception(exc)
+            else:
+                fut.set_result(value)
+
+    def close(self) -> None:
+        """Finish pending writes, stop the writer and close every connection."""
+        if self._closed:
+            return
+        self._queue.put(None)
+        self._writer.join(timeout=30)
+        self._closed = True
+        if self._writer_conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._writer_conn.close()
+        with self._readers_lock:
+            for c in self._all_readers:
+                with contextlib.suppress(psycopg.Error):
+                    c.close()
+            self._all_readers.clear()
+
+    # ------------------------------------------------------------------------------------- events
+    def submit_events(self, events: Sequence[EventRecord]) -> Future[list[UpsertResult]]:
+        """Upsert events by id; the future completes after the group's COMMIT."""
+        batch = list(events)
+        return self._submit(lambda conn: self._upsert(conn, batch))
+
+    def _upsert(self, conn: psycopg.Connection[Any], events: list[EventRecord]) -> list[UpsertResult]:
+        existing: dict[str, EventRecord] = {}
+        ids = sorted({e.event_id for e in events})  # sorted: row locks in one order, no deadlocks
+        for i in range(0, len(ids), 1000):
+            chunk = ids[i : i + 1000]
+            sql = f"SELECT {_EVENT_COLS} FROM events WHERE event_id = ANY(%s) ORDER BY event_id FOR UPDATE"
+            for row in conn.execute(sql.encode(), (chunk,)):
+                rec = _row_to_event(row)
+                existing[rec.event_id] = rec
+        out, inserts, updates = plan_upsert(existing, events)
+        with conn.cursor() as cur:
+            if inserts:
+                cur.executemany(_INSERT_EVENT.encode(), [self._event_row(e) for e in inserts.values()])
+            if updates:
+                cur.executemany(_UPDATE_EVENT.encode(), [_update_row(e) for e in updates.values()])
+        return out
+
+    def _event_row(self, e: EventRecord) -> tuple[Any, ...]:
+        return (
+            e.event_id,
+            e.camera_id,
+            e.category,
+            e.severity,
+            e.confidence,
+            e.lifecycle,
+            to_us(e.start_time),
+            to_us(e.end_time) if e.end_time else None,
+            e.lon,
+            e.lat,
+            self.res,
+            *_cells_row(e),
+            e.ward_code,
+            _dumps(e.attributes),
+            e.synthetic,
+            to_us(e.received_at),
+            to_us(e.updated_at),
+            e.revision,
+        )
+
+    def get_event(self, event_id: str) -> EventRecord | None:
+        """Return one event by id, or None."""
+        rows = self._read(f"SELECT {_EVENT_COLS} FROM events WHERE event_id = %s", (event_id,))
+        return _row_to_event(rows[0]) if rows else None
+
+    def query_events(self, query: EventQuery) -> EventPage:
+        """Return one page of events, newest first, keyset-paged on (start time, event id)."""
+        where: list[str] = []
+        params: list[Any] = []
+        if query.bbox is not None:
+            x0, y0, x1, y1 = query.bbox
+            where.append("lon BETWEEN %s AND %s AND lat BETWEEN %s AND %s")
+            params += [x0, x1, y0, y1]
+        if query.since is not None:
+            where.append("start_us >= %s")
+            params.append(to_us(query.since))
+        if query.until is not None:
+            where.append("start_us < %s")
+            params.append(to_us(query.until))
+        if query.categories:
+            where.append("category = ANY(%s)")
+            params.append(list(query.categories))
+        if query.camera_id is not None:
+            where.append("camera_id = %s")
+            params.append(query.camera_id)
+        if query.ward_code is not None:
+            where.append("ward_code = %s")
+            params.append(query.ward_code)
+        if query.cell is not None:
+            res, cell = query.cell
+            check_resolution(res)
+            if res < PARENT_MIN_RES:
+                raise InputError("res", f"must be at least {PARENT_MIN_RES} to filter events by cell")
+            where.append(f"cell_r{res} = %s")
+            params.append(cell)
+        if query.cursor:
+            start_us, event_id = decode_cursor(query.cursor)
+            where.append("(start_us, event_id) < (%s, %s)")
+            params += [start_us, event_id]
+        sql = f"SELECT {_EVENT_COLS} FROM events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY start_us DESC, event_id DESC LIMIT %s"
+        limit = max(1, int(query.limit))
+        params.append(limit + 1)
+        rows = self._read(sql, params)
+        events = [_row_to_event(r) for r in rows[:limit]]
+        nxt = None
+        if len(rows) > limit and events:
+            nxt = encode_cursor(events[-1].start_time, events[-1].event_id)
+        return EventPage(events, nxt)
+
+    def events_since(self, since: datetime) -> list[EventRecord]:
+        """Return events that started at or after `since`, oldest first."""
+        rows = self._read(
+            f"SELECT {_EVENT_COLS} FROM events WHERE start_us >= %s ORDER BY start_us, event_id",
+            (to_us(since),),
+        )
+        return [_row_to_event(r) for r in rows]
+
+    def count_events(self) -> int:
+        """Return the number of stored events."""
+        return int(self._read("SELECT COUNT(*) FROM events")[0][0])
+
+    # ------------------------------------------------------------------------------------ cameras
+    def submit_heartbeats(self, beats: Sequence[tuple[str, datetime]]) -> Future[None]:
+        """Record cameras' last-seen times (a later time wins)."""
+        rows = [(cid, to_us(at)) for cid, at in beats]
+
+        def op(conn: psycopg.Connection[Any]) -> None:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    b"INSERT INTO camera_seen (camera_id, last_seen_us) VALUES (%s, %s) "
+                    b"ON CONFLICT (camera_id) DO UPDATE SET last_seen_us = "
+                    b"GREATEST(camera_seen.last_seen_us, excluded.last_seen_us)",
+                    rows,
+                )
+
+        return self._submit(op)
+
+    def camera_last_seen(self) -> dict[str, datetime]:
+        """Return the last-seen time of every camera seen so far."""
+        return {r[0]: from_us(r[1]) for r in self._read("SELECT camera_id, last_seen_us FROM camera_seen")}
+
+    def submit_camera_snapshot(self, snapshot: CameraSnapshot) -> Future[None]:
+        """Append one fleet status snapshot (same instant: replaced)."""
+        row = (to_us(snapshot.at), snapshot.online, snapshot.connected, snapshot.total)
+
+        def op(conn: psycopg.Connection[Any]) -> None:
+            conn.execute(
+                b"INSERT INTO camera_history VALUES (%s, %s, %s, %s) ON CONFLICT (at_us) DO UPDATE SET "
+                b"online = excluded.online, connected = excluded.connected, total = excluded.total",
+                row,
+            )
+
+        return self._submit(op)
+
+    def camera_history(self, since: datetime, limit: int = 1440) -> list[CameraSnapshot]:
+        """Return the latest `limit` snapshots since `since`, oldest first."""
+        rows = self._read(
+            "SELECT at_us, online, connected, total FROM camera_history WHERE at_us >= %s "
+            "ORDER BY at_us DESC LIMIT %s",
+            (to_us(since), limit),
+        )
+        return [CameraSnapshot(from_us(r[0]), r[1], r[2], r[3]) for r in reversed(rows)]
+
+    # ------------------------------------------------------------------------------------- alerts
+    def submit_alert(self, alert: AlertRecord) -> Future[AlertRecord]:
+        """Insert or replace an alert by id."""
+        row = (
+            alert.alert_id,
+            alert.rule,
+            alert.key,
+            alert.status,
+            alert.severity,
+            alert.title,
+            to_us(alert.created_at),
+            to_us(alert.updated_at),
+            alert.cell,
+            alert.camera_id,
+            alert.lon,
+            alert.lat,
+            _dumps(alert.details),
+            alert.acknowledged_by,
+            alert.note,
+        )
+        sql = _upsert_sql("alerts", _ALERT_COLS, "alert_id")
+
+        def op(conn: psycopg.Connection[Any]) -> AlertRecord:
+            conn.execute(sql, row)
+            return alert
+
+        return self._submit(op)
+
+    def get_alert(self, alert_id: str) -> AlertRecord | None:
+        """Return one alert, or None."""
+        rows = self._read(f"SELECT {_ALERT_COLS} FROM alerts WHERE alert_id = %s", (alert_id,))
+        return _row_to_alert(rows[0]) if rows else None
+
+    def list_alerts(self, status: str | None = None, limit: int = 200) -> list[AlertRecord]:
+        """Return alerts newest first, optionally of one status."""
+        sql = f"SELECT {_ALERT_COLS} FROM alerts"
+        params: list[Any] = []
+        if status:
+            sql += " WHERE status = %s"
+            params.append(status)
+        sql += " ORDER BY created_us DESC, alert_id DESC LIMIT %s"
+        params.append(limit)
+        return [_row_to_alert(r) for r in self._read(sql, params)]
+
+    # ------------------------------------------------------------------------------------ reports
+    def submit_report(self, report: ReportRecord) -> Future[ReportRecord]:
+        """Insert or replace a citizen report by id."""
+        row = (
+            report.request_id,
+            report.service_code,
+            report.status,
+            report.description,
+            report.lon,
+            report.lat,
+            report.cell,
+            report.ward_code,
+            report.address,
+            to_us(report.requested_at),
+            to_us(report.updated_at),
+            report.status_notes,
+            report.agency_responsible,
+            _dumps(report.contact),
+            report.synthetic,
+        )
+        sql = _upsert_sql("reports", _REPORT_COLS, "request_id")
+
+        def op(conn: psycopg.Connection[Any]) -> ReportRecord:
+            conn.execute(sql, row)
+            return report
+
+        return self._submit(op)
+
+    def get_report(self, request_id: str) -> ReportRecord | None:
+        """Return one citizen report, or None."""
+        rows = self._read(f"SELECT {_REPORT_COLS} FROM reports WHERE request_id = %s", (request_id,))
+        return _row_to_report(rows[0]) if rows else None
+
+    def list_reports(
+        self,
+        *,
+        service_code: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 200,
+    ) -> list[ReportRecord]:
+        """Return citizen reports newest first, filtered."""
+        where: list[str] = []
+        params: list[Any] = []
+        if service_code:
+            where.append("service_code = %s")
+            params.append(service_code)
+        if status:
+            where.append("status = %s")
+            params.append(status)
+        if since:
+            where.append("requested_us >= %s")
+            params.append(to_us(since))
+        if until:
+            where.append("requested_us < %s")
+            params.append(to_us(until))
+        sql = f"SELECT {_REPORT_COLS} FROM reports"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY requested_us DESC, request_id DESC LIMIT %s"
+        params.append(limit)
+        return [_row_to_report(r) for r in self._read(sql, params)]
+
+    # ---------------------------------------------------------------------------------- retention
+    def submit_purge(
+        self, events_before: datetime | None, contacts_before: datetime | None
+    ) -> Future[PurgeCounts]:
+        """Delete events that started before `events_before` and erase the contact of closed reports
+        last updated before `contacts_before` (None skips that part); durable when the future is done.
+        """
+        ev_us = to_us(events_before) if events_before is not None else None
+        rp_us = to_us(contacts_before) if contacts_before is not None else None
+
+        def op(conn: psycopg.Connection[Any]) -> PurgeCounts:
+            deleted = erased = 0
+            if ev_us is not None:
+                deleted = conn.execute(b"DELETE FROM events WHERE start_us < %s", (ev_us,)).rowcount
+            if rp_us is not None:
+                erased = conn.execute(
+                    b"UPDATE reports SET contact = '{}' "
+                    b"WHERE status = 'closed' AND updated_us < %s AND contact <> '{}'",
+                    (rp_us,),
+                ).rowcount
+            return PurgeCounts(max(deleted, 0), max(erased, 0))
+
+        return self._submit(op)
+
+    # ------------------------------------------------------------------------------------ checks
+    def check_integrity(self) -> str:
+        """Check the B-tree indexes with ``amcheck`` when it is available, and row invariants always.
+
+        Returns
+        -------
+        str
+            ``"ok"`` or the problems found, separated by ``"; "``.
+        """
+        problems: list[str] = []
+        rows = self._read(
+            "SELECT count(*) FROM events WHERE revision < 1 OR lifecycle NOT IN ('new', 'update', 'end') "
+            "OR (end_us IS NOT NULL AND lifecycle <> 'end' AND end_us < start_us)"
+        )
+        if rows[0][0]:
+            problems.append(f"{rows[0][0]} events break the row invariants")
+        has_amcheck = self._read("SELECT count(*) FROM pg_extension WHERE extname = 'amcheck'")[0][0]
+        if has_amcheck:
+            idx = self._read(
+                "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                "JOIN pg_class t ON t.oid = i.indrelid JOIN pg_am a ON a.oid = c.relam "
+                "WHERE a.amname = 'btree' AND t.relname IN "
+                "('events', 'camera_seen', 'camera_history', 'alerts', 'reports')"
+            )
+            for (name,) in idx:
+                try:
+                    self._read("SELECT bt_index_check(%s::regclass, true)", (name,))
+                except StoreError as e:
+                    problems.append(f"index {name}: {e.message}")
+        return "; ".join(problems) or "ok"
+
+    def stats(self) -> dict[str, int]:
+        """Return writer counters: commits and writes committed (their ratio is the group size)."""
+        return {"commits": self.commits, "writes": self.grouped_writes}
+
+
+# ---------------------------------------------------------------------------------------- rows
+def _cells_row(e: EventRecord) -> list[int | None]:
+    return [e.cells.get(r) for r in range(PARENT_MIN_RES, MAX_RES + 1)]
+
+
+def _update_row(e: EventRecord) -> tuple[Any, ...]:
+    return (
+        e.severity,
+        e.confidence,
+        e.lifecycle,
+        to_us(e.end_time) if e.end_time else None,
+        e.lon,
+        e.lat,
+        *_cells_row(e),
+        e.ward_code,
+        _dumps(e.attributes),
+        to_us(e.updated_at),
+        e.revision,
+        e.event_id,
+    )
+
+
+def _upsert_sql(table: str, cols: str, key: str) -> bytes:
+    names = [c.strip() for c in cols.split(",")]
+    sets = ", ".join(f"{c} = excluded.{c}" for c in names if c != key)
+    placeholders = ", ".join(["%s"] * len(names))
+    sql = f"INSERT INTO {table} ({cols}) VALUES ({placeholders}) ON CONFLICT ({key}) DO UPDATE SET {sets}"
+    return sql.encode()
+
+
+def _row_to_event(row: Sequence[Any]) -> EventRecord:
+    n = len(_RES_COLS)
+    cells = {PARENT_MIN_RES + i: int(c) for i, c in enumerate(row[11 : 11 + n]) if c is not None}
+    rest = row[11 + n :]
+    return EventRecord(
+        event_id=row[0],
+        camera_id=row[1],
+        category=row[2],
+        severity=row[3],
+        confidence=float(row[4]),
+        lifecycle=row[5],
+        start_time=from_us(row[6]),
+        end_time=from_us(row[7]) if row[7] is not None else None,
+        lon=float(row[8]),
+        lat=float(row[9]),
+        cells=cells,
+        ward_code=rest[0],
+        attributes=json.loads(rest[1]),
+        synthetic=bool(rest[2]),
+        received_at=from_us(rest[3]),
+        updated_at=from_us(rest[4]),
+        revision=int(rest[5]),
+    )
+
+
+def _row_to_alert(r: Sequence[Any]) -> AlertRecord:
+    return AlertRecord(
+        alert_id=r[0],
+        rule=r[1],
+        key=r[2],
+        status=r[3],
+        severity=r[4],
+        title=r[5],
+        created_at=from_us(r[6]),
+        updated_at=from_us(r[7]),
+        cell=r[8],
+        camera_id=r[9],
+        lon=r[10],
+        lat=r[11],
+        details=json.loads(r[12]),
+        acknowledged_by=r[13],
+        note=r[14],
+    )
+
+
+def _row_to_report(r: Sequence[Any]) -> ReportRecord:
+    return ReportRecord(
+        request_id=r[0],
+        service_code=r[1],
+        status=r[2],
+        description=r[3],
+        lon=r[4],
+        lat=r[5],
+        cell=r[6],
+        ward_code=r[7],
+        address=r[8],
+        requested_at=from_us(r[9]),
+        updated_at=from_us(r[10]),
+        status_notes=r[11],
+        agency_responsible=r[12],
+        contact=json.loads(r[13]),
+        synthetic=bool(r[14]),
+    )
