@@ -121,8 +121,17 @@ def _job_body(manager: JobManager, job: Job, full: bool = True) -> dict[str, Any
         }
     },
 )
-async def submit(request: Request) -> Response:
-    """Validate the spec and queue it; answer 202 with the job (poll its ``url`` for progress)."""
+async def submit(
+    request: Request,
+    with_baseline: Annotated[
+        bool, Query(description="Also queue the scenario without its changes, to compare against.")
+    ] = False,
+) -> Response:
+    """Validate the spec and queue it; answer 202 with the job (poll its ``url`` for progress).
+
+    With ``with_baseline=true`` the baseline (same base, sections and seeds, no changes) is queued
+    first, and the answer carries ``baseline_id`` and the ``compare_url`` to open when both are done.
+    """
     raw = await request.body()
     ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     try:
@@ -143,12 +152,20 @@ async def submit(request: Request) -> Response:
         if not isinstance(data, dict):
             raise InputError("body", "must be a scenario object")
         spec = ScenarioSpec.from_dict(data)
-        job = manager.submit(spec)
+        base = manager.submit(spec.without_changes()) if with_baseline else None
+        try:
+            job = manager.submit(spec)
+        except QuotaExceededError:
+            if base is not None:
+                manager.cancel(base.id)  # all or nothing
+            raise
     except (InputError, QuotaExceededError) as e:
         return _guard(e)
-    return JSONResponse(
-        _job_body(manager, job, full=False), status_code=202, headers={"Location": f"/scenarios/{job.id}"}
-    )
+    body = _job_body(manager, job, full=False)
+    if base is not None:
+        body["baseline_id"] = base.id
+        body["compare_url"] = f"/scenarios/{base.id}/compare/{job.id}"
+    return JSONResponse(body, status_code=202, headers={"Location": f"/scenarios/{job.id}"})
 
 
 @router.get("", summary="List scenario jobs")

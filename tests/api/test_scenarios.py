@@ -193,10 +193,13 @@ def test_toml_body_and_compare_known_answers(client: TestClient) -> None:
         'name = "Tăng 20 %"\nkind = "traffic"\nseeds = [1, 2]\n'
         '[[changes]]\ntype = "set"\nparam = "traffic.demand.multiplier"\nvalue = 1.2\n'
     )
-    r = client.post("/scenarios", content=toml.encode(), headers={"content-type": "application/toml"})
+    r = client.post(
+        "/scenarios?with_baseline=true", content=toml.encode(), headers={"content-type": "application/toml"}
+    )
     assert r.status_code == 202, r.text
-    b = r.json()["id"]
-    a = client.post("/scenarios", json=_spec("cơ sở", seeds=[1, 2], multiplier=1.0)).json()["id"]
+    b, a = r.json()["id"], r.json()["baseline_id"]
+    assert r.json()["compare_url"] == f"/scenarios/{a}/compare/{b}"
+    assert client.get(f"/scenarios/{a}").json()["spec"]["changes"] == []
     wait_for(client, b, {"done"})
     wait_for(client, a, {"done"})
     same = client.get(f"/scenarios/{a}/compare/{a}").json()
@@ -204,6 +207,7 @@ def test_toml_body_and_compare_known_answers(client: TestClient) -> None:
     assert not any(k["significant"] for k in same["kpis"])
     diff = client.get(f"/scenarios/{a}/compare/{b}?res=8").json()
     x = next(k for k in diff["kpis"] if k["kpi"] == "traffic.x")
+    # the baseline keeps the default multiplier 1.0: x = 10 + seed → 11.5; with 1.2: 13.5
     assert (x["a"], x["b"]) == (pytest.approx(11.5), pytest.approx(13.5))
     assert x["delta"] == pytest.approx(2.0)
     # paired over the same seeds: the difference is exactly 2 for each seed, hence significant
