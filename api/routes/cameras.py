@@ -112,7 +112,29 @@ def get_cameras(
     "/cameras/summary",
     summary='Fleet status, e.g. "50/238 online", and its history',
     response_model=CameraSummary,
-    responses=errors(422, 503),
+    responses={
+        200: {
+            "description": "Counts now and the recorded history (one snapshot a minute)",
+            "content": {
+                "application/json": {
+                    "example": {
+                        "online": 47,
+                        "offline": 3,
+                        "connected": 50,
+                        "not_connected": 188,
+                        "total": 238,
+                        "label": "47/238 online",
+                        "offline_after_s": 120.0,
+                        "history": [
+                            {"at": "2025-06-12T00:00:00Z", "online": 48, "connected": 50, "total": 238},
+                            {"at": "2025-06-12T00:01:00Z", "online": 47, "connected": 50, "total": 238},
+                        ],
+                    }
+                }
+            },
+        },
+        **errors(422, 503),
+    },
 )
 def get_summary(
     live: LiveDep,
@@ -136,7 +158,21 @@ def get_summary(
     "/cameras/{camera_id}/heartbeat",
     summary="Record a camera's heartbeat",
     response_model=HeartbeatOut,
-    responses=errors(400, 404, 413, 422, 503, 507),
+    responses={
+        200: {
+            "description": "Recorded durably",
+            "content": {
+                "application/json": {
+                    "example": {
+                        "camera_id": "LS-CAM-001",
+                        "status": "online",
+                        "last_seen": "2025-06-12T00:25:01Z",
+                    }
+                }
+            },
+        },
+        **errors(400, 404, 413, 422, 503, 507),
+    },
 )
 async def heartbeat(camera_id: str, live: LiveDep, body: HeartbeatIn | None = None) -> HeartbeatOut:
     """Mark the camera seen (durably); it stays online until silent for longer than the offline delay."""

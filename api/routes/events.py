@@ -11,10 +11,11 @@ from fastapi import APIRouter, Query, Request
 from api.errors import Conflict, NotFound
 from api.schemas.errors import errors
 from api.schemas.events import CATEGORIES, BatchResult, EventBatchIn, EventIn, IngestResult
-from api.schemas.geojson import FEATURE, FEATURE_COLLECTION
+from api.schemas.geojson import FEATURE, FEATURE_COLLECTION, LD_ENTITIES
+from api.services import ngsi
 from api.services.deps import LiveDep
 from api.services.geojson import event_feature
-from api.services.responses import GeoJSONResponse
+from api.services.responses import GeoJSONResponse, JSONBytes, LDJSONResponse
 from api.store.base import EventQuery, UpsertResult
 from twin.city import parse_bbox
 from twin.errors import InputError
@@ -157,7 +158,13 @@ def parse_categories(text: str | None) -> tuple[str, ...]:
     responses={
         200: {
             "description": "A FeatureCollection; pass `next_cursor` back as `cursor` for the next page",
-            "content": {"application/geo+json": {"schema": FEATURE_COLLECTION, "example": _FEATURE_EXAMPLE}},
+            "content": {
+                "application/geo+json": {"schema": FEATURE_COLLECTION, "example": _FEATURE_EXAMPLE},
+                "application/ld+json": {
+                    "schema": LD_ENTITIES,
+                    "example": [{"id": "urn:ngsi-ld:Alert:a-1", "type": "Alert"}],
+                },
+            },
         },
         **errors(422, 503),
     },
@@ -179,8 +186,11 @@ def get_events(  # noqa: PLR0917  (FastAPI query parameters)
     ward: Annotated[str | None, Query(max_length=16, description="Ward code", examples=["05977"])] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=512, description="From a previous page")] = None,
-) -> GeoJSONResponse:
-    """Return events matching every given filter, newest first."""
+) -> JSONBytes:
+    """Return events matching every given filter, newest first.
+
+    With ``Accept: application/ld+json`` the page comes as NGSI-LD `Alert` entities instead.
+    """
     for name, t in (("since", since), ("until", until)):
         if t is not None and t.tzinfo is None:
             raise InputError(name, "must carry a time zone, e.g. 2025-06-12T07:00:00+07:00")
@@ -195,6 +205,12 @@ def get_events(  # noqa: PLR0917  (FastAPI query parameters)
         cursor=cursor,
     )
     page = live.store.query_events(q)
+    if "application/ld+json" in request.headers.get("accept", ""):
+        # NGSI-LD alternate output: the same page as Smart Data Models `Alert` entities.
+        headers = {"Link": f'<{request.url.include_query_params(cursor=page.next_cursor)}>; rel="next"'}
+        return LDJSONResponse(
+            [ngsi.event_entity(e) for e in page.events], headers=headers if page.next_cursor else None
+        )
     feats = [event_feature(e, live.res) for e in page.events]
     body: dict[str, Any] = {
         "type": "FeatureCollection",

@@ -111,6 +111,9 @@ def test_stats_and_ngsi(client: TestClient, connected: list[str]) -> None:
     assert ent["subCategory"]["value"] == "trafficJam"
     assert ent["location"]["type"] == "GeoProperty"
     assert ent["alertSource"]["object"] == f"urn:ngsi-ld:Device:{connected[0]}"
+    alt = client.get("/events", headers={"Accept": "application/ld+json"})
+    assert alt.headers["content-type"].startswith("application/ld+json")
+    assert [e["id"] for e in alt.json()] == [ent["id"]]
     devs = client.get("/ngsi-ld/v1/entities", params={"type": "Device", "limit": 1000}).json()
     assert len(devs) == 238
     assert {d["type"] for d in devs} == {"Device"}

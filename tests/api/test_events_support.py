@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -180,9 +182,47 @@ class Server:
             self.proc.stderr.close()
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[Server]:
-    """One real uvicorn for the session, with tiny stream queues so overflow is easy to provoke."""
-    srv = Server(tmp_path_factory.mktemp("served"), data_dir, {"TWIN_LIVE_QUEUE_SIZE": "5"}).start()
+class ThreadServer:
+    """A real uvicorn (HTTP on a loopback port) serving the app from a thread of the test process.
+
+    Starts in a second: the modules are imported and the city is built already. Same `url`/`port`
+    interface as `Server` (which a crash test needs, to kill -9 a separate process).
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.port = free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="uvicorn-test", daemon=True)
+
+    @property
+    def url(self) -> str:
+        """Base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> ThreadServer:
+        """Start serving and wait until the lifespan has run."""
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        """Ask uvicorn to exit and wait for it."""
+        self._server.should_exit = True
+        self._thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(city: City, tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[ThreadServer]:
+    """A real uvicorn on loopback, with tiny stream queues so overflow is easy to provoke."""
+    settings = Settings(state_dir=tmp_path_factory.mktemp("served"), data_dir=data_dir, replay=False)
+    app = create_app(settings)
+    app.state.city = city
+    app.state.live_settings = LiveSettings(queue_size=5, tick_s=3600)
+    srv = ThreadServer(app).start()
     yield srv
     srv.stop()

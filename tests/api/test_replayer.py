@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from api.cli.base import app as cli
 from api.replayer import KY_LUA, Camera, Replayer, category_weights
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected, server)
-from tests.api.test_events_support import Server
+from tests.api.test_events_support import ThreadServer
 
 
 def test_daily_patterns() -> None:
@@ -60,7 +60,7 @@ def test_in_process_replay_is_labelled_and_lifecycled(client: TestClient) -> Non
     assert client.get("/cameras/summary").json()["online"] >= 40
 
 
-def test_cli_replay_against_a_served_twin(server: Server) -> None:
+def test_cli_replay_against_a_served_twin(server: ThreadServer) -> None:
     r = CliRunner().invoke(cli, ["replay", "--rate", "30", "--duration", "2", "--url", server.url, "--json"])
     assert r.exit_code == 0, r.output
     summary = json.loads(r.stdout.strip().splitlines()[-1])

@@ -10,7 +10,7 @@ import threading
 import httpx
 
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, connected, server)
-from tests.api.test_events_support import Server, event
+from tests.api.test_events_support import ThreadServer, event
 
 
 def _subscribers(url: str) -> int:
@@ -42,7 +42,7 @@ def _reader(
                 out.put((kind, line.split(":", 1)[1].strip()))
 
 
-def test_stream_delivers_filtered_messages(server: Server, connected: list[str]) -> None:
+def test_stream_delivers_filtered_messages(server: ThreadServer, connected: list[str]) -> None:
     base = _subscribers(server.url)
     got: queue.Queue[tuple[str, str]] = queue.Queue()
     stop = threading.Event()
@@ -68,7 +68,7 @@ def test_stream_delivers_filtered_messages(server: Server, connected: list[str])
     _wait(lambda: _subscribers(server.url) == base)  # the bus forgets a closed client
 
 
-def test_stalled_clients_do_not_block_ingest(server: Server, connected: list[str]) -> None:
+def test_stalled_clients_do_not_block_ingest(server: ThreadServer, connected: list[str]) -> None:
     base = _subscribers(server.url)
     socks = []
     for _ in range(20):
