@@ -151,6 +151,7 @@ async def submit(
     try:
         if not isinstance(data, dict):
             raise InputError("body", "must be a scenario object")
+        _check_finite(data, "")
         spec = ScenarioSpec.from_dict(data)
         base = manager.submit(spec.without_changes()) if with_baseline else None
         try:
@@ -297,6 +298,18 @@ def compare_layer(
     except (NotFound, InputError) as e:
         return _guard(e)
     return _send(diff, f"{name}_diff_r{res}", format, diff.attrs.get("provenance", {}), {"id": f"{a}_vs_{b}"})
+
+
+def _check_finite(node: Any, where: str) -> None:
+    """Refuse NaN and Infinity anywhere in a document (JSON has neither; Python's parser allows them)."""
+    if isinstance(node, float) and not math.isfinite(node):
+        raise InputError(where or "body", "numbers must be finite (no NaN or Infinity)")
+    if isinstance(node, dict):
+        for k, v in node.items():
+            _check_finite(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            _check_finite(v, f"{where}[{i}]")
 
 
 def _clean(v: Any) -> Any:
