@@ -68,7 +68,6 @@ class WasteModel(mesa.Model):  # type: ignore[misc]
         self.seed_value = seed
         self.network = city.network
         self.wards = city.wards
-        self.np_rng = np.random.default_rng(seed)
         for i, closure in enumerate(params.closures):
             if closure.link_ids(city.network).size == 0:
                 raise InputError(
@@ -123,7 +122,6 @@ class WasteModel(mesa.Model):  # type: ignore[misc]
         for p in range(n):
             BinAgent(self, p)
         self.trucks = [TruckAgent(self, k) for k in range(params.fleet.trucks)]
-        self._day_km = 0.0
         self.datacollector = mesa.DataCollector(
             model_reporters={
                 "day": lambda m: m.hour // 24 - 1,
@@ -309,7 +307,7 @@ class WasteModel(mesa.Model):  # type: ignore[misc]
         day, h = divmod(self.hour, 24)
         self.t_end_of_step = (self.hour + 1) * 3600.0
         if h == 0:
-            self.today_kg = daily_kg(self.points, self.date_of(day), p, self.np_rng)
+            self.today_kg = daily_kg(self.points, self.date_of(day), p, self.rng)
         add = self.today_kg * DIURNAL[h]
         self.generated_kg += float(add.sum())
         self.point_generated_kg += add
