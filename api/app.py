@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 
 from api.errors import BodySizeLimit, install_error_handlers
+from api.middleware import install_limits
 from api.routes import alerts, cameras, cells, events, hotspots, ngsi, open311, stats, stream
 from api.routes import health, viewer
 from api.routes import layers as layers_routes
@@ -45,4 +46,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # GeoJSON layers shrink 5-10x; SSE (text/event-stream) is excluded by Starlette.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(BodySizeLimit)
+    # Outermost: CORS allow-list, security headers, per-client rate limits (429 + Retry-After).
+    install_limits(app, settings)
     return app

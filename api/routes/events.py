@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from api.errors import Conflict, NotFound
+from api.limits import check_event_query, limits_of
 from api.schemas.errors import errors
 from api.schemas.events import CATEGORIES, BatchResult, EventBatchIn, EventIn, IngestResult
 from api.schemas.geojson import FEATURE, FEATURE_COLLECTION, LD_ENTITIES
@@ -204,6 +205,7 @@ def get_events(  # noqa: PLR0917  (FastAPI query parameters)
         limit=limit,
         cursor=cursor,
     )
+    check_event_query(limits_of(request.app.state), since, until, q.bbox)
     page = live.store.query_events(q)
     if "application/ld+json" in request.headers.get("accept", ""):
         # NGSI-LD alternate output: the same page as Smart Data Models `Alert` entities.
