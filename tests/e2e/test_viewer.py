@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import Link, Page, Server, open_viewer
+from tests.e2e.conftest import ARTIFACTS, Link, Page, Server, open_viewer
+from tests.e2e.test_export_offline import leaks, open_file
 
 pytestmark = pytest.mark.browser
 
@@ -303,13 +305,29 @@ def test_simulation_overlay_and_difference_map(view: Page, server: Server) -> No
     view.page.select_option("#sel-run", "")
 
 
+def test_viewer_html_export_opens_from_file(chromium: Any, tmp_path: Path, view: Page) -> None:
+    with view.page.expect_download() as dl:
+        view.page.click("#btn-export-html")
+    path = tmp_path / "snapshot.html"
+    dl.value.save_as(path)
+    page, requests = open_file(chromium, path)
+    try:
+        page.wait_for_selector('body[data-ready="1"]', state="attached", timeout=30_000)
+        layers = page.evaluate("window.__SNAPSHOT__.layers.map(l => l.name)")
+        assert {"wards_2025", "roads", "river"} <= set(layers)
+        page.screenshot(path=str(ARTIFACTS / "export-viewer-snapshot.png"))
+        assert leaks(requests) == []
+    finally:
+        page.context.close()
+
+
 def test_api_down_shows_a_message_and_recovers(view: Page, link: Link) -> None:
     link.cut()  # the page loses the server: open connections drop, new ones are refused
     try:
         view.page.wait_for_function(
             "!document.getElementById('banner').hidden"
             " && document.getElementById('banner').textContent.includes('Không kết nối được')",
-            timeout=20_000,
+            timeout=30_000,
         )
         assert view.state("S.api.up") is False
         view.page.wait_for_function("window.__viewer.stream.state !== 'open'")

@@ -10,8 +10,8 @@ import { BASE_LAYERS, addOverOnlineStyle, offlineStyle, setBaseData, setBaseVisi
 import { EventHistory, cellOf, itemsOf, normAlert, normEvent, normReport, numberOf, position } from "./data.js";
 import { DIFF_KEYS, SPEED_KEYS, SPEED_RAMP, buildLayers, ramp, scenarioStyle } from "./layers.js";
 import { fmtTime, getLang, initialLang, label, onLangChange, setLang, t } from "./i18n.js";
-import { LAYER_ORDER, banner, esc, renderAlerts, renderDetails, renderFeed, renderLayerList, selectTab,
-  tooltip } from "./ui.js";
+import { LAYER_ORDER, banner, esc, renderAlerts, renderDetails, renderFeed, renderLayerList, rerenderDetails,
+  selectTab, tooltip } from "./ui.js";
 import { exportGeoJSON, exportHTML, exportPNG } from "./export.js";
 
 const $ = (id) => document.getElementById(id);
@@ -64,7 +64,10 @@ const S = {
     if (!code) return "";
     const w = S.wards.get(String(code));
     if (!w) return String(code);
-    return getLang() === "en" ? w.full_name_en || w.name : w.full_name || w.name;
+    // Names keep their diacritics in both languages; only the unit type is translated.
+    if (getLang() === "vi") return w.full_name || w.name;
+    const type = { "Phường": "ward", "Xã": "commune", "Thị trấn": "town" }[w.type] ?? "";
+    return `${w.name}${type ? ` ${type}` : ""}`;
   },
 };
 window.__viewer = S;
@@ -173,7 +176,7 @@ async function loadBaseLayer(name) {
       for (const f of itemsOf(fc)) {
         const p = f.properties ?? {};
         const code = p.old_code ?? p.commune_id;
-        if (code && !S.wards.has(String(code))) S.wards.set(String(code), { name: p.name_vi, full_name_en: p.name_en });
+        if (code && !S.wards.has(String(code))) S.wards.set(String(code), { name: p.name_vi, full_name: p.name_vi });
       }
     }
     return true;
@@ -198,7 +201,7 @@ function indexWards(fc) {
       x += lon;
       y += lat;
     }
-    labels.push({ name: p.name ?? p.full_name ?? code, name_en: p.full_name_en ?? p.name,
+    labels.push({ name: p.name ?? p.full_name ?? code, name_en: p.name ?? p.full_name_en,
       core: Boolean(p.core_city_ward), position: [x / ring.length, y / ring.length] });
   }
   S.wardLabels = labels;
@@ -1027,6 +1030,7 @@ async function main() {
     renderFeed(S, focusItem);
     renderCategories();
     renderCameraSummary();
+    rerenderDetails();
     onStreamState(S.stream.state, 1);
     render();
   });

@@ -133,8 +133,19 @@ function rows(pairs) {
     .map(([k, v]) => `<dt>${esc(k)}</dt><dd>${v}</dd>`).join("")}</dl>`;
 }
 
+let lastDetails = null;
+
+/** Draw the details pane again (after a language switch), without changing the selected tab. */
+export function rerenderDetails() {
+  if (!lastDetails) return;
+  const shown = !$("pane-details").hidden;
+  renderDetails(...lastDetails);
+  if (!shown) selectTab($("tab-feed").getAttribute("aria-selected") === "true" ? "feed" : "alerts");
+}
+
 /** Show the details of a picked object (camera, event, cell, report, simulation feature). */
 export function renderDetails(S, kind, obj, recent = []) {
+  lastDetails = [S, kind, obj, recent];
   const el = $("details");
   let html = "";
   if (kind === "camera") {
