@@ -257,6 +257,7 @@ def hotspots_command(  # noqa: PLR0917  (typer maps each CLI option to a paramet
     with console.status(f"Gi* over {len(universe)} cells…"):
         table = hotspot_table(located, universe, window=window, k=k, alpha=alpha, fdr=fdr)
     flagged = table.loc[table["hotspot"] != "none"]
+    _warn_if_sparse(provenance.of(table).get("params", {}), window)
     n_hot = int((table["hotspot"] == "hot").sum())
     n_cold = int((table["hotspot"] == "cold").sum())
     summary = (
@@ -296,6 +297,18 @@ def hotspots_command(  # noqa: PLR0917  (typer maps each CLI option to a paramet
         stdout.print("no significant hotspot")
     if out is not None:
         console.print(f"[green]ok[/]: all {len(table)} rows → {out}")
+
+
+def _warn_if_sparse(params: dict[str, Any], window: str | None) -> None:
+    expected = float(params.get("expected_events", hotspots.MIN_EXPECTED_EVENTS))
+    sparse = params.get("sparse", False) or params.get("sparse_windows", 0)
+    if sparse:
+        where = f"{params.get('sparse_windows')} of {params.get('windows')} windows" if window else "the data"
+        console.print(
+            f"[yellow]warning[/]: few events for the normal approximation in {where} "
+            f"(~{expected:.2g} expected per neighbourhood, want ≥ {hotspots.MIN_EXPECTED_EVENTS:g}): "
+            "p-values are too small there; use a longer --window, a coarser --res or a larger --k"
+        )
 
 
 # -- twin cameras next ---------------------------------------------------------------------------

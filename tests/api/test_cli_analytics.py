@@ -103,6 +103,7 @@ def test_hotspots_geojson_stdout_by_window_and_category(events_csv: Path, data_d
     doc = json.loads(out)
     windows = {f["properties"]["window"] for f in doc["features"]}
     assert windows == {"2025-07-01T00:00:00Z", "2025-07-01T02:00:00Z"}
+    assert "few events for the normal approximation in 2 of 2 windows" in err
     assert sum(f["properties"]["count"] for f in doc["features"]) == 1075
     assert {f["properties"]["hotspot"] for f in doc["features"] if f["properties"]["cell"] == CAVE_CELL} == {
         "hot"

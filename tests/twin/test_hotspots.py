@@ -201,3 +201,37 @@ def test_accepts_integer_cell_ids() -> None:
     by_int = hotspots.getis_ord(counts, universe=AREA)
     by_str = hotspots.getis_ord(pd.Series(np.arange(50), index=AREA[:50]), universe=AREA)
     pd.testing.assert_frame_equal(by_int, by_str)
+
+
+@pytest.mark.parametrize("block_values", [hotspots._BLOCK_VALUES, 2 * len(AREA)])
+def test_by_window_equals_one_window_at_a_time(block_values: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The vectorised per-window test (in blocks of windows) gives getis_ord's answer per window."""
+    monkeypatch.setattr(hotspots, "_BLOCK_VALUES", block_values)
+    rng = np.random.default_rng(4)
+    n = 4000
+    events = pd.DataFrame({
+        "cell": np.array(AREA)[rng.integers(0, len(AREA), n)],
+        "ts": pd.Timestamp("2025-07-01T00:00Z") + pd.to_timedelta(rng.uniform(0, 5 * 3600, n), unit="s"),
+    })  # fmt: skip
+    counts = hotspots.counts_by_window(events, "1h")
+    together = hotspots.getis_ord_by_window(counts, universe=AREA, fdr=True)
+    assert provenance.of(together)["params"]["windows"] == 5
+    for window, part in counts.groupby(level="window"):
+        alone = hotspots.getis_ord(part.droplevel("window"), universe=AREA, fdr=True)
+        got = together.xs(window, level="window")
+        pd.testing.assert_index_equal(got.index, alone.index)
+        np.testing.assert_array_equal(got["count"], alone["count"])
+        np.testing.assert_allclose(got["gi_z"], alone["gi_z"], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(got["p_fdr"], alone["p_fdr"], rtol=1e-10, atol=1e-15)
+        assert (got["hotspot"] == alone["hotspot"]).all()
+
+
+def test_sparse_data_is_marked() -> None:
+    """Few events per neighbourhood: the normal approximation is unreliable and the result says so."""
+    sparse = hotspots.getis_ord(pd.Series({CENTRE: 1, AREA[0]: 2}), universe=AREA)
+    params = provenance.of(sparse)["params"]
+    assert params["sparse"] is True
+    mean_neighbourhood = hotspots.neighbour_matrix(AREA, 1).sum() / len(AREA)
+    assert params["expected_events"] == pytest.approx(3 / len(AREA) * mean_neighbourhood, abs=1e-4)
+    dense = hotspots.getis_ord(uniform_counts(np.random.default_rng(1), 5 * len(AREA)), universe=AREA)
+    assert provenance.of(dense)["params"]["sparse"] is False
