@@ -272,10 +272,10 @@ def _rows(label: str, rows: int, n: int, seed: int) -> list[Row]:
     return [
         Row(f"{name}: wall (incl. routing)", ours["wall_s"], ux_name, ux["wall_s"], "s", "lower",
             m_ours, m_ux,
-            {**common, "ours": ours, "uxsim": ux}),
+            {**common, "ours_run": ours, "uxsim_run": ux}),
         Row(f"{name}: wall (incl. routing)", ours["wall_s"], su_name, su["wall_s"], "s", "lower",
             m_ours, m_su,
-            {**common, "sumo": su}),
+            {**common, "sumo_run": su}),
         Row(f"{name}: peak memory", m_ours, ux_name, m_ux, "MB", "lower", m_ours, m_ux, common),
         Row(f"{name}: peak memory", m_ours, su_name, m_su, "MB", "lower", m_ours, m_su, common),
         Row(f"{name}: mean trip time", ours["mean_trip_time_s"], ux_name, ux["mean_trip_time_s"], "s",
@@ -304,7 +304,7 @@ def main() -> None:
     results.append(
         Row("traffic agent-steps/s, Lạng Sơn network", ol["agent_steps_per_s"], "mesa 3 CellAgent walk",
             mw["agent_steps_per_s"], "agent-steps/s", "higher", m_ol, m_mesa,
-            {"agents": n_agents, "ours": ol, "mesa": mw})
+            {"agents": n_agents, "ours_run": ol, "mesa_run": mw})
     )  # fmt: skip
     peak, _, m_peak = isolated(langson_peak)
     results.append(

@@ -106,7 +106,8 @@ def build_result(
             "name": net.links["name"].to_numpy(), "road_class": net.links["road_class"].to_numpy(),
             "volume_veh": exits.sum(axis=0), "peak_flow_veh_h": (exits / widths * 3600).max(axis=0),
             "mean_speed_kmh": mean_speed, "min_speed_kmh": min_speed,
-            "speed_ratio": mean_speed / (model.l_vf * 3.6),
+            "free_speed_kmh": _mix_free_speed(model) * 3.6,
+            "speed_ratio": np.minimum(mean_speed / (_mix_free_speed(model) * 3.6), 1.0),
             "max_queue_veh": (model.st_queue / widths).max(axis=0),
             "closed_any": np.zeros(m, dtype=bool),
         },
@@ -156,6 +157,23 @@ def build_result(
     )  # fmt: skip
 
 
+def _mix_free_speed(model: TrafficModel) -> npt.NDArray[np.float64]:
+    """Return each link's free-flow space-mean speed (m/s) for the run's vehicle mix.
+
+    A motorbike at 40 km/h on a 60 km/h road is not congested; comparing with the limit would say so.
+    """
+    f = model.fleet
+    counts = np.bincount(f.mode, minlength=len(MODES)).astype(np.float64)
+    if counts.sum() == 0:
+        return model.l_vf
+    share = counts / counts.sum()
+    vmax = np.array(
+        [model.params.vehicles[m].speed_kmh / 3.6 if m in model.params.vehicles else 1.0 for m in MODES]
+    )
+    pace = sum(share[i] / np.minimum(model.l_vf, vmax[i]) for i in range(len(MODES)) if share[i] > 0)
+    return np.asarray(1.0 / pace, dtype=np.float64)
+
+
 def _cells(
     model: TrafficModel,
     params: TrafficParams,
@@ -172,8 +190,8 @@ def _cells(
     link_cell = np.asarray(h3grid.to_str(h3grid.latlng_to_cells(shapely.get_y(mid), shapely.get_x(mid), res)))
     uniq, inv = np.unique(link_cell, return_inverse=True)
     nb = exits.shape[0]
-    free = model.l_len / model.l_vf
-    tti = np.where(exits > 0, mean_tt / free[None, :], 1.0)
+    free = model.l_len / _mix_free_speed(model)
+    tti = np.maximum(np.where(exits > 0, mean_tt / free[None, :], 1.0), 1.0)
     w = exits * model.l_len[None, :] / 1000.0  # vehicle-km
     k = len(uniq)
     wsum = np.zeros((nb, k))
