@@ -6,10 +6,11 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.errors import NotFound
 from api.schemas.errors import errors
+from api.schemas.events import bounded_time
 from api.schemas.geojson import FEATURE_COLLECTION
 from api.services.deps import LiveDep
 from api.services.geojson import camera_feature, iso
@@ -24,7 +25,9 @@ class HeartbeatIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    at: AwareDatetime | None = Field(default=None, description="When the camera was seen (default now).")
+    at: Annotated[AwareDatetime, AfterValidator(bounded_time)] | None = Field(
+        default=None, description="When the camera was seen (default now; a time ahead is clamped)."
+    )
 
 
 class HeartbeatOut(BaseModel):

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from api.errors import Conflict, NotFound
 from api.limits import check_event_query, limits_of
 from api.schemas.errors import errors
-from api.schemas.events import CATEGORIES, BatchResult, EventBatchIn, EventIn, IngestResult
+from api.schemas.events import CATEGORIES, BatchResult, EventBatchIn, EventIn, IngestResult, SafeTime
 from api.schemas.geojson import FEATURE, FEATURE_COLLECTION, LD_ENTITIES
 from api.services import ngsi
 from api.services.deps import LiveDep
@@ -179,7 +179,7 @@ def get_events(  # noqa: PLR0917  (FastAPI query parameters)
     since: Annotated[
         datetime | None, Query(description="Start time at or after (ISO 8601, with zone)")
     ] = None,
-    until: Annotated[datetime | None, Query(description="Start time before (ISO 8601, with zone)")] = None,
+    until: Annotated[SafeTime | None, Query(description="Start time before (ISO 8601, with zone)")] = None,
     category: Annotated[
         str | None, Query(description="One category or several, comma-separated", examples=["congestion"])
     ] = None,

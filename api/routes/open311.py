@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
 from api.errors import NotFound
 from api.schemas.errors import errors
+from api.schemas.events import SafeTime
 from api.schemas.open311 import RequestCreated, RequestIn, RequestOut, RequestUpdate, Service
 from api.services import reports
 from api.services.deps import LiveDep
@@ -92,8 +92,8 @@ def list_requests(  # noqa: PLR0917  (FastAPI query parameters)
     ] = None,
     service_code: Annotated[str | None, Query(max_length=64)] = None,
     status: Annotated[Literal["open", "closed"] | None, Query()] = None,
-    start_date: Annotated[datetime | None, Query()] = None,
-    end_date: Annotated[datetime | None, Query()] = None,
+    start_date: Annotated[SafeTime | None, Query()] = None,
+    end_date: Annotated[SafeTime | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[dict[str, Any]]:
     """Return reports (no contact details; positions coarsened to the H3 cell centre)."""

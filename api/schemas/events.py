@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -37,6 +38,8 @@ MAX_ATTR_DEPTH = 4
 MAX_ATTR_KEYS = 64
 MAX_ATTR_STRING = 512
 MAX_BATCH = 500
+#: Largest integer every JSON reader holds exactly (IEEE double).
+MAX_SAFE_INT = 2**53
 #: Attribute keys that would carry images or personal identifiers: refused at any depth.
 FORBIDDEN_KEYS = frozenset(
     {
@@ -76,6 +79,7 @@ CAMERA_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
 #: Events may not claim to start later than this ahead of the server clock (clock skew allowance).
 MAX_FUTURE = timedelta(minutes=5)
 EARLIEST = datetime(2020, 1, 1, tzinfo=UTC)
+LATEST_YEAR = 2200
 
 Lon = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False, examples=[106.7578])]
 Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False, examples=[21.8478])]
@@ -115,10 +119,38 @@ def _check_attributes(value: Any, depth: int, path: str) -> None:
             raise ValueError(f"{path}: looks like an encoded binary (base64); send detections only")
     elif isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{path}: NaN and Infinity are not JSON numbers")
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INT:
+        raise ValueError(f"{path}: integers beyond ±2^53 are not portable JSON numbers")
 
 
 def _json_size(value: Any) -> int:
-    return len(orjson.dumps(value))
+    try:
+        return len(orjson.dumps(value))
+    except TypeError as e:  # e.g. lone surrogates in keys
+        raise ValueError(f"not serialisable as JSON ({e})") from None
+
+
+def check_time(v: datetime) -> datetime:
+    """Return `v` in UTC if it lies between 2020 and 5 minutes from now, else raise ValueError."""
+    if not LATEST_YEAR >= v.year >= EARLIEST.year - 1:
+        raise ValueError(f"is out of range (years {EARLIEST.year}–{LATEST_YEAR})")
+    v = v.astimezone(UTC)
+    if v < EARLIEST:
+        raise ValueError("is before 2020-01-01")
+    if v > datetime.now(UTC) + MAX_FUTURE:
+        raise ValueError("is more than 5 minutes in the future (check the camera clock)")
+    return v
+
+
+def bounded_time(v: datetime) -> datetime:
+    """Return `v` if its year is plausible (2000–2200, so UTC arithmetic cannot overflow), else raise."""
+    if not 2000 <= v.year <= LATEST_YEAR:
+        raise ValueError(f"is out of range (years 2000–{LATEST_YEAR})")
+    return v
+
+
+#: A time in a query or a body other than an event's: any zone, year 2000–2200.
+SafeTime = Annotated[datetime, AfterValidator(bounded_time)]
 
 
 class EventIn(BaseModel):
@@ -166,12 +198,7 @@ class EventIn(BaseModel):
     def _plausible_time(cls, v: datetime | None) -> datetime | None:
         if v is None:
             return v
-        v = v.astimezone(UTC)
-        if v < EARLIEST:
-            raise ValueError("is before 2020-01-01")
-        if v > datetime.now(UTC) + MAX_FUTURE:
-            raise ValueError("is more than 5 minutes in the future (check the camera clock)")
-        return v
+        return check_time(v)
 
     @field_validator("attributes")
     @classmethod

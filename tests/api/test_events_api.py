@@ -184,3 +184,18 @@ def test_query_filters_and_paging(client: TestClient, city: City, connected: lis
     assert_error_shape(client.get("/events", params={"cursor": "zzz"}), 422, "cursor")
     assert_error_shape(client.get("/events", params={"since": "2025-01-01T00:00:00"}), 422, "since")
     assert_error_shape(client.get("/events/nope"), 404)
+
+
+def test_times_out_of_range_are_422_not_500(client: TestClient, connected: list[str]) -> None:
+    # found by schemathesis: a year-1 time with a positive offset overflowed when converted to UTC
+    ancient = "0001-01-01T00:00:00+03:00"
+    assert_error_shape(
+        client.post("/events", json=event(1, connected[0], start_time=ancient)), 422, "start_time"
+    )
+    assert_error_shape(client.get("/events", params={"since": ancient}), 422, "since")
+    assert_error_shape(client.get("/events", params={"until": "9999-12-31T23:59:59-05:00"}), 422, "until")
+    r = client.post(f"/cameras/{connected[0]}/heartbeat", json={"at": ancient})
+    assert_error_shape(r, 422, "at")
+    assert_error_shape(
+        client.get("/open311/v2/requests.json", params={"start_date": ancient}), 422, "start_date"
+    )

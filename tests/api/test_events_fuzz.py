@@ -119,3 +119,16 @@ def test_attributes_never_500(fuzz_client: TestClient, connected: list[str], att
         assert_error_shape(r, 422, "attributes")
     else:
         _check(r)
+
+
+def test_huge_integers_and_lone_surrogates_in_attributes(
+    fuzz_client: TestClient, connected: list[str]
+) -> None:
+    # found by schemathesis: a 2^80 integer made the JSON encoder fail with a 500
+    raw = _raw_event(connected[0], {"attributes": '{"n": 1208925819614629174706176}'})
+    assert_error_shape(
+        fuzz_client.post("/events", content=raw, headers={"content-type": "application/json"}), 422
+    )
+    raw = _raw_event(connected[0], {"attributes": '{"\\udab4x": 1}'})
+    r = fuzz_client.post("/events", content=raw, headers={"content-type": "application/json"})
+    assert 400 <= r.status_code < 500
