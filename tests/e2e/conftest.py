@@ -50,6 +50,8 @@ class Server:
     log: Path
     proc: subprocess.Popen[bytes] | None = None
     routes: set[str] = field(default_factory=set)
+    #: The app factory uvicorn serves (the benchmark serves the plain `api.app:create_app`).
+    factory: str = "tests.e2e.app_factory:create_test_app"
 
     @property
     def url(self) -> str:
@@ -58,7 +60,7 @@ class Server:
 
     def start(self, timeout: float = 90.0, *, warm: bool = True) -> None:
         """Start uvicorn and wait until GET /health answers (and the city model is built, if `warm`)."""
-        cmd = [sys.executable, "-m", "uvicorn", "tests.e2e.app_factory:create_test_app", "--factory",
+        cmd = [sys.executable, "-m", "uvicorn", self.factory, "--factory",
                "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"]  # fmt: skip
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)

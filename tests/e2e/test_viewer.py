@@ -300,7 +300,14 @@ def test_simulation_overlay_and_difference_map(view: Page, server: Server) -> No
     assert all(v > 0 for v in values)
     # Known answer: the volumes sum to 100·(1+…+24)·(1.5 − 1.0) = 15,000 over all cells.
     assert sum(values) == pytest.approx(15_000)
+    # Key 1 hides the event hexagons (keyboard access to the layer toggles) to show the map beneath.
+    view.page.click("#map")
+    view.page.keyboard.press("1")
+    view.page.wait_for_function("window.__viewer.visible.cells === false")
+    assert view.page.is_checked('[data-toggle="cells"]') is False
     view.screenshot("viewer-scenario-compare")
+    view.page.keyboard.press("1")
+    view.page.wait_for_function("window.__viewer.visible.cells === true")
     view.page.select_option("#sel-compare", "")
     view.page.select_option("#sel-run", "")
 

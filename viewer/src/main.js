@@ -1003,12 +1003,14 @@ async function loadAll({ base = Object.keys(BASE_LAYERS) } = {}) {
     ...base.map(loadBaseLayer),
     loadCameras(), loadCells(), loadHotspots(), loadAlerts(),
   ]);
+  // The peer of the benchmark (?raw=1) draws its hexagons from raw events: its first complete frame
+  // needs all of them, so it waits here; the normal page draws server aggregates and loads them after.
+  if (RAW) await loadHistory();
   render();
-  // Not needed for the first frame: fetched after it.
   if (!S.coverage) loadCoverage();
   loadReports();
   loadScenarios();
-  loadHistory();
+  if (!RAW) loadHistory();
 }
 
 function markReady() {

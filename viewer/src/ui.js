@@ -46,7 +46,8 @@ function swatches(name, S) {
 export function renderLayerList(S, onToggle, onCurrent) {
   const ul = $("layer-list");
   ul.innerHTML = LAYER_ORDER.map((name, i) => {
-    const st = S.layerStatus[name] ?? {};
+    const st = { ...(S.layerStatus[name] ?? {}) };
+    if (st.status === "empty") st.message = t("layer_empty", { name: t(`l_${name}`) }); // in the current language
     const note = st.status && st.status !== "ok" ? `<span class="note ${esc(st.status)}">${esc(st.message ?? "")}</span>` : "";
     const count = st.count !== undefined && st.status === "ok" ? `<span class="count">${st.count.toLocaleString()}</span>` : "";
     const current = S.current === name ? ' aria-current="true"' : "";
