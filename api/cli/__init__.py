@@ -9,6 +9,7 @@ from api.cli import (
     export_map,  # noqa: F401  (registers commands)
     layers,  # noqa: F401  (registers commands)
     osm,  # noqa: F401  (registers commands)
+    purge,  # noqa: F401  (registers commands)
     replay,  # noqa: F401  (registers commands)
     scenario,  # noqa: F401  (registers commands)
     serve,  # noqa: F401  (registers commands)

@@ -28,7 +28,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -265,14 +265,6 @@ def plan_upsert(
             updates[ev.event_id] = new
         out.append(UpsertResult(ev.event_id, "updated", new))
     return out, inserts, updates
-
-
-@dataclass(frozen=True, slots=True)
-class PurgeCounts:
-    """What a retention purge changed: events deleted, reports whose contact was erased."""
-
-    events_deleted: int
-    contacts_erased: int
 
 
 class PostgresStore:
@@ -765,30 +757,6 @@ class PostgresStore:
         sql += " ORDER BY requested_us DESC, request_id DESC LIMIT %s"
         params.append(limit)
         return [_row_to_report(r) for r in self._read(sql, params)]
-
-    # ---------------------------------------------------------------------------------- retention
-    def submit_purge(
-        self, events_before: datetime | None, contacts_before: datetime | None
-    ) -> Future[PurgeCounts]:
-        """Delete events that started before `events_before` and erase the contact of closed reports
-        last updated before `contacts_before` (None skips that part); durable when the future is done.
-        """
-        ev_us = to_us(events_before) if events_before is not None else None
-        rp_us = to_us(contacts_before) if contacts_before is not None else None
-
-        def op(conn: psycopg.Connection[Any]) -> PurgeCounts:
-            deleted = erased = 0
-            if ev_us is not None:
-                deleted = conn.execute(b"DELETE FROM events WHERE start_us < %s", (ev_us,)).rowcount
-            if rp_us is not None:
-                erased = conn.execute(
-                    b"UPDATE reports SET contact = '{}' "
-                    b"WHERE status = 'closed' AND updated_us < %s AND contact <> '{}'",
-                    (rp_us,),
-                ).rowcount
-            return PurgeCounts(max(deleted, 0), max(erased, 0))
-
-        return self._submit(op)
 
     # ------------------------------------------------------------------------------------ checks
     def check_integrity(self) -> str:
