@@ -3,7 +3,7 @@
 * ``h3_index_1m_res9``: 1,000,000 random points in the Lạng Sơn bbox at resolution 9, indexed by
   ``twin.h3grid.latlng_to_cells`` (numba, parallel on the cores available), by h3ronpy's vectorised
   ``coordinates_to_cells`` (Rust, h3o) and by a Python loop over ``h3.latlng_to_cell`` (C, one call a
-  point, int API). Throughput in points/s, best of 3 runs after a warm-up call; every tool runs in its
+  point, int API). Throughput in points/s, best of 5 runs after a warm-up call; every tool runs in its
   own spawned process (peak memory is that tool's alone). Our first call (JIT compile from a cold
   numba cache, and loading from a warm cache) is timed separately and excluded from the throughput.
   The cells of all three are checked identical.
@@ -29,7 +29,7 @@ N = 1_000_000
 RES = 9
 BBOX = (106.68, 21.78, 106.85, 21.92)  # lon/lat, the city and its edge
 SEED = 2025
-REPEATS = 3
+REPEATS = 5
 
 
 def points(n: int = N, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:

@@ -198,9 +198,12 @@ def count_by_cell(
     kcodes, kuniq = pd.factorize(k, sort=True, use_na_sentinel=False)
     nk = max(len(kuniq), 1)
     combined = codes.astype(np.int64) * nk + kcodes
-    gcodes, groups = pd.factorize(combined, sort=True)
-    sums = np.bincount(gcodes, weights=w, minlength=len(groups))
-    groups = np.asarray(groups)
+    if w is None:
+        groups, sums = np.unique(combined, return_counts=True)  # sorted; numpy's fast counting path
+    else:
+        gcodes, uniq_groups = pd.factorize(combined, sort=True)
+        sums = np.bincount(gcodes, weights=w, minlength=len(uniq_groups))
+        groups = np.asarray(uniq_groups)
     index = pd.MultiIndex(  # levels + codes: no per-group string building (pandas-stubs too narrow)
         levels=[pd.Index(to_str(np.asarray(uniq))), pd.Index(kuniq)],  # type: ignore[list-item]
         codes=[groups // nk, groups % nk],  # type: ignore[list-item]
