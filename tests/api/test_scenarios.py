@@ -232,3 +232,20 @@ def test_openapi_documents_the_routes(client: TestClient) -> None:
     body = paths["/scenarios"]["post"]["requestBody"]["content"]
     assert "application/toml" in body
     assert json.dumps(body["application/json"]["schema"]).count("schema_version") >= 1
+
+
+def test_a_real_traffic_job_runs_in_a_worker_process(tmp_path: Path, data_dir: Path) -> None:
+    """The production path: the default work (city + traffic model) in a forked worker process."""
+    settings = Settings(state_dir=tmp_path / "state", data_dir=data_dir, replay=False)
+    with TestClient(create_app(settings)) as c:
+        spec = {"name": "Giờ cao điểm 10 phút", "kind": "traffic", "seeds": [3],
+                "traffic": {"start": "07:00", "horizon_s": 600}}  # fmt: skip
+        job_id = c.post("/scenarios", json=spec).json()["id"]
+        body = wait_for(c, job_id, {"done", "failed"}, limit_s=300)
+        assert body["status"] == "done", body["error"]
+        assert body["kpis"]["traffic.trips"]["mean"] > 0
+        assert body["kpis"]["traffic.trips"]["n"] == 1
+        assert {"traffic.links", "traffic.cells"} <= {lay["name"] for lay in body["layers"]}
+        doc = c.get(f"/scenarios/{job_id}/layers/traffic.cells").json()
+        assert doc["features"]
+        assert doc["provenance"]["synthetic"] is True
