@@ -7,12 +7,15 @@ import libpysal
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from twin import h3grid, hotspots, provenance
 from twin.errors import InputError
 
 CENTRE = h3grid.to_str(h3grid.latlng_to_cells([21.8556], [106.7468], 9))[0]  # Tam Thanh cave
 AREA = sorted(h3grid.grid_disk(CENTRE, 10))  # 331 cells, about 35 km²
+SMALL = sorted(h3grid.grid_disk(CENTRE, 3))  # 37 cells
 
 
 def uniform_counts(rng: np.random.Generator, n_events: int, area: list[str] = AREA) -> pd.Series:
@@ -235,3 +238,28 @@ def test_sparse_data_is_marked() -> None:
     assert params["expected_events"] == pytest.approx(3 / len(AREA) * mean_neighbourhood, abs=1e-4)
     dense = hotspots.getis_ord(uniform_counts(np.random.default_rng(1), 5 * len(AREA)), universe=AREA)
     assert provenance.of(dense)["params"]["sparse"] is False
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    counts=st.lists(st.integers(0, 50), min_size=len(SMALL), max_size=len(SMALL)),
+    scale=st.floats(0.1, 100),
+    shift=st.integers(0, 20),
+)
+def test_gi_star_is_invariant_to_scale_and_shift(counts: list[int], scale: float, shift: int) -> None:
+    """z depends on the pattern only: rescaling all counts or adding a constant leaves it unchanged."""
+    base = hotspots.getis_ord(pd.Series(counts, index=SMALL, dtype=float), universe=SMALL, fdr=False)
+    scaled = hotspots.getis_ord(pd.Series(np.array(counts) * scale + shift, index=SMALL), universe=SMALL)
+    np.testing.assert_allclose(scaled["gi_z"], base["gi_z"], rtol=1e-9, atol=1e-9)
+
+
+def test_neighbour_matrix_is_symmetric_binary_with_self() -> None:
+    """k-ring neighbourhoods are mutual; interior cells have 1 + 3k(k+1) neighbours, edge cells fewer."""
+    for k in (1, 2):
+        w = hotspots.neighbour_matrix(SMALL, k)
+        assert (w != w.T).nnz == 0
+        assert set(np.unique(w.data)) == {1.0}
+        assert (w.diagonal() == 1).all()
+        sizes = np.asarray(w.sum(axis=1)).ravel()
+        assert sizes.max() == 1 + 3 * k * (k + 1)
+        assert sizes[SMALL.index(CENTRE)] == 1 + 3 * k * (k + 1)
