@@ -133,11 +133,14 @@ def gi_star(x: npt.ArrayLike, weights: sp.csr_matrix) -> npt.NDArray[np.float64]
     if n < 2:
         return np.zeros((m, n))
     mean = y.mean(axis=1, keepdims=True)
-    s = np.sqrt(np.maximum((y * y).mean(axis=1, keepdims=True) - mean * mean, 0.0))
+    dev = y - mean
+    s = np.sqrt((dev * dev).mean(axis=1, keepdims=True))  # two-pass: exactly ~0 for constant rows
     lag = np.asarray(weights @ y.T).T
     w_i = np.asarray(weights.sum(axis=1), dtype=np.float64).ravel()
-    denom = s * np.sqrt(np.maximum(n * w_i - w_i * w_i, 0.0) / (n - 1))
-    ok = denom > 1e-12 * np.maximum(np.abs(mean), 1.0)
+    spread = np.sqrt(np.maximum(n * w_i - w_i * w_i, 0.0) / (n - 1))
+    denom = s * spread
+    # no variance (relative to the mean's rounding) or a neighbourhood covering everything: z = 0
+    ok = (s > 1e-9 * np.abs(mean)) & (s > 0) & (spread > 0)
     z = np.zeros((m, n))
     np.divide(lag - w_i * mean, denom, out=z, where=ok)
     return z
@@ -153,7 +156,7 @@ def _test(
     flagged = (p_fdr if fdr else p) < alpha
     hotspot = np.where(flagged, np.where(z > 0, "hot", "cold"), "none")
     count: npt.NDArray[Any] = x
-    if np.array_equal(x, np.round(x)):
+    if np.array_equal(x, np.round(x)) and (np.abs(x) < 2**53).all():  # whole numbers: event counts
         count = np.round(x).astype(np.int64)
     return {"count": count, "gi_z": z, "p_value": p, "p_fdr": p_fdr, "hotspot": hotspot}
 
@@ -369,7 +372,8 @@ def getis_ord_by_window(
         empty = pd.MultiIndex.from_arrays([[], []], names=["window", "cell"])
         return pd.DataFrame(columns=list(RESULT_COLUMNS), index=empty)
     out = pd.concat(parts) if len(parts) > 1 else parts[0]
-    if out["count"].dtype != np.int64 and np.array_equal(out["count"], np.round(out["count"])):
+    whole = np.array_equal(out["count"], np.round(out["count"])) and (out["count"].abs() < 2**53).all()
+    if out["count"].dtype != np.int64 and whole:
         out["count"] = out["count"].round().astype(np.int64)
     params = {"k": int(k), "alpha": float(alpha), "fdr": bool(fdr), "cells": n, "windows": len(windows)}
     per_window = np.concatenate(expected)
