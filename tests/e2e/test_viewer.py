@@ -328,6 +328,32 @@ def test_viewer_html_export_opens_from_file(chromium: Any, tmp_path: Path, view:
         page.context.close()
 
 
+def test_alert_arrives_and_the_operator_acknowledges_it(view: Page, server: Server) -> None:
+    server.require("GET /alerts", "POST /alerts/{alert_id}/ack")
+    # Five congestion events in one cell within 10 minutes raise a congestion_cluster alert.
+    cam = view.state("S.cameras[17]")
+    now = datetime.now(UTC)
+    events = [
+        {"event_id": f"e2e-jam-{i}", "camera_id": cam["camera_id"], "category": "congestion",
+         "confidence": 0.9, "start_time": _iso(now - timedelta(minutes=i + 1))}
+        for i in range(5)
+    ]  # fmt: skip
+    assert httpx.post(f"{server.url}/events/batch", json={"events": events}, timeout=30).status_code == 200
+    view.page.click("#tab-alerts")
+    button = view.page.locator("#alert-list button[data-ack]:not([disabled])").first
+    button.wait_for(timeout=10_000)
+    alert_id = button.get_attribute("data-ack")
+    view.screenshot("viewer-alert")
+    button.click()
+    view.page.wait_for_function(f"window.__viewer.alerts.get('{alert_id}').status === 'acknowledged'")
+    assert view.page.is_disabled(f'#alert-list button[data-ack="{alert_id}"]')
+    assert "Đã xác nhận" in view.page.inner_text("#alert-list")
+    stored = httpx.get(f"{server.url}/alerts", timeout=10).json()["features"]
+    mine = next(f["properties"] for f in stored if f["properties"]["alert_id"] == alert_id)
+    assert mine["status"] == "acknowledged"
+    assert mine["acknowledged_by"] == "ioc-viewer"
+
+
 def test_api_down_shows_a_message_and_recovers(view: Page, link: Link) -> None:
     link.cut()  # the page loses the server: open connections drop, new ones are refused
     try:
