@@ -44,8 +44,7 @@ def _check_weights(weights: pd.Series) -> pd.Series:
         raise InputError("weights", "values must be numbers (no NaN)")
     if (w < 0).any():
         raise InputError("weights", "values must be non-negative")
-    w.index = w.index.astype(str)
-    return w.groupby(level=0).sum()
+    return w.set_axis(w.index.astype(str)).groupby(level=0).sum()  # never mutate the input
 
 
 def covered_weight(coverage: pd.DataFrame, weights: pd.Series, cameras: Iterable[str]) -> float:

@@ -132,3 +132,12 @@ def test_rejects_bad_input(args: tuple[object, ...], field: str) -> None:
     with pytest.raises(InputError) as err:
         coverage.next_cameras(*args)  # type: ignore[arg-type]
     assert err.value.field == field
+
+
+def test_inputs_are_not_mutated() -> None:
+    cov = frame(SETS)
+    w = pd.Series([1.0, 2.0, 3.0], index=pd.Index([1, 2, 3]))  # non-string index on purpose
+    before_cov, before_w = cov.copy(), w.copy()
+    coverage.next_cameras(cov, w, ["X", "Y"], [], 2)
+    pd.testing.assert_frame_equal(cov, before_cov)
+    pd.testing.assert_series_equal(w, before_w)
