@@ -341,7 +341,7 @@ function renderCategories() {
 }
 
 /** Load the events of the replay span (page by page through the cursor), newest pages first. */
-async function loadHistory(maxEvents = RAW ? 250000 : 20000) {
+async function loadHistory(maxEvents = RAW ? 250000 : 50000) {
   const since = new Date(Date.now() - windowMs()).toISOString();
   let cursor;
   let total = 0;
