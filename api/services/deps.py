@@ -10,7 +10,7 @@ from api.errors import StoreUnavailable
 from api.services.live import LiveService
 
 
-def get_live(request: Request) -> LiveService:
+async def get_live(request: Request) -> LiveService:
     """Dependency: the live service started in the app lifespan."""
     live = getattr(request.app.state, "live", None)
     if not isinstance(live, LiveService):
