@@ -389,12 +389,21 @@ class PostgresStore:
             self._pool.put(conn)
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        try:
-            with self._reader() as conn:
-                return conn.execute(sql.encode(), params).fetchall()
-        except psycopg.Error as e:
-            mapped = map_error(e)
-            raise mapped from e
+        # A pooled connection may have died while idle (server restart, terminated backend): reads are
+        # idempotent, so one retry on a fresh connection hides it from the caller.
+        for attempt in (1, 2):
+            broken = False
+            try:
+                with self._reader() as conn:
+                    try:
+                        return conn.execute(sql.encode(), params).fetchall()
+                    finally:
+                        broken = conn.closed or conn.broken
+            except psycopg.Error as e:
+                if broken and attempt == 1:
+                    continue
+                raise map_error(e) from e
+        raise StoreUnavailable("the event store's database connection failed twice")  # pragma: no cover
 
     def _submit(self, op: Op) -> Future[Any]:
         fut: Future[Any] = Future()
@@ -440,13 +449,14 @@ class PostgresStore:
             if not fut.done():
                 fut.set_exception(err)
 
-    def _run_group(self, group: list[tuple[Op, Future[Any]]]) -> None:
+    def _run_group(self, group: list[tuple[Op, Future[Any]]], *, retry: bool = True) -> None:
         try:
             conn = self._writer_connection()
         except psycopg.Error as e:
             self._fail_group(group, self._as_store_error(e))
             return
         results: list[tuple[Future[Any], Any, BaseException | None]] = []
+        committing = False
         try:
             conn.execute("BEGIN")
             for op, fut in group:
@@ -468,11 +478,17 @@ class PostgresStore:
                     continue
                 conn.execute("RELEASE SAVEPOINT op")
                 results.append((fut, value, None))
+            committing = True
             conn.execute("COMMIT")
         except psycopg.Error as e:
             if not conn.closed and not conn.broken:
                 with contextlib.suppress(psycopg.Error):
                     conn.execute("ROLLBACK")
+            elif retry and not committing:
+                # The connection died before COMMIT was sent: nothing was written, so the group can run
+                # again on a fresh connection. (After a lost COMMIT the outcome is unknown: fail instead.)
+                self._run_group(group, retry=False)
+                return
             self._fail_group(group, self._as_store_error(e))
             return
         self.commits += 1
