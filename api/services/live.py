@@ -21,6 +21,7 @@ import numpy as np
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api.errors import StoreError
 from api.schemas.events import EventIn
 from api.services.alerts import AlertEngine, AlertRules
 from api.services.bus import Bus, Message
@@ -109,7 +110,6 @@ class LiveService:
         self.hotspots = HotspotCache(self.ctx.universe, self.settings.hotspot_ttl_s)
         self.stats = IngestStats()
         self._parents: dict[int, dict[int, int]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._ticker: asyncio.Task[None] | None = None
         self._last_history = 0.0
 
@@ -134,18 +134,11 @@ class LiveService:
         self._ticker = asyncio.create_task(self._tick_forever(), name="live-ticker")
 
     async def stop(self) -> None:
-        """Stop background tasks and wait for pending writes."""
+        """Stop the periodic task."""
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _tick_forever(self) -> None:
         while True:
@@ -282,7 +275,12 @@ class LiveService:
                 ((e.start_time, e.cells[self.res], e.category, e.synthetic) for e in created), now
             )
             for alert in self.alerts.on_created(created, now):
-                self._spawn(self._save_alert(alert))
+                # Rare; awaited so that an answer implies its alert is visible too. The events are
+                # committed already: an alert that cannot be stored is logged, not turned into an error.
+                try:
+                    await self._save_alert(alert)
+                except StoreError:
+                    log.exception("alert %s could not be stored", alert.alert_id)
         return results
 
     async def _save_alert(self, alert: AlertRecord) -> AlertRecord:
