@@ -60,7 +60,7 @@ bench: setup data
 	$(PY) -m bench.harness
 
 reliability: setup data
-	$(PY) -m bench.reliability
+	flock /tmp/twin-heavy.lock $(PY) -m bench.reliability $(ARGS)
 
 lock: | $(UV)
 	$(UV) pip compile -q pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
