@@ -14,7 +14,10 @@ async def get_live(request: Request) -> LiveService:
     """Dependency: the live service started in the app lifespan."""
     live = getattr(request.app.state, "live", None)
     if not isinstance(live, LiveService):
-        raise StoreUnavailable("the live service is not running (still starting or stopped)")
+        reason = getattr(request.app.state, "live_error", None)
+        raise StoreUnavailable(
+            f"the live service is not running: {reason}" if reason else "the live service is not running"
+        )
     return live
 
 

@@ -15,23 +15,40 @@ from api.services.city import CityLike
 from api.services.live import LiveService, LiveSettings, running
 from api.settings import Settings
 from api.store import default_dsn, open_store
+from twin.errors import TwinError
 
 log = logging.getLogger("twin.live")
 
 
 @contextlib.asynccontextmanager
-async def live_lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[LiveService]:
+async def live_lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[LiveService | None]:
     """Open the store (``settings.store_dsn`` or SQLite under ``settings.state_dir``), start the live
     state on ``app.state.live``, start the in-process replayer if ``settings.replay``, and undo it all.
 
     The city model is ``app.state.city`` if a caller put one there, else it is built (`api.deps`);
-    tuning is ``app.state.live_settings`` if set, else `LiveSettings` from ``TWIN_LIVE_*``.
+    tuning is ``app.state.live_settings`` if set, else `LiveSettings` from ``TWIN_LIVE_*``. If the
+    city or the store cannot be opened (e.g. the data cache was never fetched), the rest of the app
+    still serves and the live routes answer 503 with the reason (``app.state.live_error``).
     """
+    app.state.live = None
+    app.state.live_error = None
     dsn = settings.store_dsn or default_dsn(settings.state_dir)
-    store = await asyncio.to_thread(open_store, dsn, res=settings.h3_res)
+    try:
+        store = await asyncio.to_thread(open_store, dsn, res=settings.h3_res)
+    except TwinError as e:
+        log.error("live service not started: %s", e)
+        app.state.live_error = str(e)
+        yield None
+        return
     try:
         given = getattr(app.state, "city", None)
-        city: CityLike = given if given is not None else await asyncio.to_thread(city_of, app)
+        try:
+            city: CityLike = given if given is not None else await asyncio.to_thread(city_of, app)
+        except TwinError as e:
+            log.error("live service not started: %s", e)
+            app.state.live_error = str(e)
+            yield None
+            return
         tuning = getattr(app.state, "live_settings", None) or LiveSettings()
         live = await asyncio.to_thread(LiveService, store, city, tuning)
         app.state.live = live

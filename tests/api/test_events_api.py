@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import h3
 from fastapi.testclient import TestClient
 
+from api.app import create_app
+from api.settings import Settings
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected)
 from tests.api.test_events_support import assert_error_shape, event, now_iso
 from twin.city import City
@@ -199,3 +202,13 @@ def test_times_out_of_range_are_422_not_500(client: TestClient, connected: list[
     assert_error_shape(
         client.get("/open311/v2/requests.json", params={"start_date": ancient}), 422, "start_date"
     )
+
+
+def test_without_data_the_app_serves_and_live_routes_say_why(tmp_path: Path) -> None:
+    settings = Settings(state_dir=tmp_path / "s", data_dir=tmp_path / "empty-cache", replay=False)
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/health").status_code == 200
+        r = c.get("/events")
+        body = assert_error_shape(r, 503)
+        assert "twin data fetch" in (body["detail"][0]["reason"] + str(body["hint"]))
+        assert r.headers["retry-after"]
