@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -212,3 +213,31 @@ def test_without_data_the_app_serves_and_live_routes_say_why(tmp_path: Path) -> 
         body = assert_error_shape(r, 503)
         assert "twin data fetch" in (body["detail"][0]["reason"] + str(body["hint"]))
         assert r.headers["retry-after"]
+
+
+def test_store_faults_are_503_507_with_retry_after_and_recover(
+    client: TestClient, tmp_path: Path, connected: list[str]
+) -> None:
+    cam = connected[0]
+    other = sqlite3.connect(tmp_path / "events.sqlite3", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the database
+    try:
+        r = client.post("/events", json=event(1, cam))
+        assert_error_shape(r, 503, "store")
+        assert r.headers["retry-after"] == "1"
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert client.post("/events", json=event(1, cam)).json()["status"] == "created"
+    writer = client.app.state.live.store._writer_conn  # type: ignore[attr-defined]
+    pages = writer.execute("PRAGMA page_count").fetchone()[0]
+    writer.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full
+    try:
+        big = [event(10 + i, cam, attributes={"note": "Ùn tắc kéo dài " * 25}) for i in range(300)]
+        r = client.post("/events/batch", json={"events": big})
+        assert_error_shape(r, 507, "store")
+        assert int(r.headers["retry-after"]) > 0
+    finally:
+        writer.execute("PRAGMA max_page_count = 1073741823")
+    assert client.post("/events/batch", json={"events": big}).json()["counts"] == {"created": 300}
+    assert client.get("/events", params={"limit": 1000}).json()["count"] == 301
