@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import itertools
 import threading
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from api.errors import StoreBusy, StoreFull, StoreUnavailable
 from api.store import open_store
 from api.store.base import Store
 from api.store.postgres import MIGRATIONS, PostgresStore, map_error
+from api.store.sqlite import SQLiteStore
 from tests.api.store_contract import *  # noqa: F403  (the shared contract suite)
 from tests.api.store_contract import T0, make_event, write
 from tests.support.postgres import find_bindir, postgres_server
@@ -198,3 +203,41 @@ def test_error_mapping() -> None:
 def test_unreachable_server_is_unavailable() -> None:
     with pytest.raises(StoreUnavailable):
         PostgresStore("postgresql://nobody@127.0.0.1:1/none", connect_timeout_s=2)
+
+
+_MSG = st.tuples(
+    st.integers(0, 3),  # which id
+    st.sampled_from(["new", "update", "end"]),
+    st.sampled_from(["low", "medium", "high"]),
+    st.sampled_from(["LS-CAM-001", "LS-CAM-002"]),
+    st.integers(0, 120),  # seconds after T0
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(writes=st.lists(st.lists(_MSG, min_size=1, max_size=4), min_size=1, max_size=5))
+def test_same_outcomes_and_rows_as_sqlite(
+    writes: list[list[tuple[int, str, str, str, int]]], pg_store: PostgresStore, tmp_path: Path
+) -> None:
+    """Any sequence of lifecycle messages gives the same outcomes and final rows on both backends."""
+    prefix = uuid.uuid4().hex[:8]
+    lite = SQLiteStore(tmp_path / f"{prefix}.sqlite3")
+    try:
+        for w in writes:
+            batch = [
+                make_event(
+                    0,
+                    event_id=f"{prefix}-{i}",
+                    lifecycle=lc,
+                    severity=sev,
+                    camera=cam,
+                    start=T0 + timedelta(seconds=sec),
+                    end_time=T0 + timedelta(hours=1) if lc == "end" else None,
+                )
+                for i, lc, sev, cam, sec in w
+            ]
+            assert write(pg_store, batch) == write(lite, batch)
+        for i in range(4):
+            assert pg_store.get_event(f"{prefix}-{i}") == lite.get_event(f"{prefix}-{i}")
+    finally:
+        lite.close()
