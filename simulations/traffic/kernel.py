@@ -186,6 +186,7 @@ def advance(  # noqa: PLR0917
     hist: F8,
     hist_off: I8,
     hist_len: I8,
+    hist_pos: I8,
     # vehicles
     veh: F8,
     v_state: npt.NDArray[np.int8],
@@ -253,16 +254,14 @@ def advance(  # noqa: PLR0917
             counters[C_WAITING] += 1
             counters[C_RELEASED] += 1
         dep_ptr[0] = p
-        # 2. capacities for this step
-        for li in range(m):
-            out_allow[li] = min(out_allow[li] + l_cap[li] * dt, l_cap[li] * dt)
+        # 2. capacities for this step; 3. candidates: links with a ready head or vehicles waiting
         for nd in range(node_cap.shape[0]):
             node_allow[nd] = min(node_allow[nd] + node_cap[nd] * dt, node_cap[nd] * dt)
-        for li in range(m):
-            in_allow[li] = min(in_allow[li] + l_cap[li] * dt, l_cap[li] * dt)
-        # 3. candidates: links with a ready head, links with vehicles waiting to enter
         nc = 0
         for li in range(m):
+            step_cap = l_cap[li] * dt
+            out_allow[li] = min(out_allow[li] + step_cap, step_cap)
+            in_allow[li] = min(in_allow[li] + step_cap, step_cap)
             h = l_head[li]
             if h >= 0 and veh[h, V_READY] < t1:
                 cand[nc] = li
@@ -383,7 +382,9 @@ def advance(  # noqa: PLR0917
         sample = queue_every > 0 and s % queue_every == 0
         for li in range(m):
             st_occ[b, li] += l_count[li] * dt
-            hist[hist_off[li] + s % hist_len[li]] = n_down[li]
+            pos = hist_pos[li]
+            hist[hist_off[li] + pos] = n_down[li]  # slot s % hist_len (a pointer: no division per link)
+            hist_pos[li] = 0 if pos + 1 == hist_len[li] else pos + 1
             if sample:
                 q = 0
                 h = l_head[li]

@@ -139,6 +139,7 @@ class TrafficModel(mesa.Model):  # type: ignore[misc]
         self.hist_off = np.zeros(m, dtype=np.int64)
         np.cumsum(self.hist_len[:-1], out=self.hist_off[1:])
         self.hist = np.zeros(int(self.hist_len.sum()))
+        self.hist_pos = np.zeros(m, dtype=np.int64)
         # junctions, turns, signals
         nbr = pd.DataFrame({"a": np.minimum(a.u, a.v), "b": np.maximum(a.u, a.v)}).drop_duplicates()
         deg = np.bincount(np.concatenate([nbr["a"], nbr["b"]]), minlength=self.network.n_nodes)
@@ -291,7 +292,7 @@ class TrafficModel(mesa.Model):  # type: ignore[misc]
             self.l_offset, self.l_bearing, self.l_junction, self.router.adj_ptr, self.router.adj_link,
             self.l_closed, self.l_cost, self.l_head, self.l_tail, self.l_count, self.w_head, self.w_tail,
             self.n_up, self.n_down, self.out_allow, self.in_allow, self.node_cap, self.node_allow, self.hist,
-            self.hist_off, self.hist_len,
+            self.hist_off, self.hist_len, self.hist_pos,
             f.hot, f.state, f.origin, f.depart, f.arrive, f.dep_order, self.dep_ptr, self.dist,
             self.signal, self.turn_delays, float(self.params.routing.spill_penalty_s), self.kernel_rng,
             self.cand, self.counters,
