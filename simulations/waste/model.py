@@ -4,7 +4,8 @@ Each hour the bins receive their share of the day's (random) waste and overflow 
 shift start the policy picks the points to collect, PyVRP routes them on the road network (closed
 links removed), and the trucks drive the routes over the following hours. A mesa `DataCollector`
 records, at the end of each day: waste generated, collected, in bins and overflowed (the mass
-balance), km, truck-hours, fuel and CO₂, overflowing bin-hours and utilisation.
+balance: initial + generated = collected + in bins + overflowed), km, truck-hours, fuel and CO₂,
+overflowing bin-hours and utilisation.
 
 ``run(params, seed, progress)`` is the entry point (contract of `simulations.results`).
 """
@@ -93,6 +94,10 @@ class WasteModel(mesa.Model):  # type: ignore[misc]
         self.capacity_kg = self.points["capacity_kg"].to_numpy(dtype=np.float64)
         self.containers = self.points["containers"].to_numpy(dtype=np.int64)
         self.content_kg = np.zeros(n)
+        if params.bins.initial_days > 0:  # draw only when asked: the random stream stays the same
+            first = daily_kg(self.points, params.start_date, params, self.rng)
+            self.content_kg = np.minimum(first * params.bins.initial_days, self.capacity_kg)
+        self.initial_kg = float(self.content_kg.sum())
         self.generated_kg = 0.0
         self.collected_kg = 0.0
         self.delivered_kg = 0.0
@@ -125,6 +130,7 @@ class WasteModel(mesa.Model):  # type: ignore[misc]
         self.datacollector = mesa.DataCollector(
             model_reporters={
                 "day": lambda m: m.hour // 24 - 1,
+                "initial_kg": lambda m: m.initial_kg,
                 "generated_kg": lambda m: m.generated_kg,
                 "collected_kg": lambda m: m.collected_kg,
                 "delivered_kg": lambda m: m.delivered_kg,

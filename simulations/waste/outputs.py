@@ -77,8 +77,10 @@ def assemble(model: WasteModel, wall_s: float) -> RunResult:
     )  # fmt: skip
     per_day = trucks.groupby("day")[["km", "hours", "fuel_l", "co2_kg", "visits"]].sum()
     daily = daily.join(per_day, on="day").fillna(dict.fromkeys(per_day.columns, 0.0))
-    daily["balance_error_kg"] = daily["generated_kg"] - (
-        daily["collected_kg"] + daily["in_bins_kg"] + daily["overflow_kg"]
+    daily["balance_error_kg"] = (
+        daily["initial_kg"]
+        + daily["generated_kg"]
+        - (daily["collected_kg"] + daily["in_bins_kg"] + daily["overflow_kg"])
     )
     visits = pd.DataFrame(
         [v.__dict__ for v in model.visits],
@@ -185,8 +187,13 @@ def _kpis(model: WasteModel, trucks: pd.DataFrame, visits: pd.DataFrame) -> dict
         "time_utilisation": hours / (p.fleet.trucks * p.fleet.shift_hours * p.days),
         "km_per_tonne": km / collected_t if collected_t else 0.0,
         "unreachable_visits": float(model.unreachable_visits),
+        "tonnes_initial": model.initial_kg / 1000.0,
         "mass_balance_error_kg": abs(
-            model.generated_kg - model.collected_kg - float(model.content_kg.sum()) - model.overflow_kg
+            model.initial_kg
+            + model.generated_kg
+            - model.collected_kg
+            - float(model.content_kg.sum())
+            - model.overflow_kg
         ),
     }
 

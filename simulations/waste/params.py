@@ -99,6 +99,8 @@ class BinParams(_Frozen):
     noise_cv: float = Field(default=0.25, ge=0.0, le=2.0)
     #: A point farther than this from the nearest road node is off the network (an error).
     max_snap_m: float = Field(default=400.0, gt=0.0)
+    #: Days of expected waste the points hold at the start (0: empty; ~0.6 mimics a running service).
+    initial_days: float = Field(default=0.0, ge=0.0, le=14.0)
     added: tuple[AddedBin, ...] = ()
 
     @field_validator("sizes_l")

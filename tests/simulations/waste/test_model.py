@@ -36,7 +36,10 @@ def sensor(net: RoadNetwork, cells: pd.DataFrame) -> RunResult:
 
 @pytest.fixture(scope="module")
 def hybrid(net: RoadNetwork, cells: pd.DataFrame) -> RunResult:
-    p = small_params(policy={"kind": "hybrid", "interval_days": 2, "threshold": 0.8})
+    # starts with the points holding 0.6 days of waste, as a service already running
+    p = small_params(
+        policy={"kind": "hybrid", "interval_days": 2, "threshold": 0.8}, bins={"initial_days": 0.6}
+    )
     return run(p, 7, network=net, cells=cells)
 
 
@@ -48,7 +51,7 @@ def test_mass_balance_every_day(name: str, request: pytest.FixtureRequest) -> No
     r: RunResult = request.getfixturevalue(name)
     daily = r.tables["daily"]
     assert len(daily) == 4
-    lhs = daily["generated_kg"]
+    lhs = daily["initial_kg"] + daily["generated_kg"]
     rhs = daily["collected_kg"] + daily["in_bins_kg"] + daily["overflow_kg"]
     assert np.allclose(lhs, rhs, rtol=0, atol=1e-6 * lhs.max())
     assert (daily["generated_kg"].diff().dropna() > 0).all()
@@ -117,6 +120,12 @@ def test_sensor_collects_fuller_bins_less_often(fixed: RunResult, sensor: RunRes
     assert sensor.kpis["mean_fill_at_collection"] > fixed.kpis["mean_fill_at_collection"]
     assert sensor.kpis["km_driven"] < fixed.kpis["km_driven"]
     assert sensor.kpis["tonnes_generated"] == pytest.approx(fixed.kpis["tonnes_generated"])  # same seed
+
+
+def test_warm_start(fixed: RunResult, hybrid: RunResult) -> None:
+    assert fixed.kpis["tonnes_initial"] == 0.0
+    assert hybrid.kpis["tonnes_initial"] > 0.0
+    assert (hybrid.tables["daily"]["initial_kg"] == hybrid.kpis["tonnes_initial"] * 1000).all()
 
 
 def test_hybrid_alternates_groups(hybrid: RunResult) -> None:
