@@ -152,6 +152,13 @@ async def submit(
         if not isinstance(data, dict):
             raise InputError("body", "must be a scenario object")
         _check_finite(data, "")
+        if data.get("base", "baseline") != "baseline":
+            # The service reads no files named by a request: a file base is merged by the CLI.
+            raise InputError(
+                "base",
+                "must be 'baseline' over HTTP",
+                hint="send the full spec (`twin scenario run` merges file bases)",
+            )
         spec = ScenarioSpec.from_dict(data)
         base = manager.submit(spec.without_changes()) if with_baseline else None
         try:

@@ -179,6 +179,9 @@ def test_bad_requests_name_the_field(client: TestClient) -> None:
     r = client.post("/scenarios", json={**_spec(), "seeds": [1, 1]})
     assert r.status_code == 422
     assert r.json()["detail"][0]["field"] == "seeds"
+    r = client.post("/scenarios", json={**_spec(), "base": "../../etc/passwd"})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["field"] == "base"
     r = client.post("/scenarios", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 400
     assert client.post("/scenarios", json=[1, 2]).status_code == 422
