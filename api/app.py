@@ -10,8 +10,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 
 from api.errors import BodySizeLimit, install_error_handlers
 from api.middleware import install_limits
-from api.routes import alerts, cameras, cells, events, hotspots, ngsi, open311, stats, stream
-from api.routes import health, viewer
+from api.routes import alerts, cameras, cells, events, health, hotspots, ngsi, open311, stats, stream, viewer
 from api.routes import layers as layers_routes
 from api.routes import scenarios as scenarios_routes
 from api.services.lifespan import live_lifespan
