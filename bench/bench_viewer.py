@@ -105,7 +105,8 @@ def _first_frame(browser: Any, url: str) -> dict[str, float]:
         state = page.evaluate(
             "({ready: window.__viewer.readyAt, cells: window.__viewer.drawnCells.length,"
             " events: window.__viewer.drawnCells.reduce((a, d) => a + d.count, 0),"
-            " heap: performance.memory ? performance.memory.usedJSHeapSize : 0})"
+            " heap: performance.memory ? performance.memory.usedJSHeapSize : 0,"
+            " timings: window.__viewer.timings})"
         )
         return {
             "ms": float(state["ready"]),
@@ -113,6 +114,7 @@ def _first_frame(browser: Any, url: str) -> dict[str, float]:
             "cells": state["cells"],
             "events": state["events"],
             "heap_mb": state["heap"] / 1e6,
+            "timings": state["timings"],
         }
     finally:
         ctx.close()
@@ -170,6 +172,7 @@ def main() -> None:
                     "peer_events_in_cells": peer[0]["events"],
                     "ours_js_heap_mb": round(ours[0]["heap_mb"], 1),
                     "peer_js_heap_mb": round(peer[0]["heap_mb"], 1),
+                    "ours_timings_ms": ours[-1]["timings"],
                     "ingest_s": round(ingest_s, 1),
                 },
             )

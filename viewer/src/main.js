@@ -60,6 +60,7 @@ const S = {
     timeKey: null, times: [], t: null, maxSpeed: 60, playing: false, message: "" },
   compare: { with: null, cells: [], maxAbs: 1, message: "" },
   errors: [],
+  timings: {},
   wardName(code) {
     if (!code) return "";
     const w = S.wards.get(String(code));
@@ -998,10 +999,18 @@ function bindControls() {
 
 // ---------------------------------------------------------------- start-up
 
+/** Record when a start-up step finished (ms since navigation) in S.timings, for the benchmark. */
+function timed(name, promise) {
+  return promise.finally(() => {
+    S.timings[name] = Math.round(performance.now());
+  });
+}
+
 async function loadAll({ base = Object.keys(BASE_LAYERS) } = {}) {
   await Promise.all([
-    ...base.map(loadBaseLayer),
-    loadCameras(), loadCells(), loadHotspots(), loadAlerts(),
+    ...base.map((name) => timed(name, loadBaseLayer(name))),
+    timed("cameras", loadCameras()), timed("cells", loadCells()), timed("hotspots", loadHotspots()),
+    timed("alerts", loadAlerts()),
   ]);
   // The peer of the benchmark (?raw=1) draws its hexagons from raw events: its first complete frame
   // needs all of them, so it waits here; the normal page draws server aggregates and loads them after.
@@ -1018,6 +1027,7 @@ function markReady() {
     requestAnimationFrame(() => requestAnimationFrame(() => {
       S.ready = true;
       S.readyAt = performance.now();
+      S.timings.ready = Math.round(S.readyAt);
       document.body.dataset.ready = "1";
     }));
   });
@@ -1078,10 +1088,12 @@ async function main() {
     $("clock").textContent = fmtTime(Date.now());
   }, 1000);
 
+  S.timings.script = Math.round(performance.now());
   await new Promise((resolve) => {
     if (map.loaded()) resolve();
     else map.once("load", resolve);
   });
+  S.timings.map_load = Math.round(performance.now());
   if (online) addOverOnlineStyle(map);
   await loadAll();
   markReady();
