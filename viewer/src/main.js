@@ -165,9 +165,17 @@ function toggleLayer(name, on) {
 
 // ---------------------------------------------------------------- loading
 
+/** Requests started before the map has loaded, consumed once by the loaders (then fetched afresh). */
+const early = new Map();
+function fetchOnce(key, fetcher) {
+  const p = early.get(key);
+  early.delete(key);
+  return p ?? fetcher();
+}
+
 async function loadBaseLayer(name) {
   try {
-    const fc = await getJSON(`/layers/${name}`, { res: S.res });
+    const fc = await fetchOnce(name, () => getJSON(`/layers/${name}`, { res: S.res }));
     const n = itemsOf(fc).length;
     S.base[name] = fc;
     setBaseData(map, name, fc);
@@ -218,7 +226,7 @@ function normCamera(f) {
 async function loadCameras() {
   let fc;
   try {
-    fc = await getJSON("/cameras");
+    fc = await fetchOnce("cameras", () => getJSON("/cameras"));
   } catch (err) {
     if (!(err instanceof ApiError && err.missing)) {
       noteError("cameras", err);
@@ -235,7 +243,7 @@ async function loadCameras() {
   S.cameraVersion += 1;
   setStatus("cameras", S.cameras.length ? "ok" : "empty",
     S.cameras.length ? "" : t("layer_empty", { name: t("l_cameras") }), S.cameras.length);
-  await loadCameraSummary();
+  loadCameraSummary(); // the header badge; the map does not wait for it
 }
 
 async function loadCameraSummary() {
@@ -1089,6 +1097,15 @@ async function main() {
   }, 1000);
 
   S.timings.script = Math.round(performance.now());
+  // Start the big downloads now: MapLibre takes a second or two to load its worker and style.
+  for (const name of Object.keys(BASE_LAYERS)) {
+    const p = getJSON(`/layers/${name}`, { res: S.res });
+    p.catch(() => {}); // a failure is reported when the loader awaits it
+    early.set(name, p);
+  }
+  const cams = getJSON("/cameras");
+  cams.catch(() => {});
+  early.set("cameras", cams);
   await new Promise((resolve) => {
     if (map.loaded()) resolve();
     else map.once("load", resolve);
