@@ -23,6 +23,7 @@ suite (``tests/api/store_contract.py``):
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import queue
 import threading
@@ -35,6 +36,7 @@ from typing import Any, TypeVar
 import orjson
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg import pq
 
 from api.errors import StoreBusy, StoreError, StoreFull, StoreUnavailable
 from api.store.base import (
@@ -150,7 +152,25 @@ _EVENT_COLS = (
     + ", ward_code, attributes, synthetic, received_us, updated_us, revision"
 )
 _N_EVENT_COLS = len(_EVENT_COLS.split(","))
-_INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLS}) VALUES ({', '.join(['%s'] * _N_EVENT_COLS)})"
+#: Rows per multi-row INSERT (one statement, one round trip; well under the 65,535 parameter limit).
+_INSERT_ROWS = 1000
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_many(n: int) -> bytes:
+    row = "(" + ", ".join(["%s"] * _N_EVENT_COLS) + ")"
+    return f"INSERT INTO events ({_EVENT_COLS}) VALUES {', '.join([row] * n)}".encode()
+
+
+def _undo(conn: psycopg.Connection[Any], solo: bool) -> None:
+    """Undo one failed write: its savepoint, or the whole transaction when it was alone."""
+    if solo:
+        conn.execute("ROLLBACK")
+    else:
+        conn.execute("ROLLBACK TO SAVEPOINT op")
+        conn.execute("RELEASE SAVEPOINT op")
+
+
 _UPDATE_EVENT = (
     "UPDATE events SET severity = %s, confidence = %s, lifecycle = %s, end_us = %s, lon = %s, lat = %s, "
     + ", ".join(f"{c} = %s" for c in _RES_COLS)
@@ -459,27 +479,30 @@ class PostgresStore:
         committing = False
         try:
             conn.execute("BEGIN")
+            # A write alone in its group needs no savepoint: its failure rolls the transaction back.
+            solo = len(group) == 1
             for op, fut in group:
-                conn.execute("SAVEPOINT op")
+                if not solo:
+                    conn.execute("SAVEPOINT op")
                 try:
                     value = op(conn)
                 except psycopg.Error as e:
                     mapped = map_error(e)
                     if isinstance(mapped, StoreError):
                         raise  # full, busy or broken: the group fails as a whole
-                    conn.execute("ROLLBACK TO SAVEPOINT op")
-                    conn.execute("RELEASE SAVEPOINT op")
+                    _undo(conn, solo)
                     results.append((fut, None, mapped))
                     continue
                 except Exception as e:  # noqa: BLE001  (the caller gets the error through its future)
-                    conn.execute("ROLLBACK TO SAVEPOINT op")
-                    conn.execute("RELEASE SAVEPOINT op")
+                    _undo(conn, solo)
                     results.append((fut, None, e))
                     continue
-                conn.execute("RELEASE SAVEPOINT op")
+                if not solo:
+                    conn.execute("RELEASE SAVEPOINT op")
                 results.append((fut, value, None))
             committing = True
-            conn.execute("COMMIT")
+            if conn.info.transaction_status != pq.TransactionStatus.IDLE:
+                conn.execute("COMMIT")
         except psycopg.Error as e:
             if not conn.closed and not conn.broken:
                 with contextlib.suppress(psycopg.Error):
@@ -533,7 +556,10 @@ class PostgresStore:
         out, inserts, updates = plan_upsert(existing, events)
         with conn.cursor() as cur:
             if inserts:
-                cur.executemany(_INSERT_EVENT.encode(), [self._event_row(e) for e in inserts.values()])
+                rows = [self._event_row(e) for e in inserts.values()]
+                for i in range(0, len(rows), _INSERT_ROWS):
+                    part = rows[i : i + _INSERT_ROWS]
+                    cur.execute(_insert_many(len(part)), [v for r in part for v in r])
             if updates:
                 cur.executemany(_UPDATE_EVENT.encode(), [_update_row(e) for e in updates.values()])
         return out

@@ -241,3 +241,17 @@ def test_same_outcomes_and_rows_as_sqlite(
             assert pg_store.get_event(f"{prefix}-{i}") == lite.get_event(f"{prefix}-{i}")
     finally:
         lite.close()
+
+
+def test_a_refused_write_alone_in_its_group_leaves_the_writer_usable(pg_store: PostgresStore) -> None:
+    with pytest.raises(InputError):
+        pg_store.submit_events([make_event(1, event_id="solo-\x00")]).result(timeout=30)
+    assert write(pg_store, [make_event(2)]) == ["created"]
+    assert pg_store.count_events() == 1
+
+
+def test_large_write_spans_several_insert_statements(pg_store: PostgresStore) -> None:
+    events = [make_event(i) for i in range(2345)]
+    assert write(pg_store, events) == ["created"] * 2345
+    assert pg_store.count_events() == 2345
+    assert pg_store.get_event("ev-02344") == events[-1]
