@@ -37,7 +37,8 @@ PARAMS = TrafficParams(start="07:00", horizon_s=2400.0)
 def _warm(data_dir: str) -> int:
     """Build the city and run one short simulation in this process (numba compile, caches)."""
     sim = CitySimulation("traffic", Path(data_dir))
-    sim(TrafficParams(start="07:00", horizon_s=600.0), 0, None)
+    # 20 minutes: past the first re-routing period (10 min), so every kernel is compiled here.
+    sim(TrafficParams(start="07:00", horizon_s=1200.0), 0, None)
     return os.getpid()
 
 
