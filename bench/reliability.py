@@ -46,7 +46,7 @@ import psycopg
 
 from api.store import open_store
 from bench.bench_ingest import _Proc, _Reader, _stalled, _subscribers, wrk
-from bench.harness import Row, write_results
+from bench.harness import RESULTS, Row, write_results
 from gis_data import fetch
 from gis_data.city import build_city
 from tests.api.test_crash import load_until_killed
@@ -568,6 +568,9 @@ def main(argv: list[str] | None = None) -> None:
     cams = [str(c) for c in city.cameras.loc[city.cameras["connected"], "camera_id"]]
     t0 = time.monotonic()
     rows: list[Row] = []
+    current = RESULTS / "reliability.json"
+    if args.only and current.exists():
+        shutil.copyfile(current, RESULTS / "reliability.json.prev")
     if args.only in (None, "sqlite"):
         rows += run_backend(SQLite(), data_dir, cams, seconds, rounds, None)
     if args.only in (None, "postgresql"):
@@ -577,6 +580,15 @@ def main(argv: list[str] | None = None) -> None:
     for r in rows:
         r.extra.setdefault("run", {"seconds": seconds, "rounds": rounds, "long": args.long})
     path = write_results("reliability", rows)
+    if args.only:
+        # Keep the other backend's rows of the previous run (marked as such by their own dates).
+        previous = RESULTS / "reliability.json.prev"
+        if previous.exists():
+            kept = [r for r in json.loads(previous.read_text()) if not r["name"].startswith(f"[{args.only}]")]
+            path.write_text(
+                json.dumps(kept + json.loads(path.read_text()), indent=2, ensure_ascii=False) + "\n"
+            )
+            previous.unlink()
     for r in rows:
         print(f"{r.name:60s} {r.ours:>12.4g} {r.unit:10s} goal {r.peer_value:g} ({r.better})")
     print(f"wrote {path} in {time.monotonic() - t0:.0f} s")

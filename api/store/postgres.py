@@ -23,7 +23,6 @@ suite (``tests/api/store_contract.py``):
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import queue
 import threading
@@ -152,14 +151,7 @@ _EVENT_COLS = (
     + ", ward_code, attributes, synthetic, received_us, updated_us, revision"
 )
 _N_EVENT_COLS = len(_EVENT_COLS.split(","))
-#: Rows per multi-row INSERT (one statement, one round trip; well under the 65,535 parameter limit).
-_INSERT_ROWS = 1000
-
-
-@functools.lru_cache(maxsize=64)
-def _insert_many(n: int) -> bytes:
-    row = "(" + ", ".join(["%s"] * _N_EVENT_COLS) + ")"
-    return f"INSERT INTO events ({_EVENT_COLS}) VALUES {', '.join([row] * n)}".encode()
+_COPY_EVENTS = f"COPY events ({_EVENT_COLS}) FROM STDIN".encode()
 
 
 def _undo(conn: psycopg.Connection[Any], solo: bool) -> None:
@@ -556,10 +548,10 @@ class PostgresStore:
         out, inserts, updates = plan_upsert(existing, events)
         with conn.cursor() as cur:
             if inserts:
-                rows = [self._event_row(e) for e in inserts.values()]
-                for i in range(0, len(rows), _INSERT_ROWS):
-                    part = rows[i : i + _INSERT_ROWS]
-                    cur.execute(_insert_many(len(part)), [v for r in part for v in r])
+                # COPY: one statement for the whole write, no per-row parsing or round trips.
+                with cur.copy(_COPY_EVENTS) as copy:
+                    for e in inserts.values():
+                        copy.write_row(self._event_row(e))
             if updates:
                 cur.executemany(_UPDATE_EVENT.encode(), [_update_row(e) for e in updates.values()])
         return out
