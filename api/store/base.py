@@ -195,6 +195,25 @@ class ReportRecord:
     synthetic: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class CredentialRecord:
+    """An API key as stored: its public id, the hash of its secret (never the secret), role and life.
+
+    The plain key (``lst_<key_id>_<secret>``) is shown once, when it is created; only
+    ``secret_hash`` (SHA-256 of the high-entropy secret) is kept. A key is usable while it is neither
+    revoked nor past ``expires_at``.
+    """
+
+    key_id: str
+    secret_hash: str
+    role: str
+    label: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+
 @runtime_checkable
 class Store(Protocol):
     """The event store. Writes return futures that complete after a durable commit.
@@ -271,6 +290,38 @@ class Store(Protocol):
         limit: int = 200,
     ) -> list[ReportRecord]:
         """Return citizen reports, newest first."""
+        ...
+
+    def submit_credential(self, credential: CredentialRecord) -> Future[CredentialRecord]:
+        """Insert a new API key record (its id must be new)."""
+        ...
+
+    def get_credential(self, key_id: str) -> CredentialRecord | None:
+        """Return one API key record by its public id, or None."""
+        ...
+
+    def list_credentials(self) -> list[CredentialRecord]:
+        """Return every API key record, newest first."""
+        ...
+
+    def revoke_credential(self, key_id: str, at: datetime) -> Future[bool]:
+        """Mark a key revoked at `at` (an earlier revocation stays); return whether the key exists."""
+        ...
+
+    def touch_credential(self, key_id: str, at: datetime) -> Future[None]:
+        """Record that a key was used at `at` (a later time wins)."""
+        ...
+
+    def submit_report_owner(self, request_id: str, owner: str) -> Future[None]:
+        """Record which key (reporter) submitted a citizen report."""
+        ...
+
+    def report_owner(self, request_id: str) -> str | None:
+        """Return the key id that submitted a report, or None."""
+        ...
+
+    def list_reports_of(self, owner: str, limit: int = 200) -> list[ReportRecord]:
+        """Return the reports a key submitted, newest first."""
         ...
 
     def check_integrity(self) -> str:

@@ -43,6 +43,7 @@ from api.store.base import (
     PARENT_MIN_RES,
     AlertRecord,
     CameraSnapshot,
+    CredentialRecord,
     EventPage,
     EventQuery,
     EventRecord,
@@ -143,6 +144,26 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX reports_requested ON reports (requested_us);
         """,
     ),
+    (
+        2,
+        """
+        CREATE TABLE credentials (
+            key_id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+            secret_hash TEXT NOT NULL,
+            role TEXT NOT NULL,
+            label TEXT NOT NULL,
+            created_us BIGINT NOT NULL,
+            expires_us BIGINT,
+            revoked_us BIGINT,
+            last_used_us BIGINT
+        );
+        CREATE TABLE report_owners (
+            request_id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+            owner TEXT NOT NULL
+        );
+        CREATE INDEX report_owners_owner ON report_owners (owner);
+        """,
+    ),
 )
 
 _EVENT_COLS = (
@@ -176,6 +197,7 @@ _REPORT_COLS = (
     "request_id, service_code, status, description, lon, lat, cell, ward_code, address, "
     "requested_us, updated_us, status_notes, agency_responsible, contact, synthetic"
 )
+_CRED_COLS = "key_id, secret_hash, role, label, created_us, expires_us, revoked_us, last_used_us"
 
 #: SQLSTATEs that mean "another writer or the server's load is in the way; retry soon".
 _BUSY_STATES = frozenset(
@@ -792,6 +814,90 @@ class PostgresStore:
         params.append(limit)
         return [_row_to_report(r) for r in self._read(sql, params)]
 
+    # -------------------------------------------------------------------------------- credentials
+    def submit_credential(self, credential: CredentialRecord) -> Future[CredentialRecord]:
+        """Insert a new API key record (only the hash of its secret)."""
+        c = credential
+        row = (
+            c.key_id,
+            c.secret_hash,
+            c.role,
+            c.label,
+            to_us(c.created_at),
+            to_us(c.expires_at) if c.expires_at else None,
+            to_us(c.revoked_at) if c.revoked_at else None,
+            to_us(c.last_used_at) if c.last_used_at else None,
+        )
+        sql = f"INSERT INTO credentials ({_CRED_COLS}) VALUES ({', '.join(['%s'] * 8)})".encode()
+
+        def op(conn: psycopg.Connection[Any]) -> CredentialRecord:
+            conn.execute(sql, row)
+            return credential
+
+        return self._submit(op)
+
+    def get_credential(self, key_id: str) -> CredentialRecord | None:
+        """Return one API key record, or None."""
+        rows = self._read(f"SELECT {_CRED_COLS} FROM credentials WHERE key_id = %s", (key_id,))
+        return _row_to_credential(rows[0]) if rows else None
+
+    def list_credentials(self) -> list[CredentialRecord]:
+        """Return every API key record, newest first."""
+        rows = self._read(f"SELECT {_CRED_COLS} FROM credentials ORDER BY created_us DESC, key_id")
+        return [_row_to_credential(r) for r in rows]
+
+    def revoke_credential(self, key_id: str, at: datetime) -> Future[bool]:
+        """Mark a key revoked (an earlier revocation time stays); return whether it exists."""
+        at_us = to_us(at)
+
+        def op(conn: psycopg.Connection[Any]) -> bool:
+            cur = conn.execute(
+                b"UPDATE credentials SET revoked_us = COALESCE(revoked_us, %s) WHERE key_id = %s",
+                (at_us, key_id),
+            )
+            return cur.rowcount > 0
+
+        return self._submit(op)
+
+    def touch_credential(self, key_id: str, at: datetime) -> Future[None]:
+        """Record a key's use (a later time wins)."""
+        at_us = to_us(at)
+
+        def op(conn: psycopg.Connection[Any]) -> None:
+            conn.execute(
+                b"UPDATE credentials SET last_used_us = GREATEST(COALESCE(last_used_us, 0), %s) "
+                b"WHERE key_id = %s",
+                (at_us, key_id),
+            )
+
+        return self._submit(op)
+
+    def submit_report_owner(self, request_id: str, owner: str) -> Future[None]:
+        """Record which key submitted a report."""
+
+        def op(conn: psycopg.Connection[Any]) -> None:
+            conn.execute(
+                b"INSERT INTO report_owners (request_id, owner) VALUES (%s, %s) "
+                b"ON CONFLICT (request_id) DO UPDATE SET owner = excluded.owner",
+                (request_id, owner),
+            )
+
+        return self._submit(op)
+
+    def report_owner(self, request_id: str) -> str | None:
+        """Return the key id that submitted a report, or None."""
+        rows = self._read("SELECT owner FROM report_owners WHERE request_id = %s", (request_id,))
+        return str(rows[0][0]) if rows else None
+
+    def list_reports_of(self, owner: str, limit: int = 200) -> list[ReportRecord]:
+        """Return the reports a key submitted, newest first."""
+        rows = self._read(
+            f"SELECT {_REPORT_COLS} FROM reports JOIN report_owners USING (request_id) "
+            "WHERE owner = %s ORDER BY requested_us DESC, request_id DESC LIMIT %s",
+            (owner, limit),
+        )
+        return [_row_to_report(r) for r in rows]
+
     # ------------------------------------------------------------------------------------ checks
     def check_integrity(self) -> str:
         """Check the B-tree indexes with ``amcheck`` when it is available, and row invariants always.
@@ -920,4 +1026,17 @@ def _row_to_report(r: Sequence[Any]) -> ReportRecord:
         agency_responsible=r[12],
         contact=json.loads(r[13]),
         synthetic=bool(r[14]),
+    )
+
+
+def _row_to_credential(r: Sequence[Any]) -> CredentialRecord:
+    return CredentialRecord(
+        key_id=r[0],
+        secret_hash=r[1],
+        role=r[2],
+        label=r[3],
+        created_at=from_us(r[4]),
+        expires_at=from_us(r[5]) if r[5] is not None else None,
+        revoked_at=from_us(r[6]) if r[6] is not None else None,
+        last_used_at=from_us(r[7]) if r[7] is not None else None,
     )

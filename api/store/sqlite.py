@@ -30,6 +30,7 @@ from api.store.base import (
     PARENT_MIN_RES,
     AlertRecord,
     CameraSnapshot,
+    CredentialRecord,
     EventPage,
     EventQuery,
     EventRecord,
@@ -124,6 +125,26 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             synthetic INTEGER NOT NULL
         );
         CREATE INDEX reports_requested ON reports (requested_us);
+        """,
+    ),
+    (
+        2,
+        """
+        CREATE TABLE credentials (
+            key_id TEXT PRIMARY KEY NOT NULL,
+            secret_hash TEXT NOT NULL,
+            role TEXT NOT NULL,
+            label TEXT NOT NULL,
+            created_us INTEGER NOT NULL,
+            expires_us INTEGER,
+            revoked_us INTEGER,
+            last_used_us INTEGER
+        );
+        CREATE TABLE report_owners (
+            request_id TEXT PRIMARY KEY NOT NULL,
+            owner TEXT NOT NULL
+        );
+        CREATE INDEX report_owners_owner ON report_owners (owner);
         """,
     ),
 )
@@ -746,3 +767,97 @@ class SQLiteStore:
     def stats(self) -> dict[str, int]:
         """Return writer counters: commits and writes committed (their ratio is the group size)."""
         return {"commits": self.commits, "writes": self.grouped_writes}
+
+
+    # -------------------------------------------------------------------------------- credentials
+    _CRED_COLS = "key_id, secret_hash, role, label, created_us, expires_us, revoked_us, last_used_us"
+
+    def submit_credential(self, credential: CredentialRecord) -> Future[CredentialRecord]:
+        """Insert a new API key record (only the hash of its secret)."""
+        c = credential
+        row = (
+            c.key_id,
+            c.secret_hash,
+            c.role,
+            c.label,
+            to_us(c.created_at),
+            to_us(c.expires_at) if c.expires_at else None,
+            to_us(c.revoked_at) if c.revoked_at else None,
+            to_us(c.last_used_at) if c.last_used_at else None,
+        )
+
+        def op(conn: sqlite3.Connection) -> CredentialRecord:
+            conn.execute(f"INSERT INTO credentials ({self._CRED_COLS}) VALUES ({', '.join('?' * 8)})", row)
+            return credential
+
+        return self._submit(op)
+
+    @staticmethod
+    def _row_to_credential(r: Sequence[Any]) -> CredentialRecord:
+        return CredentialRecord(
+            key_id=r[0],
+            secret_hash=r[1],
+            role=r[2],
+            label=r[3],
+            created_at=from_us(r[4]),
+            expires_at=from_us(r[5]) if r[5] is not None else None,
+            revoked_at=from_us(r[6]) if r[6] is not None else None,
+            last_used_at=from_us(r[7]) if r[7] is not None else None,
+        )
+
+    def get_credential(self, key_id: str) -> CredentialRecord | None:
+        """Return one API key record, or None."""
+        rows = self._read(f"SELECT {self._CRED_COLS} FROM credentials WHERE key_id = ?", (key_id,))
+        return self._row_to_credential(rows[0]) if rows else None
+
+    def list_credentials(self) -> list[CredentialRecord]:
+        """Return every API key record, newest first."""
+        rows = self._read(f"SELECT {self._CRED_COLS} FROM credentials ORDER BY created_us DESC, key_id")
+        return [self._row_to_credential(r) for r in rows]
+
+    def revoke_credential(self, key_id: str, at: datetime) -> Future[bool]:
+        """Mark a key revoked (an earlier revocation time stays); return whether it exists."""
+        at_us = to_us(at)
+
+        def op(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE credentials SET revoked_us = COALESCE(revoked_us, ?) WHERE key_id = ?",
+                (at_us, key_id),
+            )
+            return cur.rowcount > 0
+
+        return self._submit(op)
+
+    def touch_credential(self, key_id: str, at: datetime) -> Future[None]:
+        """Record a key's use (a later time wins)."""
+        at_us = to_us(at)
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE credentials SET last_used_us = MAX(COALESCE(last_used_us, 0), ?) WHERE key_id = ?",
+                (at_us, key_id),
+            )
+
+        return self._submit(op)
+
+    def submit_report_owner(self, request_id: str, owner: str) -> Future[None]:
+        """Record which key submitted a report."""
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT OR REPLACE INTO report_owners VALUES (?, ?)", (request_id, owner))
+
+        return self._submit(op)
+
+    def report_owner(self, request_id: str) -> str | None:
+        """Return the key id that submitted a report, or None."""
+        rows = self._read("SELECT owner FROM report_owners WHERE request_id = ?", (request_id,))
+        return str(rows[0][0]) if rows else None
+
+    def list_reports_of(self, owner: str, limit: int = 200) -> list[ReportRecord]:
+        """Return the reports a key submitted, newest first."""
+        rows = self._read(
+            f"SELECT {self._REPORT_COLS} FROM reports JOIN report_owners USING (request_id) "
+            "WHERE owner = ? ORDER BY requested_us DESC, request_id DESC LIMIT ?",
+            (owner, limit),
+        )
+        return [self._row_to_report(r) for r in rows]

@@ -17,6 +17,7 @@ from api.errors import StoreUnavailable
 from api.store.base import (
     AlertRecord,
     CameraSnapshot,
+    CredentialRecord,
     EventQuery,
     EventRecord,
     ReportRecord,
@@ -257,6 +258,67 @@ def test_reports_round_trip(store: Store) -> None:
     assert [x.request_id for x in store.list_reports(since=T0 + timedelta(minutes=1))] == ["R-2"]
     assert store.list_reports(status="closed") == []
 
+
+
+def test_credentials_round_trip_revoke_and_touch(store: Store) -> None:
+    c = CredentialRecord(
+        key_id="0123456789ab",
+        secret_hash="ab" * 32,
+        role="operator",
+        label="IOC wall",
+        created_at=T0,
+        expires_at=T0 + timedelta(days=30),
+    )
+    store.submit_credential(c).result(timeout=30)
+    later = replace(c, key_id="ba9876543210", role="camera-gateway", created_at=T0 + timedelta(hours=1))
+    store.submit_credential(replace(later, expires_at=None)).result(timeout=30)
+    assert store.get_credential("0123456789ab") == c
+    assert store.get_credential("nope") is None
+    assert [x.key_id for x in store.list_credentials()] == ["ba9876543210", "0123456789ab"]
+    # Last use: a later time wins, an earlier one is ignored.
+    store.touch_credential(c.key_id, T0 + timedelta(minutes=5)).result(timeout=30)
+    store.touch_credential(c.key_id, T0 + timedelta(minutes=1)).result(timeout=30)
+    got = store.get_credential(c.key_id)
+    assert got is not None and got.last_used_at == T0 + timedelta(minutes=5)
+    # Revocation is recorded once: a second revoke keeps the first time; an unknown id says so.
+    assert store.revoke_credential(c.key_id, T0 + timedelta(hours=2)).result(timeout=30) is True
+    assert store.revoke_credential(c.key_id, T0 + timedelta(hours=3)).result(timeout=30) is True
+    assert store.revoke_credential("nope", T0).result(timeout=30) is False
+    got = store.get_credential(c.key_id)
+    assert got is not None and got.revoked_at == T0 + timedelta(hours=2)
+    other = store.get_credential("ba9876543210")
+    assert other is not None and other.revoked_at is None and other.expires_at is None
+
+
+def test_report_owners(store: Store) -> None:
+    base = ReportRecord(
+        request_id="R-1",
+        service_code="road_damage",
+        status="open",
+        description="Ổ gà",
+        lon=106.76,
+        lat=21.85,
+        cell=617700000000000000,
+        ward_code="05983",
+        address=None,
+        requested_at=T0,
+        updated_at=T0,
+    )
+    for i, owner in enumerate(["k-alice", "k-bob", "k-alice", None]):
+        r = replace(base, request_id=f"R-{i}", requested_at=T0 + timedelta(minutes=i))
+        if owner is not None:
+            store.submit_report_owner(r.request_id, owner).result(timeout=30)
+        store.submit_report(r).result(timeout=30)
+    assert [r.request_id for r in store.list_reports_of("k-alice")] == ["R-2", "R-0"]
+    assert [r.request_id for r in store.list_reports_of("k-alice", limit=1)] == ["R-2"]
+    assert [r.request_id for r in store.list_reports_of("k-bob")] == ["R-1"]
+    assert store.list_reports_of("k-nobody") == []
+    assert store.report_owner("R-1") == "k-bob"
+    assert store.report_owner("R-3") is None
+    # An operator's update replaces the report row; the owner stays.
+    store.submit_report(replace(base, request_id="R-0", status="closed")).result(timeout=30)
+    assert store.report_owner("R-0") == "k-alice"
+    assert [r.status for r in store.list_reports_of("k-alice")] == ["open", "closed"]
 
 def test_concurrent_writers_all_durable(store: Store) -> None:
     n_threads, per = 8, 25
