@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gis_data.fetch import default_cache_dir
-from twin.h3grid import DEFAULT_RES, check_resolution
+from twin.resolution import DEFAULT_RES, check_resolution
 
 
 class Settings(BaseSettings):
@@ -35,6 +35,15 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(
         default_factory=lambda: ["http://127.0.0.1:8000", "http://localhost:8000"]
     )
+    #: Require credentials (API keys, the viewer's session) on every non-public route. Only an explicit
+    #: ``TWIN_AUTH=off`` (local development) turns it off: then every request acts as admin.
+    auth: bool = True
+    #: Lifetime of the viewer's session cookie (set by GET /login), in hours.
+    session_hours: float = Field(12.0, gt=0, le=24 * 30)
+    #: HMAC key of session cookies; default: a random one kept in ``state_dir/session-secret`` (0600).
+    session_secret: SecretStr | None = None
+    #: Camera-gateway key of the in-process replayer; default: created and kept in the state folder.
+    replay_key: SecretStr | None = None
 
     @field_validator("h3_res")
     @classmethod

@@ -16,22 +16,16 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from twin import _h3kernel
+from twin import resolution as _resolution
 from twin.errors import InputError
 
-DEFAULT_RES = 9
-MIN_RES = 7
-MAX_RES = 11
+# re-exported: the resolution rules live in the light `twin.resolution`
+DEFAULT_RES = _resolution.DEFAULT_RES
+MIN_RES = _resolution.MIN_RES
+MAX_RES = _resolution.MAX_RES
+check_resolution = _resolution.check_resolution
 
 CellArray = npt.NDArray[np.uint64]
-
-
-def check_resolution(res: int, field: str = "res") -> int:
-    """Return `res` if it is an allowed resolution, else raise `InputError` naming `field`."""
-    if isinstance(res, bool) or not isinstance(res, int | np.integer):
-        raise InputError(field, f"must be an integer between {MIN_RES} and {MAX_RES}, got {res!r}")
-    if not MIN_RES <= int(res) <= MAX_RES:
-        raise InputError(field, f"must be between {MIN_RES} and {MAX_RES}, got {res}")
-    return int(res)
 
 
 def latlng_to_cells(lat: npt.ArrayLike, lng: npt.ArrayLike, res: int = DEFAULT_RES) -> CellArray:

@@ -8,12 +8,8 @@ from typing import Annotated, Literal
 
 import typer
 
-from api.briefing import collect, parse_period, write_briefing
 from api.cli.base import app, console, friendly
-from api.services.jobs import JobManager
 from api.settings import Settings
-from api.store import default_dsn, open_store
-from gis_data.city import build_city
 from twin.errors import InputError
 
 
@@ -39,6 +35,11 @@ def brief(
     data_dir: Annotated[Path | None, typer.Option(help="Data cache (default $TWIN_DATA_DIR).")] = None,
 ) -> None:
     """Write the council briefing: key figures, maps, charts, a summary and a methods page."""
+    from api.briefing import collect, parse_period, write_briefing
+    from api.services.jobs import JobManager
+    from api.store import default_dsn, open_store
+    from gis_data.city import build_city
+
     if lang not in ("vi", "en"):
         raise InputError("lang", f"must be vi or en, got {lang!r}")
     if (scenario is None) != (vs is None):

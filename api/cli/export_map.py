@@ -8,9 +8,7 @@ from typing import Annotated
 import typer
 
 from api.cli.base import app, console, friendly
-from api.export_map import to_deck, write_offline_html
 from api.settings import Settings
-from gis_data.city import build_city
 
 
 @app.command("export-map")
@@ -29,6 +27,9 @@ def export_map(
     data_dir: Annotated[Path | None, typer.Option(help="Data cache (default $TWIN_DATA_DIR).")] = None,
 ) -> None:
     """Write LAYER as a self-contained HTML map (deck.gl inlined, no request to any server)."""
+    from api.export_map import to_deck, write_offline_html
+    from gis_data.city import build_city
+
     settings = Settings()
     with console.status("building the city model…"):
         city = build_city(

@@ -13,11 +13,7 @@ from rich.table import Table
 
 from api.cli.base import app, console, fail, friendly, layers_app
 from api.settings import Settings
-from gis_data import io
-from gis_data.city import build_city
-from twin import provenance
-from twin.city import layer_records, parse_bbox, resolve_layer
-from twin.h3grid import check_resolution
+from twin.resolution import check_resolution
 
 #: File extension per export format.
 EXTENSIONS = {"geojson": ".geojson", "geoparquet": ".parquet", "csv": ".csv"}
@@ -40,6 +36,8 @@ def list_layers(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """List the layers: name, Vietnamese and English titles, source and whether it is synthetic."""
+    from twin.city import layer_records
+
     settings = Settings()
     records = layer_records(*_network_source(settings.road_source))
     if as_json:
@@ -69,6 +67,11 @@ def export(  # noqa: PLR0917  (typer maps each CLI option to a parameter)
     seed: Annotated[int | None, typer.Option(help="Seed of the synthetic network and cameras.")] = None,
 ) -> None:
     """Export a layer as RFC 7946 GeoJSON, GeoParquet or CSV, with provenance, atomically."""
+    from gis_data import io
+    from gis_data.city import build_city
+    from twin import provenance
+    from twin.city import parse_bbox, resolve_layer
+
     if fmt not in io.FORMATS:
         raise fail(f"format: must be one of {', '.join(io.FORMATS)}, got {fmt!r}", "use --format geojson")
     key = resolve_layer(layer)

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from api.cli.base import console, data_app, friendly
-from gis_data import load, osm, roads
 from twin.errors import InputError
-from twin.network import RoadNetwork
+
+if TYPE_CHECKING:
+    from twin.network import RoadNetwork
 
 
 def parse_bbox(text: str) -> tuple[float, float, float, float]:
@@ -48,6 +49,8 @@ def import_osm(
     ] = False,
 ) -> None:
     """Import the drivable roads of an OSM extract and write them (nodes + links) with provenance."""
+    from gis_data import osm, roads
+
     if fmt not in ("geoparquet", "geojson"):
         raise InputError("--format", f"must be geoparquet or geojson, got {fmt!r}")
     box = parse_bbox(bbox) if bbox else None
@@ -87,6 +90,8 @@ def roads_cmd(  # noqa: PLR0917  (typer maps each CLI option to a parameter)
     ] = None,
 ) -> None:
     """Build (or load from the cache) the city's road network and print its size by road class."""
+    from gis_data import load, roads
+
     if source not in ("synthetic", "osm"):
         raise InputError("--source", f"must be synthetic or osm, got {source!r}")
     if fmt not in ("geoparquet", "geojson"):

@@ -9,9 +9,7 @@ from typing import Annotated
 import typer
 
 from api.cli.base import app, console, friendly
-from api.services.retention import RetentionSettings, purge
 from api.settings import Settings
-from api.store import default_dsn
 
 
 @app.command("purge")
@@ -41,6 +39,9 @@ def purge_command(
     Safe to run while the service is up (small transactions); schedule it daily (cron or a systemd
     timer). See PRIVACY.md for what is kept and why.
     """
+    from api.services.retention import RetentionSettings, purge
+    from api.store import default_dsn
+
     settings = Settings()
     base = RetentionSettings()
     policy = RetentionSettings(

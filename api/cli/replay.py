@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import httpx
 import typer
 
 from api.cli.base import app, console, fail, friendly
-from api.replayer import Replayer, ReplayStats
+
+if TYPE_CHECKING:
+    from api.replayer import ReplayStats
 
 
 async def _replay(url: str, rate: float, duration: float, seed: int) -> ReplayStats:
+    from api.replayer import Replayer
+
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         try:
             await client.get("/health")

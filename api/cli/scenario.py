@@ -10,26 +10,30 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from api.cli.base import console, fail, friendly, scenario_app
-from api.services import jobs
 from api.settings import Settings
-from simulations import runner
-from simulations.results import Progress as ProgressFn
-from simulations.scenario import ScenarioSpec
 from twin.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from api.services import jobs
+    from simulations.results import Progress as ProgressFn
+    from simulations.scenario import ScenarioSpec
 
 StateDir = Annotated[Path | None, typer.Option(help="Where jobs and results live (default $TWIN_STATE_DIR).")]
 DataDir = Annotated[Path | None, typer.Option(help="Data cache (default $TWIN_DATA_DIR).")]
 
 
 def _manager(state_dir: Path | None, data_dir: Path | None) -> jobs.JobManager:
+    from api.services import jobs
+
     settings = Settings()
     return jobs.JobManager(state_dir or settings.state_dir, data_dir=data_dir or settings.data_dir)
 
@@ -110,6 +114,8 @@ def run(
     data_dir: DataDir = None,
 ) -> None:
     """Run a scenario (every simulation × every seed), store its results and print its KPIs."""
+    from simulations.scenario import ScenarioSpec
+
     spec = ScenarioSpec.from_file(file)
     manager = _manager(state_dir, data_dir)
     base_job = _run(manager, spec.without_changes()) if with_baseline else None
@@ -150,6 +156,10 @@ def sweep(
     data_dir: DataDir = None,
 ) -> None:
     """Sweep parameters × seeds of one simulation on Dask and print each KPI's mean and 95 % CI."""
+    from api.services import jobs
+    from simulations import runner
+    from simulations.scenario import ScenarioSpec
+
     spec = ScenarioSpec.from_file(file)
     grid = parse_grid(param)
     kinds = {name.split(".", 1)[0] for name in grid}
@@ -194,6 +204,8 @@ def sweep(
 
 def parse_grid(items: list[str]) -> dict[str, list[Any]]:
     """Parse ``NAME=V1,V2,...`` options into a sweep grid (values typed by `runner.parse_value`)."""
+    from simulations import runner
+
     grid: dict[str, list[Any]] = {}
     for item in items:
         name, sep, values = item.partition("=")
@@ -223,6 +235,9 @@ def compare(
     state_dir: StateDir = None,
 ) -> None:
     """Compare two finished scenario runs: KPI deltas (B − A) and H3 difference layers."""
+    from api.services import jobs
+    from simulations import runner
+
     manager = _manager(state_dir, None)
     ra, rb = manager.result(a), manager.result(b)
     table = ra.compare(rb)

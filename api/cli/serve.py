@@ -7,10 +7,8 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from api.app import create_app
 from api.cli.base import app, console, friendly
 from api.settings import Settings
-from gis_data.city import build_city
 
 
 @app.command("serve")
@@ -28,6 +26,9 @@ def serve(
     ] = True,
 ) -> None:
     """Serve the twin: layers, live events, scenarios and the viewer at http://HOST:PORT."""
+    from api.app import create_app
+    from gis_data.city import build_city
+
     overrides: dict[str, object] = {"replay": replay}
     if host is not None:
         overrides["host"] = host

@@ -17,25 +17,25 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import pandas as pd
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from api.cli.base import console, friendly, simulate_app
-from gis_data import io
-from gis_data.city import build_city
-from simulations.results import RunResult
-from simulations.traffic import plots
-from simulations.traffic.model import run
-from simulations.traffic.params import TrafficParams
-from twin import provenance
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from simulations.results import RunResult
 
 
 def _write_table(df: pd.DataFrame, path: Path) -> Path:
     """Write a plain table atomically as CSV or Parquet (by suffix), with provenance columns."""
+    from gis_data import io
+    from twin import provenance
+
     prov = provenance.of(df)
     frame = df.copy()
     frame["source"] = prov.get("source", "simulated")
@@ -50,6 +50,9 @@ def _write_table(df: pd.DataFrame, path: Path) -> Path:
 
 def write_outputs(result: RunResult, out: Path) -> list[Path]:
     """Write the layers, tables, plots and ``run.json`` of a traffic run into `out`."""
+    from gis_data import io
+    from simulations.traffic import plots
+
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for name in ("links", "cells"):
@@ -101,6 +104,10 @@ def traffic(  # noqa: PLR0917  (typer passes options by keyword)
     osm_file: Annotated[Path | None, typer.Option(help="OSM .osm.pbf extract for --road-source osm.")] = None,
 ) -> None:
     """Simulate mixed traffic on the Lạng Sơn network and write link, cell and trip outputs."""
+    from gis_data.city import build_city
+    from simulations.traffic.model import run
+    from simulations.traffic.params import TrafficParams
+
     params = TrafficParams.from_file(scenario) if scenario else TrafficParams()
     overrides: dict[str, Any] = {}
     if horizon is not None:

@@ -15,22 +15,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import pandas as pd
 import typer
-from matplotlib.figure import Figure
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from api.cli.base import console, friendly, simulate_app
-from gis_data import io
-from gis_data.city import build_city
-from simulations.results import RunResult
-from simulations.waste import outputs, plots
-from simulations.waste.model import CityInput, compare_policies, run
-from simulations.waste.params import Scenario, WasteParams
 from twin.errors import InputError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from simulations.results import RunResult
+    from simulations.waste.params import WasteParams
 
 PolicyName = Literal["fixed", "sensor", "hybrid"]
 
@@ -45,6 +43,8 @@ def load_params(
     solver_time: float | None,
 ) -> tuple[str, WasteParams]:
     """Return the scenario name and its parameters with the command-line overrides applied."""
+    from simulations.waste.params import Scenario, WasteParams
+
     sc = Scenario.from_file(scenario) if scenario else Scenario(name="default")
     data = sc.params.to_dict()
     if days is not None:
@@ -62,6 +62,9 @@ def load_params(
 
 def write_run(result: RunResult, out: Path, name: str) -> None:
     """Write one run's layers, tables, plots and run.json into `out`."""
+    from gis_data import io
+    from simulations.waste import plots
+
     out.mkdir(parents=True, exist_ok=True)
     for layer in ("routes", "points", "cells"):
         io.write_geojson(result.layers[layer], out / f"{layer}.geojson")
@@ -124,6 +127,12 @@ def waste(  # noqa: PLR0917  (typer maps options to parameters)
     res: Annotated[int, typer.Option(help="H3 resolution of the population cells.")] = 9,
 ) -> None:
     """Simulate waste collection (bins, PyVRP routes, trucks) and write routes, KPIs and plots."""
+    import pandas as pd
+
+    from gis_data.city import build_city
+    from simulations.waste import outputs, plots
+    from simulations.waste.model import CityInput, compare_policies, run
+
     name, params = load_params(
         scenario, days=days, policy=policy, threshold=threshold, trucks=trucks, solver_time=solver_time
     )

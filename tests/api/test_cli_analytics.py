@@ -13,7 +13,7 @@ import shapely
 from typer.testing import CliRunner
 
 from api.cli import app
-from api.cli.analytics import read_events
+from api.cli.analytics_lib import read_events
 from gis_data.city import build_city
 from twin import cameras, h3grid
 from twin.city import City

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from api.cli import waste as waste_cli
+from api.cli import waste as _waste_cli  # noqa: F401  (registers the command)
 from api.cli.base import app
 from twin.network import RoadNetwork
 
@@ -24,7 +24,7 @@ def small_city(monkeypatch: pytest.MonkeyPatch, net: RoadNetwork, cells: pd.Data
         {"name": ["Đông Kinh", "Lương Văn Tri"]}, geometry=[None, None], index=["05977", "05983"]
     )
     city = SimpleNamespace(network=net, cells=lambda res: cells.copy(), core_wards=wards)
-    monkeypatch.setattr(waste_cli, "build_city", lambda *a, **k: city)
+    monkeypatch.setattr("gis_data.city.build_city", lambda *a, **k: city)
 
 
 @pytest.mark.usefixtures("small_city")
