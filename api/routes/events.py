@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from api.auth.deps import requires
 from api.errors import Conflict, NotFound
 from api.limits import check_event_query, limits_of
 from api.schemas.errors import errors
@@ -69,6 +70,7 @@ def _result(r: UpsertResult, res: int) -> IngestResult:
 
 @router.post(
     "/events",
+    dependencies=[requires("events:write")],
     summary="Ingest one camera event (idempotent upsert by event_id)",
     response_model=IngestResult,
     responses={
@@ -106,6 +108,7 @@ async def post_event(event: EventIn, live: LiveDep) -> IngestResult:
 
 @router.post(
     "/events/batch",
+    dependencies=[requires("events:write")],
     summary="Ingest up to 500 camera events in one durable write",
     response_model=BatchResult,
     responses={
@@ -154,6 +157,7 @@ def parse_categories(text: str | None) -> tuple[str, ...]:
 
 @router.get(
     "/events",
+    dependencies=[requires("events:read")],
     summary="Query stored events as GeoJSON (newest first, keyset paging)",
     response_class=GeoJSONResponse,
     responses={
@@ -234,6 +238,7 @@ def get_events(  # noqa: PLR0917  (FastAPI query parameters)
 
 @router.get(
     "/events/{event_id}",
+    dependencies=[requires("events:read")],
     summary="One event as a GeoJSON Feature",
     response_class=GeoJSONResponse,
     responses={

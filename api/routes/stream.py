@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sse_starlette import EventSourceResponse
 
+from api.auth.deps import requires
 from api.routes.events import parse_categories
 from api.schemas.errors import errors
 from api.services.bus import KINDS, StreamFilter
@@ -25,6 +26,7 @@ MAX_FRAMES_PER_WRITE = 256
 
 @router.get(
     "/stream",
+    dependencies=[requires("events:read")],
     summary="Live stream of events, alerts, camera status and citizen reports (SSE)",
     response_class=EventSourceResponse,
     responses={

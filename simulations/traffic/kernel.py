@@ -17,13 +17,22 @@ LTM and in UXsim's event-based KW model, Seo 2025):
   the out-link that minimises turn time + link cost + least cost to its destination, from tables
   that `simulations.traffic.routing` refreshes in bulk (as in dynamic user-optimal assignment,
   e.g. UXsim's DUO), with a penalty for out-links whose storage is full.
-* **Junctions** cost time and capacity: all movements through a junction (a node with three or
-  more neighbours) share the junction's capacity (conflicting streams cannot all flow at once), and
-  every movement takes a crossing time that depends on the turn (straight, right, left across
-  opposing traffic, U-turn); signalised nodes run a two-phase fixed-time plan (approaches grouped
-  by bearing, effective green per phase, per-node offset) so a head may only leave on green.
-  Competing entries into one link are admitted in interleaved rounds (one vehicle per approach per
-  round, approach order shuffled each step), a zipper merge with random priority.
+* **Junctions** cost time and capacity: every movement through a junction (a node with three or
+  more neighbours) takes a crossing time that depends on the turn (straight, right, left across
+  opposing traffic, U-turn). At unsignalised junctions the crossing is a conflict area that the
+  two approach axes (grouped by bearing) take in turns: a vehicle holds it for its crossing time,
+  vehicles of the crossing axis wait until it is clear and the older waiting request goes first (as
+  at an all-way stop); parallel streams of one axis (opposing straights) and right turns do not
+  conflict, so each keeps its link's capacity. There is no further pooled node capacity: the
+  node supply is the out-links' receiving flows and the node demand the in-links' sending flows,
+  as in the generic node model of Tampère et al. (2011) and in both peers (UXsim's nodes have no
+  flow capacity unless given one; SUMO meso without junction control). A single capacity pooled
+  over all streams of a junction (the first version here) halved the throughput of grid junctions
+  and gridlocked the congested 40×40 workload well before the peers did. Signalised nodes run a
+  two-phase fixed-time plan (approaches grouped by bearing, effective green per phase, per-node
+  offset) so a head may only leave on green. Competing entries into one link are admitted in
+  interleaved rounds (one vehicle per approach per round, approach order shuffled each step), a
+  zipper merge with random priority (as UXsim's random merge priority).
 
 Per step the kernel visits each link a constant number of times and each vehicle only when it is at
 the head of a queue, so vehicles in transit cost nothing (queues are linked lists threaded through
@@ -46,6 +55,9 @@ PENDING, WAITING, ON_LINK, ARRIVED, UNROUTABLE = 0, 1, 2, 3, 4
 V_NEXT, V_READY, V_ENTER, V_PCU, V_VMAX, V_ROW, V_DEST, V_DIST, V_FF = range(9)
 N_VCOLS = 9
 
+#: Movements through a junction (also the index of their crossing time in ``turn_delays``).
+TURN_STRAIGHT, TURN_RIGHT, TURN_LEFT, TURN_U = 0, 1, 2, 3
+
 #: Indices into the counters array.
 C_ENTERED, C_ARRIVED, C_ON_NET, C_WAITING, C_RELEASED = 0, 1, 2, 3, 4
 
@@ -64,7 +76,8 @@ def _xorshift(state: npt.NDArray[np.uint64]) -> np.uint64:
 
 
 @nb.njit(cache=True, inline="always")
-def _turn_delay(b_in: float, b_out: float, delays: F8) -> float:
+def _turn_kind(b_in: float, b_out: float) -> int:
+    """Return the movement from bearing `b_in` to `b_out`: TURN_STRAIGHT, TURN_RIGHT, TURN_LEFT or TURN_U."""
     d = b_out - b_in
     while d > math.pi:
         d -= 2.0 * math.pi
@@ -72,14 +85,17 @@ def _turn_delay(b_in: float, b_out: float, delays: F8) -> float:
         d += 2.0 * math.pi
     a = abs(d)
     if a < math.pi / 4.0:
-        return float(delays[0])  # straight
+        return TURN_STRAIGHT
     if a > 3.0 * math.pi / 4.0:
-        return float(delays[3])  # U-turn
-    if d > 0.0:
-        return float(
-            delays[1]
-        )  # right turn (compass bearings: clockwise is right; traffic drives on the right)
-    return float(delays[2])  # left turn, across opposing traffic
+        return TURN_U
+    # compass bearings: clockwise is right; traffic drives on the right, so a left turn crosses
+    # the opposing stream
+    return TURN_RIGHT if d > 0.0 else TURN_LEFT
+
+
+@nb.njit(cache=True, inline="always")
+def _turn_delay(b_in: float, b_out: float, delays: F8) -> float:
+    return float(delays[_turn_kind(b_in, b_out)])
 
 
 @nb.njit(cache=True, inline="always")
@@ -151,6 +167,31 @@ def _choose(  # noqa: PLR0917  (numba: positional arrays)
     return best
 
 
+@nb.njit(cache=True, inline="always")
+def _crossing_held(  # noqa: PLR0917
+    nd: int, g: int, s: int, t: float, x_busy: F8, x_since: I8, x_seen: I8
+) -> bool:
+    """Return whether the crossing of junction `nd` is held against approach axis `g` at step `s`.
+
+    The two approach axes of an unsignalised junction time-share its crossing: a vehicle occupies
+    it for its approach's saturation headway (PCU / capacity) and vehicles of the other axis wait
+    until it is clear; parallel streams of one axis (opposing straights) cross together, right
+    turns do not enter it. A blocked axis files a request; the older request is served first (as at
+    an all-way stop), so neither axis starves. A request lapses unless renewed every step (a head
+    that is now blocked by something else does not hold the junction).
+    """
+    o = 1 - g
+    held = bool(x_busy[nd, o] > t + 1e-9)
+    if not held and x_seen[nd, o] >= s - 1:
+        mine = x_since[nd, g] if x_seen[nd, g] >= s - 1 else s
+        held = bool(x_since[nd, o] < mine)
+    if held:
+        if x_seen[nd, g] < s - 1:
+            x_since[nd, g] = s
+        x_seen[nd, g] = s
+    return held
+
+
 @nb.njit(cache=True)
 def advance(  # noqa: PLR0917
     step0: int,
@@ -181,8 +222,10 @@ def advance(  # noqa: PLR0917
     n_down: F8,
     out_allow: F8,
     in_allow: F8,
-    node_cap: F8,
-    node_allow: F8,
+    l_axis: I8,
+    x_busy: F8,
+    x_since: I8,
+    x_seen: I8,
     hist: F8,
     hist_off: I8,
     hist_len: I8,
@@ -255,8 +298,6 @@ def advance(  # noqa: PLR0917
             counters[C_RELEASED] += 1
         dep_ptr[0] = p
         # 2. capacities for this step; 3. candidates: links with a ready head or vehicles waiting
-        for nd in range(node_cap.shape[0]):
-            node_allow[nd] = min(node_allow[nd] + node_cap[nd] * dt, node_cap[nd] * dt)
         nc = 0
         for li in range(m):
             step_cap = l_cap[li] * dt
@@ -301,8 +342,11 @@ def advance(  # noqa: PLR0917
                             if (
                                 nl < 0
                                 or in_allow[nl] <= 0.0
-                                or node_allow[l_v[li]] <= 0.0
                                 or _receiving(nl, s, hist, hist_off, hist_len, l_storage, n_up) <= 0.0
+                            ) or (
+                                l_axis[li] >= 0
+                                and _turn_kind(l_bearing[li], l_bearing[nl]) != TURN_RIGHT
+                                and _crossing_held(l_v[li], l_axis[li], s, t, x_busy, x_since, x_seen)
                             ):
                                 ok = False
                         if ok:
@@ -331,7 +375,12 @@ def advance(  # noqa: PLR0917
                                 l_count[nl] += 1
                                 n_up[nl] += pcu
                                 in_allow[nl] -= pcu
-                                node_allow[l_v[li]] -= pcu
+                                g = l_axis[li]
+                                kind = _turn_kind(l_bearing[li], l_bearing[nl])
+                                if g >= 0 and kind != TURN_RIGHT:
+                                    nd = l_v[li]
+                                    x_busy[nd, g] = max(x_busy[nd, g], texit + turn_delays[kind])
+                                    x_seen[nd, g] = -2  # this axis's request is served
                                 st_in[b, nl] += 1.0
                                 delay = 0.0
                                 if l_junction[li]:

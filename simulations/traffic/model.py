@@ -157,11 +157,13 @@ class TrafficModel(mesa.Model):  # type: ignore[misc]
         self.l_offset = node_offset[a.v]
         self.signal = np.array([j.signal_cycle_s, (j.signal_cycle_s - j.lost_time_s) / 2.0])
         self.turn_delays = np.array([j.straight_s, j.right_s, j.left_s, j.uturn_s])
-        # junction capacity: a share of the largest approach's capacity (conflicting streams)
-        max_in = np.zeros(self.network.n_nodes)
-        np.maximum.at(max_in, a.v, self.l_cap)
-        self.node_cap = np.where(deg >= 3, j.node_capacity_factor * max_in, 1e9)
-        self.node_allow = np.zeros(self.network.n_nodes)
+        # junction capacity: at unsignalised junctions the two approach axes (by bearing, as the
+        # signal groups) time-share the crossing; the signal does it at signalised ones
+        crossing = self.l_junction & ~sig[a.v] & j.crossing_conflicts
+        self.l_axis = np.where(crossing, np.where(ns, 0, 1), -1).astype(np.int64)
+        self.x_busy = np.zeros((self.network.n_nodes, 2))
+        self.x_since = np.zeros((self.network.n_nodes, 2), dtype=np.int64)
+        self.x_seen = np.full((self.network.n_nodes, 2), -10, dtype=np.int64)
         # dynamic link state
         self.l_closed = np.zeros(m, dtype=bool)
         self.l_head = np.full(m, -1, dtype=np.int64)
@@ -291,7 +293,8 @@ class TrafficModel(mesa.Model):  # type: ignore[misc]
             self.link_u, self.link_v, self.l_len, self.l_vf, self.l_cap, self.l_storage, self.l_phase,
             self.l_offset, self.l_bearing, self.l_junction, self.router.adj_ptr, self.router.adj_link,
             self.l_closed, self.l_cost, self.l_head, self.l_tail, self.l_count, self.w_head, self.w_tail,
-            self.n_up, self.n_down, self.out_allow, self.in_allow, self.node_cap, self.node_allow, self.hist,
+            self.n_up, self.n_down, self.out_allow, self.in_allow, self.l_axis, self.x_busy, self.x_since,
+            self.x_seen, self.hist,
             self.hist_off, self.hist_len, self.hist_pos,
             f.hot, f.state, f.origin, f.depart, f.arrive, f.dep_order, self.dep_ptr, self.dist,
             self.signal, self.turn_delays, float(self.params.routing.spill_penalty_s), self.kernel_rng,

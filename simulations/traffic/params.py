@@ -187,8 +187,9 @@ class Junctions(_Frozen):
 
     signal_cycle_s: float = Field(default=60.0, gt=10.0)
     lost_time_s: float = Field(default=8.0, ge=0.0, description="per cycle (amber, all-red)")
-    node_capacity_factor: float = Field(
-        default=1.5, gt=0.0, description="junction capacity / capacity of its largest approach"
+    crossing_conflicts: bool = Field(
+        default=True,
+        description="unsignalised junctions: crossing approach axes time-share the junction",
     )
     straight_s: float = Field(default=1.0, ge=0.0)
     right_s: float = Field(default=2.0, ge=0.0)

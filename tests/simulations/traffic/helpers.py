@@ -97,3 +97,47 @@ def cells_for(net: RoadNetwork, res: int = 9, seed: int = 0) -> gpd.GeoDataFrame
         crs=WGS84,
         index=pd.Index(cells, name="cell"),
     )
+
+
+#: Arms of `cross`: node id and (east, north) unit offset from the centre node 0.
+ARMS = {"W": (1, (-1.0, 0.0)), "E": (2, (1.0, 0.0)), "S": (3, (0.0, -1.0)), "N": (4, (0.0, 1.0))}
+
+
+def cross(arm_m: float = 300.0, *, speed_kmh: float = 50.0, capacity: float = 1800.0) -> RoadNetwork:
+    """Return a four-leg unsignalised junction: centre node 0, arms W/E/S/N (nodes 1–4), two-way links.
+
+    Link ``2 * k`` runs from arm k (in `ARMS` order) into the centre, link ``2 * k + 1`` back out.
+    """
+    lat0 = 21.85
+    k_lon = M_PER_DEG * np.cos(np.deg2rad(lat0))
+    ex = np.array([0.0] + [off[0] for _, off in ARMS.values()]) * arm_m
+    ny = np.array([0.0] + [off[1] for _, off in ARMS.values()]) * arm_m
+    x, y = 106.75 + ex / k_lon, lat0 + ny / M_PER_DEG
+    nodes = gpd.GeoDataFrame(
+        {"x": x, "y": y, "signal": np.zeros(5, dtype=bool)},
+        geometry=gpd.points_from_xy(x, y),
+        crs=WGS84,
+        index=pd.RangeIndex(5, name="node_id"),
+    )
+    uv = [(a, 0) if d == 0 else (0, a) for a, _ in ARMS.values() for d in (0, 1)]
+    m = len(uv)
+    links = gpd.GeoDataFrame(
+        {
+            "u": [u for u, _ in uv],
+            "v": [v for _, v in uv],
+            "length_m": arm_m,
+            "lanes": 1,
+            "speed_kmh": speed_kmh,
+            "capacity_pcu_h": capacity,
+            "road_class": "secondary",
+            "oneway": False,
+            "bridge": False,
+            "name": [f"link {i}" for i in range(m)],
+        },
+        geometry=[shapely.LineString([(x[u], y[u]), (x[v], y[v])]) for u, v in uv],
+        crs=WGS84,
+        index=pd.RangeIndex(m, name="link_id"),
+    )
+    return RoadNetwork.from_frames(
+        nodes, links, Provenance(name="cross", source="synthetic", licence="CC0-1.0")
+    )
