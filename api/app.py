@@ -8,9 +8,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 
+from api.auth.deps import install_auth
 from api.errors import BodySizeLimit, install_error_handlers
 from api.middleware import install_limits
 from api.routes import alerts, cameras, cells, events, health, hotspots, ngsi, open311, stats, stream, viewer
+from api.routes import auth as auth_routes
 from api.routes import layers as layers_routes
 from api.routes import scenarios as scenarios_routes
 from api.services.lifespan import live_lifespan
@@ -40,8 +42,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for live_router in (events, cells, hotspots, stream, stats, cameras, alerts, open311, ngsi):
         app.include_router(live_router.router)
     app.include_router(scenarios_routes.router)
+    # Identities: /login (viewer session), /auth/whoami, /auth/keys (admin), /admin/purge.
+    app.include_router(auth_routes.router)
     # The viewer's "/", /assets and /config: kept last so it never shadows an API route.
     app.include_router(viewer.router)
+    # 401/403 answers, documented on every route that declares scopes (api.auth.policy).
+    install_auth(app)
     # GeoJSON layers shrink 5-10x; SSE (text/event-stream) is excluded by Starlette.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(BodySizeLimit)

@@ -135,8 +135,11 @@ class Replayer:
         batch_above: float = 20.0,
         report_share: float = 0.02,
         dropout_share: float = 0.08,
+        report_key: str | None = None,
     ) -> None:
         self.client = client
+        #: Citizen reports go with a reporter key when given (a camera-gateway key may not send them).
+        self.report_headers = {"X-API-Key": report_key} if report_key else None
         self.rate = rate
         self.rng = random.Random(seed)
         self.heartbeat_s = heartbeat_s
@@ -150,8 +153,17 @@ class Replayer:
         self._seq = 0
 
     async def load_cameras(self) -> list[Camera]:
-        """Read the connected cameras from GET /cameras (all cameras if none is connected)."""
+        """Read the connected cameras from GET /cameras (all cameras if none is connected).
+
+        A camera-gateway key may not read the live fleet; then the registry comes from the public
+        ``cameras`` layer (same ids, kinds, wards and positions), asked for without the key.
+        """
         r = await self.client.get("/cameras")
+        if r.status_code in (401, 403):
+            req = self.client.build_request("GET", "/layers/cameras")
+            for name in ("X-API-Key", "Authorization"):
+                req.headers.pop(name, None)
+            r = await self.client.send(req)
         r.raise_for_status()
         feats = r.json()["features"]
         cams = [
@@ -245,9 +257,11 @@ class Replayer:
             "synthetic": True,
         }
 
-    async def _post(self, path: str, json: Any) -> httpx.Response | None:
+    async def _post(
+        self, path: str, json: Any, headers: dict[str, str] | None = None
+    ) -> httpx.Response | None:
         try:
-            r = await self.client.post(path, json=json)
+            r = await self.client.post(path, json=json, headers=headers)
         except httpx.HTTPError:
             self.stats.errors += 1
             return None
@@ -299,7 +313,7 @@ class Replayer:
             bodies = [self.next_event(now, mono) for _ in range(per_tick)]
             await self.send_events(bodies)
             if self.rng.random() < self.report_share * per_tick:
-                r = await self._post("/open311/v2/requests.json", self.next_report())
+                r = await self._post("/open311/v2/requests.json", self.next_report(), self.report_headers)
                 if r is not None:
                     self.stats.reports += 1
             next_send += interval
@@ -312,9 +326,25 @@ class Replayer:
         return self.stats
 
 
-async def run_in_app(app: FastAPI, rate: float, *, seed: int = 2025, start_delay: float = 1.0) -> None:
-    """Run the replayer inside the app's process, through its own HTTP routes (ASGI transport)."""
+async def run_in_app(
+    app: FastAPI,
+    rate: float,
+    *,
+    seed: int = 2025,
+    start_delay: float = 1.0,
+    keys: dict[str, str] | None = None,
+) -> None:
+    """Run the replayer inside the app's process, through its own HTTP routes (ASGI transport).
+
+    `keys` maps a role to the key to use: ``camera-gateway`` for events and heartbeats, ``reporter``
+    for the synthetic citizen reports (none when authentication is off).
+    """
     await asyncio.sleep(start_delay)
+    keys = keys or {}
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://twin.internal") as client:
-        await Replayer(client, rate=rate, seed=seed).run()
+    gateway = keys.get("camera-gateway")
+    headers = {"X-API-Key": gateway} if gateway else None
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://twin.internal", headers=headers
+    ) as client:
+        await Replayer(client, rate=rate, seed=seed, report_key=keys.get("reporter")).run()

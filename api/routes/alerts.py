@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.auth.deps import requires
 from api.errors import NotFound
 from api.schemas.errors import errors
 from api.schemas.geojson import FEATURE_COLLECTION
@@ -46,6 +47,7 @@ class OperatorAction(BaseModel):
 
 @router.get(
     "/alerts",
+    dependencies=[requires("alerts:read")],
     summary="Alerts, newest first (GeoJSON)",
     response_class=GeoJSONResponse,
     responses={
@@ -91,6 +93,7 @@ async def _act(alert_id: str, action: str, live: Any, body: OperatorAction | Non
 
 @router.post(
     "/alerts/{alert_id}/ack",
+    dependencies=[requires("alerts:write")],
     summary="Acknowledge an alert",
     responses={
         200: {
@@ -107,6 +110,7 @@ async def ack(alert_id: str, live: LiveDep, body: OperatorAction | None = None) 
 
 @router.post(
     "/alerts/{alert_id}/resolve",
+    dependencies=[requires("alerts:write")],
     summary="Resolve an alert",
     responses={
         200: {

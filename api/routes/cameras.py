@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
+from api.auth.deps import requires
 from api.errors import NotFound
 from api.schemas.errors import errors
 from api.schemas.events import bounded_time
@@ -53,6 +54,7 @@ class CameraSummary(BaseModel):
 
 @router.get(
     "/cameras",
+    dependencies=[requires("cameras:read")],
     summary="Cameras with their live status (GeoJSON)",
     response_class=GeoJSONResponse,
     responses={
@@ -113,6 +115,7 @@ def get_cameras(
 
 @router.get(
     "/cameras/summary",
+    dependencies=[requires("cameras:read")],
     summary='Fleet status, e.g. "50/238 online", and its history',
     response_model=CameraSummary,
     responses={
@@ -159,6 +162,7 @@ def get_summary(
 
 @router.post(
     "/cameras/{camera_id}/heartbeat",
+    dependencies=[requires("events:write")],
     summary="Record a camera's heartbeat",
     response_model=HeartbeatOut,
     responses={

@@ -6,6 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from api.auth.coarse import access_note, cap_res, coarse_features, is_coarse
+from api.auth.deps import requires
+from api.auth.service import Principal
 from api.schemas.errors import errors
 from api.schemas.events import Category
 from api.schemas.geojson import FEATURE_COLLECTION
@@ -48,17 +51,23 @@ CELLS_EXAMPLE: dict[str, Any] = {
 )
 def get_cells(
     live: LiveDep,
+    principal: Annotated[Principal, requires("aggregates:read")],
     res: Annotated[int | None, Query(ge=MIN_RES, le=MAX_RES, description="Default: the service's")] = None,
     window: Annotated[str, Query(max_length=8, description=WINDOWS_HELP, examples=["1h"])] = "1h",
     category: Annotated[Category | None, Query(description="Only this category")] = None,
 ) -> GeoJSONResponse:
-    """Return the cells with events whose start lies in the last `window`, with counts per category."""
-    r = live.res if res is None else res
+    """Return the cells with events whose start lies in the last `window`, with counts per category.
+
+    Public callers get at most res 8 and no cell with fewer than 3 events (see ``access``).
+    """
+    r = cap_res(principal, live.res if res is None else res)
     counts, synthetic = live.window_counts(r, parse_window(window), category)
-    feats = cell_features(counts)
+    feats, suppressed = coarse_features(principal, cell_features(counts))
     total = sum(f["properties"]["count"] for f in feats)
+    extra = {"access": access_note(principal, res, r, suppressed)} if is_coarse(principal) else {}
     return GeoJSONResponse(
         {
+            **extra,
             "type": "FeatureCollection",
             "features": feats,
             "res": r,

@@ -8,6 +8,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from api.auth.coarse import access_note, cap_res, is_coarse
+from api.auth.deps import requires
+from api.auth.policy import PUBLIC_MIN_COUNT
+from api.auth.service import Principal
 from api.schemas.errors import errors
 from api.schemas.events import Category
 from api.schemas.geojson import FEATURE_COLLECTION
@@ -66,8 +70,9 @@ def _finite(x: Any) -> float | None:
         **errors(422, 503),
     },
 )
-async def get_hotspots(
+async def get_hotspots(  # noqa: PLR0917  (FastAPI query parameters)
     live: LiveDep,
+    principal: Annotated[Principal, requires("aggregates:read")],
     res: Annotated[
         int | None, Query(ge=MIN_RES, le=MAX_HOTSPOT_RES, description="Default: the service's")
     ] = None,
@@ -76,13 +81,15 @@ async def get_hotspots(
     all_cells: Annotated[bool, Query(alias="all", description="Include cells that are neither")] = False,
 ) -> GeoJSONResponse:
     """Return Gi* hot/cold cells over the city's cells (recomputed at most every few seconds)."""
-    r = live.res if res is None else res
+    r = cap_res(principal, live.res if res is None else res)
     if r > live.res:
         raise InputError("res", f"must be at most the service resolution {live.res}, got {r}")
     td = parse_window(window)
     counts, synthetic = live.window_counts(r, td, category)
     table, age = await live.hotspots.get((r, int(td.total_seconds()), category), lambda: counts)
     rows = table if all_cells else table[table["hotspot"] != "none"]
+    if is_coarse(principal):
+        rows = rows[rows["count"] >= PUBLIC_MIN_COUNT]
     feats = [
         {
             "type": "Feature",
@@ -99,8 +106,10 @@ async def get_hotspots(
         }
         for cell, row in rows.iterrows()
     ]
+    extra = {"access": access_note(principal, res, r, 0)} if is_coarse(principal) else {}
     return GeoJSONResponse(
         {
+            **extra,
             "type": "FeatureCollection",
             "features": feats,
             "res": r,

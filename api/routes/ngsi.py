@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
+from api.auth.deps import requires
 from api.errors import NotFound
 from api.schemas.errors import errors
 from api.schemas.geojson import LD_ENTITIES, LD_ENTITY
@@ -30,6 +31,7 @@ _EXAMPLE = {
 
 @router.get(
     "/entities",
+    dependencies=[requires("events:read")],
     summary="NGSI-LD entities: events and rule alerts as Alert, cameras as Device",
     response_class=LDJSONResponse,
     responses={
@@ -63,6 +65,7 @@ def entities(
 
 @router.get(
     "/entities/{entity_id}",
+    dependencies=[requires("events:read")],
     summary="One NGSI-LD entity by URN",
     response_class=LDJSONResponse,
     responses={

@@ -20,6 +20,7 @@ import pandas as pd
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from api.auth.deps import requires
 from api.errors import NotFound, error_body
 from api.services import jobs as jobs_service
 from api.services.jobs import Job, JobManager, QuotaExceededError, StoredResult
@@ -109,6 +110,7 @@ def _job_body(manager: JobManager, job: Job, full: bool = True) -> dict[str, Any
 
 @router.post(
     "",
+    dependencies=[requires("scenarios:write")],
     status_code=202,
     summary="Submit a scenario job",
     openapi_extra={
@@ -176,7 +178,11 @@ async def submit(
     return JSONResponse(body, status_code=202, headers={"Location": f"/scenarios/{job.id}"})
 
 
-@router.get("", summary="List scenario jobs")
+@router.get(
+    "",
+    summary="List scenario jobs",
+    dependencies=[requires("scenarios:read")],
+)
 def list_jobs(
     request: Request,
     status: Annotated[Literal["queued", "running", "done", "failed", "cancelled"] | None, Query()] = None,
@@ -187,7 +193,11 @@ def list_jobs(
     return {"scenarios": [_job_body(manager, j, full=False) for j in manager.jobs(limit, status)]}
 
 
-@router.get("/{job_id}", summary="Status, progress and results of a job")
+@router.get(
+    "/{job_id}",
+    summary="Status, progress and results of a job",
+    dependencies=[requires("scenarios:read")],
+)
 def get_job(request: Request, job_id: JobId) -> Response:
     """Return the job: status, progress (%), error; when done its KPIs, layers and tables."""
     manager = get_manager(request)
@@ -198,7 +208,11 @@ def get_job(request: Request, job_id: JobId) -> Response:
     return JSONResponse(_job_body(manager, job))
 
 
-@router.post("/{job_id}/cancel", summary="Cancel a queued or running job")
+@router.post(
+    "/{job_id}/cancel",
+    summary="Cancel a queued or running job",
+    dependencies=[requires("scenarios:write")],
+)
 def cancel_job(request: Request, job_id: JobId) -> Response:
     """Cancel the job (its worker stops at once); a finished job is returned unchanged."""
     manager = get_manager(request)
@@ -217,7 +231,11 @@ def _send(frame: pd.DataFrame, name: str, fmt: str, prov: dict[str, Any], extra:
     )
 
 
-@router.get("/{job_id}/layers/{name}", summary="Download a result layer")
+@router.get(
+    "/{job_id}/layers/{name}",
+    summary="Download a result layer",
+    dependencies=[requires("scenarios:read")],
+)
 def get_layer(
     request: Request,
     job_id: JobId,
@@ -236,7 +254,11 @@ def get_layer(
     )
 
 
-@router.get("/{job_id}/tables/{name}", summary="Download a result table")
+@router.get(
+    "/{job_id}/tables/{name}",
+    summary="Download a result table",
+    dependencies=[requires("scenarios:read")],
+)
 def get_table(
     request: Request,
     job_id: JobId,
@@ -257,7 +279,11 @@ def _pair(manager: JobManager, a: str, b: str) -> tuple[StoredResult, StoredResu
     return manager.result(a), manager.result(b)
 
 
-@router.get("/{a}/compare/{b}", summary="Compare two finished jobs")
+@router.get(
+    "/{a}/compare/{b}",
+    summary="Compare two finished jobs",
+    dependencies=[requires("scenarios:read")],
+)
 def compare(
     request: Request,
     a: JobId,
@@ -287,7 +313,11 @@ def compare(
     return JSONResponse(body)
 
 
-@router.get("/{a}/compare/{b}/layers/{name}", summary="Download an H3 difference layer")
+@router.get(
+    "/{a}/compare/{b}/layers/{name}",
+    summary="Download an H3 difference layer",
+    dependencies=[requires("scenarios:read")],
+)
 def compare_layer(
     request: Request,
     a: JobId,

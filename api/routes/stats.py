@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from api.auth.deps import requires
 from api.schemas.errors import errors
 from api.services.deps import LiveDep
 
@@ -14,6 +15,7 @@ router = APIRouter(tags=["live"])
 
 @router.get(
     "/stats",
+    dependencies=[requires("stats:read")],
     summary="Ingest, store and stream counters",
     responses={
         200: {

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 import twin
+from api.auth.deps import OPEN
 from api.settings import Settings
 
 router = APIRouter(tags=["viewer"])
@@ -74,7 +75,12 @@ def _serve(path: Path, request: Request, cache: str) -> Response:
     return FileResponse(path, media_type=media_type, headers=headers)
 
 
-@router.get("/", include_in_schema=False, response_model=None)
+@router.get(
+    "/",
+    include_in_schema=False,
+    response_model=None,
+    dependencies=[OPEN],
+)
 def index(request: Request) -> Response:
     """Return the viewer page, or a page saying to run ``make viewer`` when it is not built."""
     page = DIST_DIR / "index.html"
@@ -83,7 +89,12 @@ def index(request: Request) -> Response:
     return _serve(page, request, _REVALIDATE)
 
 
-@router.get("/assets/{name:path}", include_in_schema=False, response_model=None)
+@router.get(
+    "/assets/{name:path}",
+    include_in_schema=False,
+    response_model=None,
+    dependencies=[OPEN],
+)
 def asset(name: str, request: Request) -> Response:
     """Return one built asset (bundle, worker, stylesheet, icons) with a long immutable cache."""
     root = (DIST_DIR / "assets").resolve()
@@ -97,7 +108,11 @@ def asset(name: str, request: Request) -> Response:
     return _serve(path, request, _IMMUTABLE)
 
 
-@router.get("/config", summary="Runtime configuration of the web viewer")
+@router.get(
+    "/config",
+    summary="Runtime configuration of the web viewer",
+    dependencies=[OPEN],
+)
 def config(settings: Annotated[Settings, Depends(get_settings)]) -> dict[str, Any]:
     """Return what the viewer needs at start-up: basemap, H3 resolution, map centre and languages.
 

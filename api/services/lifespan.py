@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from api.auth.bootstrap import replayer_keys, start_auth
 from api.deps import city_of
 from api.replayer import run_in_app
 from api.services.city import CityLike
@@ -32,6 +33,9 @@ async def live_lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[LiveS
     """
     app.state.live = None
     app.state.live_error = None
+    # Another lifespan of the same app (a test harness running its own) gets its authenticator back.
+    outer_auth = getattr(app.state, "auth", None)
+    app.state.auth = None
     dsn = settings.store_dsn or default_dsn(settings.state_dir)
     try:
         store = await asyncio.to_thread(open_store, dsn, res=settings.h3_res)
@@ -41,6 +45,8 @@ async def live_lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[LiveS
         yield None
         return
     try:
+        # Credentials live in the same store; keys are checked even when the city cannot be built.
+        app.state.auth = await asyncio.to_thread(start_auth, store, settings)
         given = getattr(app.state, "city", None)
         try:
             city: CityLike = given if given is not None else await asyncio.to_thread(city_of, app)
@@ -55,8 +61,9 @@ async def live_lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[LiveS
         async with running(live):
             replay_task = None
             if settings.replay and settings.replay_rate > 0:
+                keys = await asyncio.to_thread(replayer_keys, store, settings) if settings.auth else {}
                 replay_task = asyncio.create_task(
-                    run_in_app(app, settings.replay_rate, seed=settings.seed), name="replayer"
+                    run_in_app(app, settings.replay_rate, seed=settings.seed, keys=keys), name="replayer"
                 )
             try:
                 yield live
@@ -67,4 +74,5 @@ async def live_lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[LiveS
                         await replay_task
     finally:
         app.state.live = None
+        app.state.auth = outer_auth
         await asyncio.to_thread(store.close)

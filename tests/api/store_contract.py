@@ -279,15 +279,19 @@ def test_credentials_round_trip_revoke_and_touch(store: Store) -> None:
     store.touch_credential(c.key_id, T0 + timedelta(minutes=5)).result(timeout=30)
     store.touch_credential(c.key_id, T0 + timedelta(minutes=1)).result(timeout=30)
     got = store.get_credential(c.key_id)
-    assert got is not None and got.last_used_at == T0 + timedelta(minutes=5)
+    assert got is not None
+    assert got.last_used_at == T0 + timedelta(minutes=5)
     # Revocation is recorded once: a second revoke keeps the first time; an unknown id says so.
     assert store.revoke_credential(c.key_id, T0 + timedelta(hours=2)).result(timeout=30) is True
     assert store.revoke_credential(c.key_id, T0 + timedelta(hours=3)).result(timeout=30) is True
     assert store.revoke_credential("nope", T0).result(timeout=30) is False
     got = store.get_credential(c.key_id)
-    assert got is not None and got.revoked_at == T0 + timedelta(hours=2)
+    assert got is not None
+    assert got.revoked_at == T0 + timedelta(hours=2)
     other = store.get_credential("ba9876543210")
-    assert other is not None and other.revoked_at is None and other.expires_at is None
+    assert other is not None
+    assert other.revoked_at is None
+    assert other.expires_at is None
 
 
 def test_report_owners(store: Store) -> None:

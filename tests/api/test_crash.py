@@ -28,7 +28,7 @@ def load_until_killed(
     def worker(w: int) -> None:
         rng = random.Random(w)
         i = 0
-        with httpx.Client(base_url=server.url, timeout=10) as c:
+        with httpx.Client(base_url=server.url, timeout=10, headers=server.headers) as c:
             while not stop.is_set():
                 i += 1
                 try:
@@ -84,7 +84,10 @@ def test_kill9_rounds_lose_no_acknowledged_event(
                 statuses: set[str] = set()
                 for k in range(0, len(bodies), 500):
                     r = httpx.post(
-                        f"{server.url}/events/batch", json={"events": bodies[k : k + 500]}, timeout=60
+                        f"{server.url}/events/batch",
+                        json={"events": bodies[k : k + 500]},
+                        timeout=60,
+                        headers=server.headers,
                     )
                     assert r.status_code == 200, r.text
                     statuses |= set(r.json()["counts"])

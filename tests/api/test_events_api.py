@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.settings import Settings
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected)
-from tests.api.test_events_support import assert_error_shape, event, now_iso
+from tests.api.test_events_support import assert_error_shape, event, key_headers, now_iso
 from twin.city import City
 
 
@@ -92,7 +92,7 @@ def test_bad_events_name_field_and_reason(client: TestClient, connected: list[st
         ({**event(1, cam), "attributes": {"b": "iVBORw0KGgo" + "A" * 300}}, "attributes"),
         ({**event(1, cam), "attributes": {"a": {"b": {"c": {"d": {"e": 1}}}}}}, "attributes"),
         ({**event(1, cam), "event_id": "bad id with spaces"}, "event_id"),
-        ({**event(1, cam), "end_time": now_iso(-30)}, "body"),  # end before start
+        ({**event(1, cam), "end_time": now_iso(-30)}, "end_time"),  # end before start
     ]
     for body, field in cases:
         assert_error_shape(client.post("/events", json=body), 422, field)
@@ -209,6 +209,7 @@ def test_without_data_the_app_serves_and_live_routes_say_why(tmp_path: Path) -> 
     settings = Settings(state_dir=tmp_path / "s", data_dir=tmp_path / "empty-cache", replay=False)
     with TestClient(create_app(settings)) as c:
         assert c.get("/health").status_code == 200
+        c.headers.update(key_headers(c.app))  # keys still work: the store opened, the city did not
         r = c.get("/events")
         body = assert_error_shape(r, 503)
         assert "twin data fetch" in (body["detail"][0]["reason"] + str(body["hint"]))

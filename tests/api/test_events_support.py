@@ -28,9 +28,10 @@ from api.app import create_app
 from api.services.live import LiveSettings
 from api.settings import Settings
 from gis_data.city import build_city
+from tests.api.auth_support import key_headers, store_key
 from twin.city import City
 
-__all__ = ["city", "client", "connected", "server"]
+__all__ = ["city", "client", "connected", "key_headers", "server", "store_key"]
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +54,7 @@ def live_client(city: City, state_dir: Path, data_dir: Path, **tuning: Any) -> I
     app.state.city = city
     app.state.live_settings = LiveSettings(**tuning)
     with TestClient(app, raise_server_exceptions=False) as client:
+        client.headers.update(key_headers(app, "admin"))
         yield client
 
 
@@ -129,6 +131,8 @@ class Server:
         self.extra_env = env or {}
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
+        #: An admin key's header, created in the store before the first start.
+        self.headers: dict[str, str] = {}
 
     @property
     def url(self) -> str:
@@ -137,6 +141,9 @@ class Server:
 
     def start(self, timeout: float = 120.0) -> Server:
         """Start uvicorn and wait until /health answers."""
+        if not self.headers:
+            dsn = self.extra_env.get("TWIN_STORE_DSN")
+            self.headers = {"X-API-Key": store_key(self.state_dir, "admin", dsn)}
         self.port = free_port()
         env = {
             **os.environ,
@@ -190,6 +197,8 @@ class ThreadServer:
     """
 
     def __init__(self, app: Any) -> None:
+        self.app = app
+        self.headers: dict[str, str] = {}
         self.port = free_port()
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
         self._server = uvicorn.Server(config)
@@ -208,6 +217,7 @@ class ThreadServer:
             if time.monotonic() > deadline or not self._thread.is_alive():
                 raise RuntimeError("uvicorn did not start")
             time.sleep(0.05)
+        self.headers = key_headers(self.app)  # an admin key; send `headers=server.headers`
         return self
 
     def stop(self) -> None:

@@ -24,7 +24,7 @@ from api.limits import (
 from api.middleware import client_key, cors_origins
 from api.settings import Settings
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected)
-from tests.api.test_events_support import assert_error_shape, event, live_client
+from tests.api.test_events_support import assert_error_shape, event, key_headers, live_client
 from twin.city import City
 from twin.errors import InputError
 
@@ -196,7 +196,8 @@ def test_over_the_rate_is_429_with_retry_after(tight: TestClient, connected: lis
     assert tight.get("/events/" + event(3, cam)["event_id"]).status_code == 404
     # Reads have their own bucket; another client (its own API key) its own ingest bucket.
     assert tight.get("/events").status_code == 200
-    assert tight.post("/events", json=event(3, cam), headers={"X-API-Key": "gateway-2"}).status_code == 200
+    other = key_headers(tight.app, "camera-gateway", "gateway 2")
+    assert tight.post("/events", json=event(3, cam), headers=other).status_code == 200
     assert tight.get("/health").status_code == 200
 
 

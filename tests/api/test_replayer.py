@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from api.cli.base import app as cli
 from api.replayer import KY_LUA, Camera, Replayer, category_weights
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected, server)
-from tests.api.test_events_support import ThreadServer
+from tests.api.test_events_support import ThreadServer, key_headers
 
 
 def test_daily_patterns() -> None:
@@ -32,10 +32,16 @@ def test_daily_patterns() -> None:
 
 
 def test_in_process_replay_is_labelled_and_lifecycled(client: TestClient) -> None:
+    # As in `twin serve`: events and heartbeats as a camera gateway, citizen reports as a reporter.
+    gateway = key_headers(client.app, "camera-gateway")
+    reporter = key_headers(client.app, "reporter")["X-API-Key"]
+
     async def play() -> dict[str, object]:
         transport = httpx.ASGITransport(app=client.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://twin.internal") as c:
-            rp = Replayer(c, rate=200, seed=7, report_share=0.2, heartbeat_s=0.5)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://twin.internal", headers=gateway
+        ) as c:
+            rp = Replayer(c, rate=200, seed=7, report_share=0.2, heartbeat_s=0.5, report_key=reporter)
             await rp.run(duration=1.5)
             return rp.stats.as_dict()
 
@@ -61,7 +67,9 @@ def test_in_process_replay_is_labelled_and_lifecycled(client: TestClient) -> Non
 
 
 def test_cli_replay_against_a_served_twin(server: ThreadServer) -> None:
-    r = CliRunner().invoke(cli, ["replay", "--rate", "30", "--duration", "2", "--url", server.url, "--json"])
+    gateway = key_headers(server.app, "camera-gateway")["X-API-Key"]
+    args = ["replay", "--rate", "30", "--duration", "2", "--url", server.url, "--key", gateway, "--json"]
+    r = CliRunner().invoke(cli, args)
     assert r.exit_code == 0, r.output
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     assert summary["events"] > 10

@@ -20,6 +20,7 @@ from api.services.jobs import JobManager, JobSettings
 from api.settings import Settings
 from simulations.results import Progress, RunResult
 from simulations.scenario import ScenarioSpec
+from tests.api.auth_support import key_headers
 from twin import provenance
 
 STEP_S = 0.05
@@ -81,6 +82,7 @@ def client(tmp_path: Path, data_dir: Path) -> Iterator[TestClient]:
     )  # fmt: skip
     app.state.scenario_jobs = manager
     with TestClient(app) as c:
+        c.headers.update(key_headers(app, "planner"))  # planners run scenarios
         yield c
     manager.close()
 
@@ -241,6 +243,7 @@ def test_a_real_traffic_job_runs_in_a_worker_process(tmp_path: Path, data_dir: P
     """The production path: the default work (city + traffic model) in a forked worker process."""
     settings = Settings(state_dir=tmp_path / "state", data_dir=data_dir, replay=False)
     with TestClient(create_app(settings)) as c:
+        c.headers.update(key_headers(c.app, "planner"))
         spec = {"name": "Giờ cao điểm 10 phút", "kind": "traffic", "seeds": [3],
                 "traffic": {"start": "07:00", "horizon_s": 600}}  # fmt: skip
         job_id = c.post("/scenarios", json=spec).json()["id"]

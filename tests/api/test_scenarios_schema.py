@@ -17,6 +17,7 @@ from schemathesis.checks import not_a_server_error
 from api.app import create_app
 from api.services.jobs import JobManager, JobSettings
 from api.settings import Settings
+from tests.api.auth_support import key_headers
 from tests.api.test_scenarios import toy_work
 
 
@@ -35,6 +36,7 @@ def client(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator
                          settings=JobSettings(max_concurrent=1, max_queued=3))  # fmt: skip
     application.state.scenario_jobs = manager
     with TestClient(application) as c:
+        c.headers.update(key_headers(application, "planner"))
         yield c
     manager.close()
 
@@ -51,7 +53,10 @@ def test_scenario_routes_never_answer_5xx(client: TestClient) -> None:
         @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
                   database=None)  # fmt: skip
         def run(case: Any) -> None:
-            case.call_and_validate(checks=[not_a_server_error])
+            key = client.headers["X-API-Key"]
+            case.call_and_validate(
+                checks=[not_a_server_error], headers={"X-API-Key": key, "Authorization": f"Bearer {key}"}
+            )
 
         run()
     assert len(tested) >= 7, tested

@@ -26,6 +26,7 @@ from api.app import create_app
 from api.services.live import LiveSettings
 from api.settings import Settings
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected)
+from tests.api.test_events_support import store_key
 from twin.city import City
 
 LIVE_PATHS = r"^/(events|cells|hotspots|stats|cameras|alerts|open311|ngsi-ld)"
@@ -34,7 +35,10 @@ LIVE_PATHS = r"^/(events|cells|hotspots|stats|cameras|alerts|open311|ngsi-ld)"
 @pytest.fixture(scope="module")
 def live_app(city: City, tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[FastAPI]:
     """The full app with its live service started (lifespan entered) on a fresh store."""
-    app = create_app(Settings(state_dir=tmp_path_factory.mktemp("st"), data_dir=data_dir, replay=False))
+    state = tmp_path_factory.mktemp("st")
+    key = store_key(state)  # an admin key, in the store before the service opens it
+    app = create_app(Settings(state_dir=state, data_dir=data_dir, replay=False))
+    app.state.test_headers = {"X-API-Key": key, "Authorization": f"Bearer {key}"}
     app.state.city = city
     app.state.live_settings = LiveSettings(tick_s=3600)
     # schemathesis starts the app's lifespan itself (once, on its own event loop) on the first call
@@ -63,7 +67,7 @@ def test_live_api_conforms(live_app: FastAPI) -> None:
             phases=[Phase.explicit, Phase.generate],  # no shrinking: keep the test bounded in time
         )
         def run(case: Any) -> None:
-            case.call_and_validate(checks=CHECKS)
+            case.call_and_validate(checks=CHECKS, headers=live_app.state.test_headers)
 
         run()
     assert len(tested) >= 15, tested

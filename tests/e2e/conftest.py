@@ -21,10 +21,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlencode, urlparse
 
 import httpx
 import pytest
+
+from api.auth.keys import create_key
+from api.store import default_dsn, open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "viewer" / "dist" / "index.html"
@@ -52,6 +55,13 @@ class Server:
     routes: set[str] = field(default_factory=set)
     #: The app factory uvicorn serves (the benchmark serves the plain `api.app:create_app`).
     factory: str = "tests.e2e.app_factory:create_test_app"
+    #: An admin key created in the server's store before it starts (the browser logs in with it).
+    key: str = ""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Return the header that sends the admin key (none when the server runs without auth)."""
+        return {"X-API-Key": self.key} if self.key else {}
 
     @property
     def url(self) -> str:
@@ -189,7 +199,22 @@ def _server(tmp: Path, data_dir: Path) -> Server:
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     env.pop("TWIN_BASEMAP_URL", None)
-    return Server(port=free_port(), env=env, log=tmp / "server.log")
+    return Server(port=free_port(), env=env, log=tmp / "server.log", key=admin_key(tmp / "state"))
+
+
+def admin_key(state: Path) -> str:
+    """Create an admin key in the store a server will open under `state`; the browser logs in with it."""
+    store = open_store(default_dsn(state))
+    try:
+        key, _ = create_key(store, "admin", "browser tests")
+    finally:
+        store.close()
+    LOGIN["key"] = key
+    return key
+
+
+#: The key `open_viewer` signs in with (the session server's admin key).
+LOGIN: dict[str, str] = {}
 
 
 @pytest.fixture(scope="session")
@@ -269,6 +294,9 @@ def open_viewer(chromium: Any, url: str, *, width: int = 1280, height: int = 800
     page = ctx.new_page()
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
-    page.goto(f"{url}/{query}")
+    if LOGIN.get("key"):  # sign in as an operator would: the login link sets the session cookie
+        page.goto(f"{url}/login?" + urlencode({"key": LOGIN["key"], "next": f"/{query}"}))
+    else:
+        page.goto(f"{url}/{query}")
     page.wait_for_selector('body[data-ready="1"]', state="attached", timeout=60_000)
     return Page(page, requests)

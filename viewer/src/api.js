@@ -57,10 +57,31 @@ export async function getJSON(path, params, { timeout = 15000, method = "GET", b
     } catch {
       /* the body was not JSON; the status says enough */
     }
-    throw new ApiError(path, res.status, msg);
+    if (res.status === 401 || res.status === 403) showAuthNotice(res.status);
+    throw new ApiError(path, res.status, res.status === 401 ? `${AUTH_MESSAGE} (${msg})` : msg);
   }
   if (res.status === 204) return null;
   return res.json();
+}
+
+export const AUTH_MESSAGE = "Cần đăng nhập / Sign-in needed: open the login link printed by `twin serve`";
+const FORBIDDEN_MESSAGE = "Không đủ quyền / Not permitted for this key's role: ask an admin for an operator key";
+
+/** Show (once) a banner saying the API wants credentials (401) or a role with more scopes (403). */
+export function showAuthNotice(status) {
+  if (typeof document === "undefined" || !document.body) return;
+  let el = document.getElementById("auth-notice");
+  if (!el) {
+    el = document.createElement("div");
+    el.id = "auth-notice";
+    el.setAttribute("role", "alert");
+    Object.assign(el.style, {
+      position: "fixed", top: "0", left: "0", right: "0", zIndex: "10000", padding: "8px 12px",
+      background: "#8a1c1c", color: "#fff", font: "14px/1.4 system-ui, sans-serif", textAlign: "center",
+    });
+    document.body.appendChild(el);
+  }
+  if (status === 401 || !el.textContent) el.textContent = status === 401 ? AUTH_MESSAGE : FORBIDDEN_MESSAGE;
 }
 
 /** POST JSON and return the answer. */

@@ -1,0 +1,139 @@
+"""Start-up of authentication: the session secret, the first local operator key, the replayer's keys.
+
+On the first start of a service whose store holds no active admin or operator key, a local operator
+key is created, only its hash is stored, and its one-time login URL
+(``http://127.0.0.1:8000/login?key=…``) is printed in the serve log and written to
+``<state_dir>/login-url.txt`` (mode 0600) so the IOC operator on this machine can open the live
+viewer. The in-process replayer authenticates like any client: as a camera-gateway key (given in
+``TWIN_REPLAY_KEY`` or created) and a reporter key for its synthetic citizen reports, kept in
+``<state_dir>/replayer-keys.json`` (0600).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from api.auth.keys import create_key, parse_key, state_of
+from api.auth.service import Authenticator
+from api.settings import Settings
+from api.store.base import Store
+from api.store.sqlite import SQLiteStore
+
+log = logging.getLogger("twin.auth")
+
+LOGIN_FILE = "login-url.txt"
+SECRET_FILE = "session-secret"  # noqa: S105  (a file name, not a secret)
+REPLAYER_FILE = "replayer-keys.json"
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` readable by its owner only (0600), atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    tmp.replace(path)
+
+
+def session_secret(settings: Settings) -> bytes:
+    """Return the session-cookie HMAC key: ``TWIN_SESSION_SECRET``, else a random one kept in the
+    state folder (so sessions survive a restart)."""
+    if settings.session_secret is not None:
+        return settings.session_secret.get_secret_value().encode()
+    path = Path(settings.state_dir) / SECRET_FILE
+    try:
+        text = path.read_text().strip()
+        if len(text) >= 32:
+            return text.encode()
+    except FileNotFoundError:
+        pass
+    text = secrets.token_urlsafe(48)
+    write_private(path, text)
+    return text.encode()
+
+
+def login_url(settings: Settings, key: str) -> str:
+    """Return the viewer's login URL for `key` on this service."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104
+    return f"http://{host}:{settings.port}/login?key={key}"
+
+
+def ensure_operator(store: Store, settings: Settings) -> str | None:
+    """Create a local operator key when no active admin or operator key exists; return its login URL.
+
+    The URL is logged and written to ``<state_dir>/login-url.txt`` (0600). When keys exist already,
+    only say where the earlier link was written (the service cannot show a key again).
+    """
+    path = Path(settings.state_dir) / LOGIN_FILE
+    active = [
+        c for c in store.list_credentials() if c.role in ("admin", "operator") and state_of(c) == "active"
+    ]
+    if active:
+        if path.exists():
+            log.info("viewer login link: see %s (or create a key: twin keys create --role operator)", path)
+        return None
+    key, rec = create_key(store, "operator", "local operator (first start)")
+    url = login_url(settings, key)
+    write_private(path, url + "\n")
+    log.warning(
+        "created the local operator key %s; open this link once to sign in to the viewer "
+        "(also written to %s): %s",
+        rec.key_id,
+        path,
+        url,
+    )
+    return url
+
+
+def _usable(store: Store, key: str | None, role: str) -> bool:
+    parts = parse_key(key) if key else None
+    if parts is None:
+        return False
+    rec = store.get_credential(parts.key_id)
+    return rec is not None and rec.role == role and state_of(rec) == "active"
+
+
+def replayer_keys(store: Store, settings: Settings) -> dict[str, str]:
+    """Return the in-process replayer's keys by role (camera-gateway, reporter), creating any missing."""
+    path = Path(settings.state_dir) / REPLAYER_FILE
+    try:
+        kept: dict[str, str] = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        kept = {}
+    given = settings.replay_key.get_secret_value() if settings.replay_key is not None else None
+    keys: dict[str, str] = {}
+    changed = False
+    for role in ("camera-gateway", "reporter"):
+        candidate = given if role == "camera-gateway" and given else kept.get(role)
+        if _usable(store, candidate, role):
+            keys[role] = str(candidate)
+            continue
+        if role == "camera-gateway" and given:
+            log.error("TWIN_REPLAY_KEY is not an active camera-gateway key of this service; creating one")
+        keys[role], _ = create_key(store, role, f"in-process replayer ({role})")
+        changed = True
+    if changed:
+        write_private(path, json.dumps({r: k for r, k in keys.items() if not (given and k == given)}))
+    return keys
+
+
+def start_auth(store: Store, settings: Settings) -> Authenticator:
+    """Return the authenticator of an opened store; create the first operator key if needed."""
+    auth = Authenticator(
+        store,
+        session_secret(settings),
+        session_s=settings.session_hours * 3600,
+        inline=isinstance(store, SQLiteStore),
+    )
+    if settings.auth:
+        ensure_operator(store, settings)
+    return auth

@@ -1,0 +1,136 @@
+"""API keys: random, shown once, prefix-identifiable, stored as a hash.
+
+A key reads ``lst_<key_id>_<secret>``: ``lst_`` marks it as a Lạng Sơn twin key (secret scanners and
+log filters can find it), ``key_id`` is 12 hex digits that name the key in listings, logs and the
+database, and ``secret`` is 43 base62 characters (256 bits from `secrets`). Only the SHA-256 of
+``key_id:secret`` is stored: a high-entropy secret needs no slow password hash, and a copy of the
+database gives no usable key. Verification looks the id up and compares hashes in constant time,
+on every request, so a revocation (from the CLI, another process or the admin API) holds at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from api.auth.policy import KEY_ROLES
+from api.store.base import CredentialRecord, Store, now_utc
+from twin.errors import InputError
+
+PREFIX = "lst_"
+ID_HEX = 12
+SECRET_LEN = 43
+_BASE62 = string.ascii_letters + string.digits
+#: Longest key text accepted at all (anything longer is refused before hashing).
+MAX_KEY_LEN = 128
+#: Longest label.
+MAX_LABEL = 80
+
+KeyState = Literal["active", "revoked", "expired"]
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedKey:
+    """The parts of a key as presented: its public id and its secret."""
+
+    key_id: str
+    secret: str
+
+
+def parse_key(token: str) -> ParsedKey | None:
+    """Return the id and secret of a well-formed key, or None (wrong prefix, length or alphabet)."""
+    t = token.strip()
+    if len(t) > MAX_KEY_LEN or not t.startswith(PREFIX):
+        return None
+    body = t[len(PREFIX) :]
+    key_id, sep, secret = body.partition("_")
+    if not sep or len(key_id) != ID_HEX or len(secret) != SECRET_LEN:
+        return None
+    if any(c not in string.hexdigits.lower()[:16] for c in key_id):
+        return None
+    if any(c not in _BASE62 for c in secret):
+        return None
+    return ParsedKey(key_id, secret)
+
+
+def hash_secret(key_id: str, secret: str) -> str:
+    """Return the stored hash of a key's secret (SHA-256 of ``key_id:secret``, hex)."""
+    return hashlib.sha256(f"{key_id}:{secret}".encode()).hexdigest()
+
+
+def new_key() -> tuple[str, ParsedKey]:
+    """Return a fresh key's text and its parts."""
+    key_id = secrets.token_hex(ID_HEX // 2)
+    secret = "".join(secrets.choice(_BASE62) for _ in range(SECRET_LEN))
+    return f"{PREFIX}{key_id}_{secret}", ParsedKey(key_id, secret)
+
+
+def check_role(role: str) -> str:
+    """Return `role` if keys can be issued for it; raise `InputError` naming the known roles."""
+    if role not in KEY_ROLES:
+        raise InputError(
+            "role",
+            f"unknown role {role!r}; keys can be created for: {', '.join(KEY_ROLES)}",
+            hint="the public role needs no key",
+        )
+    return role
+
+
+def check_label(label: str) -> str:
+    """Return a cleaned label; raise `InputError` when it is too long or has control characters."""
+    s = label.strip()
+    if len(s) > MAX_LABEL:
+        raise InputError("label", f"longer than {MAX_LABEL} characters")
+    if any(ord(c) < 32 for c in s):
+        raise InputError("label", "contains control characters")
+    return s
+
+
+def issue(
+    role: str, label: str = "", *, expires_days: float | None = None, now: datetime | None = None
+) -> tuple[str, CredentialRecord]:
+    """Return a new key's text (to show once) and the record to store (its hash only)."""
+    check_role(role)
+    label = check_label(label)
+    if expires_days is not None and not expires_days > 0:
+        raise InputError("expires_days", "must be a positive number of days")
+    now = now or now_utc()
+    text, parts = new_key()
+    rec = CredentialRecord(
+        key_id=parts.key_id,
+        secret_hash=hash_secret(parts.key_id, parts.secret),
+        role=role,
+        label=label,
+        created_at=now,
+        expires_at=now + timedelta(days=expires_days) if expires_days is not None else None,
+    )
+    return text, rec
+
+
+def create_key(
+    store: Store, role: str, label: str = "", *, expires_days: float | None = None, timeout: float = 30
+) -> tuple[str, CredentialRecord]:
+    """Create a key in `store` durably; return its text (shown once) and its record."""
+    text, rec = issue(role, label, expires_days=expires_days)
+    store.submit_credential(rec).result(timeout=timeout)
+    return text, rec
+
+
+def state_of(rec: CredentialRecord, now: datetime | None = None) -> KeyState:
+    """Return whether a key is active, revoked or expired at `now`."""
+    now = now or now_utc()
+    if rec.revoked_at is not None and rec.revoked_at <= now:
+        return "revoked"
+    if rec.expires_at is not None and rec.expires_at <= now:
+        return "expired"
+    return "active"
+
+
+def matches(rec: CredentialRecord, parts: ParsedKey) -> bool:
+    """Return whether the presented secret hashes to the stored hash (constant-time compare)."""
+    return hmac.compare_digest(rec.secret_hash, hash_secret(parts.key_id, parts.secret))
