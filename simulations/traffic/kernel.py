@@ -59,7 +59,8 @@ N_VCOLS = 9
 TURN_STRAIGHT, TURN_RIGHT, TURN_LEFT, TURN_U = 0, 1, 2, 3
 
 #: Indices into the counters array.
-C_ENTERED, C_ARRIVED, C_ON_NET, C_WAITING, C_RELEASED = 0, 1, 2, 3, 4
+C_ENTERED, C_ARRIVED, C_ON_NET, C_WAITING, C_RELEASED, C_TELEPORTS = 0, 1, 2, 3, 4, 5
+N_COUNTERS = 6
 
 F8 = npt.NDArray[np.float64]
 I8 = npt.NDArray[np.int64]
@@ -193,6 +194,61 @@ def _crossing_held(  # noqa: PLR0917
 
 
 @nb.njit(cache=True)
+def _jump(  # noqa: PLR0917
+    h: int,
+    nl: int,
+    s: int,
+    veh: F8,
+    l_u: I8,
+    l_v: I8,
+    l_len: F8,
+    l_vf: F8,
+    l_closed: npt.NDArray[np.bool_],
+    l_cost: F8,
+    l_bearing: F8,
+    l_junction: npt.NDArray[np.bool_],
+    adj_ptr: I8,
+    adj_link: I8,
+    dist: npt.NDArray[np.float32],
+    turn_delays: F8,
+    spill_penalty: float,
+    hist: F8,
+    hist_off: I8,
+    hist_len: I8,
+    l_storage: F8,
+    n_up: F8,
+    in_allow: F8,
+    rng: npt.NDArray[np.uint64],
+) -> tuple[int, float, float]:
+    """Return where a teleported vehicle lands: (link or -1 at its destination, free time, metres).
+
+    As SUMO's teleport: the vehicle skips the jammed link `nl` and the following links of its
+    route that have no room, at their free-flow time, and lands on the first that has; ``(-2, 0,
+    0)`` when it finds none within 64 links.
+    """
+    cur = nl
+    tt = 0.0
+    dd = 0.0
+    dest = int(veh[h, V_DEST])
+    row = int(veh[h, V_ROW])
+    for _ in range(64):
+        tt += l_len[cur] / min(l_vf[cur], veh[h, V_VMAX])
+        dd += l_len[cur]
+        if l_v[cur] == dest:
+            return -1, tt, dd
+        nxt = _choose(
+            cur, l_v[cur], row, s, l_u, l_v, l_closed, l_cost, l_bearing, l_junction, adj_ptr, adj_link,
+            dist, turn_delays, spill_penalty, hist, hist_off, hist_len, l_storage, n_up, rng,
+        )  # fmt: skip
+        if nxt < 0:
+            return -2, 0.0, 0.0
+        if in_allow[nxt] > 0.0 and _receiving(nxt, s, hist, hist_off, hist_len, l_storage, n_up) > 0.0:
+            return nxt, tt, dd
+        cur = nxt
+    return -2, 0.0, 0.0
+
+
+@nb.njit(cache=True)
 def advance(  # noqa: PLR0917
     step0: int,
     n_steps: int,
@@ -243,6 +299,7 @@ def advance(  # noqa: PLR0917
     signal: F8,
     turn_delays: F8,
     spill_penalty: float,
+    teleport_s: float,
     rng: npt.NDArray[np.uint64],
     cand: I8,
     counters: I8,
@@ -329,6 +386,7 @@ def advance(  # noqa: PLR0917
                         ph = (t + l_offset[li]) % cycle
                         start = 0.0 if l_phase[li] == 0 else 0.5 * cycle
                         ok = start <= ph < start + green
+                    jump_tt = 0.0
                     if ok:
                         texit = max(veh[h, V_READY], t)
                         nl = -1
@@ -349,6 +407,18 @@ def advance(  # noqa: PLR0917
                                 and _crossing_held(l_v[li], l_axis[li], s, t, x_busy, x_since, x_seen)
                             ):
                                 ok = False
+                                if teleport_s > 0.0 and nl >= 0 and t - veh[h, V_READY] >= teleport_s:
+                                    land, jump_tt, jump_m = _jump(
+                                        h, nl, s, veh, l_u, l_v, l_len, l_vf, l_closed, l_cost, l_bearing,
+                                        l_junction, adj_ptr, adj_link, dist, turn_delays, spill_penalty, hist,
+                                        hist_off, hist_len, l_storage, n_up, in_allow, rng,
+                                    )  # fmt: skip
+                                    if land > -2:
+                                        ok = True
+                                        nl = land
+                                        veh[h, V_DIST] += jump_m
+                                        veh[h, V_FF] += jump_tt
+                                        counters[C_TELEPORTS] += 1
                         if ok:
                             pcu = veh[h, V_PCU]
                             l_head[li] = int(veh[h, V_NEXT])
@@ -362,7 +432,7 @@ def advance(  # noqa: PLR0917
                             veh[h, V_DIST] += l_len[li]
                             if nl < 0:
                                 v_state[h] = ARRIVED
-                                v_arrive[h] = texit
+                                v_arrive[h] = texit + jump_tt
                                 counters[C_ARRIVED] += 1
                                 counters[C_ON_NET] -= 1
                             else:
@@ -377,18 +447,18 @@ def advance(  # noqa: PLR0917
                                 in_allow[nl] -= pcu
                                 g = l_axis[li]
                                 kind = _turn_kind(l_bearing[li], l_bearing[nl])
-                                if g >= 0 and kind != TURN_RIGHT:
+                                if g >= 0 and kind != TURN_RIGHT and jump_tt == 0.0:
                                     nd = l_v[li]
                                     x_busy[nd, g] = max(x_busy[nd, g], texit + turn_delays[kind])
                                     x_seen[nd, g] = -2  # this axis's request is served
                                 st_in[b, nl] += 1.0
                                 delay = 0.0
-                                if l_junction[li]:
+                                if l_junction[li] and jump_tt == 0.0:
                                     delay = _turn_delay(l_bearing[li], l_bearing[nl], turn_delays)
                                 run = l_len[nl] / min(l_vf[nl], veh[h, V_VMAX])
                                 veh[h, V_FF] += run
-                                veh[h, V_ENTER] = texit
-                                veh[h, V_READY] = texit + delay + run
+                                veh[h, V_ENTER] = texit + jump_tt
+                                veh[h, V_READY] = texit + jump_tt + delay + run
                             moved = True
                 else:
                     li = c - m

@@ -105,6 +105,7 @@ class TrafficModel(mesa.Model):  # type: ignore[misc]
                 "entered": lambda mdl: int(mdl.counters[kn.C_ENTERED]),
                 "mean_speed_kmh": lambda mdl: mdl.recent_speed_kmh(),
                 "route_refreshes": lambda mdl: mdl.guidance.refreshes,
+                "teleports": lambda mdl: int(mdl.counters[kn.C_TELEPORTS]),
             }
         )
         self.datacollector.collect(self)
@@ -184,7 +185,7 @@ class TrafficModel(mesa.Model):  # type: ignore[misc]
         self.st_queue = np.zeros((n_bins, m))
         self.queue_every = max(1, round(60.0 / self.dt))
         self.kernel_rng = np.array([np.uint64(self.rng.integers(1, 2**63))], dtype=np.uint64)
-        self.counters = np.zeros(5, dtype=np.int64)
+        self.counters = np.zeros(kn.N_COUNTERS, dtype=np.int64)
 
     def _init_fleet(self) -> None:
         trips = self.trips
@@ -297,7 +298,8 @@ class TrafficModel(mesa.Model):  # type: ignore[misc]
             self.x_seen, self.hist,
             self.hist_off, self.hist_len, self.hist_pos,
             f.hot, f.state, f.origin, f.depart, f.arrive, f.dep_order, self.dep_ptr, self.dist,
-            self.signal, self.turn_delays, float(self.params.routing.spill_penalty_s), self.kernel_rng,
+            self.signal, self.turn_delays, float(self.params.routing.spill_penalty_s),
+            float(self.params.teleport_s or 0.0), self.kernel_rng,
             self.cand, self.counters,
             float(self.params.bin_s), self.st_in, self.st_out, self.st_tt, self.st_occ, self.st_queue,
             self.queue_every,

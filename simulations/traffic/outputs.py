@@ -145,6 +145,7 @@ def build_result(
         "mean_speed_kmh": float(vkm.sum() / vh.sum()) if vh.sum() > 0 else float("nan"),
         "max_queue_veh": float(links_layer["max_queue_veh"].max()) if m else 0.0,
         "route_refreshes": float(model.guidance.refreshes),
+        "teleports": float(model.counters[kn.C_TELEPORTS]),
         "vehicle_seconds": veh_s, "wall_s": wall,
         "vehicle_seconds_per_wall_s": veh_s / wall if wall > 0 else float("nan"),
     }  # fmt: skip

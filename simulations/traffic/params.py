@@ -226,6 +226,12 @@ class TrafficParams(_Frozen):
     step_s: float = Field(default=60.0, gt=0.0, description="mesa step (collection interval)")
     bin_s: float = Field(default=300.0, gt=0.0, description="output interval")
     jam_density_pcu_km: float = Field(default=150.0, gt=0.0, description="per lane")
+    teleport_s: float | None = Field(
+        default=None,
+        gt=0.0,
+        description="off by default; as SUMO's time-to-teleport: a vehicle blocked this long at the "
+        "head of its link skips the jam along its route (counted in the KPI `teleports`)",
+    )
     vehicles: dict[str, VehicleClass] = Field(default_factory=_default_vehicles)
     demand: Demand = Demand()
     junctions: Junctions = Junctions()

@@ -145,6 +145,22 @@ def test_crossing_left_turns_time_share_the_junction() -> None:
     assert west_north == pytest.approx(south_west, rel=0.05)
 
 
+def test_teleport_is_off_by_default_and_counted_when_on() -> None:
+    # link 2 passes 1 veh/min: without teleports the queue behind it stays (gridlock is reported);
+    # with SUMO's switch a head blocked for 120 s skips it at free speed and lands on link 3
+    net = chain([500.0, 500.0, 500.0, 500.0], speed_kmh=36.0, capacity=[3600.0, 3600.0, 60.0, 3600.0])
+    demand = trips([0] * 300, [4] * 300, np.linspace(0.0, 300.0, 300, endpoint=False))
+    off = run(cars_only(horizon_s=1800.0), 1, network=net, trips=demand)
+    on = run(cars_only(horizon_s=1800.0, teleport_s=120.0), 1, network=net, trips=demand)
+    assert off.kpis["teleports"] == 0
+    assert off.kpis["completed"] <= 1800.0 / 60.0 + 1
+    assert on.kpis["teleports"] > 200
+    assert on.kpis["completed"] == 300
+    assert on.tables["trips"]["distance_m"].to_numpy() == pytest.approx(np.full(300, 2000.0))
+    # a teleported trip is no faster than free flow and waited at least the time to teleport
+    assert on.tables["trips"]["travel_time_s"].max() >= 120.0 + 200.0
+
+
 def test_vehicles_are_conserved_at_every_step() -> None:
     net = grid_network(6, 6, spacing_m=200.0)
     demand = random_trips(net.n_nodes, 4000, 1200.0, seed=4)  # congested: queues and spillback
