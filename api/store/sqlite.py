@@ -360,6 +360,8 @@ class SQLiteStore:
         self.commits += 1
         self.grouped_writes += len(group)
         for fut, value, exc in results:
+            if fut.cancelled():  # the caller gave up (a cancelled request): the committed write stands
+                continue
             if exc is not None:
                 fut.set_exception(exc)
             else:
