@@ -7,12 +7,24 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from api.auth.deps import requires
 from api.errors import Conflict, NotFound
 from api.limits import check_event_query, limits_of
 from api.schemas.errors import errors
-from api.schemas.events import CATEGORIES, BatchResult, EventBatchIn, EventIn, IngestResult, SafeTime
+from api.schemas.events import (
+    BATCH_ADAPTER,
+    CATEGORIES,
+    EVENT_ADAPTER,
+    BatchResult,
+    EventBatchIn,
+    EventIn,
+    IngestResult,
+    SafeTime,
+    inline_schema,
+)
 from api.schemas.geojson import FEATURE, FEATURE_COLLECTION, LD_ENTITIES
 from api.services import ngsi
 from api.services.deps import LiveDep
@@ -56,16 +68,51 @@ _FEATURE_EXAMPLE: dict[str, Any] = {
 }
 
 
-def _result(r: UpsertResult, res: int) -> IngestResult:
+def _result(r: UpsertResult, res: int) -> dict[str, Any]:
+    """Return one `IngestResult` as a plain dict (serialised by orjson, no model per event)."""
     rec = r.record
-    return IngestResult(
-        event_id=r.event_id,
-        status=r.outcome,
-        cell=format(rec.cells[res], "x") if rec is not None else None,
-        ward_code=rec.ward_code if rec is not None else None,
-        revision=rec.revision if rec is not None else None,
-        reason=r.reason or None,
-    )
+    if rec is None:
+        return {"event_id": r.event_id, "status": r.outcome, "cell": None, "ward_code": None,
+                "revision": None, "reason": r.reason or None}  # fmt: skip
+    return {
+        "event_id": r.event_id,
+        "status": r.outcome,
+        "cell": format(rec.cells[res], "x"),
+        "ward_code": rec.ward_code,
+        "revision": rec.revision,
+        "reason": r.reason or None,
+    }
+
+
+def _is_json(content_type: str) -> bool:
+    main = content_type.split(";", 1)[0].strip().lower()
+    return main == "application/json" or (main.startswith("application/") and main.endswith("+json"))
+
+
+async def _parse_body(request: Request, adapter: TypeAdapter[Any]) -> Any:
+    """Parse and validate the raw JSON body in one pass (pydantic-core reads the bytes directly).
+
+    Errors take the shape FastAPI gives its own (``loc`` starting with ``body``), so the one
+    validation handler answers: 400 for malformed JSON, 422 naming the field otherwise.
+    """
+    ctype = request.headers.get("content-type")
+    if ctype and not _is_json(ctype):
+        raise RequestValidationError(
+            [{"loc": ("body",), "msg": f"Content-Type must be application/json, not {ctype[:60]!r}",
+              "type": "content_type"}]
+        )  # fmt: skip
+    body = await request.body()
+    try:
+        return adapter.validate_json(body)
+    except ValidationError as e:
+        errs = e.errors(include_url=False, include_input=False, include_context=False)
+        raise RequestValidationError([{**err, "loc": ("body", *err["loc"])} for err in errs]) from None
+
+
+def _body_doc(model: type[EventIn] | type[EventBatchIn]) -> dict[str, Any]:
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": inline_schema(model)}}}
+    }
 
 
 @router.post(
@@ -73,6 +120,7 @@ def _result(r: UpsertResult, res: int) -> IngestResult:
     dependencies=[requires("events:write")],
     summary="Ingest one camera event (idempotent upsert by event_id)",
     response_model=IngestResult,
+    openapi_extra=_body_doc(EventIn),
     responses={
         200: {
             "description": "Durably stored (or recognised as a replay)",
@@ -92,7 +140,7 @@ def _result(r: UpsertResult, res: int) -> IngestResult:
         **errors(400, 409, 413, 422, 503, 507),
     },
 )
-async def post_event(event: EventIn, live: LiveDep) -> IngestResult:
+async def post_event(request: Request, live: LiveDep) -> JSONBytes:
     """Store one detection durably, then count it on H3, stream it and run the alert rules.
 
     The answer comes only after the write is committed. ``status`` says what happened: ``created``,
@@ -100,10 +148,11 @@ async def post_event(event: EventIn, live: LiveDep) -> IngestResult:
     changed) or ``stale`` (an older lifecycle message after a newer one: ignored). Reusing an
     ``event_id`` for another camera or category is a 409.
     """
+    event = await _parse_body(request, EVENT_ADAPTER)
     (r,) = await live.ingest([event])
     if r.outcome == "conflict":
         raise Conflict("event_id", r.reason)
-    return _result(r, live.res)
+    return JSONBytes(_result(r, live.res))
 
 
 @router.post(
@@ -111,6 +160,7 @@ async def post_event(event: EventIn, live: LiveDep) -> IngestResult:
     dependencies=[requires("events:write")],
     summary="Ingest up to 500 camera events in one durable write",
     response_model=BatchResult,
+    openapi_extra=_body_doc(EventBatchIn),
     responses={
         200: {
             "description": "Every event stored or recognised; one result per event, in order",
@@ -130,17 +180,21 @@ async def post_event(event: EventIn, live: LiveDep) -> IngestResult:
         **errors(400, 413, 422, 503, 507),
     },
 )
-async def post_batch(batch: EventBatchIn, live: LiveDep) -> BatchResult:
+async def post_batch(request: Request, live: LiveDep) -> JSONBytes:
     """Store a batch in one transaction; the whole batch is refused if any event is invalid.
 
     Conflicting ids inside a batch are reported per event (``status: conflict``), not as a 409.
     """
+    batch: EventBatchIn = await _parse_body(request, BATCH_ADAPTER)
     results = await live.ingest(batch.events, batch=True)
     counts = Counter(r.outcome for r in results)
-    return BatchResult(
-        accepted=len(results) - counts.get("conflict", 0),
-        counts=dict(counts),
-        results=[_result(r, live.res) for r in results],
+    res = live.res
+    return JSONBytes(
+        {
+            "accepted": len(results) - counts.get("conflict", 0),
+            "counts": dict(counts),
+            "results": [_result(r, res) for r in results],
+        }
     )
 
 

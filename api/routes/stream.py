@@ -20,7 +20,7 @@ router = APIRouter(tags=["stream"])
 
 #: Seconds between keep-alive comments (proxies drop idle connections).
 PING_S = 15
-#: At most this many queued frames are joined into one write.
+#: About this many queued frames are joined into one write (a batch's burst stays whole).
 MAX_FRAMES_PER_WRITE = 256
 
 
@@ -69,11 +69,8 @@ async def stream(
     async def messages() -> AsyncIterator[bytes]:
         try:
             while True:
-                frames = [await sub.queue.get()]
                 # Send what has piled up in one write: a busy stream costs one send per burst.
-                while len(frames) < MAX_FRAMES_PER_WRITE and not sub.queue.empty():
-                    frames.append(sub.queue.get_nowait())
-                yield b"".join(frames)
+                yield await sub.next_chunk(MAX_FRAMES_PER_WRITE)
         finally:
             live.bus.unsubscribe(sub)
 

@@ -15,9 +15,10 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
-    field_validator,
-    model_validator,
+    TypeAdapter,
+    ValidationError,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 Category = Literal["congestion", "accident", "illegal_dumping", "crowding", "fire_smoke", "flooding", "other"]
 CATEGORIES: tuple[str, ...] = (
@@ -158,6 +159,10 @@ class EventIn(BaseModel):
 
     A tracked object keeps one `event_id` through its `new` → `update` → `end` messages (as Frigate
     does); the store upserts by id, so a retried or replayed message never makes a duplicate.
+
+    The model checks the wire format (types, ranges, patterns, unknown fields). What needs the clock
+    or walks the attributes (`check_event`, `check_events`) runs once per request, batch-wide: parse
+    with `EVENT_ADAPTER` / `BATCH_ADAPTER`, which do both.
     """
 
     model_config = ConfigDict(
@@ -193,26 +198,129 @@ class EventIn(BaseModel):
         "no images, faces, plates or base64).",
     )
 
-    @field_validator("start_time", "end_time")
-    @classmethod
-    def _plausible_time(cls, v: datetime | None) -> datetime | None:
-        if v is None:
-            return v
-        return check_time(v)
 
-    @field_validator("attributes")
-    @classmethod
-    def _bounded(cls, v: dict[str, Any]) -> dict[str, Any]:
-        _check_attributes(v, 1, "")
-        if _json_size(v) > MAX_ATTR_BYTES:
-            raise ValueError(f"larger than {MAX_ATTR_BYTES} bytes as JSON")
-        return v
+#: Attribute strings shorter than this, without ``;``, cannot be base64 blobs or data URLs (fast path).
+_SHORT_STR = 120
 
-    @model_validator(mode="after")
-    def _ordered(self) -> EventIn:
-        if self.end_time is not None and self.end_time < self.start_time:
-            raise ValueError("end_time is before start_time")
-        return self
+
+def _scalar_size(v: Any) -> int:
+    """Return an upper bound of the JSON size of a harmless scalar, or -1 when unsure."""
+    t = type(v)
+    if t is int:
+        return 17 if -MAX_SAFE_INT <= v <= MAX_SAFE_INT else -1
+    if t is float:
+        return 25 if math.isfinite(v) else -1
+    if t is str:
+        return 6 * len(v) + 2 if len(v) < _SHORT_STR and ";" not in v else -1
+    if v is None or t is bool:
+        return 5
+    return -1  # nested objects and arrays: the full check
+
+
+def _flat_attributes_ok(attrs: dict[str, Any]) -> bool:
+    """Return True if `attrs` is flat, small and harmless for sure (the common case, checked fast).
+
+    False means "not sure": the full check (`_check_attributes` and the exact JSON size) decides.
+    """
+    if len(attrs) > MAX_ATTR_KEYS:
+        return False
+    size = 2  # an upper bound of the JSON size: every character may take 6 bytes (\\uXXXX)
+    for k, v in attrs.items():
+        n = _scalar_size(v)
+        if n < 0 or k.lower().replace("-", "_") in FORBIDDEN_KEYS:
+            return False
+        size += 6 * len(k) + 4 + n
+    return size <= MAX_ATTR_BYTES
+
+
+def attribute_problem(attrs: dict[str, Any]) -> str | None:
+    """Return why the `attributes` of an event are refused, or None when they are acceptable."""
+    if not attrs or _flat_attributes_ok(attrs):
+        return None
+    try:
+        _check_attributes(attrs, 1, "")
+        if _json_size(attrs) > MAX_ATTR_BYTES:
+            return f"larger than {MAX_ATTR_BYTES} bytes as JSON"
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def _time_problem(v: datetime, latest: datetime) -> str | None:
+    if EARLIEST.year <= v.year <= LATEST_YEAR - 1 and EARLIEST <= v <= latest:
+        return None  # the common case: no conversion, no exception
+    try:
+        check_time(v)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def event_problems(e: EventIn, latest: datetime) -> list[tuple[tuple[str, ...], str]]:
+    """Return the (location, reason) of every semantic problem of one validated event.
+
+    Parameters
+    ----------
+    e
+        An event that passed the schema (types, ranges, patterns, unknown fields).
+    latest
+        The latest acceptable start/end time (the server clock plus the skew allowance).
+    """
+    out: list[tuple[tuple[str, ...], str]] = []
+    reason = _time_problem(e.start_time, latest)
+    if reason:
+        out.append((("start_time",), reason))
+    end = e.end_time
+    if end is not None:
+        reason = _time_problem(end, latest)
+        if reason:
+            out.append((("end_time",), reason))
+        elif not out and end < e.start_time:
+            out.append((("end_time",), "end_time is before start_time"))
+    reason = attribute_problem(e.attributes)
+    if reason:
+        out.append((("attributes",), reason))
+    return out
+
+
+def _raise(problems: list[tuple[tuple[str | int, ...], str]], title: str) -> None:
+    raise ValidationError.from_exception_data(
+        title,
+        [
+            InitErrorDetails(
+                type=PydanticCustomError("value_error", "Value error, {reason}", {"reason": reason}),
+                loc=loc,
+                input=None,
+            )
+            for loc, reason in problems
+        ],
+    )
+
+
+def check_event(e: EventIn) -> EventIn:
+    """Check what the schema cannot say of one event: plausible times, their order, safe attributes.
+
+    Raises
+    ------
+    pydantic.ValidationError
+        Located at the field (``start_time``, ``end_time``, ``attributes``).
+    """
+    problems = event_problems(e, datetime.now(UTC) + MAX_FUTURE)
+    if problems:
+        _raise(list(problems), "EventIn")
+    return e
+
+
+def check_events(events: list[EventIn]) -> list[EventIn]:
+    """`check_event` for a whole batch in one pass (one clock read); errors are located per event."""
+    latest = datetime.now(UTC) + MAX_FUTURE
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for i, e in enumerate(events):
+        for loc, reason in event_problems(e, latest):
+            problems.append(((i, *loc), reason))
+    if problems:
+        _raise(problems, "EventBatchIn")
+    return events
 
 
 class EventBatchIn(BaseModel):
@@ -220,7 +328,32 @@ class EventBatchIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    events: list[EventIn] = Field(min_length=1, max_length=MAX_BATCH)
+    events: Annotated[list[EventIn], AfterValidator(check_events)] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+#: Parse and check a raw JSON body in one pass (pydantic-core parses the bytes; no dict in between).
+EVENT_ADAPTER: TypeAdapter[EventIn] = TypeAdapter(Annotated[EventIn, AfterValidator(check_event)])
+BATCH_ADAPTER: TypeAdapter[EventBatchIn] = TypeAdapter(EventBatchIn)
+
+
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """Return the JSON schema of `model` with its ``$defs`` inlined (for an OpenAPI request body)."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    out = resolve(schema)
+    assert isinstance(out, dict)
+    return out
 
 
 Outcome = Literal["created", "updated", "duplicate", "stale", "conflict"]

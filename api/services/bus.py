@@ -1,9 +1,9 @@
 """The in-process publish/subscribe bus behind `GET /stream`: bounded queues, drops counted.
 
 Publishing never waits: a message, encoded once as an SSE frame, goes into each matching subscriber's
-bounded queue, or is dropped for that subscriber (and counted) when its queue is full. A stalled
-client therefore costs ingest one failed ``put_nowait`` per message, never a block. Runs on the
-event loop thread.
+bounded queue, or is dropped for that subscriber (and counted) when its queue is full. A batch of
+messages goes in as one chunk per subscriber, so a stalled client costs ingest one comparison per
+batch, never a block. Runs on the event loop thread.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ class Message:
     """One stream message: its type, pre-serialised JSON data, and what filters look at."""
 
     kind: str
-    data: str
+    data: str | bytes
     category: str | None = None
     ward_code: str | None = None
     lon: float | None = None
@@ -30,7 +30,8 @@ class Message:
 
 def encode_sse(m: Message) -> bytes:
     """Return `m` as one Server-Sent Events frame (``event:`` type, one ``data:`` line of JSON)."""
-    return b"event: " + m.kind.encode() + b"\ndata: " + m.data.encode() + b"\n\n"
+    data = m.data if isinstance(m.data, bytes) else m.data.encode()
+    return b"event: " + m.kind.encode() + b"\ndata: " + data + b"\n\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,17 +57,37 @@ class StreamFilter:
                 return False
         return True
 
+    def takes_all(self, kind: str) -> bool:
+        """Return whether every message of `kind` passes (no category, ward or bbox filter)."""
+        return kind in self.kinds and not self.categories and not self.ward_code and self.bbox is None
+
 
 @dataclass(eq=False)
 class Subscription:
-    """One subscriber's bounded queue and counters."""
+    """One subscriber's bounded queue and counters.
+
+    The queue holds chunks of one or more SSE frames; `pending` counts the messages they carry and
+    never exceeds the bus's `queue_size` (what does not fit is dropped and counted).
+    """
 
     sid: int
     filter: StreamFilter
-    queue: asyncio.Queue[bytes]
+    queue: asyncio.Queue[tuple[bytes, int]]
     delivered: int = 0
     dropped: int = 0
+    pending: int = 0
     closed: bool = field(default=False)
+
+    async def next_chunk(self, max_messages: int = 256) -> bytes:
+        """Wait for queued frames; return what has piled up (about `max_messages`) as one chunk."""
+        chunk, n = await self.queue.get()
+        parts = [chunk]
+        while n < max_messages and not self.queue.empty():
+            more, k = self.queue.get_nowait()
+            parts.append(more)
+            n += k
+        self.pending -= n
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 class Bus:
@@ -75,7 +96,8 @@ class Bus:
     Parameters
     ----------
     queue_size
-        Bound of each subscriber's queue; messages beyond it are dropped for that subscriber.
+        Bound of each subscriber's queue, in messages; messages beyond it are dropped for that
+        subscriber (and counted).
     """
 
     def __init__(self, queue_size: int = 1000) -> None:
@@ -88,7 +110,7 @@ class Bus:
 
     def subscribe(self, flt: StreamFilter) -> Subscription:
         """Add a subscriber."""
-        sub = Subscription(next(self._ids), flt, asyncio.Queue(maxsize=self.queue_size))
+        sub = Subscription(next(self._ids), flt, asyncio.Queue())
         self._subs[sub.sid] = sub
         return sub
 
@@ -97,29 +119,60 @@ class Bus:
         sub.closed = True
         self._subs.pop(sub.sid, None)
 
+    def _offer(self, sub: Subscription, frames: list[bytes], chunk: bytes | None = None) -> int:
+        """Queue what fits of `frames` (as one chunk) for `sub`; count the rest as dropped."""
+        room = self.queue_size - sub.pending
+        n = len(frames)
+        take = min(room, n)
+        if take < n:
+            sub.dropped += n - take
+            self.dropped += n - take
+        if take <= 0:
+            return 0
+        if chunk is None or take < n:
+            chunk = frames[0] if take == 1 else b"".join(frames[:take])
+        sub.queue.put_nowait((chunk, take))
+        sub.pending += take
+        sub.delivered += take
+        self.delivered += take
+        return take
+
     def publish(self, m: Message) -> int:
         """Offer `m` to every matching subscriber without waiting; return how many took it.
 
         The message is encoded as one SSE frame once, whatever the number of subscribers.
         """
-        self.published += 1
-        n = 0
-        frame: bytes | None = None
+        return self.publish_many([m])
+
+    def publish_many(self, messages: list[Message]) -> int:
+        """Offer messages to every matching subscriber without waiting; return the frames queued.
+
+        Each message is encoded once, whatever the number of subscribers; a subscriber gets all its
+        matching messages of the call as one queued chunk (the same bytes on the wire as one frame at
+        a time), and subscribers without filters share that chunk.
+        """
+        self.published += len(messages)
+        if not self._subs or not messages:
+            return 0
+        frames: list[bytes] | None = None
+        shared: bytes | None = None
+        kinds = {m.kind for m in messages}
+        queued = 0
         for sub in self._subs.values():
-            if not sub.filter.matches(m):
+            flt = sub.filter
+            if all(flt.takes_all(k) for k in kinds):
+                if frames is None:
+                    frames = [encode_sse(m) for m in messages]
+                if shared is None and sub.pending + len(frames) <= self.queue_size:
+                    shared = frames[0] if len(frames) == 1 else b"".join(frames)
+                queued += self._offer(sub, frames, shared)
                 continue
-            if frame is None:
-                frame = encode_sse(m)
-            try:
-                sub.queue.put_nowait(frame)
-            except asyncio.QueueFull:
-                sub.dropped += 1
-                self.dropped += 1
-                continue
-            sub.delivered += 1
-            n += 1
-        self.delivered += n
-        return n
+            if frames is None:
+                frames = [encode_sse(m) for m in messages]
+            mine = [f for f, m in zip(frames, messages, strict=True) if flt.matches(m)]
+            if mine:
+                queued += self._offer(sub, mine)
+        return queued
 
     @property
     def subscribers(self) -> int:

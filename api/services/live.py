@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -59,6 +60,15 @@ class LiveSettings(BaseSettings):
     tick_s: float = Field(2.0, gt=0, description="Period of camera-health and alert checks.")
     history_every_s: float = Field(60.0, gt=0, description="Period of the camera summary history.")
     hotspot_ttl_s: float = Field(5.0, ge=0, description="Hotspots are recomputed at most this often.")
+    gc_freeze: bool = Field(
+        True,
+        description="After start-up, move every object built so far (modules, city model) out of the "
+        "garbage collector's sight (gc.freeze): a full collection then scans what ingest created, not "
+        "the ~300k start-up objects (a 100+ ms pause that set the p99).",
+    )
+    gc_gen0: int = Field(
+        20_000, ge=700, description="Allocations between young-generation collections (Python: 700)."
+    )
 
 
 @dataclass
@@ -131,6 +141,11 @@ class LiveService:
         n = await asyncio.to_thread(self.rebuild)
         log.info("live state rebuilt from %d recent events", n)
         self.health.transitions(now_utc())
+        if self.settings.gc_freeze:
+            gc.collect()
+            gc.freeze()
+        _, gen1, gen2 = gc.get_threshold()
+        gc.set_threshold(self.settings.gc_gen0, gen1, gen2)
         self._ticker = asyncio.create_task(self._tick_forever(), name="live-ticker")
 
     async def stop(self) -> None:
@@ -186,24 +201,33 @@ class LiveService:
         return cells
 
     def to_records(self, events: Sequence[EventIn], now: datetime, *, prefix: str = "") -> list[EventRecord]:
-        """Resolve cameras, positions, H3 cells and wards; unknown cameras or far positions raise."""
+        """Resolve cameras, positions, H3 cells and wards; unknown cameras or far positions raise.
+
+        One pass over the batch in Python, the rest vectorised: the extent test, the ward lookup (only
+        for events that give their own position) and the H3 indexing (the numba kernel) run once per
+        batch; parent cells come from a cache keyed by the fine cell.
+        """
         n = len(events)
-        lon = np.empty(n)
-        lat = np.empty(n)
+        cameras = self.ctx.cameras
+        lons: list[float] = [0.0] * n
+        lats: list[float] = [0.0] * n
         wards: list[str | None] = [None] * n
         for i, e in enumerate(events):
-            cam = self.ctx.cameras.get(e.camera_id)
-            where = f"{prefix}{i}." if prefix else ""
+            cam = cameras.get(e.camera_id)
             if cam is None:
+                where = f"{prefix}{i}." if prefix else ""
                 raise InputError(
                     f"{where}camera_id",
                     f"unknown camera {e.camera_id!r}",
                     hint="use a camera id of the city registry (GET /cameras)",
                 )
-            if e.position is None:
-                lon[i], lat[i], wards[i] = cam.lon, cam.lat, cam.ward_code
+            pos = e.position
+            if pos is None:
+                lons[i], lats[i], wards[i] = cam.lon, cam.lat, cam.ward_code
             else:
-                lon[i], lat[i] = e.position.lon, e.position.lat
+                lons[i], lats[i] = pos.lon, pos.lat
+        lon = np.asarray(lons, dtype=np.float64)
+        lat = np.asarray(lats, dtype=np.float64)
         near = self.ctx.near_city(lon, lat)
         if not near.all():
             i = int(np.flatnonzero(~near)[0])
@@ -220,60 +244,77 @@ class LiveService:
             found = self.ctx.ward_of(lon[todo], lat[todo])
             for i, w in zip(todo, found, strict=True):
                 wards[i] = w
-        fine = h3grid.latlng_to_cells(lat, lon, self.res)
+        fine = h3grid.latlng_to_cells(lat, lon, self.res).tolist()
+        parents = self._parents
         out = []
         for i, e in enumerate(events):
+            start = e.start_time.astimezone(UTC)
             end = e.end_time
-            if e.lifecycle == "end" and end is None:
-                end = max(now, e.start_time)
+            if end is not None:
+                end = end.astimezone(UTC)
+            elif e.lifecycle == "end":
+                end = max(now, start)
+            cells = parents.get(fine[i])
+            if cells is None:
+                cells = self._cells(fine[i])
+            attrs = e.attributes
             out.append(
                 EventRecord(
-                    event_id=e.event_id,
-                    camera_id=e.camera_id,
-                    category=e.category,
-                    severity=e.severity,
-                    confidence=float(e.confidence),
-                    lifecycle=e.lifecycle,
-                    start_time=e.start_time,
-                    end_time=end,
-                    lon=float(lon[i]),
-                    lat=float(lat[i]),
-                    cells=self._cells(int(fine[i])),
-                    ward_code=wards[i] or "",
-                    attributes=dict(e.attributes),
-                    synthetic=bool(e.attributes.get("synthetic") is True),
-                    received_at=now,
-                    updated_at=now,
+                    e.event_id,
+                    e.camera_id,
+                    e.category,
+                    e.severity,
+                    e.confidence,
+                    e.lifecycle,
+                    start,
+                    end,
+                    lons[i],
+                    lats[i],
+                    cells,
+                    wards[i] or "",
+                    attrs,
+                    attrs.get("synthetic") is True,
+                    now,
+                    now,
                 )
             )
         return out
 
     async def ingest(self, events: Sequence[EventIn], *, batch: bool = False) -> list[UpsertResult]:
-        """Validate against the city, write durably, then update counts, stream, health and alerts."""
+        """Validate against the city, write durably, then update counts, stream, health and alerts.
+
+        Everything after the COMMIT works per request, not per event: one pass sorts the outcomes,
+        camera health is touched once per camera, the counts and the congestion rule take the created
+        events together, and the stream gets one burst (frames built only if someone subscribes).
+        """
         now = now_utc()
         records = self.to_records(events, now, prefix="events." if batch else "")
         results = await asyncio.wrap_future(self.store.submit_events(records))
-        self.stats.requests += 1
-        self.stats.batches += int(batch)
-        self.stats.events += len(records)
+        stats = self.stats
+        stats.requests += 1
+        stats.batches += int(batch)
+        stats.events += len(records)
         created: list[EventRecord] = []
+        changed: list[EventRecord] = []
+        outcomes: Counter[str] = Counter()
         for r in results:
-            self.stats.outcomes[r.outcome] += 1
+            outcome = r.outcome
+            outcomes[outcome] += 1
             rec = r.record
-            if rec is None or r.outcome not in ("created", "updated"):
+            if rec is None or (outcome != "created" and outcome != "updated"):  # noqa: PLR1714
                 continue
-            if r.outcome == "created":
+            if outcome == "created":
                 created.append(rec)
-            self.health.seen(rec.camera_id, now)
-            if self.bus.subscribers:
-                feature = dumps(event_feature(rec, self.res)).decode()
-                self.bus.publish(Message("event", feature, rec.category, rec.ward_code, rec.lon, rec.lat))
-            else:
-                self.bus.published += 1
+            changed.append(rec)
+        stats.outcomes.update(outcomes)
+        if changed:
+            seen = self.health.seen
+            for camera_id in {rec.camera_id for rec in changed}:
+                seen(camera_id, now)
+            self._publish_events(changed)
         if created:
-            self.counts.add(
-                ((e.start_time, e.cells[self.res], e.category, e.synthetic) for e in created), now
-            )
+            res = self.res
+            self.counts.add(((e.start_time, e.cells[res], e.category, e.synthetic) for e in created), now)
             for alert in self.alerts.on_created(created, now):
                 # Rare; awaited so that an answer implies its alert is visible too. The events are
                 # committed already: an alert that cannot be stored is logged, not turned into an error.
@@ -282,6 +323,20 @@ class LiveService:
                 except StoreError:
                     log.exception("alert %s could not be stored", alert.alert_id)
         return results
+
+    def _publish_events(self, records: list[EventRecord]) -> None:
+        """Offer changed events to the stream as one burst; JSON is built only when someone listens."""
+        bus = self.bus
+        if not bus.subscribers:
+            bus.published += len(records)
+            return
+        res = self.res
+        bus.publish_many(
+            [
+                Message("event", dumps(event_feature(r, res)), r.category, r.ward_code, r.lon, r.lat)
+                for r in records
+            ]
+        )
 
     async def _save_alert(self, alert: AlertRecord) -> AlertRecord:
         saved = await asyncio.wrap_future(self.store.submit_alert(alert))

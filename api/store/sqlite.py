@@ -1,9 +1,11 @@
 """The SQLite event store: WAL, synchronous=FULL, one writer thread that group-commits.
 
 Concurrent writes are queued to a single writer thread. It takes every write waiting in the queue (up
-to `max_group`), runs each in its own SAVEPOINT inside one transaction, COMMITs once (fsync), and only
-then completes the callers' futures: durability of ``synchronous=FULL`` at close to the speed of
-``NORMAL``. A failing write is rolled back to its savepoint alone; a failing COMMIT fails the group.
+to `max_group`), runs them inside one transaction, COMMITs once (fsync), and only then completes the
+callers' futures: durability of ``synchronous=FULL`` at close to the speed of ``NORMAL``. If a write
+fails, the transaction is rolled back and the group runs again with each write in its own SAVEPOINT,
+so the failing write alone is refused; a failing COMMIT fails the group. New events go in with
+multi-row INSERTs (one statement per chunk, not per row).
 Readers use their own connections (one per thread), so queries never wait for the writer.
 """
 
@@ -156,6 +158,18 @@ _EVENT_COLS = (
 )
 _N_EVENT_COLS = len(_EVENT_COLS.split(","))
 _INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLS}) VALUES ({', '.join('?' * _N_EVENT_COLS)})"
+#: Rows per multi-row INSERT: one statement (one sqlite3_step, one release of the GIL) per chunk
+#: instead of one per row, so the writer thread does not queue for the GIL after every row while the
+#: event loop is busy. Fixed sizes keep the number of distinct statements (all cached) small.
+_CHUNKS = (256, 64, 16, 4, 1)
+
+
+def _insert_sql(n: int) -> str:
+    one = f"({', '.join('?' * _N_EVENT_COLS)})"
+    return f"INSERT INTO events ({_EVENT_COLS}) VALUES " + ", ".join([one] * n)
+
+
+_INSERT_N = {n: _insert_sql(n) for n in _CHUNKS}
 _UPDATE_EVENT = (
     "UPDATE events SET severity = ?, confidence = ?, lifecycle = ?, end_us = ?, lon = ?, lat = ?, "
     + ", ".join(f"{c} = ?" for c in _RES_COLS)
@@ -217,6 +231,7 @@ class SQLiteStore:
         self._queue: queue.SimpleQueue[tuple[Op, Future[Any]] | None] = queue.SimpleQueue()
         self.commits = 0
         self.grouped_writes = 0
+        self._cell_rows: dict[tuple[int, int], tuple[int | None, ...]] = {}
         try:
             self._writer_conn = self._connect()
             self._migrate(self._writer_conn)
@@ -314,32 +329,50 @@ class SQLiteStore:
             if stop:
                 return
 
-    def _run_group(self, conn: sqlite3.Connection, group: list[tuple[Op, Future[Any]]]) -> None:
+    def _run_ops(
+        self, conn: sqlite3.Connection, group: list[tuple[Op, Future[Any]]], *, isolate: bool
+    ) -> list[tuple[Future[Any], Any, BaseException | None]] | None:
+        """Run the group's writes in one transaction and COMMIT; return each write's outcome.
+
+        Without `isolate`, no SAVEPOINT is taken (two statements fewer per write): if a write fails,
+        the whole transaction is rolled back and None returned, and the caller runs the group again
+        with `isolate`, where a failing write is rolled back to its own savepoint alone. A full disk or
+        a lock held elsewhere fails the group (raised).
+        """
         results: list[tuple[Future[Any], Any, BaseException | None]] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for op, fut in group:
+        conn.execute("BEGIN IMMEDIATE")
+        for op, fut in group:
+            if isolate:
                 conn.execute("SAVEPOINT op")
-                try:
-                    value = op(conn)
-                except sqlite3.Error as e:
+            try:
+                value = op(conn)
+            except Exception as e:  # the caller gets the error through its future
+                mapped: BaseException = e
+                if isinstance(e, sqlite3.Error):
                     mapped = _map_error(e)
                     if isinstance(mapped, StoreFull | StoreBusy):
                         raise
+                if not isolate:
                     if conn.in_transaction:
-                        conn.execute("ROLLBACK TO op")
-                        conn.execute("RELEASE op")
-                    results.append((fut, None, mapped))
-                    continue
-                except Exception as e:  # noqa: BLE001  (the caller gets the error through its future)
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK TO op")
-                        conn.execute("RELEASE op")
-                    results.append((fut, None, e))
-                    continue
+                        conn.execute("ROLLBACK")
+                    return None
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                results.append((fut, None, mapped))
+                continue
+            if isolate:
                 conn.execute("RELEASE op")
-                results.append((fut, value, None))
-            conn.execute("COMMIT")
+            results.append((fut, value, None))
+        conn.execute("COMMIT")
+        return results
+
+    def _run_group(self, conn: sqlite3.Connection, group: list[tuple[Op, Future[Any]]]) -> None:
+        try:
+            results = self._run_ops(conn, group, isolate=False)
+            if results is None:
+                results = self._run_ops(conn, group, isolate=True)
+                assert results is not None
         except sqlite3.Error as e:
             # After SQLITE_FULL SQLite may already have rolled back: ROLLBACK only if still open.
             if conn.in_transaction:
@@ -429,13 +462,36 @@ class SQLiteStore:
                 updates[ev.event_id] = new
             out.append(UpsertResult(ev.event_id, "updated", new))
         if inserts:
-            conn.executemany(_INSERT_EVENT, [self._event_row(e) for e in inserts.values()])
+            self._insert(conn, [self._event_row(e) for e in inserts.values()])
         if updates:
             conn.executemany(_UPDATE_EVENT, [self._update_row(e) for e in updates.values()])
         return out
 
-    def _cells_row(self, e: EventRecord) -> list[int | None]:
-        return [e.cells.get(r) for r in range(PARENT_MIN_RES, MAX_RES + 1)]
+    @staticmethod
+    def _insert(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+        """Insert rows with as few statements as the fixed chunk sizes allow."""
+        i = 0
+        n = len(rows)
+        for size in _CHUNKS:
+            sql = _INSERT_N[size]
+            while n - i >= size:
+                if size == 1:
+                    conn.execute(sql, rows[i])
+                else:
+                    conn.execute(sql, [v for row in rows[i : i + size] for v in row])
+                i += size
+
+    def _cells_row(self, e: EventRecord) -> tuple[int | None, ...]:
+        # Events share few distinct cells: one tuple per fine cell, built once.
+        key = (e.cells.get(self.res, -1), len(e.cells))
+        row = self._cell_rows.get(key)
+        if row is None:
+            row = tuple(e.cells.get(r) for r in range(PARENT_MIN_RES, MAX_RES + 1))
+            if key[0] >= 0:
+                if len(self._cell_rows) > 100_000:
+                    self._cell_rows.clear()
+                self._cell_rows[key] = row
+        return row
 
     def _event_row(self, e: EventRecord) -> tuple[Any, ...]:
         return (
@@ -769,7 +825,6 @@ class SQLiteStore:
     def stats(self) -> dict[str, int]:
         """Return writer counters: commits and writes committed (their ratio is the group size)."""
         return {"commits": self.commits, "writes": self.grouped_writes}
-
 
     # -------------------------------------------------------------------------------- credentials
     _CRED_COLS = "key_id, secret_hash, role, label, created_us, expires_us, revoked_us, last_used_us"
