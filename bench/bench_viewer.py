@@ -8,14 +8,19 @@ over the last 6 hours ingested through POST /events/batch; headless Chromium (Sw
 * **peer**: the same page fed the raw events (``?raw=1``: every event fetched through GET /events,
   1,000 a page, and aggregated to H3 in the browser), the way a viewer without server aggregates works.
 
-Payload rows compare each layer's gzip bytes on the wire with its uncompressed size, and the server
-aggregate (/cells) with the raw events it replaces. Run: ``python -m bench.run_all viewer``
-(heavy: wrap in ``flock /tmp/twin-heavy.lock``). Writes bench/results/viewer.json.
+Payload rows compare each layer's gzip bytes on the wire with its uncompressed size, the display
+variants the page draws (``?simplify=2&fields=…``, read from the built index.html) with the full layers,
+and the server aggregate (/cells) with the raw events it replaces. The page's step timings and the
+number of frames each canvas drew before the first complete one are kept (``ours_timings_ms``).
+Run: ``python -m bench.run_all viewer`` (heavy: wrap in ``flock /tmp/twin-heavy.lock``).
+Writes bench/results/viewer.json.
 """
 
 from __future__ import annotations
 
 import gzip
+import json
+import re
 import statistics
 import sys
 import tempfile
@@ -23,6 +28,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import numpy as np
@@ -91,6 +97,16 @@ def _raw_events_bytes(url: str, since: str) -> tuple[int, int, int]:
             cursor = doc.get("next_cursor")
             if not cursor or not doc.get("features"):
                 return wire, raw, pages
+
+
+def _first_frame_requests() -> list[tuple[str, dict[str, Any]]]:
+    """Return the [path, params] the built page requests for its first frame (viewer/src/startup.js)."""
+    from tests.e2e.conftest import DIST  # noqa: PLC0415
+
+    found = re.search(r"const list = (\{.*?\})\[", DIST.read_text())
+    if not found:
+        raise SystemExit("viewer/dist/index.html has no prefetch list: rebuild with `make viewer`")
+    return [(item[0], item[1] if len(item) > 1 else {}) for item in json.loads(found.group(1))["plain"]]
 
 
 def _first_frame(browser: Any, url: str) -> dict[str, float]:
@@ -195,18 +211,43 @@ def main() -> None:
                 },
             )
         )
+        # The display variants the page asks for (read from the built index.html), against the full layers.
+        for path, params in _first_frame_requests():
+            if not path.startswith("/layers/"):
+                continue
+            name = path.removeprefix("/layers/")
+            shown = f"{path}?{urlencode(params)}"
+            s_wire, s_raw = _bytes(f"{srv.url}{shown}")
+            f_wire, f_raw = _bytes(f"{srv.url}{path}")
+            rows.append(
+                Row(
+                    name=f"viewer_payload_{name}_display",
+                    ours=s_wire / 1e3,
+                    peer="full-precision layer (gzip)",
+                    peer_value=f_wire / 1e3,
+                    unit="kB",
+                    better="lower",
+                    extra={
+                        "path": shown,
+                        "ours_uncompressed_kb": s_raw / 1e3,
+                        "peer_uncompressed_kb": f_raw / 1e3,
+                    },
+                )
+            )
+            print(
+                f"{name + ' (display)':28s} {s_wire / 1e3:9.1f} kB gzip / {s_raw / 1e3:9.1f} kB", flush=True
+            )
         layers = {
             "wards_2025": "/layers/wards_2025",
             "units_pre2025": "/layers/units_pre2025",
             "roads": "/layers/roads",
             "river": "/layers/river",
             "camera_coverage": "/layers/camera_coverage",
+            "camera_coverage_display": "/layers/camera_coverage?simplify=2&fields=camera_id",
             "cameras": "/cameras",
             "hotspots": "/hotspots?window=6h",
         }
         manifest = (DIST.parent / "manifest.json").read_text()
-        import json  # noqa: PLC0415
-
         for key, name in json.loads(manifest).items():
             layers[f"bundle_{key}"] = f"/assets/{name}"
         for name, path in layers.items():

@@ -8,6 +8,7 @@ import { basename, dirname, extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync, constants } from "node:zlib";
 import * as esbuild from "esbuild";
+import { prefetchScript } from "./src/startup.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dist = join(here, "dist");
@@ -65,6 +66,7 @@ export async function build() {
     .replaceAll("{{JS}}", `/assets/${js}`)
     .replaceAll("{{CSS}}", `/assets/${css}`)
     .replaceAll("{{MAPLIBRE_CSS}}", `/assets/${mlCss}`)
+    .replaceAll("{{PREFETCH}}", prefetchScript(`/assets/${worker}`))
     .replaceAll("{{ASSETS}}", JSON.stringify(Object.fromEntries(
       Object.entries(manifest).map(([k, v]) => [k, `/assets/${v}`]))));
   writeFileSync(join(dist, "index.html"), html);

@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -235,6 +236,53 @@ def test_export_geojson_of_the_current_layer(view: Page) -> None:
     with view.page.expect_download() as dl_png:
         view.page.click("#btn-export-png")
     assert dl_png.value.path().read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_export_geojson_of_a_base_layer_is_the_full_layer(view: Page, server: Server) -> None:
+    # The map draws display variants (2 m, 5 decimals, road_class only); the export is the full layer.
+    view.page.click('[data-current="roads"]')
+    view.page.wait_for_function("window.__viewer.current === 'roads'")
+    try:
+        with view.page.expect_download() as dl:
+            view.page.click("#btn-export-geojson")
+        import json  # noqa: PLC0415
+
+        doc = json.loads(dl.value.path().read_text())
+    finally:
+        view.page.click('[data-current="cells"]')
+    full = httpx.get(f"{server.url}/layers/roads", timeout=60, headers=server.headers).json()
+    assert doc["name"] == "roads"
+    assert "display" not in doc
+    assert len(doc["features"]) == len(full["features"])
+    assert {"road_class", "lanes", "speed_kmh", "oneway"} <= set(doc["features"][0]["properties"])
+    # …while the map holds the display variant: each street once, only its class.
+    shown = view.state("S.base.roads")
+    assert shown["display"]["fields"] == ["road_class"]
+    assert len(shown["features"]) < len(full["features"])
+
+
+def test_first_frame_requests_start_in_the_page_head_once_each(
+    chromium: Any, link: Link, seeded: Any
+) -> None:
+    """index.html starts the first frame's requests before the bundle runs; the bundle takes them over."""
+    p = open_viewer(chromium, link.url)
+    try:
+        assert p.state("window.__PREFETCH__ ? window.__PREFETCH__.size : -1") == 0  # every one taken over
+        urls = [urlparse(u) for u in p.requests]
+        api = [u.path + (f"?{u.query}" if u.query else "") for u in urls if not u.path.startswith("/assets/")]
+        first = [
+            "/config", "/layers/wards_2025?simplify=2", "/layers/roads?simplify=2&fields=road_class",
+            "/layers/river?simplify=2", "/cameras", "/cells?window=6h", "/hotspots?window=6h", "/alerts",
+        ]  # fmt: skip
+        for url in first:
+            assert api.count(url) == 1, (url, api)
+        # The map never asked for a full-precision city layer.
+        assert [u for u in api if u.startswith("/layers/") and "simplify=" not in u] == []
+        frames = p.state("[S.timings.frames_map, S.timings.frames_deck]")
+        assert frames[0] >= 1
+        assert frames[1] >= 1
+    finally:
+        p.page.context.close()
 
 
 def _submit(server: Server, name: str, multiplier: float) -> str:

@@ -27,19 +27,32 @@ export function apiUrl(path, params) {
   return url.toString();
 }
 
+/** Return (once) the response index.html's inline script already asked for (see startup.js), or null. */
+function takePrefetched(method, url, signal) {
+  const early = method === "GET" ? globalThis.__PREFETCH__?.get(url) : undefined;
+  if (!early) return null;
+  globalThis.__PREFETCH__.delete(url);
+  // That request cannot be aborted any more, but the timeout still ends the wait for it.
+  const timedOut = new Promise((_, reject) => {
+    signal.addEventListener("abort", () => reject(new DOMException("timed out", "AbortError")));
+  });
+  return Promise.race([early, timedOut]);
+}
+
 /** Fetch JSON; throw ApiError with the server's message (FastAPI `detail`) on failure. */
 export async function getJSON(path, params, { timeout = 15000, method = "GET", body } = {}) {
   const ctrl = new AbortController();
   const timer = setTimeout(() => ctrl.abort(), timeout);
   let res;
   try {
-    res = await fetch(apiUrl(path, params), {
+    const url = apiUrl(path, params);
+    res = await (takePrefetched(method, url, ctrl.signal) ?? fetch(url, {
       method,
       signal: ctrl.signal,
       headers: body === undefined ? { Accept: "application/json" }
         : { Accept: "application/json", "Content-Type": "application/json" },
       body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    }));
   } catch (e) {
     throw new ApiError(path, 0, e.name === "AbortError" ? "timed out" : "server unreachable");
   } finally {

@@ -27,8 +27,10 @@ function ourLayers() {
   return [
     {
       id: "wards-fill", type: "fill", source: "wards_2025",
-      paint: { "fill-color": ["case", ["to-boolean", ["get", "core_city_ward"]], "#1f2f3d", "#18232e"],
-        "fill-opacity": 0.9 },
+      // Opaque: the colours are the old 0.9-opacity fills over the background, drawn without blending
+      // (MapLibre's opaque pass is cheaper in software WebGL). Over an online basemap: 0.15 opacity.
+      paint: { "fill-color": ["case", ["to-boolean", ["get", "core_city_ward"]], "#1d2c3a", "#17222c"],
+        "fill-opacity": 1 },
     },
     {
       id: "wards-core", type: "line", source: "wards_2025",

@@ -5,6 +5,9 @@ import { CAMERA_COLORS, categoryColor, numberOf } from "./data.js";
 import { getLang } from "./i18n.js";
 
 const ALWAYS_ON_TOP = { depthCompare: "always" };
+// One object each, not a new one per update: deck.gl then sees nothing changed between updates.
+const CELL_MATERIAL = { ambient: 0.55, diffuse: 0.6, shininess: 24 };
+const CELL_TRANSITIONS = { getElevation: 300 };
 
 /** Sequential ramp (yellow → dark red) for event counts. */
 export const COUNT_RAMP = [
@@ -128,9 +131,8 @@ export function buildLayers(S) {
       id: "cells", data: S.drawnCells, getHexagon: (d) => d.cell, pickable: true,
       extruded: true, elevationScale: 1, getElevation: (d) => 40 + 900 * Math.sqrt(d.count / max),
       getFillColor: (d) => [...ramp(COUNT_RAMP, Math.log1p(d.count) / Math.log1p(max)), 210],
-      material: { ambient: 0.55, diffuse: 0.6, shininess: 24 },
+      material: CELL_MATERIAL, transitions: CELL_TRANSITIONS,
       updateTriggers: { getElevation: [S.drawnSignature], getFillColor: [S.drawnSignature] },
-      transitions: { getElevation: 300 },
     }));
   }
 

@@ -13,6 +13,7 @@ import { fmtTime, getLang, initialLang, label, onLangChange, setLang, t } from "
 import { LAYER_ORDER, banner, esc, renderAlerts, renderDetails, renderFeed, renderLayerList, rerenderDetails,
   selectTab, tooltip } from "./ui.js";
 import { exportGeoJSON, exportHTML, exportPNG } from "./export.js";
+import { DISPLAY, FIRST_BASE, START_WINDOW } from "./startup.js";
 
 const $ = (id) => document.getElementById(id);
 const HOUR = 3600 * 1000;
@@ -50,7 +51,7 @@ const S = {
   feed: [],
   alerts: new Map(),
   alertsNote: "",
-  time: { mode: "live", t: Date.now(), window: "6h", playing: false, speed: 300 },
+  time: { mode: "live", t: Date.now(), window: START_WINDOW, playing: false, speed: 300 },
   drawnCells: [],
   drawnEvents: [],
   drawnSignature: "",
@@ -61,6 +62,10 @@ const S = {
   compare: { with: null, cells: [], maxAbs: 1, message: "" },
   errors: [],
   timings: {},
+  /** Frames drawn until the first complete one: base map (MapLibre) and overlay (deck.gl). */
+  frames: { map: 0, deck: 0 },
+  /** While true, render() waits: the first set of answers reaches deck.gl as one update. */
+  holdRender: false,
   wardName(code) {
     if (!code) return "";
     const w = S.wards.get(String(code));
@@ -83,7 +88,7 @@ let stream;
 let frameQueued = false;
 /** Recompute what is drawn and hand the layers to deck.gl on the next animation frame. */
 function render() {
-  if (frameQueued) return;
+  if (frameQueued || S.holdRender) return;
   frameQueued = true;
   requestAnimationFrame(() => {
     frameQueued = false;
@@ -100,6 +105,8 @@ function windowMs() {
 function replayStep() {
   return Math.max(10 * 60000, Math.min(HOUR, windowMs() / 12));
 }
+
+const drawnKeys = { cells: null, events: null };
 
 function recompute() {
   const now = Date.now();
@@ -119,9 +126,16 @@ function recompute() {
   } else {
     cells = S.history.cells(tt - replayStep(), tt, cat);
   }
-  S.drawnCells = cells;
   const evWindow = S.time.mode === "live" ? 15 * 60000 : 5 * 60000;
-  S.drawnEvents = S.history.between(tt - evWindow, tt + (S.time.mode === "live" ? 60000 : 0), cat).slice(-3000);
+  const events = S.history.between(tt - evWindow, tt + (S.time.mode === "live" ? 60000 : 0), cat).slice(-3000);
+  // Keep the arrays deck.gl already holds when nothing changed: no attribute update, no redraw (a
+  // redraw in software WebGL at 1920×1080 costs a good part of a second).
+  const cellsKey = cells.map((d) => `${d.cell}:${d.count}`).join();
+  if (cellsKey !== drawnKeys.cells) S.drawnCells = cells;
+  const eventsKey = events.map((e) => e.id).join();
+  if (eventsKey !== drawnKeys.events) S.drawnEvents = events;
+  drawnKeys.cells = cellsKey;
+  drawnKeys.events = eventsKey;
   let sum = 0;
   for (const d of cells) sum += d.count;
   S.drawnSignature = `${S.time.mode}:${cells.length}:${sum}:${S.drawnEvents.length}`;
@@ -165,17 +179,14 @@ function toggleLayer(name, on) {
 
 // ---------------------------------------------------------------- loading
 
-/** Requests started before the map has loaded, consumed once by the loaders (then fetched afresh). */
-const early = new Map();
-function fetchOnce(key, fetcher) {
-  const p = early.get(key);
-  early.delete(key);
-  return p ?? fetcher();
-}
-
-async function loadBaseLayer(name) {
+/**
+ * Load a base layer (its display variant, see startup.js) into the map. The request starts at once;
+ * the answer goes into the map when `mapReady` has resolved (MapLibre has loaded its style).
+ */
+async function loadBaseLayer(name, mapReady = Promise.resolve()) {
   try {
-    const fc = await fetchOnce(name, () => getJSON(`/layers/${name}`, { res: S.res }));
+    const fc = await getJSON(`/layers/${name}`, DISPLAY[name]);
+    await mapReady;
     const n = itemsOf(fc).length;
     S.base[name] = fc;
     setBaseData(map, name, fc);
@@ -226,7 +237,7 @@ function normCamera(f) {
 async function loadCameras() {
   let fc;
   try {
-    fc = await fetchOnce("cameras", () => getJSON("/cameras"));
+    fc = await getJSON("/cameras");
   } catch (err) {
     if (!(err instanceof ApiError && err.missing)) {
       noteError("cameras", err);
@@ -269,7 +280,7 @@ function renderCameraSummary() {
 
 async function loadCoverage() {
   try {
-    S.coverage = await getJSON("/layers/camera_coverage", { res: S.res });
+    S.coverage = await getJSON("/layers/camera_coverage", DISPLAY.camera_coverage);
     const n = itemsOf(S.coverage).length;
     setStatus("camera_coverage", n ? "ok" : "empty", n ? "" : t("layer_empty", { name: t("l_camera_coverage") }), n);
   } catch (err) {
@@ -308,7 +319,8 @@ async function loadCells() {
   if (RAW) return;
   try {
     const fetchedAt = Date.now();
-    const fc = await getWindowed("/cells", { res: S.res, category: S.category });
+    // The service's resolution (GET /config h3_res): the URL is the one index.html already asked for.
+    const fc = await getWindowed("/cells", { category: S.category });
     S.serverCells = cellsFrom(fc).filter((d) => d.count > 0);
     S.serverCellsAt = fetchedAt;
     for (const d of S.serverCells) if (d.category) addCategory(d.category);
@@ -324,7 +336,7 @@ async function loadCells() {
 async function loadHotspots() {
   if (RAW) return;
   try {
-    const fc = await getWindowed("/hotspots", { res: S.res, category: S.category });
+    const fc = await getWindowed("/hotspots", { category: S.category });
     S.hotspots = cellsFrom(fc).map((d) => ({ ...d, hotspot: d.hotspot ?? "none" }));
     const hot = S.hotspots.filter((d) => d.hotspot !== "none").length;
     setStatus("hotspots", "ok", "", hot);
@@ -910,6 +922,12 @@ function doExport(kind) {
   try {
     if (kind === "png") {
       exportPNG(map, overlay, `langson-ioc-${stamp}.png`, [t("title"), `${$("time-label").textContent} · ${t("synthetic_note")}`]);
+    } else if (kind === "geojson" && (BASE_LAYERS[S.current] || S.current === "camera_coverage")) {
+      // The map holds display variants of the city layers; the export is the full-precision layer.
+      const name = S.current;
+      getJSON(`/layers/${name}`, undefined, { timeout: 60000 })
+        .then((fc) => exportGeoJSON({ ...fc, name }, `langson-${name}-${stamp}.geojson`))
+        .catch((err) => banner(err.message));
     } else if (kind === "geojson") {
       const features = currentGeoJSON();
       if (!features.length) throw new Error(t("nothing_to_export"));
@@ -1014,32 +1032,49 @@ function timed(name, promise) {
   });
 }
 
-async function loadAll({ base = Object.keys(BASE_LAYERS) } = {}) {
-  await Promise.all([
-    ...base.map((name) => timed(name, loadBaseLayer(name))),
-    timed("cameras", loadCameras()), timed("cells", loadCells()), timed("hotspots", loadHotspots()),
-    timed("alerts", loadAlerts()),
-  ]);
-  // The peer of the benchmark (?raw=1) draws its hexagons from raw events: its first complete frame
-  // needs all of them, so it waits here; the normal page draws server aggregates and loads them after.
-  if (RAW) await loadHistory();
+/** Load what the first frame shows; deck.gl gets it as one update when all of it is in. */
+async function loadAll({ base = FIRST_BASE, mapReady = Promise.resolve() } = {}) {
+  S.holdRender = true;
+  try {
+    await Promise.all([
+      ...base.map((name) => timed(name, loadBaseLayer(name, mapReady))),
+      timed("cameras", loadCameras()), timed("cells", loadCells()), timed("hotspots", loadHotspots()),
+      timed("alerts", loadAlerts()),
+    ]);
+    // The peer of the benchmark (?raw=1) draws its hexagons from raw events: its first complete frame
+    // needs all of them, so it waits here; the normal page draws server aggregates and loads them after.
+    if (RAW) await loadHistory();
+  } finally {
+    S.holdRender = false;
+  }
   render();
+}
+
+/** Load what the first frame does not show: hidden layers, reports, runs, the replay history. */
+function loadLater() {
+  for (const name of Object.keys(BASE_LAYERS)) if (!S.base[name]) loadBaseLayer(name);
   if (!S.coverage) loadCoverage();
   loadReports();
   loadScenarios();
   if (!RAW) loadHistory();
 }
 
+/** Resolve when the first complete frame is on screen (map idle, then two more frames). */
 function markReady() {
-  map.once("idle", () => {
-    requestAnimationFrame(() => requestAnimationFrame(() => {
-      S.ready = true;
-      S.readyAt = performance.now();
-      S.timings.ready = Math.round(S.readyAt);
-      document.body.dataset.ready = "1";
-    }));
+  return new Promise((resolve) => {
+    map.once("idle", () => {
+      requestAnimationFrame(() => requestAnimationFrame(() => {
+        S.ready = true;
+        S.readyAt = performance.now();
+        S.timings.ready = Math.round(S.readyAt);
+        S.timings.frames_map = S.frames.map;
+        S.timings.frames_deck = S.frames.deck;
+        document.body.dataset.ready = "1";
+        resolve();
+      }));
+    });
+    map.triggerRepaint();
   });
-  map.triggerRepaint();
 }
 
 async function main() {
@@ -1072,9 +1107,13 @@ async function main() {
     zoom: S.config.zoom ?? 12.2,
     pitch: 45,
     bearing: -12,
+    // No symbol layers fade in: a fade would only add frames (each costly in software WebGL).
+    fadeDuration: 0,
     maxPitch: 70,
     attributionControl: { compact: true, customAttribution: "Lạng Sơn digital twin · ranh giới: sapnhap.bando.com.vn" },
-    canvasContextAttributes: { preserveDrawingBuffer: true, antialias: true },
+    // No multisampling: MapLibre's lines and fills carry their own antialiasing, and MSAA made each frame
+    // 2-3x dearer in software WebGL (SwiftShader, 1920×1080: ≈ 720 → 300 ms a frame).
+    canvasContextAttributes: { preserveDrawingBuffer: true, antialias: false },
   });
   window.__map = map;
   map.addControl(new maplibregl.NavigationControl({ visualizePitch: true }), "top-right");
@@ -1085,6 +1124,9 @@ async function main() {
     layers: [],
     getTooltip: (info) => tooltip(S, info),
     onClick,
+    onAfterRender: () => {
+      if (!S.ready) S.frames.deck += 1;
+    },
   });
   map.addControl(overlay);
   window.__deck = overlay;
@@ -1097,24 +1139,22 @@ async function main() {
   }, 1000);
 
   S.timings.script = Math.round(performance.now());
-  // Start the big downloads now: MapLibre takes a second or two to load its worker and style.
-  for (const name of Object.keys(BASE_LAYERS)) {
-    const p = getJSON(`/layers/${name}`, { res: S.res });
-    p.catch(() => {}); // a failure is reported when the loader awaits it
-    early.set(name, p);
-  }
-  const cams = getJSON("/cameras");
-  cams.catch(() => {});
-  early.set("cameras", cams);
-  await new Promise((resolve) => {
+  map.on("render", () => {
+    if (!S.ready) S.frames.map += 1;
+  });
+  // The data loads while MapLibre loads its worker and style (index.html started the requests).
+  const mapReady = new Promise((resolve) => {
     if (map.loaded()) resolve();
     else map.once("load", resolve);
+  }).then(() => {
+    S.timings.map_load = Math.round(performance.now());
+    if (online) addOverOnlineStyle(map);
   });
-  S.timings.map_load = Math.round(performance.now());
-  if (online) addOverOnlineStyle(map);
-  await loadAll();
-  markReady();
+  await loadAll({ mapReady });
+  await mapReady;
+  await markReady();
   startStream();
+  loadLater();
 
   health = watchHealth({
     every: 5000,
@@ -1128,7 +1168,7 @@ async function main() {
       setTimeout(() => banner(S.api.up ? null : S.api.message), 3000);
       stream.reconnect();
       // The city layers do not change while the server is away: reload the live data only.
-      loadAll({ base: Object.keys(BASE_LAYERS).filter((n) => !S.base[n]) });
+      loadAll({ base: FIRST_BASE.filter((n) => !S.base[n]) }).then(loadLater);
     },
   });
   if (!S.api.up) health.report({ status: 0, message: S.api.message });
