@@ -85,9 +85,10 @@ class TrafficModel(mesa.Model):  # type: ignore[misc]
         self.last_route_t = 0.0
         self.dist = self.router.to_destinations(self.dest_nodes, self.base_time, closed=self.l_closed)
         #: least uncongested time of each trip (link speeds, straight crossings), before any closure
-        self.shortest_time = self.router.to_destinations(self.dest_nodes, self.base_time)[
-            self.fleet.row, self.fleet.origin
-        ].astype(np.float64)
+        uncongested = (
+            self.router.to_destinations(self.dest_nodes, self.base_time) if self.l_closed.any() else self.dist
+        )
+        self.shortest_time = uncongested[self.fleet.row, self.fleet.origin].astype(np.float64)
         self.guidance = RouteGuidance(self)
         order = np.argsort(self.fleet.origin, kind="stable")
         nodes, starts = np.unique(self.fleet.origin[order], return_index=True)

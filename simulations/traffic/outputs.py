@@ -35,7 +35,10 @@ MODEL_NAME = "link transmission model (Yperman 2007), vehicle-discrete, with jun
 
 def _clock(params: TrafficParams, seconds: npt.ArrayLike) -> list[str]:
     t = (params.start_s + np.asarray(seconds, dtype=np.float64).astype(np.int64)) % 86_400
-    return [f"{h:02d}:{mi:02d}" for h, mi in zip(t // 3600, (t % 3600) // 60, strict=True)]
+    minute = t // 60  # format each distinct minute once (there are at most 1,440)
+    uniq, inv = np.unique(minute, return_inverse=True)
+    labels = np.array([f"{m // 60:02d}:{m % 60:02d}" for m in uniq.tolist()], dtype=object)
+    return list(labels[inv.reshape(-1)])
 
 
 def _prov(name: str, params: TrafficParams, seed: int, description: str) -> Provenance:
