@@ -127,12 +127,28 @@ class LiveService:
     def rebuild(self, now: datetime | None = None) -> int:
         """Rebuild the in-memory counts and congestion rule state from the store; return events read."""
         now = now or now_utc()
-        recent = self.store.events_since(now - HORIZON)
-        self.counts.add(((e.start_time, e.cells[self.res], e.category, e.synthetic) for e in recent), now)
+        light = getattr(self.store, "live_rows_since", None)
+        if not callable(light):  # a store without the light read: whole records
+            recent = self.store.events_since(now - HORIZON)
+            self.counts.add(((e.start_time, e.cells[self.res], e.category, e.synthetic) for e in recent), now)
+            self.alerts.on_created(
+                [e for e in recent if e.start_time >= now - self.alerts.rules.congestion_window], now
+            )
+            return len(recent)
+        rows: list[tuple[datetime, int, str, bool]] = light(now - HORIZON)
+        self.counts.add(rows, now)
+        # The congestion rule needs each recent event's time and cell only: minimal records, never stored.
+        since = now - self.alerts.rules.congestion_window
+        res = self.res
         self.alerts.on_created(
-            [e for e in recent if e.start_time >= now - self.alerts.rules.congestion_window], now
+            [
+                EventRecord("", "", cat, "", 0.0, "new", t, None, 0.0, 0.0, {res: cell}, "", {}, syn, t, t)
+                for t, cell, cat, syn in rows
+                if t >= since and cat == "congestion"
+            ],
+            now,
         )
-        return len(recent)
+        return len(rows)
 
     async def start(self) -> None:
         """Rebuild state from the store and start the periodic health/alert task."""

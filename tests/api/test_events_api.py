@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -132,7 +134,7 @@ def test_malformed_oversized_and_too_many(client: TestClient, connected: list[st
         client.post("/events/batch", content=big, headers={"content-type": "application/json"}), 413
     )
 
-    def chunks():  # a chunked body without Content-Length that grows past the cap
+    def chunks() -> Iterator[bytes]:  # a chunked body without Content-Length that grows past the cap
         yield b'{"events": ['
         for _ in range(40):
             yield b" " * 65536
@@ -242,3 +244,54 @@ def test_store_faults_are_503_507_with_retry_after_and_recover(
         writer.execute("PRAGMA max_page_count = 1073741823")
     assert client.post("/events/batch", json={"events": big}).json()["counts"] == {"created": 300}
     assert client.get("/events", params={"limit": 1000}).json()["count"] == 301
+
+
+def _count(client: TestClient) -> int:
+    return len(client.get("/events", params={"limit": 1000}).json()["features"])
+
+
+def test_one_bad_item_refuses_the_whole_batch_naming_it(client: TestClient, connected: list[str]) -> None:
+    cam = connected[0]
+    batch = [event(i, cam, event_id=f"bad-{i}") for i in range(8)]
+    batch[3]["position"] = {"lon": 106.76, "lat": 95.0}  # out of range: the schema refuses it
+    r = client.post("/events/batch", json={"events": batch})
+    body = assert_error_shape(r, 422, "events.3.position.lat")
+    assert [d["field"] for d in body["detail"]] == ["events.3.position.lat"]
+    # What needs the clock or walks the attributes is checked batch-wide, located per event too.
+    batch[3]["position"] = None
+    batch[4]["start_time"] = now_iso(60)
+    batch[6]["attributes"] = {"meta": {"thumbnail": "x"}}
+    body = assert_error_shape(client.post("/events/batch", json={"events": batch}), 422)
+    assert [d["field"] for d in body["detail"]] == ["events.4.start_time", "events.6.attributes"]
+    assert "future" in body["detail"][0]["reason"]
+    assert "thumbnail" in body["detail"][1]["reason"]
+    assert _count(client) == 0  # nothing of a refused batch is stored
+    batch[4]["start_time"] = now_iso(-2)
+    batch[6]["attributes"] = {"vehicles": 3}
+    r = client.post("/events/batch", json={"events": batch})
+    assert r.status_code == 200, r.text
+    assert r.json()["counts"] == {"created": 8}
+
+
+def test_replaying_a_batch_adds_no_row(client: TestClient, connected: list[str]) -> None:
+    batch = [event(i, connected[i % 7], event_id=f"rp-{i}") for i in range(300)]
+    first = client.post("/events/batch", json={"events": batch})
+    assert first.json()["counts"] == {"created": 300}
+    n = _count(client)
+    assert n == 300
+    again = client.post("/events/batch", json={"events": batch})
+    assert again.status_code == 200, again.text
+    assert again.json()["counts"] == {"duplicate": 300}
+    assert again.json()["accepted"] == 300
+    assert [x["revision"] for x in again.json()["results"]] == [1] * 300
+    assert _count(client) == n
+
+
+def test_content_type_must_be_json(client: TestClient, connected: list[str]) -> None:
+    ev = event(1, connected[0])
+    r = client.post("/events", content=json.dumps(ev), headers={"content-type": "text/plain"})
+    assert_error_shape(r, 422, "body")
+    r = client.post(
+        "/events", content=json.dumps(ev), headers={"content-type": "application/json; charset=utf-8"}
+    )
+    assert r.status_code == 200, r.text

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import h3
 from fastapi.testclient import TestClient
 
+from api.services.bus import Bus, Message, StreamFilter
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected)
 from tests.api.test_events_support import assert_error_shape, event, live_client
 from twin.city import City
@@ -122,3 +124,29 @@ def test_stats_and_ngsi(client: TestClient, connected: list[str]) -> None:
     assert client.get(f"/ngsi-ld/v1/entities/{ent['id']}").json()["id"] == ent["id"]
     assert_error_shape(client.get("/ngsi-ld/v1/entities/urn:ngsi-ld:Alert:nope"), 404)
     assert_error_shape(client.get("/ngsi-ld/v1/entities", params={"type": "Car"}), 422, "type")
+
+
+def test_bus_bursts_are_bounded_in_messages_and_drops_counted() -> None:
+    async def go() -> None:
+        bus = Bus(queue_size=10)
+        everything = bus.subscribe(StreamFilter())
+        only_fire = bus.subscribe(StreamFilter(categories=frozenset({"fire_smoke"})))
+        burst = [Message("event", f'{{"i":{i}}}', "congestion" if i % 2 else "fire_smoke") for i in range(8)]
+        assert bus.publish_many(burst) == 8 + 4
+        # The second burst fits only partly for the subscriber that reads nothing: 2 of 8 taken.
+        bus.publish_many(burst)
+        assert (everything.pending, everything.dropped) == (10, 6)
+        assert (only_fire.pending, only_fire.dropped) == (8, 0)
+        chunk = await everything.next_chunk()
+        frames = chunk.split(b"\n\n")[:-1]
+        assert len(frames) == 10
+        assert frames[0] == b'event: event\ndata: {"i":0}'
+        assert frames[9] == b'event: event\ndata: {"i":1}'  # the first two of the second burst
+        assert everything.pending == 0
+        fire = await only_fire.next_chunk()
+        assert fire.count(b"event: event\n") == 8
+        assert b'"i":1}' not in fire
+        assert bus.stats()["dropped"] == 6
+        assert bus.stats()["published"] == 16
+
+    asyncio.run(go())

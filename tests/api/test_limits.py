@@ -3,6 +3,7 @@ on streamed bytes, and the security headers; unit, property and HTTP tests."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, MutableMapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,7 @@ from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.errors import BodySizeLimit
+from api.errors import MAX_BODY_BYTES, BodySizeLimit
 from api.limits import (
     LimitSettings,
     TokenBuckets,
@@ -245,3 +246,35 @@ def test_costly_event_queries_are_422(tight: TestClient) -> None:
     assert_error_shape(tight.get("/events", params={"bbox": "100,10,110,25"}), 422, "bbox")
     recent = (datetime.now(UTC) - timedelta(days=2)).isoformat()
     assert tight.get("/events", params={"since": recent, "bbox": "106.7,21.8,106.8,21.9"}).status_code == 200
+
+
+# ------------------------------------------------------------------------- the 1 MB cap over HTTP
+def _chunked(body: bytes, size: int = 65536) -> Iterator[bytes]:
+    for i in range(0, len(body), size):
+        yield body[i : i + size]
+
+
+def _padded_batch(events: list[dict[str, Any]], total: int) -> bytes:
+    """Return a valid batch body of exactly `total` bytes (JSON whitespace pads it)."""
+    head = json.dumps({"events": events}).encode()
+    assert len(head) < total
+    return head[:-1] + b" " * (total - len(head)) + b"}"
+
+
+def test_body_of_1mb_passes_and_1mb_plus_one_chunked_is_413(client: TestClient, connected: list[str]) -> None:
+    assert MAX_BODY_BYTES == 1_000_000  # "over 1 MB → 413" (issue 8)
+    evs = [event(i, connected[i % 5], event_id=f"cap-{i}") for i in range(20)]
+    at_cap = _padded_batch(evs, MAX_BODY_BYTES)
+    assert len(at_cap) == MAX_BODY_BYTES
+    h = {"content-type": "application/json"}
+    # Chunked (no Content-Length): the cap is counted on the streamed bytes.
+    r = client.post("/events/batch", content=_chunked(at_cap), headers=h)
+    assert r.status_code == 200, r.text
+    assert r.json()["counts"] == {"created": 20}
+    over = _padded_batch([event(0, connected[0], event_id="cap-over")], MAX_BODY_BYTES + 1)
+    r = client.post("/events/batch", content=_chunked(over), headers=h)
+    body = assert_error_shape(r, 413, "body")
+    assert str(MAX_BODY_BYTES) in body["detail"][0]["reason"]
+    # Declared length over the cap: refused before reading; nothing of either refused body was stored.
+    assert_error_shape(client.post("/events/batch", content=over, headers=h), 413, "body")
+    assert client.get("/events", params={"limit": 1000}).json()["count"] == 20

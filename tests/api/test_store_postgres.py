@@ -27,6 +27,7 @@ from api.store.postgres import MIGRATIONS, PostgresStore, map_error
 from api.store.sqlite import SQLiteStore
 from tests.api.store_contract import *  # noqa: F403  (the shared contract suite)
 from tests.api.store_contract import T0, make_event, write
+from tests.api.test_store_sqlite import check_live_rows
 from tests.support.postgres import find_bindir, postgres_server
 from twin.errors import InputError
 
@@ -255,3 +256,7 @@ def test_large_write_spans_several_insert_statements(pg_store: PostgresStore) ->
     assert write(pg_store, events) == ["created"] * 2345
     assert pg_store.count_events() == 2345
     assert pg_store.get_event("ev-02344") == events[-1]
+
+
+def test_live_rows_since(store: Store) -> None:
+    check_live_rows(store)

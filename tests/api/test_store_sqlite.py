@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from api.store import default_dsn, open_store
 from api.store.base import Store
 from api.store.sqlite import MIGRATIONS, SQLiteStore
 from tests.api.store_contract import *  # noqa: F403  (the shared contract suite)
-from tests.api.store_contract import make_event, write
+from tests.api.store_contract import T0, make_event, write
 from twin.errors import InputError
 
 
@@ -97,3 +98,23 @@ def test_dsn_parsing(tmp_path: Path) -> None:
         open_store("mysql://nope")
     with pytest.raises(InputError, match="store_dsn"):
         open_store("sqlite:///")
+
+
+def check_live_rows(store: Store) -> None:
+    """`live_rows_since` gives what the full records say, oldest first, for the rebuild at start-up."""
+    evs = [
+        make_event(i, start=T0 + timedelta(minutes=10 - i), category="accident" if i % 3 else "congestion",
+                   synthetic=bool(i % 2))
+        for i in range(10)
+    ]  # fmt: skip
+    write(store, evs)
+    since = T0 + timedelta(minutes=4)
+    rows = store.live_rows_since(since)  # type: ignore[attr-defined]
+    full = store.events_since(since)
+    assert rows == [(e.start_time, e.cells[9], e.category, e.synthetic) for e in full]
+    assert len(rows) == 7
+    assert [r[0] for r in rows] == sorted(r[0] for r in rows)
+
+
+def test_live_rows_since(store: Store) -> None:
+    check_live_rows(store)
