@@ -21,9 +21,8 @@ from typing import Any, Literal
 import geopandas as gpd
 import pyarrow.parquet as pq
 import shapely
-from matplotlib.figure import Figure
 
-from gis_data import io, osm, roads_synthetic
+from gis_data import io, roads_synthetic
 from gis_data.fetch import default_cache_dir
 from twin import provenance
 from twin.crs import METRIC, WGS84
@@ -76,6 +75,8 @@ def build_network(
     if source == "synthetic":
         key = f"synthetic-v{roads_synthetic.GENERATOR_VERSION}-seed{seed}-{digest}"
     elif source == "osm":
+        from gis_data import osm  # noqa: PLC0415  (pyrosm, networkx: slow to import, OSM only)
+
         if osm_file is None:
             raise InputError(
                 "osm_file",
@@ -227,6 +228,8 @@ def plot_network(
     net: RoadNetwork, path: Path, *, river_gdf: gpd.GeoDataFrame | None = None, dpi: int = 120
 ) -> Path:
     """Draw `net` by road class (bridges magenta, signals black dots) to a PNG at `path`."""
+    from matplotlib.figure import Figure  # noqa: PLC0415  (matplotlib is slow to import)
+
     fig = Figure(figsize=(10, 10))
     ax = fig.add_subplot()
     if river_gdf is not None:

@@ -31,7 +31,6 @@ import numpy as np
 import pandas as pd
 import shapely
 from pydantic import BaseModel, ValidationError
-from scipy import stats
 
 from simulations.results import Progress, RunResult, Simulation
 from twin import h3grid, provenance
@@ -418,6 +417,8 @@ def mean_ci(values: Iterable[float], level: float = CONFIDENCE) -> tuple[int, fl
     if n < 2:
         return n, mean, math.nan, math.nan, math.nan
     std = float(x.std(ddof=1))
+    from scipy import stats  # noqa: PLC0415  (scipy.stats takes ~0.8 s to import: not at service start-up)
+
     half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * std / math.sqrt(n)
     return n, mean, std, mean - half, mean + half
 
@@ -604,6 +605,8 @@ def compare_kpis(
             elif dsd <= tol:
                 p, sig = (1.0 if abs(dm) <= tol else 0.0), abs(dm) > tol
             else:
+                from scipy import stats  # noqa: PLC0415  (slow to import)
+
                 p = float(2 * stats.t.sf(abs(dm) / (dsd / math.sqrt(n)), n - 1))
                 sig = p < 1 - CONFIDENCE
         else:
@@ -651,6 +654,8 @@ def _welch_p(a: tuple[float, float, int], b: tuple[float, float, int]) -> float:
         return math.nan
     t = (mb - ma) / math.sqrt(va + vb)
     dof = (va + vb) ** 2 / ((va * va) / (na - 1) + (vb * vb) / (nb - 1))
+    from scipy import stats  # noqa: PLC0415  (slow to import)
+
     return float(2 * stats.t.sf(abs(t), dof))
 
 

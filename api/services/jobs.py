@@ -50,8 +50,6 @@ from gis_data.city import build_city
 from simulations import runner
 from simulations.results import Progress, RunResult, Simulation
 from simulations.scenario import ScenarioSpec
-from simulations.traffic import model as traffic_model
-from simulations.waste import model as waste_model
 from twin import provenance
 from twin.city import City
 from twin.errors import InputError, TwinError
@@ -297,6 +295,10 @@ class JobStore:
 # -- running a scenario --------------------------------------------------------------------------
 def simulation_for(kind: str, city: City) -> Simulation:
     """Return the simulation of `kind` bound to the city model's network, cells and wards."""
+    # The models (mesa, pyvrp) load with the first scenario, not with the service's start-up.
+    from simulations.traffic import model as traffic_model  # noqa: PLC0415
+    from simulations.waste import model as waste_model  # noqa: PLC0415
+
     cells = city.cells(city.res)
     if kind == "traffic":
         return partial(traffic_model.run, network=city.network, cells=cells, wards=city.wards)

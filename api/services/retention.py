@@ -19,17 +19,18 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-import psycopg
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.errors import StoreBusy, StoreError, StoreFull, StoreUnavailable
 from api.store.base import to_us
-from api.store.postgres import map_error as map_pg_error
 from twin.errors import InputError
+
+if TYPE_CHECKING:
+    import psycopg
 
 #: Rows deleted per transaction: small enough that the service's writer never waits long.
 CHUNK = 5000
@@ -201,11 +202,15 @@ def _purge_sqlite(path: Path, ev_us: int, ct_us: int, dry_run: bool) -> tuple[in
 
 # -------------------------------------------------------------------------------------- PostgreSQL
 def _pg_error(e: psycopg.Error) -> StoreError:
+    from api.store.postgres import map_error as map_pg_error  # noqa: PLC0415  (imports psycopg)
+
     mapped = map_pg_error(e)
     return mapped if isinstance(mapped, StoreError) else StoreUnavailable(mapped.message)
 
 
 def _purge_postgres(dsn: str, ev_us: int, ct_us: int, dry_run: bool) -> tuple[int, int]:
+    import psycopg  # noqa: PLC0415  (only for PostgreSQL: keeps psycopg off an SQLite service's start-up)
+
     contact_where = "status = 'closed' AND updated_us < %s AND contact <> '{}'"
     try:
         with psycopg.connect(dsn, autocommit=True, connect_timeout=10, application_name="twin-purge") as conn:

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from api.store.base import Store
-from api.store.postgres import PostgresStore
 from api.store.sqlite import SQLiteStore
 from twin.errors import InputError
+
+if TYPE_CHECKING:
+    from api.store.postgres import PostgresStore
+
+
+def __getattr__(name: str) -> Any:
+    # psycopg is imported with the PostgreSQL backend only (it is not on an SQLite service's start-up).
+    if name == "PostgresStore":
+        from api.store.postgres import PostgresStore  # noqa: PLC0415
+
+        return PostgresStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["PostgresStore", "SQLiteStore", "Store", "default_dsn", "open_store"]
 
@@ -37,5 +50,7 @@ def open_store(dsn: str, *, res: int = 9) -> Store:
             raise InputError("store_dsn", "sqlite DSN needs a file path, e.g. sqlite:///var/twin/events.db")
         return SQLiteStore(Path(path), res=res)
     if scheme in ("postgresql", "postgres"):
+        from api.store.postgres import PostgresStore  # noqa: PLC0415  (psycopg only when used)
+
         return PostgresStore(dsn, res=res)
     raise InputError("store_dsn", f"unknown store scheme {scheme!r}", hint="use sqlite:///path/to/file")
