@@ -18,8 +18,9 @@ Phases, per backend:
    filled under the database (a tmpfs; for PostgreSQL a tablespace on it) → 507, then recovery once
    space is freed. Any 500 or connection reset is counted as a failure.
 
-Run: ``make reliability`` (≈ 5 min, under ``flock /tmp/twin-heavy.lock``), or
-``make reliability ARGS=--long`` for the 10-minute soak and 20 kill -9 rounds per backend. The disk-full phase
+Run: ``make reliability`` (under ``flock /tmp/twin-heavy.lock``): the 10-minute soak and 20 kill -9
+rounds per backend (≈ 35–45 min for both), or ``make reliability ARGS=--quick`` (15 s, 4 rounds) as a
+smoke run; ``ARGS="--only sqlite"`` runs one backend and keeps the other's rows. The disk-full phase
 needs root to mount a tmpfs; without it the row says "skipped" and why.
 """
 
@@ -191,8 +192,11 @@ def load_phase(backend: Backend, data_dir: Path, cams: list[str], seconds: int) 
     try:
         reader = _Reader(proc.url)
         wrk(proc.url, cams, batch=0, conns=8, seconds=2, run=f"{backend.name}-warm")
-        single = wrk(proc.url, cams, batch=0, conns=16, seconds=seconds, run=f"{backend.name}-s")
-        batch = wrk(proc.url, cams, batch=500, conns=4, seconds=max(5, seconds // 2), run=f"{backend.name}-b")
+        pid = proc.proc.pid
+        single = wrk(proc.url, cams, batch=0, conns=16, seconds=seconds, run=f"{backend.name}-s", pid=pid)
+        # Batches for at most a minute: 4 connections × 500 events fill the store fast.
+        bsec = max(5, min(60, seconds // 2))
+        batch = wrk(proc.url, cams, batch=500, conns=4, seconds=bsec, run=f"{backend.name}-b", pid=pid)
         short = max(5, min(seconds, 15))
         ref = wrk(proc.url, cams, batch=0, conns=16, seconds=short, run=f"{backend.name}-r")
         base = _subscribers(proc.url)
@@ -551,15 +555,17 @@ def _truncate(dsn: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Run the harness on SQLite and PostgreSQL; write bench/results/reliability.json."""
     ap = argparse.ArgumentParser(prog="python -m bench.reliability", description=__doc__.splitlines()[0])
-    ap.add_argument("--long", action="store_true", help="10-minute soak and 20 kill -9 rounds per backend")
     ap.add_argument(
-        "--seconds", type=int, default=None, help="sustained-load seconds (default 15; --long 600)"
+        "--quick", action="store_true", help="15 s of sustained load and 4 kill -9 rounds (a smoke run)"
     )
-    ap.add_argument("--rounds", type=int, default=None, help="kill -9 rounds (default 4; --long 20)")
+    ap.add_argument(
+        "--seconds", type=int, default=None, help="sustained-load seconds (default 600; --quick 15)"
+    )
+    ap.add_argument("--rounds", type=int, default=None, help="kill -9 rounds (default 20; --quick 4)")
     ap.add_argument("--only", choices=["sqlite", "postgresql"], default=None, help="one backend only")
     args = ap.parse_args(argv)
-    seconds = args.seconds or (600 if args.long else 15)
-    rounds = args.rounds or (20 if args.long else 4)
+    seconds = args.seconds or (15 if args.quick else 600)
+    rounds = args.rounds or (4 if args.quick else 20)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
     data_dir = fetch.default_cache_dir()
@@ -578,7 +584,7 @@ def main(argv: list[str] | None = None) -> None:
             admin = dsn.rsplit("/", 1)[0] + "/postgres"
             rows += run_backend(Postgres(dsn), data_dir, cams, seconds, rounds, admin)
     for r in rows:
-        r.extra.setdefault("run", {"seconds": seconds, "rounds": rounds, "long": args.long})
+        r.extra.setdefault("run", {"seconds": seconds, "rounds": rounds, "quick": args.quick})
     path = write_results("reliability", rows)
     if args.only:
         # Keep the other backend's rows of the previous run (marked as such by their own dates).
