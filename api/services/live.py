@@ -121,6 +121,7 @@ class LiveService:
         self.stats = IngestStats()
         self._parents: dict[int, dict[int, int]] = {}
         self._ticker: asyncio.Task[None] | None = None
+        self._gc_threshold: tuple[int, int, int] | None = None
         self._last_history = 0.0
 
     # ------------------------------------------------------------------------------ start / stop
@@ -160,16 +161,22 @@ class LiveService:
         if self.settings.gc_freeze:
             gc.collect()
             gc.freeze()
-        _, gen1, gen2 = gc.get_threshold()
+        self._gc_threshold = gc.get_threshold()
+        _, gen1, gen2 = self._gc_threshold
         gc.set_threshold(self.settings.gc_gen0, gen1, gen2)
         self._ticker = asyncio.create_task(self._tick_forever(), name="live-ticker")
 
     async def stop(self) -> None:
-        """Stop the periodic task."""
+        """Stop the periodic task; give the garbage collector back what start() froze."""
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
+        if self._gc_threshold is not None:
+            gc.set_threshold(*self._gc_threshold)
+            self._gc_threshold = None
+            if self.settings.gc_freeze:
+                gc.unfreeze()  # e.g. many apps in one test process: their objects can be collected again
 
     async def _tick_forever(self) -> None:
         while True:
