@@ -187,7 +187,8 @@ async function loadBaseLayer(name, mapReady = Promise.resolve()) {
   try {
     const fc = await getJSON(`/layers/${name}`, DISPLAY[name]);
     await mapReady;
-    const n = itemsOf(fc).length;
+    // A display variant sends each street once (both directed links as one line): count the links.
+    const n = itemsOf(fc).length + (fc?.display?.duplicates_dropped ?? 0);
     S.base[name] = fc;
     setBaseData(map, name, fc);
     setStatus(name, n ? "ok" : "empty", n ? "" : t("layer_empty", { name: t(`l_${name}`) }), n);
@@ -205,6 +206,27 @@ async function loadBaseLayer(name, mapReady = Promise.resolve()) {
   }
 }
 
+/** Return {at: [lon, lat], area} of a closed ring (shoelace formula, planar degrees), null if flat. */
+function ringCentroid(ring) {
+  if (!ring || ring.length < 4) return null;
+  const [x0, y0] = ring[0]; // relative to the first vertex, for precision
+  let a = 0;
+  let cx = 0;
+  let cy = 0;
+  for (let i = 0; i < ring.length - 1; i += 1) {
+    const xi = ring[i][0] - x0;
+    const yi = ring[i][1] - y0;
+    const xj = ring[i + 1][0] - x0;
+    const yj = ring[i + 1][1] - y0;
+    const cross = xi * yj - xj * yi;
+    a += cross;
+    cx += (xi + xj) * cross;
+    cy += (yi + yj) * cross;
+  }
+  if (Math.abs(a) < 1e-12) return null;
+  return { at: [x0 + cx / (3 * a), y0 + cy / (3 * a)], area: Math.abs(a / 2) };
+}
+
 function indexWards(fc) {
   const labels = [];
   for (const f of itemsOf(fc)) {
@@ -213,16 +235,12 @@ function indexWards(fc) {
     S.wards.set(code, p);
     const rings = f.geometry?.type === "MultiPolygon" ? f.geometry.coordinates.map((poly) => poly[0])
       : f.geometry?.type === "Polygon" ? [f.geometry.coordinates[0]] : [];
-    const ring = rings.sort((a, b) => b.length - a.length)[0];
-    if (!ring) continue;
-    let x = 0;
-    let y = 0;
-    for (const [lon, lat] of ring) {
-      x += lon;
-      y += lat;
-    }
+    // The label sits at the area centroid of the largest part (not the mean of its vertices, which
+    // drifts towards wherever the boundary has the most detail).
+    const parts = rings.map(ringCentroid).filter(Boolean).sort((a, b) => b.area - a.area);
+    if (!parts.length) continue;
     labels.push({ name: p.name ?? p.full_name ?? code, name_en: p.name ?? p.full_name_en,
-      core: Boolean(p.core_city_ward), position: [x / ring.length, y / ring.length] });
+      core: Boolean(p.core_city_ward), position: parts[0].at });
   }
   S.wardLabels = labels;
 }
