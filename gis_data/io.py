@@ -17,11 +17,11 @@ from typing import Any, Literal
 
 import geopandas as gpd
 import numpy as np
+import orjson
 import pandas as pd
 import pyarrow.parquet as pq
 import shapely
-from shapely.geometry import mapping
-from shapely.geometry.polygon import orient
+from geopandas.io.arrow import _geopandas_to_arrow
 
 from twin import provenance
 from twin.crs import WGS84
@@ -51,25 +51,32 @@ def atomic_path(target: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def _rfc7946_geometry(geom: Any) -> dict[str, Any] | None:
-    if geom is None or geom.is_empty:
-        return None
-    if isinstance(geom, shapely.Polygon):
-        geom = orient(geom, sign=1.0)  # exterior counter-clockwise (right-hand rule)
-    elif isinstance(geom, shapely.MultiPolygon):
-        geom = shapely.MultiPolygon([orient(p, sign=1.0) for p in geom.geoms])
-    out: dict[str, Any] = _round(mapping(geom))
-    return out
+def _geometries(geoms: Any) -> list[dict[str, Any] | None]:
+    """Return RFC 7946 geometry objects (exterior rings counter-clockwise, holes clockwise, coordinates
+    rounded to `COORD_DECIMALS`), None for missing or empty geometries. Vectorised in GEOS."""
+    arr = np.asarray(geoms, dtype=object)
+    if arr.size == 0:
+        return []
+    absent = shapely.is_missing(arr) | shapely.is_empty(arr)
+    oriented = shapely.orient_polygons(arr, exterior_cw=False)
+    rounded = shapely.transform(oriented, lambda c: np.round(c, COORD_DECIMALS))  # 2D positions
+    texts = shapely.to_geojson(rounded)
+    return [None if gone else orjson.loads(t) for gone, t in zip(absent.tolist(), texts, strict=True)]
 
 
-def _round(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return round(obj, COORD_DECIMALS)
-    if isinstance(obj, list | tuple):
-        return [_round(x) for x in obj]
-    if isinstance(obj, dict):
-        return {k: _round(v) for k, v in obj.items()}
-    return obj
+def _column(values: pd.Series) -> list[Any]:
+    """Return a column as JSON-able Python values (NaN and infinities as null), numbers in bulk."""
+    dtype = values.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "iub":
+        out: list[Any] = values.tolist()
+        return out
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        arr = values.to_numpy(dtype=np.float64)
+        floats: list[Any] = arr.tolist()
+        if not np.isfinite(arr).all():
+            floats = [v if math.isfinite(v) else None for v in floats]
+        return floats
+    return [_json_value(v) for v in values.tolist()]
 
 
 def _json_value(v: Any) -> Any:  # noqa: PLR0911  (one branch per JSON-able type)
@@ -104,19 +111,15 @@ def to_geojson_dict(gdf: gpd.GeoDataFrame, prov: dict[str, Any] | None = None) -
     source = prov.get("source", "unknown")
     synthetic = bool(prov.get("synthetic", False))
     cols = [c for c in gdf.columns if c != gdf.geometry.name]
-    records = gdf[cols].to_dict(orient="records")
+    columns = {str(c): _column(gdf[c]) for c in cols}
+    geometries = _geometries(gdf.geometry.to_numpy())
+    ids = _column(gdf.index.to_series())
     features = []
-    for idx, geom, rec in zip(gdf.index, gdf.geometry, records, strict=True):
-        props = {str(k): _json_value(v) for k, v in rec.items()}
+    for i, (idx, geom) in enumerate(zip(ids, geometries, strict=True)):
+        props = {name: values[i] for name, values in columns.items()}
         props.setdefault("source", source)
         props.setdefault("synthetic", synthetic)
-        feat: dict[str, Any] = {
-            "type": "Feature",
-            "id": _json_value(idx),
-            "geometry": _rfc7946_geometry(geom),
-            "properties": props,
-        }
-        features.append(feat)
+        features.append({"type": "Feature", "id": idx, "geometry": geom, "properties": props})
     out: dict[str, Any] = {"type": "FeatureCollection", "features": features}
     if prov:
         out["provenance"] = _json_value(prov)
@@ -127,7 +130,7 @@ def write_geojson(gdf: gpd.GeoDataFrame, path: Path) -> Path:
     """Write `gdf` as RFC 7946 GeoJSON to `path` atomically and return the path."""
     doc = to_geojson_dict(gdf)
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(doc, ensure_ascii=False, allow_nan=False), encoding="utf-8")
+        tmp.write_bytes(orjson.dumps(doc))
     return Path(path)
 
 
@@ -139,12 +142,13 @@ def write_geoparquet(gdf: gpd.GeoDataFrame, path: Path) -> Path:
     frame["source"] = prov.get("source", "unknown")
     frame["synthetic"] = bool(prov.get("synthetic", False))
     frame.attrs = {}
+    # what GeoDataFrame.to_parquet does (the table with its "geo" metadata), plus the provenance in
+    # the same key-value metadata, written once (pinned geopandas; tests check both metadata keys)
+    table = _geopandas_to_arrow(frame, index=True)
+    meta = dict(table.schema.metadata or {})
+    meta[b"provenance"] = json.dumps(_json_value(prov), ensure_ascii=False).encode()
     with atomic_path(path) as tmp:
-        frame.to_parquet(tmp, index=True)
-        table = pq.read_table(tmp)
-        meta = dict(table.schema.metadata or {})
-        meta[b"provenance"] = json.dumps(_json_value(prov), ensure_ascii=False).encode()
-        pq.write_table(table.replace_schema_metadata(meta), tmp)
+        pq.write_table(table.replace_schema_metadata(meta), tmp, compression="snappy")
     return Path(path)
 
 

@@ -125,7 +125,7 @@ def test_failed_write_leaves_no_partial_file(
     def boom(*args: object, **kwargs: object) -> None:
         raise PermissionError(13, "denied", str(tmp_path / "w.parquet"))
 
-    monkeypatch.setattr(gpd.GeoDataFrame, "to_parquet", boom)
+    monkeypatch.setattr("gis_data.io.pq.write_table", boom)
     result = runner.invoke(app, ["export", "wards", "-f", "geoparquet", "-o", str(tmp_path / "w.parquet")])
     assert result.exit_code != 0
     assert "permission denied" in result.output

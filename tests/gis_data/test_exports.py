@@ -147,7 +147,7 @@ def test_failed_export_leaves_no_file(city: City, tmp_path: Path, monkeypatch: p
     def boom(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(gpd.GeoDataFrame, "to_parquet", boom)
+    monkeypatch.setattr(io.pq, "write_table", boom)
     target = tmp_path / "out" / "cells.parquet"
     with pytest.raises(OSError, match="disk full"):
         io.write_geoparquet(city.layer("cells"), target)
