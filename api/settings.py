@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     #: Start the synthetic event replayer inside `twin serve` (gentle rate) so the map is alive.
     replay: bool = True
     replay_rate: float = Field(2.0, ge=0)
+    #: Seconds between the one-line live status in the service log (events in, reports, alerts, stream
+    #: clients and drops); 0 turns it off.
+    status_log_s: float = Field(60.0, ge=0)
     #: Optional online basemap style URL for deployments with internet (the viewer is offline otherwise).
     basemap_url: str | None = None
     cors_origins: list[str] = Field(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 import typer
@@ -9,6 +10,13 @@ import uvicorn
 
 from api.cli.base import app, console, friendly
 from api.settings import Settings
+
+
+class _UvicornLike(logging.Formatter):
+    """``INFO:     message``, as uvicorn prints its own lines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname + ':':<10}{super().format(record)}"
 
 
 @app.command("serve")
@@ -45,5 +53,12 @@ def serve(
                 seed=settings.seed,
                 res=settings.h3_res,
             )
+    # the service's own log lines (live status, sign-in link) next to uvicorn's, in its format
+    twin_log = logging.getLogger("twin")
+    if not twin_log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(_UvicornLike())
+        twin_log.addHandler(handler)
+        twin_log.setLevel(logging.INFO)
     console.print(f"serving the Lạng Sơn twin at http://{settings.host}:{settings.port}")
     uvicorn.run(api, host=settings.host, port=settings.port, log_level="info")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
+from typing import Any, Protocol
 
 from fastapi import FastAPI
 
@@ -19,6 +21,34 @@ from api.store import default_dsn, open_store
 from twin.errors import TwinError
 
 log = logging.getLogger("twin.live")
+
+
+class _HasStats(Protocol):
+    def stats_dict(self) -> dict[str, Any]: ...
+
+
+def status_line(now: dict[str, Any], before: dict[str, Any] | None, seconds: float) -> str:
+    """Return the one-line live status: events in since `before` (and the rate), totals, stream health."""
+    ingest, stream = now.get("ingest", {}), now.get("stream", {})
+    total = int(ingest.get("events", 0))
+    new = total - int((before or {}).get("ingest", {}).get("events", 0))
+    rate = new / seconds if seconds > 0 else 0.0
+    return (
+        f"live: {new:,} events in the last {seconds:.0f} s ({rate:.1f}/s), {total:,} since start; "
+        f"{int(ingest.get('reports', 0)):,} reports, {int(ingest.get('alerts', 0)):,} alerts; "
+        f"stream: {int(stream.get('subscribers', 0))} clients, {int(stream.get('dropped', 0)):,} dropped"
+    )
+
+
+async def log_status(live: _HasStats, every_s: float) -> None:
+    """Log `status_line` every `every_s` seconds until cancelled (what `make run` shows coming in)."""
+    before: dict[str, Any] | None = None
+    last = time.monotonic()
+    while True:
+        await asyncio.sleep(every_s)
+        now, at = live.stats_dict(), time.monotonic()
+        log.info("%s", status_line(now, before, at - last))
+        before, last = now, at
 
 
 @contextlib.asynccontextmanager
@@ -65,13 +95,19 @@ async def live_lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[LiveS
                 replay_task = asyncio.create_task(
                     run_in_app(app, settings.replay_rate, seed=settings.seed, keys=keys), name="replayer"
                 )
+            status_task = (
+                asyncio.create_task(log_status(live, settings.status_log_s), name="status-log")
+                if settings.status_log_s > 0
+                else None
+            )
             try:
                 yield live
             finally:
-                if replay_task is not None:
-                    replay_task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await replay_task
+                for task in (replay_task, status_task):
+                    if task is not None:
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, Exception):
+                            await task
     finally:
         app.state.live = None
         app.state.auth = outer_auth
