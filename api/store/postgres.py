@@ -23,44 +23,38 @@ suite (``tests/api/store_contract.py``):
 from __future__ import annotations
 
 import contextlib
-import json
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import orjson
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import pq
 
 from api.errors import StoreBusy, StoreError, StoreFull, StoreUnavailable
 from api.store.base import (
-    LIFECYCLE_RANK,
     PARENT_MIN_RES,
-    AlertRecord,
-    CameraSnapshot,
-    CredentialRecord,
     EventPage,
     EventQuery,
     EventRecord,
-    ReportRecord,
     UpsertResult,
     decode_cursor,
     encode_cursor,
-    from_us,
     to_us,
 )
+from api.store.common import EVENT_COLS as _EVENT_COLS
+from api.store.common import RES_COLS as _RES_COLS
+from api.store.common import SharedStoreMethods, plan_upsert, row_to_event
+from api.store.common import dumps as _dumps
 from twin.errors import InputError
 from twin.h3grid import MAX_RES, check_resolution
 
 T = TypeVar("T")
 Op = Callable[[psycopg.Connection[Any]], Any]
 
-_RES_COLS = tuple(f"cell_r{r}" for r in range(PARENT_MIN_RES, MAX_RES + 1))
 #: Advisory lock key that serialises schema migrations between processes ("LSTWIN" in ASCII).
 _MIGRATION_LOCK = 0x4C535457494E
 
@@ -166,12 +160,6 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
     ),
 )
 
-_EVENT_COLS = (
-    "event_id, camera_id, category, severity, confidence, lifecycle, start_us, end_us, lon, lat, res, "
-    + ", ".join(_RES_COLS)
-    + ", ward_code, attributes, synthetic, received_us, updated_us, revision"
-)
-_N_EVENT_COLS = len(_EVENT_COLS.split(","))
 _COPY_EVENTS = f"COPY events ({_EVENT_COLS}) FROM STDIN".encode()
 
 
@@ -189,15 +177,6 @@ _UPDATE_EVENT = (
     + ", ".join(f"{c} = %s" for c in _RES_COLS)
     + ", ward_code = %s, attributes = %s, updated_us = %s, revision = %s WHERE event_id = %s"
 )
-_ALERT_COLS = (
-    "alert_id, rule, key, status, severity, title, created_us, updated_us, cell, camera_id, "
-    "lon, lat, details, acknowledged_by, note"
-)
-_REPORT_COLS = (
-    "request_id, service_code, status, description, lon, lat, cell, ward_code, address, "
-    "requested_us, updated_us, status_notes, agency_responsible, contact, synthetic"
-)
-_CRED_COLS = "key_id, secret_hash, role, label, created_us, expires_us, revoked_us, last_used_us"
 
 #: SQLSTATEs that mean "another writer or the server's load is in the way; retry soon".
 _BUSY_STATES = frozenset(
@@ -243,65 +222,7 @@ def map_error(e: BaseException) -> StoreError | InputError:
     return StoreUnavailable(f"the event store failed: {first}")
 
 
-def _dumps(obj: Any) -> str:
-    return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
-
-
-def plan_upsert(
-    existing: dict[str, EventRecord], events: Sequence[EventRecord]
-) -> tuple[list[UpsertResult], dict[str, EventRecord], dict[str, EventRecord]]:
-    """Apply the contract's upsert rules to `events` given the stored rows `existing`.
-
-    Parameters
-    ----------
-    existing
-        Stored records by id (updated in place as the batch is applied, so the same id twice in one
-        write behaves like two writes).
-    events
-        The write, in order.
-
-    Returns
-    -------
-    tuple
-        The per-event results, the records to INSERT and the records to UPDATE (by id).
-    """
-    inserts: dict[str, EventRecord] = {}
-    updates: dict[str, EventRecord] = {}
-    out: list[UpsertResult] = []
-    for ev in events:
-        old = existing.get(ev.event_id)
-        if old is None:
-            new = ev if ev.revision == 1 else replace(ev, revision=1)
-            existing[ev.event_id] = new
-            inserts[ev.event_id] = new
-            out.append(UpsertResult(ev.event_id, "created", new))
-            continue
-        if old.camera_id != ev.camera_id or old.category != ev.category:
-            reason = f"event_id already used for camera {old.camera_id} / category {old.category}"
-            out.append(UpsertResult(ev.event_id, "conflict", old, reason))
-            continue
-        if LIFECYCLE_RANK[ev.lifecycle] < LIFECYCLE_RANK[old.lifecycle]:
-            out.append(UpsertResult(ev.event_id, "stale", old, f"already {old.lifecycle}"))
-            continue
-        if old.same_content(ev):
-            out.append(UpsertResult(ev.event_id, "duplicate", old))
-            continue
-        new = replace(
-            ev,
-            start_time=min(old.start_time, ev.start_time),
-            received_at=old.received_at,
-            revision=old.revision + 1,
-        )
-        existing[ev.event_id] = new
-        if ev.event_id in inserts:
-            inserts[ev.event_id] = new
-        else:
-            updates[ev.event_id] = new
-        out.append(UpsertResult(ev.event_id, "updated", new))
-    return out, inserts, updates
-
-
-class PostgresStore:
+class PostgresStore(SharedStoreMethods):
     """The scale-out `Store`: PostgreSQL with durable group commits from one writer connection.
 
     Parameters
@@ -353,7 +274,17 @@ class PostgresStore:
         self._writer = threading.Thread(target=self._writer_loop, name="postgres-writer", daemon=True)
         self._writer.start()
 
+    _FORMAT_STYLE = True  # psycopg: %s placeholders
+    _GREATEST = "GREATEST"
+    _BOOL_AS_INT = False  # BOOLEAN columns
+
     # ----------------------------------------------------------------------------------- plumbing
+    def _upsert_sql(self, table: str, cols: str, key: str) -> str:
+        names = [c.strip() for c in cols.split(",")]
+        sets = ", ".join(f"{c} = excluded.{c}" for c in names if c != key)
+        values = ", ".join(["%s"] * len(names))
+        return f"INSERT INTO {table} ({cols}) VALUES ({values}) ON CONFLICT ({key}) DO UPDATE SET {sets}"
+
     @staticmethod
     def _as_store_error(e: BaseException) -> StoreError:
         mapped = map_error(e)
@@ -584,7 +515,7 @@ class PostgresStore:
             chunk = ids[i : i + 1000]
             sql = f"SELECT {_EVENT_COLS} FROM events WHERE event_id = ANY(%s) ORDER BY event_id FOR UPDATE"
             for row in conn.execute(sql.encode(), (chunk,)):
-                rec = _row_to_event(row)
+                rec = row_to_event(row)
                 existing[rec.event_id] = rec
         out, inserts, updates = plan_upsert(existing, events)
         with conn.cursor() as cur:
@@ -618,11 +549,6 @@ class PostgresStore:
             to_us(e.updated_at),
             e.revision,
         )
-
-    def get_event(self, event_id: str) -> EventRecord | None:
-        """Return one event by id, or None."""
-        rows = self._read(f"SELECT {_EVENT_COLS} FROM events WHERE event_id = %s", (event_id,))
-        return _row_to_event(rows[0]) if rows else None
 
     def query_events(self, query: EventQuery) -> EventPage:
         """Return one page of events, newest first, keyset-paged on (start time, event id)."""
@@ -665,35 +591,11 @@ class PostgresStore:
         limit = max(1, int(query.limit))
         params.append(limit + 1)
         rows = self._read(sql, params)
-        events = [_row_to_event(r) for r in rows[:limit]]
+        events = [row_to_event(r) for r in rows[:limit]]
         nxt = None
         if len(rows) > limit and events:
             nxt = encode_cursor(events[-1].start_time, events[-1].event_id)
         return EventPage(events, nxt)
-
-    def events_since(self, since: datetime) -> list[EventRecord]:
-        """Return events that started at or after `since`, oldest first."""
-        rows = self._read(
-            f"SELECT {_EVENT_COLS} FROM events WHERE start_us >= %s ORDER BY start_us, event_id",
-            (to_us(since),),
-        )
-        return [_row_to_event(r) for r in rows]
-
-    def live_rows_since(self, since: datetime) -> list[tuple[datetime, int, str, bool]]:
-        """Return (start time, cell at the store resolution, category, synthetic) of the events that
-        started at or after `since`, oldest first: what the live counts are rebuilt from at start-up
-        (four columns, not whole records: a restart with 150k recent events reads them in ~0.2 s).
-        """
-        rows = self._read(
-            f"SELECT start_us, cell_r{self.res}, category, synthetic FROM events WHERE start_us >= %s "
-            "ORDER BY start_us, event_id",
-            (to_us(since),),
-        )
-        return [(from_us(r[0]), int(r[1]), r[2], bool(r[3])) for r in rows]
-
-    def count_events(self) -> int:
-        """Return the number of stored events."""
-        return int(self._read("SELECT COUNT(*) FROM events")[0][0])
 
     # ------------------------------------------------------------------------------------ cameras
     def submit_heartbeats(self, beats: Sequence[tuple[str, datetime]]) -> Future[None]:
@@ -710,224 +612,6 @@ class PostgresStore:
                 )
 
         return self._submit(op)
-
-    def camera_last_seen(self) -> dict[str, datetime]:
-        """Return the last-seen time of every camera seen so far."""
-        return {r[0]: from_us(r[1]) for r in self._read("SELECT camera_id, last_seen_us FROM camera_seen")}
-
-    def submit_camera_snapshot(self, snapshot: CameraSnapshot) -> Future[None]:
-        """Append one fleet status snapshot (same instant: replaced)."""
-        row = (to_us(snapshot.at), snapshot.online, snapshot.connected, snapshot.total)
-
-        def op(conn: psycopg.Connection[Any]) -> None:
-            conn.execute(
-                b"INSERT INTO camera_history VALUES (%s, %s, %s, %s) ON CONFLICT (at_us) DO UPDATE SET "
-                b"online = excluded.online, connected = excluded.connected, total = excluded.total",
-                row,
-            )
-
-        return self._submit(op)
-
-    def camera_history(self, since: datetime, limit: int = 1440) -> list[CameraSnapshot]:
-        """Return the latest `limit` snapshots since `since`, oldest first."""
-        rows = self._read(
-            "SELECT at_us, online, connected, total FROM camera_history WHERE at_us >= %s "
-            "ORDER BY at_us DESC LIMIT %s",
-            (to_us(since), limit),
-        )
-        return [CameraSnapshot(from_us(r[0]), r[1], r[2], r[3]) for r in reversed(rows)]
-
-    # ------------------------------------------------------------------------------------- alerts
-    def submit_alert(self, alert: AlertRecord) -> Future[AlertRecord]:
-        """Insert or replace an alert by id."""
-        row = (
-            alert.alert_id,
-            alert.rule,
-            alert.key,
-            alert.status,
-            alert.severity,
-            alert.title,
-            to_us(alert.created_at),
-            to_us(alert.updated_at),
-            alert.cell,
-            alert.camera_id,
-            alert.lon,
-            alert.lat,
-            _dumps(alert.details),
-            alert.acknowledged_by,
-            alert.note,
-        )
-        sql = _upsert_sql("alerts", _ALERT_COLS, "alert_id")
-
-        def op(conn: psycopg.Connection[Any]) -> AlertRecord:
-            conn.execute(sql, row)
-            return alert
-
-        return self._submit(op)
-
-    def get_alert(self, alert_id: str) -> AlertRecord | None:
-        """Return one alert, or None."""
-        rows = self._read(f"SELECT {_ALERT_COLS} FROM alerts WHERE alert_id = %s", (alert_id,))
-        return _row_to_alert(rows[0]) if rows else None
-
-    def list_alerts(self, status: str | None = None, limit: int = 200) -> list[AlertRecord]:
-        """Return alerts newest first, optionally of one status."""
-        sql = f"SELECT {_ALERT_COLS} FROM alerts"
-        params: list[Any] = []
-        if status:
-            sql += " WHERE status = %s"
-            params.append(status)
-        sql += " ORDER BY created_us DESC, alert_id DESC LIMIT %s"
-        params.append(limit)
-        return [_row_to_alert(r) for r in self._read(sql, params)]
-
-    # ------------------------------------------------------------------------------------ reports
-    def submit_report(self, report: ReportRecord) -> Future[ReportRecord]:
-        """Insert or replace a citizen report by id."""
-        row = (
-            report.request_id,
-            report.service_code,
-            report.status,
-            report.description,
-            report.lon,
-            report.lat,
-            report.cell,
-            report.ward_code,
-            report.address,
-            to_us(report.requested_at),
-            to_us(report.updated_at),
-            report.status_notes,
-            report.agency_responsible,
-            _dumps(report.contact),
-            report.synthetic,
-        )
-        sql = _upsert_sql("reports", _REPORT_COLS, "request_id")
-
-        def op(conn: psycopg.Connection[Any]) -> ReportRecord:
-            conn.execute(sql, row)
-            return report
-
-        return self._submit(op)
-
-    def get_report(self, request_id: str) -> ReportRecord | None:
-        """Return one citizen report, or None."""
-        rows = self._read(f"SELECT {_REPORT_COLS} FROM reports WHERE request_id = %s", (request_id,))
-        return _row_to_report(rows[0]) if rows else None
-
-    def list_reports(
-        self,
-        *,
-        service_code: str | None = None,
-        status: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int = 200,
-    ) -> list[ReportRecord]:
-        """Return citizen reports newest first, filtered."""
-        where: list[str] = []
-        params: list[Any] = []
-        if service_code:
-            where.append("service_code = %s")
-            params.append(service_code)
-        if status:
-            where.append("status = %s")
-            params.append(status)
-        if since:
-            where.append("requested_us >= %s")
-            params.append(to_us(since))
-        if until:
-            where.append("requested_us < %s")
-            params.append(to_us(until))
-        sql = f"SELECT {_REPORT_COLS} FROM reports"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY requested_us DESC, request_id DESC LIMIT %s"
-        params.append(limit)
-        return [_row_to_report(r) for r in self._read(sql, params)]
-
-    # -------------------------------------------------------------------------------- credentials
-    def submit_credential(self, credential: CredentialRecord) -> Future[CredentialRecord]:
-        """Insert a new API key record (only the hash of its secret)."""
-        c = credential
-        row = (
-            c.key_id,
-            c.secret_hash,
-            c.role,
-            c.label,
-            to_us(c.created_at),
-            to_us(c.expires_at) if c.expires_at else None,
-            to_us(c.revoked_at) if c.revoked_at else None,
-            to_us(c.last_used_at) if c.last_used_at else None,
-        )
-        sql = f"INSERT INTO credentials ({_CRED_COLS}) VALUES ({', '.join(['%s'] * 8)})".encode()
-
-        def op(conn: psycopg.Connection[Any]) -> CredentialRecord:
-            conn.execute(sql, row)
-            return credential
-
-        return self._submit(op)
-
-    def get_credential(self, key_id: str) -> CredentialRecord | None:
-        """Return one API key record, or None."""
-        rows = self._read(f"SELECT {_CRED_COLS} FROM credentials WHERE key_id = %s", (key_id,))
-        return _row_to_credential(rows[0]) if rows else None
-
-    def list_credentials(self) -> list[CredentialRecord]:
-        """Return every API key record, newest first."""
-        rows = self._read(f"SELECT {_CRED_COLS} FROM credentials ORDER BY created_us DESC, key_id")
-        return [_row_to_credential(r) for r in rows]
-
-    def revoke_credential(self, key_id: str, at: datetime) -> Future[bool]:
-        """Mark a key revoked (an earlier revocation time stays); return whether it exists."""
-        at_us = to_us(at)
-
-        def op(conn: psycopg.Connection[Any]) -> bool:
-            cur = conn.execute(
-                b"UPDATE credentials SET revoked_us = COALESCE(revoked_us, %s) WHERE key_id = %s",
-                (at_us, key_id),
-            )
-            return cur.rowcount > 0
-
-        return self._submit(op)
-
-    def touch_credential(self, key_id: str, at: datetime) -> Future[None]:
-        """Record a key's use (a later time wins)."""
-        at_us = to_us(at)
-
-        def op(conn: psycopg.Connection[Any]) -> None:
-            conn.execute(
-                b"UPDATE credentials SET last_used_us = GREATEST(COALESCE(last_used_us, 0), %s) "
-                b"WHERE key_id = %s",
-                (at_us, key_id),
-            )
-
-        return self._submit(op)
-
-    def submit_report_owner(self, request_id: str, owner: str) -> Future[None]:
-        """Record which key submitted a report."""
-
-        def op(conn: psycopg.Connection[Any]) -> None:
-            conn.execute(
-                b"INSERT INTO report_owners (request_id, owner) VALUES (%s, %s) "
-                b"ON CONFLICT (request_id) DO UPDATE SET owner = excluded.owner",
-                (request_id, owner),
-            )
-
-        return self._submit(op)
-
-    def report_owner(self, request_id: str) -> str | None:
-        """Return the key id that submitted a report, or None."""
-        rows = self._read("SELECT owner FROM report_owners WHERE request_id = %s", (request_id,))
-        return str(rows[0][0]) if rows else None
-
-    def list_reports_of(self, owner: str, limit: int = 200) -> list[ReportRecord]:
-        """Return the reports a key submitted, newest first."""
-        rows = self._read(
-            f"SELECT {_REPORT_COLS} FROM reports JOIN report_owners USING (request_id) "
-            "WHERE owner = %s ORDER BY requested_us DESC, request_id DESC LIMIT %s",
-            (owner, limit),
-        )
-        return [_row_to_report(r) for r in rows]
 
     # ------------------------------------------------------------------------------------ checks
     def check_integrity(self) -> str:
@@ -960,10 +644,6 @@ class PostgresStore:
                     problems.append(f"index {name}: {e.message}")
         return "; ".join(problems) or "ok"
 
-    def stats(self) -> dict[str, int]:
-        """Return writer counters: commits and writes committed (their ratio is the group size)."""
-        return {"commits": self.commits, "writes": self.grouped_writes}
-
 
 # ---------------------------------------------------------------------------------------- rows
 def _cells_row(e: EventRecord) -> list[int | None]:
@@ -984,90 +664,4 @@ def _update_row(e: EventRecord) -> tuple[Any, ...]:
         to_us(e.updated_at),
         e.revision,
         e.event_id,
-    )
-
-
-def _upsert_sql(table: str, cols: str, key: str) -> bytes:
-    names = [c.strip() for c in cols.split(",")]
-    sets = ", ".join(f"{c} = excluded.{c}" for c in names if c != key)
-    placeholders = ", ".join(["%s"] * len(names))
-    sql = f"INSERT INTO {table} ({cols}) VALUES ({placeholders}) ON CONFLICT ({key}) DO UPDATE SET {sets}"
-    return sql.encode()
-
-
-def _row_to_event(row: Sequence[Any]) -> EventRecord:
-    n = len(_RES_COLS)
-    cells = {PARENT_MIN_RES + i: int(c) for i, c in enumerate(row[11 : 11 + n]) if c is not None}
-    rest = row[11 + n :]
-    return EventRecord(
-        event_id=row[0],
-        camera_id=row[1],
-        category=row[2],
-        severity=row[3],
-        confidence=float(row[4]),
-        lifecycle=row[5],
-        start_time=from_us(row[6]),
-        end_time=from_us(row[7]) if row[7] is not None else None,
-        lon=float(row[8]),
-        lat=float(row[9]),
-        cells=cells,
-        ward_code=rest[0],
-        attributes=json.loads(rest[1]),
-        synthetic=bool(rest[2]),
-        received_at=from_us(rest[3]),
-        updated_at=from_us(rest[4]),
-        revision=int(rest[5]),
-    )
-
-
-def _row_to_alert(r: Sequence[Any]) -> AlertRecord:
-    return AlertRecord(
-        alert_id=r[0],
-        rule=r[1],
-        key=r[2],
-        status=r[3],
-        severity=r[4],
-        title=r[5],
-        created_at=from_us(r[6]),
-        updated_at=from_us(r[7]),
-        cell=r[8],
-        camera_id=r[9],
-        lon=r[10],
-        lat=r[11],
-        details=json.loads(r[12]),
-        acknowledged_by=r[13],
-        note=r[14],
-    )
-
-
-def _row_to_report(r: Sequence[Any]) -> ReportRecord:
-    return ReportRecord(
-        request_id=r[0],
-        service_code=r[1],
-        status=r[2],
-        description=r[3],
-        lon=r[4],
-        lat=r[5],
-        cell=r[6],
-        ward_code=r[7],
-        address=r[8],
-        requested_at=from_us(r[9]),
-        updated_at=from_us(r[10]),
-        status_notes=r[11],
-        agency_responsible=r[12],
-        contact=json.loads(r[13]),
-        synthetic=bool(r[14]),
-    )
-
-
-def _row_to_credential(r: Sequence[Any]) -> CredentialRecord:
-    return CredentialRecord(
-        key_id=r[0],
-        secret_hash=r[1],
-        role=r[2],
-        label=r[3],
-        created_at=from_us(r[4]),
-        expires_at=from_us(r[5]) if r[5] is not None else None,
-        revoked_at=from_us(r[6]) if r[6] is not None else None,
-        last_used_at=from_us(r[7]) if r[7] is not None else None,
     )
