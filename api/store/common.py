@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import replace
 from datetime import datetime
-from functools import cache
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
@@ -25,9 +25,13 @@ from api.store.base import (
     AlertRecord,
     CameraSnapshot,
     CredentialRecord,
+    EventPage,
+    EventQuery,
     EventRecord,
     ReportRecord,
     UpsertResult,
+    decode_cursor,
+    encode_cursor,
     from_us,
     to_us,
 )
@@ -63,7 +67,7 @@ def placeholders(n: int) -> str:
     return ", ".join("?" * n)
 
 
-@cache
+@lru_cache(maxsize=1024)
 def to_format_style(sql: str) -> str:
     """Return `sql` with its ``?`` placeholders written as ``%s`` (psycopg's style); cached."""
     return sql.replace("?", "%s")
@@ -268,8 +272,9 @@ class SharedStoreMethods:
     """The `Store` methods both backends run alike, over the backend's `_read` and `_submit`.
 
     A backend sets `_FORMAT_STYLE` (psycopg's ``%s`` placeholders instead of ``?``), `_GREATEST` (its
-    two-argument maximum) and `_BOOL_AS_INT` (flags stored as 0/1), and implements `_upsert_sql` (its
-    insert-or-replace of one row by key).
+    two-argument maximum) and `_BOOL_AS_INT` (flags stored as 0/1), and implements the SQL that really
+    differs: `_upsert_sql` (insert-or-replace of one row by key), `_categories_filter`, `_before_filter`
+    (the keyset cursor) and `_check_cell_res`.
     """
 
     _FORMAT_STYLE: ClassVar[bool] = False
@@ -291,6 +296,18 @@ class SharedStoreMethods:
 
     def _upsert_sql(self, table: str, cols: str, key: str) -> str:
         """Return the statement that inserts one row of `cols` into `table`, replacing the row of `key`."""
+        raise NotImplementedError
+
+    def _categories_filter(self, categories: Sequence[str]) -> tuple[str, list[Any]]:
+        """Return the clause (``?`` placeholders) and values that keep events of one of `categories`."""
+        raise NotImplementedError
+
+    def _before_filter(self, start_us: int, event_id: str) -> tuple[str, list[Any]]:
+        """Return the clause and values that keep events ordered before (start_us, event_id)."""
+        raise NotImplementedError
+
+    def _check_cell_res(self, res: int) -> None:
+        """Refuse a resolution of `EventQuery.cell` that the backend cannot filter on."""
         raise NotImplementedError
 
     def _write(self, sql: str, row: Sequence[Any], result: Any = None) -> Future[Any]:
@@ -333,6 +350,52 @@ class SharedStoreMethods:
     def count_events(self) -> int:
         """Return the number of stored events."""
         return int(self._read("SELECT COUNT(*) FROM events")[0][0])
+
+    def query_events(self, query: EventQuery) -> EventPage:
+        """Return one page of events, newest first, keyset-paged on (start time, event id)."""
+        where: list[str] = []
+        params: list[Any] = []
+        if query.bbox is not None:
+            x0, y0, x1, y1 = query.bbox
+            where.append("lon BETWEEN ? AND ? AND lat BETWEEN ? AND ?")
+            params += [x0, x1, y0, y1]
+        if query.since is not None:
+            where.append("start_us >= ?")
+            params.append(to_us(query.since))
+        if query.until is not None:
+            where.append("start_us < ?")
+            params.append(to_us(query.until))
+        if query.categories:
+            clause, values = self._categories_filter(query.categories)
+            where.append(clause)
+            params += values
+        if query.camera_id is not None:
+            where.append("camera_id = ?")
+            params.append(query.camera_id)
+        if query.ward_code is not None:
+            where.append("ward_code = ?")
+            params.append(query.ward_code)
+        if query.cell is not None:
+            res, cell = query.cell
+            self._check_cell_res(res)
+            where.append(f"cell_r{res} = ?")
+            params.append(cell)
+        if query.cursor:
+            clause, values = self._before_filter(*decode_cursor(query.cursor))
+            where.append(clause)
+            params += values
+        sql = f"SELECT {EVENT_COLS} FROM events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY start_us DESC, event_id DESC LIMIT ?"
+        limit = max(1, int(query.limit))
+        params.append(limit + 1)
+        rows = self._read(self._sql(sql), params)
+        events = [row_to_event(r) for r in rows[:limit]]
+        nxt = None
+        if len(rows) > limit and events:
+            nxt = encode_cursor(events[-1].start_time, events[-1].event_id)
+        return EventPage(events, nxt)
 
     # ------------------------------------------------------------------------------------ cameras
     def camera_last_seen(self) -> dict[str, datetime]:

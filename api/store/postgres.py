@@ -37,12 +37,8 @@ from psycopg import pq
 from api.errors import StoreBusy, StoreError, StoreFull, StoreUnavailable
 from api.store.base import (
     PARENT_MIN_RES,
-    EventPage,
-    EventQuery,
     EventRecord,
     UpsertResult,
-    decode_cursor,
-    encode_cursor,
     to_us,
 )
 from api.store.common import EVENT_COLS as _EVENT_COLS
@@ -278,13 +274,25 @@ class PostgresStore(SharedStoreMethods):
     _GREATEST = "GREATEST"
     _BOOL_AS_INT = False  # BOOLEAN columns
 
-    # ----------------------------------------------------------------------------------- plumbing
+    # ------------------------------------------------------------------------------------ dialect
     def _upsert_sql(self, table: str, cols: str, key: str) -> str:
         names = [c.strip() for c in cols.split(",")]
         sets = ", ".join(f"{c} = excluded.{c}" for c in names if c != key)
         values = ", ".join(["%s"] * len(names))
         return f"INSERT INTO {table} ({cols}) VALUES ({values}) ON CONFLICT ({key}) DO UPDATE SET {sets}"
 
+    def _categories_filter(self, categories: Sequence[str]) -> tuple[str, list[Any]]:
+        return "category = ANY(?)", [list(categories)]
+
+    def _before_filter(self, start_us: int, event_id: str) -> tuple[str, list[Any]]:
+        return "(start_us, event_id) < (?, ?)", [start_us, event_id]
+
+    def _check_cell_res(self, res: int) -> None:
+        check_resolution(res)
+        if res < PARENT_MIN_RES:
+            raise InputError("res", f"must be at least {PARENT_MIN_RES} to filter events by cell")
+
+    # ----------------------------------------------------------------------------------- plumbing
     @staticmethod
     def _as_store_error(e: BaseException) -> StoreError:
         mapped = map_error(e)
@@ -549,53 +557,6 @@ class PostgresStore(SharedStoreMethods):
             to_us(e.updated_at),
             e.revision,
         )
-
-    def query_events(self, query: EventQuery) -> EventPage:
-        """Return one page of events, newest first, keyset-paged on (start time, event id)."""
-        where: list[str] = []
-        params: list[Any] = []
-        if query.bbox is not None:
-            x0, y0, x1, y1 = query.bbox
-            where.append("lon BETWEEN %s AND %s AND lat BETWEEN %s AND %s")
-            params += [x0, x1, y0, y1]
-        if query.since is not None:
-            where.append("start_us >= %s")
-            params.append(to_us(query.since))
-        if query.until is not None:
-            where.append("start_us < %s")
-            params.append(to_us(query.until))
-        if query.categories:
-            where.append("category = ANY(%s)")
-            params.append(list(query.categories))
-        if query.camera_id is not None:
-            where.append("camera_id = %s")
-            params.append(query.camera_id)
-        if query.ward_code is not None:
-            where.append("ward_code = %s")
-            params.append(query.ward_code)
-        if query.cell is not None:
-            res, cell = query.cell
-            check_resolution(res)
-            if res < PARENT_MIN_RES:
-                raise InputError("res", f"must be at least {PARENT_MIN_RES} to filter events by cell")
-            where.append(f"cell_r{res} = %s")
-            params.append(cell)
-        if query.cursor:
-            start_us, event_id = decode_cursor(query.cursor)
-            where.append("(start_us, event_id) < (%s, %s)")
-            params += [start_us, event_id]
-        sql = f"SELECT {_EVENT_COLS} FROM events"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY start_us DESC, event_id DESC LIMIT %s"
-        limit = max(1, int(query.limit))
-        params.append(limit + 1)
-        rows = self._read(sql, params)
-        events = [row_to_event(r) for r in rows[:limit]]
-        nxt = None
-        if len(rows) > limit and events:
-            nxt = encode_cursor(events[-1].start_time, events[-1].event_id)
-        return EventPage(events, nxt)
 
     # ------------------------------------------------------------------------------------ cameras
     def submit_heartbeats(self, beats: Sequence[tuple[str, datetime]]) -> Future[None]:

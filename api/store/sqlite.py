@@ -25,12 +25,8 @@ from typing import Any, TypeVar
 from api.errors import StoreBusy, StoreError, StoreFull, StoreUnavailable
 from api.store.base import (
     PARENT_MIN_RES,
-    EventPage,
-    EventQuery,
     EventRecord,
     UpsertResult,
-    decode_cursor,
-    encode_cursor,
     to_us,
 )
 from api.store.common import EVENT_COLS as _EVENT_COLS
@@ -223,10 +219,25 @@ class SQLiteStore(SharedStoreMethods):
         self._writer = threading.Thread(target=self._writer_loop, name="sqlite-writer", daemon=True)
         self._writer.start()
 
-    # ----------------------------------------------------------------------------------- plumbing
+    _FORMAT_STYLE = False  # sqlite3: ? placeholders
+    _GREATEST = "MAX"
+    _BOOL_AS_INT = True  # INTEGER columns
+
+    # ------------------------------------------------------------------------------------ dialect
     def _upsert_sql(self, table: str, cols: str, key: str) -> str:
         # SQLite's own insert-or-replace (the row of `key` is deleted and the new one inserted).
         return f"INSERT OR REPLACE INTO {table} ({cols}) VALUES ({placeholders(len(cols.split(',')))})"
+
+    def _categories_filter(self, categories: Sequence[str]) -> tuple[str, list[Any]]:
+        return f"category IN ({placeholders(len(categories))})", list(categories)
+
+    def _before_filter(self, start_us: int, event_id: str) -> tuple[str, list[Any]]:
+        return "(start_us < ? OR (start_us = ? AND event_id < ?))", [start_us, start_us, event_id]
+
+    def _check_cell_res(self, res: int) -> None:
+        check_resolution(res)
+
+    # ----------------------------------------------------------------------------------- plumbing
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
@@ -485,51 +496,6 @@ class SQLiteStore(SharedStoreMethods):
             e.revision,
             e.event_id,
         )
-
-    def query_events(self, query: EventQuery) -> EventPage:
-        """Return one page of events, newest first, keyset-paged on (start time, event id)."""
-        where: list[str] = []
-        params: list[Any] = []
-        if query.bbox is not None:
-            x0, y0, x1, y1 = query.bbox
-            where.append("lon BETWEEN ? AND ? AND lat BETWEEN ? AND ?")
-            params += [x0, x1, y0, y1]
-        if query.since is not None:
-            where.append("start_us >= ?")
-            params.append(to_us(query.since))
-        if query.until is not None:
-            where.append("start_us < ?")
-            params.append(to_us(query.until))
-        if query.categories:
-            where.append(f"category IN ({', '.join('?' * len(query.categories))})")
-            params += list(query.categories)
-        if query.camera_id is not None:
-            where.append("camera_id = ?")
-            params.append(query.camera_id)
-        if query.ward_code is not None:
-            where.append("ward_code = ?")
-            params.append(query.ward_code)
-        if query.cell is not None:
-            res, cell = query.cell
-            check_resolution(res)
-            where.append(f"cell_r{res} = ?")
-            params.append(cell)
-        if query.cursor:
-            start_us, event_id = decode_cursor(query.cursor)
-            where.append("(start_us < ? OR (start_us = ? AND event_id < ?))")
-            params += [start_us, start_us, event_id]
-        sql = f"SELECT {_EVENT_COLS} FROM events"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY start_us DESC, event_id DESC LIMIT ?"
-        limit = max(1, int(query.limit))
-        params.append(limit + 1)
-        rows = self._read(sql, params)
-        events = [row_to_event(r) for r in rows[:limit]]
-        nxt = None
-        if len(rows) > limit and events:
-            nxt = encode_cursor(events[-1].start_time, events[-1].event_id)
-        return EventPage(events, nxt)
 
     # ------------------------------------------------------------------------------------ cameras
     def submit_heartbeats(self, beats: Sequence[tuple[str, datetime]]) -> Future[None]:
