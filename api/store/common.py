@@ -3,8 +3,9 @@ and `SharedStoreMethods`, the methods whose SQL differs between the dialects onl
 
 SQL here is written with ``?`` placeholders; `SharedStoreMethods._sql` turns it into the backend's
 dialect (``%s`` for psycopg). Where the dialects really differ (the insert-or-replace of a table, the
-two-argument maximum), each backend names its own form in a class attribute or hook; performance-critical
-paths (event upsert SQL, COPY, group commit) stay in the backends.
+two-argument maximum, the category and keyset-cursor filters of `query_events`), each backend names its
+own form in a class attribute or hook; performance-critical paths (event insert/update SQL, COPY, the
+writer thread and its group commit) stay in the backends.
 """
 
 from __future__ import annotations

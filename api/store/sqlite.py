@@ -238,7 +238,6 @@ class SQLiteStore(SharedStoreMethods):
         check_resolution(res)
 
     # ----------------------------------------------------------------------------------- plumbing
-
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout_ms / 1000
