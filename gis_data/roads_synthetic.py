@@ -38,9 +38,6 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 from pyproj import Transformer
-from scipy import sparse
-from scipy.sparse import csgraph
-from scipy.spatial import Delaunay, cKDTree
 from shapely.geometry.base import BaseGeometry
 
 from twin.crs import METRIC, WGS84
@@ -441,6 +438,8 @@ def _mesh_points(
     geo: _Geography, forced_xy: npt.NDArray[np.float64], rng: np.random.Generator, p: SyntheticParams
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
     """Return mesh points (metric) and their urban grid indices (-1 outside the urban grid)."""
+    from scipy.spatial import cKDTree  # noqa: PLC0415  (scipy: ~0.6 s; a cached network needs none)
+
     spacing = _spacing(p)
     rural = geo.study.difference(geo.urban).difference(geo.suburban)
     zones = (geo.urban, geo.suburban, rural)
@@ -477,6 +476,8 @@ def _proximity_edges(
 
     `diag_p` is, per point, the probability of keeping a Gabriel-only edge that starts there.
     """
+    from scipy.spatial import Delaunay, cKDTree  # noqa: PLC0415  (scipy is slow to import)
+
     tri = Delaunay(xy)
     s = tri.simplices
     e = np.vstack((s[:, [0, 1]], s[:, [1, 2]], s[:, [0, 2]]))
@@ -529,6 +530,9 @@ def _street_graph(
     p: SyntheticParams,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Return all node coordinates, undirected edges and the forced-segment index of each (-1 if none)."""
+    from scipy import sparse  # noqa: PLC0415  (scipy is slow to import)
+    from scipy.sparse import csgraph  # noqa: PLC0415
+
     fxy = np.asarray(forced.xy, dtype=np.float64)
     nf = len(fxy)
     xy = np.vstack((fxy, mesh))
@@ -577,6 +581,9 @@ def _edge_flows(
     p: SyntheticParams,
 ) -> npt.NDArray[np.float64]:
     """Return a sampled edge betweenness: shortest-time paths between random node pairs per edge."""
+    from scipy import sparse  # noqa: PLC0415  (scipy is slow to import)
+    from scipy.sparse import csgraph  # noqa: PLC0415
+
     n = len(xy)
     t = np.hypot(*(xy[edges[:, 0]] - xy[edges[:, 1]]).T) / speed
     g = sparse.csr_matrix((t, (edges[:, 0], edges[:, 1])), shape=(n, n))
@@ -677,6 +684,9 @@ def _repair_oneways(
     edges: npt.NDArray[np.int64], oneway: npt.NDArray[np.int64], n: int
 ) -> npt.NDArray[np.int64]:
     """Make one-way streets two-way around nodes that would fall out of the largest SCC."""
+    from scipy import sparse  # noqa: PLC0415  (scipy is slow to import)
+    from scipy.sparse import csgraph  # noqa: PLC0415
+
     oneway = oneway.copy()
     for _ in range(10):
         u, v, _e = _directed(edges, oneway)

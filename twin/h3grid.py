@@ -6,7 +6,10 @@ the edge with `to_str` / `to_int`. Resolution is a setting (default 9, ~0.1 km²
 
 from __future__ import annotations
 
+import importlib
+import threading
 from collections.abc import Iterable, Sequence
+from types import ModuleType
 
 import h3
 import numpy as np
@@ -15,7 +18,6 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from twin import _h3kernel
 from twin import resolution as _resolution
 from twin.errors import InputError
 
@@ -26,6 +28,37 @@ MAX_RES = _resolution.MAX_RES
 check_resolution = _resolution.check_resolution
 
 CellArray = npt.NDArray[np.uint64]
+
+#: Up to this many points `latlng_to_cells` calls ``h3.latlng_to_cell`` itself (the reference the kernel
+#: is tested against, so the answer is the same), which spares the numba kernel (~1 s to import and load
+#: from its on-disk cache) for single events and small batches, e.g. in the first requests after a restart.
+SMALL_BATCH = 64
+
+_KERNEL_LOCK = threading.Lock()
+_KERNEL: list[ModuleType] = []  # the fully imported kernel module, once a caller has imported it
+
+
+def _kernel() -> ModuleType:
+    """Return `twin._h3kernel`, imported on first use (numba is imported with it).
+
+    Set only once the import has finished: a thread that comes in while another one (the background
+    warm-up) is importing it waits on the lock instead of getting the half-initialised module.
+    """
+    if not _KERNEL:
+        with _KERNEL_LOCK:
+            if not _KERNEL:
+                _KERNEL.append(importlib.import_module("twin._h3kernel"))
+    return _KERNEL[0]
+
+
+def warm_kernel() -> None:
+    """Import the numba kernel and load its compiled code (from numba's on-disk cache when present).
+
+    The live service calls this in a background thread after start-up, so neither the restart nor the
+    first large batch pays for it.
+    """
+    pts = np.full(SMALL_BATCH + 1, 21.85)
+    _kernel().latlng_to_cells(pts, np.full(SMALL_BATCH + 1, 106.76), DEFAULT_RES)
 
 
 def latlng_to_cells(lat: npt.ArrayLike, lng: npt.ArrayLike, res: int = DEFAULT_RES) -> CellArray:
@@ -40,8 +73,15 @@ def latlng_to_cells(lat: npt.ArrayLike, lng: npt.ArrayLike, res: int = DEFAULT_R
     if la.shape != ln.shape:
         raise InputError("lng", f"has {ln.size} values but lat has {la.size}")
     _check_coords(la, ln)
+    if la.size <= SMALL_BATCH:
+        return np.fromiter(
+            (int(h3.latlng_to_cell(y, x, res), 16) for y, x in zip(la.tolist(), ln.tolist(), strict=True)),
+            dtype=np.uint64,
+            count=la.size,
+        )
     # numba port of H3's latLngToCell, bit-identical to h3.latlng_to_cell (tests/twin/test_h3kernel.py)
-    return _h3kernel.latlng_to_cells(la, ln, res)
+    cells: CellArray = _kernel().latlng_to_cells(la, ln, res)
+    return cells
 
 
 def _check_coords(lat: npt.NDArray[np.float64], lng: npt.NDArray[np.float64]) -> None:

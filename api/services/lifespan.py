@@ -13,11 +13,11 @@ from fastapi import FastAPI
 
 from api.auth.bootstrap import replayer_keys, start_auth
 from api.deps import city_of
-from api.replayer import run_in_app
 from api.services.city import CityLike
 from api.services.live import LiveService, LiveSettings, running
 from api.settings import Settings
 from api.store import default_dsn, open_store
+from twin import h3grid
 from twin.errors import TwinError
 
 log = logging.getLogger("twin.live")
@@ -91,10 +91,16 @@ async def live_lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[LiveS
         async with running(live):
             replay_task = None
             if settings.replay and settings.replay_rate > 0:
+                # httpx (~0.2 s to import) only when the in-process replayer runs
+                from api.replayer import run_in_app  # noqa: PLC0415
+
                 keys = await asyncio.to_thread(replayer_keys, store, settings) if settings.auth else {}
                 replay_task = asyncio.create_task(
                     run_in_app(app, settings.replay_rate, seed=settings.seed, keys=keys), name="replayer"
                 )
+            # Load the numba H3 kernel (for batches over `h3grid.SMALL_BATCH` points) once serving:
+            # ~1 s that a restart need not wait for; small inputs use h3 itself meanwhile.
+            warm_task = asyncio.create_task(asyncio.to_thread(h3grid.warm_kernel), name="h3-kernel")
             status_task = (
                 asyncio.create_task(log_status(live, settings.status_log_s), name="status-log")
                 if settings.status_log_s > 0
@@ -103,7 +109,7 @@ async def live_lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[LiveS
             try:
                 yield live
             finally:
-                for task in (replay_task, status_task):
+                for task in (replay_task, status_task, warm_task):
                     if task is not None:
                         task.cancel()
                         with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -139,3 +139,17 @@ def test_count_by_cell_agrees_with_groupby(idx: list[int], keys: list[str]) -> N
     frame = pd.DataFrame({"cell": h3grid.to_str(cells), "k": k})
     want = frame.groupby(["cell", "k"]).size() if len(idx) else pd.Series(dtype=np.int64)
     assert s.to_dict() == {key: int(v) for key, v in want.items()}
+
+
+@pytest.mark.parametrize("n", [0, 1, h3grid.SMALL_BATCH, h3grid.SMALL_BATCH + 1, 3 * h3grid.SMALL_BATCH])
+def test_small_batches_and_the_kernel_give_h3s_cells(n: int) -> None:
+    """Up to SMALL_BATCH points are answered by h3 itself, above by the numba kernel: same cells."""
+    rng = np.random.default_rng(n)
+    lat = rng.uniform(-85, 85, n)
+    lng = rng.uniform(-180, 180, n)
+    for res in (h3grid.MIN_RES, h3grid.DEFAULT_RES, h3grid.MAX_RES):
+        cells = h3grid.latlng_to_cells(lat, lng, res)
+        assert cells.dtype == np.uint64
+        assert cells.shape == (n,)
+        want = [h3.latlng_to_cell(float(a), float(b), res) for a, b in zip(lat, lng, strict=True)]
+        assert h3grid.to_str(cells) == want
