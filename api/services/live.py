@@ -153,7 +153,7 @@ class LiveService:
 
     async def start(self) -> None:
         """Rebuild state from the store and start the periodic health/alert task."""
-        # Compile the H3 kernel now, so the first request does not pay for it.
+        # Single points use h3 itself; the lifespan loads the numba kernel in the background.
         await asyncio.to_thread(h3grid.latlng_to_cells, [21.85], [106.76], self.res)
         n = await asyncio.to_thread(self.rebuild)
         log.info("live state rebuilt from %d recent events", n)
