@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from types import ModuleType
 
 import h3
+import h3.api.basic_int as h3_int
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -75,7 +76,7 @@ def latlng_to_cells(lat: npt.ArrayLike, lng: npt.ArrayLike, res: int = DEFAULT_R
     _check_coords(la, ln)
     if la.size <= SMALL_BATCH:
         return np.fromiter(
-            (int(h3.latlng_to_cell(y, x, res), 16) for y, x in zip(la.tolist(), ln.tolist(), strict=True)),
+            (h3_int.latlng_to_cell(y, x, res) for y, x in zip(la.tolist(), ln.tolist(), strict=True)),
             dtype=np.uint64,
             count=la.size,
         )
