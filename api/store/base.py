@@ -16,9 +16,12 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from twin.errors import InputError
+
+if TYPE_CHECKING:
+    from api.store.jobs import JobRecord
 
 Lifecycle = Literal["new", "update", "end"]
 #: How an upsert was applied: a new row, a changed row, an identical replay, an older lifecycle
@@ -326,6 +329,51 @@ class Store(Protocol):
 
     def check_integrity(self) -> str:
         """Run the backend's integrity check; return "ok" or the problems found."""
+        ...
+
+    # -- scenario jobs (api.store.jobs: conditional status changes, `claim_job` atomic) --------------
+    def submit_job(self, job: JobRecord) -> Future[JobRecord]:
+        """Insert a new scenario job."""
+        ...
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        """Return one job, or None."""
+        ...
+
+    def list_jobs(self, status: str | None = None, limit: int = 100) -> list[JobRecord]:
+        """Return jobs newest first, optionally of one status."""
+        ...
+
+    def count_jobs(self, status: str) -> int:
+        """Return how many jobs are in `status`."""
+        ...
+
+    def claim_job(self, pid: int | None = None) -> Future[JobRecord | None]:
+        """Move the oldest queued job to running and return it (None when none waits)."""
+        ...
+
+    def start_job(self, job_id: str, pid: int | None) -> Future[bool]:
+        """Move one queued job to running; False if it is no longer queued."""
+        ...
+
+    def set_job_pid(self, job_id: str, pid: int | None) -> Future[bool]:
+        """Record the worker process of a job."""
+        ...
+
+    def set_job_progress(self, job_id: str, fraction: float, message: str) -> Future[bool]:
+        """Record the progress of a running job (never backwards)."""
+        ...
+
+    def finish_job(self, job_id: str, kpis: dict[str, Any], layers: list[str]) -> Future[bool]:
+        """Mark a running job done; False if it is not running (e.g. cancelled meanwhile)."""
+        ...
+
+    def fail_job(self, job_id: str, error: str) -> Future[bool]:
+        """Mark a queued or running job failed; False if it had already ended."""
+        ...
+
+    def cancel_job(self, job_id: str) -> Future[bool]:
+        """Mark a queued or running job cancelled; False if it had already ended."""
         ...
 
     def close(self) -> None:

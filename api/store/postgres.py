@@ -45,6 +45,7 @@ from api.store.common import EVENT_COLS as _EVENT_COLS
 from api.store.common import RES_COLS as _RES_COLS
 from api.store.common import SharedStoreMethods, plan_upsert, row_to_event
 from api.store.common import dumps as _dumps
+from api.store.jobs import JobStoreMethods, job_migrations
 from twin.errors import InputError
 from twin.h3grid import MAX_RES, check_resolution
 
@@ -154,6 +155,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX report_owners_owner ON report_owners (owner);
         """,
     ),
+    *job_migrations("BIGINT", "DOUBLE PRECISION", 'TEXT COLLATE "C"'),
 )
 
 _COPY_EVENTS = f"COPY events ({_EVENT_COLS}) FROM STDIN".encode()
@@ -218,7 +220,7 @@ def map_error(e: BaseException) -> StoreError | InputError:
     return StoreUnavailable(f"the event store failed: {first}")
 
 
-class PostgresStore(SharedStoreMethods):
+class PostgresStore(JobStoreMethods, SharedStoreMethods):
     """The scale-out `Store`: PostgreSQL with durable group commits from one writer connection.
 
     Parameters

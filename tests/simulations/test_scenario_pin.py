@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
-from api.services.jobs import is_performance, run_scenario
+from gis_data.city import build_city
+from simulations.results import is_performance
+from simulations.runner import run_scenario
 from simulations.scenario import ScenarioSpec
 
 #: A short baseline of both simulations: 30 min of the morning peak at a quarter of the demand, one
@@ -127,7 +129,7 @@ PINNED = {
 
 def test_baseline_kpis_are_pinned(data_dir: Path) -> None:
     spec = ScenarioSpec.from_dict(SPEC)
-    out = run_scenario(spec, None, data_dir)
+    out = run_scenario(spec, build_city(data_dir))
     got = {
         (kind, r.seed): {k: v for k, v in r.kpis.items() if not is_performance(k)}
         for kind, rs in out.items()
