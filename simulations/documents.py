@@ -23,6 +23,10 @@ FORMATS = {".toml": "toml", ".json": "json"}
 _UNION_TAGS = frozenset({"set", "scale", "close"})
 
 
+class DocumentSyntaxError(InputError):
+    """A document that is not valid TOML or JSON at all (a malformed body, not a bad field)."""
+
+
 def parse_document(text: str, fmt: str, what: str = "document") -> dict[str, Any]:
     """Parse a TOML or JSON document that must hold a table/object at top level.
 
@@ -34,7 +38,7 @@ def parse_document(text: str, fmt: str, what: str = "document") -> dict[str, Any
     try:
         data: Any = tomllib.loads(text) if fmt == "toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
-        raise InputError(what, f"not valid {fmt.upper()}: {e}") from None
+        raise DocumentSyntaxError(what, f"not valid {fmt.upper()}: {e}") from None
     if not isinstance(data, dict):
         raise InputError(what, "must hold a table/object at top level")
     return data
@@ -51,13 +55,14 @@ def read_document(path: Path | str, what: str = "document") -> dict[str, Any]:
     return parse_document(path.read_text(encoding="utf-8"), fmt, f"{what} {path.name}")
 
 
-def field_of(loc: tuple[int | str, ...] | list[int | str]) -> str:
-    """Return the dotted field name of an error location: ``("changes", 1, "close", "road")`` →
-    ``changes[1].road`` (list indices in brackets, union tags dropped)."""
+def field_of(loc: tuple[int | str, ...] | list[int | str], *, brackets: bool = True) -> str:
+    """Return the field name of an error location: ``("changes", 1, "close", "road")`` →
+    ``changes[1].road`` (union tags dropped; list indices in brackets, or as dotted parts
+    ``closures.0`` with ``brackets=False``, the style of the simulations' own parameter files)."""
     parts: list[str] = []
     for p in loc:
         text = str(p)
-        if isinstance(p, int) or text.isdigit():
+        if brackets and (isinstance(p, int) or text.isdigit()):
             if parts:
                 parts[-1] += f"[{text}]"
             else:
@@ -69,15 +74,23 @@ def field_of(loc: tuple[int | str, ...] | list[int | str]) -> str:
     return ".".join(parts)
 
 
-def input_error(e: ValidationError, prefix: str = "", hint: str | None = None) -> InputError:
+def input_error(
+    e: ValidationError,
+    prefix: str = "",
+    hint: str | None = None,
+    *,
+    root: str = "input",
+    brackets: bool = True,
+) -> InputError:
     """Return the `InputError` of the first error of `e`: the field from its location (under
-    `prefix`), the reason from its message, and how many more errors there are in the hint."""
+    `prefix`; `root` for an error of the whole document), the reason from its message, and how many
+    more errors there are in the hint."""
     err = e.errors(include_url=False)[0]
-    field = field_of(err["loc"])
+    field = field_of(err["loc"], brackets=brackets)
     if prefix:
         field = f"{prefix}.{field}" if field else prefix
     reason = str(err["msg"]).removeprefix("Value error, ")
     more = len(e.errors()) - 1
     note = f"{more} more error(s) after this one" if more else None
     text = "; ".join(t for t in (hint, note) if t) or None
-    return InputError(field or "input", reason, hint=text)
+    return InputError(field or root, reason, hint=text)

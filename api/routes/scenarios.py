@@ -24,7 +24,7 @@ from api.services.jobs import Job, JobManager, QuotaExceededError
 from api.settings import Settings
 from gis_data import io
 from simulations import runner
-from simulations.documents import parse_document
+from simulations.documents import DocumentSyntaxError, parse_document
 from simulations.results import SAFE_NAME, MissingResultError, StoredResult
 from simulations.scenario import ScenarioSpec
 from twin.errors import InputError
@@ -146,9 +146,9 @@ async def submit(
     fmt = "toml" if ctype in ("application/toml", "text/toml", "text/x-toml") else "json"
     try:
         data = parse_document(text, fmt, "body")
+    except DocumentSyntaxError as e:  # malformed (400), unlike a document of the wrong shape (422)
+        return _problem(400, "malformed_body", "body", e.reason, "send a valid document")
     except InputError as e:
-        if e.reason.startswith("not valid"):  # a parse error (400), not a wrong document shape (422)
-            return _problem(400, "malformed_body", "body", e.reason, "send a valid document")
         return _guard(e)
     manager = get_manager(request)
     try:
