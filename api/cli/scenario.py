@@ -40,8 +40,11 @@ def _store(state_dir: Path, store_dsn: str | None) -> Iterator[Store]:
     from api.store import default_dsn, open_store
 
     settings = Settings()
+    from api.services.scenarios import adopt_legacy_jobs
+
     store = open_store(store_dsn or settings.store_dsn or default_dsn(state_dir), res=settings.h3_res)
     try:
+        adopt_legacy_jobs(store, state_dir)
         yield store
     finally:
         store.close()

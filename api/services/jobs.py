@@ -178,6 +178,7 @@ class JobManager:
         self.dsn = dsn or default_dsn(Path(state_dir))
         self.res = res
         self.store: Store = open_store(self.dsn, res=res)
+        scenarios.adopt_legacy_jobs(self.store, Path(state_dir))
         self.data_dir = data_dir
         self.settings = settings or JobSettings()
         self.work = work

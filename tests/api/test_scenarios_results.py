@@ -113,3 +113,46 @@ def test_a_scenario_job_runs_at_twin_h3_res(env: Path, monkeypatch: pytest.Monke
         bad = c.post("/scenarios", json={**spec, "city": {"res": 10}})
         assert bad.status_code == 422
         assert bad.json()["detail"][0]["field"] == "city.res"
+
+
+def test_jobs_of_the_old_jobs_file_move_into_the_store(tmp_path: Path) -> None:
+    import sqlite3  # noqa: PLC0415
+
+    from api.services.scenarios import adopt_legacy_jobs  # noqa: PLC0415
+    from api.store import default_dsn, open_store  # noqa: PLC0415
+
+    old = tmp_path / "scenarios" / "jobs.sqlite3"
+    old.parent.mkdir(parents=True)
+    conn = sqlite3.connect(old)
+    conn.execute(
+        "CREATE TABLE jobs (id TEXT, name TEXT, kind TEXT, status TEXT, progress REAL, message TEXT, "
+        "error TEXT, created_at TEXT, started_at TEXT, finished_at TEXT, spec TEXT, kpis TEXT, "
+        "layers TEXT, pid INTEGER)"
+    )
+    conn.execute(
+        "INSERT INTO jobs VALUES ('20250101-000000-aa', 'cũ', 'traffic', 'done', 1, 'done', NULL, "
+        "'2025-01-01T00:00:00+00:00', '2025-01-01T00:00:01+00:00', '2025-01-01T00:01:00+00:00', "
+        '\'{"name": "cũ"}\', \'{"traffic.trips": {"mean": 5}}\', \'["traffic.links"]\', NULL)'
+    )
+    conn.execute(
+        "INSERT INTO jobs VALUES ('20250101-000001-bb', 'dở', 'waste', 'running', 0.5, 'x', NULL, "
+        "'2025-01-01T00:00:02+00:00', NULL, NULL, '{}', '{}', '[]', 123)"
+    )
+    conn.commit()
+    conn.close()
+    store = open_store(default_dsn(tmp_path))
+    try:
+        assert adopt_legacy_jobs(store, tmp_path) == 2
+        assert adopt_legacy_jobs(store, tmp_path) == 0
+        done = store.get_job("20250101-000000-aa")
+        assert done is not None
+        assert (done.status, done.name, done.kpis, done.layers) == (
+            "done", "cũ", {"traffic.trips": {"mean": 5}}, ["traffic.links"]
+        )  # fmt: skip
+        stale = store.get_job("20250101-000001-bb")
+        assert stale is not None
+        assert stale.status == "failed"
+        assert not old.exists()
+        assert old.with_name("jobs.sqlite3.migrated").exists()
+    finally:
+        store.close()
