@@ -13,6 +13,7 @@ the peer address otherwise, or the last ``X-Forwarded-For`` hop when the peer is
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -25,6 +26,8 @@ from api.limits import LimitSettings, TokenBuckets, classify, retry_after_second
 from api.services.responses import dumps
 from api.settings import Settings
 from twin.errors import InputError
+
+log = logging.getLogger("twin.http")
 
 #: Request headers a browser may send cross-origin (simple headers need no listing).
 CORS_HEADERS = ("content-type", "accept", "authorization", "x-api-key", "last-event-id")
@@ -141,14 +144,44 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        started = False
+
         async def with_headers(message: MutableMapping[str, Any]) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 present = {name.lower() for name, _ in message.get("headers", [])}
                 extra = [(k, v) for k, v in SECURITY_HEADERS if k not in present]
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
-        await self.app(scope, receive, with_headers)
+        try:
+            await self.app(scope, receive, with_headers)
+        except Exception:
+            # An unexpected failure: Starlette's outermost handler would answer a bare text 500 without
+            # these headers. Answer the service's JSON error shape with them, and log the traceback.
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            body = dumps(
+                error_body(
+                    "internal_error",
+                    [{"field": "request", "reason": "the service failed here", "type": "http_500"}],
+                    "this is a bug of the service; the log has the details",
+                )
+            )
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        *SECURITY_HEADERS,
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
 
 
 def cors_origins(settings: Settings) -> list[str]:

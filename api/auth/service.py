@@ -191,4 +191,3 @@ def _log_failure(key_id: str) -> Callable[[Future[None]], None]:
             log.warning("could not record the use of key %s: %s", key_id, exc)
 
     return done
-
