@@ -308,6 +308,10 @@ class Store(Protocol):
         """Mark a key revoked at `at` (an earlier revocation stays); return whether the key exists."""
         ...
 
+    def consume_credential(self, key_id: str, at: datetime) -> Future[bool]:
+        """Revoke a key at `at` only if nobody has yet; return whether this call did (a one-time use)."""
+        ...
+
     def touch_credential(self, key_id: str, at: datetime) -> Future[None]:
         """Record that a key was used at `at` (a later time wins)."""
         ...

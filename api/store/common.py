@@ -529,6 +529,17 @@ class SharedStoreMethods:
 
         return self._submit(op)
 
+    def consume_credential(self, key_id: str, at: datetime) -> Future[bool]:
+        """Revoke a key if it is not revoked yet; return whether this call did (the writer serialises
+        the check and the update, so of two concurrent calls exactly one wins)."""
+        sql = self._sql("UPDATE credentials SET revoked_us = ? WHERE key_id = ? AND revoked_us IS NULL")
+        params = (to_us(at), key_id)
+
+        def op(conn: Any) -> bool:
+            return bool(conn.execute(sql, params).rowcount > 0)
+
+        return self._submit(op)
+
     def touch_credential(self, key_id: str, at: datetime) -> Future[None]:
         """Record a key's use (a later time wins)."""
         sql = self._sql(

@@ -292,6 +292,14 @@ def test_credentials_round_trip_revoke_and_touch(store: Store) -> None:
     assert other is not None
     assert other.revoked_at is None
     assert other.expires_at is None
+    # A one-time use: of two consumptions exactly the first wins, and it does not move the time.
+    assert store.consume_credential("ba9876543210", T0 + timedelta(hours=4)).result(timeout=30) is True
+    assert store.consume_credential("ba9876543210", T0 + timedelta(hours=5)).result(timeout=30) is False
+    assert store.consume_credential(c.key_id, T0 + timedelta(hours=6)).result(timeout=30) is False
+    assert store.consume_credential("nope", T0).result(timeout=30) is False
+    used = store.get_credential("ba9876543210")
+    assert used is not None
+    assert used.revoked_at == T0 + timedelta(hours=4)
 
 
 def test_report_owners(store: Store) -> None:
