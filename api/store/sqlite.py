@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import queue
 import sqlite3
+import stat
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -173,6 +175,28 @@ def _map_error(e: sqlite3.Error) -> StoreError:
     return StoreUnavailable(f"the event store failed: {e}")
 
 
+def make_private(db: Path) -> None:
+    """Make the database file readable by its owner only (0600) in a folder only the owner enters.
+
+    The store holds citizens' contacts: no other local user may read it. The folder is created 0700
+    (or tightened to 0700 when it is ours and not a shared sticky folder such as /tmp); the database
+    file is created 0600 before SQLite opens it, and SQLite gives its ``-wal`` and ``-shm`` files the
+    database file's mode. Files of an older install are tightened too.
+    """
+    folder = db.parent
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    st = folder.stat()
+    if st.st_uid == os.getuid() and not st.st_mode & stat.S_ISVTX and stat.S_IMODE(st.st_mode) & 0o077:
+        folder.chmod(stat.S_IMODE(st.st_mode) & 0o700)
+    os.close(os.open(db, os.O_RDWR | os.O_CREAT, 0o600))
+    for f in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        try:
+            if stat.S_IMODE(f.stat().st_mode) & 0o077:
+                f.chmod(0o600)
+        except FileNotFoundError:
+            pass
+
+
 class SQLiteStore(SharedStoreMethods):
     """The embedded `Store`: one SQLite file in WAL mode with durable group commits.
 
@@ -202,7 +226,7 @@ class SQLiteStore(SharedStoreMethods):
         self.busy_timeout_ms = busy_timeout_ms
         self.max_group = max_group
         self.synchronous = synchronous
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private(self.path)
         self._closed = False
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import stat
 import threading
 import time
 from pathlib import Path
@@ -21,6 +22,9 @@ from api.cli.base import app as cli_app
 from api.errors import install_error_handlers
 from api.middleware import install_limits
 from api.settings import Settings
+from api.store import default_dsn, open_store
+from api.store.base import now_utc
+from tests.api.auth_support import store_key
 from tests.api.test_events_support import free_port
 
 
@@ -117,3 +121,25 @@ def test_an_unexpected_failure_is_a_json_500_with_the_security_headers() -> None
     assert r.status_code == 500
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.json()["error"] == "internal_error"
+
+
+# ----------------------------------------------------------------------------- file modes of the store
+def test_the_store_and_its_wal_are_private_in_a_private_folder(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    store_key(state, "operator")  # creates the store, writes a row (so the WAL exists)
+    store = open_store(default_dsn(state))
+    try:
+        store.touch_credential("x", now_utc()).result(timeout=30)
+        files = sorted(p.name for p in state.iterdir())
+        assert {"events.sqlite3", "events.sqlite3-wal", "events.sqlite3-shm"} <= set(files)
+        assert stat.S_IMODE(state.stat().st_mode) == 0o700
+        for name in ("events.sqlite3", "events.sqlite3-wal", "events.sqlite3-shm"):
+            assert stat.S_IMODE((state / name).stat().st_mode) == 0o600, name
+    finally:
+        store.close()
+    # An older install's 0755 folder and 0644 files are tightened at the next start.
+    state.chmod(0o755)
+    (state / "events.sqlite3").chmod(0o644)
+    open_store(default_dsn(state)).close()
+    assert stat.S_IMODE(state.stat().st_mode) == 0o700
+    assert stat.S_IMODE((state / "events.sqlite3").stat().st_mode) == 0o600
