@@ -78,6 +78,13 @@ class Principal:
         """Return whether the principal holds `scope`."""
         return scope in self.scopes
 
+    @property
+    def actor(self) -> str:
+        """Return who acts, as recorded on what they do (``acknowledged_by``): key id and label."""
+        if self.key_id is None:
+            return self.label or self.role
+        return f"{self.key_id} ({self.label})" if self.label else self.key_id
+
 
 ANONYMOUS = Principal("public", ROLES["public"])
 AUTH_OFF = Principal("admin", ROLES["admin"], label="auth off (TWIN_AUTH=off)", via="auth-off")

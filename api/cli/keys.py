@@ -74,9 +74,7 @@ def create(
 @keys_app.command("login-link")
 @friendly
 def login_link(
-    role: Annotated[
-        str, typer.Option(help="Role of the session: operator, planner, admin, reporter.")
-    ],
+    role: Annotated[str, typer.Option(help="Role of the session: operator, planner, admin, reporter.")],
     label: Annotated[str, typer.Option(help="Who the link is for.")] = "",
     dsn: DsnOption = None,
 ) -> None:
