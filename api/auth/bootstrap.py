@@ -18,7 +18,7 @@ import secrets
 from pathlib import Path
 
 from api.auth.keys import TICKET_HOURS, TICKET_PREFIX, create_key, issue_ticket, parse_key, state_of
-from api.auth.service import Authenticator
+from api.auth.service import Authenticator, Principal
 from api.settings import Settings
 from api.store.base import CredentialRecord, Store
 from api.store.sqlite import SQLiteStore
@@ -28,6 +28,18 @@ log = logging.getLogger("twin.auth")
 LOGIN_FILE = "login-url.txt"
 SECRET_FILE = "session-secret"  # noqa: S105  (a file name, not a secret)
 REPLAYER_FILE = "replayer-keys.json"
+#: Label of the keys the service creates for its in-process replayer (only admins set labels).
+REPLAYER_LABEL = "in-process replayer"
+
+
+def may_send_synthetic(principal: Principal) -> bool:
+    """Return whether a caller may label what it sends synthetic: the service's own replayer keys and
+    admins (and everyone with authentication off). A citizen cannot hide a real report as synthetic."""
+    return (
+        principal.via == "auth-off"
+        or principal.has("keys:admin")
+        or (principal.key_id is not None and principal.label.startswith(REPLAYER_LABEL + " ("))
+    )
 
 
 def write_private(path: Path, text: str) -> None:
@@ -132,7 +144,7 @@ def replayer_keys(store: Store, settings: Settings) -> dict[str, str]:
             continue
         if role == "camera-gateway" and given:
             log.error("TWIN_REPLAY_KEY is not an active camera-gateway key of this service; creating one")
-        keys[role], _ = create_key(store, role, f"in-process replayer ({role})")
+        keys[role], _ = create_key(store, role, f"{REPLAYER_LABEL} ({role})")
         changed = True
     if changed:
         write_private(path, json.dumps({r: k for r, k in keys.items() if not (given and k == given)}))

@@ -73,7 +73,10 @@ FORBIDDEN_KEYS = frozenset(
         "cmnd",
     }
 )
-_B64 = re.compile(r"^[A-Za-z0-9+/=\s_-]{120,}$")
+#: Base64 (standard or URL-safe, optionally wrapped in lines of ≥ 60 characters, as MIME and PEM do)
+#: of at least 120 characters. Plain text has words shorter than a line and spaces between them.
+_B64 = re.compile(r"^\s*(?:[A-Za-z0-9+/_-]{60,}\s+)*[A-Za-z0-9+/_-]+={0,2}\s*$")
+_B64_MIN = 120
 _DATA_URL = re.compile(r"^\s*data:[\w/+.-]+;base64,", re.IGNORECASE)
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
 CAMERA_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
@@ -116,7 +119,7 @@ def _check_attributes(value: Any, depth: int, path: str) -> None:
     elif isinstance(value, str):
         if len(value) > MAX_ATTR_STRING:
             raise ValueError(f"{path}: strings are limited to {MAX_ATTR_STRING} characters")
-        if _DATA_URL.match(value) or _B64.match(value):
+        if _DATA_URL.match(value) or (len(value) >= _B64_MIN and _B64.match(value)):
             raise ValueError(f"{path}: looks like an encoded binary (base64); send detections only")
     elif isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{path}: NaN and Infinity are not JSON numbers")

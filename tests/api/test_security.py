@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
+import os
 import stat
 import threading
 import time
@@ -17,15 +20,19 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.app import create_app
+from api.auth.policy import PUBLIC_MIN_COUNT
 from api.cli import serve as serve_mod
 from api.cli.base import app as cli_app
 from api.errors import install_error_handlers
 from api.middleware import install_limits
+from api.schemas.events import attribute_problem
 from api.settings import Settings
 from api.store import default_dsn, open_store
 from api.store.base import now_utc
 from tests.api.auth_support import store_key
-from tests.api.test_events_support import free_port
+from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected)
+from tests.api.test_events_support import assert_error_shape, event, free_port, key_headers
+from twin.city import City
 
 
 # ------------------------------------------------------------------------- X-Forwarded-For, uvicorn
@@ -143,3 +150,81 @@ def test_the_store_and_its_wal_are_private_in_a_private_folder(tmp_path: Path) -
     open_store(default_dsn(state)).close()
     assert stat.S_IMODE(state.stat().st_mode) == 0o700
     assert stat.S_IMODE((state / "events.sqlite3").stat().st_mode) == 0o600
+
+
+# --------------------------------------------------------------------------------- the smaller holes
+def test_a_long_plain_sentence_is_not_base64_but_base64_still_is() -> None:
+    sentence = (
+        "A heavy truck stopped in the motorbike lane near the Ky Lua market and blocked the traffic "
+        "for about fifteen minutes this morning ok."
+    )
+    assert len(sentence) == 133
+    assert attribute_problem({"note": sentence}) is None
+    vi = (
+        "Xe tải dừng đỗ sai quy định ở làn xe máy gần chợ Kỳ Lừa, "
+        "gây ùn tắc khoảng mười lăm phút sáng nay rồi."
+    )
+    assert attribute_problem({"note": vi}) is None
+    blob = os.urandom(150)
+    for encoded in (
+        base64.b64encode(blob).decode(),
+        base64.urlsafe_b64encode(blob).decode().rstrip("="),
+        base64.encodebytes(blob).decode(),  # MIME: lines of 76 characters
+    ):
+        problem = attribute_problem({"img_b64": encoded})
+        assert problem is not None
+        assert "base64" in problem
+
+
+def test_a_position_far_from_its_camera_is_refused(
+    client: TestClient, city: City, connected: list[str]
+) -> None:
+    cam = city.cameras.set_index("camera_id").loc[connected[0]]
+    lon, lat = float(cam.geometry.x), float(cam.geometry.y)
+    near = event(1, connected[0], position={"lon": lon + 0.001, "lat": lat})  # ~100 m
+    assert client.post("/events", json=near).status_code == 200
+    far = event(2, connected[0], position={"lon": lon, "lat": lat - 20_000 / 111_195})  # 20 km south
+    body = assert_error_shape(client.post("/events", json=far), 422, "position")
+    assert "20.0 km from camera" in json.dumps(body, ensure_ascii=False)
+    batch = {"events": [event(3, connected[0]), far]}
+    assert_error_shape(client.post("/events/batch", json=batch), 422, "events.1.position")
+    assert client.get(f"/events/{far['event_id']}").status_code == 404
+
+
+def test_an_empty_events_page_is_not_labelled_real(client: TestClient, connected: list[str]) -> None:
+    empty = client.get("/events").json()
+    assert empty["features"] == []
+    assert empty["provenance"]["source"] == "none"
+    client.post("/events", json=event(1, connected[0]))
+    assert client.get("/events").json()["provenance"]["source"] == "real"
+    client.post("/events", json=event(2, connected[0], attributes={"synthetic": True}))
+    assert client.get("/events").json()["provenance"]["source"] == "mixed"
+
+
+def test_public_cells_hide_categories_under_the_threshold(client: TestClient, connected: list[str]) -> None:
+    bodies = [event(i, connected[0], event_id=f"c-{i}") for i in range(PUBLIC_MIN_COUNT + 1)]
+    bodies.append(event(50, connected[0], event_id="a-1", category="accident"))
+    assert client.post("/events/batch", json={"events": bodies}).status_code == 200
+    staff = client.get("/cells", params={"res": 8}).json()
+    (cell,) = staff["features"]
+    assert cell["properties"]["by_category"] == {"congestion": PUBLIC_MIN_COUNT + 1, "accident": 1}
+    public = TestClient(client.app).get("/cells", params={"res": 8}).json()
+    (cell,) = public["features"]
+    assert cell["properties"]["by_category"] == {"congestion": PUBLIC_MIN_COUNT + 1}
+    for f in public["features"]:
+        assert all(n >= PUBLIC_MIN_COUNT for n in f["properties"]["by_category"].values())
+
+
+def test_a_citizen_cannot_label_a_report_synthetic(client: TestClient) -> None:
+    report = {"service_code": "road_damage", "lat": 21.8478, "long": 106.7578, "description": "Ổ gà lớn"}
+    citizen = key_headers(client.app, "reporter", "citizen app")
+    body = assert_error_shape(
+        client.post("/open311/v2/requests.json", json={**report, "synthetic": True}, headers=citizen),
+        422,
+        "synthetic",
+    )
+    assert "replayer" in json.dumps(body)
+    assert client.post("/open311/v2/requests.json", json=report, headers=citizen).status_code in (200, 201)
+    replayer = key_headers(client.app, "reporter", "in-process replayer (reporter)")
+    made = client.post("/open311/v2/requests.json", json={**report, "synthetic": True}, headers=replayer)
+    assert made.status_code in (200, 201), made.text
