@@ -195,6 +195,18 @@ class EventIn(BaseModel):
     start_time: AwareDatetime = Field(description="When the detection started (time zone required).")
     end_time: AwareDatetime | None = Field(default=None, description="When it ended (for `end`).")
     position: Position | None = Field(default=None, description="Defaults to the camera's position.")
+    sequence: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_SAFE_INT,
+        description="The sender's number of this message for this event_id, increasing: a message "
+        "whose sequence is not above the stored one is acknowledged as `stale` and not applied.",
+    )
+    observed_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the camera observed what this message says (its own clock). Without "
+        "`sequence`, a message observed before the stored one is `stale`.",
+    )
     attributes: dict[str, JsonValue] = Field(
         default_factory=dict,
         description=f"Free detection attributes (≤ {MAX_ATTR_BYTES} bytes, depth ≤ {MAX_ATTR_DEPTH}; "
@@ -273,6 +285,10 @@ def event_problems(e: EventIn, latest: datetime) -> list[tuple[tuple[str, ...], 
     reason = _time_problem(e.start_time, latest)
     if reason:
         out.append((("start_time",), reason))
+    if e.observed_at is not None:
+        reason = _time_problem(e.observed_at, latest)
+        if reason:
+            out.append((("observed_at",), reason))
     end = e.end_time
     if end is not None:
         reason = _time_problem(end, latest)

@@ -324,6 +324,8 @@ class LiveService:
                     attrs.get("synthetic") is True,
                     now,
                     now,
+                    sequence=e.sequence,
+                    observed_at=e.observed_at.astimezone(UTC) if e.observed_at is not None else None,
                 )
             )
         return out

@@ -78,6 +78,10 @@ class EventRecord:
     received_at: datetime
     updated_at: datetime
     revision: int = 1
+    #: The message's own order, as the sender gave it: a sequence number per event id, and the time
+    #: the camera observed what the message says. A message older than the stored one is stale.
+    sequence: int | None = None
+    observed_at: datetime | None = None
 
     def same_content(self, other: EventRecord) -> bool:
         """Return whether `other` carries the same observable content (a replay of this one)."""

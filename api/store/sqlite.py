@@ -140,6 +140,14 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX report_owners_owner ON report_owners (owner);
         """,
     ),
+    (
+        3,
+        # The message's own order (`api.store.common.stale_reason`): sequence and observed time.
+        """
+        ALTER TABLE events ADD COLUMN seq INTEGER;
+        ALTER TABLE events ADD COLUMN observed_us INTEGER
+        """,
+    ),
 )
 
 _INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLS}) VALUES ({', '.join('?' * _N_EVENT_COLS)})"
@@ -158,7 +166,8 @@ _INSERT_N = {n: _insert_sql(n) for n in _CHUNKS}
 _UPDATE_EVENT = (
     "UPDATE events SET severity = ?, confidence = ?, lifecycle = ?, end_us = ?, lon = ?, lat = ?, "
     + ", ".join(f"{c} = ?" for c in _RES_COLS)
-    + ", ward_code = ?, attributes = ?, updated_us = ?, revision = ? WHERE event_id = ?"
+    + ", ward_code = ?, attributes = ?, updated_us = ?, revision = ?, seq = ?, observed_us = ? "
+    "WHERE event_id = ?"
 )
 
 
@@ -502,6 +511,8 @@ class SQLiteStore(SharedStoreMethods):
             to_us(e.received_at),
             to_us(e.updated_at),
             e.revision,
+            e.sequence,
+            to_us(e.observed_at) if e.observed_at else None,
         )
 
     def _update_row(self, e: EventRecord) -> tuple[Any, ...]:
@@ -517,6 +528,8 @@ class SQLiteStore(SharedStoreMethods):
             _dumps(e.attributes),
             to_us(e.updated_at),
             e.revision,
+            e.sequence,
+            to_us(e.observed_at) if e.observed_at else None,
             e.event_id,
         )
 

@@ -31,7 +31,7 @@ from api.store import default_dsn, open_store
 from api.store.base import now_utc
 from tests.api.auth_support import store_key
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected)
-from tests.api.test_events_support import assert_error_shape, event, free_port, key_headers
+from tests.api.test_events_support import assert_error_shape, event, free_port, key_headers, now_iso
 from twin.city import City
 
 
@@ -228,3 +228,26 @@ def test_a_citizen_cannot_label_a_report_synthetic(client: TestClient) -> None:
     replayer = key_headers(client.app, "reporter", "in-process replayer (reporter)")
     made = client.post("/open311/v2/requests.json", json={**report, "synthetic": True}, headers=replayer)
     assert made.status_code in (200, 201), made.text
+
+
+# ------------------------------------------------------------------------------ out-of-order messages
+def test_a_delayed_update_is_acknowledged_as_stale_and_counted(
+    client: TestClient, connected: list[str]
+) -> None:
+    cam = connected[0]
+    first = event(1, cam, sequence=1)
+    newer = {**first, "lifecycle": "update", "severity": "high", "sequence": 3}
+    older = {**first, "lifecycle": "update", "severity": "low", "sequence": 2}
+    assert client.post("/events", json=first).json()["status"] == "created"
+    assert client.post("/events", json=newer).json()["status"] == "updated"
+    late = client.post("/events", json=older)
+    assert late.status_code == 200  # acknowledged: the sender must not retry it
+    assert late.json()["status"] == "stale"
+    assert client.get(f"/events/{first['event_id']}").json()["properties"]["severity"] == "high"
+    # A second `end` that would move end_time back is stale too.
+    end = {**first, "lifecycle": "end", "end_time": now_iso(0), "sequence": None}
+    early = {**end, "end_time": now_iso(-1)}
+    ended = client.post("/events/batch", json={"events": [end, early]}).json()
+    assert [r["status"] for r in ended["results"]] == ["updated", "stale"]
+    assert client.get("/stats").json()["ingest"]["outcomes"]["stale"] == 2
+    assert_error_shape(client.post("/events", json={**first, "sequence": -1}), 422, "sequence")
