@@ -81,6 +81,10 @@ class EventRecord:
     received_at: datetime
     updated_at: datetime
     revision: int = 1
+    #: The message's own order, as the sender gave it: a sequence number per event id, and the time
+    #: the camera observed what the message says. A message older than the stored one is stale.
+    sequence: int | None = None
+    observed_at: datetime | None = None
 
     def same_content(self, other: EventRecord) -> bool:
         """Return whether `other` carries the same observable content (a replay of this one)."""
@@ -309,6 +313,10 @@ class Store(Protocol):
 
     def revoke_credential(self, key_id: str, at: datetime) -> Future[bool]:
         """Mark a key revoked at `at` (an earlier revocation stays); return whether the key exists."""
+        ...
+
+    def consume_credential(self, key_id: str, at: datetime) -> Future[bool]:
+        """Revoke a key at `at` only if nobody has yet; return whether this call did (a one-time use)."""
         ...
 
     def touch_credential(self, key_id: str, at: datetime) -> Future[None]:

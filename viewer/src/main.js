@@ -434,7 +434,7 @@ async function loadAlerts() {
 async function ackAlert(id, button) {
   button.disabled = true;
   try {
-    const res = await postJSON(`/alerts/${encodeURIComponent(id)}/ack`, { by: "ioc-viewer" });
+    const res = await postJSON(`/alerts/${encodeURIComponent(id)}/ack`, {});
     const a = S.alerts.get(id);
     if (a) S.alerts.set(id, { ...a, ...(res && typeof res === "object" ? normAlert(res) : {}), status: "acknowledged" });
   } catch (err) {
