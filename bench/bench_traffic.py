@@ -79,7 +79,8 @@ def run_ours(
         "mean_trip_time_s": k["mean_trip_time_s"],
         "completed_share": k["completed_share"],
         "mean_delay_s": k["mean_delay_s"],
-        "vehicle_seconds": k["vehicle_seconds"],
+        "total_time_in_system_h": k["total_time_in_system_h"],
+        "vehicle_hours": k["vehicle_hours"],
         "teleports": k["teleports"],
     }
 
@@ -304,7 +305,7 @@ def ours_langson(n_agents: int, seed: int) -> dict[str, Any]:
     t2 = time.perf_counter()
     res = build_result(model, params, seed, cells=None, meta={})
     t3 = time.perf_counter()
-    ticks = res.kpis["vehicle_seconds"] / params.dt_s
+    ticks = res.kpis["total_time_in_system_h"] * 3600.0 / params.dt_s
     moves = float(model.st_in.sum())
     return {
         "wall_s": t3 - t0,

@@ -54,6 +54,7 @@ class Fleet:
         hot[:, kn.V_VMAX] = vmax
         hot[:, kn.V_ROW] = row
         hot[:, kn.V_DEST] = dest
+        hot[:, kn.V_T0] = np.nan
         return cls(
             hot=hot,
             depart=np.ascontiguousarray(depart, dtype=np.float64),
@@ -92,6 +93,11 @@ class Fleet:
     def dist(self) -> F8:
         """Metres driven (whole links left)."""
         return self.hot[:, kn.V_DIST]
+
+    @property
+    def entered(self) -> F8:
+        """Time each vehicle entered the network (NaN if it has not)."""
+        return self.hot[:, kn.V_T0]
 
     @property
     def ff(self) -> F8:

@@ -52,8 +52,9 @@ import numpy.typing as npt
 PENDING, WAITING, ON_LINK, ARRIVED, UNROUTABLE = 0, 1, 2, 3, 4
 
 #: Columns of the per-vehicle hot state (one row per vehicle, so a move touches one or two cache lines).
-V_NEXT, V_READY, V_ENTER, V_PCU, V_VMAX, V_ROW, V_DEST, V_DIST, V_FF = range(9)
-N_VCOLS = 9
+#: V_T0 is when the vehicle entered the network (NaN before), V_ENTER when it entered its current link.
+V_NEXT, V_READY, V_ENTER, V_PCU, V_VMAX, V_ROW, V_DEST, V_DIST, V_FF, V_T0 = range(10)
+N_VCOLS = 10
 
 #: Movements through a junction (also the index of their crossing time in ``turn_delays``).
 TURN_STRAIGHT, TURN_RIGHT, TURN_LEFT, TURN_U = 0, 1, 2, 3
@@ -488,6 +489,7 @@ def advance(  # noqa: PLR0917
                         run = l_len[li] / min(l_vf[li], veh[h, V_VMAX])
                         veh[h, V_FF] += run
                         veh[h, V_ENTER] = tin
+                        veh[h, V_T0] = tin
                         veh[h, V_READY] = tin + run
                         counters[C_ENTERED] += 1
                         counters[C_ON_NET] += 1
@@ -511,6 +513,18 @@ def advance(  # noqa: PLR0917
                     q += 1
                     h = int(veh[h, V_NEXT])
                 st_queue[b, li] += q * queue_every * dt
+
+
+@nb.njit(cache=True)
+def vehicle_links(l_head: I8, veh: F8) -> I8:
+    """Return the link each vehicle is on (-1 if it is on none), from the links' queues."""
+    out = np.full(veh.shape[0], -1, dtype=np.int64)
+    for li in range(l_head.shape[0]):
+        h = l_head[li]
+        while h >= 0:
+            out[h] = li
+            h = int(veh[h, V_NEXT])
+    return out
 
 
 @nb.njit(cache=True)

@@ -273,10 +273,14 @@ class TrafficModel(mesa.Model):  # type: ignore[misc]
 
     # -- stepping -------------------------------------------------------------------------------
     def recent_speed_kmh(self) -> float:
-        """Return the space-mean speed of the vehicles that left a link in the current 5-min bin."""
+        """Return the space-mean speed on the network in the current 5-min bin (Edie's definition).
+
+        Distance of the links left in the bin over the time every vehicle spent on a link in it,
+        stuck ones included, so a jam reads as slow even when hardly anyone leaves a link.
+        """
         b = min(int(max(self.t - self.dt, 0.0) / self.params.bin_s), self.st_out.shape[0] - 1)
-        tt = float(self.st_tt[b].sum())
-        return float((self.st_out[b] * self.l_len).sum() / tt * 3.6) if tt > 0 else float("nan")
+        occ = float(self.st_occ[b].sum())
+        return float((self.st_out[b] * self.l_len).sum() / occ * 3.6) if occ > 0 else float("nan")
 
     def step(self) -> None:
         """Advance one mesa step (``params.step_s``): closures, routing decisions, then the kernel."""
