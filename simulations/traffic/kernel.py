@@ -43,6 +43,7 @@ capacity, each vehicle keeps its own free speed.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numba as nb
 import numpy as np
@@ -65,6 +66,85 @@ N_COUNTERS = 6
 
 F8 = npt.NDArray[np.float64]
 I8 = npt.NDArray[np.int64]
+B1 = npt.NDArray[np.bool_]
+
+
+class Links(NamedTuple):
+    """Static link data: fixed for a run (one entry per link unless noted)."""
+
+    u: I8
+    v: I8
+    length: F8  #: m
+    vf: F8  #: free speed, m/s
+    cap: F8  #: discharge capacity, PCU/s
+    storage: F8  #: jam storage, PCU
+    phase: I8  #: signal phase of the downstream node (0, 1) or -1 if unsignalised
+    offset: F8  #: signal offset of the downstream node, s
+    bearing: F8  #: radians, compass
+    junction: B1  #: the downstream node is a junction (3+ neighbours)
+    axis: I8  #: approach axis at an unsignalised crossing (0, 1) or -1 if none
+    adj_ptr: I8  #: out-links of node x: adj_link[adj_ptr[x]:adj_ptr[x + 1]] (one entry per node + 1)
+    adj_link: I8
+    hist_off: I8  #: offset of each link's downstream-count ring buffer in `LinkState.hist`
+    hist_len: I8  #: its length: backward-wave travel time in steps + 1
+
+
+class LinkState(NamedTuple):
+    """Dynamic link state, advanced in place."""
+
+    closed: B1
+    cost: F8  #: routing cost of each link, s
+    head: I8  #: first vehicle on the link (-1 if empty); the queue is threaded through V_NEXT
+    tail: I8
+    n_on: I8  #: vehicles on the link
+    w_head: I8  #: first vehicle waiting to enter the link from its origin
+    w_tail: I8
+    n_up: F8  #: cumulative PCU that entered
+    n_down: F8  #: cumulative PCU that left
+    out_allow: F8  #: discharge allowance this step, PCU
+    in_allow: F8  #: inflow allowance this step, PCU
+    hist: F8  #: ring buffers of n_down (see `Links.hist_off`)
+    hist_pos: I8
+    x_busy: F8  #: [node, axis]: until when the crossing is held
+    x_since: I8  #: [node, axis]: step the axis's request was filed
+    x_seen: I8  #: [node, axis]: step the request was last renewed
+    cand: I8  #: scratch: links with a ready head (li) or a waiting vehicle (m + li), 2 × links
+
+
+class Vehicles(NamedTuple):
+    """The fleet, advanced in place: hot row state (columns V_*) and column arrays."""
+
+    hot: F8
+    state: npt.NDArray[np.int8]
+    origin: I8
+    depart: F8
+    arrive: F8
+    dep_order: I8  #: vehicle ids by departure time
+    dep_ptr: I8  #: 1 element: position of the next departure in dep_order
+
+
+class Control(NamedTuple):
+    """Route tables, junction and signal settings, the kernel's random state."""
+
+    dist: npt.NDArray[np.float32]  #: [destination row, node]: least cost to the destination, s
+    signal: F8  #: (cycle_s, green_s) of the two-phase plans
+    turn_delays: F8  #: crossing times (straight, right, left, U-turn), s
+    spill_penalty: float  #: extra routing cost of a full out-link, s
+    teleport_s: float  #: blocked this long at a head: teleport (0 = off)
+    rng: npt.NDArray[np.uint64]  #: 1 element: xorshift state
+
+
+class Stats(NamedTuple):
+    """Counters and per-bin statistics ([bin, link]), accumulated in place."""
+
+    counters: I8  #: C_* indices
+    bin_s: float
+    inflow: F8  #: vehicles that entered
+    outflow: F8  #: vehicles that left
+    travel_time: F8  #: summed link travel times of the vehicles that left, s
+    occupancy: F8  #: vehicle-seconds on the link
+    queue: F8  #: sampled queued vehicle-seconds
+    queue_every: int  #: queue sampling interval, steps
 
 
 @nb.njit(cache=True, inline="always")
@@ -101,49 +181,29 @@ def _turn_delay(b_in: float, b_out: float, delays: F8) -> float:
 
 
 @nb.njit(cache=True, inline="always")
-def _receiving(  # noqa: PLR0917
-    li: int, s: int, hist: F8, hist_off: I8, hist_len: I8, l_storage: F8, n_up: F8
-) -> float:
+def _receiving(li: int, s: int, lk: Links, ls: LinkState) -> float:
     """Return the free storage of link `li` at step `s` (PCU): N_down(t - L/w) + storage - N_up(t)."""
-    s_lag = s - (hist_len[li] - 1)
-    lagged = hist[hist_off[li] + s_lag % hist_len[li]] if s_lag >= 0 else 0.0
-    return float(lagged + l_storage[li] - n_up[li])
+    n = lk.hist_len[li]
+    s_lag = s - (n - 1)
+    lagged = ls.hist[lk.hist_off[li] + s_lag % n] if s_lag >= 0 else 0.0
+    return float(lagged + lk.storage[li] - ls.n_up[li])
 
 
 @nb.njit(cache=True, inline="always")
-def _choose(  # noqa: PLR0917  (numba: positional arrays)
-    li: int,
-    node: int,
-    row: int,
-    s: int,
-    l_u: I8,
-    l_v: I8,
-    l_closed: npt.NDArray[np.bool_],
-    l_cost: F8,
-    l_bearing: F8,
-    l_junction: npt.NDArray[np.bool_],
-    adj_ptr: I8,
-    adj_link: I8,
-    dist: npt.NDArray[np.float32],
-    turn_delays: F8,
-    spill_penalty: float,
-    hist: F8,
-    hist_off: I8,
-    hist_len: I8,
-    l_storage: F8,
-    n_up: F8,
-    rng: npt.NDArray[np.uint64],
-) -> int:
+def _choose(li: int, node: int, row: int, s: int, lk: Links, ls: LinkState, ctl: Control) -> int:  # noqa: PLR0917
     """Return the next link out of `node` that minimises turn + link cost + cost-to-destination.
 
     `li` is the link the vehicle is on (-1 at its origin). U-turns are a last resort; a link whose
     storage is full costs ``spill_penalty`` more (drivers avoid a street they see jammed). Exact
     ties are broken uniformly at random.
     """
+    l_u, l_v, l_bearing, l_junction = lk.u, lk.v, lk.bearing, lk.junction
+    l_closed, l_cost, dist, rng = ls.closed, ls.cost, ctl.dist, ctl.rng
+    adj_link = lk.adj_link
     best = -1
     best_c = np.inf
     n_tied = 0
-    for a in range(adj_ptr[node], adj_ptr[node + 1]):
+    for a in range(lk.adj_ptr[node], lk.adj_ptr[node + 1]):
         nl = adj_link[a]
         if l_closed[nl]:
             continue
@@ -155,9 +215,9 @@ def _choose(  # noqa: PLR0917  (numba: positional arrays)
             if l_v[nl] == l_u[li]:
                 c += 3600.0
             elif l_junction[li]:
-                c += _turn_delay(l_bearing[li], l_bearing[nl], turn_delays)
-            if _receiving(nl, s, hist, hist_off, hist_len, l_storage, n_up) <= 0.0:
-                c += spill_penalty
+                c += _turn_delay(l_bearing[li], l_bearing[nl], ctl.turn_delays)
+            if _receiving(nl, s, lk, ls) <= 0.0:
+                c += ctl.spill_penalty
         if c < best_c - 1e-6:
             best = nl
             best_c = c
@@ -196,30 +256,7 @@ def _crossing_held(  # noqa: PLR0917
 
 @nb.njit(cache=True)
 def _jump(  # noqa: PLR0917
-    h: int,
-    nl: int,
-    s: int,
-    veh: F8,
-    l_u: I8,
-    l_v: I8,
-    l_len: F8,
-    l_vf: F8,
-    l_closed: npt.NDArray[np.bool_],
-    l_cost: F8,
-    l_bearing: F8,
-    l_junction: npt.NDArray[np.bool_],
-    adj_ptr: I8,
-    adj_link: I8,
-    dist: npt.NDArray[np.float32],
-    turn_delays: F8,
-    spill_penalty: float,
-    hist: F8,
-    hist_off: I8,
-    hist_len: I8,
-    l_storage: F8,
-    n_up: F8,
-    in_allow: F8,
-    rng: npt.NDArray[np.uint64],
+    h: int, nl: int, s: int, veh: F8, lk: Links, ls: LinkState, ctl: Control
 ) -> tuple[int, float, float]:
     """Return where a teleported vehicle lands: (link or -1 at its destination, free time, metres).
 
@@ -233,17 +270,14 @@ def _jump(  # noqa: PLR0917
     dest = int(veh[h, V_DEST])
     row = int(veh[h, V_ROW])
     for _ in range(64):
-        tt += l_len[cur] / min(l_vf[cur], veh[h, V_VMAX])
-        dd += l_len[cur]
-        if l_v[cur] == dest:
+        tt += lk.length[cur] / min(lk.vf[cur], veh[h, V_VMAX])
+        dd += lk.length[cur]
+        if lk.v[cur] == dest:
             return -1, tt, dd
-        nxt = _choose(
-            cur, l_v[cur], row, s, l_u, l_v, l_closed, l_cost, l_bearing, l_junction, adj_ptr, adj_link,
-            dist, turn_delays, spill_penalty, hist, hist_off, hist_len, l_storage, n_up, rng,
-        )  # fmt: skip
+        nxt = _choose(cur, lk.v[cur], row, s, lk, ls, ctl)
         if nxt < 0:
             return -2, 0.0, 0.0
-        if in_allow[nxt] > 0.0 and _receiving(nxt, s, hist, hist_off, hist_len, l_storage, n_up) > 0.0:
+        if ls.in_allow[nxt] > 0.0 and _receiving(nxt, s, lk, ls) > 0.0:
             return nxt, tt, dd
         cur = nxt
     return -2, 0.0, 0.0
@@ -251,67 +285,7 @@ def _jump(  # noqa: PLR0917
 
 @nb.njit(cache=True)
 def advance(  # noqa: PLR0917
-    step0: int,
-    n_steps: int,
-    dt: float,
-    # links: static
-    l_u: I8,
-    l_v: I8,
-    l_len: F8,
-    l_vf: F8,
-    l_cap: F8,
-    l_storage: F8,
-    l_phase: I8,
-    l_offset: F8,
-    l_bearing: F8,
-    l_junction: npt.NDArray[np.bool_],
-    adj_ptr: I8,
-    adj_link: I8,
-    # links: dynamic
-    l_closed: npt.NDArray[np.bool_],
-    l_cost: F8,
-    l_head: I8,
-    l_tail: I8,
-    l_count: I8,
-    w_head: I8,
-    w_tail: I8,
-    n_up: F8,
-    n_down: F8,
-    out_allow: F8,
-    in_allow: F8,
-    l_axis: I8,
-    x_busy: F8,
-    x_since: I8,
-    x_seen: I8,
-    hist: F8,
-    hist_off: I8,
-    hist_len: I8,
-    hist_pos: I8,
-    # vehicles
-    veh: F8,
-    v_state: npt.NDArray[np.int8],
-    v_origin: I8,
-    v_depart: F8,
-    v_arrive: F8,
-    dep_order: I8,
-    dep_ptr: I8,
-    dist: npt.NDArray[np.float32],
-    # control
-    signal: F8,
-    turn_delays: F8,
-    spill_penalty: float,
-    teleport_s: float,
-    rng: npt.NDArray[np.uint64],
-    cand: I8,
-    counters: I8,
-    # statistics, [bin, link]
-    bin_s: float,
-    st_in: F8,
-    st_out: F8,
-    st_tt: F8,
-    st_occ: F8,
-    st_queue: F8,
-    queue_every: int,
+    step0: int, n_steps: int, dt: float, lk: Links, ls: LinkState, fl: Vehicles, ctl: Control, st: Stats
 ) -> None:
     """Advance the state by `n_steps` steps of `dt` seconds from global step `step0`, in place.
 
@@ -319,7 +293,22 @@ def advance(  # noqa: PLR0917
     `row` (see `simulations.traffic.routing`); each vehicle picks its next link when it reaches the head
     of its link. ``signal`` holds ``(cycle_s, green_s)`` of the two-phase plans; ``turn_delays`` the
     crossing times (straight, right, left, U-turn) at junctions. See the module docstring.
+
+    The state comes in named groups (static link data, link state, fleet, control, statistics)
+    so that no two arrays can be swapped at the call; they are unpacked by name below.
     """
+    l_v, l_len, l_vf, l_cap = lk.v, lk.length, lk.vf, lk.cap
+    l_phase, l_offset, l_bearing, l_junction, l_axis = lk.phase, lk.offset, lk.bearing, lk.junction, lk.axis
+    hist_off, hist_len = lk.hist_off, lk.hist_len
+    l_closed, l_head, l_tail, l_count = ls.closed, ls.head, ls.tail, ls.n_on
+    w_head, w_tail, n_up, n_down = ls.w_head, ls.w_tail, ls.n_up, ls.n_down
+    out_allow, in_allow, hist, hist_pos = ls.out_allow, ls.in_allow, ls.hist, ls.hist_pos
+    x_busy, x_since, x_seen, cand = ls.x_busy, ls.x_since, ls.x_seen, ls.cand
+    veh, v_state, v_origin, v_depart, v_arrive = fl.hot, fl.state, fl.origin, fl.depart, fl.arrive
+    dep_order, dep_ptr = fl.dep_order, fl.dep_ptr
+    signal, turn_delays, teleport_s, rng = ctl.signal, ctl.turn_delays, ctl.teleport_s, ctl.rng
+    counters, bin_s, queue_every = st.counters, st.bin_s, st.queue_every
+    st_in, st_out, st_tt, st_occ, st_queue = st.inflow, st.outflow, st.travel_time, st.occupancy, st.queue
     m = l_len.shape[0]
     n_bins = st_in.shape[0]
     cycle = signal[0]
@@ -338,10 +327,7 @@ def advance(  # noqa: PLR0917
             if v_state[vid] != PENDING:
                 continue
             row = int(veh[vid, V_ROW])
-            first = _choose(
-                -1, v_origin[vid], row, s, l_u, l_v, l_closed, l_cost, l_bearing, l_junction, adj_ptr,
-                adj_link, dist, turn_delays, spill_penalty, hist, hist_off, hist_len, l_storage, n_up, rng,
-            )  # fmt: skip
+            first = _choose(-1, v_origin[vid], row, s, lk, ls, ctl)
             if first < 0:
                 v_state[vid] = UNROUTABLE
                 continue
@@ -393,27 +379,15 @@ def advance(  # noqa: PLR0917
                         nl = -1
                         if l_v[li] != int(veh[h, V_DEST]):
                             row = int(veh[h, V_ROW])
-                            nl = _choose(
-                                li, l_v[li], row, s, l_u, l_v, l_closed, l_cost, l_bearing, l_junction,
-                                adj_ptr, adj_link, dist, turn_delays, spill_penalty, hist, hist_off, hist_len,
-                                l_storage, n_up, rng,
-                            )  # fmt: skip
-                            if (
-                                nl < 0
-                                or in_allow[nl] <= 0.0
-                                or _receiving(nl, s, hist, hist_off, hist_len, l_storage, n_up) <= 0.0
-                            ) or (
+                            nl = _choose(li, l_v[li], row, s, lk, ls, ctl)
+                            if (nl < 0 or in_allow[nl] <= 0.0 or _receiving(nl, s, lk, ls) <= 0.0) or (
                                 l_axis[li] >= 0
                                 and _turn_kind(l_bearing[li], l_bearing[nl]) != TURN_RIGHT
                                 and _crossing_held(l_v[li], l_axis[li], s, t, x_busy, x_since, x_seen)
                             ):
                                 ok = False
                                 if teleport_s > 0.0 and nl >= 0 and t - veh[h, V_READY] >= teleport_s:
-                                    land, jump_tt, jump_m = _jump(
-                                        h, nl, s, veh, l_u, l_v, l_len, l_vf, l_closed, l_cost, l_bearing,
-                                        l_junction, adj_ptr, adj_link, dist, turn_delays, spill_penalty, hist,
-                                        hist_off, hist_len, l_storage, n_up, in_allow, rng,
-                                    )  # fmt: skip
+                                    land, jump_tt, jump_m = _jump(h, nl, s, veh, lk, ls, ctl)
                                     if land > -2:
                                         ok = True
                                         nl = land
@@ -464,12 +438,7 @@ def advance(  # noqa: PLR0917
                 else:
                     li = c - m
                     h = w_head[li]
-                    if (
-                        h >= 0
-                        and not l_closed[li]
-                        and in_allow[li] > 0.0
-                        and _receiving(li, s, hist, hist_off, hist_len, l_storage, n_up) > 0.0
-                    ):
+                    if h >= 0 and not l_closed[li] and in_allow[li] > 0.0 and _receiving(li, s, lk, ls) > 0.0:
                         pcu = veh[h, V_PCU]
                         w_head[li] = int(veh[h, V_NEXT])
                         if w_head[li] < 0:
