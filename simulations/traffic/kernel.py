@@ -53,9 +53,16 @@ import numpy.typing as npt
 PENDING, WAITING, ON_LINK, ARRIVED, UNROUTABLE = 0, 1, 2, 3, 4
 
 #: Columns of the per-vehicle hot state (one row per vehicle, so a move touches one or two cache lines).
-#: V_T0 is when the vehicle entered the network (NaN before), V_ENTER when it entered its current link.
-V_NEXT, V_READY, V_ENTER, V_PCU, V_VMAX, V_ROW, V_DEST, V_DIST, V_FF, V_T0 = range(10)
-N_VCOLS = 10
+#: V_T0 is when the vehicle entered the network (NaN before), V_ENTER when it entered its current link;
+#: V_NEXT / V_PREV thread the link queues, V_CREEP is the speed (m/s) at which it filters through a
+#: queue (0: it does not).
+V_NEXT, V_READY, V_ENTER, V_PCU, V_VMAX, V_ROW, V_DEST, V_DIST, V_FF, V_T0, V_PREV, V_CREEP = range(12)
+N_VCOLS = 12
+
+#: How far behind a blocked head the kernel looks for vehicles that have filtered to the front, and
+#: how many of those it tries per round (each try is a route choice).
+FILTER_DEPTH = 64
+FILTER_TRIES = 4
 
 #: Movements through a junction (also the index of their crossing time in ``turn_delays``).
 TURN_STRAIGHT, TURN_RIGHT, TURN_LEFT, TURN_U = 0, 1, 2, 3
@@ -87,6 +94,8 @@ class Links(NamedTuple):
     adj_link: I8
     hist_off: I8  #: offset of each link's downstream-count ring buffer in `LinkState.hist`
     hist_len: I8  #: its length: backward-wave travel time in steps + 1
+    lanes: F8
+    overtake: B1  #: multi-lane: the queue is ordered by arrival at the link's end, not by entry
 
 
 class LinkState(NamedTuple):
@@ -109,6 +118,7 @@ class LinkState(NamedTuple):
     x_since: I8  #: [node, axis]: step the axis's request was filed
     x_seen: I8  #: [node, axis]: step the request was last renewed
     cand: I8  #: scratch: links with a ready head (li) or a waiting vehicle (m + li), 2 × links
+    n_creep: I8  #: vehicles on the link that can filter through its queue
 
 
 class Vehicles(NamedTuple):
@@ -132,6 +142,7 @@ class Control(NamedTuple):
     spill_penalty: float  #: extra routing cost of a full out-link, s
     teleport_s: float  #: blocked this long at a head: teleport (0 = off)
     rng: npt.NDArray[np.uint64]  #: 1 element: xorshift state
+    jam_pcu_m: float  #: jam density per lane, PCU/m (queue length of a PCU = 1 / (jam · lanes))
 
 
 class Stats(NamedTuple):
@@ -283,6 +294,173 @@ def _jump(  # noqa: PLR0917
     return -2, 0.0, 0.0
 
 
+@nb.njit(cache=True, inline="always")
+def _append(li: int, h: int, lk: Links, ls: LinkState, veh: F8) -> None:
+    """Put vehicle `h` (its V_READY set) into the queue of link `li`.
+
+    On a one-lane link at the tail (strict FIFO); on a multi-lane link behind the last vehicle that
+    reaches the link's end no later than it, so a faster vehicle overtakes slower ones still in
+    transit (it never passes a vehicle already queued at the end).
+    """
+    p = ls.tail[li]
+    if lk.overtake[li]:
+        r = veh[h, V_READY]
+        while p >= 0 and veh[p, V_READY] > r:
+            p = int(veh[p, V_PREV])
+    if p < 0:
+        nxt = ls.head[li]
+        ls.head[li] = h
+    else:
+        nxt = int(veh[p, V_NEXT])
+        veh[p, V_NEXT] = h
+    veh[h, V_PREV] = p
+    veh[h, V_NEXT] = nxt
+    if nxt >= 0:
+        veh[nxt, V_PREV] = h
+    else:
+        ls.tail[li] = h
+    ls.n_on[li] += 1
+    if veh[h, V_CREEP] > 0.0:
+        ls.n_creep[li] += 1
+
+
+@nb.njit(cache=True, inline="always")
+def _unlink(li: int, h: int, prev: int, ls: LinkState, veh: F8) -> None:
+    """Take vehicle `h` (behind `prev`, -1 at the head) out of the queue of link `li`."""
+    nxt = int(veh[h, V_NEXT])
+    if prev < 0:
+        ls.head[li] = nxt
+    else:
+        veh[prev, V_NEXT] = nxt
+    if nxt >= 0:
+        veh[nxt, V_PREV] = prev
+    else:
+        ls.tail[li] = prev
+    ls.n_on[li] -= 1
+    if veh[h, V_CREEP] > 0.0:
+        ls.n_creep[li] -= 1
+
+
+@nb.njit(cache=True)
+def _leave(  # noqa: PLR0917  (numba: positional arguments only)
+    li: int,
+    h: int,
+    prev: int,
+    texit: float,
+    may_jump: bool,
+    s: int,
+    t: float,
+    b: int,
+    lk: Links,
+    ls: LinkState,
+    fl: Vehicles,
+    ctl: Control,
+    st: Stats,
+) -> bool:
+    """Move vehicle `h` off link `li` at `texit` (to its next link or its destination) if it can go.
+
+    It chooses its out-link; it stays if that link has no room or inflow capacity or the junction's
+    crossing is held against it, unless `may_jump` and it has waited ``teleport_s`` (then it jumps
+    as SUMO's teleport). Returns whether it moved.
+    """
+    veh = fl.hot
+    jump_tt = 0.0
+    nl = -1
+    if lk.v[li] != int(veh[h, V_DEST]):
+        nl = _choose(li, lk.v[li], int(veh[h, V_ROW]), s, lk, ls, ctl)
+        if (nl < 0 or ls.in_allow[nl] <= 0.0 or _receiving(nl, s, lk, ls) <= 0.0) or (
+            lk.axis[li] >= 0
+            and _turn_kind(lk.bearing[li], lk.bearing[nl]) != TURN_RIGHT
+            and _crossing_held(lk.v[li], lk.axis[li], s, t, ls.x_busy, ls.x_since, ls.x_seen)
+        ):
+            if not (may_jump and ctl.teleport_s > 0.0 and nl >= 0 and t - veh[h, V_READY] >= ctl.teleport_s):
+                return False
+            land, jump_tt, jump_m = _jump(h, nl, s, veh, lk, ls, ctl)
+            if land == -2:
+                return False
+            nl = land
+            veh[h, V_DIST] += jump_m
+            veh[h, V_FF] += jump_tt
+            st.counters[C_TELEPORTS] += 1
+    pcu = veh[h, V_PCU]
+    _unlink(li, h, prev, ls, veh)
+    ls.n_down[li] += pcu
+    ls.out_allow[li] -= pcu
+    st.outflow[b, li] += 1.0
+    st.travel_time[b, li] += texit - veh[h, V_ENTER]
+    veh[h, V_DIST] += lk.length[li]
+    if nl < 0:
+        fl.state[h] = ARRIVED
+        fl.arrive[h] = texit + jump_tt
+        st.counters[C_ARRIVED] += 1
+        st.counters[C_ON_NET] -= 1
+        return True
+    g = lk.axis[li]
+    kind = _turn_kind(lk.bearing[li], lk.bearing[nl])
+    if g >= 0 and kind != TURN_RIGHT and jump_tt == 0.0:
+        nd = lk.v[li]
+        ls.x_busy[nd, g] = max(ls.x_busy[nd, g], texit + ctl.turn_delays[kind])
+        ls.x_seen[nd, g] = -2  # this axis's request is served
+    st.inflow[b, nl] += 1.0
+    delay = 0.0
+    if lk.junction[li] and jump_tt == 0.0:
+        delay = _turn_delay(lk.bearing[li], lk.bearing[nl], ctl.turn_delays)
+    run = lk.length[nl] / min(lk.vf[nl], veh[h, V_VMAX])
+    veh[h, V_FF] += run
+    veh[h, V_ENTER] = texit + jump_tt
+    veh[h, V_READY] = texit + jump_tt + delay + run
+    _append(nl, h, lk, ls, veh)
+    ls.n_up[nl] += pcu
+    ls.in_allow[nl] -= pcu
+    return True
+
+
+@nb.njit(cache=True)
+def _filter(  # noqa: PLR0917
+    li: int,
+    h: int,
+    s: int,
+    t: float,
+    t1: float,
+    b: int,
+    lk: Links,
+    ls: LinkState,
+    fl: Vehicles,
+    ctl: Control,
+    st: Stats,
+) -> bool:
+    """Let one vehicle that filters (V_CREEP > 0) pass the blocked head `h` of link `li`, if one can.
+
+    Lane-free mixed traffic: a motorbike that reaches the back of a queue creeps through it at its
+    creeping speed instead of waiting its turn (porous flow: Nair, Mahmassani and Miller-Hooks 2011;
+    creeping: Fan and Work 2015). A queue of ``q`` PCU ahead is ``q / (jam · lanes)`` metres long,
+    so the vehicle reaches the front ``q / (jam · lanes) · (1 / v_creep - 1 / v_free)`` after its
+    free-flow arrival; from then it leaves as soon as its own out-link has room, sharing the
+    link's discharge capacity (PCU) with everyone else.
+    """
+    veh = fl.hot
+    space = 1.0 / (ctl.jam_pcu_m * lk.lanes[li])
+    ahead = veh[h, V_PCU]
+    prev = h
+    x = int(veh[h, V_NEXT])
+    tries = 0
+    for _ in range(FILTER_DEPTH):
+        if x < 0 or veh[x, V_READY] >= t1 or tries == FILTER_TRIES:
+            return False
+        cr = veh[x, V_CREEP]
+        if cr > 0.0:
+            vx = min(lk.vf[li], veh[x, V_VMAX])
+            front = veh[x, V_READY] + ahead * space * max(1.0 / cr - 1.0 / vx, 0.0)
+            if front < t1:
+                if _leave(li, x, prev, max(front, t), False, s, t, b, lk, ls, fl, ctl, st):
+                    return True
+                tries += 1
+        ahead += veh[x, V_PCU]
+        prev = x
+        x = int(veh[x, V_NEXT])
+    return False
+
+
 @nb.njit(cache=True)
 def advance(  # noqa: PLR0917
     step0: int, n_steps: int, dt: float, lk: Links, ls: LinkState, fl: Vehicles, ctl: Control, st: Stats
@@ -297,18 +475,16 @@ def advance(  # noqa: PLR0917
     The state comes in named groups (static link data, link state, fleet, control, statistics)
     so that no two arrays can be swapped at the call; they are unpacked by name below.
     """
-    l_v, l_len, l_vf, l_cap = lk.v, lk.length, lk.vf, lk.cap
-    l_phase, l_offset, l_bearing, l_junction, l_axis = lk.phase, lk.offset, lk.bearing, lk.junction, lk.axis
+    l_len, l_vf, l_cap, l_phase, l_offset = lk.length, lk.vf, lk.cap, lk.phase, lk.offset
     hist_off, hist_len = lk.hist_off, lk.hist_len
-    l_closed, l_head, l_tail, l_count = ls.closed, ls.head, ls.tail, ls.n_on
+    l_closed, l_head, l_count = ls.closed, ls.head, ls.n_on
     w_head, w_tail, n_up, n_down = ls.w_head, ls.w_tail, ls.n_up, ls.n_down
-    out_allow, in_allow, hist, hist_pos = ls.out_allow, ls.in_allow, ls.hist, ls.hist_pos
-    x_busy, x_since, x_seen, cand = ls.x_busy, ls.x_since, ls.x_seen, ls.cand
-    veh, v_state, v_origin, v_depart, v_arrive = fl.hot, fl.state, fl.origin, fl.depart, fl.arrive
+    out_allow, in_allow, hist, hist_pos, cand = ls.out_allow, ls.in_allow, ls.hist, ls.hist_pos, ls.cand
+    veh, v_state, v_origin, v_depart = fl.hot, fl.state, fl.origin, fl.depart
     dep_order, dep_ptr = fl.dep_order, fl.dep_ptr
-    signal, turn_delays, teleport_s, rng = ctl.signal, ctl.turn_delays, ctl.teleport_s, ctl.rng
+    signal, rng = ctl.signal, ctl.rng
     counters, bin_s, queue_every = st.counters, st.bin_s, st.queue_every
-    st_in, st_out, st_tt, st_occ, st_queue = st.inflow, st.outflow, st.travel_time, st.occupancy, st.queue
+    st_in, st_occ, st_queue = st.inflow, st.occupancy, st.queue
     m = l_len.shape[0]
     n_bins = st_in.shape[0]
     cycle = signal[0]
@@ -373,68 +549,10 @@ def advance(  # noqa: PLR0917
                         ph = (t + l_offset[li]) % cycle
                         start = 0.0 if l_phase[li] == 0 else 0.5 * cycle
                         ok = start <= ph < start + green
-                    jump_tt = 0.0
                     if ok:
-                        texit = max(veh[h, V_READY], t)
-                        nl = -1
-                        if l_v[li] != int(veh[h, V_DEST]):
-                            row = int(veh[h, V_ROW])
-                            nl = _choose(li, l_v[li], row, s, lk, ls, ctl)
-                            if (nl < 0 or in_allow[nl] <= 0.0 or _receiving(nl, s, lk, ls) <= 0.0) or (
-                                l_axis[li] >= 0
-                                and _turn_kind(l_bearing[li], l_bearing[nl]) != TURN_RIGHT
-                                and _crossing_held(l_v[li], l_axis[li], s, t, x_busy, x_since, x_seen)
-                            ):
-                                ok = False
-                                if teleport_s > 0.0 and nl >= 0 and t - veh[h, V_READY] >= teleport_s:
-                                    land, jump_tt, jump_m = _jump(h, nl, s, veh, lk, ls, ctl)
-                                    if land > -2:
-                                        ok = True
-                                        nl = land
-                                        veh[h, V_DIST] += jump_m
-                                        veh[h, V_FF] += jump_tt
-                                        counters[C_TELEPORTS] += 1
-                        if ok:
-                            pcu = veh[h, V_PCU]
-                            l_head[li] = int(veh[h, V_NEXT])
-                            if l_head[li] < 0:
-                                l_tail[li] = -1
-                            l_count[li] -= 1
-                            n_down[li] += pcu
-                            out_allow[li] -= pcu
-                            st_out[b, li] += 1.0
-                            st_tt[b, li] += texit - veh[h, V_ENTER]
-                            veh[h, V_DIST] += l_len[li]
-                            if nl < 0:
-                                v_state[h] = ARRIVED
-                                v_arrive[h] = texit + jump_tt
-                                counters[C_ARRIVED] += 1
-                                counters[C_ON_NET] -= 1
-                            else:
-                                veh[h, V_NEXT] = -1
-                                if l_tail[nl] >= 0:
-                                    veh[l_tail[nl], V_NEXT] = h
-                                else:
-                                    l_head[nl] = h
-                                l_tail[nl] = h
-                                l_count[nl] += 1
-                                n_up[nl] += pcu
-                                in_allow[nl] -= pcu
-                                g = l_axis[li]
-                                kind = _turn_kind(l_bearing[li], l_bearing[nl])
-                                if g >= 0 and kind != TURN_RIGHT and jump_tt == 0.0:
-                                    nd = l_v[li]
-                                    x_busy[nd, g] = max(x_busy[nd, g], texit + turn_delays[kind])
-                                    x_seen[nd, g] = -2  # this axis's request is served
-                                st_in[b, nl] += 1.0
-                                delay = 0.0
-                                if l_junction[li] and jump_tt == 0.0:
-                                    delay = _turn_delay(l_bearing[li], l_bearing[nl], turn_delays)
-                                run = l_len[nl] / min(l_vf[nl], veh[h, V_VMAX])
-                                veh[h, V_FF] += run
-                                veh[h, V_ENTER] = texit + jump_tt
-                                veh[h, V_READY] = texit + jump_tt + delay + run
-                            moved = True
+                        moved = _leave(li, h, -1, max(veh[h, V_READY], t), True, s, t, b, lk, ls, fl, ctl, st)
+                        if not moved and ls.n_creep[li] > 0:
+                            moved = _filter(li, h, s, t, t1, b, lk, ls, fl, ctl, st)
                 else:
                     li = c - m
                     h = w_head[li]
@@ -443,23 +561,17 @@ def advance(  # noqa: PLR0917
                         w_head[li] = int(veh[h, V_NEXT])
                         if w_head[li] < 0:
                             w_tail[li] = -1
-                        veh[h, V_NEXT] = -1
-                        if l_tail[li] >= 0:
-                            veh[l_tail[li], V_NEXT] = h
-                        else:
-                            l_head[li] = h
-                        l_tail[li] = h
-                        l_count[li] += 1
-                        n_up[li] += pcu
-                        in_allow[li] -= pcu
-                        st_in[b, li] += 1.0
-                        v_state[h] = ON_LINK
                         tin = max(v_depart[h], t)
                         run = l_len[li] / min(l_vf[li], veh[h, V_VMAX])
                         veh[h, V_FF] += run
                         veh[h, V_ENTER] = tin
                         veh[h, V_T0] = tin
                         veh[h, V_READY] = tin + run
+                        _append(li, h, lk, ls, veh)
+                        n_up[li] += pcu
+                        in_allow[li] -= pcu
+                        st_in[b, li] += 1.0
+                        v_state[h] = ON_LINK
                         counters[C_ENTERED] += 1
                         counters[C_ON_NET] += 1
                         counters[C_WAITING] -= 1

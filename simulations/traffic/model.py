@@ -124,6 +124,7 @@ class TrafficModel(mesa.Model):  # type: ignore[misc]
         self.free_time = a.free_time_s.copy()
         kj = p.jam_density_pcu_km / 1000.0
         lanes = a.lanes.astype(np.float64)
+        self.l_lanes = lanes
         q_lane = self.l_cap / lanes
         kc = q_lane / self.l_vf
         if np.any(kj <= kc * 1.05):
@@ -225,10 +226,14 @@ class TrafficModel(mesa.Model):  # type: ignore[misc]
         v_of = np.array(
             [self.params.vehicles[m].speed_kmh / 3.6 if m in self.params.vehicles else 1.0 for m in MODES]
         )
+        creep_of = np.array(
+            [self.params.vehicles[m].creep_kmh / 3.6 if m in self.params.vehicles else 0.0 for m in MODES]
+        )
         self.fleet = Fleet.create(
             depart=dep,
             pcu=pcu_of[mode],
             vmax=v_of[mode],
+            creep=creep_of[mode],
             origin=o,
             dest=d,
             row=row.astype(np.int64),
@@ -309,12 +314,14 @@ class TrafficModel(mesa.Model):  # type: ignore[misc]
             storage=self.l_storage, phase=self.l_phase, offset=self.l_offset, bearing=self.l_bearing,
             junction=self.l_junction, axis=self.l_axis, adj_ptr=self.router.adj_ptr,
             adj_link=self.router.adj_link, hist_off=self.hist_off, hist_len=self.hist_len,
+            lanes=self.l_lanes, overtake=self.l_lanes >= 2,
         )  # fmt: skip
         state = kn.LinkState(
             closed=self.l_closed, cost=self.l_cost, head=self.l_head, tail=self.l_tail, n_on=self.l_count,
             w_head=self.w_head, w_tail=self.w_tail, n_up=self.n_up, n_down=self.n_down,
             out_allow=self.out_allow, in_allow=self.in_allow, hist=self.hist, hist_pos=self.hist_pos,
             x_busy=self.x_busy, x_since=self.x_since, x_seen=self.x_seen, cand=self.cand,
+            n_creep=np.zeros(len(self.l_len), dtype=np.int64),
         )  # fmt: skip
         vehicles = kn.Vehicles(
             hot=f.hot, state=f.state, origin=f.origin, depart=f.depart, arrive=f.arrive,
@@ -324,6 +331,7 @@ class TrafficModel(mesa.Model):  # type: ignore[misc]
             dist=self.dist, signal=self.signal, turn_delays=self.turn_delays,
             spill_penalty=float(self.params.routing.spill_penalty_s),
             teleport_s=float(self.params.teleport_s or 0.0), rng=self.kernel_rng,
+            jam_pcu_m=float(self.params.jam_density_pcu_km) / 1000.0,
         )  # fmt: skip
         stats = kn.Stats(
             counters=self.counters, bin_s=float(self.params.bin_s), inflow=self.st_in, outflow=self.st_out,
