@@ -34,6 +34,7 @@ from api.store.common import N_EVENT_COLS as _N_EVENT_COLS
 from api.store.common import RES_COLS as _RES_COLS
 from api.store.common import SharedStoreMethods, placeholders, plan_upsert, row_to_event
 from api.store.common import dumps as _dumps
+from api.store.incidents import IncidentStoreMethods, incident_migrations
 from twin.h3grid import MAX_RES, check_resolution
 
 T = TypeVar("T")
@@ -138,6 +139,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX report_owners_owner ON report_owners (owner);
         """,
     ),
+    *incident_migrations("INTEGER", "REAL", "BLOB"),
 )
 
 _INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLS}) VALUES ({', '.join('?' * _N_EVENT_COLS)})"
@@ -173,7 +175,7 @@ def _map_error(e: sqlite3.Error) -> StoreError:
     return StoreUnavailable(f"the event store failed: {e}")
 
 
-class SQLiteStore(SharedStoreMethods):
+class SQLiteStore(IncidentStoreMethods, SharedStoreMethods):
     """The embedded `Store`: one SQLite file in WAL mode with durable group commits.
 
     Parameters

@@ -259,7 +259,6 @@ def test_reports_round_trip(store: Store) -> None:
     assert store.list_reports(status="closed") == []
 
 
-
 def test_credentials_round_trip_revoke_and_touch(store: Store) -> None:
     c = CredentialRecord(
         key_id="0123456789ab",
@@ -324,6 +323,7 @@ def test_report_owners(store: Store) -> None:
     assert store.report_owner("R-0") == "k-alice"
     assert [r.status for r in store.list_reports_of("k-alice")] == ["open", "closed"]
 
+
 def test_concurrent_writers_all_durable(store: Store) -> None:
     n_threads, per = 8, 25
     outcomes: list[str] = []
@@ -351,3 +351,6 @@ def test_closed_store_refuses(store: Store) -> None:
         store.submit_events([make_event(1)]).result(timeout=5)
     with pytest.raises(StoreUnavailable):
         store.get_event("x")
+
+
+from tests.api.store_contract_incidents import *  # noqa: E402, F403  (the incident part of the contract)
