@@ -98,14 +98,19 @@ class AlertEngine:
                 )
             lat, lon = h3grid.cell_to_latlng(key)
             minutes = int(window.total_seconds() // 60)
+            span_vi, span_en = (
+                (f"{minutes} phút", f"{minutes} min")
+                if minutes
+                else (f"{int(window.total_seconds())} giây", f"{int(window.total_seconds())} s")
+            )
             alert = AlertRecord(
                 alert_id=new_alert_id(),
                 rule="congestion_cluster",
                 key=key,
                 status="open",
                 severity="high",
-                title=f"Ùn tắc: {len(recent)} sự kiện trong {minutes} phút "
-                f"/ Congestion: {len(recent)} events in {minutes} min",
+                title=f"Ùn tắc: {len(recent)} sự kiện trong {span_vi} "
+                f"/ Congestion: {len(recent)} events in {span_en}",
                 created_at=now,
                 updated_at=now,
                 cell=cell,
