@@ -16,14 +16,7 @@ from api.store.base import now_utc
 from api.store.incidents import IncidentChange
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected)
 from tests.api.test_events_support import assert_error_shape, event
-
-REPORT = {
-    "service_code": "illegal_dumping",
-    "lat": 21.8530,
-    "long": 106.7610,
-    "address_string": "Bờ sông Kỳ Cùng gần chợ Kỳ Lừa",
-    "description": "Rác thải đổ trộm ven sông",
-}
+from tests.api.test_open311 import REPORT
 
 
 def jpeg(size: int = 2000) -> bytes:

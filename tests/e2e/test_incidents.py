@@ -256,6 +256,7 @@ def test_stale_revision_is_reloaded_not_overwritten(chromium: Any, ops: Server) 
     jam(ops, cam["camera_id"], "stale")
     desk = as_("admin", ops.url, chromium, width=1280, height=800)
     try:
+        desk.page.wait_for_selector('#f-ward option[value="05977"]', state="attached")
         desk.page.select_option("#f-ward", "05977")
         desk.page.locator("#incident-list [data-open]").first.click()
         desk.page.wait_for_selector("#inc-form")
@@ -339,6 +340,7 @@ def test_search_camera_table_clustering_and_keyboard(chromium: Any, ops: Server)
         order = {"mất kết nối": 0, "trực tuyến": 1, "chưa kết nối": 2}
         assert [order[s] for s in statuses] == sorted(order[s] for s in statuses)
         assert "chưa kết nối" not in statuses
+        shot(desk, "camera-table-1280x800")
         target = rows.nth(3).get_attribute("data-cam")
         rows.nth(3).locator("button").click()
         p.wait_for_function(f"window.__viewer.selectedCamera === '{target}'", timeout=10_000)
@@ -348,7 +350,7 @@ def test_search_camera_table_clustering_and_keyboard(chromium: Any, ops: Server)
             return Math.hypot(c.lng - k.position[0], c.lat - k.position[1]) < 0.001; }}""",
             timeout=10_000,
         )
-        shot(desk, "camera-table-1280x800")
+        shot(desk, "camera-flown-1280x800")
         # keyboard: after a click on the map, ← pans and never steps time back into replay
         p.mouse.click(640, 400)
         p.keyboard.press("ArrowLeft")

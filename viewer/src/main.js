@@ -205,7 +205,10 @@ async function loadBaseLayer(name, mapReady = Promise.resolve()) {
     S.base[name] = fc;
     setBaseData(map, name, fc);
     setStatus(name, n ? "ok" : "empty", n ? "" : t("layer_empty", { name: t(`l_${name}`) }), n);
-    if (name === "wards_2025") indexWards(fc);
+    if (name === "wards_2025") {
+      indexWards(fc);
+      renderInc(); // the ward filter and the wards' names need them
+    }
     if (name === "roads") indexStreets(fc);
     if (name === "units_pre2025") {
       for (const f of itemsOf(fc)) {
