@@ -46,6 +46,7 @@ from api.store.common import RES_COLS as _RES_COLS
 from api.store.common import SharedStoreMethods, plan_upsert, row_to_event
 from api.store.common import dumps as _dumps
 from api.store.jobs import JobStoreMethods, job_migrations
+from api.store.incidents import IncidentStoreMethods, incident_migrations
 from twin.errors import InputError
 from twin.h3grid import MAX_RES, check_resolution
 
@@ -164,6 +165,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE events ADD COLUMN observed_us BIGINT
         """,
     ),
+    *incident_migrations("BIGINT", "DOUBLE PRECISION", "BYTEA"),
 )
 
 _COPY_EVENTS = f"COPY events ({_EVENT_COLS}) FROM STDIN".encode()
@@ -229,7 +231,7 @@ def map_error(e: BaseException) -> StoreError | InputError:
     return StoreUnavailable(f"the event store failed: {first}")
 
 
-class PostgresStore(JobStoreMethods, SharedStoreMethods):
+class PostgresStore(JobStoreMethods, IncidentStoreMethods, SharedStoreMethods):
     """The scale-out `Store`: PostgreSQL with durable group commits from one writer connection.
 
     Parameters

@@ -37,6 +37,7 @@ from api.store.common import RES_COLS as _RES_COLS
 from api.store.common import SharedStoreMethods, placeholders, plan_upsert, row_to_event
 from api.store.common import dumps as _dumps
 from api.store.jobs import JobStoreMethods, job_migrations
+from api.store.incidents import IncidentStoreMethods, incident_migrations
 from twin.h3grid import MAX_RES, check_resolution
 
 T = TypeVar("T")
@@ -150,6 +151,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE events ADD COLUMN observed_us INTEGER
         """,
     ),
+    *incident_migrations("INTEGER", "REAL", "BLOB"),
 )
 
 _INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLS}) VALUES ({', '.join('?' * _N_EVENT_COLS)})"
@@ -208,7 +210,7 @@ def make_private(db: Path) -> None:
             pass
 
 
-class SQLiteStore(JobStoreMethods, SharedStoreMethods):
+class SQLiteStore(JobStoreMethods, IncidentStoreMethods, SharedStoreMethods):
     """The embedded `Store`: one SQLite file in WAL mode with durable group commits.
 
     Parameters
