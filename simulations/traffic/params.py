@@ -9,14 +9,13 @@ against a network, wards and cells and raises `twin.errors.InputError` naming th
 
 from __future__ import annotations
 
-import json
 import re
-import tomllib
 from pathlib import Path
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from simulations.documents import input_error, read_document
 from twin.errors import InputError
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -320,39 +319,12 @@ class TrafficParams(_Frozen):
         try:
             return cls.model_validate(data)
         except ValidationError as e:
-            err = e.errors()[0]
-            loc = ".".join(str(p) for p in err["loc"]) or "scenario"
-            raise InputError(
-                loc, err["msg"], hint=f"fix `{loc}` in {where} ({len(e.errors())} error(s))"
-            ) from None
+            raise input_error(e, hint=f"fix it in {where}", root="scenario", brackets=False) from None
 
     @classmethod
     def from_file(cls, path: Path | str) -> TrafficParams:
         """Load parameters from a ``.toml`` or ``.json`` file."""
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise InputError("scenario", f"file {path} does not exist", hint="check the path") from None
-        try:
-            if path.suffix.lower() == ".json":
-                data = json.loads(text)
-            elif path.suffix.lower() == ".toml":
-                data = tomllib.loads(text)
-            else:
-                raise InputError(
-                    "scenario", f"{path.name}: use a .toml or .json file", hint="rename or convert the file"
-                )
-        except (json.JSONDecodeError, tomllib.TOMLDecodeError) as e:
-            raise InputError(
-                "scenario", f"{path.name} is not valid {path.suffix[1:]}: {e}", hint="fix the syntax"
-            ) from None
-        if not isinstance(data, dict):
-            raise InputError(
-                "scenario",
-                f"{path.name} must hold a table/object at the top level",
-                hint="see examples/scenarios",
-            )
+        data = read_document(path, "scenario")
         return cls.from_dict(data, where=str(path))
 
     def to_dict(self) -> dict[str, Any]:
