@@ -66,6 +66,26 @@ _EXAMPLES: dict[int, tuple[str, dict[str, Any]]] = {
             "use a new id for a different object",
         ),
     ),
+    412: (
+        "Stale revision (If-Match)",
+        _example(
+            "precondition_failed",
+            "If-Match",
+            "the incident is at revision 4, not 3",
+            "http_412",
+            "reload the resource and send its current revision in If-Match",
+        ),
+    ),
+    428: (
+        "Revision required (If-Match)",
+        _example(
+            "precondition_required",
+            "If-Match",
+            "send the incident's revision (its ETag) in If-Match",
+            "http_428",
+            "reload the resource and send its current revision in If-Match",
+        ),
+    ),
     413: (
         "Body too large",
         _example(

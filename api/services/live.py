@@ -32,6 +32,7 @@ from api.services.counts import HORIZON, LiveCounts
 from api.services.geojson import alert_dict, event_feature
 from api.services.health import CameraHealth
 from api.services.hotspots import HotspotCache
+from api.services.incidents import IncidentService
 from api.services.responses import dumps
 from api.store.base import (
     PARENT_MIN_RES,
@@ -127,6 +128,7 @@ class LiveService:
             self.res,
             store.list_alerts("open", 10_000) + store.list_alerts("acknowledged", 10_000),
         )
+        self.incidents = IncidentService(self, city)
         self.hotspots = HotspotCache(self.ctx.universe, self.settings.hotspot_ttl_s)
         self.stats = IngestStats()
         self._parents: dict[int, dict[int, int]] = {}
@@ -143,7 +145,9 @@ class LiveService:
             recent = self.store.events_since(now - HORIZON)
             self.counts.add(((e.start_time, e.cells[self.res], e.category, e.synthetic) for e in recent), now)
             self.alerts.on_created(
-                [e for e in recent if e.start_time >= now - self.alerts.rules.congestion_window], now
+                [e for e in recent if e.start_time >= now - self.alerts.rules.congestion_window],
+                now,
+                supersede=False,
             )
             return len(recent)
         rows: list[tuple[datetime, int, str, bool]] = light(now - HORIZON)
@@ -158,6 +162,7 @@ class LiveService:
                 if t >= since and cat == "congestion"
             ],
             now,
+            supersede=False,
         )
         return len(rows)
 
@@ -394,6 +399,10 @@ class LiveService:
         self.bus.publish(
             Message("alert", dumps(alert_dict(saved)).decode(), None, None, saved.lon, saved.lat)
         )
+        try:
+            await self.incidents.on_alert(saved)
+        except StoreError:  # the alert is stored and listed; only its incident entry is missing
+            log.exception("alert %s: incident not updated", saved.alert_id)
         return saved
 
     async def transition_alert(

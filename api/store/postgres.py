@@ -45,6 +45,8 @@ from api.store.common import EVENT_COLS as _EVENT_COLS
 from api.store.common import RES_COLS as _RES_COLS
 from api.store.common import SharedStoreMethods, plan_upsert, row_to_event
 from api.store.common import dumps as _dumps
+from api.store.incidents import IncidentStoreMethods, incident_migrations
+from api.store.jobs import JobStoreMethods, job_migrations
 from twin.errors import InputError
 from twin.h3grid import MAX_RES, check_resolution
 
@@ -154,6 +156,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX report_owners_owner ON report_owners (owner);
         """,
     ),
+    *job_migrations("BIGINT", "DOUBLE PRECISION", 'TEXT COLLATE "C"'),
     (
         3,
         # The message's own order (`api.store.common.stale_reason`): sequence and observed time.
@@ -162,6 +165,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE events ADD COLUMN observed_us BIGINT
         """,
     ),
+    *incident_migrations("BIGINT", "DOUBLE PRECISION", "BYTEA"),
 )
 
 _COPY_EVENTS = f"COPY events ({_EVENT_COLS}) FROM STDIN".encode()
@@ -227,7 +231,7 @@ def map_error(e: BaseException) -> StoreError | InputError:
     return StoreUnavailable(f"the event store failed: {first}")
 
 
-class PostgresStore(SharedStoreMethods):
+class PostgresStore(JobStoreMethods, IncidentStoreMethods, SharedStoreMethods):
     """The scale-out `Store`: PostgreSQL with durable group commits from one writer connection.
 
     Parameters

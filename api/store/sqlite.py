@@ -36,6 +36,8 @@ from api.store.common import N_EVENT_COLS as _N_EVENT_COLS
 from api.store.common import RES_COLS as _RES_COLS
 from api.store.common import SharedStoreMethods, placeholders, plan_upsert, row_to_event
 from api.store.common import dumps as _dumps
+from api.store.incidents import IncidentStoreMethods, incident_migrations
+from api.store.jobs import JobStoreMethods, job_migrations
 from twin.h3grid import MAX_RES, check_resolution
 
 T = TypeVar("T")
@@ -140,6 +142,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX report_owners_owner ON report_owners (owner);
         """,
     ),
+    *job_migrations("INTEGER", "REAL", "TEXT"),
     (
         3,
         # The message's own order (`api.store.common.stale_reason`): sequence and observed time.
@@ -148,6 +151,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE events ADD COLUMN observed_us INTEGER
         """,
     ),
+    *incident_migrations("INTEGER", "REAL", "BLOB"),
 )
 
 _INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLS}) VALUES ({', '.join('?' * _N_EVENT_COLS)})"
@@ -206,7 +210,7 @@ def make_private(db: Path) -> None:
             pass
 
 
-class SQLiteStore(SharedStoreMethods):
+class SQLiteStore(JobStoreMethods, IncidentStoreMethods, SharedStoreMethods):
     """The embedded `Store`: one SQLite file in WAL mode with durable group commits.
 
     Parameters
