@@ -135,7 +135,10 @@ class RateLimit:
             await self.app(scope, receive, watch)
         finally:
             if not streaming:  # an SSE connection lasts; what it costs is its messages, not its age
-                self.buckets.charge(client, "cost", (time.perf_counter() - t0) * 1000)
+                # One request is charged at most a fifth of the burst: a cold cache (the first build
+                # of a layer, a numba compile) must not lock out whoever happened to ask first.
+                took = (time.perf_counter() - t0) * 1000
+                self.buckets.charge(client, "cost", min(took, self.limits.cost_burst_ms / 5))
 
     async def _refuse(self, cls: RateClass, wait: float, send: Send) -> None:
         """Answer 429 with ``Retry-After`` for a client whose bucket of `cls` is empty."""

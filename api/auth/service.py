@@ -82,8 +82,8 @@ class Principal:
     def actor(self) -> str:
         """Return who acts, as recorded on what they do (``acknowledged_by``): key id and label."""
         if self.key_id is None:
-            return self.label or self.role
-        return f"{self.key_id} ({self.label})" if self.label else self.key_id
+            return self.label or self.via
+        return f"{self.label} [{self.key_id}]" if self.label else self.key_id
 
 
 ANONYMOUS = Principal("public", ROLES["public"])

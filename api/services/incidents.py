@@ -256,9 +256,7 @@ class StreetLocator:
 # -------------------------------------------------------------------------------- the service
 def actor_of(principal: Principal) -> str:
     """Return the recorded identity of a caller: key label and id (never anything from the body)."""
-    if principal.key_id is None:
-        return principal.label or principal.via
-    return f"{principal.label} [{principal.key_id}]" if principal.label else principal.key_id
+    return principal.actor
 
 
 def parse_if_match(value: str | None) -> int:

@@ -49,7 +49,7 @@ def test_congestion_alert_ack_resolve(client: TestClient, connected: list[str]) 
     op_id = parse_key(op["X-API-Key"])
     assert op_id is not None
     assert r.json()["status"] == "acknowledged"
-    assert r.json()["acknowledged_by"] == f"{op_id.key_id} (IOC wall screen)"
+    assert r.json()["acknowledged_by"] == f"IOC wall screen [{op_id.key_id}]"
     assert client.post(f"/alerts/{aid}/ack").json()["status"] == "acknowledged"  # idempotent
     assert client.get("/alerts", params={"status": "open"}).json()["features"] == []
     assert client.post(f"/alerts/{aid}/resolve").json()["status"] == "resolved"
