@@ -232,7 +232,7 @@ def test_store_faults_are_503_507_with_retry_after_and_recover(
         other.execute("ROLLBACK")
         other.close()
     assert client.post("/events", json=event(1, cam)).json()["status"] == "created"
-    writer = client.app.state.live.store._writer_conn  # type: ignore[attr-defined]
+    writer = client.app.state.live.store.writer.conn  # type: ignore[attr-defined]
     pages = writer.execute("PRAGMA page_count").fetchone()[0]
     writer.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full
     try:
