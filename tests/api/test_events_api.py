@@ -14,7 +14,9 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.settings import Settings
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected)
-from tests.api.test_events_support import assert_error_shape, event, key_headers, now_iso
+from tests.api.test_events_support import assert_error_shape
+from tests.support.auth import key_headers
+from tests.support.events import event, now_iso
 from twin.city import City
 
 
