@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import error_body
 from api.limits import LimitSettings, RateClass, TokenBuckets, classify, retry_after_seconds
-from api.services.responses import dumps
+from api.responses import dumps
 from api.settings import Settings
 from twin.errors import InputError
 

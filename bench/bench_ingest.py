@@ -41,8 +41,8 @@ from api.store.sqlite import SQLiteStore
 from bench.harness import Row, write_results
 from gis_data import fetch
 from gis_data.city import build_city
-from tests.api.test_crash import load_until_killed
-from tests.api.test_events_support import Server
+from tests.support.crash import load_until_killed
+from tests.support.servers import Server
 
 WRK_SECONDS = int(os.environ.get("BENCH_INGEST_SECONDS", "8"))
 CRASH_ROUNDS = int(os.environ.get("BENCH_INGEST_CRASH_ROUNDS", "20"))

@@ -50,9 +50,9 @@ from bench.bench_ingest import _Proc, _Reader, _stalled, _subscribers, wrk
 from bench.harness import RESULTS, Row, write_results
 from gis_data import fetch
 from gis_data.city import build_city
-from tests.api.test_crash import load_until_killed
-from tests.api.test_events_support import Server
+from tests.support.crash import load_until_killed
 from tests.support.postgres import postgres_server
+from tests.support.servers import Server
 
 GOAL = "goal (issue 8)"
 NOTE = ("xe tải dừng đỗ trên cầu Kỳ Lừa, " * 16)[:480]

@@ -603,8 +603,8 @@ class IncidentService:
         )
 
     def _publish(self, inc: IncidentRecord) -> None:
+        from api.responses import dumps  # noqa: PLC0415
         from api.services.bus import Message  # noqa: PLC0415
-        from api.services.responses import dumps  # noqa: PLC0415
 
         view = self.view(inc, now_utc())
         self.live.bus.publish(

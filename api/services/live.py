@@ -24,6 +24,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.errors import StoreError
+from api.responses import dumps
 from api.schemas.events import EventIn
 from api.services.alerts import AlertEngine, AlertRules
 from api.services.bus import Bus, Message
@@ -33,7 +34,6 @@ from api.services.geojson import alert_dict, event_feature
 from api.services.health import CameraHealth
 from api.services.hotspots import HotspotCache
 from api.services.incidents import IncidentService
-from api.services.responses import dumps
 from api.store.base import (
     PARENT_MIN_RES,
     AlertRecord,

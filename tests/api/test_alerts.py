@@ -11,7 +11,9 @@ from api.auth.keys import parse_key
 from api.services.alerts import AlertEngine, AlertRules
 from tests.api.store_contract import make_event
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected)
-from tests.api.test_events_support import assert_error_shape, event, key_headers, live_client
+from tests.api.test_events_support import assert_error_shape, live_client
+from tests.support.auth import key_headers
+from tests.support.events import event
 from twin.city import City
 
 

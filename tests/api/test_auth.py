@@ -22,9 +22,10 @@ from api.auth.policy import PUBLIC_MAX_RES, PUBLIC_MIN_COUNT
 from api.cli.base import app as cli
 from api.settings import Settings
 from api.store.base import now_utc
-from tests.api.auth_support import key_headers
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected)
-from tests.api.test_events_support import assert_error_shape, event, live_client
+from tests.api.test_events_support import assert_error_shape, live_client
+from tests.support.auth import key_headers
+from tests.support.events import event
 from twin import h3grid
 from twin.city import City
 

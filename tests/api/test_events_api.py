@@ -14,7 +14,9 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.settings import Settings
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected)
-from tests.api.test_events_support import assert_error_shape, event, key_headers, now_iso
+from tests.api.test_events_support import assert_error_shape
+from tests.support.auth import key_headers
+from tests.support.events import event, now_iso
 from twin.city import City
 
 
@@ -232,7 +234,7 @@ def test_store_faults_are_503_507_with_retry_after_and_recover(
         other.execute("ROLLBACK")
         other.close()
     assert client.post("/events", json=event(1, cam)).json()["status"] == "created"
-    writer = client.app.state.live.store._writer_conn  # type: ignore[attr-defined]
+    writer = client.app.state.live.store.writer.conn  # type: ignore[attr-defined]
     pages = writer.execute("PRAGMA page_count").fetchone()[0]
     writer.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full
     try:

@@ -20,7 +20,7 @@ from api.services.jobs import JobManager, JobSettings
 from api.settings import Settings
 from simulations.results import Progress, RunResult
 from simulations.scenario import ScenarioSpec
-from tests.api.auth_support import key_headers
+from tests.support.auth import key_headers
 from twin import provenance
 
 STEP_S = 0.05

@@ -17,8 +17,8 @@ from schemathesis.checks import not_a_server_error
 from api.app import create_app
 from api.services.jobs import JobManager, JobSettings
 from api.settings import Settings
-from tests.api.auth_support import key_headers
 from tests.api.test_scenarios import toy_work
+from tests.support.auth import key_headers
 
 
 @schemathesis.serializer("application/toml")

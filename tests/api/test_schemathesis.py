@@ -26,7 +26,7 @@ from api.app import create_app
 from api.services.live import LiveSettings
 from api.settings import Settings
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected)
-from tests.api.test_events_support import store_key
+from tests.support.auth import store_key
 from twin.city import City
 
 LIVE_PATHS = r"^/(events|cells|hotspots|stats|cameras|alerts|open311|ngsi-ld)"
