@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from api.cli.base import console, fail, friendly, keys_app
+from api.cli.base import OldDsnOption, StoreDsnOption, console, fail, friendly, keys_app, renamed
 
 if TYPE_CHECKING:
     from api.store.base import Store
@@ -15,29 +15,26 @@ if TYPE_CHECKING:
 _ROLES = "camera-gateway, reporter, operator, planner, admin"
 
 
-def _store(dsn: str | None) -> Store:
+def _store(store_dsn: str | None, old_dsn: str | None) -> Store:
     """Open the service's store (imports inside: `twin --help` stays fast)."""
     from api.settings import Settings
     from api.store import default_dsn, open_store
 
     settings = Settings()
+    dsn = renamed(store_dsn, old_dsn, "--dsn", "--store-dsn")
     return open_store(dsn or settings.store_dsn or default_dsn(settings.state_dir), res=settings.h3_res)
-
-
-DsnOption = Annotated[
-    str | None, typer.Option(help="Event store DSN (default $TWIN_STORE_DSN, else the state folder's).")
-]
 
 
 @keys_app.command("create")
 @friendly
-def create(
+def create(  # noqa: PLR0917  (typer maps each CLI option to a parameter)
     role: Annotated[str, typer.Option(help=f"Role of the key: {_ROLES}.")],
     label: Annotated[str, typer.Option(help="What the key is for, e.g. 'gateway Kỳ Lừa'.")] = "",
     expires: Annotated[
         float | None, typer.Option(min=0.001, help="Days until the key expires (default: never).")
     ] = None,
-    dsn: DsnOption = None,
+    store_dsn: StoreDsnOption = None,
+    dsn: OldDsnOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the key and its record as JSON.")] = False,
 ) -> None:
     """Create an API key and print it once: only its hash is stored, it cannot be shown again."""
@@ -45,7 +42,7 @@ def create(
     from api.auth.keys import create_key
     from api.settings import Settings
 
-    store = _store(dsn)
+    store = _store(store_dsn, dsn)
     try:
         key, rec = create_key(store, role, label, expires_days=expires)
     finally:
@@ -74,13 +71,14 @@ def create(
 @keys_app.command("list")
 @friendly
 def list_keys(
-    dsn: DsnOption = None,
+    store_dsn: StoreDsnOption = None,
+    dsn: OldDsnOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the keys as JSON.")] = False,
 ) -> None:
     """List the API keys: id, role, label, state and times (never the secrets)."""
     from api.auth.keys import state_of
 
-    store = _store(dsn)
+    store = _store(store_dsn, dsn)
     try:
         recs = store.list_credentials()
     finally:
@@ -113,7 +111,8 @@ def list_keys(
 @friendly
 def revoke(
     key_id: Annotated[str, typer.Argument(help="The key's id (the 12 hex digits after lst_).")],
-    dsn: DsnOption = None,
+    store_dsn: StoreDsnOption = None,
+    dsn: OldDsnOption = None,
 ) -> None:
     """Revoke a key: the running service refuses it (and sessions opened with it) from the next request."""
     from api.auth.keys import parse_key
@@ -121,7 +120,7 @@ def revoke(
 
     parts = parse_key(key_id)
     ident = parts.key_id if parts is not None else key_id.strip()
-    store = _store(dsn)
+    store = _store(store_dsn, dsn)
     try:
         found = store.revoke_credential(ident, now_utc()).result(timeout=30)
     finally:

@@ -16,7 +16,7 @@ import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from api.cli.base import console, fail, friendly, scenario_app
+from api.cli.base import DataDirOption, console, fail, friendly, scenario_app
 from api.settings import Settings
 from twin.errors import InputError
 
@@ -28,14 +28,15 @@ if TYPE_CHECKING:
     from simulations.scenario import ScenarioSpec
 
 StateDir = Annotated[Path | None, typer.Option(help="Where jobs and results live (default $TWIN_STATE_DIR).")]
-DataDir = Annotated[Path | None, typer.Option(help="Data cache (default $TWIN_DATA_DIR).")]
 
 
 def _manager(state_dir: Path | None, data_dir: Path | None) -> jobs.JobManager:
     from api.services import jobs
 
     settings = Settings()
-    return jobs.JobManager(state_dir or settings.state_dir, data_dir=data_dir or settings.data_dir)
+    return jobs.JobManager(
+        state_dir or settings.state_dir, data_dir=data_dir or settings.data.dir, settings=settings.jobs
+    )
 
 
 @contextmanager
@@ -111,7 +112,7 @@ def run(
         bool, typer.Option("--with-baseline", help="Also run the scenario without its changes, and compare.")
     ] = False,
     state_dir: StateDir = None,
-    data_dir: DataDir = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Run a scenario (every simulation × every seed), store its results and print its KPIs."""
     from simulations.scenario import ScenarioSpec
@@ -153,7 +154,7 @@ def sweep(
         int | None, typer.Option(min=1, help="Local Dask workers (default: one per core).")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Folder for runs.csv and summary.csv.")] = None,
-    data_dir: DataDir = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Sweep parameters × seeds of one simulation on Dask and print each KPI's mean and 95 % CI."""
     from api.services import jobs
@@ -168,11 +169,11 @@ def sweep(
     kind = kinds.pop()
     local = {name.split(".", 1)[1]: values for name, values in grid.items()}
     settings = Settings()
-    data = data_dir or settings.data_dir
+    data = data_dir or settings.data.dir
     city = jobs.city_for(spec, data)
     params = spec.resolve(city.network)[kind]
     sim = jobs.CitySimulation(kind, data, spec.city.road_source, spec.city.seed, spec.city.res)
-    address = scheduler or jobs.JobSettings().scheduler
+    address = scheduler or settings.jobs.scheduler
     ex = runner.make_executor(executor, address, workers)
     n = math.prod(len(v) for v in local.values()) * seeds
     console.print(f"sweep: {n} runs of {kind} on {executor}{f' at {address}' if address else ''}")

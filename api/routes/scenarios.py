@@ -53,7 +53,7 @@ def get_manager(request: Request) -> JobManager:
     manager: JobManager | None = getattr(state, "scenario_jobs", None)
     if manager is None:
         settings: Settings = getattr(state, "settings", None) or Settings()
-        manager = JobManager(settings.state_dir, data_dir=settings.data_dir)
+        manager = JobManager(settings.state_dir, data_dir=settings.data.dir, settings=settings.jobs)
         state.scenario_jobs = manager
     manager.start()
     return manager

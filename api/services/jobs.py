@@ -42,10 +42,9 @@ from typing import Any, Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.errors import NotFound
+from api.settings import JobSettings
 from gis_data.city import build_city
 from simulations import runner
 from simulations.results import Progress, RunResult, Simulation
@@ -63,19 +62,6 @@ SAFE_NAME = r"^[a-z][a-z0-9_]*\.[a-z0-9_]+$"
 
 #: What a job runs: the spec, a progress callback and the data cache → results per simulation kind.
 Work = Callable[[ScenarioSpec, Progress, Path | None], dict[str, list[RunResult]]]
-
-
-class JobSettings(BaseSettings):
-    """Limits of the scenario job service, from ``TWIN_JOBS_*`` environment variables."""
-
-    model_config = SettingsConfigDict(env_prefix="TWIN_JOBS_", extra="ignore")
-
-    #: Jobs running at once (each is one worker process; the machine has 2 cores).
-    max_concurrent: int = Field(2, ge=1, le=64)
-    #: Jobs waiting in line; beyond this a submit answers 429.
-    max_queued: int = Field(20, ge=0, le=10_000)
-    #: Dask scheduler address for sweeps (empty: a LocalCluster on this machine).
-    scheduler: str | None = None
 
 
 class QuotaExceededError(TwinError):
