@@ -42,7 +42,7 @@ class TokenBuckets:
         self.clock = clock
         self._buckets: OrderedDict[tuple[str, str], _Bucket] = OrderedDict()
         self._lock = threading.Lock()
-        self.refused: dict[str, int] = {"ingest": 0, "report": 0, "query": 0}
+        self.refused: dict[str, int] = {"ingest": 0, "report": 0, "query": 0, "cost": 0}
 
     def take(self, client: str, cls: RateClass, cost: float = 1.0) -> float:
         """Take `cost` tokens; return 0 if allowed, else the seconds until the request would be.
@@ -61,25 +61,51 @@ class TokenBuckets:
         float
             0.0 when the request may proceed, else the wait in seconds (> 0).
         """
-        rate, burst = self.settings.rate_of(cls)
-        now = self.clock()
-        key = (client, cls)
+        rate, _ = self.settings.rate_of(cls)
         with self._lock:
-            b = self._buckets.get(key)
-            if b is None:
-                b = _Bucket(float(burst), now)
-                self._buckets[key] = b
-                if len(self._buckets) > self.settings.max_clients:
-                    self._buckets.popitem(last=False)
-            else:
-                self._buckets.move_to_end(key)
-                b.tokens = min(float(burst), b.tokens + (now - b.at) * rate)
-                b.at = now
+            b = self._refilled(client, cls)
             if b.tokens >= cost:
                 b.tokens -= cost
                 return 0.0
             self.refused[cls] += 1
             return (cost - b.tokens) / rate
+
+    def _refilled(self, client: str, cls: RateClass) -> _Bucket:
+        rate, burst = self.settings.rate_of(cls)
+        now = self.clock()
+        key = (client, cls)
+        b = self._buckets.get(key)
+        if b is None:
+            b = _Bucket(float(burst), now)
+            self._buckets[key] = b
+            if len(self._buckets) > self.settings.max_clients:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(key)
+            b.tokens = min(float(burst), b.tokens + (now - b.at) * rate)
+            b.at = now
+        return b
+
+    def in_debt(self, client: str, cls: RateClass) -> float:
+        """Return 0 when the client's bucket of `cls` holds tokens, else the seconds until it will.
+
+        With `charge` this makes a bucket that is paid after the fact: the cost bucket, charged with
+        the server time a request took, refuses the client's next requests while it is in debt.
+        """
+        rate, _ = self.settings.rate_of(cls)
+        with self._lock:
+            b = self._refilled(client, cls)
+            if b.tokens > 0:
+                return 0.0
+            self.refused[cls] += 1
+            return (1.0 - b.tokens) / rate
+
+    def charge(self, client: str, cls: RateClass, amount: float) -> None:
+        """Take `amount` tokens after the fact; the debt is bounded by one burst."""
+        _, burst = self.settings.rate_of(cls)
+        with self._lock:
+            b = self._refilled(client, cls)
+            b.tokens = max(-float(burst), b.tokens - amount)
 
     def __len__(self) -> int:
         """Return the number of buckets held."""

@@ -33,7 +33,7 @@ from twin.resolution import DEFAULT_RES, check_resolution
 _TEAM_MIRROR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "langson"
 
 #: The classes of requests that have their own rate-limit bucket per client.
-RateClass = Literal["ingest", "report", "query"]
+RateClass = Literal["ingest", "report", "query", "cost"]
 
 
 class DataSettings(BaseModel):
@@ -54,6 +54,9 @@ class LiveSettings(BaseModel):
     """Tuning of the live service (``TWIN_LIVE_<NAME>``)."""
 
     offline_after_s: float = Field(120.0, gt=0, description="Silence after which a camera is offline.")
+    position_slack_m: float = Field(
+        150.0, ge=0, description="How far beyond its camera's range_m a detection's position may lie."
+    )
     congestion_count: int = Field(5, ge=1)
     congestion_window_min: float = Field(10.0, gt=0)
     camera_silent_min: float = Field(5.0, gt=0)
@@ -88,6 +91,16 @@ class LimitSettings(BaseModel):
     report_burst: int = Field(30, ge=1)
     query_rate: float = Field(300.0, gt=0, description="Every other request per second.")
     query_burst: int = Field(3000, ge=1)
+    cost_rate_ms: float = Field(
+        300.0,
+        gt=0,
+        description="Server time (ms of request handling) per second an anonymous client may use: the "
+        "cost bucket, charged after each request with what it took. A cached layer costs ~1 ms, an "
+        "uncached layer variant ~60 ms.",
+    )
+    cost_burst_ms: float = Field(
+        5000.0, gt=0, description="Server time an anonymous client may use at once after a quiet spell."
+    )
     max_clients: int = Field(100_000, ge=1, description="Buckets kept; the least recently used go first.")
     trusted_proxies: list[str] = Field(
         default_factory=list,
@@ -106,6 +119,8 @@ class LimitSettings(BaseModel):
             return self.ingest_rate, self.ingest_burst
         if cls == "report":
             return self.report_rate, self.report_burst
+        if cls == "cost":
+            return self.cost_rate_ms, int(self.cost_burst_ms)
         return self.query_rate, self.query_burst
 
 

@@ -43,6 +43,7 @@ DOCUMENTED: list[tuple[str, str, tuple[str, ...], Any]] = [
     ("TWIN_LIMIT_INGEST_BURST", "45", ("limits", "ingest_burst"), 45),
     ("TWIN_LIMIT_REPORT_RATE", "0.25", ("limits", "report_rate"), 0.25),
     ("TWIN_LIMIT_REPORT_BURST", "3", ("limits", "report_burst"), 3),
+    ("TWIN_LIMIT_COST_RATE_MS", "50", ("limits", "cost_rate_ms"), 50.0),
     ("TWIN_LIMIT_TRUSTED_PROXIES", '["10.0.0.1"]', ("limits", "trusted_proxies"), ["10.0.0.1"]),
     ("TWIN_LIMIT_MAX_TIME_RANGE_DAYS", "7", ("limits", "max_time_range_days"), 7.0),
     ("TWIN_JOBS_MAX_CONCURRENT", "3", ("jobs", "max_concurrent"), 3),
