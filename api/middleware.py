@@ -27,9 +27,9 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import error_body
-from api.limits import LimitSettings, RateClass, TokenBuckets, classify, retry_after_seconds
+from api.limits import TokenBuckets, classify, retry_after_seconds
 from api.responses import dumps
-from api.settings import Settings
+from api.settings import LimitSettings, RateClass, Settings
 from twin.errors import InputError
 
 log = logging.getLogger("twin.http")
@@ -81,7 +81,7 @@ class RateLimit:
     app
         The wrapped ASGI app.
     limits
-        Rates and bursts (`api.limits.LimitSettings`).
+        Rates and bursts (`api.settings.LimitSettings`).
     buckets
         The bucket store (a fresh one by default; pass one to share or inspect it).
     """
@@ -262,9 +262,9 @@ def install_limits(app: FastAPI, settings: Settings, limits: LimitSettings | Non
     settings
         Service settings (``cors_origins``).
     limits
-        Rate limits and query caps (default: `LimitSettings` from ``TWIN_LIMIT_*``).
+        Rate limits and query caps (default: ``settings.limits``, from ``TWIN_LIMIT_*``).
     """
-    limits = limits or LimitSettings()
+    limits = limits or settings.limits
     buckets = TokenBuckets(limits)
     app.state.limits = limits
     app.state.rate_buckets = buckets

@@ -24,11 +24,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from api.errors import NotFound, StoreError
 from api.services import scenarios
+from api.settings import JobSettings
 from api.store import Store, default_dsn, open_store
 from api.store.base import now_utc
 from api.store.jobs import FINAL_STATES, JobRecord
@@ -45,19 +43,6 @@ Job = JobRecord
 
 #: What a job runs: the spec, a progress callback, the data cache and the H3 resolution → results per kind.
 Work = Callable[[ScenarioSpec, Progress, Path | None, int], dict[str, list[RunResult]]]
-
-
-class JobSettings(BaseSettings):
-    """Limits of the scenario job service, from ``TWIN_JOBS_*`` environment variables."""
-
-    model_config = SettingsConfigDict(env_prefix="TWIN_JOBS_", extra="ignore")
-
-    #: Jobs running at once (each is one worker process; the machine has 2 cores).
-    max_concurrent: int = Field(2, ge=1, le=64)
-    #: Jobs waiting in line; beyond this a submit answers 429.
-    max_queued: int = Field(20, ge=0, le=10_000)
-    #: Dask scheduler address for sweeps (empty: a LocalCluster on this machine).
-    scheduler: str | None = None
 
 
 class QuotaExceededError(TwinError):

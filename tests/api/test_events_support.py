@@ -18,8 +18,7 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.services.live import LiveSettings
-from api.settings import Settings
+from api.settings import DataSettings, LiveSettings, Settings
 from gis_data.city import build_city
 from tests.support.auth import key_headers, store_key
 from tests.support.servers import free_port
@@ -43,7 +42,7 @@ def connected(city: City) -> list[str]:
 @contextmanager
 def live_client(city: City, state_dir: Path, data_dir: Path, **tuning: Any) -> Iterator[TestClient]:
     """Yield a TestClient of the full app (lifespan run) with the live service on `state_dir`."""
-    settings = Settings(state_dir=state_dir, data_dir=data_dir, replay=False)
+    settings = Settings(state_dir=state_dir, data=DataSettings(dir=data_dir), replay=False)
     app = create_app(settings)
     app.state.city = city
     app.state.live_settings = LiveSettings(**tuning)
@@ -119,7 +118,9 @@ class ThreadServer:
 @pytest.fixture(scope="module")
 def server(city: City, tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[ThreadServer]:
     """A real uvicorn on loopback, with tiny stream queues so overflow is easy to provoke."""
-    settings = Settings(state_dir=tmp_path_factory.mktemp("served"), data_dir=data_dir, replay=False)
+    settings = Settings(
+        state_dir=tmp_path_factory.mktemp("served"), data=DataSettings(dir=data_dir), replay=False
+    )
     app = create_app(settings)
     app.state.city = city
     app.state.live_settings = LiveSettings(queue_size=5, tick_s=3600)
