@@ -1,0 +1,113 @@
+"""Emulated cameras for the gateway tests and benchmark: a Frigate-shaped MQTT publisher on a real
+broker, a Hikvision ISAPI alertStream server and an ONVIF PullPoint event server.
+
+The shapes follow the published documents: Frigate's MQTT page (``frigate/events`` with
+``type``/``before``/``after``, ``frigate/<camera>/<object>`` counts, ``frigate/available``), Hikvision's
+ISAPI ``EventNotificationAlert`` (multipart/mixed parts of ``application/xml``), and the ONVIF Event
+Service WSDL (``CreatePullPointSubscription``, ``PullMessages``, ``Renew``, ``Unsubscribe`` in SOAP 1.2
+with WS-Addressing, ``wsnt:NotificationMessage`` with ``tt:Message`` Source/Data SimpleItems).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+
+def frigate_object(
+    oid: str, camera: str, label: str, start: float, *, end: float | None = None,
+    zones: tuple[str, ...] = (), score: float = 0.8,
+) -> dict[str, Any]:  # fmt: skip
+    """Return a Frigate tracked object (the ``before``/``after`` member of ``frigate/events``)."""
+    return {
+        "id": oid, "camera": camera, "frame_time": end or start, "label": label, "sub_label": None,
+        "top_score": score, "false_positive": False, "start_time": start, "end_time": end,
+        "score": score, "box": [424, 500, 536, 712], "area": 23744, "ratio": 2.11,
+        "region": [264, 450, 667, 853], "stationary": False, "motionless_count": 0,
+        "position_changes": 2, "current_zones": list(zones), "entered_zones": list(zones),
+        "has_clip": False, "has_snapshot": False,
+    }  # fmt: skip
+
+
+def frigate_event(kind: str, before: dict[str, Any], after: dict[str, Any]) -> bytes:
+    """Return one ``frigate/events`` payload."""
+    return orjson.dumps({"type": kind, "before": before, "after": after})
+
+
+@dataclass
+class FrigatePublisher:
+    """Publishes Frigate-shaped messages at QoS 1 and records which ones the broker acknowledged.
+
+    ``handed_over`` holds the event ids (``after.id``) of every ``frigate/events`` message whose PUBACK
+    came back: what the broker took responsibility for.
+    """
+
+    address: str
+    prefix: str = "frigate"
+    qos: int = 1
+    handed_over: dict[str, list[str]] = field(default_factory=dict)  # after.id → lifecycles acked
+    published_at: dict[str, float] = field(default_factory=dict)  # after.id → first publish time
+
+    def __post_init__(self) -> None:
+        host, port = self.address.rsplit(":", 1)
+        self._pending: dict[int, tuple[str, str]] = {}
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"frigate-emu-{id(self)}",
+                                  clean_session=False)  # fmt: skip
+        self.client.max_inflight_messages_set(1000)
+        self.client.max_queued_messages_set(0)
+        self.client.on_publish = self._on_publish
+        self.client.reconnect_delay_set(0.2, 2)
+        self.client.connect(host, int(port), keepalive=10)
+        self.client.loop_start()
+
+    def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+        with self._lock:
+            item = self._pending.pop(mid, None)
+            if item is not None:
+                self.handed_over.setdefault(item[0], []).append(item[1])
+
+    def publish(self, topic: str, payload: bytes, track: tuple[str, str] | None = None) -> None:
+        """Publish one message (queued by paho while the broker is away)."""
+        with self._lock:
+            info = self.client.publish(f"{self.prefix}/{topic}", payload, qos=self.qos)
+            if track is not None:
+                self._pending[info.mid] = track
+                self.published_at.setdefault(track[0], time.time())
+
+    def tracked_object(
+        self, oid: str, camera: str, label: str, *, zones: tuple[str, ...] = (), updates: int = 1,
+        start: float | None = None,
+    ) -> None:  # fmt: skip
+        """Publish the whole life of one object: new, `updates` updates, end."""
+        t0 = start or time.time()
+        obj = frigate_object(oid, camera, label, t0, zones=zones)
+        self.publish("events", frigate_event("new", obj, obj), (oid, "new"))
+        prev = obj
+        for k in range(updates):
+            nxt = {**prev, "score": 0.85 + 0.01 * k, "top_score": 0.9, "frame_time": t0 + k + 1}
+            self.publish("events", frigate_event("update", prev, nxt), (oid, "update"))
+            prev = nxt
+        done = {**prev, "end_time": t0 + updates + 1}
+        self.publish("events", frigate_event("end", prev, done), (oid, "end"))
+
+    def wait_acked(self, timeout: float = 30) -> bool:
+        """Wait until every publish was acknowledged; return whether it happened in time."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._pending:
+                    return True
+            time.sleep(0.02)
+        return False
+
+    def close(self) -> None:
+        """Disconnect."""
+        self.client.disconnect()
+        self.client.loop_stop()
