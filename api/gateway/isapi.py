@@ -130,7 +130,7 @@ class MultipartReader:
             nxt = self.buf.find(self.delim, body_start)
             if nxt < 0:
                 if len(self.buf) - body_start > self.max_part:
-                    del self.buf[:body_start]
+                    del self.buf[: max(body_start, len(self.buf) - len(self.delim))]
                     self.discarding = True
                     out.append((headers, None))
                 return out

@@ -13,6 +13,8 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import orjson
@@ -111,3 +113,110 @@ class FrigatePublisher:
         """Disconnect."""
         self.client.disconnect()
         self.client.loop_stop()
+
+
+ISAPI_NS = "http://www.hikvision.com/ver20/XMLSchema"
+
+
+def isapi_alert(
+    event_type: str, state: str = "active", *, channel: int = 1, region: int | None = None,
+    at: datetime | None = None, count: int = 1, target: str | None = None,
+) -> bytes:  # fmt: skip
+    """Return one ``EventNotificationAlert`` as a Hikvision device sends it."""
+    when = (at or datetime.now(UTC)).astimezone(timezone(timedelta(hours=7))).isoformat(timespec="seconds")
+    regions = (
+        f"<DetectionRegionList><DetectionRegionEntry><regionID>{region}</regionID><sensitivityLevel>50"
+        "</sensitivityLevel></DetectionRegionEntry></DetectionRegionList>"
+        if region is not None
+        else ""
+    )
+    tgt = f"<targetType>{target}</targetType>" if target else ""
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<EventNotificationAlert version="2.0" xmlns="{ISAPI_NS}">'
+        "<ipAddress>192.168.1.64</ipAddress><portNo>80</portNo><protocol>HTTP</protocol>"
+        f"<macAddress>44:19:b6:00:00:01</macAddress><channelID>{channel}</channelID>"
+        f"<dateTime>{when}</dateTime><activePostCount>{count}</activePostCount>"
+        f"<eventType>{event_type}</eventType><eventState>{state}</eventState>"
+        f"<eventDescription>{event_type} alarm</eventDescription>{regions}{tgt}</EventNotificationAlert>"
+    ).encode()
+
+
+def multipart_part(
+    body: bytes, ctype: str = "application/xml; charset=UTF-8", *, length: bool = True
+) -> bytes:
+    """Return one part of the alertStream (``--boundary``, headers, body)."""
+    head = f"--boundary\r\nContent-Type: {ctype}\r\n" + (f"Content-Length: {len(body)}\r\n" if length else "")
+    return head.encode() + b"\r\n" + body + b"\r\n"
+
+
+class IsapiEmulator:
+    """A Hikvision-shaped ``/ISAPI/Event/notification/alertStream`` server on a free loopback port.
+
+    Each connection gets the parts put with `send` (a multipart/mixed stream that stays open, as
+    devices do); other paths are 404 with an ISAPI ``ResponseStatus``.
+    """
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._cv = threading.Condition()
+        self._stop = False
+        emu = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                if self.path != "/ISAPI/Event/notification/alertStream":
+                    body = b'<?xml version="1.0"?><ResponseStatus><statusCode>4</statusCode></ResponseStatus>'
+                    self.send_response(404)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/mixed; boundary=boundary")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                sent = 0
+                while True:
+                    with emu._cv:
+                        while sent >= len(emu._parts) and not emu._stop:
+                            emu._cv.wait(0.5)
+                        if emu._stop:
+                            return
+                        todo = emu._parts[sent:]
+                        sent = len(emu._parts)
+                    try:
+                        for p in todo:
+                            self.wfile.write(p)
+                        self.wfile.flush()
+                    except OSError:
+                        return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        """Base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def send(self, *parts: bytes) -> None:
+        """Stream raw parts to every connected client (and to later ones)."""
+        with self._cv:
+            self._parts.extend(parts)
+            self._cv.notify_all()
+
+    def close(self) -> None:
+        """Stop serving."""
+        with self._cv:
+            self._stop = True
+            self._cv.notify_all()
+        self.server.shutdown()
+        self.server.server_close()
