@@ -59,6 +59,7 @@ class FrigatePublisher:
     def __post_init__(self) -> None:
         host, port = self.address.rsplit(":", 1)
         self._pending: dict[int, tuple[str, str]] = {}
+        self._early: set[int] = set()
         self._lock = threading.Lock()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"frigate-emu-{id(self)}",
                                   clean_session=False)  # fmt: skip
@@ -70,18 +71,26 @@ class FrigatePublisher:
         self.client.loop_start()
 
     def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+        # paho calls this holding its own lock: never call paho while holding ours
         with self._lock:
             item = self._pending.pop(mid, None)
-            if item is not None:
+            if item is None:
+                self._early.add(mid)
+            else:
                 self.handed_over.setdefault(item[0], []).append(item[1])
 
     def publish(self, topic: str, payload: bytes, track: tuple[str, str] | None = None) -> None:
         """Publish one message (queued by paho while the broker is away)."""
+        info = self.client.publish(f"{self.prefix}/{topic}", payload, qos=self.qos)
+        if track is None or self.qos == 0:
+            return
         with self._lock:
-            info = self.client.publish(f"{self.prefix}/{topic}", payload, qos=self.qos)
-            if track is not None:
+            self.published_at.setdefault(track[0], time.time())
+            if info.mid in self._early:
+                self._early.discard(info.mid)
+                self.handed_over.setdefault(track[0], []).append(track[1])
+            else:
                 self._pending[info.mid] = track
-                self.published_at.setdefault(track[0], time.time())
 
     def tracked_object(
         self, oid: str, camera: str, label: str, *, zones: tuple[str, ...] = (), updates: int = 1,
