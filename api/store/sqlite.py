@@ -11,6 +11,7 @@ Readers use their own connections (one per thread), so queries never wait for th
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import sqlite3
@@ -224,7 +225,12 @@ def make_private(db: Path) -> None:
     st = folder.stat()
     if st.st_uid == os.getuid() and not st.st_mode & stat.S_ISVTX and stat.S_IMODE(st.st_mode) & 0o077:
         folder.chmod(stat.S_IMODE(st.st_mode) & 0o700)
-    os.close(os.open(db, os.O_RDWR | os.O_CREAT, 0o600))
+    if not db.exists():
+        # Only to create it: closing any descriptor of an open database file would drop every POSIX
+        # lock this process holds on it (SQLite's own connections included), so an existing file is
+        # never opened here; chmod touches no lock.
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(db, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
     for f in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
         try:
             if stat.S_IMODE(f.stat().st_mode) & 0o077:
