@@ -11,7 +11,20 @@ from fastapi.middleware.gzip import GZipMiddleware
 from api.auth.deps import install_auth
 from api.errors import BodySizeLimit, install_error_handlers
 from api.middleware import install_limits
-from api.routes import alerts, cameras, cells, events, health, hotspots, ngsi, open311, stats, stream, viewer
+from api.routes import (
+    alerts,
+    cameras,
+    cells,
+    events,
+    health,
+    hotspots,
+    incidents,
+    ngsi,
+    open311,
+    stats,
+    stream,
+    viewer,
+)
 from api.routes import auth as auth_routes
 from api.routes import layers as layers_routes
 from api.routes import scenarios as scenarios_routes
@@ -39,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(layers_routes.router)
     # The live IOC service (events, H3 counts, hotspots, stream, cameras, alerts, Open311, NGSI-LD).
     install_error_handlers(app)
-    for live_router in (events, cells, hotspots, stream, stats, cameras, alerts, open311, ngsi):
+    for live_router in (events, cells, hotspots, stream, stats, cameras, alerts, incidents, open311, ngsi):
         app.include_router(live_router.router)
     app.include_router(scenarios_routes.router)
     # Identities: /login (viewer session), /auth/whoami, /auth/keys (admin), /admin/purge.

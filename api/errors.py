@@ -73,10 +73,36 @@ class NotFound(TwinError):  # noqa: N818  (named in the store contract)
 class Conflict(TwinError):  # noqa: N818  (named in the store contract)
     """A request that contradicts the stored state (e.g. an event id reused for another camera)."""
 
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}", hint="use a new id for a different object")
+    def __init__(self, field: str, reason: str, hint: str = "use a new id for a different object") -> None:
+        super().__init__(f"{field}: {reason}", hint=hint)
         self.field = field
         self.reason = reason
+
+
+def parse_form(body: bytes, max_fields: int = 200) -> dict[str, str]:
+    """Return an ``application/x-www-form-urlencoded`` body as a dict (the last value of a repeated
+    name wins); raise `InputError` naming ``body`` when it is not valid UTF-8 or has too many fields."""
+    from urllib.parse import parse_qsl  # noqa: PLC0415  (only the few form routes need it)
+
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError("body", "a form body must be UTF-8") from None
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, max_num_fields=max_fields)
+    except ValueError as e:
+        raise InputError("body", f"not a form body ({e})") from None
+    return dict(pairs)
+class PreconditionFailed(TwinError):  # noqa: N818  (HTTP status name)
+    """A conditional write whose ``If-Match`` revision is stale (412) or missing (428)."""
+
+    def __init__(self, field: str, reason: str, *, status_code: int = 412, hint: str | None = None) -> None:
+        super().__init__(
+            f"{field}: {reason}", hint=hint or "reload the resource and send its current revision in If-Match"
+        )
+        self.field = field
+        self.reason = reason
+        self.status_code = status_code
 
 
 def error_body(error: str, detail: list[dict[str, str]], hint: str | None = None) -> dict[str, Any]:
@@ -145,6 +171,13 @@ async def _on_conflict(request: Request, exc: Exception) -> JSONBytes:
     return JSONBytes(error_body("conflict", detail, exc.hint), status_code=409)
 
 
+async def _on_precondition(request: Request, exc: Exception) -> JSONBytes:
+    assert isinstance(exc, PreconditionFailed)
+    detail = [{"field": exc.field, "reason": exc.reason, "type": f"http_{exc.status_code}"}]
+    name = "precondition_failed" if exc.status_code == 412 else "precondition_required"
+    return JSONBytes(error_body(name, detail, exc.hint), status_code=exc.status_code)
+
+
 async def _on_http(request: Request, exc: Exception) -> JSONBytes:
     assert isinstance(exc, StarletteHTTPException)
     reason = str(exc.detail)
@@ -159,6 +192,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StoreError, _on_store)
     app.add_exception_handler(NotFound, _on_not_found)
     app.add_exception_handler(Conflict, _on_conflict)
+    app.add_exception_handler(PreconditionFailed, _on_precondition)
     app.add_exception_handler(StarletteHTTPException, _on_http)
 
 

@@ -31,7 +31,7 @@ DsnOption = Annotated[
 
 @keys_app.command("create")
 @friendly
-def create(
+def create(  # noqa: PLR0917  (typer options)
     role: Annotated[str, typer.Option(help=f"Role of the key: {_ROLES}.")],
     label: Annotated[str, typer.Option(help="What the key is for, e.g. 'gateway Kỳ Lừa'.")] = "",
     expires: Annotated[
@@ -39,15 +39,26 @@ def create(
     ] = None,
     dsn: DsnOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the key and its record as JSON.")] = False,
+    unit: Annotated[
+        str | None, typer.Option(help="For --role unit: the city unit the key works for (see GET /units).")
+    ] = None,
 ) -> None:
     """Create an API key and print it once: only its hash is stored, it cannot be shown again."""
     from api.auth.bootstrap import login_url
     from api.auth.keys import create_key
+    from api.services.incidents import UnitDirectory
     from api.settings import Settings
+    from twin.errors import InputError
 
+    if (role == "unit") != (unit is not None):
+        raise InputError("unit", "give --unit with --role unit (and only then)")
+    if unit is not None:
+        UnitDirectory.load().check_unit(unit, "unit")
     store = _store(dsn)
     try:
         key, rec = create_key(store, role, label, expires_days=expires)
+        if unit is not None:
+            store.bind_unit_key(rec.key_id, unit).result()
     finally:
         store.close()
     if as_json:
@@ -67,8 +78,32 @@ def create(
     until = f", expires {rec.expires_at:%Y-%m-%d %H:%M} UTC" if rec.expires_at else ""
     console.print(f"[green]created[/] {rec.role} key {rec.key_id}{until}; copy it now, it is not shown again")
     console.print("send it as `Authorization: Bearer <key>` or `X-API-Key: <key>`")
-    if rec.role in ("operator", "planner", "admin", "reporter"):
+    if rec.role in ("operator", "planner", "admin", "reporter", "unit"):
         console.print(f"viewer sign-in link: {login_url(Settings(), key)}")
+
+
+@keys_app.command("login-link")
+@friendly
+def login_link(
+    role: Annotated[str, typer.Option(help="Role of the session: operator, planner, admin, reporter.")],
+    label: Annotated[str, typer.Option(help="Who the link is for.")] = "",
+    dsn: DsnOption = None,
+) -> None:
+    """Print a one-time viewer sign-in link: it works once and expires after 24 hours."""
+    from api.auth.bootstrap import create_ticket, login_url
+    from api.auth.keys import TICKET_HOURS
+    from api.settings import Settings
+
+    store = _store(dsn)
+    try:
+        ticket, rec = create_ticket(store, role, label)
+    finally:
+        store.close()
+    typer.echo(login_url(Settings(), ticket))
+    console.print(
+        f"[green]created[/] one-time sign-in link {rec.key_id} for a {role} session; "
+        f"it works once and expires in {TICKET_HOURS:g} h"
+    )
 
 
 @keys_app.command("list")
@@ -121,8 +156,11 @@ def revoke(
 
     parts = parse_key(key_id)
     ident = parts.key_id if parts is not None else key_id.strip()
+    from api.auth.keys import check_revocable
+
     store = _store(dsn)
     try:
+        check_revocable(store, ident)
         found = store.revoke_credential(ident, now_utc()).result(timeout=30)
     finally:
         store.close()

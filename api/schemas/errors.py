@@ -36,6 +36,22 @@ _EXAMPLES: dict[int, tuple[str, dict[str, Any]]] = {
         "Malformed JSON",
         _example("malformed_json", "body", "malformed JSON", "json_invalid", "send a valid JSON document"),
     ),
+    401: (
+        "Unknown, revoked or expired credentials",
+        _example(
+            "unauthorized",
+            "credentials",
+            "the API key is not known to this service",
+            "http_401",
+            "send `Authorization: Bearer <key>` or `X-API-Key: <key>`",
+        ),
+    ),
+    403: (
+        "Forbidden",
+        _example(
+            "forbidden", "origin", "a sign-in cannot be posted from https://evil.example", "http_403", None
+        ),
+    ),
     404: (
         "Not found",
         _example("not_found", "event", "event 'x' not found", "not_found", "list the existing events first"),
@@ -48,6 +64,26 @@ _EXAMPLES: dict[int, tuple[str, dict[str, Any]]] = {
             "event_id already used for camera LS-CAM-001 / category congestion",
             "conflict",
             "use a new id for a different object",
+        ),
+    ),
+    412: (
+        "Stale revision (If-Match)",
+        _example(
+            "precondition_failed",
+            "If-Match",
+            "the incident is at revision 4, not 3",
+            "http_412",
+            "reload the resource and send its current revision in If-Match",
+        ),
+    ),
+    428: (
+        "Revision required (If-Match)",
+        _example(
+            "precondition_required",
+            "If-Match",
+            "send the incident's revision (its ETag) in If-Match",
+            "http_428",
+            "reload the resource and send its current revision in If-Match",
         ),
     ),
     413: (

@@ -7,7 +7,9 @@ Rules:
 * ``camera_silent``: a connected camera has not been seen for `camera_silent` (resolved on its own
   when the camera is seen again).
 
-One alert stays open per (rule, subject): a rule that keeps firing does not pile up duplicates.
+One alert stays open per (rule, subject): a rule that keeps firing does not pile up duplicates. A cell
+still congested a full window after its alert raises a new one (the old one resolved as superseded);
+`api.services.incidents` groups the occurrences of one subject into one incident.
 """
 
 from __future__ import annotations
@@ -61,8 +63,10 @@ class AlertEngine:
                 self._active[(a.rule, a.key)] = a
         self._congestion: dict[int, list[datetime]] = {}
 
-    def on_created(self, records: list[EventRecord], now: datetime) -> list[AlertRecord]:
-        """Return the alerts that newly created events raise."""
+    def on_created(
+        self, records: list[EventRecord], now: datetime, *, supersede: bool = True
+    ) -> list[AlertRecord]:
+        """Return the alerts that newly created events raise (and those they supersede, resolved)."""
         raised: list[AlertRecord] = []
         window = self.rules.congestion_window
         for r in records:
@@ -77,18 +81,36 @@ class AlertEngine:
                 continue
             recent = times
             key = format(cell, "x")
-            if ("congestion_cluster", key) in self._active:
-                continue
+            active = self._active.get(("congestion_cluster", key))
+            if active is not None:
+                if not supersede or now - active.created_at < window:
+                    continue
+                # Still congested a window later: a new occurrence (grouped into the same incident),
+                # the previous alert resolved as superseded.
+                raised.append(
+                    replace(
+                        active,
+                        status="resolved",
+                        updated_at=now,
+                        note="superseded by a new occurrence",
+                        details={**active.details, "superseded": True},
+                    )
+                )
             lat, lon = h3grid.cell_to_latlng(key)
             minutes = int(window.total_seconds() // 60)
+            span_vi, span_en = (
+                (f"{minutes} phút", f"{minutes} min")
+                if minutes
+                else (f"{int(window.total_seconds())} giây", f"{int(window.total_seconds())} s")
+            )
             alert = AlertRecord(
                 alert_id=new_alert_id(),
                 rule="congestion_cluster",
                 key=key,
                 status="open",
                 severity="high",
-                title=f"Ùn tắc: {len(recent)} sự kiện trong {minutes} phút "
-                f"/ Congestion: {len(recent)} events in {minutes} min",
+                title=f"Ùn tắc: {len(recent)} sự kiện trong {span_vi} "
+                f"/ Congestion: {len(recent)} events in {span_en}",
                 created_at=now,
                 updated_at=now,
                 cell=cell,

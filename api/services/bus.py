@@ -13,7 +13,7 @@ import itertools
 from dataclasses import dataclass, field
 
 #: Stream message types.
-KINDS = ("event", "alert", "camera", "report")
+KINDS = ("event", "alert", "camera", "report", "incident")
 
 
 @dataclass(frozen=True, slots=True)

@@ -171,6 +171,7 @@ async def submit(live: LiveService, req: RequestIn) -> ReportRecord:
     )
     saved = await asyncio.wrap_future(live.store.submit_report(rec))
     live.stats.reports += 1
+    saved = await live.incidents.on_report(saved)  # grouped and routed: agency_responsible set
     _publish(live, saved)
     return saved
 

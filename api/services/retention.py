@@ -187,6 +187,9 @@ def _purge_sqlite(path: Path, ev_us: int, ct_us: int, dry_run: bool) -> tuple[in
                 erased = conn.execute(
                     f"UPDATE reports SET contact = '{{}}' WHERE {_CONTACT_WHERE}", (ct_us,)
                 ).rowcount
+                # Evidence snapshots (images: may show people or plates) go with the contact period.
+                if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'snapshots'").fetchone():
+                    conn.execute("DELETE FROM snapshots WHERE created_us < ?", (ct_us,))
                 conn.execute("COMMIT")
             except sqlite3.Error:
                 if conn.in_transaction:
@@ -237,6 +240,9 @@ def _purge_postgres(dsn: str, ev_us: int, ct_us: int, dry_run: bool) -> tuple[in
                 erased = conn.execute(
                     f"UPDATE reports SET contact = '{{}}' WHERE {contact_where}".encode(), (ct_us,)
                 ).rowcount
+                has = conn.execute("SELECT to_regclass('snapshots') IS NOT NULL").fetchone()
+                if has and has[0]:
+                    conn.execute("DELETE FROM snapshots WHERE created_us < %s", (ct_us,))
             # Reclaim dead row versions (the erased contacts, the deleted events) now, not someday.
             if erased > 0:
                 conn.execute("VACUUM reports")

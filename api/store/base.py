@@ -22,6 +22,7 @@ from twin.errors import InputError
 
 if TYPE_CHECKING:
     from api.store.jobs import JobRecord
+    from api.store.incidents import IncidentChange, IncidentQuery, IncidentRecord, SnapshotRecord
 
 Lifecycle = Literal["new", "update", "end"]
 #: How an upsert was applied: a new row, a changed row, an identical replay, an older lifecycle
@@ -81,6 +82,10 @@ class EventRecord:
     received_at: datetime
     updated_at: datetime
     revision: int = 1
+    #: The message's own order, as the sender gave it: a sequence number per event id, and the time
+    #: the camera observed what the message says. A message older than the stored one is stale.
+    sequence: int | None = None
+    observed_at: datetime | None = None
 
     def same_content(self, other: EventRecord) -> bool:
         """Return whether `other` carries the same observable content (a replay of this one)."""
@@ -311,6 +316,10 @@ class Store(Protocol):
         """Mark a key revoked at `at` (an earlier revocation stays); return whether the key exists."""
         ...
 
+    def consume_credential(self, key_id: str, at: datetime) -> Future[bool]:
+        """Revoke a key at `at` only if nobody has yet; return whether this call did (a one-time use)."""
+        ...
+
     def touch_credential(self, key_id: str, at: datetime) -> Future[None]:
         """Record that a key was used at `at` (a later time wins)."""
         ...
@@ -374,6 +383,57 @@ class Store(Protocol):
 
     def cancel_job(self, job_id: str) -> Future[bool]:
         """Mark a queued or running job cancelled; False if it had already ended."""
+    # -- incidents (issue 16; records and SQL in api/store/incidents.py) ------------------------
+    def submit_occurrence(
+        self, candidate: IncidentRecord, since: datetime, actor: str = "system"
+    ) -> Future[tuple[IncidentRecord, bool]]:
+        """Group an alert/report into the open incident of its group seen since `since`, or insert it."""
+        ...
+
+    def update_incident(
+        self, new: IncidentRecord, expected_revision: int, change: IncidentChange
+    ) -> Future[IncidentRecord]:
+        """Replace an incident still at `expected_revision` and record `change` (else RevisionConflict)."""
+        ...
+
+    def get_incident(self, incident_id: str) -> IncidentRecord | None:
+        """Return one incident, or None."""
+        ...
+
+    def incident_of_source(self, source: str) -> IncidentRecord | None:
+        """Return the incident of ``alert:<id>`` or ``report:<id>``, or None."""
+        ...
+
+    def list_incidents(self, query: IncidentQuery) -> list[IncidentRecord]:
+        """Return incidents matching `query`, newest first."""
+        ...
+
+    def incident_changes(self, incident_id: str) -> list[IncidentChange]:
+        """Return an incident's recorded changes, oldest first."""
+        ...
+
+    def submit_snapshot(self, snap: SnapshotRecord) -> Future[SnapshotRecord]:
+        """Store one JPEG of evidence."""
+        ...
+
+    def get_snapshot(self, snapshot_id: str) -> SnapshotRecord | None:
+        """Return one snapshot with its bytes, or None."""
+        ...
+
+    def snapshots_of_event(self, event_id: str) -> list[str]:
+        """Return the ids of an event's snapshots."""
+        ...
+
+    def purge_snapshots(self, before: datetime) -> Future[int]:
+        """Delete snapshots created before `before`; return how many."""
+        ...
+
+    def bind_unit_key(self, key_id: str, unit_id: str) -> Future[None]:
+        """Bind a ``unit`` key to its unit."""
+        ...
+
+    def unit_of_key(self, key_id: str) -> str | None:
+        """Return the unit a key is bound to, or None."""
         ...
 
     def close(self) -> None:

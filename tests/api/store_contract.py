@@ -114,6 +114,46 @@ def test_lifecycle_upserts_one_row(store: Store) -> None:
     assert store.count_events() == 1
 
 
+def test_out_of_order_messages_are_stale_by_their_own_order(store: Store) -> None:
+    """Messages are ordered by their sequence or observed time, not by when they arrive."""
+    ev = make_event(7, sequence=1, observed_at=T0)
+    newer = replace(
+        ev, lifecycle="update", severity="high", sequence=3, observed_at=T0 + timedelta(seconds=30)
+    )
+    older = replace(
+        ev, lifecycle="update", severity="low", sequence=2, observed_at=T0 + timedelta(seconds=10)
+    )
+    assert write(store, [ev]) == ["created"]
+    assert write(store, [newer]) == ["updated"]
+    results = store.submit_events([older]).result(timeout=30)
+    assert [r.outcome for r in results] == ["stale"]  # the delayed update arrives last
+    assert "sequence 2" in results[0].reason
+    got = store.get_event(ev.event_id)
+    assert got is not None
+    assert (got.severity, got.sequence, got.revision) == ("high", 3, 2)
+    assert got.observed_at == T0 + timedelta(seconds=30)
+    # Without sequence numbers, the camera's observed time orders them.
+    b = make_event(8, observed_at=T0)
+    b_new = replace(b, lifecycle="update", confidence=0.99, observed_at=T0 + timedelta(seconds=20))
+    b_old = replace(b, lifecycle="update", confidence=0.5, observed_at=T0 + timedelta(seconds=5))
+    assert write(store, [b, b_new, b_old]) == ["created", "updated", "stale"]
+    got = store.get_event(b.event_id)
+    assert got is not None
+    assert got.confidence == 0.99
+    # A second `end` never moves end_time back (even with no order given); a later one is applied.
+    c = make_event(9)
+    end = replace(c, lifecycle="end", end_time=T0 + timedelta(minutes=10))
+    early_end = replace(c, lifecycle="end", end_time=T0 + timedelta(minutes=2))
+    assert write(store, [c, end, early_end]) == ["created", "updated", "stale"]
+    got = store.get_event(c.event_id)
+    assert got is not None
+    assert got.end_time == T0 + timedelta(minutes=10)
+    late_end = replace(c, lifecycle="end", end_time=T0 + timedelta(minutes=12))
+    assert write(store, [late_end]) == ["updated"]
+    # A retried message is a duplicate whatever its number.
+    assert write(store, [replace(newer, sequence=3)]) == ["duplicate"]
+
+
 def test_same_id_twice_in_one_write(store: Store) -> None:
     ev = make_event(4)
     upd = replace(ev, lifecycle="update", confidence=0.95)
@@ -292,6 +332,14 @@ def test_credentials_round_trip_revoke_and_touch(store: Store) -> None:
     assert other is not None
     assert other.revoked_at is None
     assert other.expires_at is None
+    # A one-time use: of two consumptions exactly the first wins, and it does not move the time.
+    assert store.consume_credential("ba9876543210", T0 + timedelta(hours=4)).result(timeout=30) is True
+    assert store.consume_credential("ba9876543210", T0 + timedelta(hours=5)).result(timeout=30) is False
+    assert store.consume_credential(c.key_id, T0 + timedelta(hours=6)).result(timeout=30) is False
+    assert store.consume_credential("nope", T0).result(timeout=30) is False
+    used = store.get_credential("ba9876543210")
+    assert used is not None
+    assert used.revoked_at == T0 + timedelta(hours=4)
 
 
 def test_report_owners(store: Store) -> None:
@@ -442,3 +490,4 @@ def test_job_status_changes_are_conditional(store: Store) -> None:
     assert len(failed.error) == 4000
     assert store.set_job_pid("job-002", 42).result(timeout=30)
     assert store.count_jobs("failed") == 1
+from tests.api.store_contract_incidents import *  # noqa: E402, F403  (the incident part of the contract)

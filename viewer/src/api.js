@@ -40,18 +40,22 @@ function takePrefetched(method, url, signal) {
 }
 
 /** Fetch JSON; throw ApiError with the server's message (FastAPI `detail`) on failure. */
-export async function getJSON(path, params, { timeout = 15000, method = "GET", body } = {}) {
+export async function getJSON(path, params, { timeout = 15000, method = "GET", body, headers = {}, quiet = false } = {}) {
   const ctrl = new AbortController();
   const timer = setTimeout(() => ctrl.abort(), timeout);
   let res;
   try {
     const url = apiUrl(path, params);
+    const binary = body instanceof Blob;
     res = await (takePrefetched(method, url, ctrl.signal) ?? fetch(url, {
       method,
       signal: ctrl.signal,
-      headers: body === undefined ? { Accept: "application/json" }
-        : { Accept: "application/json", "Content-Type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      headers: {
+        Accept: "application/json",
+        ...(body === undefined ? {} : { "Content-Type": binary ? body.type || "application/octet-stream" : "application/json" }),
+        ...headers,
+      },
+      body: body === undefined ? undefined : binary ? body : JSON.stringify(body),
     }));
   } catch (e) {
     throw new ApiError(path, 0, e.name === "AbortError" ? "timed out" : "server unreachable");
@@ -70,8 +74,8 @@ export async function getJSON(path, params, { timeout = 15000, method = "GET", b
     } catch {
       /* the body was not JSON; the status says enough */
     }
-    if (res.status === 401 || res.status === 403) showAuthNotice(res.status);
-    throw new ApiError(path, res.status, res.status === 401 ? `${AUTH_MESSAGE} (${msg})` : msg);
+    if (!quiet && (res.status === 401 || res.status === 403)) showAuthNotice(res.status);
+    throw new ApiError(path, res.status, res.status === 401 && !quiet ? `${AUTH_MESSAGE} (${msg})` : msg);
   }
   if (res.status === 204) return null;
   return res.json();
@@ -97,9 +101,9 @@ export function showAuthNotice(status) {
   if (status === 401 || !el.textContent) el.textContent = status === 401 ? AUTH_MESSAGE : FORBIDDEN_MESSAGE;
 }
 
-/** POST JSON and return the answer. */
-export function postJSON(path, body = {}) {
-  return getJSON(path, undefined, { method: "POST", body });
+/** POST JSON (or a Blob, sent with its own type) and return the answer; `headers` e.g. If-Match. */
+export function postJSON(path, body = {}, headers = {}) {
+  return getJSON(path, undefined, { method: "POST", body, headers });
 }
 
 /**

@@ -68,6 +68,39 @@ export function scenarioColor(style, p, maxSpeed) {
 }
 
 /** Build the deck.gl layers for the current state `S`. */
+/** Zoom below which cameras are drawn as clusters. */
+export const CLUSTER_BELOW_ZOOM = 14;
+/** Zoom from which the hexagons lie flat (streets and labels stay readable). */
+export const FLAT_FROM_ZOOM = 15;
+
+/**
+ * Group points into screen-sized grid cells (`px` pixels at zoom `z`, Web Mercator): one cluster per
+ * occupied cell at the mean position of its members. Returns [{position, count, members, status}].
+ */
+export function clusterPoints(points, z, px = 56) {
+  const cellDeg = (px * 360) / (256 * 2 ** z);
+  const groups = new Map();
+  for (const p of points) {
+    const [lon, lat] = p.position;
+    const y = Math.log(Math.tan(Math.PI / 4 + (lat * Math.PI) / 360)) * (180 / Math.PI); // mercator degrees
+    const key = `${Math.floor(lon / cellDeg)}:${Math.floor(y / cellDeg)}`;
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { members: [], lon: 0, lat: 0 }));
+    g.members.push(p);
+    g.lon += lon;
+    g.lat += lat;
+  }
+  return [...groups.values()].map((g) => {
+    const n = g.members.length;
+    const offline = g.members.filter((m) => m.status === "offline").length;
+    const online = g.members.filter((m) => m.status === "online").length;
+    return { position: [g.lon / n, g.lat / n], count: n, members: g.members, offline, online,
+      status: offline ? "offline" : online ? "online" : "not_connected" };
+  });
+}
+
+const INCIDENT_COLORS = { high: [255, 61, 0], critical: [213, 0, 0], medium: [255, 179, 0], low: [120, 200, 255] };
+
 export function buildLayers(S) {
   const v = S.visible;
   const layers = [];
@@ -127,9 +160,11 @@ export function buildLayers(S) {
 
   if (v.cells && S.drawnCells.length) {
     const max = Math.max(1, ...S.drawnCells.map((d) => d.count));
+    const flat = (S.zoom ?? 12) >= FLAT_FROM_ZOOM;
     layers.push(new H3HexagonLayer({
       id: "cells", data: S.drawnCells, getHexagon: (d) => d.cell, pickable: true,
-      extruded: true, elevationScale: 1, getElevation: (d) => 40 + 900 * Math.sqrt(d.count / max),
+      extruded: !flat, elevationScale: 1, opacity: flat ? 0.55 : 1, stroked: flat, filled: true,
+      getLineColor: [255, 255, 255, 70], lineWidthUnits: "pixels", getLineWidth: 1, getElevation: (d) => 40 + 900 * Math.sqrt(d.count / max),
       getFillColor: (d) => [...ramp(COUNT_RAMP, Math.log1p(d.count) / Math.log1p(max)), 210],
       material: CELL_MATERIAL, transitions: CELL_TRANSITIONS,
       updateTriggers: { getElevation: [S.drawnSignature], getFillColor: [S.drawnSignature] },
@@ -165,15 +200,60 @@ export function buildLayers(S) {
   }
 
   if (v.cameras && S.cameras.length) {
+    const shown = S.showUnconnected ? S.cameras : S.cameras.filter((c) => c.status !== "not_connected");
+    const z = S.zoom ?? 12;
+    if (z < CLUSTER_BELOW_ZOOM && shown.length > 1) {
+      const clusters = clusterPoints(shown, z);
+      layers.push(new ScatterplotLayer({
+        id: "camera-clusters", data: clusters, getPosition: (d) => d.position, pickable: true,
+        radiusUnits: "pixels", getRadius: (d) => (d.count > 1 ? 9 + 3 * Math.sqrt(d.count) : 6),
+        stroked: true, lineWidthUnits: "pixels", getLineWidth: 1.5,
+        getFillColor: (d) => [...(CAMERA_COLORS[d.status] ?? CAMERA_COLORS.not_connected), 235],
+        getLineColor: [10, 10, 10, 255], parameters: ALWAYS_ON_TOP,
+        updateTriggers: { getFillColor: [S.cameraVersion] },
+      }));
+      layers.push(new TextLayer({
+        id: "camera-cluster-counts", data: clusters.filter((d) => d.count > 1), getPosition: (d) => d.position,
+        getText: (d) => String(d.count), getSize: 12, sizeUnits: "pixels", getColor: [10, 10, 10, 255],
+        fontFamily: "Noto Sans, DejaVu Sans, Arial, sans-serif", fontWeight: 700, characterSet: "0123456789",
+        parameters: ALWAYS_ON_TOP,
+      }));
+    } else {
+      layers.push(new ScatterplotLayer({
+        id: "cameras", data: shown, getPosition: (d) => d.position, pickable: true,
+        radiusUnits: "pixels", getRadius: (d) => (d.camera_id === S.selectedCamera ? 10 : 6),
+        stroked: true, lineWidthUnits: "pixels", getLineWidth: (d) => (d.camera_id === S.selectedCamera ? 3 : 1.5),
+        getFillColor: (d) => [...(CAMERA_COLORS[d.status] ?? CAMERA_COLORS.not_connected), 255],
+        getLineColor: [10, 10, 10, 255], parameters: ALWAYS_ON_TOP,
+        updateTriggers: {
+          getFillColor: [S.cameraVersion], getRadius: [S.selectedCamera], getLineWidth: [S.selectedCamera],
+        },
+      }));
+    }
+  }
+
+  const open = [...(S.inc?.items.values() ?? [])].filter((x) => x.position && !["resolved", "closed"].includes(x.status));
+  if (open.length) {
     layers.push(new ScatterplotLayer({
-      id: "cameras", data: S.cameras, getPosition: (d) => d.position, pickable: true,
-      radiusUnits: "pixels", getRadius: (d) => (d.camera_id === S.selectedCamera ? 10 : 6),
-      stroked: true, lineWidthUnits: "pixels", getLineWidth: (d) => (d.camera_id === S.selectedCamera ? 3 : 1.5),
-      getFillColor: (d) => [...(CAMERA_COLORS[d.status] ?? CAMERA_COLORS.not_connected), 255],
-      getLineColor: [10, 10, 10, 255], parameters: ALWAYS_ON_TOP,
-      updateTriggers: {
-        getFillColor: [S.cameraVersion], getRadius: [S.selectedCamera], getLineWidth: [S.selectedCamera],
-      },
+      id: "incidents", data: open, getPosition: (d) => d.position, pickable: true,
+      radiusUnits: "pixels", getRadius: (d) => (d.incident_id === S.inc.selected ? 14 : 10), filled: true, stroked: true,
+      lineWidthUnits: "pixels", getLineWidth: 3, getFillColor: [0, 0, 0, 0],
+      getLineColor: (d) => [...(INCIDENT_COLORS[d.severity] ?? INCIDENT_COLORS.medium), 255],
+      parameters: ALWAYS_ON_TOP, updateTriggers: { getRadius: [S.inc.selected] },
+    }));
+  }
+
+  const z = S.zoom ?? 12;
+  if (v.roads && S.placeLabels?.length && z >= 14) {
+    // Street, bridge and market names from the twin's own layers; glyphs drawn locally (offline).
+    const data = S.placeLabels.filter((d) => d.kind !== "street" || z >= 15);
+    layers.push(new TextLayer({
+      id: "place-labels", data, characterSet: "auto", getPosition: (d) => d.position,
+      getText: (d) => d.name, getSize: (d) => (d.kind === "street" ? 12 : 13), sizeUnits: "pixels",
+      fontFamily: "Noto Sans, DejaVu Sans, Arial, sans-serif", fontWeight: (d) => (d.kind === "street" ? 400 : 600),
+      getColor: (d) => (d.kind === "market" ? [255, 213, 79, 255] : d.kind === "bridge" ? [129, 212, 250, 255] : [230, 236, 240, 240]),
+      outlineWidth: 3, outlineColor: [14, 21, 28, 255], fontSettings: { sdf: true },
+      getPixelOffset: [0, -12], parameters: ALWAYS_ON_TOP,
     }));
   }
   return layers;

@@ -10,10 +10,14 @@ import { BASE_LAYERS, addOverOnlineStyle, offlineStyle, setBaseData, setBaseVisi
 import { EventHistory, cellOf, itemsOf, normAlert, normEvent, normReport, numberOf, position } from "./data.js";
 import { DIFF_KEYS, SPEED_KEYS, SPEED_RAMP, buildLayers, ramp, scenarioStyle } from "./layers.js";
 import { fmtTime, getLang, initialLang, label, onLangChange, setLang, t } from "./i18n.js";
-import { LAYER_ORDER, banner, esc, renderAlerts, renderDetails, renderFeed, renderLayerList, rerenderDetails,
+import { LAYER_ORDER, banner, esc, renderDetails, renderFeed, renderLayerList, rerenderDetails,
   selectTab, tooltip } from "./ui.js";
 import { exportGeoJSON, exportHTML, exportPNG } from "./export.js";
 import { DISPLAY, FIRST_BASE, START_WINDOW } from "./startup.js";
+import { incidentState, loadIncidents, onStreamIncident, openIncident, renderIncidentDetail,
+  renderIncidentList } from "./incidents.js";
+import { bindSearch } from "./search.js";
+import { renderCameraTable } from "./cameras.js";
 
 const $ = (id) => document.getElementById(id);
 const HOUR = 3600 * 1000;
@@ -21,6 +25,8 @@ const WINDOWS = { "1h": HOUR, "3h": 3 * HOUR, "6h": 6 * HOUR, "24h": 24 * HOUR }
 const params = new URLSearchParams(location.search);
 /** ?raw=1 feeds the page raw events instead of server aggregates (the benchmark's peer). */
 const RAW = params.get("raw") === "1";
+/** ?view=field: the phone view for field staff (their unit's incidents, the map around one). */
+const FIELD = params.get("view") === "field";
 
 /** The whole viewer state; exposed as window.__viewer for tests and the console. */
 const S = {
@@ -51,6 +57,13 @@ const S = {
   feed: [],
   alerts: new Map(),
   alertsNote: "",
+  inc: incidentState(),
+  /** Named streets and bridges (from the roads layer) and market/bridge sites (camera registry). */
+  streets: [],
+  placeLabels: [],
+  zoom: 12,
+  showUnconnected: false,
+  field: FIELD,
   time: { mode: "live", t: Date.now(), window: START_WINDOW, playing: false, speed: 300 },
   drawnCells: [],
   drawnEvents: [],
@@ -192,7 +205,11 @@ async function loadBaseLayer(name, mapReady = Promise.resolve()) {
     S.base[name] = fc;
     setBaseData(map, name, fc);
     setStatus(name, n ? "ok" : "empty", n ? "" : t("layer_empty", { name: t(`l_${name}`) }), n);
-    if (name === "wards_2025") indexWards(fc);
+    if (name === "wards_2025") {
+      indexWards(fc);
+      renderInc(); // the ward filter and the wards' names need them
+    }
+    if (name === "roads") indexStreets(fc);
     if (name === "units_pre2025") {
       for (const f of itemsOf(fc)) {
         const p = f.properties ?? {};
@@ -239,10 +256,48 @@ function indexWards(fc) {
     // drifts towards wherever the boundary has the most detail).
     const parts = rings.map(ringCentroid).filter(Boolean).sort((a, b) => b.area - a.area);
     if (!parts.length) continue;
+    Object.assign(p, { code, core: Boolean(p.core_city_ward), position: parts[0].at });
     labels.push({ name: p.name ?? p.full_name ?? code, name_en: p.name ?? p.full_name_en,
       core: Boolean(p.core_city_ward), position: parts[0].at });
   }
   S.wardLabels = labels;
+}
+
+/** One label per named street or bridge: at the middle of its longest piece. */
+function indexStreets(fc) {
+  const best = new Map();
+  for (const f of itemsOf(fc)) {
+    const p = f.properties ?? {};
+    const name = String(p.name ?? "").trim();
+    const g = f.geometry;
+    if (!name || !g) continue;
+    const lines = g.type === "MultiLineString" ? g.coordinates : g.type === "LineString" ? [g.coordinates] : [];
+    for (const line of lines) {
+      let len = 0;
+      for (let i = 1; i < line.length; i += 1) len += Math.hypot(line[i][0] - line[i - 1][0], line[i][1] - line[i - 1][1]);
+      const cur = best.get(name);
+      if (!cur || len > cur.len) best.set(name, { len, line, bridge: Boolean(p.bridge) || /^cầu/i.test(name) });
+    }
+  }
+  const words = (n) => n.replace(/^QL\s*/, "Quốc lộ ").replace(/^(TL|ĐT)\s*/, "Tỉnh lộ ");
+  S.streets = [...best.entries()].map(([name, { line, bridge }]) => ({
+    name: words(name), bridge, position: line[Math.floor(line.length / 2)],
+  }));
+  indexPlaces();
+}
+
+/** Market and bridge sites of the camera registry, named without the camera's direction. */
+function indexPlaces() {
+  const seen = new Map();
+  for (const c of S.cameras) {
+    if (c.kind !== "market" && c.kind !== "bridge") continue;
+    const name = String(c.name ?? "").replace(/\s*\(hướng [^)]*\)|\s*–\s*số \d+/g, "").trim();
+    if (name && !seen.has(name)) seen.set(name, { name, kind: c.kind, position: c.position });
+  }
+  const streetNames = new Set(S.streets.map((x) => x.name));
+  S.placeLabels = [...S.streets.map((x) => ({ ...x, kind: x.bridge ? "bridge" : "street" })),
+    ...[...seen.values()].filter((x) => !streetNames.has(x.name))];
+  render();
 }
 
 function normCamera(f) {
@@ -270,6 +325,8 @@ async function loadCameras() {
   }
   S.cameras = itemsOf(fc).map(normCamera).filter((c) => c.position);
   S.cameraVersion += 1;
+  indexPlaces();
+  renderCameras();
   setStatus("cameras", S.cameras.length ? "ok" : "empty",
     S.cameras.length ? "" : t("layer_empty", { name: t("l_cameras") }), S.cameras.length);
   loadCameraSummary(); // the header badge; the map does not wait for it
@@ -420,7 +477,61 @@ async function loadReports() {
   render();
 }
 
+function renderInc() {
+  if (S.field) {
+    renderField();
+    return;
+  }
+  renderIncidentList(S, $("pane-alerts"), { onOpen: (id) => openIncident(S, id, renderInc).then(() => selectTab("details")) });
+  if (S.inc.detail || S.inc.message) {
+    renderIncidentDetail(S, $("details"), { onFly: flyToIncident });
+  }
+}
+S.inc.onRender = renderInc;
+
+function flyToIncident(d) {
+  if (d.lon == null) return;
+  map.flyTo({ center: [d.lon, d.lat], zoom: Math.max(map.getZoom(), 16), duration: 800 });
+}
+
+function renderCameras() {
+  if (!S.field) renderCameraTable(S, $("pane-cameras"), (cam) => {
+    map.flyTo({ center: cam.position, zoom: Math.max(map.getZoom(), 17), duration: 800 });
+    showCamera(cam);
+  }, () => render());
+}
+
+// ---------------------------------------------------------------- the phone view (field staff)
+
+function renderField() {
+  const root = $("field");
+  const I = S.inc;
+  if (I.detail && I.selected) {
+    renderIncidentDetail(S, root, {
+      onFly: flyToIncident,
+      onBack: () => {
+        I.selected = null;
+        I.detail = null;
+        renderField();
+        $("field").querySelector("[data-open]")?.focus();
+      },
+    });
+    return;
+  }
+  root.innerHTML = `<h2 class="field-h">${esc(t("field_title"))}</h2><div id="field-list"></div>`;
+  renderIncidentList(S, $("field-list"), {
+    compact: true,
+    onOpen: async (id) => {
+      await openIncident(S, id, renderField);
+      flyToIncident(S.inc.detail ?? {});
+      $("inc-h")?.focus();
+    },
+  });
+}
+
 async function loadAlerts() {
+  loadIncidents(S, renderInc);
+  if (S.field) return;
   try {
     const doc = await getJSON("/alerts");
     for (const a of itemsOf(doc).map(normAlert)) S.alerts.set(a.id, a);
@@ -428,21 +539,6 @@ async function loadAlerts() {
   } catch (err) {
     S.alertsNote = describeError("alerts", err)[1];
   }
-  renderAlerts(S, ackAlert, focusItem);
-}
-
-async function ackAlert(id, button) {
-  button.disabled = true;
-  try {
-    const res = await postJSON(`/alerts/${encodeURIComponent(id)}/ack`, { by: "ioc-viewer" });
-    const a = S.alerts.get(id);
-    if (a) S.alerts.set(id, { ...a, ...(res && typeof res === "object" ? normAlert(res) : {}), status: "acknowledged" });
-  } catch (err) {
-    button.disabled = false;
-    banner(t("ack_failed", { msg: err.message }));
-    setTimeout(() => banner(null), 5000);
-  }
-  renderAlerts(S, ackAlert, focusItem);
 }
 
 // ---------------------------------------------------------------- live stream
@@ -473,7 +569,14 @@ function scheduleFeed() {
 function onStreamAlert(data) {
   const a = normAlert(data);
   S.alerts.set(a.id, { ...(S.alerts.get(a.id) ?? {}), ...a });
-  renderAlerts(S, ackAlert, focusItem);
+}
+
+let incTimer = null;
+function onIncident(data) {
+  onStreamIncident(S, data, () => {
+    clearTimeout(incTimer);
+    incTimer = setTimeout(renderInc, 300);
+  });
 }
 
 let summaryTimer = null;
@@ -501,6 +604,7 @@ function onStreamReport(data) {
 }
 
 function onStreamState(state, retry) {
+  if (S.stream.state === "signin") return;
   S.stream.state = state;
   const el = $("stream-status");
   el.className = `badge stream-${state}`;
@@ -508,15 +612,33 @@ function onStreamState(state, retry) {
     : t("stream_connecting");
 }
 
-function startStream() {
+/** Open the live stream only for a key that may read it (no stream retrying a 401 forever). */
+async function startStream() {
+  let who = null;
+  try {
+    who = await getJSON("/auth/whoami", undefined, { quiet: true, timeout: 5000 });
+  } catch {
+    /* the health watchdog reports a server that is away */
+  }
+  S.whoami = who;
+  if (who && !(who.scopes ?? []).includes("events:read")) {
+    S.stream.state = "signin";
+    const el = $("stream-status");
+    el.className = "badge stream-signin";
+    el.textContent = t("stream_signin");
+    stream = { reconnect() {}, close() {} };
+    return;
+  }
   stream = openStream({}, {
     event: onStreamEvent,
     alert: onStreamAlert,
     camera: onStreamCamera,
     report: onStreamReport,
+    incident: onIncident,
     message: (d) => {
       const type = d?.type ?? d?.event;
       if (type === "alert") onStreamAlert(d);
+      else if (type === "incident") onIncident(d);
       else if (type === "camera") onStreamCamera(d);
       else if (type === "report") onStreamReport(d);
       else onStreamEvent(d);
@@ -890,7 +1012,12 @@ async function showCamera(cam) {
 function onClick(info) {
   if (!info.object) return;
   const id = info.layer?.id;
-  if (id === "cameras") showCamera(info.object);
+  if (id === "camera-clusters") {
+    const c = info.object;
+    if (c.count === 1) showCamera(c.members[0]);
+    else map.flyTo({ center: c.position, zoom: Math.max(map.getZoom() + 2, 14), duration: 600 });
+  } else if (id === "incidents") openIncident(S, info.object.incident_id, renderInc).then(() => selectTab("details"));
+  else if (id === "cameras") showCamera(info.object);
   else if (id === "events") renderDetails(S, "event", info.object);
   else if (id === "reports") renderDetails(S, "report", info.object);
   else if (id === "cells" || id === "hotspots" || id === "compare") renderDetails(S, id === "compare" ? "compare" : "cell", info.object);
@@ -902,6 +1029,12 @@ function focusItem(item) {
   if (item.position) map.flyTo({ center: item.position, zoom: Math.max(map.getZoom(), 15), duration: 800 });
   if (item.kind === "report") renderDetails(S, "report", item);
   else if (item.category !== undefined && item.ts) renderDetails(S, "event", item);
+}
+
+function onSearchPick(r) {
+  if (r.position) map.flyTo({ center: r.position, zoom: Math.max(map.getZoom(), r.zoom ?? 15), duration: 800 });
+  if (r.kind === "camera") showCamera(r.ref);
+  else if (r.kind === "incident") openIncident(S, r.ref.incident_id, renderInc).then(() => selectTab("details"));
 }
 
 // ---------------------------------------------------------------- export
@@ -1013,32 +1146,61 @@ function bindControls() {
   $("btn-export-png").onclick = () => doExport("png");
   $("btn-export-geojson").onclick = () => doExport("geojson");
   $("btn-export-html").onclick = () => doExport("html");
-  for (const tab of ["alerts", "feed", "details"]) $(`tab-${tab}`).onclick = () => selectTab(tab);
+  for (const tab of ["alerts", "cameras", "feed", "details"]) $(`tab-${tab}`).onclick = () => selectTab(tab);
+  bindSearch(S, $("search"), $("search-results"), onSearchPick);
 
-  document.addEventListener("keydown", (e) => {
-    const tag = e.target?.tagName;
-    if (e.ctrlKey || e.metaKey || e.altKey || ["INPUT", "SELECT", "TEXTAREA"].includes(tag)) return;
-    const k = e.key;
-    if (k === " " && tag !== "BUTTON") {
-      e.preventDefault();
-      togglePlay();
-    } else if (k === "ArrowLeft" || k === "ArrowRight") {
-      if (e.target === $("map")) return; // the map pans with arrows when it has the focus
-      e.preventDefault();
-      S.time.playing = false;
-      seek((S.time.mode === "live" ? Date.now() : S.time.t) + (k === "ArrowLeft" ? -5 : 5) * 60000);
-    } else if (k === "l" || k === "L") goLive();
-    else if (k === "e" || k === "E") setLang(getLang() === "vi" ? "en" : "vi");
-    else if (k === "?") $("help").showModal();
-    else if (k === "Escape") {
-      S.selectedCamera = null;
-      selectTab("alerts");
-      render();
-    } else if (/^[1-9]$/.test(k)) {
-      const name = LAYER_ORDER[Number(k) - 1];
-      toggleLayer(name, !S.visible[name]);
-    }
+  document.addEventListener("keydown", onKey);
+  // A click on the map gives the focus to MapLibre's canvas: arrows then pan, they never step time.
+  $("map").addEventListener("pointerdown", () => {
+    const canvas = map.getCanvas();
+    if (document.activeElement !== canvas) canvas.focus({ preventScroll: true });
   });
+}
+
+/** Text fields take every key; other controls keep only the keys they use themselves. */
+function ownsKey(target, k) {
+  const tag = target?.tagName;
+  if (target?.isContentEditable || tag === "TEXTAREA") return true;
+  if (tag === "INPUT") {
+    const type = (target.type || "text").toLowerCase();
+    if (!["range", "checkbox", "radio", "button", "submit", "file"].includes(type)) return true; // typing
+    if (type === "range") return k.startsWith("Arrow") || k === "Home" || k === "End" || k === "PageUp" || k === "PageDown";
+    return k === " " || k === "Enter";
+  }
+  if (tag === "SELECT") return k.startsWith("Arrow") || k === " " || k === "Enter" || k === "Home" || k === "End";
+  if (tag === "BUTTON" || tag === "A" || tag === "SUMMARY") return k === " " || k === "Enter";
+  if (tag === "DIALOG" || target?.closest?.("dialog[open]")) return k !== "Escape";
+  return false;
+}
+
+function onKey(e) {
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
+  const k = e.key;
+  if (ownsKey(e.target, k)) return;
+  const onMap = $("map").contains(e.target);
+  if (S.field && !["Escape", "e", "E", "?"].includes(k)) return; // the phone view has no replay
+  if (k === " ") {
+    e.preventDefault();
+    togglePlay();
+  } else if (k === "ArrowLeft" || k === "ArrowRight") {
+    if (onMap) return; // the map pans with arrows when it has the focus
+    e.preventDefault();
+    S.time.playing = false;
+    seek((S.time.mode === "live" ? Date.now() : S.time.t) + (k === "ArrowLeft" ? -5 : 5) * 60000);
+  } else if (k === "l" || k === "L") goLive();
+  else if (k === "e" || k === "E") setLang(getLang() === "vi" ? "en" : "vi");
+  else if (k === "?") $("help").showModal();
+  else if (k === "/") {
+    e.preventDefault();
+    $("search").focus();
+  } else if (k === "Escape") {
+    S.selectedCamera = null;
+    selectTab("alerts");
+    render();
+  } else if (/^[1-9]$/.test(k)) {
+    const name = LAYER_ORDER[Number(k) - 1];
+    toggleLayer(name, !S.visible[name]);
+  }
 }
 
 // ---------------------------------------------------------------- start-up
@@ -1056,7 +1218,7 @@ async function loadAll({ base = FIRST_BASE, mapReady = Promise.resolve() } = {})
   try {
     await Promise.all([
       ...base.map((name) => timed(name, loadBaseLayer(name, mapReady))),
-      timed("cameras", loadCameras()), timed("cells", loadCells()), timed("hotspots", loadHotspots()),
+      ...(FIELD ? [] : [timed("cameras", loadCameras()), timed("cells", loadCells()), timed("hotspots", loadHotspots())]),
       timed("alerts", loadAlerts()),
     ]);
     // The peer of the benchmark (?raw=1) draws its hexagons from raw events: its first complete frame
@@ -1097,9 +1259,14 @@ function markReady() {
 
 async function main() {
   setLang(initialLang());
+  if (FIELD) {
+    document.body.classList.add("field");
+    $("field").hidden = false;
+  }
   onLangChange(() => {
+    renderCameras();
     renderLayers();
-    renderAlerts(S, ackAlert, focusItem);
+    renderInc();
     renderFeed(S, focusItem);
     renderCategories();
     renderCameraSummary();
@@ -1150,7 +1317,7 @@ async function main() {
   window.__deck = overlay;
   bindControls();
   renderLayers();
-  renderAlerts(S, ackAlert, focusItem);
+  renderInc();
   renderFeed(S, focusItem);
   setInterval(() => {
     $("clock").textContent = fmtTime(Date.now());
@@ -1168,9 +1335,22 @@ async function main() {
     S.timings.map_load = Math.round(performance.now());
     if (online) addOverOnlineStyle(map);
   });
+  map.on("zoomend", () => {
+    const z = Math.round(map.getZoom() * 2) / 2;
+    if (z !== S.zoom) {
+      S.zoom = z;
+      render();
+    }
+  });
+  S.zoom = Math.round(map.getZoom() * 2) / 2;
   await loadAll({ mapReady });
   await mapReady;
   await markReady();
+  if (FIELD) {
+    // Field staff: their unit's incidents, refreshed; no replay, scenarios or event history.
+    setInterval(() => loadIncidents(S, renderInc), 20000);
+    return;
+  }
   startStream();
   loadLater();
 

@@ -1,7 +1,7 @@
 // The panels around the map: layer list with legends, alerts, feed, details, status banner.
 import { categoryColor, CAMERA_COLORS, ROAD_STYLE } from "./data.js";
 import { COUNT_RAMP, DIFF_RAMP, FILL_RAMP, SPEED_RAMP } from "./layers.js";
-import { fmtTime, label, t } from "./i18n.js";
+import { fmtTime, getLang, label, t } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -80,34 +80,13 @@ export function banner(message, kind = "error") {
 
 /** Select a tab of the right panel. */
 export function selectTab(name) {
-  for (const tab of ["alerts", "feed", "details"]) {
-    $(`tab-${tab}`).setAttribute("aria-selected", String(tab === name));
+  for (const tab of ["alerts", "cameras", "feed", "details"]) {
+    const el = $(`tab-${tab}`);
+    if (!el) continue;
+    el.setAttribute("aria-selected", String(tab === name));
+    el.tabIndex = tab === name ? 0 : -1;
     $(`pane-${tab}`).hidden = tab !== name;
   }
-}
-
-/** Draw the alerts panel: open alerts first, each with an Acknowledge button. */
-export function renderAlerts(S, onAck, onFocus) {
-  const list = [...S.alerts.values()].sort((a, b) => (a.status === "open") - (b.status === "open") || b.ts - a.ts).reverse();
-  const open = list.filter((a) => a.status === "open");
-  $("tab-alerts").textContent = `${t("alerts")}${open.length ? ` (${open.length})` : ""}`;
-  const ul = $("alert-list");
-  if (!list.length) {
-    ul.innerHTML = `<li class="muted">${esc(S.alertsNote || t("no_alerts"))}</li>`;
-    return;
-  }
-  ul.innerHTML = list.slice(0, 200).map((a) => {
-    const acked = a.status !== "open";
-    return `<li class="alert ${acked ? "acked" : ""} sev-${esc(a.severity)}" data-alert="${esc(a.id)}">
-      <div><strong>${esc(label("c_", a.title))}</strong> <span class="muted">${esc(a.severity)}</span></div>
-      <div class="muted">${esc(fmtTime(a.ts, true))}${a.ward_code ? ` · ${esc(S.wardName(a.ward_code))}` : ""}</div>
-      ${a.description ? `<div>${esc(a.description)}</div>` : ""}
-      <button type="button" data-ack="${esc(a.id)}" ${acked ? "disabled" : ""}>${esc(acked ? t("acked") : t("ack"))}</button>
-      ${a.position ? `<button type="button" class="link" data-focus="${esc(a.id)}">↗</button>` : ""}
-    </li>`;
-  }).join("");
-  for (const b of ul.querySelectorAll("[data-ack]")) b.onclick = () => onAck(b.dataset.ack, b);
-  for (const b of ul.querySelectorAll("[data-focus]")) b.onclick = () => onFocus(S.alerts.get(b.dataset.focus));
 }
 
 /** Draw the feed: newest events and citizen reports first. */
@@ -198,6 +177,15 @@ export function tooltip(S, info) {
     case "events":
       html = `<b>${esc(label("c_", o.category))}</b><br>${esc(fmtTime(o.ts))}`;
       break;
+    case "camera-clusters":
+      html = o.count === 1 ? `<b>${esc(o.members[0].camera_id)}</b> ${esc(o.members[0].name)}`
+        : `<b>${o.count}</b> ${esc(t("cameras_tab"))}: ${o.online} ${esc(t("cam_online"))}, ${o.offline} ${esc(t("cam_offline"))}`;
+      break;
+    case "incidents": {
+      const en = getLang() === "en";
+      html = `<b>${esc(en ? o.title_en : o.title_vi)}</b>${o.count > 1 ? ` ×${o.count}` : ""}<br>${esc(en ? o.status_en : o.status_vi)} · ${esc(o.street || S.wardName(o.ward_code))}`;
+      break;
+    }
     case "reports":
       html = `<b>${esc(o.service_name ?? "Open311")}</b><br>${esc(o.status)} · ${esc(fmtTime(o.ts))}`;
       break;
