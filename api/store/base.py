@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 from twin.errors import InputError
 
 if TYPE_CHECKING:
-    from api.store.jobs import JobRecord
     from api.store.incidents import IncidentChange, IncidentQuery, IncidentRecord, SnapshotRecord
+    from api.store.jobs import JobRecord
 
 Lifecycle = Literal["new", "update", "end"]
 #: How an upsert was applied: a new row, a changed row, an identical replay, an older lifecycle

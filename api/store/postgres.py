@@ -45,8 +45,8 @@ from api.store.common import EVENT_COLS as _EVENT_COLS
 from api.store.common import RES_COLS as _RES_COLS
 from api.store.common import SharedStoreMethods, plan_upsert, row_to_event
 from api.store.common import dumps as _dumps
-from api.store.jobs import JobStoreMethods, job_migrations
 from api.store.incidents import IncidentStoreMethods, incident_migrations
+from api.store.jobs import JobStoreMethods, job_migrations
 from twin.errors import InputError
 from twin.h3grid import MAX_RES, check_resolution
 

@@ -36,8 +36,8 @@ from api.store.common import N_EVENT_COLS as _N_EVENT_COLS
 from api.store.common import RES_COLS as _RES_COLS
 from api.store.common import SharedStoreMethods, placeholders, plan_upsert, row_to_event
 from api.store.common import dumps as _dumps
-from api.store.jobs import JobStoreMethods, job_migrations
 from api.store.incidents import IncidentStoreMethods, incident_migrations
+from api.store.jobs import JobStoreMethods, job_migrations
 from twin.h3grid import MAX_RES, check_resolution
 
 T = TypeVar("T")
