@@ -73,12 +73,26 @@ class NotFound(TwinError):  # noqa: N818  (named in the store contract)
 class Conflict(TwinError):  # noqa: N818  (named in the store contract)
     """A request that contradicts the stored state (e.g. an event id reused for another camera)."""
 
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}", hint="use a new id for a different object")
+    def __init__(self, field: str, reason: str, hint: str = "use a new id for a different object") -> None:
+        super().__init__(f"{field}: {reason}", hint=hint)
         self.field = field
         self.reason = reason
 
 
+def parse_form(body: bytes, max_fields: int = 200) -> dict[str, str]:
+    """Return an ``application/x-www-form-urlencoded`` body as a dict (the last value of a repeated
+    name wins); raise `InputError` naming ``body`` when it is not valid UTF-8 or has too many fields."""
+    from urllib.parse import parse_qsl  # noqa: PLC0415  (only the few form routes need it)
+
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError("body", "a form body must be UTF-8") from None
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, max_num_fields=max_fields)
+    except ValueError as e:
+        raise InputError("body", f"not a form body ({e})") from None
+    return dict(pairs)
 class PreconditionFailed(TwinError):  # noqa: N818  (HTTP status name)
     """A conditional write whose ``If-Match`` revision is stale (412) or missing (428)."""
 

@@ -22,7 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from twin.errors import InputError
 
 #: The classes of requests that have their own bucket per client.
-RateClass = Literal["ingest", "report", "query"]
+RateClass = Literal["ingest", "report", "query", "cost"]
 
 
 class LimitSettings(BaseSettings):
@@ -43,6 +43,16 @@ class LimitSettings(BaseSettings):
     report_burst: int = Field(30, ge=1)
     query_rate: float = Field(300.0, gt=0, description="Every other request per second.")
     query_burst: int = Field(3000, ge=1)
+    cost_rate_ms: float = Field(
+        300.0,
+        gt=0,
+        description="Server time (ms of request handling) per second an anonymous client may use: the "
+        "cost bucket, charged after each request with what it took. A cached layer costs ~1 ms, an "
+        "uncached layer variant ~60 ms.",
+    )
+    cost_burst_ms: float = Field(
+        5000.0, gt=0, description="Server time an anonymous client may use at once after a quiet spell."
+    )
     max_clients: int = Field(100_000, ge=1, description="Buckets kept; the least recently used go first.")
     trusted_proxies: list[str] = Field(
         default_factory=list,
@@ -61,6 +71,8 @@ class LimitSettings(BaseSettings):
             return self.ingest_rate, self.ingest_burst
         if cls == "report":
             return self.report_rate, self.report_burst
+        if cls == "cost":
+            return self.cost_rate_ms, int(self.cost_burst_ms)
         return self.query_rate, self.query_burst
 
 
@@ -86,7 +98,7 @@ class TokenBuckets:
         self.clock = clock
         self._buckets: OrderedDict[tuple[str, str], _Bucket] = OrderedDict()
         self._lock = threading.Lock()
-        self.refused: dict[str, int] = {"ingest": 0, "report": 0, "query": 0}
+        self.refused: dict[str, int] = {"ingest": 0, "report": 0, "query": 0, "cost": 0}
 
     def take(self, client: str, cls: RateClass, cost: float = 1.0) -> float:
         """Take `cost` tokens; return 0 if allowed, else the seconds until the request would be.
@@ -105,25 +117,51 @@ class TokenBuckets:
         float
             0.0 when the request may proceed, else the wait in seconds (> 0).
         """
-        rate, burst = self.settings.rate_of(cls)
-        now = self.clock()
-        key = (client, cls)
+        rate, _ = self.settings.rate_of(cls)
         with self._lock:
-            b = self._buckets.get(key)
-            if b is None:
-                b = _Bucket(float(burst), now)
-                self._buckets[key] = b
-                if len(self._buckets) > self.settings.max_clients:
-                    self._buckets.popitem(last=False)
-            else:
-                self._buckets.move_to_end(key)
-                b.tokens = min(float(burst), b.tokens + (now - b.at) * rate)
-                b.at = now
+            b = self._refilled(client, cls)
             if b.tokens >= cost:
                 b.tokens -= cost
                 return 0.0
             self.refused[cls] += 1
             return (cost - b.tokens) / rate
+
+    def _refilled(self, client: str, cls: RateClass) -> _Bucket:
+        rate, burst = self.settings.rate_of(cls)
+        now = self.clock()
+        key = (client, cls)
+        b = self._buckets.get(key)
+        if b is None:
+            b = _Bucket(float(burst), now)
+            self._buckets[key] = b
+            if len(self._buckets) > self.settings.max_clients:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(key)
+            b.tokens = min(float(burst), b.tokens + (now - b.at) * rate)
+            b.at = now
+        return b
+
+    def in_debt(self, client: str, cls: RateClass) -> float:
+        """Return 0 when the client's bucket of `cls` holds tokens, else the seconds until it will.
+
+        With `charge` this makes a bucket that is paid after the fact: the cost bucket, charged with
+        the server time a request took, refuses the client's next requests while it is in debt.
+        """
+        rate, _ = self.settings.rate_of(cls)
+        with self._lock:
+            b = self._refilled(client, cls)
+            if b.tokens > 0:
+                return 0.0
+            self.refused[cls] += 1
+            return (1.0 - b.tokens) / rate
+
+    def charge(self, client: str, cls: RateClass, amount: float) -> None:
+        """Take `amount` tokens after the fact; the debt is bounded by one burst."""
+        _, burst = self.settings.rate_of(cls)
+        with self._lock:
+            b = self._refilled(client, cls)
+            b.tokens = max(-float(burst), b.tokens - amount)
 
     def __len__(self) -> int:
         """Return the number of buckets held."""

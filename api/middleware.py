@@ -7,12 +7,18 @@ bytes, chunked bodies too) is `api.errors.BodySizeLimit`, installed by the app i
 
 Rate limits are token buckets per client and request class (`api.limits`): the client is the API key
 when a request sends one (``X-API-Key`` or ``Authorization: Bearer``; hashed, never kept in clear) and
-the peer address otherwise, or the last ``X-Forwarded-For`` hop when the peer is a trusted proxy.
+the peer address otherwise, or the last ``X-Forwarded-For`` hop when the peer is a trusted proxy
+(`twin serve` gives uvicorn the same list, so nobody else's header is believed). Anonymous reads
+are also charged what they cost: the server time each took goes to the client's cost bucket
+(``TWIN_LIMIT_COST_RATE_MS`` per second), and a client in debt gets 429 until it has paid, so cheap
+requests that are expensive to answer cannot crowd out ingest.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import time
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -21,10 +27,12 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import error_body
-from api.limits import LimitSettings, TokenBuckets, classify, retry_after_seconds
+from api.limits import LimitSettings, RateClass, TokenBuckets, classify, retry_after_seconds
 from api.services.responses import dumps
 from api.settings import Settings
 from twin.errors import InputError
+
+log = logging.getLogger("twin.http")
 
 #: Request headers a browser may send cross-origin (simple headers need no listing).
 CORS_HEADERS = ("content-type", "accept", "authorization", "x-api-key", "last-event-id")
@@ -94,24 +102,57 @@ class RateLimit:
             await self.app(scope, receive, send)
             return
         cls = classify(method, str(scope.get("path", "")))
-        wait = self.buckets.take(client_key(scope, self.trusted), cls)
+        client = client_key(scope, self.trusted)
+        wait = self.buckets.take(client, cls)
+        costed = cls == "query" and client.startswith("ip:")
+        if wait <= 0 and costed:
+            wait = self.buckets.in_debt(client, "cost")
+            if wait > 0:
+                cls = "cost"
         if wait <= 0:
-            await self.app(scope, receive, send)
+            if costed:
+                await self._costed(client, scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
+        await self._refuse(cls, wait, send)
+
+    async def _costed(self, client: str, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run an anonymous read and charge its server time (ms) to the client's cost bucket."""
+        t0 = time.perf_counter()
+        streaming = False
+
+        async def watch(message: MutableMapping[str, Any]) -> None:
+            nonlocal streaming
+            if message["type"] == "http.response.start":
+                streaming = any(
+                    k.lower() == b"content-type" and v.startswith(b"text/event-stream")
+                    for k, v in message.get("headers", [])
+                )
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            if not streaming:  # an SSE connection lasts; what it costs is its messages, not its age
+                self.buckets.charge(client, "cost", (time.perf_counter() - t0) * 1000)
+
+    async def _refuse(self, cls: RateClass, wait: float, send: Send) -> None:
+        """Answer 429 with ``Retry-After`` for a client whose bucket of `cls` is empty."""
         rate, burst = self.limits.rate_of(cls)
         retry = retry_after_seconds(wait)
+        reason = (
+            f"more than {rate:g} ms of server time per second on anonymous requests (burst {burst} ms)"
+            if cls == "cost"
+            else f"more than {rate:g} {cls} requests per second (burst {burst})"
+        )
+        hint = (
+            f"slow down: retry after {retry} s; the full layers are cached, their variants cost more"
+            if cls == "cost"
+            else f"slow down: retry after {retry} s; batch events with POST /events/batch"
+        )
         body = dumps(
-            error_body(
-                "rate_limited",
-                [
-                    {
-                        "field": "request",
-                        "reason": f"more than {rate:g} {cls} requests per second (burst {burst})",
-                        "type": "http_429",
-                    }
-                ],
-                f"slow down: retry after {retry} s; batch events with POST /events/batch",
-            )
+            error_body("rate_limited", [{"field": "request", "reason": reason, "type": "http_429"}], hint)
         )
         await send(
             {
@@ -141,14 +182,44 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        started = False
+
         async def with_headers(message: MutableMapping[str, Any]) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 present = {name.lower() for name, _ in message.get("headers", [])}
                 extra = [(k, v) for k, v in SECURITY_HEADERS if k not in present]
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
-        await self.app(scope, receive, with_headers)
+        try:
+            await self.app(scope, receive, with_headers)
+        except Exception:
+            # An unexpected failure: Starlette's outermost handler would answer a bare text 500 without
+            # these headers. Answer the service's JSON error shape with them, and log the traceback.
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                raise
+            body = dumps(
+                error_body(
+                    "internal_error",
+                    [{"field": "request", "reason": "the service failed here", "type": "http_500"}],
+                    "this is a bug of the service; the log has the details",
+                )
+            )
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        *SECURITY_HEADERS,
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
 
 
 def cors_origins(settings: Settings) -> list[str]:

@@ -1,7 +1,7 @@
 """Sweep speed-up: the same parameter × seed sweep on a Dask LocalCluster (2 worker processes) vs serial.
 
 The task is the real one: a traffic simulation of Lạng Sơn's morning peak on the synthetic city
-network (``simulations.traffic.model.run`` through `api.services.jobs.CitySimulation`), 40 simulated
+network (``simulations.traffic.model.run`` through `api.services.scenarios.CitySimulation`), 40 simulated
 minutes, a few seconds of CPU per run. Both executors run the same 12 tasks (demand multiplier 0.8 /
 1.0 / 1.2 × 4 seeds) after a warm-up that builds the city and compiles the numba kernels in every
 process, so the figure is the steady-state speed-up a planner sees on a sweep. The two runs must give
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from api.services.jobs import CitySimulation
+from api.services.scenarios import CitySimulation
 from bench.harness import Row, write_results
 from gis_data.city import build_city
 from gis_data.fetch import default_cache_dir, fetch

@@ -1,18 +1,35 @@
-"""Traffic: ours vs UXsim (C++ engine, default platoons of 5) and SUMO meso (incl. duarouter).
+"""Traffic: ours vs UXsim (C++ engine) and SUMO meso (incl. duarouter), peers with their defaults first.
 
-Reference workloads of ``docs/BENCHMARKS.md``: a 40×40 grid of 300 m, 50 km/h, 1-lane links, uniform
-random OD trips departing over 1 h, 2 h simulated; light = 100k trips, congested = 300k trips. Each
-tool runs in its own spawned process (`bench.harness.isolated`) so peak memory is its own. Also: agent
-steps per second on the Lạng Sơn network (100k agents walking routes) against an idiomatic mesa 3
-model, and a Lạng Sơn morning peak.
+Grid workloads (300 m, 50 km/h, 1-lane two-way links; uniform random OD trips between distinct nodes
+departing over 1 h; 2 h simulated), two grid sizes × three demand levels (`WORKLOADS`), each tool in
+its own spawned process (`bench.harness.isolated`) so peak memory is its own. Per cell: wall incl.
+routing, peak memory, completed share, mean trip time (completed trips) and total time in system
+(every trip up to the horizon, unfinished and never-inserted ones included).
 
-Run: ``flock /tmp/twin-heavy.lock .venv/bin/python -m bench.run_all traffic`` (UXsim's congested run
-takes ~11 GB; ``TRAFFIC_BENCH_QUICK=1`` runs a 20×20 grid with 20k/60k trips instead).
+Peer settings, disclosed:
+
+* **UXsim C++, defaults** (the headline): `World(deltan=5)` (platoons of 5, UXsim's default),
+  `addLink` with its default jam density 0.2 veh/m and no `capacity_out` (capacity then follows from
+  the triangular diagram with 1 s reaction time: 2,650 veh/h at 50 km/h).
+* **UXsim C++, harmonised** (second row): the same plus `jam_density=0.15, capacity_out=0.5`, the
+  jam density (150 veh/km) and lane capacity (1,800 veh/h) ours uses.
+* **SUMO meso + duarouter, defaults**: `netgenerate --grid` defaults (turnarounds built: SUMO's
+  default), `duarouter --junction-taz`, `sumo --mesosim` defaults (time-to-teleport 300 s,
+  no junction control). Its memory is the largest SUMO child process (duarouter or sumo).
+* **Ours**: `TrafficParams` defaults (junction crossing conflicts, turn times, dynamic routing,
+  no teleport), one car class at 50 km/h.
+
+Also: agent steps per second on the Lạng Sơn network (100k agents walking routes) against an
+idiomatic mesa 3 model, and a Lạng Sơn morning peak.
+
+Run: ``flock /tmp/twin-heavy.lock .venv/bin/python -m bench.run_all traffic``
+(``TRAFFIC_BENCH_QUICK=1``: only the 15×15 grid and the Lạng Sơn rows).
 """
 
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import tempfile
 import time
@@ -29,9 +46,17 @@ SPACING = 300.0
 SPEED_KMH = 50.0
 WINDOW_S = 3600.0
 HORIZON_S = 7200.0
-#: SUMO's default time-to-teleport (s), for the optional teleport run of ours
-TELEPORT_S = 300.0
 MESA_WALK = "mesa 3 CellAgent walk, 1 s steps"
+
+#: grid rows → trips per demand level (over 1 h, 2 h simulated). 15×15 and 30×30 are the shapes of
+#: issue 13's held-out trials (60k on 15×15: everything completes; 180k on 30×30: past gridlock).
+WORKLOADS: dict[int, dict[str, int]] = {
+    15: {"light": 20_000, "medium": 60_000, "congested": 120_000},
+    30: {"light": 60_000, "medium": 120_000, "congested": 180_000},
+}
+UXSIM_DEFAULTS = "UXsim C++ (defaults: platoons of 5, jam 0.2 veh/m, no capacity_out)"
+UXSIM_HARMONISED = "UXsim C++ (harmonised: jam_density=0.15, capacity_out=0.5)"
+SUMO_NAME = "SUMO meso + duarouter (defaults)"
 
 
 def grid_trips(rows: int, n: int, seed: int, window_s: float = WINDOW_S) -> pd.DataFrame:
@@ -79,7 +104,9 @@ def run_ours(
         "mean_trip_time_s": k["mean_trip_time_s"],
         "completed_share": k["completed_share"],
         "mean_delay_s": k["mean_delay_s"],
-        "vehicle_seconds": k["vehicle_seconds"],
+        "total_time_in_system_h": k["total_time_in_system_h"],
+        "vehicle_hours": k["vehicle_hours"],
+        "not_departed": k["not_departed"],
         "teleports": k["teleports"],
     }
 
@@ -103,9 +130,20 @@ def cold_start() -> dict[str, float]:
 
 # -- UXsim ------------------------------------------------------------------------------------------
 def run_uxsim(
-    rows: int, n: int, seed: int, horizon_s: float = HORIZON_S, window_s: float = WINDOW_S, cpp: bool = True
+    rows: int,
+    n: int,
+    seed: int,
+    horizon_s: float = HORIZON_S,
+    window_s: float = WINDOW_S,
+    cpp: bool = True,
+    harmonised: bool = False,
 ) -> dict[str, Any]:
-    """Run UXsim (default platoons of 5: every 5th trip is one platoon of 5 vehicles) on the same trips."""
+    """Run UXsim on the same trips: its defaults, or with our jam density and lane capacity.
+
+    UXsim's default platoon size is 5 (``deltan=5``): every 5th trip is one platoon of 5 vehicles.
+    Total time in system counts every platoon that was due to depart before the horizon, to its
+    arrival or the horizon, times 5.
+    """
     import uxsim  # noqa: PLC0415
 
     trips = grid_trips(rows, n, seed, window_s)
@@ -115,13 +153,12 @@ def run_uxsim(
     )
     nodes = [W.addNode(f"n{i}", (i % rows) * SPACING, (i // rows) * SPACING) for i in range(rows * rows)]
     v = SPEED_KMH / 3.6
+    extra: dict[str, float] = {"jam_density": 0.15, "capacity_out": 0.5} if harmonised else {}
     for i in range(rows * rows):
         r, c = divmod(i, rows)
         for j in ([i + 1] if c + 1 < rows else []) + ([i + rows] if r + 1 < rows else []):
             for a, b in ((i, j), (j, i)):
-                W.addLink(f"l{a}_{b}", nodes[a], nodes[b], length=SPACING, free_flow_speed=v,
-                          jam_density=0.15,
-                          capacity_out=0.5)  # fmt: skip
+                W.addLink(f"l{a}_{b}", nodes[a], nodes[b], length=SPACING, free_flow_speed=v, **extra)
     platoons = trips.iloc[::5]
     for o, d, t in zip(platoons["origin"], platoons["dest"], platoons["depart_s"], strict=True):
         W.addVehicle(nodes[o], nodes[d], float(t))
@@ -130,12 +167,20 @@ def run_uxsim(
     wall = time.perf_counter() - t0
     W.analyzer.basic_analysis()
     a = W.analyzer
+    tis = 0.0
+    for veh in W.VEHICLES.values():
+        dep = float(veh.departure_time) * W.DELTAT
+        if dep >= horizon_s:
+            continue
+        end = float(veh.arrival_time) * W.DELTAT if veh.state == "end" else horizon_s
+        tis += (min(end, horizon_s) - dep) * W.DELTAN
     return {
         "wall_s": wall,
         "build_s": t_built - t0,
         "mean_trip_time_s": float(a.average_travel_time),
         "completed_share": float(a.trip_completed) / max(float(a.trip_all), 1.0),
         "mean_delay_s": float(a.average_delay),
+        "total_time_in_system_h": tis / 3600.0,
     }
 
 
@@ -156,8 +201,7 @@ def run_sumo(
         t0 = time.perf_counter()
         subprocess.run(
             [_sumo_bin("netgenerate"), "--grid", f"--grid.number={rows}", f"--grid.length={SPACING:g}",
-             f"--default.speed={SPEED_KMH / 3.6:.4f}", "--default.lanenumber=1", "--no-turnarounds=false",
-             "-o", str(net)],
+             f"--default.speed={SPEED_KMH / 3.6:.4f}", "--default.lanenumber=1", "-o", str(net)],
             check=True, capture_output=True,
         )  # fmt: skip
         ids = {}
@@ -186,18 +230,25 @@ def run_sumo(
         sim = subprocess.run(
             [_sumo_bin("sumo"), "--mesosim", "-n", str(net), "-r", str(d / "routes.xml"),
              "--end", f"{horizon_s:g}",
-             "--tripinfo-output", str(d / "tripinfo.xml"), "--no-warnings", "--no-step-log",
+             "--tripinfo-output", str(d / "tripinfo.xml"), "--tripinfo-output.write-unfinished", "true",
+             "--tripinfo-output.write-undeparted", "true", "--no-warnings", "--no-step-log",
              "--seed", str(seed), "--duration-log.statistics", "true"],
             check=True, capture_output=True, text=True,
         )  # fmt: skip
         t3 = time.perf_counter()
-        durations = [
-            float(el.get("duration", "nan")) for el in ET.parse(d / "tripinfo.xml").getroot().iter("tripinfo")
-        ]
+        durations, tis = [], 0.0
+        for el in ET.parse(d / "tripinfo.xml").getroot().iter("tripinfo"):
+            # unfinished and undeparted vehicles are written with arrival -1, their time up to the end
+            dur = float(el.get("duration", "nan"))
+            tis += max(dur, 0.0) + float(el.get("departDelay", "0"))
+            if float(el.get("arrival", "-1")) >= 0:
+                durations.append(dur)
         tele = [ln for ln in sim.stdout.splitlines() if ln.strip().startswith("Teleports:")]
         teleports = int(tele[0].split()[1]) if tele else 0
     arrived = len(durations)
     return {
+        "peak_mem_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0,
+        "total_time_in_system_h": tis / 3600.0,
         "wall_s": t3 - t0,
         "duarouter_s": t2 - t1,
         "sim_s": t3 - t2,
@@ -304,7 +355,7 @@ def ours_langson(n_agents: int, seed: int) -> dict[str, Any]:
     t2 = time.perf_counter()
     res = build_result(model, params, seed, cells=None, meta={})
     t3 = time.perf_counter()
-    ticks = res.kpis["vehicle_seconds"] / params.dt_s
+    ticks = res.kpis["total_time_in_system_h"] * 3600.0 / params.dt_s
     moves = float(model.st_in.sum())
     return {
         "wall_s": t3 - t0,
@@ -331,55 +382,49 @@ def langson_peak(seed: int = 2025) -> dict[str, Any]:
 
 
 # -- main -------------------------------------------------------------------------------------------
-def _rows(label: str, rows: int, n: int, seed: int) -> list[Row]:
+def grid_cell(rows: int, level: str, n: int, seed: int = 1) -> list[Row]:
+    """Run ours and the three peer settings on one grid workload; return the rows of the table."""
     ours, _, m_ours = isolated(run_ours, rows, n, seed)
-    ux, _, m_ux = isolated(run_uxsim, rows, n, seed)
-    su, _, m_su = isolated(run_sumo, rows, n, seed)
-    print(f"{label}: ours {ours}\n  uxsim {ux}\n  sumo {su}", flush=True)
-    common = {"workload": f"{rows}x{rows} grid, {n:,} trips over 1 h, 2 h simulated"}
-    ux_name, su_name = "UXsim C++ (platoons of 5)", "SUMO meso + duarouter"
-    name = f"traffic {label}"
-    return [
-        Row(f"{name}: wall (incl. routing)", ours["wall_s"], ux_name, ux["wall_s"], "s", "lower",
-            m_ours, m_ux,
-            {**common, "ours_run": ours, "uxsim_run": ux}),
-        Row(f"{name}: wall (incl. routing)", ours["wall_s"], su_name, su["wall_s"], "s", "lower",
-            m_ours, m_su,
-            {**common, "sumo_run": su}),
-        Row(f"{name}: peak memory", m_ours, ux_name, m_ux, "MB", "lower", m_ours, m_ux, common),
-        Row(f"{name}: peak memory", m_ours, su_name, m_su, "MB", "lower", m_ours, m_su, common),
-        Row(f"{name}: mean trip time", ours["mean_trip_time_s"], ux_name, ux["mean_trip_time_s"], "s",
-            "closer to 1", None, None, common),
-        Row(f"{name}: mean trip time", ours["mean_trip_time_s"], su_name, su["mean_trip_time_s"], "s",
-            "closer to 1", None, None, common),
-        Row(f"{name}: completed share", ours["completed_share"], ux_name, ux["completed_share"], "share",
-            "closer to 1", None, None, common),
-        Row(f"{name}: completed share", ours["completed_share"], su_name, su["completed_share"], "share",
-            "closer to 1", None, None, common),
-    ]  # fmt: skip
+    runs: list[tuple[str, dict[str, Any], float]] = []
+    for name, harmonised in ((UXSIM_DEFAULTS, False), (UXSIM_HARMONISED, True)):
+        ux, _, m_ux = isolated(run_uxsim, rows, n, seed, HORIZON_S, WINDOW_S, True, harmonised)
+        runs.append((name, ux, m_ux))
+    su, _, _ = isolated(run_sumo, rows, n, seed)
+    runs.append((SUMO_NAME, su, float(su["peak_mem_mb"])))
+    print(f"{rows}x{rows} {level} {n:,}: ours {ours}", flush=True)
+    for name, r, _ in runs:
+        print(f"  {name}: {r}", flush=True)
+    common = {"workload": f"{rows}x{rows} grid, {n:,} trips over 1 h, 2 h simulated", "level": level}
+    label = f"traffic {rows}x{rows} {level} ({n // 1000}k trips)"
+    out: list[Row] = []
+    for name, r, mem in runs:
+        extra = {**common, "ours_run": ours, "peer_run": r}
+        out += [
+            Row(f"{label}: wall (incl. routing)", ours["wall_s"], name, r["wall_s"], "s", "lower",
+                m_ours, mem, extra),
+            Row(f"{label}: peak memory", m_ours, name, mem, "MB", "lower", m_ours, mem, common),
+            Row(f"{label}: completed share", ours["completed_share"], name, r["completed_share"], "share",
+                "closer to 1", None, None, common),
+            Row(f"{label}: mean trip time (completed trips)", ours["mean_trip_time_s"], name,
+                r["mean_trip_time_s"], "s", "closer to 1", None, None, common),
+            Row(f"{label}: total time in system (all trips)", ours["total_time_in_system_h"], name,
+                r["total_time_in_system_h"], "veh-h", "closer to 1", None, None, common),
+        ]  # fmt: skip
+    return out
 
 
 def main() -> None:
     """Run every traffic comparison and write ``bench/results/traffic.json``."""
     quick = os.environ.get("TRAFFIC_BENCH_QUICK") == "1"
-    rows, light, heavy = (20, 20_000, 60_000) if quick else (40, 100_000, 300_000)
     cold, _, _ = isolated(cold_start)
     isolated(warm_up)
-    results = _rows("light", rows, light, 1)
-    write_results("traffic", results)
-    results += _rows("congested", rows, heavy, 1)
-    write_results("traffic", results)
-    tp, _, m_tp = isolated(run_ours, rows, heavy, 1, HORIZON_S, WINDOW_S, TELEPORT_S)
-    su_heavy = next(
-        r for r in results if r.name == "traffic congested: wall (incl. routing)" and "sumo_run" in r.extra
-    ).extra["sumo_run"]
-    results.append(
-        Row(f"traffic congested, teleport after {TELEPORT_S:g} s (ours optional): completed share",
-            tp["completed_share"], "SUMO meso + duarouter (teleports by default)",
-            su_heavy["completed_share"],
-            "share", "closer to 1", m_tp, None, {"ours_run": tp})
-    )  # fmt: skip
-    write_results("traffic", results)
+    results: list[Row] = []
+    for rows, levels in WORKLOADS.items():
+        if quick and rows != 15:
+            continue
+        for level, n in levels.items():
+            results += grid_cell(rows, level, n)
+            write_results("traffic", results)
     n_agents = 20_000 if quick else 100_000
     mw, _, m_mesa = isolated(mesa_walk, n_agents, 60, 1)
     ol, _, m_ol = isolated(ours_langson, n_agents, 1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from gis_data import load, roads
 from gis_data.cameras_synthetic import synthetic_cameras
@@ -24,6 +24,9 @@ from twin.errors import InputError
 RoadSource = Literal["synthetic", "osm"]
 
 _CACHE: dict[tuple[str, str, str, int, int], City] = {}
+#: The built inputs (wards, network, cameras, …) per data cache, road source and seed: a city at a
+#: second H3 resolution reuses them (no second network build); each city caches its cells per res.
+_PARTS: dict[tuple[str, str, str, int], dict[str, Any]] = {}
 _LOCK = threading.Lock()
 
 
@@ -64,11 +67,16 @@ def build_city(
     if road_source == "osm" and osm_file is None:
         raise InputError("osm_file", "is required when road_source is 'osm'", hint="pass --osm-file PATH")
     cache = Path(cache_dir or default_cache_dir()).expanduser().resolve()
-    key = (str(cache), road_source, str(Path(osm_file).resolve()) if osm_file else "", int(seed), res)
+    parts_key = (str(cache), road_source, str(Path(osm_file).resolve()) if osm_file else "", int(seed))
+    key = (*parts_key, res)
     with _LOCK:
         city = _CACHE.get(key)
         if city is None:
-            city = _build(cache, road_source, osm_file, int(seed), res)
+            parts = _PARTS.get(parts_key)
+            if parts is None:
+                parts = _build_parts(cache, road_source, osm_file, int(seed))
+                _PARTS[parts_key] = parts
+            city = City(**parts, res=res)
             _CACHE[key] = city
     return city
 
@@ -77,9 +85,10 @@ def clear_cache() -> None:
     """Forget every memoised city (e.g. after the data cache changed)."""
     with _LOCK:
         _CACHE.clear()
+        _PARTS.clear()
 
 
-def _build(cache: Path, road_source: RoadSource, osm_file: Path | None, seed: int, res: int) -> City:
+def _build_parts(cache: Path, road_source: RoadSource, osm_file: Path | None, seed: int) -> dict[str, Any]:
     wards = load.wards_2025(cache)
     units = load.units_pre2025(cache)
     mapping = load.ward_mapping(cache)
@@ -99,12 +108,11 @@ def _build(cache: Path, road_source: RoadSource, osm_file: Path | None, seed: in
         seed=seed,
         as_of=datetime.now(UTC).replace(second=0, microsecond=0),
     )
-    return City(
-        wards=wards,
-        units=units,
-        mapping=mapping,
-        network=network,
-        cameras=cameras,
-        river=river,
-        res=res,
-    )
+    return {
+        "wards": wards,
+        "units": units,
+        "mapping": mapping,
+        "network": network,
+        "cameras": cameras,
+        "river": river,
+    }

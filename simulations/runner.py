@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Generic, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
 import geopandas as gpd
 import numpy as np
@@ -32,10 +32,16 @@ import pandas as pd
 import shapely
 from pydantic import BaseModel, ValidationError
 
+from simulations import registry
+from simulations.documents import input_error
 from simulations.results import Progress, RunResult, Simulation
 from twin import h3grid, provenance
 from twin.crs import WGS84
 from twin.errors import InputError, TwinError
+
+if TYPE_CHECKING:
+    from simulations.scenario import ScenarioSpec
+    from twin.city import City
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -48,6 +54,10 @@ CONFIDENCE = 0.95
 
 class CancelledError(TwinError):
     """A sweep or run was cancelled before it finished."""
+
+
+class UnknownParameterError(InputError):
+    """A dotted parameter path names no parameter of the model."""
 
 
 # -- parameter overrides -------------------------------------------------------------------------
@@ -84,9 +94,10 @@ def apply_overrides(params: Any, overrides: Mapping[str, Any]) -> Any:
     try:
         return type(params).model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        raise InputError(loc or next(iter(overrides)), err["msg"], hint="check the swept values") from None
+        err = input_error(e, hint="check the swept values")
+        if err.field == "input":
+            raise InputError(next(iter(overrides)), err.reason, err.hint) from None
+        raise err from None
 
 
 def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
@@ -96,7 +107,7 @@ def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
         if not isinstance(node, dict) or key not in node:
             known = sorted(node) if isinstance(node, dict) else []
             where = ".".join(keys[: i + 1])
-            raise InputError(
+            raise UnknownParameterError(
                 path,
                 f"no parameter {where!r}",
                 hint=f"known names here: {', '.join(map(str, known))}" if known else None,
@@ -457,6 +468,29 @@ def run_one(sim: Simulation, params: Any, seed: int, progress: Progress | None =
     result = sim(params, seed, progress)
     result.meta.setdefault("wall_s", time.perf_counter() - t0)
     return result
+
+
+def run_scenario(
+    spec: ScenarioSpec, city: City, progress: Progress | None = None
+) -> dict[str, list[RunResult]]:
+    """Run every simulation of `spec` with every seed on `city`; return the results per kind.
+
+    The spec's parameters are resolved on the city's network and at its H3 resolution (the
+    service's ``TWIN_H3_RES``). Progress is reported over the whole scenario (each run an equal share).
+    """
+    report = progress or (lambda _f, _m: None)
+    params = spec.resolve(city.network, res=city.res)
+    plan = [(kind, seed) for kind in spec.kinds for seed in spec.seeds]
+    out: dict[str, list[RunResult]] = {k: [] for k in spec.kinds}
+    sims = {kind: registry.get(kind).bind(city) for kind in spec.kinds}
+    for i, (kind, seed) in enumerate(plan):
+
+        def sub(f: float, msg: str, i: int = i, kind: str = kind, seed: int = seed) -> None:
+            report((i + min(max(f, 0.0), 1.0)) / len(plan), f"{kind}, seed {seed}: {msg}")
+
+        sub(0.0, "starting")
+        out[kind].append(run_one(sims[kind], params[kind], seed, sub))
+    return out
 
 
 def sweep(

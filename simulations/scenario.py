@@ -32,10 +32,8 @@ never carry a parameter a model does not know.
 
 from __future__ import annotations
 
-import json
 import math
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
@@ -45,25 +43,17 @@ import numpy.typing as npt
 import shapely
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from simulations import registry
 from simulations.closures import Closure
-from simulations.runner import apply_overrides
+from simulations.documents import input_error, parse_document, read_document
+from simulations.runner import UnknownParameterError, apply_overrides
 from simulations.traffic.params import Closure as TrafficClosure
-from simulations.traffic.params import TrafficParams, clock_s
-from simulations.waste.params import WasteParams
+from simulations.traffic.params import clock_s
 from twin.errors import InputError
 from twin.network import RoadNetwork
 
 #: The schema version this module reads and writes.
 SCHEMA_VERSION = 1
-
-Kind = Literal["traffic", "waste", "both"]
-SimKind = Literal["traffic", "waste"]
-
-#: The traffic parameter that holds the simulated duration in seconds.
-TRAFFIC_HORIZON_FIELD = "horizon_s"
-
-#: The parameter model of each simulation.
-PARAMS_MODELS: dict[str, type[BaseModel]] = {"traffic": TrafficParams, "waste": WasteParams}
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|min|m|h|d)?\s*$", re.IGNORECASE)
 _UNIT_S = {"s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -125,7 +115,13 @@ class CloseChange(_Frozen):
     area: tuple[tuple[float, float], ...] | None = None
     start: str | None = None
     end: str | None = None
-    applies_to: Kind = "both"
+    applies_to: str = "both"
+
+    @field_validator("applies_to")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        registry.expand(v)  # InputError naming the known kinds
+        return v
 
     @model_validator(mode="after")
     def _something(self) -> Self:
@@ -233,27 +229,73 @@ Change = Annotated[SetChange | ScaleChange | CloseChange, Field(discriminator="t
 
 
 class CityOptions(_Frozen):
-    """Which city model the scenario runs on (the defaults are the service's)."""
+    """Which city model the scenario runs on (the defaults are the service's).
+
+    The H3 resolution is not a scenario option: runs use the service's (``TWIN_H3_RES``).
+    """
 
     road_source: Literal["synthetic", "osm"] = "synthetic"
     seed: int = Field(default=2025, ge=0)
-    res: int = Field(default=9, ge=7, le=11)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_res(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "res" in data:
+            raise InputError(
+                "city.res",
+                "the H3 resolution of scenario runs is the service's, not the scenario's",
+                hint="set TWIN_H3_RES (7–11) for the service or the CLI, and leave city.res out",
+            )
+        return data
 
 
-class ScenarioSpec(_Frozen):
-    """A planner's scenario: base, parameter sections, changes, seeds and horizon (schema version 1)."""
+class ScenarioSpec(BaseModel):
+    """A planner's scenario: base, parameter sections, changes, seeds and horizon (schema version 1).
+
+    ``kind`` is a simulation of `simulations.registry` (``traffic``, ``waste``) or a combination
+    (``both``); each simulation it runs may have a parameter section named after it (``[traffic]``),
+    kept as a table and validated by the simulation's own model in `resolve`.
+    """
+
+    # Sections are the only extra fields (checked in `_sections`): one per registered simulation.
+    model_config = ConfigDict(frozen=True, extra="allow")
 
     schema_version: Literal[1] = 1
     name: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=5000)
-    kind: Kind
+    kind: str = Field(description="a simulation (traffic, waste) or a combination (both)")
     base: str = "baseline"
     seeds: tuple[int, ...] = (1,)
     horizon: float | None = Field(default=None, description="seconds; '2h' and '7d' are accepted")
     city: CityOptions = CityOptions()
-    traffic: dict[str, Any] = Field(default_factory=dict)
-    waste: dict[str, Any] = Field(default_factory=dict)
     changes: tuple[Change, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sections(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        for key, value in data.items():
+            if key in cls.model_fields:
+                continue
+            if key not in registry.KINDS:
+                raise InputError(
+                    str(key),
+                    "Extra inputs are not permitted: not a field of a scenario",
+                    hint=f"fields: {', '.join([*cls.model_fields, *registry.KINDS])}",
+                )
+            if not isinstance(value, Mapping):
+                raise InputError(str(key), "must be a table/object of parameters")
+        return data
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, v: str) -> str:
+        names = [*registry.KINDS, *registry.COMBINATIONS]
+        if v not in names:
+            known = ", ".join(repr(n) for n in names[:-1]) + f" or {names[-1]!r}"
+            raise InputError("kind", f"must be {known}, got {v!r}")
+        return v
 
     @field_validator("seeds", mode="before")
     @classmethod
@@ -284,28 +326,32 @@ class ScenarioSpec(_Frozen):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        if self.kind == "traffic" and self.waste:
-            raise ValueError("kind: a traffic scenario has a [waste] section (use kind = 'both')")
-        if self.kind == "waste" and self.traffic:
-            raise ValueError("kind: a waste scenario has a [traffic] section (use kind = 'both')")
+        for key in self.model_extra or {}:
+            if key not in self.kinds:
+                raise InputError(
+                    "kind", f"a {self.kind} scenario has a [{key}] section", hint="use kind = 'both'"
+                )
         for i, ch in enumerate(self.changes):
             if isinstance(ch, SetChange | ScaleChange):
                 target = ch.param.split(".", 1)[0]
-                if target not in PARAMS_MODELS or "." not in ch.param:
-                    raise ValueError(
-                        f"changes[{i}].param: must start with 'traffic.' or 'waste.', got {ch.param!r}"
-                    )
+                if target not in registry.KINDS or "." not in ch.param:
+                    prefixes = " or ".join(f"'{k}.'" for k in registry.KINDS)
+                    raise InputError(f"changes[{i}].param", f"must start with {prefixes}, got {ch.param!r}")
                 if target not in self.kinds:
-                    raise ValueError(
-                        f"changes[{i}].param: {target!r} is not simulated in a {self.kind} scenario"
+                    raise InputError(
+                        f"changes[{i}].param", f"{target!r} is not simulated in a {self.kind} scenario"
                     )
         return self
 
     # -- views ------------------------------------------------------------------------------------
     @property
-    def kinds(self) -> tuple[SimKind, ...]:
+    def kinds(self) -> tuple[str, ...]:
         """Return the simulations this scenario runs."""
-        return ("traffic", "waste") if self.kind == "both" else (self.kind,)  # type: ignore[return-value]
+        return registry.expand(self.kind)
+
+    def section(self, kind: str) -> dict[str, Any]:
+        """Return the parameter section of simulation `kind` as written (empty if the spec has none)."""
+        return dict((self.model_extra or {}).get(kind) or {})
 
     def without_changes(self) -> ScenarioSpec:
         """Return the scenario's baseline: the same base, sections, seeds and horizon, no changes."""
@@ -315,10 +361,22 @@ class ScenarioSpec(_Frozen):
         """Return the spec as a JSON-serialisable dict (loadable again with `from_dict`)."""
         return self.model_dump(mode="json", exclude_none=True)
 
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """Return the JSON schema of a spec, with one parameter section per registered simulation."""
+        schema = cls.model_json_schema()
+        for name, kind in registry.KINDS.items():
+            schema["properties"][name] = {
+                "type": "object",
+                "description": f"{name} parameters ({kind.params.__name__}); see its schema",
+            }
+        schema["additionalProperties"] = False
+        return schema
+
     # -- loading ----------------------------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ScenarioSpec:
-        """Validate `data`; raise `InputError` naming the first bad field and the reason."""
+        """Validate `data` once; raise `InputError` naming the first bad field and the reason."""
         if not isinstance(data, Mapping):
             raise InputError("scenario", "must be a table/object of fields")
         version = data.get("schema_version", SCHEMA_VERSION)
@@ -331,14 +389,14 @@ class ScenarioSpec(_Frozen):
         try:
             spec = cls.model_validate(dict(data))
         except ValidationError as e:
-            raise _input_error(e, "scenario") from None
+            raise input_error(e, hint=_HINT) from None
         spec.resolve()  # validate the sections and changes against the models now
         return spec
 
     @classmethod
     def from_text(cls, text: str, fmt: Literal["toml", "json"] = "toml") -> ScenarioSpec:
         """Parse a TOML or JSON document and validate it."""
-        return cls.from_dict(_parse(text, fmt, "scenario"))
+        return cls.from_dict(parse_document(text, fmt, "scenario"))
 
     @classmethod
     def from_file(cls, path: Path | str) -> ScenarioSpec:
@@ -346,11 +404,12 @@ class ScenarioSpec(_Frozen):
         return cls.from_dict(_read_with_bases(Path(path), []))
 
     # -- resolution -------------------------------------------------------------------------------
-    def resolve(self, network: RoadNetwork | None = None) -> dict[str, BaseModel]:
+    def resolve(self, network: RoadNetwork | None = None, res: int | None = None) -> dict[str, BaseModel]:
         """Return the validated parameters of each simulation, with horizon and changes applied.
 
         Closures of named roads are resolved against `network`; without one they are left out
-        (validation only), so pass the network the run will use.
+        (validation only), so pass the network the run will use. `res` (the run's H3 resolution,
+        i.e. ``TWIN_H3_RES``) goes to each simulation's resolution parameter.
 
         Raises
         ------
@@ -358,18 +417,28 @@ class ScenarioSpec(_Frozen):
             Naming the section or change (``traffic.fleet.trucks``, ``changes[2].param``) and why.
         """
         out: dict[str, BaseModel] = {}
-        for kind in self.kinds:
-            model = PARAMS_MODELS[kind]
-            section = dict(getattr(self, kind))
+        for name in self.kinds:
+            kind = registry.get(name)
+            section = self.section(name)
+            if kind.res_field is not None and kind.res_field in section:
+                raise InputError(
+                    f"{name}.{kind.res_field}",
+                    "the H3 resolution of scenario runs is the service's, not the scenario's",
+                    hint="set TWIN_H3_RES (7–11) and leave this parameter out",
+                )
             if self.horizon is not None:
-                _apply_horizon(kind, section, self.horizon)
+                section = {**kind.horizon(self.horizon), **section}
+            if kind.res_field is not None and res is not None:
+                section[kind.res_field] = res
             try:
-                params: BaseModel = model.model_validate(section)
+                params: BaseModel = kind.params.model_validate(section)
             except ValidationError as e:
-                raise _input_error(e, kind) from None
+                raise input_error(e, prefix=name, hint=_HINT) from None
+            except InputError as e:
+                raise InputError(f"{name}.{e.field}", e.reason, e.hint) from None
             for i, ch in enumerate(self.changes):
                 params = _apply_change(params, kind, ch, i, network)
-            out[kind] = params
+            out[name] = params
         return out
 
     def closures(self, network: RoadNetwork) -> list[tuple[str, npt.NDArray[np.int64]]]:
@@ -377,33 +446,28 @@ class ScenarioSpec(_Frozen):
         return [(ch.label(), ch.link_ids(network)) for ch in self.changes if isinstance(ch, CloseChange)]
 
 
-def _apply_horizon(kind: str, section: dict[str, Any], horizon_s: float) -> None:
-    """Set the horizon on a parameter section unless the section sets it itself."""
-    if kind == "waste":
-        section.setdefault("days", max(1, math.ceil(horizon_s / 86400.0 - 1e-9)))
-    else:
-        section.setdefault(TRAFFIC_HORIZON_FIELD, horizon_s)
+_HINT = "fix the scenario (see examples/scenarios/)"
 
 
-def _apply_change(params: BaseModel, kind: str, ch: Any, i: int, network: RoadNetwork | None) -> BaseModel:
+def _apply_change(
+    params: BaseModel, kind: registry.SimulationKind, ch: Any, i: int, network: RoadNetwork | None
+) -> BaseModel:
     where = f"changes[{i}]"
     if isinstance(ch, CloseChange):
-        if ch.applies_to not in (kind, "both"):
+        if kind.name not in registry.expand(ch.applies_to):
             return params
         try:
-            closure: BaseModel | None = (
-                ch.for_traffic(network) if kind == "traffic" else ch.for_waste(network)
-            )
+            closure = kind.closure(ch, network)
         except InputError as e:
             raise InputError(f"{where}.{e.field}", e.reason, e.hint) from None
         except ValidationError as e:
-            raise _input_error(e, where) from None
+            raise input_error(e, prefix=where, hint=_HINT) from None
         if closure is None:
             return params
-        current = tuple(getattr(params, "closures", ()))
-        return _override(params, {"closures": [*current, closure]}, where)
+        current = tuple(getattr(params, kind.closures_field, ()))
+        return _override(params, {kind.closures_field: [*current, closure]}, where)
     target, _, path = ch.param.partition(".")
-    if target != kind:
+    if target != kind.name:
         return params
     if isinstance(ch, SetChange):
         return _override(params, {path: ch.value}, f"{where}.value")
@@ -421,9 +485,9 @@ def _apply_change(params: BaseModel, kind: str, ch: Any, i: int, network: RoadNe
 def _override(params: BaseModel, overrides: dict[str, Any], where: str) -> BaseModel:
     try:
         return apply_overrides(params, overrides)  # type: ignore[no-any-return]
+    except UnknownParameterError as e:
+        raise InputError(f"{where.rsplit('.', 1)[0]}.param", e.reason, e.hint) from None
     except InputError as e:
-        if e.reason.startswith("no parameter"):
-            raise InputError(f"{where.rsplit('.', 1)[0]}.param", e.reason, e.hint) from None
         raise InputError(where, f"{e.field}: {e.reason}", e.hint) from None
 
 
@@ -436,47 +500,6 @@ def _get_path(data: dict[str, Any], path: str, where: str) -> Any:
     return node
 
 
-def _input_error(e: ValidationError, prefix: str) -> InputError:
-    err = e.errors()[0]
-    loc = [str(p) for p in err["loc"]]
-    # Discriminated unions add the tag to the path ("changes.1.close.road"): drop it, index lists.
-    parts: list[str] = []
-    for p in loc:
-        if p.isdigit() and parts:
-            parts[-1] += f"[{p}]"
-        elif p in ("set", "scale", "close") and parts and parts[-1].startswith("changes["):
-            continue
-        else:
-            parts.append(p)
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    head, sep, rest = msg.partition(": ")
-    if sep and " " not in head and (head.startswith(("changes[", "kind")) or "." in head):
-        return InputError(head, rest, hint="fix the scenario (see examples/scenarios/)")
-    field = ".".join(parts)
-    if prefix in ("traffic", "waste"):
-        field = f"{prefix}.{field}" if field else prefix
-    return InputError(field or prefix, msg, hint="fix the scenario (see examples/scenarios/)")
-
-
-def _parse(text: str, fmt: str, what: str) -> dict[str, Any]:
-    try:
-        data: Any = tomllib.loads(text) if fmt == "toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
-        raise InputError(what, f"not valid {fmt.upper()}: {e}") from None
-    if not isinstance(data, dict):
-        raise InputError(what, "must hold a table/object at top level")
-    return data
-
-
-def _read(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise InputError("scenario", f"file {path} does not exist", hint="check the path")
-    suffix = path.suffix.lower()
-    if suffix not in (".toml", ".json"):
-        raise InputError("scenario", f"{path.name} is neither .toml nor .json")
-    return _parse(path.read_text(encoding="utf-8"), suffix[1:], path.name)
-
-
 def _read_with_bases(path: Path, chain: list[Path]) -> dict[str, Any]:
     """Read a scenario file and merge the file it names as ``base`` under it (recursively)."""
     resolved = path.resolve()
@@ -484,7 +507,7 @@ def _read_with_bases(path: Path, chain: list[Path]) -> dict[str, Any]:
         raise InputError(
             "base", f"scenario bases form a cycle: {' → '.join(p.name for p in [*chain, resolved])}"
         )
-    data = _read(path)
+    data = read_document(path, "scenario")
     base = data.get("base", "baseline")
     if not isinstance(base, str):
         raise InputError("base", "must be 'baseline' or the path of another scenario file")

@@ -1,10 +1,10 @@
 """Start-up of authentication: the session secret, the first local operator key, the replayer's keys.
 
-On the first start of a service whose store holds no active admin or operator key, a local operator
-key is created, only its hash is stored, and its one-time login URL
-(``http://127.0.0.1:8000/login?key=…``) is printed in the serve log and written to
-``<state_dir>/login-url.txt`` (mode 0600) so the IOC operator on this machine can open the live
-viewer. The in-process replayer authenticates like any client: as a camera-gateway key (given in
+On the first start of a service whose store holds no active admin or operator key, a one-time
+sign-in link (``http://127.0.0.1:8000/login?key=…``, a ticket that works once and expires) is
+written to ``<state_dir>/login-url.txt`` (mode 0600) so the IOC operator on this machine can open the
+live viewer; the log says where it is, never the link itself.
+The in-process replayer authenticates like any client: as a camera-gateway key (given in
 ``TWIN_REPLAY_KEY`` or created) and a reporter key for its synthetic citizen reports, kept in
 ``<state_dir>/replayer-keys.json`` (0600).
 """
@@ -17,10 +17,10 @@ import os
 import secrets
 from pathlib import Path
 
-from api.auth.keys import create_key, parse_key, state_of
-from api.auth.service import Authenticator
+from api.auth.keys import TICKET_HOURS, TICKET_PREFIX, create_key, issue_ticket, parse_key, state_of
+from api.auth.service import Authenticator, Principal
 from api.settings import Settings
-from api.store.base import Store
+from api.store.base import CredentialRecord, Store
 from api.store.sqlite import SQLiteStore
 
 log = logging.getLogger("twin.auth")
@@ -28,6 +28,18 @@ log = logging.getLogger("twin.auth")
 LOGIN_FILE = "login-url.txt"
 SECRET_FILE = "session-secret"  # noqa: S105  (a file name, not a secret)
 REPLAYER_FILE = "replayer-keys.json"
+#: Label of the keys the service creates for its in-process replayer (only admins set labels).
+REPLAYER_LABEL = "in-process replayer"
+
+
+def may_send_synthetic(principal: Principal) -> bool:
+    """Return whether a caller may label what it sends synthetic: the service's own replayer keys and
+    admins (and everyone with authentication off). A citizen cannot hide a real report as synthetic."""
+    return (
+        principal.via == "auth-off"
+        or principal.has("keys:admin")
+        or (principal.key_id is not None and principal.label.startswith(REPLAYER_LABEL + " ("))
+    )
 
 
 def write_private(path: Path, text: str) -> None:
@@ -68,30 +80,43 @@ def login_url(settings: Settings, key: str) -> str:
 
 
 def ensure_operator(store: Store, settings: Settings) -> str | None:
-    """Create a local operator key when no active admin or operator key exists; return its login URL.
+    """Create a one-time sign-in link for the local operator when no admin or operator can sign in.
 
-    The URL is logged and written to ``<state_dir>/login-url.txt`` (0600). When keys exist already,
-    only say where the earlier link was written (the service cannot show a key again).
+    The link (``/login?key=<ticket>``) is written to ``<state_dir>/login-url.txt`` (0600) and only
+    its path and ticket id are logged: the service log is read by more people than the state folder.
+    It works once (the viewer session it opens gets its own operator key) and expires after
+    `api.auth.keys.TICKET_HOURS`. Returns the URL when one was created.
     """
     path = Path(settings.state_dir) / LOGIN_FILE
-    active = [
-        c for c in store.list_credentials() if c.role in ("admin", "operator") and state_of(c) == "active"
-    ]
-    if active:
+    active = [c for c in store.list_credentials() if state_of(c) == "active"]
+    if any(c.role in ("admin", "operator") for c in active):
         if path.exists():
-            log.info("viewer login link: see %s (or create a key: twin keys create --role operator)", path)
+            log.info("viewer sign-in: see %s, or `twin keys login-link --role operator`", path)
         return None
-    key, rec = create_key(store, "operator", "local operator (first start)")
+    waiting = [c for c in active if c.role == TICKET_PREFIX + "operator"]
+    if waiting and path.exists():
+        log.warning("open the one-time sign-in link in %s to sign in to the viewer", path)
+        return None
+    key, rec = create_ticket(store, "operator", "local operator (first start)")
     url = login_url(settings, key)
     write_private(path, url + "\n")
     log.warning(
-        "created the local operator key %s; open this link once to sign in to the viewer "
-        "(also written to %s): %s",
+        "no operator can sign in yet: a one-time sign-in link (id %s, valid %g h) is in %s; "
+        "open it in a browser on this machine",
         rec.key_id,
+        TICKET_HOURS,
         path,
-        url,
     )
     return url
+
+
+def create_ticket(
+    store: Store, role: str, label: str = "", timeout: float = 30
+) -> tuple[str, CredentialRecord]:
+    """Create a one-time sign-in ticket in `store` durably; return its text (shown once) and record."""
+    text, rec = issue_ticket(role, label)
+    store.submit_credential(rec).result(timeout=timeout)
+    return text, rec
 
 
 def _usable(store: Store, key: str | None, role: str) -> bool:
@@ -119,7 +144,7 @@ def replayer_keys(store: Store, settings: Settings) -> dict[str, str]:
             continue
         if role == "camera-gateway" and given:
             log.error("TWIN_REPLAY_KEY is not an active camera-gateway key of this service; creating one")
-        keys[role], _ = create_key(store, role, f"in-process replayer ({role})")
+        keys[role], _ = create_key(store, role, f"{REPLAYER_LABEL} ({role})")
         changed = True
     if changed:
         write_private(path, json.dumps({r: k for r, k in keys.items() if not (given and k == given)}))

@@ -2,8 +2,9 @@
 
 Routes that serve both the public and staff call these with the caller's `Principal`: without the
 ``aggregates:fine`` scope the resolution is capped at `PUBLIC_MAX_RES` (a finer request is answered
-at the cap, and the answer says so) and cells with fewer than `PUBLIC_MIN_COUNT` events are left
-out, so that no answer points at a single detection.
+at the cap, and the answer says so), cells with fewer than `PUBLIC_MIN_COUNT` events are left
+out and so are the categories of a cell with fewer than that, so that no answer points at a single
+detection.
 """
 
 from __future__ import annotations
@@ -28,7 +29,18 @@ def coarse_features(principal: Principal, feats: list[dict[str, Any]]) -> tuple[
     """Return the features the caller may see and how many cells were left out (public: count ≥ k)."""
     if not is_coarse(principal):
         return feats, 0
-    kept = [f for f in feats if int(f["properties"].get("count", 0)) >= PUBLIC_MIN_COUNT]
+    kept = []
+    for f in feats:
+        props = f["properties"]
+        if int(props.get("count", 0)) < PUBLIC_MIN_COUNT:
+            continue
+        by = props.get("by_category")
+        if isinstance(by, dict):
+            # The threshold holds per category too: a cell of 5 must not say "1 accident".
+            props = {**props, "by_category": {k: n for k, n in by.items() if int(n) >= PUBLIC_MIN_COUNT}}
+            kept.append({**f, "properties": props})
+        else:
+            kept.append(f)
     return kept, len(feats) - len(kept)
 
 
@@ -41,5 +53,6 @@ def access_note(principal: Principal, requested: int | None, served: int, suppre
         "res": served,
         "min_count": PUBLIC_MIN_COUNT,
         "suppressed_cells": suppressed,
-        "note": "public view: coarse cells only; sign in (operator or planner) for full resolution",
+        "note": "public view: coarse cells only, cells and categories with fewer than "
+        f"{PUBLIC_MIN_COUNT} events left out; sign in (operator or planner) for full resolution",
     }

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from api.auth.policy import KEY_ROLES
+from api.errors import Conflict
 from api.store.base import CredentialRecord, Store, now_utc
 from twin.errors import InputError
 
@@ -32,6 +33,11 @@ MAX_KEY_LEN = 128
 MAX_LABEL = 80
 
 KeyState = Literal["active", "revoked", "expired"]
+
+#: Role prefix of a one-time sign-in ticket: ``login:operator`` opens one operator viewer session, once.
+TICKET_PREFIX = "login:"
+#: How long a one-time sign-in link stays valid when nobody opens it.
+TICKET_HOURS = 24.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +116,54 @@ def issue(
         expires_at=now + timedelta(days=expires_days) if expires_days is not None else None,
     )
     return text, rec
+
+
+def is_ticket(rec: CredentialRecord) -> bool:
+    """Return whether a record is a one-time sign-in ticket (not an API key)."""
+    return rec.role.startswith(TICKET_PREFIX)
+
+
+def issue_ticket(
+    role: str, label: str = "", *, hours: float = TICKET_HOURS, now: datetime | None = None
+) -> tuple[str, CredentialRecord]:
+    """Return a one-time sign-in ticket for a viewer session of `role` (text shown once, and its record).
+
+    A ticket looks like a key but holds no scope: it is refused as an API key, and ``/login``
+    consumes it on first use (`api.auth.service.Authenticator.redeem`). It expires after `hours`.
+    """
+    check_role(role)
+    label = check_label(label)
+    now = now or now_utc()
+    text, parts = new_key()
+    rec = CredentialRecord(
+        key_id=parts.key_id,
+        secret_hash=hash_secret(parts.key_id, parts.secret),
+        role=TICKET_PREFIX + role,
+        label=label,
+        created_at=now,
+        expires_at=now + timedelta(hours=hours),
+    )
+    return text, rec
+
+
+def check_revocable(store: Store, key_id: str, now: datetime | None = None) -> None:
+    """Refuse to revoke the last active admin key (nobody could manage keys over the API after it).
+
+    Raises
+    ------
+    api.errors.Conflict
+        Naming ``key_id``, with what to do instead.
+    """
+    rec = store.get_credential(key_id)
+    if rec is None or rec.role != "admin" or state_of(rec, now) != "active":
+        return
+    admins = [c for c in store.list_credentials() if c.role == "admin" and state_of(c, now) == "active"]
+    if len(admins) <= 1:
+        raise Conflict(
+            "key_id",
+            f"{key_id} is the last active admin key",
+            "create another admin key first (`twin keys create --role admin`), then revoke this one",
+        )
 
 
 def create_key(

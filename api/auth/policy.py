@@ -97,6 +97,7 @@ ROUTE_SCOPES: Final[dict[str, tuple[str, ...] | None]] = {
     "GET /assets/{name}": OPEN,
     "GET /config": OPEN,
     "GET /login": OPEN,
+    "POST /login": OPEN,
     "POST /logout": OPEN,
     "GET /auth/whoami": OPEN,
     "GET /layers": ("layers:read",),

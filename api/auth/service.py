@@ -23,7 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from api.auth.keys import matches, parse_key, state_of
+from api.auth.keys import TICKET_PREFIX, is_ticket, issue, matches, parse_key, state_of
 from api.auth.policy import ROLES
 from api.store.base import CredentialRecord, Store, now_utc
 from twin.errors import TwinError
@@ -33,6 +33,12 @@ log = logging.getLogger("twin.auth")
 SESSION_COOKIE = "twin_session"
 #: Write a key's "last used" time at most this often.
 TOUCH_EVERY_S = 60.0
+
+
+_TICKET_HINT = (
+    "sign-in links work once and expire; ask for a new one "
+    "(`twin keys login-link --role operator`), or restart `twin serve` on a store with no operator key"
+)
 
 
 class Unauthorized(TwinError):  # noqa: N818  (HTTP status name)
@@ -72,9 +78,30 @@ class Principal:
         """Return whether the principal holds `scope`."""
         return scope in self.scopes
 
+    @property
+    def actor(self) -> str:
+        """Return who acts, as recorded on what they do (``acknowledged_by``): key id and label."""
+        if self.key_id is None:
+            return self.label or self.role
+        return f"{self.key_id} ({self.label})" if self.label else self.key_id
+
 
 ANONYMOUS = Principal("public", ROLES["public"])
 AUTH_OFF = Principal("admin", ROLES["admin"], label="auth off (TWIN_AUTH=off)", via="auth-off")
+
+
+def _check_active(rec: CredentialRecord, *, ticket: bool = False) -> None:
+    state = state_of(rec)
+    if state == "active":
+        return
+    if ticket:
+        used = "has been used already" if state == "revoked" else "has expired"
+        raise Unauthorized(f"this sign-in link {used}", _TICKET_HINT, invalid=True)
+    raise Unauthorized(
+        f"the API key {rec.key_id} is {state}",
+        "ask an admin for a new key (`twin keys create --role ROLE`)",
+        invalid=True,
+    )
 
 
 def principal_of(rec: CredentialRecord, via: str) -> Principal:
@@ -110,18 +137,15 @@ class Authenticator:
         rec = self.store.get_credential(key_id)
         if rec is None:
             raise Unauthorized("the API key is not known to this service", invalid=True)
-        state = state_of(rec)
-        if state != "active":
-            raise Unauthorized(
-                f"the API key {rec.key_id} is {state}",
-                "ask an admin for a new key (`twin keys create --role ROLE`)",
-                invalid=True,
-            )
+        _check_active(rec)
         return rec
 
-    def verify_key(self, token: str) -> Principal:
-        """Return the principal of an API key, or raise `Unauthorized` (malformed, unknown, revoked,
-        expired or wrong secret)."""
+    def _checked(self, token: str) -> CredentialRecord:
+        """Return the record of a presented key whose secret matches, active or not.
+
+        A wrong secret is "not known" whatever the state of the key id it names: only the holder of
+        the secret learns that a key is revoked or expired (no key-state oracle).
+        """
         parts = parse_key(token)
         if parts is None:
             raise Unauthorized(
@@ -129,11 +153,53 @@ class Authenticator:
                 "copy the whole key printed by `twin keys create`",
                 invalid=True,
             )
-        rec = self._lookup(parts.key_id)
-        if not matches(rec, parts):
+        rec = self.store.get_credential(parts.key_id)
+        if rec is None or not matches(rec, parts):
             raise Unauthorized("the API key is not known to this service", invalid=True)
+        return rec
+
+    def verify_key(self, token: str) -> Principal:
+        """Return the principal of an API key, or raise `Unauthorized` (malformed, unknown, wrong
+        secret, revoked, expired, or a one-time sign-in link)."""
+        rec = self._checked(token)
+        if is_ticket(rec):
+            raise Unauthorized(
+                "a one-time sign-in link is not an API key",
+                "open the link in a browser, or create a key with `twin keys create --role ROLE`",
+                invalid=True,
+            )
+        _check_active(rec)
         self._touch(rec.key_id)
         return principal_of(rec, "key")
+
+    def describe(self, token: str) -> CredentialRecord:
+        """Return the record behind a key or an unused sign-in ticket, checked but not consumed."""
+        rec = self._checked(token)
+        _check_active(rec, ticket=is_ticket(rec))
+        return rec
+
+    def redeem(self, token: str, timeout: float = 30) -> Principal:
+        """Return the principal a viewer session opens for: a key's own, or a ticket's, once.
+
+        A one-time sign-in ticket (`api.auth.keys.issue_ticket`) is consumed by its first use (a
+        second gets 401) and replaced by a fresh key of its role whose secret nobody holds; the
+        session is bound to that key and ends when it expires (the session lifetime) or is revoked.
+        """
+        rec = self._checked(token)
+        if not is_ticket(rec):
+            _check_active(rec)
+            self._touch(rec.key_id)
+            return principal_of(rec, "key")
+        _check_active(rec, ticket=True)
+        if not self.store.consume_credential(rec.key_id, now_utc()).result(timeout=timeout):
+            raise Unauthorized("this sign-in link has been used already", _TICKET_HINT, invalid=True)
+        role = rec.role.removeprefix(TICKET_PREFIX)
+        _, session_key = issue(
+            role, f"viewer session (sign-in link {rec.key_id})", expires_days=self.session_s / 86_400
+        )
+        self.store.submit_credential(session_key).result(timeout=timeout)
+        log.info("sign-in link %s used: %s session key %s", rec.key_id, role, session_key.key_id)
+        return principal_of(session_key, "key")
 
     # --------------------------------------------------------------------------------- sessions
     def _mac(self, payload: str) -> str:
@@ -191,4 +257,3 @@ def _log_failure(key_id: str) -> Callable[[Future[None]], None]:
             log.warning("could not record the use of key %s: %s", key_id, exc)
 
     return done
-

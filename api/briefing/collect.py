@@ -15,8 +15,8 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from api.services.jobs import StoredResult
 from api.store.base import CameraSnapshot, EventRecord, ReportRecord, Store
+from simulations.results import StoredResult
 from simulations.runner import cell_difference
 from twin import h3grid, hotspots
 from twin.city import City

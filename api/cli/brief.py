@@ -36,7 +36,7 @@ def brief(
 ) -> None:
     """Write the council briefing: key figures, maps, charts, a summary and a methods page."""
     from api.briefing import collect, parse_period, write_briefing
-    from api.services.jobs import JobManager
+    from api.services.scenarios import stored_result
     from api.store import default_dsn, open_store
     from gis_data.city import build_city
 
@@ -51,16 +51,15 @@ def brief(
     stop = end.replace(tzinfo=UTC) if end is not None else datetime.now(UTC)
     with console.status("building the city model…"):
         city = build_city(data, road_source=settings.road_source, seed=settings.seed, res=settings.h3_res)
-    manager = JobManager(state, data_dir=data)
-    pair = None
-    if scenario is not None and vs is not None:
-        pair = (manager.result(vs), manager.result(scenario), vs, scenario)
-    elif latest := manager.jobs(limit=1, status="done"):
-        # No comparison asked for: present the latest finished run's KPIs on their own.
-        only = manager.result(latest[0].id)
-        pair = (only, only, latest[0].id, latest[0].id)
     store = open_store(store_dsn or settings.store_dsn or default_dsn(state), res=settings.h3_res)
     try:
+        pair = None
+        if scenario is not None and vs is not None:
+            pair = (stored_result(store, state, vs), stored_result(store, state, scenario), vs, scenario)
+        elif latest := store.list_jobs("done", limit=1):
+            # No comparison asked for: present the latest finished run's KPIs on their own.
+            only = stored_result(store, state, latest[0].id)
+            pair = (only, only, latest[0].id, latest[0].id)
         with console.status("reading live data…"):
             facts = collect(store, city, end=stop, period=length, scenario=pair)
     finally:

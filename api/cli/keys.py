@@ -82,6 +82,30 @@ def create(  # noqa: PLR0917  (typer options)
         console.print(f"viewer sign-in link: {login_url(Settings(), key)}")
 
 
+@keys_app.command("login-link")
+@friendly
+def login_link(
+    role: Annotated[str, typer.Option(help="Role of the session: operator, planner, admin, reporter.")],
+    label: Annotated[str, typer.Option(help="Who the link is for.")] = "",
+    dsn: DsnOption = None,
+) -> None:
+    """Print a one-time viewer sign-in link: it works once and expires after 24 hours."""
+    from api.auth.bootstrap import create_ticket, login_url
+    from api.auth.keys import TICKET_HOURS
+    from api.settings import Settings
+
+    store = _store(dsn)
+    try:
+        ticket, rec = create_ticket(store, role, label)
+    finally:
+        store.close()
+    typer.echo(login_url(Settings(), ticket))
+    console.print(
+        f"[green]created[/] one-time sign-in link {rec.key_id} for a {role} session; "
+        f"it works once and expires in {TICKET_HOURS:g} h"
+    )
+
+
 @keys_app.command("list")
 @friendly
 def list_keys(
@@ -132,8 +156,11 @@ def revoke(
 
     parts = parse_key(key_id)
     ident = parts.key_id if parts is not None else key_id.strip()
+    from api.auth.keys import check_revocable
+
     store = _store(dsn)
     try:
+        check_revocable(store, ident)
         found = store.revoke_credential(ident, now_utc()).result(timeout=30)
     finally:
         store.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Literal
@@ -13,17 +12,8 @@ from rich.table import Table
 
 from api.cli.base import app, console, fail, friendly, layers_app
 from api.settings import Settings
+from twin.errors import InputError
 from twin.resolution import check_resolution
-
-#: File extension per export format.
-EXTENSIONS = {"geojson": ".geojson", "geoparquet": ".parquet", "csv": ".csv"}
-
-
-def _share(path: Path) -> None:
-    """Give an exported file the usual permissions (the atomic writer's temp file is owner-only)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    path.chmod(0o666 & ~umask)
 
 
 def _network_source(road_source: Literal["synthetic", "osm"]) -> tuple[str, bool]:
@@ -55,7 +45,9 @@ def list_layers(
 @friendly
 def export(  # noqa: PLR0917  (typer maps each CLI option to a parameter)
     layer: Annotated[str, typer.Argument(help="Layer name (see `twin layers list`; `wards` works too).")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="geojson, geoparquet or csv.")] = "geojson",
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="geojson, geoparquet (alias parquet) or csv.")
+    ] = "geojson",
     res: Annotated[int | None, typer.Option(help="H3 resolution of the cells layer (7–11).")] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Output file (default ./LAYER.EXT).")
@@ -65,6 +57,9 @@ def export(  # noqa: PLR0917  (typer maps each CLI option to a parameter)
     ] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Data cache (default $TWIN_DATA_DIR).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the synthetic network and cameras.")] = None,
+    allow_empty: Annotated[
+        bool, typer.Option("--allow-empty", help="Write the file and exit 0 even if no feature is left.")
+    ] = False,
 ) -> None:
     """Export a layer as RFC 7946 GeoJSON, GeoParquet or CSV, with provenance, atomically."""
     from gis_data import io
@@ -72,13 +67,15 @@ def export(  # noqa: PLR0917  (typer maps each CLI option to a parameter)
     from twin import provenance
     from twin.city import parse_bbox, resolve_layer
 
-    if fmt not in io.FORMATS:
-        raise fail(f"format: must be one of {', '.join(io.FORMATS)}, got {fmt!r}", "use --format geojson")
+    try:
+        kind = io.check_format(fmt)
+    except InputError as e:
+        raise fail(str(e), "use --format geojson") from None
     key = resolve_layer(layer)
     settings = Settings()
     r = check_resolution(settings.h3_res if res is None else res, "res")
     box = parse_bbox(bbox) if bbox is not None else None
-    target = out if out is not None else Path(f"{key}{EXTENSIONS[fmt]}")
+    target = out if out is not None else Path(f"{key}{io.MEDIA[kind].suffix}")
     if target.is_dir():
         raise fail(f"out: {target} is a folder", "give a file path, e.g. --out wards.geojson")
     with console.status("building the city model…"):
@@ -90,12 +87,16 @@ def export(  # noqa: PLR0917  (typer maps each CLI option to a parameter)
             res=settings.h3_res,
         )
         gdf = city.layer(key, res=r, bbox=box)
-    with console.status(f"writing {len(gdf)} features…"):
-        path = io.write(gdf, target, fmt)
-    _share(path)
+    if len(gdf) == 0:
+        where = " inside --bbox" if box is not None else ""
+        console.print(f"[yellow]warning[/]: {key} has no feature{where}: the export would be empty")
+        if not allow_empty:
+            raise fail(f"{key}: nothing written", "widen --bbox, or pass --allow-empty to write it anyway")
+    with console.status(f"writing {io.count_text(len(gdf))}…"):
+        path = io.write(gdf, target, kind)
     prov = provenance.of(gdf)
     console.print(
-        f"[green]ok[/]: {key} → {path} ({len(gdf)} features, {fmt}, source: {prov.get('source', '?')}"
+        f"[green]ok[/]: {key} → {path} ({io.count_text(len(gdf))}, {kind}, source: {prov.get('source', '?')}"
         + (", synthetic" if prov.get("synthetic") else "")
         + ")"
     )

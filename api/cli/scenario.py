@@ -1,7 +1,9 @@
 """`twin scenario run|sweep|compare|list`: planners' scenarios from the command line, with progress.
 
-Runs are recorded in the same jobs table as the API's (under ``$TWIN_STATE_DIR``), so a scenario run
-here can be compared, downloaded or viewed through the service, and the other way round.
+Runs are recorded in the same store as the API's jobs (``$TWIN_STORE_DSN``, default the SQLite file
+under ``$TWIN_STATE_DIR``) and their results under ``$TWIN_STATE_DIR/scenarios/``, so a scenario run
+here can be compared, downloaded or viewed through the service, and the other way round. Runs use
+the service's H3 resolution (``TWIN_H3_RES``).
 """
 
 from __future__ import annotations
@@ -23,19 +25,35 @@ from twin.errors import InputError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from api.services import jobs
+    from api.store import Store
     from simulations.results import Progress as ProgressFn
-    from simulations.scenario import ScenarioSpec
+    from simulations.results import StoredResult
 
 StateDir = Annotated[Path | None, typer.Option(help="Where jobs and results live (default $TWIN_STATE_DIR).")]
 DataDir = Annotated[Path | None, typer.Option(help="Data cache (default $TWIN_DATA_DIR).")]
+StoreDsn = Annotated[str | None, typer.Option(help="Store of the jobs (default $TWIN_STORE_DSN).")]
 
 
-def _manager(state_dir: Path | None, data_dir: Path | None) -> jobs.JobManager:
-    from api.services import jobs
+@contextmanager
+def _store(state_dir: Path, store_dsn: str | None) -> Iterator[Store]:
+    """Open the store the jobs live in (the service's) and close it afterwards."""
+    from api.store import default_dsn, open_store
 
     settings = Settings()
-    return jobs.JobManager(state_dir or settings.state_dir, data_dir=data_dir or settings.data_dir)
+    from api.services.scenarios import adopt_legacy_jobs
+
+    store = open_store(store_dsn or settings.store_dsn or default_dsn(state_dir), res=settings.h3_res)
+    try:
+        adopt_legacy_jobs(store, state_dir)
+        yield store
+    finally:
+        store.close()
+
+
+def _result(store: Store, state_dir: Path, job_id: str) -> StoredResult:
+    from api.services.scenarios import stored_result
+
+    return stored_result(store, state_dir, job_id)
 
 
 @contextmanager
@@ -91,16 +109,6 @@ def _compare_table(title: str, frame: pd.DataFrame) -> Table:
     return table
 
 
-def _run(manager: jobs.JobManager, spec: ScenarioSpec) -> jobs.Job:
-    with _progress(spec.name[:30]) as update:
-        job = manager.run_in_foreground(spec, update)
-    if job.status != "done":
-        raise fail(
-            f"scenario {spec.name!r} {job.status}: {(job.error or '').splitlines()[0] if job.error else ''}"
-        )
-    return job
-
-
 @scenario_app.command("run")
 @friendly
 def run(
@@ -112,22 +120,33 @@ def run(
     ] = False,
     state_dir: StateDir = None,
     data_dir: DataDir = None,
+    store_dsn: StoreDsn = None,
 ) -> None:
     """Run a scenario (every simulation × every seed), store its results and print its KPIs."""
+    from api.services.jobs import run_here
     from simulations.scenario import ScenarioSpec
 
-    spec = ScenarioSpec.from_file(file)
-    manager = _manager(state_dir, data_dir)
-    base_job = _run(manager, spec.without_changes()) if with_baseline else None
-    job = _run(manager, spec)
-    result = manager.result(job.id)
-    console.print(_kpi_table(f"{spec.name} — job {job.id}", result.kpis))
-    console.print(f"layers: {', '.join(result.layer_names) or '–'}")
-    if base_job is not None:
-        base = manager.result(base_job.id)
-        console.print(_compare_table(f"baseline {base_job.id} (A) → scenario {job.id} (B)",
-                                     base.compare(result)))  # fmt: skip
-    typer.echo(job.id)
+    spec = ScenarioSpec.from_file(file)  # validated once; runs as it is
+    settings = Settings()
+    state = state_dir or settings.state_dir
+    data = data_dir or settings.data_dir
+    with _store(state, store_dsn) as store:
+        ids: list[str] = []
+        for s in [spec.without_changes(), spec] if with_baseline else [spec]:
+            with _progress(s.name[:30]) as update:
+                job = run_here(store, state, s, data_dir=data, res=settings.h3_res, progress=update)
+            if job.status != "done":
+                first = (job.error or "").splitlines()[0] if job.error else ""
+                raise fail(f"scenario {s.name!r} {job.status}: {first}")
+            ids.append(job.id)
+        result = _result(store, state, ids[-1])
+        console.print(_kpi_table(f"{spec.name} — job {ids[-1]}", result.kpis))
+        console.print(f"layers: {', '.join(result.layer_names) or '–'}")
+        if with_baseline:
+            base = _result(store, state, ids[0])
+            console.print(_compare_table(f"baseline {ids[0]} (A) → scenario {ids[-1]} (B)",
+                                         base.compare(result)))  # fmt: skip
+    typer.echo(ids[-1])
 
 
 @scenario_app.command("sweep")
@@ -156,7 +175,7 @@ def sweep(
     data_dir: DataDir = None,
 ) -> None:
     """Sweep parameters × seeds of one simulation on Dask and print each KPI's mean and 95 % CI."""
-    from api.services import jobs
+    from api.services import jobs, scenarios
     from simulations import runner
     from simulations.scenario import ScenarioSpec
 
@@ -169,9 +188,9 @@ def sweep(
     local = {name.split(".", 1)[1]: values for name, values in grid.items()}
     settings = Settings()
     data = data_dir or settings.data_dir
-    city = jobs.city_for(spec, data)
-    params = spec.resolve(city.network)[kind]
-    sim = jobs.CitySimulation(kind, data, spec.city.road_source, spec.city.seed, spec.city.res)
+    city = scenarios.city_for(spec, data, settings.h3_res)
+    params = spec.resolve(city.network, res=city.res)[kind]
+    sim = scenarios.CitySimulation(kind, data, spec.city.road_source, spec.city.seed, city.res)
     address = scheduler or jobs.JobSettings().scheduler
     ex = runner.make_executor(executor, address, workers)
     n = math.prod(len(v) for v in local.values()) * seeds
@@ -227,19 +246,26 @@ def parse_grid(items: list[str]) -> dict[str, list[Any]]:
 
 @scenario_app.command("compare")
 @friendly
-def compare(
+def compare(  # noqa: PLR0917  (typer maps each CLI option to a parameter)
     a: Annotated[str, typer.Argument(help="Job id of scenario A (the reference).")],
     b: Annotated[str, typer.Argument(help="Job id of scenario B.")],
-    res: Annotated[int, typer.Option(min=7, max=11, help="H3 resolution of the difference layers.")] = 8,
+    res: Annotated[
+        int | None,
+        typer.Option(min=7, max=11, help="H3 resolution of the difference layers (default $TWIN_H3_RES)."),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Folder for kpis.csv and <layer>_diff.geojson.")] = None,
     state_dir: StateDir = None,
+    store_dsn: StoreDsn = None,
 ) -> None:
     """Compare two finished scenario runs: KPI deltas (B − A) and H3 difference layers."""
-    from api.services import jobs
+    from gis_data import io
     from simulations import runner
 
-    manager = _manager(state_dir, None)
-    ra, rb = manager.result(a), manager.result(b)
+    settings = Settings()
+    state = state_dir or settings.state_dir
+    r = settings.h3_res if res is None else res
+    with _store(state, store_dsn) as store:
+        ra, rb = _result(store, state, a), _result(store, state, b)
     table = ra.compare(rb)
     console.print(_compare_table(f"{ra.doc.get('name')} (A) → {rb.doc.get('name')} (B)", table))
     common = sorted(set(ra.layer_names) & set(rb.layer_names))
@@ -251,11 +277,8 @@ def compare(
     with _progress("difference layers") as update:
         for i, name in enumerate(common):
             update(i / max(len(common), 1), name)
-            diff = runner.cell_difference(ra.layer(name), rb.layer(name), res, name)
-            data, _, suffix = jobs.export_frame(
-                diff, "geojson", name=f"{name}_diff", meta={"provenance": diff.attrs.get("provenance", {})}
-            )
-            (out / f"{name}_diff_r{res}{suffix}").write_bytes(data)
+            diff = runner.cell_difference(ra.layer(name), rb.layer(name), r, name)
+            io.write(diff, out / f"{name}_diff_r{r}{io.MEDIA['geojson'].suffix}", "geojson")
         update(1.0, "done")
     console.print(f"[green]wrote[/] {len(common)} difference layers and kpis.csv to {out}")
 
@@ -265,13 +288,16 @@ def compare(
 def list_runs(
     limit: Annotated[int, typer.Option(min=1, help="How many, newest first.")] = 20,
     state_dir: StateDir = None,
+    store_dsn: StoreDsn = None,
 ) -> None:
     """List scenario jobs (API and CLI runs) with status and progress."""
-    manager = _manager(state_dir, None)
+    settings = Settings()
+    with _store(state_dir or settings.state_dir, store_dsn) as store:
+        jobs = store.list_jobs(limit=limit)
     table = Table(title="Scenario jobs")
     for col in ("id", "name", "kind", "status", "progress", "created (UTC)"):
         table.add_column(col)
-    for j in manager.jobs(limit):
+    for j in jobs:
         table.add_row(
             j.id, j.name, j.kind, j.status, f"{100 * j.progress:.0f} %", f"{j.created_at:%Y-%m-%d %H:%M}"
         )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
 
 from api.cli.base import app, console, friendly
+from api.limits import LimitSettings
 from api.settings import Settings
 
 
@@ -17,6 +18,25 @@ class _UvicornLike(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return f"{record.levelname + ':':<10}{super().format(record)}"
+
+
+def uvicorn_options(settings: Settings, limits: LimitSettings) -> dict[str, Any]:
+    """Return the keyword arguments `twin serve` gives ``uvicorn.run``.
+
+    uvicorn believes ``X-Forwarded-For`` / ``X-Forwarded-Proto`` from 127.0.0.1 unless told otherwise,
+    which would let any local process (or a request relayed through one) pick the address the rate
+    limiter and the access log see. Proxy headers are read only from the peers listed in
+    ``TWIN_LIMIT_TRUSTED_PROXIES``; with none listed they are ignored and the peer address is the client.
+    """
+    trusted = [p.strip() for p in limits.trusted_proxies if p.strip()]
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "info",
+        "proxy_headers": bool(trusted),
+        "forwarded_allow_ips": trusted or [],
+        "server_header": False,
+    }
 
 
 @app.command("serve")
@@ -61,4 +81,4 @@ def serve(
         twin_log.addHandler(handler)
         twin_log.setLevel(logging.INFO)
     console.print(f"serving the Lạng Sơn twin at http://{settings.host}:{settings.port}")
-    uvicorn.run(api, host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(api, **uvicorn_options(settings, LimitSettings()))

@@ -147,11 +147,17 @@ def traffic(  # noqa: PLR0917  (typer passes options by keyword)
     for key, label, fmt in (
         ("trips", "trips", "{:,.0f}"),
         ("completed_share", "completed", "{:.1%}"),
+        ("en_route_at_end", "still on the network at the end", "{:,.0f}"),
+        ("not_departed", "never entered the network", "{:,.0f}"),
         ("unroutable", "unroutable", "{:,.0f}"),
-        ("mean_trip_time_s", "mean trip time (min)", "min"),
-        ("mean_delay_s", "mean delay (min)", "min"),
-        ("mean_speed_kmh", "mean speed (km/h)", "{:.1f}"),
+        ("total_time_in_system_h", "time in system, all trips (veh-h)", "{:,.0f}"),
+        ("total_delay_h", "delay, all trips (veh-h)", "{:,.0f}"),
+        ("mean_time_in_system_s", "mean time in system, all trips (min)", "min"),
+        ("mean_trip_time_s", "mean trip time, completed trips (min)", "min"),
+        ("mean_delay_s", "mean delay, completed trips (min)", "min"),
+        ("vehicle_hours", "vehicle-hours on the network", "{:,.0f}"),
         ("vehicle_km", "vehicle-km", "{:,.0f}"),
+        ("mean_speed_kmh", "mean speed on the network (km/h)", "{:.1f}"),
         ("wall_s", "wall time (s)", "{:.1f}"),
     ):
         v = k[key]

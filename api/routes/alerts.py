@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth.deps import requires
+from api.auth.service import Principal
 from api.errors import NotFound
 from api.schemas.errors import errors
 from api.schemas.geojson import FEATURE_COLLECTION
@@ -37,11 +38,11 @@ ALERT_EXAMPLE: dict[str, Any] = {
 
 
 class OperatorAction(BaseModel):
-    """Who acts on an alert, and an optional note."""
+    """An optional note on an operator's action. Who acted is taken from the credentials (the key id
+    and label, recorded as ``acknowledged_by``), never from the body: a ``by`` member is refused."""
 
     model_config = ConfigDict(extra="forbid")
 
-    by: str | None = Field(default=None, max_length=64, examples=["ioc-operator-1"])
     note: str | None = Field(default=None, max_length=500, examples=["Đã cử CSGT đến hiện trường"])
 
 
@@ -83,17 +84,18 @@ def list_alerts(
     return GeoJSONResponse({"type": "FeatureCollection", "features": [alert_feature(a) for a in alerts]})
 
 
-async def _act(alert_id: str, action: str, live: Any, body: OperatorAction | None) -> dict[str, Any]:
+async def _act(
+    alert_id: str, action: str, live: Any, body: OperatorAction | None, principal: Principal
+) -> dict[str, Any]:
     alert = live.store.get_alert(alert_id)
     if alert is None:
         raise NotFound("alert", alert_id)
-    new = await live.transition_alert(alert, action, body.by if body else None, body.note if body else None)
+    new = await live.transition_alert(alert, action, principal.actor, body.note if body else None)
     return alert_dict(new)
 
 
 @router.post(
     "/alerts/{alert_id}/ack",
-    dependencies=[requires("alerts:write")],
     summary="Acknowledge an alert",
     responses={
         200: {
@@ -103,14 +105,18 @@ async def _act(alert_id: str, action: str, live: Any, body: OperatorAction | Non
         **errors(400, 404, 409, 413, 422, 503, 507),
     },
 )
-async def ack(alert_id: str, live: LiveDep, body: OperatorAction | None = None) -> dict[str, Any]:
+async def ack(
+    alert_id: str,
+    live: LiveDep,
+    principal: Annotated[Principal, requires("alerts:write")],
+    body: OperatorAction | None = None,
+) -> dict[str, Any]:
     """Mark an open alert as being handled (idempotent; a resolved alert cannot be acknowledged: 409)."""
-    return await _act(alert_id, "ack", live, body)
+    return await _act(alert_id, "ack", live, body, principal)
 
 
 @router.post(
     "/alerts/{alert_id}/resolve",
-    dependencies=[requires("alerts:write")],
     summary="Resolve an alert",
     responses={
         200: {
@@ -120,6 +126,11 @@ async def ack(alert_id: str, live: LiveDep, body: OperatorAction | None = None) 
         **errors(400, 404, 413, 422, 503, 507),
     },
 )
-async def resolve(alert_id: str, live: LiveDep, body: OperatorAction | None = None) -> dict[str, Any]:
+async def resolve(
+    alert_id: str,
+    live: LiveDep,
+    principal: Annotated[Principal, requires("alerts:write")],
+    body: OperatorAction | None = None,
+) -> dict[str, Any]:
     """Close an alert (idempotent)."""
-    return await _act(alert_id, "resolve", live, body)
+    return await _act(alert_id, "resolve", live, body, principal)

@@ -9,24 +9,26 @@ address bar at once. Machines send the key on every request instead (``Authoriza
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from api.auth import keys as keys_mod
 from api.auth.deps import OPEN, PrincipalDep, authenticator_of, requires
 from api.auth.policy import KEY_ROLES, ROLE_HELP
-from api.auth.service import SESSION_COOKIE, Principal
+from api.auth.service import SESSION_COOKIE, Forbidden, Principal
 from api.deps import settings_of
-from api.errors import NotFound
+from api.errors import NotFound, parse_form
 from api.schemas.errors import errors
 from api.services.retention import RetentionSettings, purge
 from api.store import default_dsn
 from api.store.base import CredentialRecord, now_utc
+from twin.errors import InputError
 
 router = APIRouter(tags=["auth"])
 audit = logging.getLogger("twin.audit")
@@ -101,26 +103,26 @@ def _safe_next(target: str) -> str:
     return target
 
 
-@router.get(
-    "/login",
-    summary="Viewer sign-in: exchange a key for a session cookie, then go to the viewer",
-    status_code=303,
-    response_class=RedirectResponse,
-    dependencies=[OPEN],
-    responses={303: {"description": "Signed in; the cookie is set and the browser goes to `next`"}},
-)
-async def login(
-    request: Request,
-    key: Annotated[str, Query(max_length=keys_mod.MAX_KEY_LEN, description="An API key")],
-    next_: Annotated[str, Query(alias="next", max_length=512, description="Path to go to")] = "/",
-) -> Response:
-    """Check `key`, set the HttpOnly, SameSite=Strict session cookie and redirect to `next`."""
-    target = _safe_next(next_)
-    if not settings_of(request.app).auth:
-        return RedirectResponse(target, status_code=303)
-    auth = authenticator_of(request.app)
-    principal = await asyncio.to_thread(auth.verify_key, key)
-    value, max_age = await asyncio.to_thread(auth.session_for, principal)
+_CONFIRM_PAGE = """<!doctype html>
+<html lang="vi"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>Đăng nhập / Sign in — Lạng Sơn IOC</title>
+<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem}}
+button{{font:inherit;padding:.5rem 1.2rem}}</style></head>
+<body><h1>Đăng nhập bản đồ IOC / Sign in to the IOC viewer</h1>
+<p>Bạn sắp đăng nhập với vai trò <b>{role}</b> ({label}).<br>
+You are about to sign in as <b>{role}</b> ({label}).</p>
+<p>Nếu bạn không tự mở liên kết này, hãy đóng trang. / If you did not open this link yourself, close
+this page: someone may be trying to sign your browser in as them.</p>
+<form method="post" action="/login"><input type="hidden" name="key" value="{key}">
+<input type="hidden" name="next" value="{next}"><button type="submit">Đăng nhập / Sign in</button></form>
+</body></html>"""
+
+
+def _own_origin(request: Request) -> str:
+    return f"{request.url.scheme}://{request.headers.get('host', '')}"
+
+
+def _signed_in(request: Request, principal: Principal, value: str, max_age: int, target: str) -> Response:
     resp = RedirectResponse(target, status_code=303)
     resp.set_cookie(
         SESSION_COOKIE,
@@ -134,6 +136,103 @@ async def login(
     resp.headers["Cache-Control"] = "no-store"
     audit.info("sign-in: key %s (%s) opened a viewer session", principal.key_id, principal.role)
     return resp
+
+
+async def _open_session(request: Request, key: str, target: str) -> Response:
+    auth = authenticator_of(request.app)
+    principal = await asyncio.to_thread(auth.redeem, key)
+    value, max_age = await asyncio.to_thread(auth.session_for, principal)
+    return _signed_in(request, principal, value, max_age, target)
+
+
+@router.get(
+    "/login",
+    summary="Viewer sign-in: exchange a key or a one-time link for a session cookie",
+    description="Opened by the user (typed, pasted or from another program: `Sec-Fetch-Site: none`) "
+    "it signs in at once and redirects to `next`. Reached from a web page, or from a client that "
+    "does not say, it answers a confirmation page naming the role and label instead, whose button "
+    "POSTs to `/login`: a foreign page cannot sign a browser in with a key of its choosing (login "
+    "CSRF). A one-time sign-in link works once.",
+    response_class=HTMLResponse,
+    dependencies=[OPEN],
+    responses={
+        200: {"description": "The confirmation page", "content": {"text/html": {}}},
+        303: {"description": "Signed in; the cookie is set and the browser goes to `next`"},
+        **errors(401, 422),
+    },
+)
+async def login(
+    request: Request,
+    key: Annotated[str, Query(max_length=keys_mod.MAX_KEY_LEN, description="An API key or sign-in link")],
+    next_: Annotated[str, Query(alias="next", max_length=512, description="Path to go to")] = "/",
+) -> Response:
+    """Sign in at once when the user opened the link, else ask for confirmation."""
+    target = _safe_next(next_)
+    if not settings_of(request.app).auth:
+        return RedirectResponse(target, status_code=303)
+    if request.headers.get("sec-fetch-site") == "none":
+        return await _open_session(request, key, target)
+    rec = await asyncio.to_thread(authenticator_of(request.app).describe, key)
+    page = _CONFIRM_PAGE.format(
+        role=html.escape(rec.role.removeprefix(keys_mod.TICKET_PREFIX)),
+        label=html.escape(rec.label or rec.key_id),
+        key=html.escape(key, quote=True),
+        next=html.escape(target, quote=True),
+    )
+    return HTMLResponse(page, headers={"Cache-Control": "no-store", "Content-Security-Policy": _CSP})
+
+
+#: The confirmation page runs no script and may only post to this site.
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+
+
+@router.post(
+    "/login",
+    summary="Viewer sign-in, confirmed: the form of the confirmation page",
+    dependencies=[OPEN],
+    status_code=303,
+    response_class=RedirectResponse,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["key"],
+                        "properties": {
+                            "key": {"type": "string", "maxLength": keys_mod.MAX_KEY_LEN},
+                            "next": {"type": "string", "maxLength": 512},
+                        },
+                    }
+                }
+            },
+        }
+    },
+    responses={
+        303: {"description": "Signed in; the cookie is set and the browser goes to `next`"},
+        **errors(401, 403, 413, 422),
+    },
+)
+async def login_confirmed(request: Request) -> Response:
+    """Open the session from the confirmation form; refused when posted from another site."""
+    origin = request.headers.get("origin")
+    fetch_site = request.headers.get("sec-fetch-site")
+    if (origin is not None and origin.rstrip("/") != _own_origin(request)) or fetch_site in (
+        "cross-site",
+        "same-site",
+    ):
+        raise Forbidden("origin", f"a sign-in cannot be posted from {origin or fetch_site}")
+    form = parse_form(await request.body())
+    key = form.get("key", "")
+    if not key:
+        raise InputError("key", "missing: the API key or sign-in link to sign in with")
+    if len(key) > keys_mod.MAX_KEY_LEN:
+        raise InputError("key", f"longer than {keys_mod.MAX_KEY_LEN} characters")
+    target = _safe_next(form.get("next", "/"))
+    if not settings_of(request.app).auth:
+        return RedirectResponse(target, status_code=303)
+    return await _open_session(request, key, target)
 
 
 @router.post(
@@ -196,13 +295,14 @@ async def create_key(
     "/auth/keys/{key_id}/revoke",
     summary="Admin: revoke an API key (at once)",
     response_model=KeyInfo,
-    responses={**errors(404, 503, 507)},
+    responses={**errors(404, 409, 503, 507)},
 )
 async def revoke_key(
     request: Request, key_id: str, principal: Annotated[Principal, requires("keys:admin")]
 ) -> dict[str, Any]:
     """Revoke a key: every later request with it (or a session opened with it) gets 401."""
     store = authenticator_of(request.app).store
+    await asyncio.to_thread(keys_mod.check_revocable, store, key_id)
     if not await asyncio.wrap_future(store.revoke_credential(key_id, now_utc())):
         raise NotFound("API key", key_id)
     rec = await asyncio.to_thread(store.get_credential, key_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -30,7 +31,7 @@ from api.services import ngsi
 from api.services.deps import LiveDep
 from api.services.geojson import event_feature
 from api.services.responses import GeoJSONResponse, JSONBytes, LDJSONResponse
-from api.store.base import EventQuery, UpsertResult
+from api.store.base import EventQuery, EventRecord, UpsertResult
 from twin.city import parse_bbox
 from twin.errors import InputError
 
@@ -209,6 +210,25 @@ def parse_categories(text: str | None) -> tuple[str, ...]:
     return cats
 
 
+def events_provenance(events: Sequence[EventRecord]) -> dict[str, Any]:
+    """Return the provenance of a page of events: real, synthetic, mixed, or none when it is empty."""
+    n_syn = sum(1 for e in events if e.synthetic)
+    if not events:
+        source = "none"
+    elif n_syn == len(events):
+        source = "synthetic"
+    else:
+        source = "mixed" if n_syn else "real"
+    return {
+        "source": source,
+        "synthetic": n_syn > 0,
+        "synthetic_events": n_syn,
+        "description": "camera-derived detections (synthetic when sent by the replayer)"
+        if events
+        else "no event matched the query",
+    }
+
+
 @router.get(
     "/events",
     dependencies=[requires("events:read")],
@@ -277,11 +297,7 @@ def get_events(  # noqa: PLR0917  (FastAPI query parameters)
         "features": feats,
         "count": len(feats),
         "next_cursor": page.next_cursor,
-        "provenance": {
-            "source": "synthetic" if any(e.synthetic for e in page.events) else "real",
-            "synthetic": any(e.synthetic for e in page.events),
-            "description": "camera-derived detections (synthetic when sent by the replayer)",
-        },
+        "provenance": events_provenance(page.events),
     }
     if page.next_cursor:
         body["links"] = [

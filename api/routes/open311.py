@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from api.auth.bootstrap import may_send_synthetic
 from api.auth.deps import requires
 from api.auth.service import Principal
 from api.errors import NotFound
@@ -81,6 +82,12 @@ async def create_request(
 
     The report is linked to the submitting key, so a reporter can list their own reports.
     """
+    if body.synthetic and not may_send_synthetic(principal):
+        raise InputError(
+            "synthetic",
+            "only the service's own replayer (or an admin key) may label a report synthetic",
+            hint="leave synthetic out: a citizen's report is real",
+        )
     rec = await reports.submit(live, body)
     if principal.key_id is not None:
         await asyncio.wrap_future(live.store.submit_report_owner(rec.request_id, principal.key_id))

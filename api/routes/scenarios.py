@@ -8,10 +8,8 @@ reports status and progress (%), then KPIs and layers. Layers download as GeoJSO
 
 from __future__ import annotations
 
-import json
 import math
 import re
-import tomllib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
@@ -22,18 +20,20 @@ from fastapi.responses import JSONResponse
 
 from api.auth.deps import requires
 from api.errors import NotFound, error_body
-from api.services import jobs as jobs_service
-from api.services.jobs import Job, JobManager, QuotaExceededError, StoredResult
+from api.services.jobs import Job, JobManager, QuotaExceededError
 from api.settings import Settings
+from gis_data import io
 from simulations import runner
+from simulations.documents import DocumentSyntaxError, parse_document
+from simulations.results import SAFE_NAME, MissingResultError, StoredResult
 from simulations.scenario import ScenarioSpec
 from twin.errors import InputError
 
-Format = Literal["geojson", "parquet", "csv"]
+#: Export formats (`gis_data.io`; ``parquet`` is the old name of ``geoparquet``, still accepted).
+Format = Literal["geojson", "geoparquet", "parquet", "csv"]
+TableFormat = Literal["csv", "geoparquet", "parquet"]
 JobId = Annotated[str, Path(pattern=r"^[0-9A-Za-z_-]{1,64}$", description="job id")]
-LayerName = Annotated[str, Path(pattern=jobs_service.SAFE_NAME, description="<kind>.<layer>")]
-#: Resolution of the difference layers unless asked otherwise (res 8 cells, ~0.7 km²).
-COMPARE_RES = 8
+LayerName = Annotated[str, Path(pattern=SAFE_NAME, description="<kind>.<layer>")]
 
 
 @asynccontextmanager
@@ -53,7 +53,9 @@ def get_manager(request: Request) -> JobManager:
     manager: JobManager | None = getattr(state, "scenario_jobs", None)
     if manager is None:
         settings: Settings = getattr(state, "settings", None) or Settings()
-        manager = JobManager(settings.state_dir, data_dir=settings.data_dir)
+        manager = JobManager(
+            settings.state_dir, dsn=settings.store_dsn, data_dir=settings.data_dir, res=settings.h3_res
+        )
         state.scenario_jobs = manager
     manager.start()
     return manager
@@ -72,6 +74,8 @@ def _guard(exc: Exception) -> JSONResponse:
         return _problem(429, "quota_exceeded", "scenarios", exc.message, exc.hint, **{"Retry-After": "30"})
     if isinstance(exc, NotFound):
         return _problem(404, "not_found", exc.kind, exc.message, exc.hint)
+    if isinstance(exc, MissingResultError):
+        return _problem(404, "not_found", exc.kind, exc.message, exc.hint)
     if isinstance(exc, InputError):
         return _problem(422, "invalid_input", exc.field, exc.reason, exc.hint)
     raise exc
@@ -79,10 +83,7 @@ def _guard(exc: Exception) -> JSONResponse:
 
 def _links(job_id: str, names: list[str], base: str = "") -> list[dict[str, Any]]:
     prefix = f"/scenarios/{job_id}{base}/layers"
-    return [
-        {"name": n, "urls": {f: f"{prefix}/{n}?format={f}" for f in ("geojson", "parquet", "csv")}}
-        for n in names
-    ]
+    return [{"name": n, "urls": {f: f"{prefix}/{n}?format={f}" for f in io.FORMATS}} for n in names]
 
 
 def _job_body(manager: JobManager, job: Job, full: bool = True) -> dict[str, Any]:
@@ -94,7 +95,7 @@ def _job_body(manager: JobManager, job: Job, full: bool = True) -> dict[str, Any
     if job.status == "done":
         try:
             res = StoredResult.open(manager.result_dir(job.id))
-        except NotFound:
+        except MissingResultError:
             return body
         body["kpis"] = res.kpis
         body["runs"] = res.doc.get("runs", [])
@@ -117,7 +118,7 @@ def _job_body(manager: JobManager, job: Job, full: bool = True) -> dict[str, Any
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": ScenarioSpec.model_json_schema()},
+                "application/json": {"schema": ScenarioSpec.json_schema()},
                 "application/toml": {"schema": {"type": "string"}},
             },
         }
@@ -142,17 +143,15 @@ async def submit(
         return _problem(
             400, "malformed_body", "body", "the body is not UTF-8 text", "send UTF-8 JSON or TOML"
         )
+    fmt = "toml" if ctype in ("application/toml", "text/toml", "text/x-toml") else "json"
     try:
-        if ctype in ("application/toml", "text/toml", "text/x-toml"):
-            data: Any = tomllib.loads(text)
-        else:
-            data = json.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as e:
-        return _problem(400, "malformed_body", "body", f"not valid {ctype}: {e}", "send a valid document")
+        data = parse_document(text, fmt, "body")
+    except DocumentSyntaxError as e:  # malformed (400), unlike a document of the wrong shape (422)
+        return _problem(400, "malformed_body", "body", e.reason, "send a valid document")
+    except InputError as e:
+        return _guard(e)
     manager = get_manager(request)
     try:
-        if not isinstance(data, dict):
-            raise InputError("body", "must be a scenario object")
         _check_finite(data, "")
         if data.get("base", "baseline") != "baseline":
             # The service reads no files named by a request: a file base is merged by the CLI.
@@ -224,11 +223,15 @@ def cancel_job(request: Request, job_id: JobId) -> Response:
 
 
 def _send(frame: pd.DataFrame, name: str, fmt: str, prov: dict[str, Any], extra: dict[str, Any]) -> Response:
-    data, media, suffix = jobs_service.export_frame(frame, fmt, name=name, meta={"provenance": prov, **extra})
-    filename = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{extra.get('id', 'scenario')}_{name}") + suffix
+    """Answer with `frame` exported by `gis_data.io` (the CLI's and the layer routes' formats)."""
+    kind = io.check_format(fmt)
+    data = io.encode(frame, kind, prov=prov, members={"name": name, **extra})
+    media = io.MEDIA[kind]
+    filename = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{extra.get('id', 'scenario')}_{name}") + media.suffix
     return Response(
-        data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
-    )
+        data, media_type=media.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )  # fmt: skip
 
 
 @router.get(
@@ -240,14 +243,16 @@ def get_layer(
     request: Request,
     job_id: JobId,
     name: LayerName,
-    format: Annotated[Format, Query(description="geojson, parquet (GeoParquet) or csv (WKT)")] = "geojson",
+    format: Annotated[
+        Format, Query(description="geojson, geoparquet (alias parquet) or csv (geometry_wkt)")
+    ] = "geojson",
 ) -> Response:
     """Return one layer of a finished job as GeoJSON, GeoParquet or CSV (geometry as WKT)."""
     manager = get_manager(request)
     try:
         res = manager.result(job_id)
         gdf = res.layer(name)
-    except (NotFound, InputError) as e:
+    except (NotFound, MissingResultError, InputError) as e:
         return _guard(e)
     return _send(
         gdf, name, format, gdf.attrs.get("provenance", {}), {"id": job_id, "scenario": res.doc.get("name")}
@@ -263,13 +268,15 @@ def get_table(
     request: Request,
     job_id: JobId,
     name: LayerName,
-    format: Annotated[Literal["csv", "parquet"], Query()] = "csv",
+    format: Annotated[
+        TableFormat, Query(description="csv or geoparquet (plain Parquet; alias parquet)")
+    ] = "csv",
 ) -> Response:
     """Return one tidy table of a finished job (first seed) as CSV or Parquet."""
     manager = get_manager(request)
     try:
         df = manager.result(job_id).table(name)
-    except (NotFound, InputError) as e:
+    except (NotFound, MissingResultError, InputError) as e:
         return _guard(e)
     prov = {"source": "simulated", "synthetic": True}
     return _send(df, name, format, prov, {"id": job_id})
@@ -289,8 +296,9 @@ def compare(
     a: JobId,
     b: JobId,
     res: Annotated[
-        int, Query(ge=7, le=11, description="H3 resolution of the difference layers")
-    ] = COMPARE_RES,
+        int | None,
+        Query(ge=7, le=11, description="H3 resolution of the difference layers (default TWIN_H3_RES)"),
+    ] = None,
 ) -> Response:
     """Return KPI deltas (b − a, with 95 % intervals and a Welch test over seeds) and difference layers."""
     manager = get_manager(request)
@@ -300,6 +308,7 @@ def compare(
         return _guard(e)
     table = ra.compare(rb)
     common = sorted(set(ra.layer_names) & set(rb.layer_names))
+    res = _res(request, res)
     body = {
         "a": {"id": a, "name": ra.doc.get("name")},
         "b": {"id": b, "name": rb.doc.get("name")},
@@ -324,17 +333,26 @@ def compare_layer(
     b: JobId,
     name: LayerName,
     *,
-    res: Annotated[int, Query(ge=7, le=11)] = COMPARE_RES,
+    res: Annotated[int | None, Query(ge=7, le=11, description="default TWIN_H3_RES")] = None,
     format: Annotated[Format, Query()] = "geojson",
 ) -> Response:
     """Return the H3 cells with each numeric column of layer `name` in a, in b, and b − a."""
     manager = get_manager(request)
+    r = _res(request, res)
     try:
         ra, rb = _pair(manager, a, b)
-        diff = runner.cell_difference(ra.layer(name), rb.layer(name), res, name)
-    except (NotFound, InputError) as e:
+        diff = runner.cell_difference(ra.layer(name), rb.layer(name), r, name)
+    except (NotFound, MissingResultError, InputError) as e:
         return _guard(e)
-    return _send(diff, f"{name}_diff_r{res}", format, diff.attrs.get("provenance", {}), {"id": f"{a}_vs_{b}"})
+    return _send(diff, f"{name}_diff_r{r}", format, diff.attrs.get("provenance", {}), {"id": f"{a}_vs_{b}"})
+
+
+def _res(request: Request, res: int | None) -> int:
+    """Return the H3 resolution asked for, else the service's (``TWIN_H3_RES``)."""
+    if res is not None:
+        return res
+    settings: Settings = getattr(request.app.state, "settings", None) or Settings()
+    return int(settings.h3_res)
 
 
 def _check_finite(node: Any, where: str) -> None:

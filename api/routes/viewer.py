@@ -98,10 +98,14 @@ def index(request: Request) -> Response:
 def asset(name: str, request: Request) -> Response:
     """Return one built asset (bundle, worker, stylesheet, icons) with a long immutable cache."""
     root = (DIST_DIR / "assets").resolve()
-    path = (root / name).resolve()
-    if not path.is_relative_to(root) or name.endswith(".gz") or not path.is_file():
+    try:  # a NUL byte or an over-long name is no file of ours (os calls raise ValueError / OSError)
+        path = (root / name).resolve()
+        found = path.is_relative_to(root) and not name.endswith(".gz") and path.is_file()
+    except (ValueError, OSError):
+        found = False
+    if not found:
         return Response(
-            f"viewer asset {name!r} not found; rebuild the viewer with `make viewer`",
+            f"viewer asset {name[:80]!r} not found; rebuild the viewer with `make viewer`",
             status_code=404,
             media_type="text/plain",
         )

@@ -36,6 +36,22 @@ _EXAMPLES: dict[int, tuple[str, dict[str, Any]]] = {
         "Malformed JSON",
         _example("malformed_json", "body", "malformed JSON", "json_invalid", "send a valid JSON document"),
     ),
+    401: (
+        "Unknown, revoked or expired credentials",
+        _example(
+            "unauthorized",
+            "credentials",
+            "the API key is not known to this service",
+            "http_401",
+            "send `Authorization: Bearer <key>` or `X-API-Key: <key>`",
+        ),
+    ),
+    403: (
+        "Forbidden",
+        _example(
+            "forbidden", "origin", "a sign-in cannot be posted from https://evil.example", "http_403", None
+        ),
+    ),
     404: (
         "Not found",
         _example("not_found", "event", "event 'x' not found", "not_found", "list the existing events first"),

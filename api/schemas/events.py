@@ -73,7 +73,10 @@ FORBIDDEN_KEYS = frozenset(
         "cmnd",
     }
 )
-_B64 = re.compile(r"^[A-Za-z0-9+/=\s_-]{120,}$")
+#: Base64 (standard or URL-safe, optionally wrapped in lines of ≥ 60 characters, as MIME and PEM do)
+#: of at least 120 characters. Plain text has words shorter than a line and spaces between them.
+_B64 = re.compile(r"^\s*(?:[A-Za-z0-9+/_-]{60,}\s+)*[A-Za-z0-9+/_-]+={0,2}\s*$")
+_B64_MIN = 120
 _DATA_URL = re.compile(r"^\s*data:[\w/+.-]+;base64,", re.IGNORECASE)
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
 CAMERA_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$"
@@ -116,7 +119,7 @@ def _check_attributes(value: Any, depth: int, path: str) -> None:
     elif isinstance(value, str):
         if len(value) > MAX_ATTR_STRING:
             raise ValueError(f"{path}: strings are limited to {MAX_ATTR_STRING} characters")
-        if _DATA_URL.match(value) or _B64.match(value):
+        if _DATA_URL.match(value) or (len(value) >= _B64_MIN and _B64.match(value)):
             raise ValueError(f"{path}: looks like an encoded binary (base64); send detections only")
     elif isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{path}: NaN and Infinity are not JSON numbers")
@@ -192,6 +195,18 @@ class EventIn(BaseModel):
     start_time: AwareDatetime = Field(description="When the detection started (time zone required).")
     end_time: AwareDatetime | None = Field(default=None, description="When it ended (for `end`).")
     position: Position | None = Field(default=None, description="Defaults to the camera's position.")
+    sequence: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_SAFE_INT,
+        description="The sender's number of this message for this event_id, increasing: a message "
+        "whose sequence is not above the stored one is acknowledged as `stale` and not applied.",
+    )
+    observed_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the camera observed what this message says (its own clock). Without "
+        "`sequence`, a message observed before the stored one is `stale`.",
+    )
     attributes: dict[str, JsonValue] = Field(
         default_factory=dict,
         description=f"Free detection attributes (≤ {MAX_ATTR_BYTES} bytes, depth ≤ {MAX_ATTR_DEPTH}; "
@@ -270,6 +285,10 @@ def event_problems(e: EventIn, latest: datetime) -> list[tuple[tuple[str, ...], 
     reason = _time_problem(e.start_time, latest)
     if reason:
         out.append((("start_time",), reason))
+    if e.observed_at is not None:
+        reason = _time_problem(e.observed_at, latest)
+        if reason:
+            out.append((("observed_at",), reason))
     end = e.end_time
     if end is not None:
         reason = _time_problem(end, latest)

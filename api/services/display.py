@@ -27,6 +27,9 @@ from twin.errors import InputError
 METRIC_CRS = "EPSG:32648"
 #: Largest tolerance accepted: beyond it the wards stop looking like wards.
 MAX_SIMPLIFY_M = 50.0
+#: The tolerances served: a request is snapped down to the nearest (never simplified more than asked),
+#: so that any value shares one of a few cached variants and random values cannot defeat the cache.
+SIMPLIFY_STEPS_M = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
 #: Decimals of a display coordinate when the tolerance is 1 m or more (1e-5° ≈ 1.1 m).
 DISPLAY_DECIMALS = 5
 MAX_FIELDS = 32
@@ -45,14 +48,16 @@ def parse_fields(text: str | None) -> tuple[str, ...] | None:
 
 
 def check_simplify(value: float | None) -> float | None:
-    """Validate a ``simplify`` tolerance in metres (0 < value ≤ MAX_SIMPLIFY_M)."""
+    """Validate a ``simplify`` tolerance in metres (0 < value ≤ MAX_SIMPLIFY_M) and return the
+    tolerance served: the largest of `SIMPLIFY_STEPS_M` not above it (the smallest step below that)."""
     if value is None:
         return None
     if not np.isfinite(value) or value <= 0 or value > MAX_SIMPLIFY_M:
         raise InputError(
             "simplify", f"{value} m is outside (0, {MAX_SIMPLIFY_M:g}]", "1–5 m is invisible on a city map"
         )
-    return float(value)
+    below = [s for s in SIMPLIFY_STEPS_M if s <= value]
+    return below[-1] if below else SIMPLIFY_STEPS_M[0]
 
 
 def display_variant(

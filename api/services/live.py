@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -48,6 +49,12 @@ from twin.errors import InputError, OutOfCityError
 log = logging.getLogger("twin.live")
 
 
+#: Metres per degree of latitude (and of longitude at the equator), for short distances.
+M_PER_DEG_LAT = 111_195.0
+#: A camera's reach when its registry entry has no ``range_m``.
+DEFAULT_RANGE_M = 300.0
+
+
 class LiveSettings(BaseSettings):
     """Tuning of the live service; every field can be set as ``TWIN_LIVE_<NAME>``."""
 
@@ -57,6 +64,9 @@ class LiveSettings(BaseSettings):
     congestion_count: int = Field(5, ge=1)
     congestion_window_min: float = Field(10.0, gt=0)
     camera_silent_min: float = Field(5.0, gt=0)
+    position_slack_m: float = Field(
+        150.0, ge=0, description="How far beyond its camera's range_m a detection's position may lie."
+    )
     queue_size: int = Field(1000, ge=1, description="Per-subscriber stream queue bound.")
     tick_s: float = Field(2.0, gt=0, description="Period of camera-health and alert checks.")
     history_every_s: float = Field(60.0, gt=0, description="Period of the camera summary history.")
@@ -228,6 +238,20 @@ class LiveService:
             self._parents[fine] = cells
         return cells
 
+    def _check_in_view(self, cam: Any, lon: float, lat: float, where: str) -> None:
+        """Refuse a detection placed further from its camera than the camera sees (plus a slack)."""
+        reach = float(cam.props.get("range_m", DEFAULT_RANGE_M)) + self.settings.position_slack_m
+        dy = (lat - cam.lat) * M_PER_DEG_LAT
+        dx = (lon - cam.lon) * M_PER_DEG_LAT * math.cos(math.radians(cam.lat))
+        dist = math.hypot(dx, dy)
+        if dist > reach:
+            raise InputError(
+                f"{where}position",
+                f"is {dist / 1000:.1f} km from camera {cam.camera_id}, which sees at most "
+                f"{reach / 1000:.2f} km (its range_m plus {self.settings.position_slack_m:g} m)",
+                hint="send the detection's own position in the camera's view, or omit position",
+            )
+
     def to_records(self, events: Sequence[EventIn], now: datetime, *, prefix: str = "") -> list[EventRecord]:
         """Resolve cameras, positions, H3 cells and wards; unknown cameras or far positions raise.
 
@@ -254,6 +278,7 @@ class LiveService:
                 lons[i], lats[i], wards[i] = cam.lon, cam.lat, cam.ward_code
             else:
                 lons[i], lats[i] = pos.lon, pos.lat
+                self._check_in_view(cam, pos.lon, pos.lat, f"{prefix}{i}." if prefix else "")
         lon = np.asarray(lons, dtype=np.float64)
         lat = np.asarray(lats, dtype=np.float64)
         near = self.ctx.near_city(lon, lat)
@@ -304,6 +329,8 @@ class LiveService:
                     attrs.get("synthetic") is True,
                     now,
                     now,
+                    sequence=e.sequence,
+                    observed_at=e.observed_at.astimezone(UTC) if e.observed_at is not None else None,
                 )
             )
         return out

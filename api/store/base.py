@@ -22,6 +22,7 @@ from twin.errors import InputError
 
 if TYPE_CHECKING:
     from api.store.incidents import IncidentChange, IncidentQuery, IncidentRecord, SnapshotRecord
+    from api.store.jobs import JobRecord
 
 Lifecycle = Literal["new", "update", "end"]
 #: How an upsert was applied: a new row, a changed row, an identical replay, an older lifecycle
@@ -81,6 +82,10 @@ class EventRecord:
     received_at: datetime
     updated_at: datetime
     revision: int = 1
+    #: The message's own order, as the sender gave it: a sequence number per event id, and the time
+    #: the camera observed what the message says. A message older than the stored one is stale.
+    sequence: int | None = None
+    observed_at: datetime | None = None
 
     def same_content(self, other: EventRecord) -> bool:
         """Return whether `other` carries the same observable content (a replay of this one)."""
@@ -311,6 +316,10 @@ class Store(Protocol):
         """Mark a key revoked at `at` (an earlier revocation stays); return whether the key exists."""
         ...
 
+    def consume_credential(self, key_id: str, at: datetime) -> Future[bool]:
+        """Revoke a key at `at` only if nobody has yet; return whether this call did (a one-time use)."""
+        ...
+
     def touch_credential(self, key_id: str, at: datetime) -> Future[None]:
         """Record that a key was used at `at` (a later time wins)."""
         ...
@@ -331,6 +340,49 @@ class Store(Protocol):
         """Run the backend's integrity check; return "ok" or the problems found."""
         ...
 
+    # -- scenario jobs (api.store.jobs: conditional status changes, `claim_job` atomic) --------------
+    def submit_job(self, job: JobRecord) -> Future[JobRecord]:
+        """Insert a new scenario job."""
+        ...
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        """Return one job, or None."""
+        ...
+
+    def list_jobs(self, status: str | None = None, limit: int = 100) -> list[JobRecord]:
+        """Return jobs newest first, optionally of one status."""
+        ...
+
+    def count_jobs(self, status: str) -> int:
+        """Return how many jobs are in `status`."""
+        ...
+
+    def claim_job(self, pid: int | None = None) -> Future[JobRecord | None]:
+        """Move the oldest queued job to running and return it (None when none waits)."""
+        ...
+
+    def start_job(self, job_id: str, pid: int | None) -> Future[bool]:
+        """Move one queued job to running; False if it is no longer queued."""
+        ...
+
+    def set_job_pid(self, job_id: str, pid: int | None) -> Future[bool]:
+        """Record the worker process of a job."""
+        ...
+
+    def set_job_progress(self, job_id: str, fraction: float, message: str) -> Future[bool]:
+        """Record the progress of a running job (never backwards)."""
+        ...
+
+    def finish_job(self, job_id: str, kpis: dict[str, Any], layers: list[str]) -> Future[bool]:
+        """Mark a running job done; False if it is not running (e.g. cancelled meanwhile)."""
+        ...
+
+    def fail_job(self, job_id: str, error: str) -> Future[bool]:
+        """Mark a queued or running job failed; False if it had already ended."""
+        ...
+
+    def cancel_job(self, job_id: str) -> Future[bool]:
+        """Mark a queued or running job cancelled; False if it had already ended."""
     # -- incidents (issue 16; records and SQL in api/store/incidents.py) ------------------------
     def submit_occurrence(
         self, candidate: IncidentRecord, since: datetime, actor: str = "system"

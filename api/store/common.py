@@ -42,7 +42,7 @@ RES_COLS = tuple(f"cell_r{r}" for r in range(PARENT_MIN_RES, MAX_RES + 1))
 EVENT_COLS = (
     "event_id, camera_id, category, severity, confidence, lifecycle, start_us, end_us, lon, lat, res, "
     + ", ".join(RES_COLS)
-    + ", ward_code, attributes, synthetic, received_us, updated_us, revision"
+    + ", ward_code, attributes, synthetic, received_us, updated_us, revision, seq, observed_us"
 )
 N_EVENT_COLS = len(EVENT_COLS.split(","))
 ALERT_COLS = (
@@ -98,6 +98,8 @@ def row_to_event(row: Sequence[Any]) -> EventRecord:
         received_at=from_us(rest[3]),
         updated_at=from_us(rest[4]),
         revision=int(rest[5]),
+        sequence=int(rest[6]) if rest[6] is not None else None,
+        observed_at=from_us(rest[7]) if rest[7] is not None else None,
     )
 
 
@@ -214,6 +216,35 @@ def row_to_credential(r: Sequence[Any]) -> CredentialRecord:
 
 
 # --------------------------------------------------------------------------------------- upsert
+def stale_reason(old: EventRecord, ev: EventRecord) -> str | None:
+    """Return why message `ev` is older than the stored `old` of the same event (so is not applied),
+    or None when it is newer or cannot be told older.
+
+    Messages are ordered by their own clock, never by arrival: the lifecycle first (nothing comes
+    after an ``end`` but another ``end``), then the sender's ``sequence`` when both messages carry
+    one, else the camera's ``observed_at`` when both do; a later ``end`` never moves ``end_time``
+    back. Without any of these, the later arrival wins (senders should number their messages).
+    """
+    reason = None
+    if LIFECYCLE_RANK[ev.lifecycle] < LIFECYCLE_RANK[old.lifecycle]:
+        reason = f"already {old.lifecycle}"
+    elif ev.sequence is not None and old.sequence is not None:
+        if ev.sequence <= old.sequence:
+            reason = f"sequence {ev.sequence} is not after the stored {old.sequence}"
+    elif ev.observed_at is not None and old.observed_at is not None:
+        if ev.observed_at <= old.observed_at:
+            reason = f"observed_at {ev.observed_at.isoformat()} is not after the stored one"
+    elif (
+        old.lifecycle == "end"
+        and ev.lifecycle == "end"
+        and old.end_time is not None
+        and ev.end_time is not None
+        and ev.end_time < old.end_time
+    ):
+        reason = f"end_time {ev.end_time.isoformat()} is before the stored end"
+    return reason
+
+
 def plan_upsert(
     existing: dict[str, EventRecord], events: Sequence[EventRecord]
 ) -> tuple[list[UpsertResult], dict[str, EventRecord], dict[str, EventRecord]]:
@@ -247,17 +278,20 @@ def plan_upsert(
             reason = f"event_id already used for camera {old.camera_id} / category {old.category}"
             out.append(UpsertResult(ev.event_id, "conflict", old, reason))
             continue
-        if LIFECYCLE_RANK[ev.lifecycle] < LIFECYCLE_RANK[old.lifecycle]:
-            out.append(UpsertResult(ev.event_id, "stale", old, f"already {old.lifecycle}"))
-            continue
         if old.same_content(ev):
             out.append(UpsertResult(ev.event_id, "duplicate", old))
+            continue
+        why = stale_reason(old, ev)
+        if why is not None:
+            out.append(UpsertResult(ev.event_id, "stale", old, why))
             continue
         new = replace(
             ev,
             start_time=min(old.start_time, ev.start_time),
             received_at=old.received_at,
             revision=old.revision + 1,
+            sequence=ev.sequence if ev.sequence is not None else old.sequence,
+            observed_at=ev.observed_at if ev.observed_at is not None else old.observed_at,
         )
         existing[ev.event_id] = new
         if ev.event_id in inserts:
@@ -522,6 +556,17 @@ class SharedStoreMethods:
     def revoke_credential(self, key_id: str, at: datetime) -> Future[bool]:
         """Mark a key revoked (an earlier revocation time stays); return whether it exists."""
         sql = self._sql("UPDATE credentials SET revoked_us = COALESCE(revoked_us, ?) WHERE key_id = ?")
+        params = (to_us(at), key_id)
+
+        def op(conn: Any) -> bool:
+            return bool(conn.execute(sql, params).rowcount > 0)
+
+        return self._submit(op)
+
+    def consume_credential(self, key_id: str, at: datetime) -> Future[bool]:
+        """Revoke a key if it is not revoked yet; return whether this call did (the writer serialises
+        the check and the update, so of two concurrent calls exactly one wins)."""
+        sql = self._sql("UPDATE credentials SET revoked_us = ? WHERE key_id = ? AND revoked_us IS NULL")
         params = (to_us(at), key_id)
 
         def op(conn: Any) -> bool:

@@ -46,6 +46,7 @@ from api.store.common import RES_COLS as _RES_COLS
 from api.store.common import SharedStoreMethods, plan_upsert, row_to_event
 from api.store.common import dumps as _dumps
 from api.store.incidents import IncidentStoreMethods, incident_migrations
+from api.store.jobs import JobStoreMethods, job_migrations
 from twin.errors import InputError
 from twin.h3grid import MAX_RES, check_resolution
 
@@ -155,6 +156,15 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX report_owners_owner ON report_owners (owner);
         """,
     ),
+    *job_migrations("BIGINT", "DOUBLE PRECISION", 'TEXT COLLATE "C"'),
+    (
+        3,
+        # The message's own order (`api.store.common.stale_reason`): sequence and observed time.
+        """
+        ALTER TABLE events ADD COLUMN seq BIGINT;
+        ALTER TABLE events ADD COLUMN observed_us BIGINT
+        """,
+    ),
     *incident_migrations("BIGINT", "DOUBLE PRECISION", "BYTEA"),
 )
 
@@ -173,7 +183,8 @@ def _undo(conn: psycopg.Connection[Any], solo: bool) -> None:
 _UPDATE_EVENT = (
     "UPDATE events SET severity = %s, confidence = %s, lifecycle = %s, end_us = %s, lon = %s, lat = %s, "
     + ", ".join(f"{c} = %s" for c in _RES_COLS)
-    + ", ward_code = %s, attributes = %s, updated_us = %s, revision = %s WHERE event_id = %s"
+    + ", ward_code = %s, attributes = %s, updated_us = %s, revision = %s, seq = %s, observed_us = %s "
+    "WHERE event_id = %s"
 )
 
 #: SQLSTATEs that mean "another writer or the server's load is in the way; retry soon".
@@ -220,7 +231,7 @@ def map_error(e: BaseException) -> StoreError | InputError:
     return StoreUnavailable(f"the event store failed: {first}")
 
 
-class PostgresStore(IncidentStoreMethods, SharedStoreMethods):
+class PostgresStore(JobStoreMethods, IncidentStoreMethods, SharedStoreMethods):
     """The scale-out `Store`: PostgreSQL with durable group commits from one writer connection.
 
     Parameters
@@ -558,6 +569,8 @@ class PostgresStore(IncidentStoreMethods, SharedStoreMethods):
             to_us(e.received_at),
             to_us(e.updated_at),
             e.revision,
+            e.sequence,
+            to_us(e.observed_at) if e.observed_at else None,
         )
 
     # ------------------------------------------------------------------------------------ cameras
@@ -626,5 +639,7 @@ def _update_row(e: EventRecord) -> tuple[Any, ...]:
         _dumps(e.attributes),
         to_us(e.updated_at),
         e.revision,
+        e.sequence,
+        to_us(e.observed_at) if e.observed_at else None,
         e.event_id,
     )

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import queue
 import sqlite3
+import stat
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -35,6 +37,7 @@ from api.store.common import RES_COLS as _RES_COLS
 from api.store.common import SharedStoreMethods, placeholders, plan_upsert, row_to_event
 from api.store.common import dumps as _dumps
 from api.store.incidents import IncidentStoreMethods, incident_migrations
+from api.store.jobs import JobStoreMethods, job_migrations
 from twin.h3grid import MAX_RES, check_resolution
 
 T = TypeVar("T")
@@ -139,6 +142,15 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX report_owners_owner ON report_owners (owner);
         """,
     ),
+    *job_migrations("INTEGER", "REAL", "TEXT"),
+    (
+        3,
+        # The message's own order (`api.store.common.stale_reason`): sequence and observed time.
+        """
+        ALTER TABLE events ADD COLUMN seq INTEGER;
+        ALTER TABLE events ADD COLUMN observed_us INTEGER
+        """,
+    ),
     *incident_migrations("INTEGER", "REAL", "BLOB"),
 )
 
@@ -158,7 +170,8 @@ _INSERT_N = {n: _insert_sql(n) for n in _CHUNKS}
 _UPDATE_EVENT = (
     "UPDATE events SET severity = ?, confidence = ?, lifecycle = ?, end_us = ?, lon = ?, lat = ?, "
     + ", ".join(f"{c} = ?" for c in _RES_COLS)
-    + ", ward_code = ?, attributes = ?, updated_us = ?, revision = ? WHERE event_id = ?"
+    + ", ward_code = ?, attributes = ?, updated_us = ?, revision = ?, seq = ?, observed_us = ? "
+    "WHERE event_id = ?"
 )
 
 
@@ -175,7 +188,29 @@ def _map_error(e: sqlite3.Error) -> StoreError:
     return StoreUnavailable(f"the event store failed: {e}")
 
 
-class SQLiteStore(IncidentStoreMethods, SharedStoreMethods):
+def make_private(db: Path) -> None:
+    """Make the database file readable by its owner only (0600) in a folder only the owner enters.
+
+    The store holds citizens' contacts: no other local user may read it. The folder is created 0700
+    (or tightened to 0700 when it is ours and not a shared sticky folder such as /tmp); the database
+    file is created 0600 before SQLite opens it, and SQLite gives its ``-wal`` and ``-shm`` files the
+    database file's mode. Files of an older install are tightened too.
+    """
+    folder = db.parent
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    st = folder.stat()
+    if st.st_uid == os.getuid() and not st.st_mode & stat.S_ISVTX and stat.S_IMODE(st.st_mode) & 0o077:
+        folder.chmod(stat.S_IMODE(st.st_mode) & 0o700)
+    os.close(os.open(db, os.O_RDWR | os.O_CREAT, 0o600))
+    for f in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        try:
+            if stat.S_IMODE(f.stat().st_mode) & 0o077:
+                f.chmod(0o600)
+        except FileNotFoundError:
+            pass
+
+
+class SQLiteStore(JobStoreMethods, IncidentStoreMethods, SharedStoreMethods):
     """The embedded `Store`: one SQLite file in WAL mode with durable group commits.
 
     Parameters
@@ -204,7 +239,7 @@ class SQLiteStore(IncidentStoreMethods, SharedStoreMethods):
         self.busy_timeout_ms = busy_timeout_ms
         self.max_group = max_group
         self.synchronous = synchronous
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private(self.path)
         self._closed = False
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -480,6 +515,8 @@ class SQLiteStore(IncidentStoreMethods, SharedStoreMethods):
             to_us(e.received_at),
             to_us(e.updated_at),
             e.revision,
+            e.sequence,
+            to_us(e.observed_at) if e.observed_at else None,
         )
 
     def _update_row(self, e: EventRecord) -> tuple[Any, ...]:
@@ -495,6 +532,8 @@ class SQLiteStore(IncidentStoreMethods, SharedStoreMethods):
             _dumps(e.attributes),
             to_us(e.updated_at),
             e.revision,
+            e.sequence,
+            to_us(e.observed_at) if e.observed_at else None,
             e.event_id,
         )
 

@@ -44,7 +44,16 @@ class Fleet:
 
     @classmethod
     def create(
-        cls, *, depart: F8, pcu: F8, vmax: F8, origin: I8, dest: I8, row: I8, mode: npt.NDArray[np.int8]
+        cls,
+        *,
+        depart: F8,
+        pcu: F8,
+        vmax: F8,
+        origin: I8,
+        dest: I8,
+        row: I8,
+        mode: npt.NDArray[np.int8],
+        creep: F8 | None = None,
     ) -> Fleet:
         """Return a fleet of vehicles that have not departed yet."""
         n = len(depart)
@@ -54,6 +63,9 @@ class Fleet:
         hot[:, kn.V_VMAX] = vmax
         hot[:, kn.V_ROW] = row
         hot[:, kn.V_DEST] = dest
+        hot[:, kn.V_T0] = np.nan
+        hot[:, kn.V_PREV] = -1
+        hot[:, kn.V_CREEP] = 0.0 if creep is None else creep
         return cls(
             hot=hot,
             depart=np.ascontiguousarray(depart, dtype=np.float64),
@@ -92,6 +104,11 @@ class Fleet:
     def dist(self) -> F8:
         """Metres driven (whole links left)."""
         return self.hot[:, kn.V_DIST]
+
+    @property
+    def entered(self) -> F8:
+        """Time each vehicle entered the network (NaN if it has not)."""
+        return self.hot[:, kn.V_T0]
 
     @property
     def ff(self) -> F8:

@@ -43,6 +43,7 @@ capacity, each vehicle keeps its own free speed.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numba as nb
 import numpy as np
@@ -52,8 +53,16 @@ import numpy.typing as npt
 PENDING, WAITING, ON_LINK, ARRIVED, UNROUTABLE = 0, 1, 2, 3, 4
 
 #: Columns of the per-vehicle hot state (one row per vehicle, so a move touches one or two cache lines).
-V_NEXT, V_READY, V_ENTER, V_PCU, V_VMAX, V_ROW, V_DEST, V_DIST, V_FF = range(9)
-N_VCOLS = 9
+#: V_T0 is when the vehicle entered the network (NaN before), V_ENTER when it entered its current link;
+#: V_NEXT / V_PREV thread the link queues, V_CREEP is the speed (m/s) at which it filters through a
+#: queue (0: it does not).
+V_NEXT, V_READY, V_ENTER, V_PCU, V_VMAX, V_ROW, V_DEST, V_DIST, V_FF, V_T0, V_PREV, V_CREEP = range(12)
+N_VCOLS = 12
+
+#: How far behind a blocked head the kernel looks for vehicles that have filtered to the front, and
+#: how many of those it tries per round (each try is a route choice).
+FILTER_DEPTH = 64
+FILTER_TRIES = 4
 
 #: Movements through a junction (also the index of their crossing time in ``turn_delays``).
 TURN_STRAIGHT, TURN_RIGHT, TURN_LEFT, TURN_U = 0, 1, 2, 3
@@ -64,6 +73,89 @@ N_COUNTERS = 6
 
 F8 = npt.NDArray[np.float64]
 I8 = npt.NDArray[np.int64]
+B1 = npt.NDArray[np.bool_]
+
+
+class Links(NamedTuple):
+    """Static link data: fixed for a run (one entry per link unless noted)."""
+
+    u: I8
+    v: I8
+    length: F8  #: m
+    vf: F8  #: free speed, m/s
+    cap: F8  #: discharge capacity, PCU/s
+    storage: F8  #: jam storage, PCU
+    phase: I8  #: signal phase of the downstream node (0, 1) or -1 if unsignalised
+    offset: F8  #: signal offset of the downstream node, s
+    bearing: F8  #: radians, compass
+    junction: B1  #: the downstream node is a junction (3+ neighbours)
+    axis: I8  #: approach axis at an unsignalised crossing (0, 1) or -1 if none
+    adj_ptr: I8  #: out-links of node x: adj_link[adj_ptr[x]:adj_ptr[x + 1]] (one entry per node + 1)
+    adj_link: I8
+    hist_off: I8  #: offset of each link's downstream-count ring buffer in `LinkState.hist`
+    hist_len: I8  #: its length: backward-wave travel time in steps + 1
+    lanes: F8
+    overtake: B1  #: multi-lane: the queue is ordered by arrival at the link's end, not by entry
+
+
+class LinkState(NamedTuple):
+    """Dynamic link state, advanced in place."""
+
+    closed: B1
+    cost: F8  #: routing cost of each link, s
+    head: I8  #: first vehicle on the link (-1 if empty); the queue is threaded through V_NEXT
+    tail: I8
+    n_on: I8  #: vehicles on the link
+    w_head: I8  #: first vehicle waiting to enter the link from its origin
+    w_tail: I8
+    n_up: F8  #: cumulative PCU that entered
+    n_down: F8  #: cumulative PCU that left
+    out_allow: F8  #: discharge allowance this step, PCU
+    in_allow: F8  #: inflow allowance this step, PCU
+    hist: F8  #: ring buffers of n_down (see `Links.hist_off`)
+    hist_pos: I8
+    x_busy: F8  #: [node, axis]: until when the crossing is held
+    x_since: I8  #: [node, axis]: step the axis's request was filed
+    x_seen: I8  #: [node, axis]: step the request was last renewed
+    cand: I8  #: scratch: links with a ready head (li) or a waiting vehicle (m + li), 2 × links
+    n_creep: I8  #: vehicles on the link that can filter through its queue
+
+
+class Vehicles(NamedTuple):
+    """The fleet, advanced in place: hot row state (columns V_*) and column arrays."""
+
+    hot: F8
+    state: npt.NDArray[np.int8]
+    origin: I8
+    depart: F8
+    arrive: F8
+    dep_order: I8  #: vehicle ids by departure time
+    dep_ptr: I8  #: 1 element: position of the next departure in dep_order
+
+
+class Control(NamedTuple):
+    """Route tables, junction and signal settings, the kernel's random state."""
+
+    dist: npt.NDArray[np.float32]  #: [destination row, node]: least cost to the destination, s
+    signal: F8  #: (cycle_s, green_s) of the two-phase plans
+    turn_delays: F8  #: crossing times (straight, right, left, U-turn), s
+    spill_penalty: float  #: extra routing cost of a full out-link, s
+    teleport_s: float  #: blocked this long at a head: teleport (0 = off)
+    rng: npt.NDArray[np.uint64]  #: 1 element: xorshift state
+    jam_pcu_m: float  #: jam density per lane, PCU/m (queue length of a PCU = 1 / (jam · lanes))
+
+
+class Stats(NamedTuple):
+    """Counters and per-bin statistics ([bin, link]), accumulated in place."""
+
+    counters: I8  #: C_* indices
+    bin_s: float
+    inflow: F8  #: vehicles that entered
+    outflow: F8  #: vehicles that left
+    travel_time: F8  #: summed link travel times of the vehicles that left, s
+    occupancy: F8  #: vehicle-seconds on the link
+    queue: F8  #: sampled queued vehicle-seconds
+    queue_every: int  #: queue sampling interval, steps
 
 
 @nb.njit(cache=True, inline="always")
@@ -100,49 +192,29 @@ def _turn_delay(b_in: float, b_out: float, delays: F8) -> float:
 
 
 @nb.njit(cache=True, inline="always")
-def _receiving(  # noqa: PLR0917
-    li: int, s: int, hist: F8, hist_off: I8, hist_len: I8, l_storage: F8, n_up: F8
-) -> float:
+def _receiving(li: int, s: int, lk: Links, ls: LinkState) -> float:
     """Return the free storage of link `li` at step `s` (PCU): N_down(t - L/w) + storage - N_up(t)."""
-    s_lag = s - (hist_len[li] - 1)
-    lagged = hist[hist_off[li] + s_lag % hist_len[li]] if s_lag >= 0 else 0.0
-    return float(lagged + l_storage[li] - n_up[li])
+    n = lk.hist_len[li]
+    s_lag = s - (n - 1)
+    lagged = ls.hist[lk.hist_off[li] + s_lag % n] if s_lag >= 0 else 0.0
+    return float(lagged + lk.storage[li] - ls.n_up[li])
 
 
 @nb.njit(cache=True, inline="always")
-def _choose(  # noqa: PLR0917  (numba: positional arrays)
-    li: int,
-    node: int,
-    row: int,
-    s: int,
-    l_u: I8,
-    l_v: I8,
-    l_closed: npt.NDArray[np.bool_],
-    l_cost: F8,
-    l_bearing: F8,
-    l_junction: npt.NDArray[np.bool_],
-    adj_ptr: I8,
-    adj_link: I8,
-    dist: npt.NDArray[np.float32],
-    turn_delays: F8,
-    spill_penalty: float,
-    hist: F8,
-    hist_off: I8,
-    hist_len: I8,
-    l_storage: F8,
-    n_up: F8,
-    rng: npt.NDArray[np.uint64],
-) -> int:
+def _choose(li: int, node: int, row: int, s: int, lk: Links, ls: LinkState, ctl: Control) -> int:  # noqa: PLR0917
     """Return the next link out of `node` that minimises turn + link cost + cost-to-destination.
 
     `li` is the link the vehicle is on (-1 at its origin). U-turns are a last resort; a link whose
     storage is full costs ``spill_penalty`` more (drivers avoid a street they see jammed). Exact
     ties are broken uniformly at random.
     """
+    l_u, l_v, l_bearing, l_junction = lk.u, lk.v, lk.bearing, lk.junction
+    l_closed, l_cost, dist, rng = ls.closed, ls.cost, ctl.dist, ctl.rng
+    adj_link = lk.adj_link
     best = -1
     best_c = np.inf
     n_tied = 0
-    for a in range(adj_ptr[node], adj_ptr[node + 1]):
+    for a in range(lk.adj_ptr[node], lk.adj_ptr[node + 1]):
         nl = adj_link[a]
         if l_closed[nl]:
             continue
@@ -154,9 +226,9 @@ def _choose(  # noqa: PLR0917  (numba: positional arrays)
             if l_v[nl] == l_u[li]:
                 c += 3600.0
             elif l_junction[li]:
-                c += _turn_delay(l_bearing[li], l_bearing[nl], turn_delays)
-            if _receiving(nl, s, hist, hist_off, hist_len, l_storage, n_up) <= 0.0:
-                c += spill_penalty
+                c += _turn_delay(l_bearing[li], l_bearing[nl], ctl.turn_delays)
+            if _receiving(nl, s, lk, ls) <= 0.0:
+                c += ctl.spill_penalty
         if c < best_c - 1e-6:
             best = nl
             best_c = c
@@ -195,30 +267,7 @@ def _crossing_held(  # noqa: PLR0917
 
 @nb.njit(cache=True)
 def _jump(  # noqa: PLR0917
-    h: int,
-    nl: int,
-    s: int,
-    veh: F8,
-    l_u: I8,
-    l_v: I8,
-    l_len: F8,
-    l_vf: F8,
-    l_closed: npt.NDArray[np.bool_],
-    l_cost: F8,
-    l_bearing: F8,
-    l_junction: npt.NDArray[np.bool_],
-    adj_ptr: I8,
-    adj_link: I8,
-    dist: npt.NDArray[np.float32],
-    turn_delays: F8,
-    spill_penalty: float,
-    hist: F8,
-    hist_off: I8,
-    hist_len: I8,
-    l_storage: F8,
-    n_up: F8,
-    in_allow: F8,
-    rng: npt.NDArray[np.uint64],
+    h: int, nl: int, s: int, veh: F8, lk: Links, ls: LinkState, ctl: Control
 ) -> tuple[int, float, float]:
     """Return where a teleported vehicle lands: (link or -1 at its destination, free time, metres).
 
@@ -232,85 +281,189 @@ def _jump(  # noqa: PLR0917
     dest = int(veh[h, V_DEST])
     row = int(veh[h, V_ROW])
     for _ in range(64):
-        tt += l_len[cur] / min(l_vf[cur], veh[h, V_VMAX])
-        dd += l_len[cur]
-        if l_v[cur] == dest:
+        tt += lk.length[cur] / min(lk.vf[cur], veh[h, V_VMAX])
+        dd += lk.length[cur]
+        if lk.v[cur] == dest:
             return -1, tt, dd
-        nxt = _choose(
-            cur, l_v[cur], row, s, l_u, l_v, l_closed, l_cost, l_bearing, l_junction, adj_ptr, adj_link,
-            dist, turn_delays, spill_penalty, hist, hist_off, hist_len, l_storage, n_up, rng,
-        )  # fmt: skip
+        nxt = _choose(cur, lk.v[cur], row, s, lk, ls, ctl)
         if nxt < 0:
             return -2, 0.0, 0.0
-        if in_allow[nxt] > 0.0 and _receiving(nxt, s, hist, hist_off, hist_len, l_storage, n_up) > 0.0:
+        if ls.in_allow[nxt] > 0.0 and _receiving(nxt, s, lk, ls) > 0.0:
             return nxt, tt, dd
         cur = nxt
     return -2, 0.0, 0.0
 
 
+@nb.njit(cache=True, inline="always")
+def _append(li: int, h: int, lk: Links, ls: LinkState, veh: F8) -> None:
+    """Put vehicle `h` (its V_READY set) into the queue of link `li`.
+
+    On a one-lane link at the tail (strict FIFO); on a multi-lane link behind the last vehicle that
+    reaches the link's end no later than it, so a faster vehicle overtakes slower ones still in
+    transit (it never passes a vehicle already queued at the end).
+    """
+    p = ls.tail[li]
+    if lk.overtake[li]:
+        r = veh[h, V_READY]
+        while p >= 0 and veh[p, V_READY] > r:
+            p = int(veh[p, V_PREV])
+    if p < 0:
+        nxt = ls.head[li]
+        ls.head[li] = h
+    else:
+        nxt = int(veh[p, V_NEXT])
+        veh[p, V_NEXT] = h
+    veh[h, V_PREV] = p
+    veh[h, V_NEXT] = nxt
+    if nxt >= 0:
+        veh[nxt, V_PREV] = h
+    else:
+        ls.tail[li] = h
+    ls.n_on[li] += 1
+    if veh[h, V_CREEP] > 0.0:
+        ls.n_creep[li] += 1
+
+
+@nb.njit(cache=True, inline="always")
+def _unlink(li: int, h: int, prev: int, ls: LinkState, veh: F8) -> None:
+    """Take vehicle `h` (behind `prev`, -1 at the head) out of the queue of link `li`."""
+    nxt = int(veh[h, V_NEXT])
+    if prev < 0:
+        ls.head[li] = nxt
+    else:
+        veh[prev, V_NEXT] = nxt
+    if nxt >= 0:
+        veh[nxt, V_PREV] = prev
+    else:
+        ls.tail[li] = prev
+    ls.n_on[li] -= 1
+    if veh[h, V_CREEP] > 0.0:
+        ls.n_creep[li] -= 1
+
+
+@nb.njit(cache=True)
+def _leave(  # noqa: PLR0917  (numba: positional arguments only)
+    li: int,
+    h: int,
+    prev: int,
+    texit: float,
+    may_jump: bool,
+    s: int,
+    t: float,
+    b: int,
+    lk: Links,
+    ls: LinkState,
+    fl: Vehicles,
+    ctl: Control,
+    st: Stats,
+) -> bool:
+    """Move vehicle `h` off link `li` at `texit` (to its next link or its destination) if it can go.
+
+    It chooses its out-link; it stays if that link has no room or inflow capacity or the junction's
+    crossing is held against it, unless `may_jump` and it has waited ``teleport_s`` (then it jumps
+    as SUMO's teleport). Returns whether it moved.
+    """
+    veh = fl.hot
+    jump_tt = 0.0
+    nl = -1
+    if lk.v[li] != int(veh[h, V_DEST]):
+        nl = _choose(li, lk.v[li], int(veh[h, V_ROW]), s, lk, ls, ctl)
+        if (nl < 0 or ls.in_allow[nl] <= 0.0 or _receiving(nl, s, lk, ls) <= 0.0) or (
+            lk.axis[li] >= 0
+            and _turn_kind(lk.bearing[li], lk.bearing[nl]) != TURN_RIGHT
+            and _crossing_held(lk.v[li], lk.axis[li], s, t, ls.x_busy, ls.x_since, ls.x_seen)
+        ):
+            if not (may_jump and ctl.teleport_s > 0.0 and nl >= 0 and t - veh[h, V_READY] >= ctl.teleport_s):
+                return False
+            land, jump_tt, jump_m = _jump(h, nl, s, veh, lk, ls, ctl)
+            if land == -2:
+                return False
+            nl = land
+            veh[h, V_DIST] += jump_m
+            veh[h, V_FF] += jump_tt
+            st.counters[C_TELEPORTS] += 1
+    pcu = veh[h, V_PCU]
+    _unlink(li, h, prev, ls, veh)
+    ls.n_down[li] += pcu
+    ls.out_allow[li] -= pcu
+    st.outflow[b, li] += 1.0
+    st.travel_time[b, li] += texit - veh[h, V_ENTER]
+    veh[h, V_DIST] += lk.length[li]
+    if nl < 0:
+        fl.state[h] = ARRIVED
+        fl.arrive[h] = texit + jump_tt
+        st.counters[C_ARRIVED] += 1
+        st.counters[C_ON_NET] -= 1
+        return True
+    g = lk.axis[li]
+    kind = _turn_kind(lk.bearing[li], lk.bearing[nl])
+    if g >= 0 and kind != TURN_RIGHT and jump_tt == 0.0:
+        nd = lk.v[li]
+        ls.x_busy[nd, g] = max(ls.x_busy[nd, g], texit + ctl.turn_delays[kind])
+        ls.x_seen[nd, g] = -2  # this axis's request is served
+    st.inflow[b, nl] += 1.0
+    delay = 0.0
+    if lk.junction[li] and jump_tt == 0.0:
+        delay = _turn_delay(lk.bearing[li], lk.bearing[nl], ctl.turn_delays)
+    run = lk.length[nl] / min(lk.vf[nl], veh[h, V_VMAX])
+    veh[h, V_FF] += run
+    veh[h, V_ENTER] = texit + jump_tt
+    veh[h, V_READY] = texit + jump_tt + delay + run
+    _append(nl, h, lk, ls, veh)
+    ls.n_up[nl] += pcu
+    ls.in_allow[nl] -= pcu
+    return True
+
+
+@nb.njit(cache=True)
+def _filter(  # noqa: PLR0917
+    li: int,
+    h: int,
+    s: int,
+    t: float,
+    t1: float,
+    b: int,
+    lk: Links,
+    ls: LinkState,
+    fl: Vehicles,
+    ctl: Control,
+    st: Stats,
+) -> bool:
+    """Let one vehicle that filters (V_CREEP > 0) pass the blocked head `h` of link `li`, if one can.
+
+    Lane-free mixed traffic: a motorbike that reaches the back of a queue creeps through it at its
+    creeping speed instead of waiting its turn (porous flow: Nair, Mahmassani and Miller-Hooks 2011;
+    creeping: Fan and Work 2015). A queue of ``q`` PCU ahead is ``q / (jam · lanes)`` metres long,
+    so the vehicle reaches the front ``q / (jam · lanes) · (1 / v_creep - 1 / v_free)`` after its
+    free-flow arrival; from then it leaves as soon as its own out-link has room, sharing the
+    link's discharge capacity (PCU) with everyone else.
+    """
+    veh = fl.hot
+    space = 1.0 / (ctl.jam_pcu_m * lk.lanes[li])
+    ahead = veh[h, V_PCU]
+    prev = h
+    x = int(veh[h, V_NEXT])
+    tries = 0
+    for _ in range(FILTER_DEPTH):
+        if x < 0 or veh[x, V_READY] >= t1 or tries == FILTER_TRIES:
+            return False
+        cr = veh[x, V_CREEP]
+        if cr > 0.0:
+            vx = min(lk.vf[li], veh[x, V_VMAX])
+            front = veh[x, V_READY] + ahead * space * max(1.0 / cr - 1.0 / vx, 0.0)
+            if front < t1:
+                if _leave(li, x, prev, max(front, t), False, s, t, b, lk, ls, fl, ctl, st):
+                    return True
+                tries += 1
+        ahead += veh[x, V_PCU]
+        prev = x
+        x = int(veh[x, V_NEXT])
+    return False
+
+
 @nb.njit(cache=True)
 def advance(  # noqa: PLR0917
-    step0: int,
-    n_steps: int,
-    dt: float,
-    # links: static
-    l_u: I8,
-    l_v: I8,
-    l_len: F8,
-    l_vf: F8,
-    l_cap: F8,
-    l_storage: F8,
-    l_phase: I8,
-    l_offset: F8,
-    l_bearing: F8,
-    l_junction: npt.NDArray[np.bool_],
-    adj_ptr: I8,
-    adj_link: I8,
-    # links: dynamic
-    l_closed: npt.NDArray[np.bool_],
-    l_cost: F8,
-    l_head: I8,
-    l_tail: I8,
-    l_count: I8,
-    w_head: I8,
-    w_tail: I8,
-    n_up: F8,
-    n_down: F8,
-    out_allow: F8,
-    in_allow: F8,
-    l_axis: I8,
-    x_busy: F8,
-    x_since: I8,
-    x_seen: I8,
-    hist: F8,
-    hist_off: I8,
-    hist_len: I8,
-    hist_pos: I8,
-    # vehicles
-    veh: F8,
-    v_state: npt.NDArray[np.int8],
-    v_origin: I8,
-    v_depart: F8,
-    v_arrive: F8,
-    dep_order: I8,
-    dep_ptr: I8,
-    dist: npt.NDArray[np.float32],
-    # control
-    signal: F8,
-    turn_delays: F8,
-    spill_penalty: float,
-    teleport_s: float,
-    rng: npt.NDArray[np.uint64],
-    cand: I8,
-    counters: I8,
-    # statistics, [bin, link]
-    bin_s: float,
-    st_in: F8,
-    st_out: F8,
-    st_tt: F8,
-    st_occ: F8,
-    st_queue: F8,
-    queue_every: int,
+    step0: int, n_steps: int, dt: float, lk: Links, ls: LinkState, fl: Vehicles, ctl: Control, st: Stats
 ) -> None:
     """Advance the state by `n_steps` steps of `dt` seconds from global step `step0`, in place.
 
@@ -318,7 +471,20 @@ def advance(  # noqa: PLR0917
     `row` (see `simulations.traffic.routing`); each vehicle picks its next link when it reaches the head
     of its link. ``signal`` holds ``(cycle_s, green_s)`` of the two-phase plans; ``turn_delays`` the
     crossing times (straight, right, left, U-turn) at junctions. See the module docstring.
+
+    The state comes in named groups (static link data, link state, fleet, control, statistics)
+    so that no two arrays can be swapped at the call; they are unpacked by name below.
     """
+    l_len, l_vf, l_cap, l_phase, l_offset = lk.length, lk.vf, lk.cap, lk.phase, lk.offset
+    hist_off, hist_len = lk.hist_off, lk.hist_len
+    l_closed, l_head, l_count = ls.closed, ls.head, ls.n_on
+    w_head, w_tail, n_up, n_down = ls.w_head, ls.w_tail, ls.n_up, ls.n_down
+    out_allow, in_allow, hist, hist_pos, cand = ls.out_allow, ls.in_allow, ls.hist, ls.hist_pos, ls.cand
+    veh, v_state, v_origin, v_depart = fl.hot, fl.state, fl.origin, fl.depart
+    dep_order, dep_ptr = fl.dep_order, fl.dep_ptr
+    signal, rng = ctl.signal, ctl.rng
+    counters, bin_s, queue_every = st.counters, st.bin_s, st.queue_every
+    st_in, st_occ, st_queue = st.inflow, st.occupancy, st.queue
     m = l_len.shape[0]
     n_bins = st_in.shape[0]
     cycle = signal[0]
@@ -337,10 +503,7 @@ def advance(  # noqa: PLR0917
             if v_state[vid] != PENDING:
                 continue
             row = int(veh[vid, V_ROW])
-            first = _choose(
-                -1, v_origin[vid], row, s, l_u, l_v, l_closed, l_cost, l_bearing, l_junction, adj_ptr,
-                adj_link, dist, turn_delays, spill_penalty, hist, hist_off, hist_len, l_storage, n_up, rng,
-            )  # fmt: skip
+            first = _choose(-1, v_origin[vid], row, s, lk, ls, ctl)
             if first < 0:
                 v_state[vid] = UNROUTABLE
                 continue
@@ -386,109 +549,29 @@ def advance(  # noqa: PLR0917
                         ph = (t + l_offset[li]) % cycle
                         start = 0.0 if l_phase[li] == 0 else 0.5 * cycle
                         ok = start <= ph < start + green
-                    jump_tt = 0.0
                     if ok:
-                        texit = max(veh[h, V_READY], t)
-                        nl = -1
-                        if l_v[li] != int(veh[h, V_DEST]):
-                            row = int(veh[h, V_ROW])
-                            nl = _choose(
-                                li, l_v[li], row, s, l_u, l_v, l_closed, l_cost, l_bearing, l_junction,
-                                adj_ptr, adj_link, dist, turn_delays, spill_penalty, hist, hist_off, hist_len,
-                                l_storage, n_up, rng,
-                            )  # fmt: skip
-                            if (
-                                nl < 0
-                                or in_allow[nl] <= 0.0
-                                or _receiving(nl, s, hist, hist_off, hist_len, l_storage, n_up) <= 0.0
-                            ) or (
-                                l_axis[li] >= 0
-                                and _turn_kind(l_bearing[li], l_bearing[nl]) != TURN_RIGHT
-                                and _crossing_held(l_v[li], l_axis[li], s, t, x_busy, x_since, x_seen)
-                            ):
-                                ok = False
-                                if teleport_s > 0.0 and nl >= 0 and t - veh[h, V_READY] >= teleport_s:
-                                    land, jump_tt, jump_m = _jump(
-                                        h, nl, s, veh, l_u, l_v, l_len, l_vf, l_closed, l_cost, l_bearing,
-                                        l_junction, adj_ptr, adj_link, dist, turn_delays, spill_penalty, hist,
-                                        hist_off, hist_len, l_storage, n_up, in_allow, rng,
-                                    )  # fmt: skip
-                                    if land > -2:
-                                        ok = True
-                                        nl = land
-                                        veh[h, V_DIST] += jump_m
-                                        veh[h, V_FF] += jump_tt
-                                        counters[C_TELEPORTS] += 1
-                        if ok:
-                            pcu = veh[h, V_PCU]
-                            l_head[li] = int(veh[h, V_NEXT])
-                            if l_head[li] < 0:
-                                l_tail[li] = -1
-                            l_count[li] -= 1
-                            n_down[li] += pcu
-                            out_allow[li] -= pcu
-                            st_out[b, li] += 1.0
-                            st_tt[b, li] += texit - veh[h, V_ENTER]
-                            veh[h, V_DIST] += l_len[li]
-                            if nl < 0:
-                                v_state[h] = ARRIVED
-                                v_arrive[h] = texit + jump_tt
-                                counters[C_ARRIVED] += 1
-                                counters[C_ON_NET] -= 1
-                            else:
-                                veh[h, V_NEXT] = -1
-                                if l_tail[nl] >= 0:
-                                    veh[l_tail[nl], V_NEXT] = h
-                                else:
-                                    l_head[nl] = h
-                                l_tail[nl] = h
-                                l_count[nl] += 1
-                                n_up[nl] += pcu
-                                in_allow[nl] -= pcu
-                                g = l_axis[li]
-                                kind = _turn_kind(l_bearing[li], l_bearing[nl])
-                                if g >= 0 and kind != TURN_RIGHT and jump_tt == 0.0:
-                                    nd = l_v[li]
-                                    x_busy[nd, g] = max(x_busy[nd, g], texit + turn_delays[kind])
-                                    x_seen[nd, g] = -2  # this axis's request is served
-                                st_in[b, nl] += 1.0
-                                delay = 0.0
-                                if l_junction[li] and jump_tt == 0.0:
-                                    delay = _turn_delay(l_bearing[li], l_bearing[nl], turn_delays)
-                                run = l_len[nl] / min(l_vf[nl], veh[h, V_VMAX])
-                                veh[h, V_FF] += run
-                                veh[h, V_ENTER] = texit + jump_tt
-                                veh[h, V_READY] = texit + jump_tt + delay + run
-                            moved = True
+                        moved = _leave(li, h, -1, max(veh[h, V_READY], t), True, s, t, b, lk, ls, fl, ctl, st)
+                        if not moved and ls.n_creep[li] > 0:
+                            moved = _filter(li, h, s, t, t1, b, lk, ls, fl, ctl, st)
                 else:
                     li = c - m
                     h = w_head[li]
-                    if (
-                        h >= 0
-                        and not l_closed[li]
-                        and in_allow[li] > 0.0
-                        and _receiving(li, s, hist, hist_off, hist_len, l_storage, n_up) > 0.0
-                    ):
+                    if h >= 0 and not l_closed[li] and in_allow[li] > 0.0 and _receiving(li, s, lk, ls) > 0.0:
                         pcu = veh[h, V_PCU]
                         w_head[li] = int(veh[h, V_NEXT])
                         if w_head[li] < 0:
                             w_tail[li] = -1
-                        veh[h, V_NEXT] = -1
-                        if l_tail[li] >= 0:
-                            veh[l_tail[li], V_NEXT] = h
-                        else:
-                            l_head[li] = h
-                        l_tail[li] = h
-                        l_count[li] += 1
-                        n_up[li] += pcu
-                        in_allow[li] -= pcu
-                        st_in[b, li] += 1.0
-                        v_state[h] = ON_LINK
                         tin = max(v_depart[h], t)
                         run = l_len[li] / min(l_vf[li], veh[h, V_VMAX])
                         veh[h, V_FF] += run
                         veh[h, V_ENTER] = tin
+                        veh[h, V_T0] = tin
                         veh[h, V_READY] = tin + run
+                        _append(li, h, lk, ls, veh)
+                        n_up[li] += pcu
+                        in_allow[li] -= pcu
+                        st_in[b, li] += 1.0
+                        v_state[h] = ON_LINK
                         counters[C_ENTERED] += 1
                         counters[C_ON_NET] += 1
                         counters[C_WAITING] -= 1
@@ -511,6 +594,18 @@ def advance(  # noqa: PLR0917
                     q += 1
                     h = int(veh[h, V_NEXT])
                 st_queue[b, li] += q * queue_every * dt
+
+
+@nb.njit(cache=True)
+def vehicle_links(l_head: I8, veh: F8) -> I8:
+    """Return the link each vehicle is on (-1 if it is on none), from the links' queues."""
+    out = np.full(veh.shape[0], -1, dtype=np.int64)
+    for li in range(l_head.shape[0]):
+        h = l_head[li]
+        while h >= 0:
+            out[h] = li
+            h = int(veh[h, V_NEXT])
+    return out
 
 
 @nb.njit(cache=True)

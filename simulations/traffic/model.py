@@ -90,6 +90,7 @@ class TrafficModel(mesa.Model):  # type: ignore[misc]
         )
         self.shortest_time = uncongested[self.fleet.row, self.fleet.origin].astype(np.float64)
         self.guidance = RouteGuidance(self)
+        self.kernel_state = self._kernel_state()
         order = np.argsort(self.fleet.origin, kind="stable")
         nodes, starts = np.unique(self.fleet.origin[order], return_index=True)
         self.zones = [
@@ -123,6 +124,7 @@ class TrafficModel(mesa.Model):  # type: ignore[misc]
         self.free_time = a.free_time_s.copy()
         kj = p.jam_density_pcu_km / 1000.0
         lanes = a.lanes.astype(np.float64)
+        self.l_lanes = lanes
         q_lane = self.l_cap / lanes
         kc = q_lane / self.l_vf
         if np.any(kj <= kc * 1.05):
@@ -224,10 +226,14 @@ class TrafficModel(mesa.Model):  # type: ignore[misc]
         v_of = np.array(
             [self.params.vehicles[m].speed_kmh / 3.6 if m in self.params.vehicles else 1.0 for m in MODES]
         )
+        creep_of = np.array(
+            [self.params.vehicles[m].creep_kmh / 3.6 if m in self.params.vehicles else 0.0 for m in MODES]
+        )
         self.fleet = Fleet.create(
             depart=dep,
             pcu=pcu_of[mode],
             vmax=v_of[mode],
+            creep=creep_of[mode],
             origin=o,
             dest=d,
             row=row.astype(np.int64),
@@ -273,10 +279,14 @@ class TrafficModel(mesa.Model):  # type: ignore[misc]
 
     # -- stepping -------------------------------------------------------------------------------
     def recent_speed_kmh(self) -> float:
-        """Return the space-mean speed of the vehicles that left a link in the current 5-min bin."""
+        """Return the space-mean speed on the network in the current 5-min bin (Edie's definition).
+
+        Distance of the links left in the bin over the time every vehicle spent on a link in it,
+        stuck ones included, so a jam reads as slow even when hardly anyone leaves a link.
+        """
         b = min(int(max(self.t - self.dt, 0.0) / self.params.bin_s), self.st_out.shape[0] - 1)
-        tt = float(self.st_tt[b].sum())
-        return float((self.st_out[b] * self.l_len).sum() / tt * 3.6) if tt > 0 else float("nan")
+        occ = float(self.st_occ[b].sum())
+        return float((self.st_out[b] * self.l_len).sum() / occ * 3.6) if occ > 0 else float("nan")
 
     def step(self) -> None:
         """Advance one mesa step (``params.step_s``): closures, routing decisions, then the kernel."""
@@ -288,35 +298,46 @@ class TrafficModel(mesa.Model):  # type: ignore[misc]
         period = self.params.routing.period_s
         if self.t > 0 and (self.t + 1e-9) % period < self.dt * self.steps_per_tick - 1e-9:
             self.guidance.step()
-        f = self.fleet
         n = min(self.steps_per_tick, math.ceil(self.params.horizon_s / self.dt) - self.step_index)
-        kn.advance(
-            self.step_index, n, self.dt,
-            self.link_u, self.link_v, self.l_len, self.l_vf, self.l_cap, self.l_storage, self.l_phase,
-            self.l_offset, self.l_bearing, self.l_junction, self.router.adj_ptr, self.router.adj_link,
-            self.l_closed, self.l_cost, self.l_head, self.l_tail, self.l_count, self.w_head, self.w_tail,
-            self.n_up, self.n_down, self.out_allow, self.in_allow, self.l_axis, self.x_busy, self.x_since,
-            self.x_seen, self.hist,
-            self.hist_off, self.hist_len, self.hist_pos,
-            f.hot, f.state, f.origin, f.depart, f.arrive, f.dep_order, self.dep_ptr, self.dist,
-            self.signal, self.turn_delays, float(self.params.routing.spill_penalty_s),
-            float(self.params.teleport_s or 0.0), self.kernel_rng,
-            self.cand, self.counters,
-            float(self.params.bin_s), self.st_in, self.st_out, self.st_tt, self.st_occ, self.st_queue,
-            self.queue_every,
-        )  # fmt: skip
+        kn.advance(self.step_index, n, self.dt, *self.kernel_state)
         self.step_index += n
         self.t = self.step_index * self.dt
         self.datacollector.collect(self)
         if self.step_index >= math.ceil(self.params.horizon_s / self.dt):
             self.running = False
 
-    @property
-    def dep_ptr(self) -> I8:
-        """Position of the next departure in the fleet's departure order (a 1-element array)."""
-        if not hasattr(self, "_dep_ptr"):
-            self._dep_ptr = np.zeros(1, dtype=np.int64)
-        return self._dep_ptr
+    def _kernel_state(self) -> tuple[kn.Links, kn.LinkState, kn.Vehicles, kn.Control, kn.Stats]:
+        """Return the kernel's named state groups; they share the model's arrays (updated in place)."""
+        f = self.fleet
+        links = kn.Links(
+            u=self.link_u, v=self.link_v, length=self.l_len, vf=self.l_vf, cap=self.l_cap,
+            storage=self.l_storage, phase=self.l_phase, offset=self.l_offset, bearing=self.l_bearing,
+            junction=self.l_junction, axis=self.l_axis, adj_ptr=self.router.adj_ptr,
+            adj_link=self.router.adj_link, hist_off=self.hist_off, hist_len=self.hist_len,
+            lanes=self.l_lanes, overtake=self.l_lanes >= 2,
+        )  # fmt: skip
+        state = kn.LinkState(
+            closed=self.l_closed, cost=self.l_cost, head=self.l_head, tail=self.l_tail, n_on=self.l_count,
+            w_head=self.w_head, w_tail=self.w_tail, n_up=self.n_up, n_down=self.n_down,
+            out_allow=self.out_allow, in_allow=self.in_allow, hist=self.hist, hist_pos=self.hist_pos,
+            x_busy=self.x_busy, x_since=self.x_since, x_seen=self.x_seen, cand=self.cand,
+            n_creep=np.zeros(len(self.l_len), dtype=np.int64),
+        )  # fmt: skip
+        vehicles = kn.Vehicles(
+            hot=f.hot, state=f.state, origin=f.origin, depart=f.depart, arrive=f.arrive,
+            dep_order=f.dep_order, dep_ptr=np.zeros(1, dtype=np.int64),
+        )  # fmt: skip
+        control = kn.Control(
+            dist=self.dist, signal=self.signal, turn_delays=self.turn_delays,
+            spill_penalty=float(self.params.routing.spill_penalty_s),
+            teleport_s=float(self.params.teleport_s or 0.0), rng=self.kernel_rng,
+            jam_pcu_m=float(self.params.jam_density_pcu_km) / 1000.0,
+        )  # fmt: skip
+        stats = kn.Stats(
+            counters=self.counters, bin_s=float(self.params.bin_s), inflow=self.st_in, outflow=self.st_out,
+            travel_time=self.st_tt, occupancy=self.st_occ, queue=self.st_queue, queue_every=self.queue_every,
+        )  # fmt: skip
+        return links, state, vehicles, control, stats
 
     def run(self, progress: Progress | None = None) -> None:
         """Step until the horizon, reporting progress."""

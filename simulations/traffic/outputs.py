@@ -70,7 +70,7 @@ def build_result(
         "origin_node": f.origin, "dest_node": f.dest,
         "origin_cell": model.trips.get("origin_cell", pd.Series("", index=model.trips.index)).to_numpy(),
         "dest_cell": model.trips.get("dest_cell", pd.Series("", index=model.trips.index)).to_numpy(),
-        "depart_s": f.depart, "arrive_s": f.arrive, "travel_time_s": tt,
+        "depart_s": f.depart, "entered_s": f.entered, "arrive_s": f.arrive, "travel_time_s": tt,
         "free_flow_time_s": free, "shortest_time_s": model.shortest_time, "delay_s": tt - free,
         "distance_m": f.dist,
         "completed": arrived, "status": [STATUS[int(s)] for s in f.state],
@@ -126,39 +126,122 @@ def build_result(
         [{"node": z.node, "trips": len(z.vehicles), "departed": z.departed, "arrived": z.arrived,
           "mean_trip_time_s": z.mean_trip_time_s} for z in model.zones]
     )  # fmt: skip
-    n = len(f)
-    done = int(arrived.sum())
-    unroutable = int((f.state == kn.UNROUTABLE).sum())
-    end_t = np.minimum(np.where(arrived, f.arrive, horizon), horizon)
-    started = (f.state != kn.PENDING) & (f.state != kn.UNROUTABLE)
-    veh_s = float(np.clip(end_t - f.depart, 0, None)[started].sum())
-    ttc = tt[arrived]
+    kpis = trip_kpis(model, horizon)
+    kpis["max_queue_veh"] = float(links_layer["max_queue_veh"].max()) if m else 0.0
+    kpis["route_refreshes"] = float(model.guidance.refreshes)
+    kpis["teleports"] = float(model.counters[kn.C_TELEPORTS])
     wall = float(meta.get("wall_s", 0.0))
-    kpis: dict[str, float] = {
-        "trips": float(n), "completed": float(done), "completed_share": done / n if n else float("nan"),
-        "unroutable": float(unroutable),
-        "not_departed": float((f.state == kn.PENDING).sum()),
-        "en_route_at_end": float(((f.state == kn.ON_LINK) | (f.state == kn.WAITING)).sum()),
-        "mean_trip_time_s": float(ttc.mean()) if done else float("nan"),
-        "median_trip_time_s": float(np.median(ttc)) if done else float("nan"),
-        "p95_trip_time_s": float(np.percentile(ttc, 95)) if done else float("nan"),
-        "mean_delay_s": float(np.nanmean((tt - free)[arrived])) if done else float("nan"),
-        "mean_distance_km": float(f.dist[arrived].mean() / 1000) if done else float("nan"),
-        "vehicle_km": float(vkm.sum()), "vehicle_hours": float(vh.sum()),
-        "mean_speed_kmh": float(vkm.sum() / vh.sum()) if vh.sum() > 0 else float("nan"),
-        "max_queue_veh": float(links_layer["max_queue_veh"].max()) if m else 0.0,
-        "route_refreshes": float(model.guidance.refreshes),
-        "teleports": float(model.counters[kn.C_TELEPORTS]),
-        "vehicle_seconds": veh_s, "wall_s": wall,
-        "vehicle_seconds_per_wall_s": veh_s / wall if wall > 0 else float("nan"),
-    }  # fmt: skip
-    meta = {**meta, "model": MODEL_NAME, "synthetic": True, "source": "simulated"}
+    kpis["wall_s"] = wall
+    veh_s = kpis["total_time_in_system_h"] * 3600.0
+    kpis["vehicle_seconds_per_wall_s"] = veh_s / wall if wall > 0 else float("nan")
+    meta = {
+        **meta,
+        "model": MODEL_NAME,
+        "synthetic": True,
+        "source": "simulated",
+        "kpi_definitions": KPI_DEFINITIONS,
+    }
     return RunResult(
         kind="traffic", params=params.to_dict(), seed=int(seed), kpis=kpis,
         tables={"links_5min": links_5min, "cells_5min": cells_5min, "trips": trips, "timeseries": ts,
                 "zones": zones},
         layers={"links": links_layer, "cells": cells_layer}, meta=meta,
     )  # fmt: skip
+
+
+#: What each KPI covers. "completed trips" figures say nothing about the trips still under way; in
+#: gridlock read them with ``completed_share`` and the all-trip figures (time in system, delay,
+#: vehicle-hours), which only grow with demand.
+KPI_DEFINITIONS: dict[str, str] = {
+    "trips": "all trips of the run",
+    "completed": "trips that arrived by the horizon",
+    "completed_share": "completed / trips",
+    "not_arrived_share": "1 - completed_share: trips not arrived by the horizon (any reason)",
+    "unroutable": "trips with no path from origin to destination",
+    "en_route_at_end": "vehicles on a link of the network at the horizon",
+    "not_departed": "vehicles that never entered the network by the horizon "
+    "(waiting_to_enter_at_end + scheduled after the horizon)",
+    "waiting_to_enter_at_end": "vehicles whose departure time had passed but found no room on their first "
+    "link by the horizon (SUMO: waiting for insertion)",
+    "total_time_in_system_h": "all trips, from the scheduled departure to arrival or the horizon, "
+    "incl. waiting to enter and unfinished trips (as SUMO's statistics with unfinished trips)",
+    "mean_time_in_system_s": "total_time_in_system_h / trips departing before the horizon, in s",
+    "vehicle_hours": "time spent on the network by every vehicle (arrived or not), up to the horizon",
+    "departure_delay_h": "time spent waiting to enter the network (SUMO: departDelay), all trips",
+    "total_delay_h": "all trips: time in system minus the free-flow time of the distance covered, "
+    "incl. waiting to enter and unfinished trips",
+    "vehicle_km": "distance driven by every vehicle on the network up to the horizon, incl. the part of "
+    "the link it is on",
+    "mean_speed_kmh": "vehicle_km / vehicle_hours: space-mean speed over everything on the network",
+    "mean_trip_time_s": "completed trips only: mean travel time (departure to arrival)",
+    "median_trip_time_s": "completed trips only",
+    "p95_trip_time_s": "completed trips only",
+    "mean_delay_s": "completed trips only: mean of travel time minus own free-flow time",
+    "mean_distance_km": "completed trips only",
+    "max_queue_veh": "longest 5-min mean queue on any link",
+    "route_refreshes": "times the route tables were recomputed",
+    "teleports": "SUMO-like jumps over jams (teleport_s; off by default)",
+    "wall_s": "wall time of the run (set-up, simulation, outputs)",
+    "vehicle_seconds_per_wall_s": "total time in system (s) simulated per wall second",
+}
+
+
+def trip_kpis(model: TrafficModel, horizon: float) -> dict[str, float]:
+    """Return the trip and network KPIs of `KPI_DEFINITIONS` (see there for what each covers).
+
+    Every trip counts: vehicles still on a link or waiting to enter at the horizon add their time
+    so far to time in system, delay and vehicle-hours, so these never fall as demand grows.
+    """
+    f = model.fleet
+    n = len(f)
+    st = f.state
+    arrived = st == kn.ARRIVED
+    on_link = st == kn.ON_LINK
+    waiting = st == kn.WAITING
+    released = arrived | on_link | waiting  # departure time passed, and routable
+    done = int(arrived.sum())
+    end = np.where(arrived, np.minimum(f.arrive, horizon), horizon)
+    in_system = np.where(released, np.clip(end - f.depart, 0.0, None), 0.0)
+    entered = arrived | on_link
+    t0 = np.where(entered, f.entered, end)
+    on_net = np.where(entered, np.clip(end - t0, 0.0, None), 0.0)
+    # free-flow time and distance of what each vehicle covered: whole links left, plus the share of
+    # the link it is on (at its free-flow run: past its ready time it waits at the link's end)
+    hot = f.hot
+    cur = kn.vehicle_links(model.l_head, hot)
+    has = cur >= 0
+    ready = hot[:, kn.V_READY]
+    run = np.where(has, model.l_len[cur] / np.minimum(model.l_vf[cur], f.vmax), 0.0)
+    left_ff = np.where(has, np.clip(ready - horizon, 0.0, run), 0.0)  # free-flow time not yet driven
+    part = np.where(has & (run > 0), 1.0 - left_ff / np.where(run > 0, run, 1.0), 0.0)
+    km = (f.dist + np.where(has, part * model.l_len[np.maximum(cur, 0)], 0.0)) / 1000.0
+    ff_done = np.where(arrived, f.ff, f.ff - left_ff)
+    delay = np.where(released, np.clip(in_system - np.where(entered, ff_done, 0.0), 0.0, None), 0.0)
+    vh = float(on_net.sum()) / 3600.0
+    vkm = float(km[entered].sum())
+    tt = (f.arrive - f.depart)[arrived]
+    n_rel = int(released.sum())
+    nan = float("nan")
+    return {
+        "trips": float(n), "completed": float(done), "completed_share": done / n if n else nan,
+        "not_arrived_share": 1.0 - done / n if n else nan,
+        "unroutable": float((st == kn.UNROUTABLE).sum()),
+        "en_route_at_end": float(on_link.sum()),
+        "not_departed": float((waiting | (st == kn.PENDING)).sum()),
+        "waiting_to_enter_at_end": float(waiting.sum()),
+        "total_time_in_system_h": float(in_system.sum()) / 3600.0,
+        "mean_time_in_system_s": float(in_system.sum()) / n_rel if n_rel else nan,
+        "vehicle_hours": vh,
+        "departure_delay_h": float((in_system - on_net)[released].sum()) / 3600.0,
+        "total_delay_h": float(delay.sum()) / 3600.0,
+        "vehicle_km": vkm,
+        "mean_speed_kmh": vkm / vh if vh > 0 else nan,
+        "mean_trip_time_s": float(tt.mean()) if done else nan,
+        "median_trip_time_s": float(np.median(tt)) if done else nan,
+        "p95_trip_time_s": float(np.percentile(tt, 95)) if done else nan,
+        "mean_delay_s": float((tt - f.ff[arrived]).mean()) if done else nan,
+        "mean_distance_km": float(f.dist[arrived].mean() / 1000) if done else nan,
+    }  # fmt: skip
 
 
 def _mix_free_speed(model: TrafficModel) -> npt.NDArray[np.float64]:

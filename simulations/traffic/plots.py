@@ -48,8 +48,9 @@ def speed_map(result: RunResult, path: Path, *, title: str | None = None) -> Pat
     ax.set_title(
         title
         or f"{result.params.get('name', 'traffic')} (seed {result.seed}) — simulated\n"
-        f"mean trip {k['mean_trip_time_s'] / 60:.1f} min, {k['completed_share'] * 100:.0f} % completed, "
-        f"mean speed {k['mean_speed_kmh']:.1f} km/h"
+        f"{k['completed_share'] * 100:.0f} % completed, "
+        f"mean time in system {k['mean_time_in_system_s'] / 60:.1f} min (all trips), "
+        f"mean speed {k['mean_speed_kmh']:.1f} km/h (all on the network)"
     )
     ax.set_xlabel("longitude")
     ax.set_ylabel("latitude")

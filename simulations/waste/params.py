@@ -23,8 +23,6 @@ A scenario file holds ``name``, ``description`` and the parameters as sections::
 
 from __future__ import annotations
 
-import json
-import tomllib
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -32,6 +30,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from simulations.closures import Closure
+from simulations.documents import input_error, read_document
 from twin.errors import InputError
 
 Policy = Literal["fixed", "sensor", "hybrid"]
@@ -192,14 +191,16 @@ class WasteParams(_Frozen):
     def _truck_holds_a_bin(self) -> Self:
         biggest = max([*self.bins.sizes_l, *(b.size_l for b in self.bins.added)])
         if self.fleet.capacity_l < biggest:
-            raise ValueError(
-                f"fleet.capacity_m3: a truck ({self.fleet.capacity_m3:g} m³ × compaction "
-                f"{self.fleet.compaction:g}) holds less than one {biggest} L container"
+            raise InputError(
+                "fleet.capacity_m3",
+                f"a truck ({self.fleet.capacity_m3:g} m³ × compaction "
+                f"{self.fleet.compaction:g}) holds less than one {biggest} L container",
             )
         if self.fleet.capacity_kg < biggest / 1000.0 * self.bins.density_kg_m3:
-            raise ValueError(
-                f"fleet.capacity_kg: {self.fleet.capacity_kg:g} kg is less than one full {biggest} L "
-                f"container ({biggest / 1000.0 * self.bins.density_kg_m3:g} kg)"
+            raise InputError(
+                "fleet.capacity_kg",
+                f"{self.fleet.capacity_kg:g} kg is less than one full {biggest} L "
+                f"container ({biggest / 1000.0 * self.bins.density_kg_m3:g} kg)",
             )
         return self
 
@@ -246,34 +247,17 @@ class Scenario(_Frozen):
 
 
 def read_spec(path: Path) -> dict[str, Any]:
-    """Read a TOML or JSON file into a dict; raise `InputError` on a bad suffix or syntax."""
-    if not path.exists():
-        raise InputError("scenario", f"file {path} does not exist", "check the path")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".toml":
-            data: Any = tomllib.loads(path.read_text(encoding="utf-8"))
-        elif suffix == ".json":
-            data = json.loads(path.read_text(encoding="utf-8"))
-        else:
-            raise InputError("scenario", f"{path.name} is neither .toml nor .json")
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
-        raise InputError("scenario", f"{path.name} is not valid {suffix[1:].upper()}: {e}") from None
-    if not isinstance(data, dict):
-        raise InputError("scenario", f"{path.name} must hold a table/object at top level")
-    return data
+    """Read a TOML or JSON file into a dict (`simulations.documents.read_document`)."""
+    return read_document(path, "scenario")
 
 
 def _validate(cls: type[WasteParams], data: dict[str, Any]) -> WasteParams:
     try:
         return cls.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        field, _, rest = msg.partition(": ")
-        if not loc and rest and "." in field and " " not in field:
-            loc, msg = field, rest
-        raise InputError(
-            loc or "params", msg, "fix the scenario file (see examples/scenarios/waste_*.toml)"
-        ) from None
+        raise input_error(e, hint=_HINT, root="params", brackets=False) from None
+    except InputError as e:  # a cross-field check names its field itself
+        raise InputError(e.field, e.reason, e.hint or _HINT) from None
+
+
+_HINT = "fix the scenario file (see examples/scenarios/waste_*.toml)"

@@ -24,6 +24,7 @@ from api.store.base import (
     Store,
     decode_cursor,
 )
+from api.store.jobs import JobRecord
 from twin import h3grid
 from twin.errors import InputError
 
@@ -111,6 +112,46 @@ def test_lifecycle_upserts_one_row(store: Store) -> None:
     # A replayed `new` or `update` after `end` is stale: nothing changes.
     assert write(store, [ev, upd]) == ["stale", "stale"]
     assert store.count_events() == 1
+
+
+def test_out_of_order_messages_are_stale_by_their_own_order(store: Store) -> None:
+    """Messages are ordered by their sequence or observed time, not by when they arrive."""
+    ev = make_event(7, sequence=1, observed_at=T0)
+    newer = replace(
+        ev, lifecycle="update", severity="high", sequence=3, observed_at=T0 + timedelta(seconds=30)
+    )
+    older = replace(
+        ev, lifecycle="update", severity="low", sequence=2, observed_at=T0 + timedelta(seconds=10)
+    )
+    assert write(store, [ev]) == ["created"]
+    assert write(store, [newer]) == ["updated"]
+    results = store.submit_events([older]).result(timeout=30)
+    assert [r.outcome for r in results] == ["stale"]  # the delayed update arrives last
+    assert "sequence 2" in results[0].reason
+    got = store.get_event(ev.event_id)
+    assert got is not None
+    assert (got.severity, got.sequence, got.revision) == ("high", 3, 2)
+    assert got.observed_at == T0 + timedelta(seconds=30)
+    # Without sequence numbers, the camera's observed time orders them.
+    b = make_event(8, observed_at=T0)
+    b_new = replace(b, lifecycle="update", confidence=0.99, observed_at=T0 + timedelta(seconds=20))
+    b_old = replace(b, lifecycle="update", confidence=0.5, observed_at=T0 + timedelta(seconds=5))
+    assert write(store, [b, b_new, b_old]) == ["created", "updated", "stale"]
+    got = store.get_event(b.event_id)
+    assert got is not None
+    assert got.confidence == 0.99
+    # A second `end` never moves end_time back (even with no order given); a later one is applied.
+    c = make_event(9)
+    end = replace(c, lifecycle="end", end_time=T0 + timedelta(minutes=10))
+    early_end = replace(c, lifecycle="end", end_time=T0 + timedelta(minutes=2))
+    assert write(store, [c, end, early_end]) == ["created", "updated", "stale"]
+    got = store.get_event(c.event_id)
+    assert got is not None
+    assert got.end_time == T0 + timedelta(minutes=10)
+    late_end = replace(c, lifecycle="end", end_time=T0 + timedelta(minutes=12))
+    assert write(store, [late_end]) == ["updated"]
+    # A retried message is a duplicate whatever its number.
+    assert write(store, [replace(newer, sequence=3)]) == ["duplicate"]
 
 
 def test_same_id_twice_in_one_write(store: Store) -> None:
@@ -291,6 +332,14 @@ def test_credentials_round_trip_revoke_and_touch(store: Store) -> None:
     assert other is not None
     assert other.revoked_at is None
     assert other.expires_at is None
+    # A one-time use: of two consumptions exactly the first wins, and it does not move the time.
+    assert store.consume_credential("ba9876543210", T0 + timedelta(hours=4)).result(timeout=30) is True
+    assert store.consume_credential("ba9876543210", T0 + timedelta(hours=5)).result(timeout=30) is False
+    assert store.consume_credential(c.key_id, T0 + timedelta(hours=6)).result(timeout=30) is False
+    assert store.consume_credential("nope", T0).result(timeout=30) is False
+    used = store.get_credential("ba9876543210")
+    assert used is not None
+    assert used.revoked_at == T0 + timedelta(hours=4)
 
 
 def test_report_owners(store: Store) -> None:
@@ -353,4 +402,92 @@ def test_closed_store_refuses(store: Store) -> None:
         store.get_event("x")
 
 
+# -- scenario jobs (api.store.jobs) ------------------------------------------------------------------
+def _job(i: int, *, at: datetime | None = None) -> JobRecord:
+    return JobRecord(
+        id=f"job-{i:03d}", name=f"Kịch bản {i}", kind="traffic", status="queued",
+        created_at=at or T0 + timedelta(seconds=i), spec={"name": f"Kịch bản {i}", "kind": "traffic"},
+    )  # fmt: skip
+
+
+def test_jobs_round_trip_and_list_newest_first(store: Store) -> None:
+    for i in range(3):
+        store.submit_job(_job(i)).result(timeout=30)
+    got = store.get_job("job-001")
+    assert got is not None
+    assert (got.name, got.status, got.spec["name"], got.created_at) == (
+        "Kịch bản 1", "queued", "Kịch bản 1", T0 + timedelta(seconds=1)
+    )  # fmt: skip
+    assert store.get_job("nope") is None
+    assert [j.id for j in store.list_jobs()] == ["job-002", "job-001", "job-000"]
+    assert [j.id for j in store.list_jobs("queued", limit=2)] == ["job-002", "job-001"]
+    assert store.count_jobs("queued") == 3
+    assert store.count_jobs("running") == 0
+
+
+def test_claim_takes_the_oldest_queued_job_once(store: Store) -> None:
+    for i in (2, 0, 1):
+        store.submit_job(_job(i)).result(timeout=30)
+    claimed = [store.claim_job(100 + k).result(timeout=30) for k in range(4)]
+    assert [c.id if c else None for c in claimed] == ["job-000", "job-001", "job-002", None]
+    first = store.get_job("job-000")
+    assert first is not None
+    assert (first.status, first.pid, first.message) == ("running", 100, "starting")
+    assert first.started_at is not None
+
+
+def test_concurrent_claims_never_start_a_job_twice(store: Store) -> None:
+    for i in range(20):
+        store.submit_job(_job(i)).result(timeout=30)
+    got: list[str] = []
+    lock = threading.Lock()
+
+    def claim() -> None:
+        while (job := store.claim_job(None).result(timeout=30)) is not None:
+            with lock:
+                got.append(job.id)
+
+    threads = [threading.Thread(target=claim) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(got) == [f"job-{i:03d}" for i in range(20)]
+
+
+def test_job_status_changes_are_conditional(store: Store) -> None:
+    for i in range(3):
+        store.submit_job(_job(i)).result(timeout=30)
+    assert store.start_job("job-000", 7).result(timeout=30)
+    assert not store.start_job("job-000", 8).result(timeout=30)  # already running
+    assert store.set_job_progress("job-000", 0.5, "nửa đường").result(timeout=30)
+    assert store.set_job_progress("job-000", 0.2, "late report").result(timeout=30)
+    j = store.get_job("job-000")
+    assert j is not None
+    assert (j.progress, j.message) == (0.5, "late report")  # never backwards
+    assert store.finish_job("job-000", {"traffic.trips": {"mean": 3.0}}, ["traffic.links"]).result(timeout=30)
+    done = store.get_job("job-000")
+    assert done is not None
+    assert (done.status, done.progress, done.kpis, done.layers, done.final) == (
+        "done", 1.0, {"traffic.trips": {"mean": 3.0}}, ["traffic.links"], True
+    )  # fmt: skip
+    assert done.finished_at is not None
+    # A finished job never moves again; a cancelled one stays cancelled when its worker finishes.
+    assert not store.cancel_job("job-000").result(timeout=30)
+    assert not store.fail_job("job-000", "late").result(timeout=30)
+    assert store.cancel_job("job-001").result(timeout=30)
+    assert not store.start_job("job-001", 9).result(timeout=30)
+    assert not store.finish_job("job-001", {}, []).result(timeout=30)
+    assert not store.set_job_progress("job-001", 0.9, "x").result(timeout=30)
+    cancelled = store.get_job("job-001")
+    assert cancelled is not None
+    assert cancelled.status == "cancelled"
+    assert store.fail_job("job-002", "boom: " + "x" * 5000).result(timeout=30)
+    failed = store.get_job("job-002")
+    assert failed is not None
+    assert failed.status == "failed"
+    assert failed.error is not None
+    assert len(failed.error) == 4000
+    assert store.set_job_pid("job-002", 42).result(timeout=30)
+    assert store.count_jobs("failed") == 1
 from tests.api.store_contract_incidents import *  # noqa: E402, F403  (the incident part of the contract)

@@ -7,10 +7,11 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from api.auth.keys import parse_key
 from api.services.alerts import AlertEngine, AlertRules
 from tests.api.store_contract import make_event
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected)
-from tests.api.test_events_support import assert_error_shape, event, live_client
+from tests.api.test_events_support import assert_error_shape, event, key_headers, live_client
 from twin.city import City
 
 
@@ -40,9 +41,15 @@ def test_congestion_alert_ack_resolve(client: TestClient, connected: list[str]) 
     assert (a["rule"], a["status"], a["severity"]) == ("congestion_cluster", "open", "high")
     assert feat["geometry"]["type"] == "Point"
     aid = a["alert_id"]
-    r = client.post(f"/alerts/{aid}/ack", json={"by": "op-1", "note": "Đã cử CSGT"})
+    # Who acknowledged comes from the credentials; a body naming someone else is refused.
+    assert_error_shape(client.post(f"/alerts/{aid}/ack", json={"by": "someone-else"}), 422, "by")
+    op = key_headers(client.app, "operator", "IOC wall screen")
+    r = client.post(f"/alerts/{aid}/ack", json={"note": "Đã cử CSGT"}, headers=op)
     assert r.status_code == 200, r.text
-    assert (r.json()["status"], r.json()["acknowledged_by"]) == ("acknowledged", "op-1")
+    op_id = parse_key(op["X-API-Key"])
+    assert op_id is not None
+    assert r.json()["status"] == "acknowledged"
+    assert r.json()["acknowledged_by"] == f"{op_id.key_id} (IOC wall screen)"
     assert client.post(f"/alerts/{aid}/ack").json()["status"] == "acknowledged"  # idempotent
     assert client.get("/alerts", params={"status": "open"}).json()["features"] == []
     assert client.post(f"/alerts/{aid}/resolve").json()["status"] == "resolved"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import stat
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.auth.deps import RedactKeys
-from api.auth.keys import issue, parse_key
+from api.auth.keys import issue, issue_ticket, parse_key
 from api.auth.policy import PUBLIC_MAX_RES, PUBLIC_MIN_COUNT
 from api.cli.base import app as cli
 from api.settings import Settings
@@ -179,11 +180,17 @@ def test_reporters_see_their_own_reports_and_contacts_only_reach_operators(clien
     assert_error_shape(upd, 403, "scope")
 
 
+#: What a browser sends when the user opened the link themselves (typed, pasted, from a terminal).
+USER_OPENED = {"Sec-Fetch-Site": "none"}
+
+
 def test_viewer_login_sets_a_strict_httponly_cookie_and_revocation_ends_it(client: TestClient) -> None:
     op = key_headers(client.app, "operator")["X-API-Key"]
     browser = TestClient(client.app, base_url="http://127.0.0.1:8000")
     assert browser.get("/events").status_code == 401
-    r = browser.get("/login", params={"key": op, "next": "/?lang=en"}, follow_redirects=False)
+    r = browser.get(
+        "/login", params={"key": op, "next": "/?lang=en"}, headers=USER_OPENED, follow_redirects=False
+    )
     assert r.status_code == 303
     assert r.headers["location"] == "/?lang=en"
     cookie = r.headers["set-cookie"].lower()
@@ -205,38 +212,120 @@ def test_viewer_login_sets_a_strict_httponly_cookie_and_revocation_ends_it(clien
     assert_error_shape(browser.get("/events"), 401)
     assert browser.get("/cells").status_code == 200  # a dead session on a public route: the public
     # Bad keys and foreign redirects.
-    assert_error_shape(browser.get("/login", params={"key": "lst_nope"}), 401)
+    assert_error_shape(browser.get("/login", params={"key": "lst_nope"}, headers=USER_OPENED), 401)
     evil = browser.get(
         "/login",
         params={"key": key_headers(client.app, "planner")["X-API-Key"], "next": "//evil.example/x"},
+        headers=USER_OPENED,
         follow_redirects=False,
     )
     assert evil.headers["location"] == "/"
     assert browser.post("/logout").status_code == 204
 
 
-def test_first_start_creates_one_local_operator_key_and_a_private_login_file(
+def test_a_login_link_from_another_site_asks_before_signing_in(client: TestClient) -> None:
+    """Login CSRF: a page that sends a browser to /login?key=<attacker's key> signs nobody in."""
+    planner = key_headers(client.app, "planner", "attacker's planner key")["X-API-Key"]
+    browser = TestClient(client.app, base_url="http://127.0.0.1:8000")
+    for headers in ({"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"}, {}):
+        r = browser.get("/login", params={"key": planner}, headers=headers, follow_redirects=False)
+        assert r.status_code == 200
+        assert "set-cookie" not in r.headers
+        assert "attacker&#x27;s planner key" in r.text  # the page names who one would become
+        assert 'action="/login"' in r.text
+        assert "script" not in r.headers["content-security-policy"]
+    assert browser.get("/auth/whoami").json()["via"] == "anonymous"
+    # The confirmation form, posted from another site, is refused; from the page itself it signs in.
+    form = {"key": planner, "next": "/"}
+    foreign = browser.post("/login", data=form, headers={"Origin": "https://evil.example"})
+    assert_error_shape(foreign, 403, "origin")
+    cross = browser.post("/login", data=form, headers={"Sec-Fetch-Site": "cross-site"})
+    assert_error_shape(cross, 403, "origin")
+    assert browser.get("/auth/whoami").json()["via"] == "anonymous"
+    own = browser.post(
+        "/login", data=form, headers={"Origin": "http://127.0.0.1:8000"}, follow_redirects=False
+    )
+    assert own.status_code == 303
+    assert browser.get("/auth/whoami").json()["role"] == "planner"
+    assert_error_shape(browser.post("/login", data={"next": "/"}), 422, "key")
+
+
+def test_first_start_writes_a_one_time_sign_in_link_never_the_key_to_the_log(
     city: City, tmp_path: Path, data_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="twin.auth")
+    caplog.set_level(logging.INFO)
     with live_client(city, tmp_path, data_dir) as c:
         path = tmp_path / "login-url.txt"
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         url = path.read_text().strip()
         assert url.startswith("http://127.0.0.1:8000/login?key=lst_")
-        assert url in caplog.text  # printed in the serve log too
         key = url.split("key=", 1)[1]
+        assert key not in caplog.text  # the log says where the link is, not the link
+        assert key[4:16] in caplog.text  # but names its id
+        assert str(path) in caplog.text
+        assert c.get("/events", headers={"X-API-Key": key}).status_code == 401  # not an API key
         browser = TestClient(c.app, base_url="http://127.0.0.1:8000")
-        assert (
-            browser.get(url.replace("http://127.0.0.1:8000", ""), follow_redirects=False).status_code == 303
-        )
+        link = url.replace("http://127.0.0.1:8000", "")
+        assert browser.get(link, headers=USER_OPENED, follow_redirects=False).status_code == 303
         assert browser.get("/alerts").status_code == 200  # the operator's viewer works
+        # The link works once: a second browser (or the same one) cannot use it again.
+        again = TestClient(c.app, base_url="http://127.0.0.1:8000")
+        assert_error_shape(again.get(link, headers=USER_OPENED), 401)
+        assert_error_shape(again.get(link), 401)
+        assert again.get("/alerts").status_code == 401
+        # The session has its own operator key, expiring with the session.
         ops = [k for k in c.app.state.auth.store.list_credentials() if k.role == "operator"]
         assert len(ops) == 1
-    with live_client(city, tmp_path, data_dir) as c:  # a restart creates no second key
-        ops = [k for k in c.app.state.auth.store.list_credentials() if k.role == "operator"]
-        assert len(ops) == 1
-        assert c.get("/events", headers={"X-API-Key": key}).status_code == 200
+        assert ops[0].expires_at is not None
+        assert ops[0].expires_at - now_utc() <= timedelta(hours=c.app.state.settings.session_hours)
+    with live_client(city, tmp_path, data_dir) as c:  # a restart while the session lives: no new link
+        tickets = [k for k in c.app.state.auth.store.list_credentials() if k.role.startswith("login:")]
+        assert len(tickets) == 1
+        assert path.read_text().strip() == url
+
+
+def test_an_unused_sign_in_link_expires(client: TestClient) -> None:
+    store = client.app.state.auth.store
+    text, rec = issue_ticket("operator", "old link", hours=1, now=now_utc() - timedelta(hours=2))
+    store.submit_credential(rec).result(timeout=30)
+    browser = TestClient(client.app, base_url="http://127.0.0.1:8000")
+    r = browser.get("/login", params={"key": text}, headers=USER_OPENED)
+    body = assert_error_shape(r, 401)
+    assert "expired" in json.dumps(body)
+
+
+def test_a_wrong_secret_says_nothing_of_the_key_state(client: TestClient) -> None:
+    """Key-state oracle: a guessed secret for a revoked or expired key id is just "not known"."""
+    store = client.app.state.auth.store
+    revoked = key_headers(client.app, "operator")["X-API-Key"]
+    parts = parse_key(revoked)
+    assert parts is not None
+    store.revoke_credential(parts.key_id, now_utc()).result(timeout=30)
+    text, rec = issue("operator", expires_days=1, now=now_utc() - timedelta(days=2))
+    store.submit_credential(rec).result(timeout=30)
+    for real in (revoked, text):
+        forged = real[:-5] + ("AAAAA" if not real.endswith("AAAAA") else "BBBBB")
+        r = TestClient(client.app).get("/events", headers={"X-API-Key": forged})
+        reason = assert_error_shape(r, 401)["detail"][0]["reason"]
+        assert "revoked" not in reason
+        assert "expired" not in reason
+        assert "not known" in reason
+        # The holder of the real secret is told why.
+        r = TestClient(client.app).get("/events", headers={"X-API-Key": real})
+        assert re.search("revoked|expired", assert_error_shape(r, 401)["detail"][0]["reason"])
+
+
+def test_the_last_admin_key_cannot_be_revoked(client: TestClient) -> None:
+    store = client.app.state.auth.store
+    admins = [k for k in store.list_credentials() if k.role == "admin"]
+    assert len(admins) == 1  # the test client's own
+    last = admins[0].key_id
+    body = assert_error_shape(client.post(f"/auth/keys/{last}/revoke"), 409, "key_id")
+    assert "last active admin" in json.dumps(body)
+    other = client.post("/auth/keys", json={"role": "admin", "label": "second admin"}).json()
+    assert client.post(f"/auth/keys/{last}/revoke").json()["state"] == "revoked"
+    alone = TestClient(client.app, headers={"X-API-Key": other["key"]})
+    assert_error_shape(alone.post(f"/auth/keys/{other['key_id']}/revoke"), 409, "key_id")
 
 
 def test_in_process_replayer_uses_its_own_gateway_and_reporter_keys(

@@ -88,6 +88,52 @@ def test_export_with_bbox(runner: CliRunner, tmp_path: Path) -> None:
     assert 0 < len(json.loads(out.read_text())["features"]) < 238
 
 
+def test_empty_export_warns_and_fails_unless_allowed(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "none.geojson"
+    far = ["export", "cameras", "--bbox", "105.0,20.0,105.01,20.01", "--out", str(out)]
+    result = runner.invoke(app, far)
+    assert result.exit_code != 0
+    assert "warning" in result.output
+    assert "no feature" in result.output
+    assert "--allow-empty" in result.output
+    assert not out.exists()
+    result = runner.invoke(app, [*far, "--allow-empty"])
+    assert result.exit_code == 0, result.output
+    assert "warning" in result.output
+    assert "0 features" in result.output
+    assert json.loads(out.read_text())["features"] == []
+
+
+def test_export_counts_one_feature_and_accepts_the_parquet_alias(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "one.parquet"
+    one = [
+        "export",
+        "cameras",
+        "--bbox",
+        "106.7578,21.8478,106.7579,21.8479",
+        "-f",
+        "parquet",
+        "-o",
+        str(out),
+    ]
+    result = runner.invoke(app, [*one, "--allow-empty"])
+    assert result.exit_code == 0, result.output
+    n = len(gpd.read_parquet(out))
+    text = " ".join(result.output.split())
+    assert f"({n} feature{'' if n == 1 else 's'}, geoparquet" in text
+    assert "1 features" not in text
+
+
+def test_csv_export_has_no_unnamed_index_column(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "wards.csv"
+    result = runner.invoke(app, ["export", "wards", "-f", "csv", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    df = pd.read_csv(out, encoding="utf-8-sig", dtype=str)
+    assert not [c for c in df.columns if c.startswith("Unnamed")]
+    assert "geometry_wkt" in df.columns
+    assert "06187" in set(df["code"])  # the ward code index is a named column
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

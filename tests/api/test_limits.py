@@ -278,3 +278,54 @@ def test_body_of_1mb_passes_and_1mb_plus_one_chunked_is_413(client: TestClient, 
     # Declared length over the cap: refused before reading; nothing of either refused body was stored.
     assert_error_shape(client.post("/events/batch", content=over, headers=h), 413, "body")
     assert client.get("/events", params={"limit": 1000}).json()["count"] == 20
+
+
+# ------------------------------------------------------------------------------- the cost bucket
+def test_cost_bucket_is_paid_after_the_fact_and_refills() -> None:
+    clock = FakeClock()
+    b = TokenBuckets(LimitSettings(cost_rate_ms=100.0, cost_burst_ms=500.0), clock=clock)
+    assert b.in_debt("a", "cost") == 0.0
+    b.charge("a", "cost", 450)  # one expensive request: still in credit
+    assert b.in_debt("a", "cost") == 0.0
+    b.charge("a", "cost", 200)  # now 150 ms in debt
+    wait = b.in_debt("a", "cost")
+    assert wait == pytest.approx(1.51)  # until the bucket holds a token again, at 100 ms/s
+    assert b.in_debt("b", "cost") == 0.0  # other clients pay their own
+    b.charge("a", "cost", 1e9)  # the debt is bounded by one burst
+    clock.t += 5.1
+    assert b.in_debt("a", "cost") == 0.0
+
+
+def test_anonymous_random_layer_variants_are_limited_by_what_they_cost(
+    city: City, tmp_path: Path, data_dir: Path, connected: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TWIN_LIMIT_COST_RATE_MS", "10")
+    monkeypatch.setenv("TWIN_LIMIT_COST_BURST_MS", "200")
+    with live_client(city, tmp_path, data_dir) as c:
+        anon = TestClient(c.app)
+        statuses = []
+        for i in range(60):
+            # random variants and windows: nothing of it can be served from a cache
+            w = 106.70 + (i * 7919 % 500) / 10_000
+            box = f"{w:.4f},21.80,{w + 0.05:.4f},21.88"
+            r = anon.get("/layers/roads", params={"simplify": 1 + (i * 7919 % 4900) / 100, "bbox": box})
+            statuses.append(r.status_code)
+            if r.status_code == 429:
+                body = assert_error_shape(r, 429, "request")
+                assert "server time" in json.dumps(body)
+                assert int(r.headers["retry-after"]) >= 1
+                break
+        assert statuses[0] == 200
+        assert statuses[-1] == 429
+        # Keys have their own budgets: a gateway still sends, an operator still reads.
+        gw = key_headers(c.app, "camera-gateway")
+        assert c.post("/events", json=event(1, connected[0]), headers=gw).status_code == 200
+        assert c.get("/layers/roads", params={"simplify": 3.3}).status_code == 200
+
+
+def test_random_simplify_values_share_a_few_cached_variants(client: TestClient) -> None:
+    served = {
+        client.get("/layers/wards_2025", params={"simplify": v}).json()["display"]["simplify_m"]
+        for v in (1.0, 1.37, 1.99, 2.0, 4.99, 7.5, 49.9)
+    }
+    assert served == {1.0, 2.0, 5.0, 20.0}

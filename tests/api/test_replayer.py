@@ -34,7 +34,8 @@ def test_daily_patterns() -> None:
 def test_in_process_replay_is_labelled_and_lifecycled(client: TestClient) -> None:
     # As in `twin serve`: events and heartbeats as a camera gateway, citizen reports as a reporter.
     gateway = key_headers(client.app, "camera-gateway")
-    reporter = key_headers(client.app, "reporter")["X-API-Key"]
+    # (only the service's own replayer keys may label reports synthetic: the label says which they are)
+    reporter = key_headers(client.app, "reporter", "in-process replayer (reporter)")["X-API-Key"]
 
     async def play() -> dict[str, object]:
         transport = httpx.ASGITransport(app=client.app)

@@ -26,7 +26,9 @@ from twin import provenance
 STEP_S = 0.05
 
 
-def toy_work(spec: ScenarioSpec, progress: Progress, data_dir: Path | None) -> dict[str, list[RunResult]]:
+def toy_work(
+    spec: ScenarioSpec, progress: Progress, data_dir: Path | None, res: int
+) -> dict[str, list[RunResult]]:
     """A fast stand-in for the models: one step per seed, KPIs known in closed form.
 
     ``x = 10 × traffic.demand.multiplier + seed``; the links layer's volume is 100·(i+1)·multiplier.
@@ -140,11 +142,13 @@ def test_job_lifecycle_submit_progress_results_downloads(client: TestClient) -> 
     assert gdf.crs.to_epsg() == 4326
     assert gdf["volume_veh"].tolist() == [150.0, 300.0, 450.0]
     csv = client.get(f"/scenarios/{job_id}/layers/traffic.links?format=csv")
-    frame = pd.read_csv(io.StringIO(csv.text))
-    assert frame["wkt"].str.startswith("LINESTRING").all()
+    frame = pd.read_csv(io.BytesIO(csv.content), encoding="utf-8-sig")
+    assert frame["geometry_wkt"].str.startswith("LINESTRING").all()
+    assert not any(c.startswith("Unnamed") for c in frame.columns)
+    assert set(frame["source"]) == {"simulated"}
     assert "attachment" in csv.headers["content-disposition"]
     table = client.get(f"/scenarios/{job_id}/tables/traffic.flows?format=csv")
-    assert pd.read_csv(io.StringIO(table.text))["flow"].tolist() == [1.0, 2.0]
+    assert pd.read_csv(io.BytesIO(table.content), encoding="utf-8-sig")["flow"].tolist() == [1.0, 2.0]
     assert client.get(f"/scenarios/{job_id}/layers/traffic.nope").status_code == 404
 
 

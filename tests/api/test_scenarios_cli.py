@@ -10,7 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from api.cli.base import app
-from api.services.jobs import JobManager
+from api.services.scenarios import stored_result
+from api.store import default_dsn, open_store
 from simulations import runner
 
 SPEC = """
@@ -43,13 +44,14 @@ def test_closing_a_bridge_raises_delay_and_empties_it(env: Path) -> None:
     r = cli.invoke(app, ["scenario", "run", str(spec), "--with-baseline"])
     assert r.exit_code == 0, r.output
     assert "traffic.mean_delay_s" in r.output
-    manager = JobManager(env / "state")
-    jobs = manager.jobs()
+    store = open_store(default_dsn(env / "state"))
+    jobs = store.list_jobs()
     assert [j.status for j in jobs] == ["done", "done"]
     closure, base = jobs  # newest first: the scenario ran after its baseline
     assert r.output.strip().splitlines()[-1] == closure.id
     assert base.name.endswith("baseline")
-    ra, rb = manager.result(base.id), manager.result(closure.id)
+    ra, rb = stored_result(store, env / "state", base.id), stored_result(store, env / "state", closure.id)
+    store.close()
     kpis = ra.compare(rb).set_index("kpi")
     # Known answer: closing a bridge on the river crossing raises the mean delay and trip time.
     assert kpis.loc["traffic.mean_delay_s", "delta"] > 0

@@ -37,7 +37,7 @@ def link_speed(link: int, b: int, multiplier: float) -> float:
 
 
 def model_shaped_work(
-    spec: ScenarioSpec, progress: Progress, data_dir: Path | None
+    spec: ScenarioSpec, progress: Progress, data_dir: Path | None, res: int
 ) -> dict[str, list[RunResult]]:
     """Return traffic-shaped results for each seed (demand multiplier from the spec)."""
     params = spec.resolve()

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import itertools
 import json
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import shapely
 
 from gis_data import io
 from gis_data.city import build_city
 from twin.city import LAYERS, City
+from twin.errors import InputError
 
 
 @pytest.fixture(scope="module")
@@ -153,3 +157,25 @@ def test_failed_export_leaves_no_file(city: City, tmp_path: Path, monkeypatch: p
         io.write_geoparquet(city.layer("cells"), target)
     assert not target.exists()
     assert list(target.parent.iterdir()) == []
+
+
+def test_one_export_module_for_layers_and_tables() -> None:
+    gdf = gpd.GeoDataFrame(
+        {"truck": [1, 2], "t_s": [np.array([0.0, 60.0]), np.array([5.0])]},
+        geometry=[shapely.LineString([(106.75, 21.84), (106.76, 21.85)]), shapely.Point(106.75, 21.84)],
+        crs="EPSG:4326",
+    )
+    doc = json.loads(io.encode(gdf, "geojson", members={"name": "waste.routes"}))
+    assert doc["name"] == "waste.routes"
+    assert doc["features"][0]["properties"]["t_s"] == [0.0, 60.0]
+    assert io.encode(gdf, "parquet") == io.encode(gdf, "geoparquet")
+    csv = pd.read_csv(BytesIO(io.encode(gdf, "csv")), encoding="utf-8-sig")
+    assert list(csv.columns) == ["truck", "t_s", "geometry_wkt", "source", "synthetic"]
+    assert json.loads(csv["t_s"][0]) == [0.0, 60.0]
+    table = pd.DataFrame({"flow": [1.0, 2.0]})
+    assert pd.read_csv(BytesIO(io.encode(table, "csv")), encoding="utf-8-sig")["flow"].tolist() == [1.0, 2.0]
+    with pytest.raises(InputError, match="no geometry"):
+        io.encode(table, "geojson")
+    with pytest.raises(InputError, match="must be one of geojson, geoparquet, csv"):
+        io.check_format("shp")
+    assert [io.count_text(n) for n in (0, 1, 2)] == ["0 features", "1 feature", "2 features"]

@@ -32,6 +32,16 @@ def test_build_city_is_memoised_per_arguments(city: City, data_dir: Path) -> Non
         build_city(data_dir, road_source="osm")
 
 
+def test_a_second_resolution_reuses_the_network(city: City, data_dir: Path) -> None:
+    coarse = build_city(data_dir, res=8)
+    assert coarse is not city
+    assert coarse.res == 8
+    assert coarse.network is city.network  # not rebuilt for another resolution
+    assert coarse.cameras is city.cameras
+    assert build_city(data_dir, res=8) is coarse
+    assert len(coarse.cells()) < len(city.cells())
+
+
 def test_city_fields_and_geography(city: City) -> None:
     assert list(city.core_wards.index) == ["05977", "05983", "05986", "06187"]
     area = shapely.area(gpd.GeoSeries([city.boundary], crs=WGS84).to_crs(METRIC).iloc[0])

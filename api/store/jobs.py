@@ -1,0 +1,251 @@
+"""Scenario jobs in the store: the `JobRecord`, its table (a migration per dialect) and the job methods.
+
+Both backends mix `JobStoreMethods` in, so a PostgreSQL deployment keeps its jobs in PostgreSQL and the
+embedded service in its SQLite file, with the same semantics (``tests/api/store_contract.py``):
+
+- Status changes are *conditional* updates (``… WHERE status IN (…)``): a cancelled job stays cancelled
+  even if its worker finishes a moment later, and a finished job never moves again.
+- `claim_job` moves the oldest queued job to running in one statement (``UPDATE … WHERE job_id =
+  (SELECT … LIMIT 1) AND status = 'queued' RETURNING …``), so two dispatchers never start the same job.
+  Several service instances on one PostgreSQL database would add ``FOR UPDATE SKIP LOCKED`` to the
+  inner SELECT (`_CLAIM_LOCK`), nothing else.
+- Writes go through the backend's group-commit writer, so they are durable when their future completes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from api.store.base import from_us, now_utc, to_us
+
+JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
+#: States a job never leaves.
+FINAL_STATES: frozenset[str] = frozenset({"done", "failed", "cancelled"})
+#: The first migration version of the jobs tables (issue 12's range; the core schema uses 1, 2, …).
+JOBS_MIGRATION = 1201
+
+JOB_COLS = (
+    "job_id, name, kind, status, progress, message, error, created_us, started_us, finished_us, "
+    "spec, kpis, layers, pid"
+)
+
+
+def job_migrations(big: str, real: str, text_id: str) -> tuple[tuple[int, str], ...]:
+    """Return the jobs table's migrations in one dialect's types (integer, float, id text)."""
+    return (
+        (
+            JOBS_MIGRATION,
+            f"""
+            CREATE TABLE scenario_jobs (
+                job_id {text_id} PRIMARY KEY NOT NULL,
+                name TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                status TEXT NOT NULL,
+                progress {real} NOT NULL DEFAULT 0,
+                message TEXT NOT NULL DEFAULT '',
+                error TEXT,
+                created_us {big} NOT NULL,
+                started_us {big},
+                finished_us {big},
+                spec TEXT NOT NULL,
+                kpis TEXT NOT NULL DEFAULT '{{}}',
+                layers TEXT NOT NULL DEFAULT '[]',
+                pid INTEGER
+            );
+            CREATE INDEX scenario_jobs_status_created ON scenario_jobs (status, created_us);
+            CREATE INDEX scenario_jobs_created ON scenario_jobs (created_us)
+            """,
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """One scenario job as stored: what it runs (`spec`), where it is, and its headline results."""
+
+    id: str
+    name: str
+    kind: str
+    status: str
+    created_at: datetime
+    spec: dict[str, Any]
+    progress: float = 0.0
+    message: str = ""
+    error: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    kpis: dict[str, Any] = field(default_factory=dict)
+    layers: list[str] = field(default_factory=list)
+    pid: int | None = None
+
+    @property
+    def final(self) -> bool:
+        """Whether the job will not change any more."""
+        return self.status in FINAL_STATES
+
+    def summary(self) -> dict[str, Any]:
+        """Return the fields of a listing row (JSON-serialisable)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "kind": self.kind,
+            "status": self.status,
+            "progress": round(100.0 * self.progress, 1),
+            "message": self.message,
+            "error": self.error,
+            "created_at": _iso(self.created_at),
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+        }
+
+
+def _iso(t: datetime | None) -> str | None:
+    return t.isoformat(timespec="seconds") if t else None
+
+
+def _t(us: int | None) -> datetime | None:
+    return from_us(int(us)) if us is not None else None
+
+
+def job_row(job: JobRecord) -> tuple[Any, ...]:
+    """Return the row of `job` in `JOB_COLS` order."""
+    return (
+        job.id, job.name, job.kind, job.status, float(job.progress), job.message, job.error,
+        to_us(job.created_at), _us(job.started_at), _us(job.finished_at),
+        json.dumps(job.spec, ensure_ascii=False), json.dumps(job.kpis, ensure_ascii=False),
+        json.dumps(list(job.layers)), job.pid,
+    )  # fmt: skip
+
+
+def _us(t: datetime | None) -> int | None:
+    return to_us(t) if t is not None else None
+
+
+def row_to_job(r: Sequence[Any]) -> JobRecord:
+    """Return the job of a row selected with `JOB_COLS`."""
+    created = _t(r[7])
+    assert created is not None
+    return JobRecord(
+        id=r[0], name=r[1], kind=r[2], status=r[3], progress=float(r[4]), message=r[5], error=r[6],
+        created_at=created, started_at=_t(r[8]), finished_at=_t(r[9]), spec=json.loads(r[10]),
+        kpis=json.loads(r[11]), layers=json.loads(r[12]), pid=r[13],
+    )  # fmt: skip
+
+
+class JobStoreMethods:
+    """The job methods of `api.store.base.Store`, over the backend's `_read`, `_submit` and `_sql`."""
+
+    _GREATEST: ClassVar[str] = "MAX"
+    #: Row lock of the claim's inner SELECT ("" on SQLite, whose writer is the only one; a multi-instance
+    #: PostgreSQL dispatcher sets ``FOR UPDATE SKIP LOCKED``).
+    _CLAIM_LOCK: ClassVar[str] = ""
+
+    if TYPE_CHECKING:
+
+        def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
+
+        def _submit(self, op: Callable[[Any], Any]) -> Future[Any]: ...
+
+        def _sql(self, sql: str) -> str: ...
+
+    def _update_job(self, sql: str, params: Sequence[Any]) -> Future[bool]:
+        stmt = self._sql(sql)
+        return self._submit(lambda conn: conn.execute(stmt, params).rowcount > 0)
+
+    def submit_job(self, job: JobRecord) -> Future[JobRecord]:
+        """Insert a new job (its id must be new)."""
+        sql = self._sql(f"INSERT INTO scenario_jobs ({JOB_COLS}) VALUES ({', '.join('?' * 14)})")
+        row = job_row(job)
+
+        def op(conn: Any) -> JobRecord:
+            conn.execute(sql, row)
+            return job
+
+        return self._submit(op)
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        """Return one job, or None."""
+        rows = self._read(self._sql(f"SELECT {JOB_COLS} FROM scenario_jobs WHERE job_id = ?"), (job_id,))
+        return row_to_job(rows[0]) if rows else None
+
+    def list_jobs(self, status: str | None = None, limit: int = 100) -> list[JobRecord]:
+        """Return jobs newest first, optionally of one status."""
+        sql = f"SELECT {JOB_COLS} FROM scenario_jobs"
+        params: list[Any] = []
+        if status:
+            sql += " WHERE status = ?"
+            params.append(status)
+        sql += " ORDER BY created_us DESC, job_id DESC LIMIT ?"
+        params.append(limit)
+        return [row_to_job(r) for r in self._read(self._sql(sql), params)]
+
+    def count_jobs(self, status: str) -> int:
+        """Return how many jobs are in `status`."""
+        rows = self._read(self._sql("SELECT count(*) FROM scenario_jobs WHERE status = ?"), (status,))
+        return int(rows[0][0])
+
+    def claim_job(self, pid: int | None = None) -> Future[JobRecord | None]:
+        """Move the oldest queued job to running (recording `pid`) and return it; None if none waits."""
+        sql = self._sql(
+            "UPDATE scenario_jobs SET status = 'running', started_us = ?, pid = ?, message = 'starting' "
+            "WHERE job_id = (SELECT job_id FROM scenario_jobs WHERE status = 'queued' "
+            f"ORDER BY created_us, job_id LIMIT 1 {self._CLAIM_LOCK}) AND status = 'queued' "
+            f"RETURNING {JOB_COLS}"
+        )
+        params = (to_us(now_utc()), pid)
+
+        def op(conn: Any) -> JobRecord | None:
+            rows = conn.execute(sql, params).fetchall()
+            return row_to_job(rows[0]) if rows else None
+
+        return self._submit(op)
+
+    def start_job(self, job_id: str, pid: int | None) -> Future[bool]:
+        """Move one queued job to running (a foreground run); False if it is no longer queued."""
+        return self._update_job(
+            "UPDATE scenario_jobs SET status = 'running', started_us = ?, pid = ?, message = 'starting' "
+            "WHERE job_id = ? AND status = 'queued'",
+            (to_us(now_utc()), pid, job_id),
+        )
+
+    def set_job_pid(self, job_id: str, pid: int | None) -> Future[bool]:
+        """Record the worker process of a job."""
+        return self._update_job("UPDATE scenario_jobs SET pid = ? WHERE job_id = ?", (pid, job_id))
+
+    def set_job_progress(self, job_id: str, fraction: float, message: str) -> Future[bool]:
+        """Record the progress of a running job (never backwards; ignored once it has ended)."""
+        frac = min(max(float(fraction), 0.0), 1.0)
+        return self._update_job(
+            f"UPDATE scenario_jobs SET progress = {self._GREATEST}(progress, ?), message = ? "
+            "WHERE job_id = ? AND status = 'running'",
+            (frac, message[:500], job_id),
+        )
+
+    def finish_job(self, job_id: str, kpis: dict[str, Any], layers: list[str]) -> Future[bool]:
+        """Mark a running job done with its KPIs and layer names; False if it is not running."""
+        return self._update_job(
+            "UPDATE scenario_jobs SET status = 'done', progress = 1, message = 'done', finished_us = ?, "
+            "kpis = ?, layers = ? WHERE job_id = ? AND status = 'running'",
+            (to_us(now_utc()), json.dumps(kpis, ensure_ascii=False), json.dumps(layers), job_id),
+        )
+
+    def fail_job(self, job_id: str, error: str) -> Future[bool]:
+        """Mark a queued or running job failed with `error`; False if it had already ended."""
+        return self._update_job(
+            "UPDATE scenario_jobs SET status = 'failed', error = ?, finished_us = ?, message = 'failed' "
+            "WHERE job_id = ? AND status IN ('queued', 'running')",
+            (error[:4000], to_us(now_utc()), job_id),
+        )
+
+    def cancel_job(self, job_id: str) -> Future[bool]:
+        """Mark a queued or running job cancelled; False if it had already ended."""
+        return self._update_job(
+            "UPDATE scenario_jobs SET status = 'cancelled', finished_us = ?, message = 'cancelled' "
+            "WHERE job_id = ? AND status IN ('queued', 'running')",
+            (to_us(now_utc()), job_id),
+        )

@@ -1,0 +1,142 @@
+"""Pin the traffic and waste baseline KPIs of a short seeded scenario run (the refactor keeps behaviour).
+
+The same spec and seeds must give the same KPIs bit for bit (up to float summation order): a change
+here is a change of the models' results and must be deliberate (update the figures in the same commit
+and say why). Machine-dependent timings (``wall_s``, ``*_per_wall_s``) are not pinned.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gis_data.city import build_city
+from simulations.results import is_performance
+from simulations.runner import run_scenario
+from simulations.scenario import ScenarioSpec
+
+#: A short baseline of both simulations: 30 min of the morning peak at a quarter of the demand, one
+#: day of waste collection with 8 trucks (the routing stops after a fixed number of iterations).
+SPEC: dict[str, Any] = {
+    "schema_version": 1,
+    "name": "pin: short baseline",
+    "kind": "both",
+    "seeds": [1, 2],
+    "horizon": "30min",
+    "traffic": {"start": "07:00", "demand": {"trips_per_person_day": 0.4}},
+    "waste": {"days": 1, "solver_time_s": 0.34, "fleet": {"trucks": 8}},
+}
+
+PINNED = {
+    ("traffic", 1): {
+        "completed": 1607.0,
+        "completed_share": 0.9588305489260143,
+        "en_route_at_end": 69.0,
+        "max_queue_veh": 7.0,
+        "mean_delay_s": 80.9685894170985,
+        "mean_distance_km": 4.097399539514624,
+        "mean_speed_kmh": 30.981543072641134,
+        "mean_trip_time_s": 480.74495948199313,
+        "median_trip_time_s": 427.89992077530286,
+        "not_departed": 0.0,
+        "p95_trip_time_s": 1005.5165076713525,
+        "route_refreshes": 5.0,
+        "teleports": 0.0,
+        "trips": 1676.0,
+        "unroutable": 0.0,
+        "vehicle_hours": 235.71698810731442,
+        "vehicle_km": 7302.87602,
+        "vehicle_seconds": 850291.9550166142,
+    },
+    ("traffic", 2): {
+        "completed": 1575.0,
+        "completed_share": 0.9615384615384616,
+        "en_route_at_end": 63.0,
+        "max_queue_veh": 6.8,
+        "mean_delay_s": 84.9365265596336,
+        "mean_distance_km": 4.241510704761904,
+        "mean_speed_kmh": 31.087079012309857,
+        "mean_trip_time_s": 494.4818710222186,
+        "median_trip_time_s": 436.4706969855971,
+        "not_departed": 0.0,
+        "p95_trip_time_s": 1025.998133584776,
+        "route_refreshes": 5.0,
+        "teleports": 0.0,
+        "trips": 1638.0,
+        "unroutable": 0.0,
+        "vehicle_hours": 235.6806313999075,
+        "vehicle_km": 7326.62241,
+        "vehicle_seconds": 849708.7720839974,
+    },
+    ("waste", 1): {
+        "co2_t": 0.9209562720000001,
+        "containers": 1392.0,
+        "days": 1.0,
+        "extra_trips": 0.0,
+        "fuel_l": 343.6404,
+        "km_driven": 602.8119999999999,
+        "km_per_tonne": 24.409347703876513,
+        "load_utilisation": 0.16349900015287777,
+        "mass_balance_error_kg": 2.9103830456733704e-11,
+        "mean_fill_at_collection": 0.11074641799312344,
+        "overflow_bin_hours": 0.0,
+        "overflow_share": 0.0,
+        "overtime_hours": 0.28666666666666707,
+        "points": 464.0,
+        "time_utilisation": 0.7556336805555556,
+        "tonnes_collected": 24.69594875344685,
+        "tonnes_delivered": 24.69594875344685,
+        "tonnes_generated": 124.1529125126353,
+        "tonnes_initial": 0.0,
+        "tonnes_overflow": 0.0,
+        "trips_to_disposal": 23.0,
+        "truck_hours": 48.36055555555556,
+        "trucks": 8.0,
+        "unreachable_visits": 0.0,
+        "visits": 464.0,
+    },
+    ("waste", 2): {
+        "co2_t": 0.911152698,
+        "containers": 1392.0,
+        "days": 1.0,
+        "extra_trips": 0.0,
+        "fuel_l": 339.98235,
+        "km_driven": 594.683,
+        "km_per_tonne": 23.806790430542023,
+        "load_utilisation": 0.16639825921804258,
+        "mass_balance_error_kg": 3.240074875066057e-11,
+        "mean_fill_at_collection": 0.10694563033845661,
+        "overflow_bin_hours": 4.0,
+        "overflow_share": 0.0011554051907912005,
+        "overtime_hours": 0.20166666666666622,
+        "points": 464.0,
+        "time_utilisation": 0.7508810763888889,
+        "tonnes_collected": 24.97955370065651,
+        "tonnes_delivered": 24.979553700656503,
+        "tonnes_generated": 124.95737028437749,
+        "tonnes_initial": 0.0,
+        "tonnes_overflow": 0.14437639425418786,
+        "trips_to_disposal": 23.0,
+        "truck_hours": 48.05638888888889,
+        "trucks": 8.0,
+        "unreachable_visits": 0.0,
+        "visits": 464.0,
+    },
+}
+
+
+def test_baseline_kpis_are_pinned(data_dir: Path) -> None:
+    spec = ScenarioSpec.from_dict(SPEC)
+    out = run_scenario(spec, build_city(data_dir))
+    got = {
+        (kind, r.seed): {k: v for k, v in r.kpis.items() if not is_performance(k)}
+        for kind, rs in out.items()
+        for r in rs
+    }
+    assert set(got) == set(PINNED)
+    for key, kpis in PINNED.items():
+        assert set(got[key]) == set(kpis), key
+        for name, value in kpis.items():
+            assert got[key][name] == pytest.approx(value, rel=1e-9, abs=1e-9), (key, name)
