@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import re
@@ -92,8 +93,9 @@ UNIT_MAY_SET = frozenset({"acknowledged", "in_progress", "resolved"})
 _OPEN = frozenset(OPEN_STATUSES)
 
 
+@functools.cache
 def category_labels() -> dict[str, tuple[str, str]]:
-    """Return every incident category (alert rules, then Open311 services) → (vi, en)."""
+    """Return every incident category (alert rules, then Open311 services) → (vi, en); built once."""
     from api.services.reports import SERVICES  # noqa: PLC0415  (reports imports the live service)
 
     return {**RULE_LABELS, **{code: (v[0], v[1]) for code, v in SERVICES.items()}}
