@@ -181,14 +181,15 @@ def test_failed_write_leaves_no_partial_file(
 def test_serve_builds_the_city_and_runs_uvicorn(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: dict[str, Any] = {}
 
-    def fake_run(api: Any, host: str, port: int, log_level: str) -> None:
-        calls.update(api=api, host=host, port=port)
+    def fake_run(api: Any, host: str, port: int, log_level: str, **options: Any) -> None:
+        calls.update(api=api, host=host, port=port, **options)
 
     monkeypatch.setattr(serve_mod.uvicorn, "run", fake_run)
     result = runner.invoke(app, ["serve", "--port", "8765", "--no-replay"])
     assert result.exit_code == 0, result.output
     assert calls["host"] == "127.0.0.1"
     assert calls["port"] == 8765
+    assert calls["proxy_headers"] is False  # no trusted proxy configured: X-Forwarded-For ignored
     api = calls["api"]
     assert api.state.city.summary()["cameras"] == 238
     assert "/layers/{name}" in api.openapi()["paths"]
