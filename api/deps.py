@@ -39,7 +39,7 @@ def city_of(app: FastAPI) -> City:
         if not isinstance(city, City):
             s = settings_of(app)
             city = build_city(
-                s.data_dir, road_source=s.road_source, osm_file=s.osm_file, seed=s.seed, res=s.h3_res
+                s.data.dir, road_source=s.road_source, osm_file=s.osm_file, seed=s.seed, res=s.h3_res
             )
             app.state.city = city
     return city

@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.services.responses import JSONBytes, dumps
+from api.responses import JSONBytes, dumps
 from twin.errors import InputError, TwinError
 
 #: Body size cap of every request (bytes, counted on the streamed body): over 1 MB is a 413 (issue 8). A

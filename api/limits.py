@@ -2,7 +2,7 @@
 
 Everything here is plain Python (no ASGI): `api.middleware` applies the rate limits to requests, and
 routes call the query-cost checks (`check_event_query`) before they touch the store. The figures come
-from ``TWIN_LIMIT_*`` environment variables (`LimitSettings`).
+from the ``limits`` section of `api.settings.Settings` (``TWIN_LIMIT_*``).
 """
 
 from __future__ import annotations
@@ -14,66 +14,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
+from api.settings import LimitSettings, RateClass
 from twin.errors import InputError
-
-#: The classes of requests that have their own bucket per client.
-RateClass = Literal["ingest", "report", "query", "cost"]
-
-
-class LimitSettings(BaseSettings):
-    """Limits on what one client may ask of the service; each field is ``TWIN_LIMIT_<NAME>``.
-
-    Rates are sustained requests per second per client (IP address, or API key when one is sent);
-    bursts are the bucket sizes: how many requests may arrive at once after a quiet spell.
-    """
-
-    model_config = SettingsConfigDict(env_prefix="TWIN_LIMIT_", extra="ignore")
-
-    enabled: bool = Field(True, description="Apply rate limits at all.")
-    ingest_rate: float = Field(
-        5000.0, gt=0, description="POST /events, /events/batch and camera heartbeats per second."
-    )
-    ingest_burst: int = Field(10000, ge=1)
-    report_rate: float = Field(0.5, gt=0, description="Citizen reports (Open311 POST) per second.")
-    report_burst: int = Field(30, ge=1)
-    query_rate: float = Field(300.0, gt=0, description="Every other request per second.")
-    query_burst: int = Field(3000, ge=1)
-    cost_rate_ms: float = Field(
-        300.0,
-        gt=0,
-        description="Server time (ms of request handling) per second an anonymous client may use: the "
-        "cost bucket, charged after each request with what it took. A cached layer costs ~1 ms, an "
-        "uncached layer variant ~60 ms.",
-    )
-    cost_burst_ms: float = Field(
-        5000.0, gt=0, description="Server time an anonymous client may use at once after a quiet spell."
-    )
-    max_clients: int = Field(100_000, ge=1, description="Buckets kept; the least recently used go first.")
-    trusted_proxies: list[str] = Field(
-        default_factory=list,
-        description="Peers whose X-Forwarded-For (last hop) names the client; others are taken as is.",
-    )
-    max_time_range_days: float = Field(
-        31.0, gt=0, description="Widest since..until span of an event query (days)."
-    )
-    max_bbox_deg2: float = Field(
-        1.0, gt=0, description="Largest bbox of an event query, in square degrees (Lạng Sơn ≈ 0.75)."
-    )
-
-    def rate_of(self, cls: RateClass) -> tuple[float, int]:
-        """Return (rate per second, burst) of a request class."""
-        if cls == "ingest":
-            return self.ingest_rate, self.ingest_burst
-        if cls == "report":
-            return self.report_rate, self.report_burst
-        if cls == "cost":
-            return self.cost_rate_ms, int(self.cost_burst_ms)
-        return self.query_rate, self.query_burst
 
 
 @dataclass(slots=True)

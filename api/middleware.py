@@ -26,10 +26,11 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.auth.service import SESSION_COOKIE
 from api.errors import error_body
-from api.limits import LimitSettings, RateClass, TokenBuckets, classify, retry_after_seconds
-from api.services.responses import dumps
-from api.settings import Settings
+from api.limits import TokenBuckets, classify, retry_after_seconds
+from api.responses import dumps
+from api.settings import LimitSettings, RateClass, Settings
 from twin.errors import InputError
 
 log = logging.getLogger("twin.http")
@@ -44,6 +45,30 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
 )
+
+
+def session_client(scope: Scope) -> str | None:
+    """Return the rate-limit key of a request signed in with a valid session cookie, else None.
+
+    A browser signed in by the login link is its key's client (like a request with the key itself),
+    not an anonymous address: the viewer's start-up burst must not be charged to the cost bucket of
+    anonymous reads. Only a cookie whose signature holds counts, so a forged one stays anonymous.
+    """
+    app = scope.get("app")
+    auth = getattr(getattr(app, "state", None), "auth", None)
+    if auth is None:
+        return None
+    prefix = SESSION_COOKIE.encode() + b"="
+    for name, value in scope.get("headers", []):
+        if name != b"cookie":
+            continue
+        for raw in value.split(b";"):
+            part = raw.strip()
+            if part.startswith(prefix):
+                key_id: str | None = auth.session_key_id(part[len(prefix) :].decode("latin-1"))
+                if key_id is not None:
+                    return "key:" + key_id
+    return None
 
 
 def client_key(scope: Scope, trusted_proxies: frozenset[str] = frozenset()) -> str:
@@ -81,7 +106,7 @@ class RateLimit:
     app
         The wrapped ASGI app.
     limits
-        Rates and bursts (`api.limits.LimitSettings`).
+        Rates and bursts (`api.settings.LimitSettings`).
     buckets
         The bucket store (a fresh one by default; pass one to share or inspect it).
     """
@@ -102,7 +127,7 @@ class RateLimit:
             await self.app(scope, receive, send)
             return
         cls = classify(method, str(scope.get("path", "")))
-        client = client_key(scope, self.trusted)
+        client = session_client(scope) or client_key(scope, self.trusted)
         wait = self.buckets.take(client, cls)
         costed = cls == "query" and client.startswith("ip:")
         if wait <= 0 and costed:
@@ -135,7 +160,10 @@ class RateLimit:
             await self.app(scope, receive, watch)
         finally:
             if not streaming:  # an SSE connection lasts; what it costs is its messages, not its age
-                self.buckets.charge(client, "cost", (time.perf_counter() - t0) * 1000)
+                # One request is charged at most a fifth of the burst: a cold cache (the first build
+                # of a layer, a numba compile) must not lock out whoever happened to ask first.
+                took = (time.perf_counter() - t0) * 1000
+                self.buckets.charge(client, "cost", min(took, self.limits.cost_burst_ms / 5))
 
     async def _refuse(self, cls: RateClass, wait: float, send: Send) -> None:
         """Answer 429 with ``Retry-After`` for a client whose bucket of `cls` is empty."""
@@ -259,9 +287,9 @@ def install_limits(app: FastAPI, settings: Settings, limits: LimitSettings | Non
     settings
         Service settings (``cors_origins``).
     limits
-        Rate limits and query caps (default: `LimitSettings` from ``TWIN_LIMIT_*``).
+        Rate limits and query caps (default: ``settings.limits``, from ``TWIN_LIMIT_*``).
     """
-    limits = limits or LimitSettings()
+    limits = limits or settings.limits
     buckets = TokenBuckets(limits)
     app.state.limits = limits
     app.state.rate_buckets = buckets

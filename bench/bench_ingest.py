@@ -37,12 +37,13 @@ import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict
 
+from api.cli.data import fetch_data
+from api.settings import Settings
 from api.store.sqlite import SQLiteStore
 from bench.harness import Row, write_results
-from gis_data import fetch
 from gis_data.city import build_city
-from tests.api.test_crash import load_until_killed
-from tests.api.test_events_support import Server
+from tests.support.crash import load_until_killed
+from tests.support.servers import Server
 
 WRK_SECONDS = int(os.environ.get("BENCH_INGEST_SECONDS", "8"))
 CRASH_ROUNDS = int(os.environ.get("BENCH_INGEST_CRASH_ROUNDS", "20"))
@@ -311,8 +312,9 @@ def main() -> None:
 
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed: apt-get install -y wrk")
-    data_dir = fetch.default_cache_dir()
-    fetch.fetch(cache_dir=data_dir)
+    settings = Settings()
+    data_dir = settings.data.dir
+    fetch_data(settings)
     city = build_city(data_dir)
     cams = [str(c) for c in city.cameras.loc[city.cameras["connected"], "camera_id"]]
     state = Path(tempfile.mkdtemp(prefix="bench-ingest-"))

@@ -25,6 +25,8 @@ from typing import Any
 
 import pyrosm
 
+from api.cli.data import fetch_data
+from api.settings import Settings
 from bench.harness import Row, isolated, write_results
 
 HELSINKI = Path(pyrosm.__file__).parent / "data" / "Helsinki.osm.pbf"
@@ -123,7 +125,6 @@ def peer_netgenerate(iterations: int) -> dict[str, Any]:
 
 def main() -> None:
     """Run both comparisons and write ``bench/results/roads.json``."""
-    from gis_data import fetch  # noqa: PLC0415
 
     rows = []
     ours, wall_ours, m_ours = isolated(ours_import)
@@ -146,7 +147,7 @@ def main() -> None:
         )
     )
     with tempfile.TemporaryDirectory() as data:
-        fetch.fetch(cache_dir=Path(data))
+        fetch_data(Settings(), cache_dir=Path(data))
         syn, _, m_syn = isolated(ours_synthetic, data)
     gen, _, _ = isolated(peer_netgenerate, 1500)
     rows.append(

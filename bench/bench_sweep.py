@@ -21,10 +21,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from api.cli.data import fetch_data
 from api.services.scenarios import CitySimulation
+from api.settings import Settings
 from bench.harness import Row, write_results
 from gis_data.city import build_city
-from gis_data.fetch import default_cache_dir, fetch
 from simulations import runner
 from simulations.traffic.params import TrafficParams
 
@@ -44,8 +45,9 @@ def _warm(data_dir: str) -> int:
 
 def main() -> None:
     """Run the sweep serially and on a 2-worker LocalCluster; write bench/results/sweep.json."""
-    data_dir = Path(os.environ.get("TWIN_DATA_DIR") or default_cache_dir())
-    fetch(cache_dir=data_dir)
+    settings = Settings()
+    data_dir = settings.data.dir
+    fetch_data(settings)
     build_city(data_dir)
     sim = CitySimulation("traffic", data_dir)
     n = len(SEEDS) * len(GRID["demand.multiplier"])

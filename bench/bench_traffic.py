@@ -86,7 +86,7 @@ def run_ours(
     """
     from simulations.traffic.model import run  # noqa: PLC0415  (imported in the spawned process)
     from simulations.traffic.params import TrafficParams, VehicleClass  # noqa: PLC0415
-    from twin.gridnet import grid_network  # noqa: PLC0415
+    from tests.support.gridnet import grid_network  # noqa: PLC0415
 
     net = grid_network(rows, rows, spacing_m=SPACING, speed_kmh=SPEED_KMH)
     trips = grid_trips(rows, n, seed, window_s)

@@ -33,6 +33,8 @@ from urllib.parse import urlencode
 import httpx
 import numpy as np
 
+from api.cli.data import fetch_data
+from api.settings import Settings
 from bench.harness import Row, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,14 +143,13 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from playwright.sync_api import sync_playwright  # noqa: PLC0415  (dev dependency)
 
-    from gis_data import fetch  # noqa: PLC0415
     from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, DIST, _server  # noqa: PLC0415
 
     if not DIST.is_file():
         raise SystemExit("the viewer is not built: run `make viewer`")
     tmp = Path(tempfile.mkdtemp(prefix="bench-viewer-"))
     data = tmp / "data"
-    fetch.fetch(cache_dir=data)
+    fetch_data(Settings(), cache_dir=data)
     srv = _server(tmp, data)
     srv.factory = "api.app:create_app"
     srv.env["TWIN_LIMIT_ENABLED"] = "false"

@@ -45,14 +45,15 @@ from typing import Any
 import httpx
 import psycopg
 
+from api.cli.data import fetch_data
+from api.settings import Settings
 from api.store import open_store
 from bench.bench_ingest import _Proc, _Reader, _stalled, _subscribers, wrk
 from bench.harness import RESULTS, Row, write_results
-from gis_data import fetch
 from gis_data.city import build_city
-from tests.api.test_crash import load_until_killed
-from tests.api.test_events_support import Server
+from tests.support.crash import load_until_killed
 from tests.support.postgres import postgres_server
+from tests.support.servers import Server
 
 GOAL = "goal (issue 8)"
 NOTE = ("xe tải dừng đỗ trên cầu Kỳ Lừa, " * 16)[:480]
@@ -568,8 +569,9 @@ def main(argv: list[str] | None = None) -> None:
     rounds = args.rounds or (4 if args.quick else 20)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
-    data_dir = fetch.default_cache_dir()
-    fetch.fetch(cache_dir=data_dir)
+    settings = Settings()
+    data_dir = settings.data.dir
+    fetch_data(settings)
     city = build_city(data_dir)
     cams = [str(c) for c in city.cameras.loc[city.cameras["connected"], "camera_id"]]
     t0 = time.monotonic()

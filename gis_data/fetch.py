@@ -17,15 +17,14 @@ from pathlib import Path
 from gis_data.catalog import DATASETS, Dataset
 from twin.errors import DataError
 
-#: The team's mirror, next to a checkout of the repository.
-_REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MIRROR = _REPO_ROOT.parent / "shared" / "data" / "langson"
-
 
 def default_cache_dir() -> Path:
-    """Return the data cache folder: ``$TWIN_DATA_DIR`` or ``~/.cache/langson-twin/data``."""
-    env = os.environ.get("TWIN_DATA_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "langson-twin" / "data"
+    """Return the default data cache folder, ``~/.cache/langson-twin/data``.
+
+    This package reads no environment: the service and the CLI pass the folder their settings name
+    (``TWIN_DATA_DIR``, `api.settings.DataSettings`); this is only the fallback of library calls.
+    """
+    return Path.home() / ".cache" / "langson-twin" / "data"
 
 
 def sha256_of(path: Path) -> str:
@@ -79,11 +78,11 @@ def fetch(
     cache_dir
         Destination; default `default_cache_dir()`.
     mirror
-        A folder holding the prepared files (default the team mirror `../shared/data/langson` when
-        it exists).
+        A folder holding the prepared files (the CLI passes ``TWIN_DATA_MIRROR``, by default the
+        team mirror ``../shared/data/langson`` when it exists).
     base_url
-        A URL under which the prepared files are published (``$TWIN_DATA_URL``); used when no
-        mirror folder is given or found.
+        A URL under which the prepared files are published (the CLI passes ``TWIN_DATA_URL``);
+        used when no mirror folder is given.
     names
         Datasets to fetch (default all).
     force
@@ -92,9 +91,6 @@ def fetch(
         Called with (dataset, status) where status is "cached", "copied" or "downloaded".
     """
     cache = cache_dir or default_cache_dir()
-    if mirror is None and DEFAULT_MIRROR.is_dir():
-        mirror = DEFAULT_MIRROR
-    base_url = base_url or os.environ.get("TWIN_DATA_URL")
     if mirror is not None and not mirror.is_dir():
         raise DataError(
             f"mirror folder {mirror} does not exist",

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the system packages the twin needs (Debian): Chromium for the viewer tests and briefing
 # maps, PostgreSQL (+PostGIS where available) for the scale-out store tests, fonts with Vietnamese
-# diacritics and Pango for the PDF briefing, poppler-utils to check PDFs, wrk for the
+# diacritics and Pango for the PDF briefing, poppler-utils to check PDFs, Mosquitto (MQTT broker) for the
+# camera gateway tests, wrk for the
 # ingest and reliability benchmarks. Idempotent and quiet.
 set -euo pipefail
 need=()
@@ -9,6 +10,7 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql postgresql-contrib)
 command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)  # load generator of the ingest and reliability benches
+[ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null 2>&1 || need+=(mosquitto)  # MQTT broker of the gateway tests
 fc-list 2>/dev/null | grep -qi "NotoSans-Regular" || need+=(fonts-noto-core)
 ldconfig -p 2>/dev/null | grep -q libpangoft2 || need+=(libpango-1.0-0 libpangoft2-1.0-0)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi

@@ -65,6 +65,8 @@ def parse_duration(value: str | float | int) -> float:
         raise ValueError("a duration is a number of seconds or a text like '2h' or '7d'")
     if isinstance(value, int | float):
         seconds = float(value)
+    elif not isinstance(value, str):
+        raise ValueError("a duration is a number of seconds or a text like '2h' or '7d'")
     else:
         m = _DURATION.match(value)
         if not m:

@@ -7,14 +7,16 @@ from pathlib import Path
 import geopandas as gpd
 import pytest
 
-from gis_data import fetch, load
+from api.cli.data import fetch_data
+from api.settings import Settings
+from gis_data import load
 
 
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data cache fetched from the mirror (../shared/data/langson) once per test session."""
+    """A data cache fetched from the mirror (``TWIN_DATA_MIRROR``) once per test session."""
     cache = tmp_path_factory.mktemp("data")
-    fetch.fetch(cache_dir=cache)
+    fetch_data(Settings(), cache_dir=cache)
     return cache
 
 

@@ -40,7 +40,7 @@ from api.auth.service import (
 )
 from api.deps import settings_of
 from api.errors import StoreUnavailable, error_body
-from api.services.responses import JSONBytes
+from api.responses import JSONBytes
 
 _API_KEY = APIKeyHeader(
     name="X-API-Key",

@@ -82,8 +82,8 @@ class Principal:
     def actor(self) -> str:
         """Return who acts, as recorded on what they do (``acknowledged_by``): key id and label."""
         if self.key_id is None:
-            return self.label or self.role
-        return f"{self.key_id} ({self.label})" if self.label else self.key_id
+            return self.label or self.via
+        return f"{self.label} [{self.key_id}]" if self.label else self.key_id
 
 
 ANONYMOUS = Principal("public", ROLES["public"])
@@ -218,6 +218,17 @@ class Authenticator:
         exp = int(now + max(1.0, ttl))
         payload = f"v1.{principal.key_id}.{exp}"
         return f"{payload}.{self._mac(payload)}", int(exp - now)
+
+    def session_key_id(self, cookie: str) -> str | None:
+        """Return the key id of a session cookie whose signature holds, else None.
+
+        One HMAC, no store lookup: what the rate limiter needs to count a signed-in browser as its
+        key rather than as an anonymous address (expiry and revocation are checked by the route).
+        """
+        parts = cookie.split(".")
+        if len(parts) != 4 or parts[0] != "v1":
+            return None
+        return parts[1] if hmac.compare_digest(parts[3], self._mac(".".join(parts[:3]))) else None
 
     def verify_session(self, cookie: str, now: float | None = None) -> Principal:
         """Return the principal of a session cookie, or raise `Unauthorized`."""

@@ -7,6 +7,7 @@ from api.cli import (
     brief,  # noqa: F401  (registers commands)
     data,  # noqa: F401  (registers commands)
     export_map,  # noqa: F401  (registers commands)
+    gateway,  # noqa: F401  (registers commands)
     keys,  # noqa: F401  (registers commands)
     layers,  # noqa: F401  (registers commands)
     osm,  # noqa: F401  (registers commands)

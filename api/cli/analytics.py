@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli.base import app, cameras_app, friendly
+from api.cli.base import DataDirOption, app, cameras_app, friendly
 
 
 @app.command("hotspots")
@@ -33,7 +33,7 @@ def hotspots_command(  # noqa: PLR0917  (typer maps each CLI option to a paramet
         bool, typer.Option(help="Ignore events outside the city instead of failing.")
     ] = False,
     top: Annotated[int, typer.Option(help="Rows to print in the table.")] = 20,
-    data_dir: Annotated[Path | None, typer.Option(help="Data cache (default $TWIN_DATA_DIR).")] = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Find incident hotspots: Getis-Ord Gi* on H3 cells over the city, with FDR-controlled p-values."""
     from api.cli import analytics_lib
@@ -68,7 +68,7 @@ def cameras_next(  # noqa: PLR0917  (typer maps each CLI option to a parameter)
         bool, typer.Option(help="Ignore events outside the city instead of failing.")
     ] = False,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")] = "table",
-    data_dir: Annotated[Path | None, typer.Option(help="Data cache (default $TWIN_DATA_DIR).")] = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Rank the unconnected cameras by the incident weight their coverage would add (greedy max coverage).
 

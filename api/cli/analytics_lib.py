@@ -175,7 +175,7 @@ def _city(data_dir: Path | None, res: int) -> City:
     settings = Settings()
     with console.status("building the city model…"):
         return build_city(
-            data_dir or settings.data_dir,
+            data_dir or settings.data.dir,
             road_source=settings.road_source,
             osm_file=settings.osm_file,
             seed=settings.seed,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from functools import wraps
-from typing import ParamSpec, TypeVar
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -14,6 +15,7 @@ from twin.errors import TwinError
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -36,6 +38,28 @@ app.add_typer(cameras_app, name="cameras")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(scenario_app, name="scenario")
 app.add_typer(keys_app, name="keys")
+
+
+#: The data cache option every command that builds the city model takes.
+DataDirOption = Annotated[
+    Path | None, typer.Option("--data-dir", help="Data cache (default $TWIN_DATA_DIR).")
+]
+#: Its old name, still accepted (hidden from --help; prints a deprecation line).
+OldCacheDirOption = Annotated[Path | None, typer.Option("--cache-dir", hidden=True)]
+#: The event store option of every command that opens the store.
+StoreDsnOption = Annotated[
+    str | None,
+    typer.Option("--store-dsn", help="Event store DSN (default $TWIN_STORE_DSN, else the state folder's)."),
+]
+#: Its old name, still accepted (hidden from --help; prints a deprecation line).
+OldDsnOption = Annotated[str | None, typer.Option("--dsn", hidden=True)]
+
+
+def renamed(new: T | None, old: T | None, old_name: str, new_name: str) -> T | None:
+    """Return the value of an option given under its new or its deprecated old name (new wins)."""
+    if old is not None:
+        console.print(f"[yellow]warning:[/] {old_name} is deprecated; use {new_name}")
+    return new if new is not None else old
 
 
 def fail(message: str, hint: str | None = None, code: int = 2) -> typer.Exit:

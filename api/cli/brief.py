@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from api.cli.base import app, console, friendly
+from api.cli.base import DataDirOption, StoreDsnOption, app, console, friendly
 from api.settings import Settings
 from twin.errors import InputError
 
@@ -37,9 +37,9 @@ def brief(
         datetime | None,
         typer.Option(help="End of the period (UTC, default now).", formats=["%Y-%m-%dT%H:%M"]),
     ] = None,
-    store_dsn: Annotated[str | None, typer.Option(help="Event store DSN (default $TWIN_STORE_DSN).")] = None,
+    store_dsn: StoreDsnOption = None,
     state_dir: Annotated[Path | None, typer.Option(help="State folder (default $TWIN_STATE_DIR).")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Data cache (default $TWIN_DATA_DIR).")] = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Write the council briefing: key figures, maps, charts, a summary and a methods page."""
     from api.briefing import collect, parse_period, write_briefing
@@ -56,7 +56,7 @@ def brief(
         raise InputError("scenario", "give both --scenario B and --vs A, or neither")
     settings = Settings()
     state = state_dir or settings.state_dir
-    data = data_dir or settings.data_dir
+    data = data_dir or settings.data.dir
     length = parse_period(period)
     stop = end.replace(tzinfo=UTC) if end is not None else datetime.now(UTC)
     with console.status("building the city model…"):

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli.base import app, console, friendly
+from api.cli.base import DataDirOption, app, console, friendly
 from api.settings import Settings
 
 
@@ -24,7 +24,7 @@ def export_map(
     extruded: Annotated[
         bool, typer.Option("--3d/--flat", help="Extrude polygons by the colour column.")
     ] = False,
-    data_dir: Annotated[Path | None, typer.Option(help="Data cache (default $TWIN_DATA_DIR).")] = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Write LAYER as a self-contained HTML map (deck.gl inlined, no request to any server)."""
     from api.export_map import to_deck, write_offline_html
@@ -33,7 +33,7 @@ def export_map(
     settings = Settings()
     with console.status("building the city model…"):
         city = build_city(
-            data_dir or settings.data_dir,
+            data_dir or settings.data.dir,
             road_source=settings.road_source,
             osm_file=settings.osm_file,
             seed=settings.seed,

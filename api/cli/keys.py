@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from api.cli.base import console, fail, friendly, keys_app
+from api.cli.base import OldDsnOption, StoreDsnOption, console, fail, friendly, keys_app, renamed
 
 if TYPE_CHECKING:
     from api.store.base import Store
@@ -15,18 +15,14 @@ if TYPE_CHECKING:
 _ROLES = "camera-gateway, reporter, operator, planner, admin"
 
 
-def _store(dsn: str | None) -> Store:
+def _store(store_dsn: str | None, old_dsn: str | None) -> Store:
     """Open the service's store (imports inside: `twin --help` stays fast)."""
     from api.settings import Settings
     from api.store import default_dsn, open_store
 
     settings = Settings()
+    dsn = renamed(store_dsn, old_dsn, "--dsn", "--store-dsn")
     return open_store(dsn or settings.store_dsn or default_dsn(settings.state_dir), res=settings.h3_res)
-
-
-DsnOption = Annotated[
-    str | None, typer.Option(help="Event store DSN (default $TWIN_STORE_DSN, else the state folder's).")
-]
 
 
 @keys_app.command("create")
@@ -37,7 +33,8 @@ def create(  # noqa: PLR0917  (typer options)
     expires: Annotated[
         float | None, typer.Option(min=0.001, help="Days until the key expires (default: never).")
     ] = None,
-    dsn: DsnOption = None,
+    store_dsn: StoreDsnOption = None,
+    dsn: OldDsnOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the key and its record as JSON.")] = False,
     unit: Annotated[
         str | None, typer.Option(help="For --role unit: the city unit the key works for (see GET /units).")
@@ -54,7 +51,7 @@ def create(  # noqa: PLR0917  (typer options)
         raise InputError("unit", "give --unit with --role unit (and only then)")
     if unit is not None:
         UnitDirectory.load().check_unit(unit, "unit")
-    store = _store(dsn)
+    store = _store(store_dsn, dsn)
     try:
         key, rec = create_key(store, role, label, expires_days=expires)
         if unit is not None:
@@ -87,14 +84,15 @@ def create(  # noqa: PLR0917  (typer options)
 def login_link(
     role: Annotated[str, typer.Option(help="Role of the session: operator, planner, admin, reporter.")],
     label: Annotated[str, typer.Option(help="Who the link is for.")] = "",
-    dsn: DsnOption = None,
+    store_dsn: StoreDsnOption = None,
+    dsn: OldDsnOption = None,
 ) -> None:
     """Print a one-time viewer sign-in link: it works once and expires after 24 hours."""
     from api.auth.bootstrap import create_ticket, login_url
     from api.auth.keys import TICKET_HOURS
     from api.settings import Settings
 
-    store = _store(dsn)
+    store = _store(store_dsn, dsn)
     try:
         ticket, rec = create_ticket(store, role, label)
     finally:
@@ -109,13 +107,14 @@ def login_link(
 @keys_app.command("list")
 @friendly
 def list_keys(
-    dsn: DsnOption = None,
+    store_dsn: StoreDsnOption = None,
+    dsn: OldDsnOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the keys as JSON.")] = False,
 ) -> None:
     """List the API keys: id, role, label, state and times (never the secrets)."""
     from api.auth.keys import state_of
 
-    store = _store(dsn)
+    store = _store(store_dsn, dsn)
     try:
         recs = store.list_credentials()
     finally:
@@ -148,7 +147,8 @@ def list_keys(
 @friendly
 def revoke(
     key_id: Annotated[str, typer.Argument(help="The key's id (the 12 hex digits after lst_).")],
-    dsn: DsnOption = None,
+    store_dsn: StoreDsnOption = None,
+    dsn: OldDsnOption = None,
 ) -> None:
     """Revoke a key: the running service refuses it (and sessions opened with it) from the next request."""
     from api.auth.keys import parse_key
@@ -158,7 +158,7 @@ def revoke(
     ident = parts.key_id if parts is not None else key_id.strip()
     from api.auth.keys import check_revocable
 
-    store = _store(dsn)
+    store = _store(store_dsn, dsn)
     try:
         check_revocable(store, ident)
         found = store.revoke_credential(ident, now_utc()).result(timeout=30)

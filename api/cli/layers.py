@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 import typer
 from rich.table import Table
 
-from api.cli.base import app, console, fail, friendly, layers_app
+from api.cli.base import DataDirOption, app, console, fail, friendly, layers_app
 from api.settings import Settings
 from twin.errors import InputError
 from twin.resolution import check_resolution
@@ -55,7 +55,7 @@ def export(  # noqa: PLR0917  (typer maps each CLI option to a parameter)
     bbox: Annotated[
         str | None, typer.Option(help="west,south,east,north: keep features that intersect it.")
     ] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Data cache (default $TWIN_DATA_DIR).")] = None,
+    data_dir: DataDirOption = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the synthetic network and cameras.")] = None,
     allow_empty: Annotated[
         bool, typer.Option("--allow-empty", help="Write the file and exit 0 even if no feature is left.")
@@ -80,7 +80,7 @@ def export(  # noqa: PLR0917  (typer maps each CLI option to a parameter)
         raise fail(f"out: {target} is a folder", "give a file path, e.g. --out wards.geojson")
     with console.status("building the city model…"):
         city = build_city(
-            data_dir or settings.data_dir,
+            data_dir or settings.data.dir,
             road_source=settings.road_source,
             osm_file=settings.osm_file,
             seed=settings.seed if seed is None else seed,

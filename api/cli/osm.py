@@ -9,7 +9,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from api.cli.base import console, data_app, friendly
+from api.cli.base import DataDirOption, OldCacheDirOption, console, data_app, friendly, renamed
 from twin.errors import InputError
 
 if TYPE_CHECKING:
@@ -81,8 +81,11 @@ def roads_cmd(  # noqa: PLR0917  (typer maps each CLI option to a parameter)
         str, typer.Option(help="synthetic (generated) or osm (needs --osm-file).")
     ] = "synthetic",
     osm_file: Annotated[Path | None, typer.Option(help="The .osm.pbf extract for --source osm.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the synthetic generator.")] = 2025,
-    cache_dir: Annotated[Path | None, typer.Option(help="Data cache (default $TWIN_DATA_DIR).")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of the synthetic generator (default $TWIN_SEED).")
+    ] = None,
+    data_dir: DataDirOption = None,
+    cache_dir: OldCacheDirOption = None,
     out: Annotated[Path | None, typer.Option(help="Also write nodes + links to this folder.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="geoparquet or geojson (with --out).")] = "geoparquet",
     plot: Annotated[
@@ -90,7 +93,12 @@ def roads_cmd(  # noqa: PLR0917  (typer maps each CLI option to a parameter)
     ] = None,
 ) -> None:
     """Build (or load from the cache) the city's road network and print its size by road class."""
+    from api.settings import Settings
     from gis_data import load, roads
+
+    settings = Settings()
+    cache_dir = renamed(data_dir, cache_dir, "--cache-dir", "--data-dir") or settings.data.dir
+    seed = settings.seed if seed is None else seed
 
     if source not in ("synthetic", "osm"):
         raise InputError("--source", f"must be synthetic or osm, got {source!r}")

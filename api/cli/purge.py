@@ -8,13 +8,13 @@ from typing import Annotated
 
 import typer
 
-from api.cli.base import app, console, friendly
+from api.cli.base import OldDsnOption, StoreDsnOption, app, console, friendly, renamed
 from api.settings import Settings
 
 
 @app.command("purge")
 @friendly
-def purge_command(
+def purge_command(  # noqa: PLR0917  (typer maps each CLI option to a parameter)
     events_days: Annotated[
         float | None,
         typer.Option(
@@ -28,9 +28,8 @@ def purge_command(
             help="Erase contacts of reports closed longer ago (default $TWIN_RETENTION_CONTACT_DAYS, 30).",
         ),
     ] = None,
-    dsn: Annotated[
-        str | None, typer.Option(help="Event store DSN (default $TWIN_STORE_DSN, else the state folder's).")
-    ] = None,
+    store_dsn: StoreDsnOption = None,
+    dsn: OldDsnOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count what would change.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
@@ -39,16 +38,22 @@ def purge_command(
     Safe to run while the service is up (small transactions); schedule it daily (cron or a systemd
     timer). See PRIVACY.md for what is kept and why.
     """
-    from api.services.retention import RetentionSettings, purge
+    from api.services.retention import purge
     from api.store import default_dsn
 
     settings = Settings()
-    base = RetentionSettings()
-    policy = RetentionSettings(
-        events_days=events_days if events_days is not None else base.events_days,
-        contact_days=contact_days if contact_days is not None else base.contact_days,
+    base = settings.retention
+    policy = base.model_copy(
+        update={
+            "events_days": events_days if events_days is not None else base.events_days,
+            "contact_days": contact_days if contact_days is not None else base.contact_days,
+        }
     )
-    target = dsn or settings.store_dsn or default_dsn(settings.state_dir)
+    target = (
+        renamed(store_dsn, dsn, "--dsn", "--store-dsn")
+        or settings.store_dsn
+        or default_dsn(settings.state_dir)
+    )
     with console.status("applying the retention policy…"):
         report = purge(target, policy, now=datetime.now(UTC), dry_run=dry_run)
     if as_json:

@@ -129,7 +129,7 @@ def run(
     spec = ScenarioSpec.from_file(file)  # validated once; runs as it is
     settings = Settings()
     state = state_dir or settings.state_dir
-    data = data_dir or settings.data_dir
+    data = data_dir or settings.data.dir
     with _store(state, store_dsn) as store:
         ids: list[str] = []
         for s in [spec.without_changes(), spec] if with_baseline else [spec]:
@@ -175,7 +175,7 @@ def sweep(
     data_dir: DataDir = None,
 ) -> None:
     """Sweep parameters × seeds of one simulation on Dask and print each KPI's mean and 95 % CI."""
-    from api.services import jobs, scenarios
+    from api.services import scenarios
     from simulations import runner
     from simulations.scenario import ScenarioSpec
 
@@ -187,11 +187,11 @@ def sweep(
     kind = kinds.pop()
     local = {name.split(".", 1)[1]: values for name, values in grid.items()}
     settings = Settings()
-    data = data_dir or settings.data_dir
+    data = data_dir or settings.data.dir
     city = scenarios.city_for(spec, data, settings.h3_res)
     params = spec.resolve(city.network, res=city.res)[kind]
     sim = scenarios.CitySimulation(kind, data, spec.city.road_source, spec.city.seed, city.res)
-    address = scheduler or jobs.JobSettings().scheduler
+    address = scheduler or settings.jobs.scheduler
     ex = runner.make_executor(executor, address, workers)
     n = math.prod(len(v) for v in local.values()) * seeds
     console.print(f"sweep: {n} runs of {kind} on {executor}{f' at {address}' if address else ''}")

@@ -9,8 +9,7 @@ import typer
 import uvicorn
 
 from api.cli.base import app, console, friendly
-from api.limits import LimitSettings
-from api.settings import Settings
+from api.settings import LimitSettings, Settings
 
 
 class _UvicornLike(logging.Formatter):
@@ -47,8 +46,11 @@ def serve(
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port (default $TWIN_PORT or 8000).")] = None,
     replay: Annotated[
-        bool, typer.Option("--replay/--no-replay", help="Run the synthetic event replayer.")
-    ] = True,
+        bool | None,
+        typer.Option(
+            "--replay/--no-replay", help="Run the synthetic event replayer (default $TWIN_REPLAY or on)."
+        ),
+    ] = None,
     warm: Annotated[
         bool, typer.Option("--warm/--no-warm", help="Build the city model before accepting requests.")
     ] = True,
@@ -57,17 +59,14 @@ def serve(
     from api.app import create_app
     from gis_data.city import build_city
 
-    overrides: dict[str, object] = {"replay": replay}
-    if host is not None:
-        overrides["host"] = host
-    if port is not None:
-        overrides["port"] = port
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings = Settings()
+    given = {"host": host, "port": port, "replay": replay}
+    settings = settings.model_copy(update={k: v for k, v in given.items() if v is not None})
     api = create_app(settings)
     if warm:
         with console.status("building the city model…"):
             api.state.city = build_city(
-                settings.data_dir,
+                settings.data.dir,
                 road_source=settings.road_source,
                 osm_file=settings.osm_file,
                 seed=settings.seed,
@@ -81,4 +80,4 @@ def serve(
         twin_log.addHandler(handler)
         twin_log.setLevel(logging.INFO)
     console.print(f"serving the Lạng Sơn twin at http://{settings.host}:{settings.port}")
-    uvicorn.run(api, **uvicorn_options(settings, LimitSettings()))
+    uvicorn.run(api, **uvicorn_options(settings, settings.limits))

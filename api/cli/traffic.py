@@ -23,7 +23,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from api.cli.base import console, friendly, simulate_app
+from api.cli.base import DataDirOption, console, friendly, simulate_app
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -97,13 +97,15 @@ def traffic(  # noqa: PLR0917  (typer passes options by keyword)
     multiplier: Annotated[
         float | None, typer.Option(help="Demand multiplier (overrides the scenario).")
     ] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Data cache (default $TWIN_DATA_DIR).")] = None,
+    data_dir: DataDirOption = None,
     road_source: Annotated[
-        Literal["synthetic", "osm"], typer.Option(help="Road network: synthetic generator or an OSM extract.")
-    ] = "synthetic",
+        Literal["synthetic", "osm"] | None,
+        typer.Option(help="Road network: synthetic generator or an OSM extract (default $TWIN_ROAD_SOURCE)."),
+    ] = None,
     osm_file: Annotated[Path | None, typer.Option(help="OSM .osm.pbf extract for --road-source osm.")] = None,
 ) -> None:
     """Simulate mixed traffic on the Lạng Sơn network and write link, cell and trip outputs."""
+    from api.settings import Settings
     from gis_data.city import build_city
     from simulations.traffic.model import run
     from simulations.traffic.params import TrafficParams
@@ -118,7 +120,13 @@ def traffic(  # noqa: PLR0917  (typer passes options by keyword)
         params = TrafficParams.from_dict({**params.to_dict(), **overrides}, where="command-line options")
     run_seed = params.seed if seed is None else seed
     with console.status("building the city model…"):
-        city = build_city(data_dir, road_source=road_source, osm_file=osm_file, res=params.res)
+        settings = Settings()
+        city = build_city(
+            data_dir or settings.data.dir,
+            road_source=road_source or settings.road_source,
+            osm_file=osm_file or settings.osm_file,
+            res=params.res,
+        )
         cells = city.cells(params.res)
     console.print(
         f"network: {city.network.n_nodes:,} nodes, {city.network.n_links:,} links "

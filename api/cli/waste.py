@@ -21,7 +21,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from api.cli.base import console, friendly, simulate_app
+from api.cli.base import DataDirOption, OldCacheDirOption, console, friendly, renamed, simulate_app
 from twin.errors import InputError
 
 if TYPE_CHECKING:
@@ -119,16 +119,21 @@ def waste(  # noqa: PLR0917  (typer maps options to parameters)
     ] = None,
     seeds: Annotated[int, typer.Option(min=1, max=100, help="Seeds for the comparison.")] = 5,
     solver_time: Annotated[float | None, typer.Option(help="PyVRP budget per routing (s).")] = None,
-    cache_dir: Annotated[Path | None, typer.Option(help="Data cache (default $TWIN_DATA_DIR).")] = None,
+    data_dir: DataDirOption = None,
+    cache_dir: OldCacheDirOption = None,
     road_source: Annotated[
-        Literal["synthetic", "osm"], typer.Option(help="Road network: synthetic or osm.")
-    ] = "synthetic",
+        Literal["synthetic", "osm"] | None,
+        typer.Option(help="Road network: synthetic or osm (default $TWIN_ROAD_SOURCE or synthetic)."),
+    ] = None,
     osm_file: Annotated[Path | None, typer.Option(help=".osm.pbf for --road-source osm.")] = None,
-    res: Annotated[int, typer.Option(help="H3 resolution of the population cells.")] = 9,
+    res: Annotated[
+        int | None, typer.Option(help="H3 resolution of the population cells (default $TWIN_H3_RES or 9).")
+    ] = None,
 ) -> None:
     """Simulate waste collection (bins, PyVRP routes, trucks) and write routes, KPIs and plots."""
     import pandas as pd
 
+    from api.settings import Settings
     from gis_data.city import build_city
     from simulations.waste import outputs, plots
     from simulations.waste.model import CityInput, compare_policies, run
@@ -136,11 +141,19 @@ def waste(  # noqa: PLR0917  (typer maps options to parameters)
     name, params = load_params(
         scenario, days=days, policy=policy, threshold=threshold, trucks=trucks, solver_time=solver_time
     )
+    settings = Settings()
+    data = renamed(data_dir, cache_dir, "--cache-dir", "--data-dir") or settings.data.dir
+    res = settings.h3_res if res is None else res
     seed = params.seed if seed is None else seed
     if seed < 0:
         raise InputError("seed", "must be 0 or more")
     with console.status("building the city model…"):
-        city = build_city(cache_dir, road_source=road_source, osm_file=osm_file, res=res)
+        city = build_city(
+            data,
+            road_source=road_source or settings.road_source,
+            osm_file=osm_file or settings.osm_file,
+            res=res,
+        )
         cells = city.cells(res)
         wards = pd.DataFrame(city.core_wards.drop(columns=city.core_wards.geometry.name))
         inputs = CityInput(city.network, cells, wards)

@@ -10,11 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth.deps import requires
 from api.auth.service import Principal
 from api.errors import NotFound
+from api.responses import GeoJSONResponse
 from api.schemas.errors import errors
 from api.schemas.geojson import FEATURE_COLLECTION
 from api.services.deps import LiveDep
 from api.services.geojson import alert_dict, alert_feature
-from api.services.responses import GeoJSONResponse
 
 router = APIRouter(tags=["alerts"])
 

@@ -25,7 +25,7 @@ from api.auth.service import SESSION_COOKIE, Forbidden, Principal
 from api.deps import settings_of
 from api.errors import NotFound, parse_form
 from api.schemas.errors import errors
-from api.services.retention import RetentionSettings, purge
+from api.services.retention import purge
 from api.store import default_dsn
 from api.store.base import CredentialRecord, now_utc
 from twin.errors import InputError
@@ -326,6 +326,6 @@ async def purge_now(
     s = settings_of(request.app)
     dsn = s.store_dsn or default_dsn(s.state_dir)
     dry = body.dry_run if body is not None else False
-    report = await asyncio.to_thread(purge, dsn, RetentionSettings(), dry_run=dry)
+    report = await asyncio.to_thread(purge, dsn, s.retention, dry_run=dry)
     audit.info("purge (dry run %s) by key %s", dry, principal.key_id)
     return report.as_dict()

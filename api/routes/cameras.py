@@ -10,12 +10,12 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.auth.deps import requires
 from api.errors import NotFound
+from api.responses import GeoJSONResponse
 from api.schemas.errors import errors
 from api.schemas.events import bounded_time
 from api.schemas.geojson import FEATURE_COLLECTION
 from api.services.deps import LiveDep
 from api.services.geojson import camera_feature, iso
-from api.services.responses import GeoJSONResponse
 from api.store.base import now_utc
 
 router = APIRouter(tags=["cameras"])

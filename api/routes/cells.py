@@ -9,13 +9,13 @@ from fastapi import APIRouter, Query
 from api.auth.coarse import access_note, cap_res, coarse_features, is_coarse
 from api.auth.deps import requires
 from api.auth.service import Principal
+from api.responses import GeoJSONResponse
 from api.schemas.errors import errors
 from api.schemas.events import Category
 from api.schemas.geojson import FEATURE_COLLECTION
 from api.services.counts import WINDOWS_HELP, parse_window
 from api.services.deps import LiveDep
 from api.services.geojson import cell_features
-from api.services.responses import GeoJSONResponse
 from twin.h3grid import MAX_RES, MIN_RES
 
 router = APIRouter(tags=["live"])

@@ -14,6 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 from api.auth.deps import requires
 from api.errors import Conflict, NotFound
 from api.limits import check_event_query, limits_of
+from api.responses import GeoJSONResponse, JSONBytes, LDJSONResponse
 from api.schemas.errors import errors
 from api.schemas.events import (
     BATCH_ADAPTER,
@@ -30,7 +31,6 @@ from api.schemas.geojson import FEATURE, FEATURE_COLLECTION, LD_ENTITIES
 from api.services import ngsi
 from api.services.deps import LiveDep
 from api.services.geojson import event_feature
-from api.services.responses import GeoJSONResponse, JSONBytes, LDJSONResponse
 from api.store.base import EventQuery, EventRecord, UpsertResult
 from twin.city import parse_bbox
 from twin.errors import InputError

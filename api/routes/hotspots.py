@@ -12,13 +12,13 @@ from api.auth.coarse import access_note, cap_res, is_coarse
 from api.auth.deps import requires
 from api.auth.policy import PUBLIC_MIN_COUNT
 from api.auth.service import Principal
+from api.responses import GeoJSONResponse
 from api.schemas.errors import errors
 from api.schemas.events import Category
 from api.schemas.geojson import FEATURE_COLLECTION
 from api.services.counts import WINDOWS_HELP, parse_window
 from api.services.deps import LiveDep
 from api.services.geojson import polygon_coords
-from api.services.responses import GeoJSONResponse
 from twin.errors import InputError
 from twin.h3grid import MIN_RES
 

@@ -20,11 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth.deps import requires
 from api.auth.service import Principal
 from api.errors import Conflict, NotFound
+from api.responses import GeoJSONResponse, JSONBytes
 from api.schemas.errors import errors
 from api.schemas.geojson import FEATURE_COLLECTION
 from api.services.deps import LiveDep
 from api.services.incidents import NOTE_MAX, actor_of, parse_if_match
-from api.services.responses import GeoJSONResponse, JSONBytes
 from api.store.base import now_utc
 from api.store.incidents import INCIDENT_STATUSES, SNAPSHOT_MAX_BYTES
 from twin.errors import InputError

@@ -17,9 +17,9 @@ from api.auth.deps import requires
 from api.auth.service import Principal
 from api.deps import CityDep
 from api.errors import error_body
+from api.responses import JSONBytes
 from api.schemas.errors import errors
 from api.services.display import check_simplify, display_variant, parse_fields
-from api.services.responses import JSONBytes
 from gis_data.io import to_geojson_dict
 from twin.city import City, parse_bbox, resolve_layer
 from twin.errors import InputError, UnknownLayerError

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Query
 
 from api.auth.deps import requires
 from api.errors import NotFound
+from api.responses import LDJSONResponse
 from api.schemas.errors import errors
 from api.schemas.geojson import LD_ENTITIES, LD_ENTITY
 from api.services import ngsi
 from api.services.deps import LiveDep
-from api.services.responses import LDJSONResponse
 from api.store.base import EventQuery, now_utc
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["ngsi-ld"])

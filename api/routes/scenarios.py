@@ -54,7 +54,11 @@ def get_manager(request: Request) -> JobManager:
     if manager is None:
         settings: Settings = getattr(state, "settings", None) or Settings()
         manager = JobManager(
-            settings.state_dir, dsn=settings.store_dsn, data_dir=settings.data_dir, res=settings.h3_res
+            settings.state_dir,
+            dsn=settings.store_dsn,
+            data_dir=settings.data.dir,
+            res=settings.h3_res,
+            settings=settings.jobs,
         )
         state.scenario_jobs = manager
     manager.start()

@@ -25,7 +25,7 @@ def iso(t: datetime | None) -> str | None:
 def event_feature(e: EventRecord, res: int) -> dict[str, Any]:
     """Return an event as a GeoJSON Feature (properties carry the cell at `res` as hex).
 
-    Times stay datetimes: `api.services.responses.dumps` writes them as ISO 8601 with ``Z``.
+    Times stay datetimes: `api.responses.dumps` writes them as ISO 8601 with ``Z``.
     """
     cell = e.cells.get(res)
     return {

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import re
@@ -92,8 +93,9 @@ UNIT_MAY_SET = frozenset({"acknowledged", "in_progress", "resolved"})
 _OPEN = frozenset(OPEN_STATUSES)
 
 
+@functools.cache
 def category_labels() -> dict[str, tuple[str, str]]:
-    """Return every incident category (alert rules, then Open311 services) → (vi, en)."""
+    """Return every incident category (alert rules, then Open311 services) → (vi, en); built once."""
     from api.services.reports import SERVICES  # noqa: PLC0415  (reports imports the live service)
 
     return {**RULE_LABELS, **{code: (v[0], v[1]) for code, v in SERVICES.items()}}
@@ -256,9 +258,7 @@ class StreetLocator:
 # -------------------------------------------------------------------------------- the service
 def actor_of(principal: Principal) -> str:
     """Return the recorded identity of a caller: key label and id (never anything from the body)."""
-    if principal.key_id is None:
-        return principal.label or principal.via
-    return f"{principal.label} [{principal.key_id}]" if principal.label else principal.key_id
+    return principal.actor
 
 
 def parse_if_match(value: str | None) -> int:
@@ -605,8 +605,8 @@ class IncidentService:
         )
 
     def _publish(self, inc: IncidentRecord) -> None:
+        from api.responses import dumps  # noqa: PLC0415
         from api.services.bus import Message  # noqa: PLC0415
-        from api.services.responses import dumps  # noqa: PLC0415
 
         view = self.view(inc, now_utc())
         self.live.bus.publish(

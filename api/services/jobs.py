@@ -24,11 +24,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from api.errors import NotFound, StoreError
 from api.services import scenarios
+from api.settings import JobSettings
 from api.store import Store, default_dsn, open_store
 from api.store.base import now_utc
 from api.store.jobs import FINAL_STATES, JobRecord
@@ -45,19 +43,6 @@ Job = JobRecord
 
 #: What a job runs: the spec, a progress callback, the data cache and the H3 resolution → results per kind.
 Work = Callable[[ScenarioSpec, Progress, Path | None, int], dict[str, list[RunResult]]]
-
-
-class JobSettings(BaseSettings):
-    """Limits of the scenario job service, from ``TWIN_JOBS_*`` environment variables."""
-
-    model_config = SettingsConfigDict(env_prefix="TWIN_JOBS_", extra="ignore")
-
-    #: Jobs running at once (each is one worker process; the machine has 2 cores).
-    max_concurrent: int = Field(2, ge=1, le=64)
-    #: Jobs waiting in line; beyond this a submit answers 429.
-    max_queued: int = Field(20, ge=0, le=10_000)
-    #: Dask scheduler address for sweeps (empty: a LocalCluster on this machine).
-    scheduler: str | None = None
 
 
 class QuotaExceededError(TwinError):
@@ -177,8 +162,9 @@ class JobManager:
         self.root.mkdir(parents=True, exist_ok=True)
         self.dsn = dsn or default_dsn(Path(state_dir))
         self.res = res
-        self.store: Store = open_store(self.dsn, res=res)
-        scenarios.adopt_legacy_jobs(self.store, Path(state_dir))
+        self._state_dir = Path(state_dir)
+        self._store: Store | None = None
+        self._store_lock = threading.Lock()
         self.data_dir = data_dir
         self.settings = settings or JobSettings()
         self.work = work
@@ -193,13 +179,25 @@ class JobManager:
         # would re-import numba, PyVRP and geopandas for every job.
         self._ctx = mp.get_context("forkserver")
         self._ctx.set_forkserver_preload([__name__])
-        self._recover()
+
+    @property
+    def store(self) -> Store:
+        """The store the jobs live in, opened on first use (in the process that serves, never before a
+        fork: an SQLite connection must not cross one), with old jobs adopted and dead ones failed."""
+        with self._store_lock:
+            if self._store is None:
+                store = open_store(self.dsn, res=self.res)
+                scenarios.adopt_legacy_jobs(store, self._state_dir)
+                self._store = store
+                self._recover()
+            return self._store
 
     def _recover(self) -> None:
         """Fail the jobs a previous service left running (their worker is gone)."""
-        for job in self.store.list_jobs(status="running", limit=10_000):
+        assert self._store is not None
+        for job in self._store.list_jobs(status="running", limit=10_000):
             if not _pid_alive(job.pid):
-                self.store.fail_job(job.id, "the service stopped while this job ran; submit it again")
+                self._store.fail_job(job.id, "the service stopped while this job ran; submit it again")
 
     def result_dir(self, job_id: str) -> Path:
         """Return the results folder of a job."""
@@ -227,7 +225,10 @@ class JobManager:
                 proc.join(timeout)
                 self.store.fail_job(job_id, "the service stopped while this job ran; submit it again")
             self._procs.clear()
-        self.store.close()
+        with self._store_lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from api.auth.bootstrap import replayer_keys, start_auth
 from api.deps import city_of
 from api.services.city import CityLike
-from api.services.live import LiveService, LiveSettings, running
+from api.services.live import LiveService, running
 from api.settings import Settings
 from api.store import default_dsn, open_store
 from twin import h3grid
@@ -57,7 +57,7 @@ async def live_lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[LiveS
     state on ``app.state.live``, start the in-process replayer if ``settings.replay``, and undo it all.
 
     The city model is ``app.state.city`` if a caller put one there, else it is built (`api.deps`);
-    tuning is ``app.state.live_settings`` if set, else `LiveSettings` from ``TWIN_LIVE_*``. If the
+    tuning is ``app.state.live_settings`` if set, else ``settings.live`` (``TWIN_LIVE_*``). If the
     city or the store cannot be opened (e.g. the data cache was never fetched), the rest of the app
     still serves and the live routes answer 503 with the reason (``app.state.live_error``).
     """
@@ -85,7 +85,7 @@ async def live_lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[LiveS
             app.state.live_error = str(e)
             yield None
             return
-        tuning = getattr(app.state, "live_settings", None) or LiveSettings()
+        tuning = getattr(app.state, "live_settings", None) or settings.live
         live = await asyncio.to_thread(LiveService, store, city, tuning)
         app.state.live = live
         async with running(live):

@@ -20,10 +20,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.errors import StoreError
+from api.responses import dumps
 from api.schemas.events import EventIn
 from api.services.alerts import AlertEngine, AlertRules
 from api.services.bus import Bus, Message
@@ -33,7 +32,7 @@ from api.services.geojson import alert_dict, event_feature
 from api.services.health import CameraHealth
 from api.services.hotspots import HotspotCache
 from api.services.incidents import IncidentService
-from api.services.responses import dumps
+from api.settings import LiveSettings
 from api.store.base import (
     PARENT_MIN_RES,
     AlertRecord,
@@ -48,38 +47,10 @@ from twin.errors import InputError, OutOfCityError
 
 log = logging.getLogger("twin.live")
 
-
 #: Metres per degree of latitude (and of longitude at the equator), for short distances.
 M_PER_DEG_LAT = 111_195.0
 #: A camera's reach when its registry entry has no ``range_m``.
 DEFAULT_RANGE_M = 300.0
-
-
-class LiveSettings(BaseSettings):
-    """Tuning of the live service; every field can be set as ``TWIN_LIVE_<NAME>``."""
-
-    model_config = SettingsConfigDict(env_prefix="TWIN_LIVE_", extra="ignore")
-
-    offline_after_s: float = Field(120.0, gt=0, description="Silence after which a camera is offline.")
-    congestion_count: int = Field(5, ge=1)
-    congestion_window_min: float = Field(10.0, gt=0)
-    camera_silent_min: float = Field(5.0, gt=0)
-    position_slack_m: float = Field(
-        150.0, ge=0, description="How far beyond its camera's range_m a detection's position may lie."
-    )
-    queue_size: int = Field(1000, ge=1, description="Per-subscriber stream queue bound.")
-    tick_s: float = Field(2.0, gt=0, description="Period of camera-health and alert checks.")
-    history_every_s: float = Field(60.0, gt=0, description="Period of the camera summary history.")
-    hotspot_ttl_s: float = Field(5.0, ge=0, description="Hotspots are recomputed at most this often.")
-    gc_freeze: bool = Field(
-        True,
-        description="After start-up, move every object built so far (modules, city model) out of the "
-        "garbage collector's sight (gc.freeze): a full collection then scans what ingest created, not "
-        "the ~300k start-up objects (a 100+ ms pause that set the p99).",
-    )
-    gc_gen0: int = Field(
-        20_000, ge=700, description="Allocations between young-generation collections (Python: 700)."
-    )
 
 
 @dataclass

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 
 from api.errors import NotFound
+from api.responses import dumps
 from api.schemas.open311 import RequestIn, RequestUpdate, Service
 from api.services.bus import Message
 from api.services.live import LiveService
-from api.services.responses import dumps
 from api.store.base import ReportRecord, now_utc
 from twin import h3grid
 from twin.errors import InputError, OutOfCityError

@@ -22,10 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from api.errors import StoreBusy, StoreError, StoreFull, StoreUnavailable
+from api.settings import RetentionSettings
 from api.store.base import to_us
 from twin.errors import InputError
 
@@ -34,21 +32,6 @@ if TYPE_CHECKING:
 
 #: Rows deleted per transaction: small enough that the service's writer never waits long.
 CHUNK = 5000
-
-
-class RetentionSettings(BaseSettings):
-    """How long data is kept; each field is ``TWIN_RETENTION_<NAME>`` in the environment."""
-
-    model_config = SettingsConfigDict(env_prefix="TWIN_RETENTION_", extra="ignore")
-
-    events_days: float = Field(
-        90.0, gt=0, description="Camera events whose start time is older than this are deleted."
-    )
-    contact_days: float = Field(
-        30.0,
-        ge=0,
-        description="A closed citizen report's contact details are erased this long after it closed.",
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +63,7 @@ def cutoffs(policy: RetentionSettings, now: datetime | None = None) -> tuple[dat
 
 def purge(
     dsn: str,
-    policy: RetentionSettings | None = None,
+    policy: RetentionSettings,
     *,
     now: datetime | None = None,
     dry_run: bool = False,
@@ -93,7 +76,7 @@ def purge(
         ``sqlite:///path`` or ``postgresql://...`` (as `api.store.open_store` takes). The schema must
         exist (the service or `open_store` creates it).
     policy
-        Retention periods (default: `RetentionSettings` from the environment).
+        Retention periods (the ``retention`` section of `api.settings.Settings`).
     now
         The reference time (aware; default now).
     dry_run
@@ -110,7 +93,6 @@ def purge(
         When the database is locked for longer than the busy timeout, full, or unreachable; what was
         committed before stays committed, and running the purge again finishes the job.
     """
-    policy = policy or RetentionSettings()
     ev_before, ct_before = cutoffs(policy, now)
     scheme = urlparse(dsn).scheme.lower()
     if scheme == "sqlite":
@@ -118,7 +100,7 @@ def purge(
         if not path or path == "/":
             raise InputError("dsn", "sqlite DSN needs a file path, e.g. sqlite:///var/twin/events.sqlite3")
         if not Path(path).exists():
-            raise InputError("dsn", f"no event store at {path}", hint="check --dsn / TWIN_STORE_DSN")
+            raise InputError("dsn", f"no event store at {path}", hint="check --store-dsn / TWIN_STORE_DSN")
         deleted, erased = _purge_sqlite(Path(path), to_us(ev_before), to_us(ct_before), dry_run)
     elif scheme in ("postgresql", "postgres"):
         deleted, erased = _purge_postgres(dsn, to_us(ev_before), to_us(ct_before), dry_run)

@@ -4,8 +4,8 @@ and `SharedStoreMethods`, the methods whose SQL differs between the dialects onl
 SQL here is written with ``?`` placeholders; `SharedStoreMethods._sql` turns it into the backend's
 dialect (``%s`` for psycopg). Where the dialects really differ (the insert-or-replace of a table, the
 two-argument maximum, the category and keyset-cursor filters of `query_events`), each backend names its
-own form in a class attribute or hook; performance-critical paths (event insert/update SQL, COPY, the
-writer thread and its group commit) stay in the backends.
+own form in a class attribute or hook; performance-critical paths (event insert/update SQL, COPY) stay
+in the backends. Every write goes through the group-commit writer both share (`api.store.writer`).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from api.store.base import (
     from_us,
     to_us,
 )
+from api.store.writer import GroupCommitWriter
 from twin.h3grid import MAX_RES
 
 RES_COLS = tuple(f"cell_r{r}" for r in range(PARENT_MIN_RES, MAX_RES + 1))
@@ -316,14 +317,16 @@ class SharedStoreMethods:
     _GREATEST: ClassVar[str] = "MAX"
     _BOOL_AS_INT: ClassVar[bool] = True
     res: int
-    commits: int
-    grouped_writes: int
+    #: The backend's group-commit writer (`api.store.writer`): every write goes through it.
+    writer: GroupCommitWriter[Any]
 
     if TYPE_CHECKING:
 
         def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
 
-        def _submit(self, op: Callable[[Any], Any]) -> Future[Any]: ...
+    def _submit(self, op: Callable[[Any], Any]) -> Future[Any]:
+        """Queue one write (a function of the writer's connection) to the group-commit writer."""
+        return self.writer.submit(op)
 
     def _sql(self, sql: str) -> str:
         """Return `sql` (written with ``?`` placeholders) in this backend's placeholder style."""
@@ -585,4 +588,4 @@ class SharedStoreMethods:
     # ------------------------------------------------------------------------------------ checks
     def stats(self) -> dict[str, int]:
         """Return writer counters: commits and writes committed (their ratio is the group size)."""
-        return {"commits": self.commits, "writes": self.grouped_writes}
+        return {"commits": self.writer.commits, "writes": self.writer.grouped_writes}

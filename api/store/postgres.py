@@ -5,9 +5,10 @@ suite (``tests/api/store_contract.py``):
 
 - **Durability.** The writer sets ``synchronous_commit = on``; a write's future completes only after
   the COMMIT of its group returned, i.e. after the WAL record was flushed (with the server's
-  ``fsync = on``). Concurrent writes queue to one writer thread that runs each in its own SAVEPOINT
-  inside one transaction and COMMITs once: a failing write is rolled back alone, a failing COMMIT fails
-  the whole group and nothing of it remains.
+  ``fsync = on``). Concurrent writes queue to the group-commit writer shared with SQLite
+  (`api.store.writer.GroupCommitWriter`): one transaction and one COMMIT per group, a failing write
+  rolled back alone (SAVEPOINTs only when one fails), a failing COMMIT fails the whole group and nothing
+  of it remains.
 - **Idempotency.** Events are upserted by ``event_id`` with the lifecycle rules of the contract
   (``created``/``updated``/``duplicate``/``stale``/``conflict``); existing rows are read ``FOR UPDATE``
   so another process writing the same ids waits instead of racing.
@@ -28,7 +29,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -47,11 +48,9 @@ from api.store.common import SharedStoreMethods, plan_upsert, row_to_event
 from api.store.common import dumps as _dumps
 from api.store.incidents import IncidentStoreMethods, incident_migrations
 from api.store.jobs import JobStoreMethods, job_migrations
+from api.store.writer import GroupCommitWriter
 from twin.errors import InputError
 from twin.h3grid import MAX_RES, check_resolution
-
-T = TypeVar("T")
-Op = Callable[[psycopg.Connection[Any]], Any]
 
 #: Advisory lock key that serialises schema migrations between processes ("LSTWIN" in ASCII).
 _MIGRATION_LOCK = 0x4C535457494E
@@ -171,15 +170,6 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
 _COPY_EVENTS = f"COPY events ({_EVENT_COLS}) FROM STDIN".encode()
 
 
-def _undo(conn: psycopg.Connection[Any], solo: bool) -> None:
-    """Undo one failed write: its savepoint, or the whole transaction when it was alone."""
-    if solo:
-        conn.execute("ROLLBACK")
-    else:
-        conn.execute("ROLLBACK TO SAVEPOINT op")
-        conn.execute("RELEASE SAVEPOINT op")
-
-
 _UPDATE_EVENT = (
     "UPDATE events SET severity = %s, confidence = %s, lifecycle = %s, end_us = %s, lon = %s, lat = %s, "
     + ", ".join(f"{c} = %s" for c in _RES_COLS)
@@ -231,6 +221,56 @@ def map_error(e: BaseException) -> StoreError | InputError:
     return StoreUnavailable(f"the event store failed: {first}")
 
 
+def store_error(e: BaseException) -> StoreError:
+    """Return the store error a psycopg exception stands for (data the server refuses included)."""
+    mapped = map_error(e)
+    return mapped if isinstance(mapped, StoreError) else StoreUnavailable(mapped.message)
+
+
+class PostgresWriter(GroupCommitWriter[psycopg.Connection[Any]]):
+    """The shared group-commit writer on PostgreSQL, which reopens a lost connection.
+
+    Any store error (full, busy, a lost connection) fails the whole group; data the server refuses
+    (`InputError`) is refused alone. A group whose connection died before its COMMIT runs once more on
+    a fresh connection.
+    """
+
+    DRIVER_ERRORS = (psycopg.Error,)
+
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        reconnect: Callable[[], psycopg.Connection[Any]],
+        *,
+        max_group: int = 256,
+        name: str = "postgres-writer",
+    ) -> None:
+        self._reconnect = reconnect
+        super().__init__(conn, max_group=max_group, name=name)
+
+    def classify(self, e: Exception) -> tuple[BaseException, bool]:
+        if isinstance(e, psycopg.Error):
+            mapped = map_error(e)
+            return mapped, isinstance(mapped, StoreError)
+        return e, False
+
+    def store_error(self, e: BaseException) -> StoreError:
+        return store_error(e)
+
+    def in_transaction(self, conn: psycopg.Connection[Any]) -> bool:
+        return conn.info.transaction_status != pq.TransactionStatus.IDLE
+
+    def lost(self, conn: psycopg.Connection[Any]) -> bool:
+        return conn.closed or conn.broken
+
+    def connection(self) -> psycopg.Connection[Any]:
+        if self.lost(self.conn):
+            with contextlib.suppress(Exception):
+                self.conn.close()
+            self.conn = self._reconnect()
+        return self.conn
+
+
 class PostgresStore(JobStoreMethods, IncidentStoreMethods, SharedStoreMethods):
     """The scale-out `Store`: PostgreSQL with durable group commits from one writer connection.
 
@@ -264,24 +304,19 @@ class PostgresStore(JobStoreMethods, IncidentStoreMethods, SharedStoreMethods):
         self.dsn = dsn
         self.res = check_resolution(res)
         self.busy_timeout_ms = int(busy_timeout_ms)
-        self.max_group = max_group
         self.connect_timeout_s = connect_timeout_s
         self._closed = False
-        self._queue: queue.SimpleQueue[tuple[Op, Future[Any]] | None] = queue.SimpleQueue()
         self._pool: queue.LifoQueue[psycopg.Connection[Any] | None] = queue.LifoQueue()
         for _ in range(max(1, readers)):
             self._pool.put(None)  # a slot; connections open lazily
         self._all_readers: list[psycopg.Connection[Any]] = []
         self._readers_lock = threading.Lock()
-        self.commits = 0
-        self.grouped_writes = 0
         try:
-            self._writer_conn: psycopg.Connection[Any] | None = self._connect_writer()
-            self._migrate(self._writer_conn)
+            conn = self._connect_writer()
+            self._migrate(conn)
         except psycopg.Error as e:
-            raise self._as_store_error(e) from e
-        self._writer = threading.Thread(target=self._writer_loop, name="postgres-writer", daemon=True)
-        self._writer.start()
+            raise store_error(e) from e
+        self.writer = PostgresWriter(conn, self._connect_writer, max_group=max_group, name="postgres-writer")
 
     _FORMAT_STYLE = True  # psycopg: %s placeholders
     _GREATEST = "GREATEST"
@@ -306,11 +341,6 @@ class PostgresStore(JobStoreMethods, IncidentStoreMethods, SharedStoreMethods):
             raise InputError("res", f"must be at least {PARENT_MIN_RES} to filter events by cell")
 
     # ----------------------------------------------------------------------------------- plumbing
-    @staticmethod
-    def _as_store_error(e: BaseException) -> StoreError:
-        mapped = map_error(e)
-        return mapped if isinstance(mapped, StoreError) else StoreUnavailable(mapped.message)
-
     def _connect(self) -> psycopg.Connection[Any]:
         return psycopg.connect(
             self.dsn,
@@ -391,132 +421,12 @@ class PostgresStore(JobStoreMethods, IncidentStoreMethods, SharedStoreMethods):
                 raise map_error(e) from e
         raise StoreUnavailable("the event store's database connection failed twice")  # pragma: no cover
 
-    def _submit(self, op: Op) -> Future[Any]:
-        fut: Future[Any] = Future()
-        if self._closed:
-            fut.set_exception(StoreUnavailable("the event store is closed"))
-            return fut
-        self._queue.put((op, fut))
-        return fut
-
-    def _writer_loop(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            group = [item]
-            stop = False
-            while len(group) < self.max_group:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                group.append(nxt)
-            self._run_group(group)
-            if stop:
-                return
-
-    def _writer_connection(self) -> psycopg.Connection[Any]:
-        conn = self._writer_conn
-        if conn is None or conn.closed or conn.broken:
-            with contextlib.suppress(Exception):
-                if conn is not None:
-                    conn.close()
-            self._writer_conn = None
-            conn = self._connect_writer()
-            self._writer_conn = conn
-        return conn
-
-    def _fail_group(self, group: list[tuple[Op, Future[Any]]], err: BaseException) -> None:
-        for _, fut in group:
-            if not fut.done():
-                fut.set_exception(err)
-
-    @staticmethod
-    def _run_ops(
-        conn: psycopg.Connection[Any], group: list[tuple[Op, Future[Any]]], *, isolate: bool
-    ) -> list[tuple[Future[Any], Any, BaseException | None]] | None:
-        """Run the group's writes in one transaction (not committed); return each write's outcome.
-
-        Without `isolate`, no SAVEPOINT is taken (two round trips fewer per write): if a write fails,
-        the transaction is rolled back and None returned (a write alone in its group just gets its
-        error), and the caller runs the group again with `isolate`, where a failing write is rolled
-        back to its own savepoint. A full, busy or broken store fails the group (raised).
-        """
-        results: list[tuple[Future[Any], Any, BaseException | None]] = []
-        conn.execute("BEGIN")
-        solo = len(group) == 1
-        for op, fut in group:
-            if isolate:
-                conn.execute("SAVEPOINT op")
-            try:
-                value = op(conn)
-            except Exception as e:  # the caller gets the error through its future
-                mapped: BaseException = e
-                if isinstance(e, psycopg.Error):
-                    mapped = map_error(e)
-                    if isinstance(mapped, StoreError):
-                        raise  # full, busy or broken: the group fails as a whole
-                if not isolate:
-                    conn.execute("ROLLBACK")
-                    return [(fut, None, mapped)] if solo else None
-                _undo(conn, False)
-                results.append((fut, None, mapped))
-                continue
-            if isolate:
-                conn.execute("RELEASE SAVEPOINT op")
-            results.append((fut, value, None))
-        return results
-
-    def _run_group(self, group: list[tuple[Op, Future[Any]]], *, retry: bool = True) -> None:
-        try:
-            conn = self._writer_connection()
-        except psycopg.Error as e:
-            self._fail_group(group, self._as_store_error(e))
-            return
-        committing = False
-        try:
-            results = self._run_ops(conn, group, isolate=False)
-            if results is None:
-                results = self._run_ops(conn, group, isolate=True)
-                assert results is not None
-            committing = True
-            if conn.info.transaction_status != pq.TransactionStatus.IDLE:
-                conn.execute("COMMIT")
-        except psycopg.Error as e:
-            if not conn.closed and not conn.broken:
-                with contextlib.suppress(psycopg.Error):
-                    conn.execute("ROLLBACK")
-            elif retry and not committing:
-                # The connection died before COMMIT was sent: nothing was written, so the group can run
-                # again on a fresh connection. (After a lost COMMIT the outcome is unknown: fail instead.)
-                self._run_group(group, retry=False)
-                return
-            self._fail_group(group, self._as_store_error(e))
-            return
-        self.commits += 1
-        self.grouped_writes += len(group)
-        for fut, value, exc in results:
-            if fut.cancelled():  # the caller gave up (a cancelled request): the committed write stands
-                continue
-            if exc is not None:
-                fut.set_exception(exc)
-            else:
-                fut.set_result(value)
-
     def close(self) -> None:
         """Finish pending writes, stop the writer and close every connection."""
         if self._closed:
             return
-        self._queue.put(None)
-        self._writer.join(timeout=30)
+        self.writer.close()
         self._closed = True
-        if self._writer_conn is not None:
-            with contextlib.suppress(psycopg.Error):
-                self._writer_conn.close()
         with self._readers_lock:
             for c in self._all_readers:
                 with contextlib.suppress(psycopg.Error):

@@ -1,11 +1,11 @@
 """The SQLite event store: WAL, synchronous=FULL, one writer thread that group-commits.
 
-Concurrent writes are queued to a single writer thread. It takes every write waiting in the queue (up
-to `max_group`), runs them inside one transaction, COMMITs once (fsync), and only then completes the
-callers' futures: durability of ``synchronous=FULL`` at close to the speed of ``NORMAL``. If a write
-fails, the transaction is rolled back and the group runs again with each write in its own SAVEPOINT,
-so the failing write alone is refused; a failing COMMIT fails the group. New events go in with
-multi-row INSERTs (one statement per chunk, not per row).
+Concurrent writes are queued to the group-commit writer shared with PostgreSQL
+(`api.store.writer.GroupCommitWriter`): one thread runs every waiting write (up to `max_group`) in one
+transaction, COMMITs once (fsync), and only then completes the callers' futures: durability of
+``synchronous=FULL`` at close to the speed of ``NORMAL``. A failing write alone is refused (SAVEPOINTs
+only when one fails); a full disk, a lock held elsewhere or a failing COMMIT fails the group. New
+events go in with multi-row INSERTs (one statement per chunk, not per row).
 Readers use their own connections (one per thread), so queries never wait for the writer.
 """
 
@@ -14,15 +14,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import queue
 import sqlite3
 import stat
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from api.errors import StoreBusy, StoreError, StoreFull, StoreUnavailable
 from api.store.base import (
@@ -38,10 +37,8 @@ from api.store.common import SharedStoreMethods, placeholders, plan_upsert, row_
 from api.store.common import dumps as _dumps
 from api.store.incidents import IncidentStoreMethods, incident_migrations
 from api.store.jobs import JobStoreMethods, job_migrations
+from api.store.writer import GroupCommitWriter
 from twin.h3grid import MAX_RES, check_resolution
-
-T = TypeVar("T")
-Op = Callable[[sqlite3.Connection], Any]
 
 #: Schema migrations, applied in order once each; the applied versions live in `schema_migrations`.
 MIGRATIONS: tuple[tuple[int, str], ...] = (
@@ -188,6 +185,33 @@ def _map_error(e: sqlite3.Error) -> StoreError:
     return StoreUnavailable(f"the event store failed: {e}")
 
 
+class SQLiteWriter(GroupCommitWriter[sqlite3.Connection]):
+    """The shared group-commit writer on SQLite: ``BEGIN IMMEDIATE`` takes the write lock at once.
+
+    A full disk or a lock held by another process fails the whole group; any other failing write (a
+    constraint, a refused value) is refused alone.
+    """
+
+    BEGIN = "BEGIN IMMEDIATE"
+    DRIVER_ERRORS = (sqlite3.Error, OSError)
+
+    def classify(self, e: Exception) -> tuple[BaseException, bool]:
+        if isinstance(e, sqlite3.Error):
+            mapped = _map_error(e)
+            return mapped, isinstance(mapped, StoreFull | StoreBusy)
+        return e, False
+
+    def store_error(self, e: BaseException) -> StoreError:
+        if isinstance(e, sqlite3.Error):
+            return _map_error(e)
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:  # outside SQLite's own I/O
+            return StoreFull()
+        return StoreUnavailable(f"the event store failed: {e}")
+
+    def in_transaction(self, conn: sqlite3.Connection) -> bool:
+        return conn.in_transaction
+
+
 def make_private(db: Path) -> None:
     """Make the database file readable by its owner only (0600) in a folder only the owner enters.
 
@@ -201,7 +225,12 @@ def make_private(db: Path) -> None:
     st = folder.stat()
     if st.st_uid == os.getuid() and not st.st_mode & stat.S_ISVTX and stat.S_IMODE(st.st_mode) & 0o077:
         folder.chmod(stat.S_IMODE(st.st_mode) & 0o700)
-    os.close(os.open(db, os.O_RDWR | os.O_CREAT, 0o600))
+    if not db.exists():
+        # Only to create it: closing any descriptor of an open database file would drop every POSIX
+        # lock this process holds on it (SQLite's own connections included), so an existing file is
+        # never opened here; chmod touches no lock.
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(db, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
     for f in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
         try:
             if stat.S_IMODE(f.stat().st_mode) & 0o077:
@@ -237,24 +266,19 @@ class SQLiteStore(JobStoreMethods, IncidentStoreMethods, SharedStoreMethods):
         self.path = Path(path)
         self.res = check_resolution(res)
         self.busy_timeout_ms = busy_timeout_ms
-        self.max_group = max_group
         self.synchronous = synchronous
         make_private(self.path)
         self._closed = False
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._local = threading.local()
-        self._queue: queue.SimpleQueue[tuple[Op, Future[Any]] | None] = queue.SimpleQueue()
-        self.commits = 0
-        self.grouped_writes = 0
         self._cell_rows: dict[tuple[int, int], tuple[int | None, ...]] = {}
         try:
-            self._writer_conn = self._connect()
-            self._migrate(self._writer_conn)
+            conn = self._connect()
+            self._migrate(conn)
         except sqlite3.Error as e:
             raise _map_error(e) from e
-        self._writer = threading.Thread(target=self._writer_loop, name="sqlite-writer", daemon=True)
-        self._writer.start()
+        self.writer = SQLiteWriter(conn, max_group=max_group, name="sqlite-writer")
 
     _FORMAT_STYLE = False  # sqlite3: ? placeholders
     _GREATEST = "MAX"
@@ -334,114 +358,12 @@ class SQLiteStore(JobStoreMethods, IncidentStoreMethods, SharedStoreMethods):
         except sqlite3.Error as e:
             raise _map_error(e) from e
 
-    def _submit(self, op: Op) -> Future[Any]:
-        fut: Future[Any] = Future()
-        if self._closed:
-            fut.set_exception(StoreUnavailable("the event store is closed"))
-            return fut
-        self._queue.put((op, fut))
-        return fut
-
-    def _writer_loop(self) -> None:
-        conn = self._writer_conn
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            group = [item]
-            stop = False
-            while len(group) < self.max_group:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                group.append(nxt)
-            self._run_group(conn, group)
-            if stop:
-                return
-
-    def _run_ops(
-        self, conn: sqlite3.Connection, group: list[tuple[Op, Future[Any]]], *, isolate: bool
-    ) -> list[tuple[Future[Any], Any, BaseException | None]] | None:
-        """Run the group's writes in one transaction and COMMIT; return each write's outcome.
-
-        Without `isolate`, no SAVEPOINT is taken (two statements fewer per write): if a write fails,
-        the whole transaction is rolled back and None returned, and the caller runs the group again
-        with `isolate`, where a failing write is rolled back to its own savepoint alone. A full disk or
-        a lock held elsewhere fails the group (raised).
-        """
-        results: list[tuple[Future[Any], Any, BaseException | None]] = []
-        conn.execute("BEGIN IMMEDIATE")
-        for op, fut in group:
-            if isolate:
-                conn.execute("SAVEPOINT op")
-            try:
-                value = op(conn)
-            except Exception as e:  # the caller gets the error through its future
-                mapped: BaseException = e
-                if isinstance(e, sqlite3.Error):
-                    mapped = _map_error(e)
-                    if isinstance(mapped, StoreFull | StoreBusy):
-                        raise
-                if not isolate:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    return None
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
-                results.append((fut, None, mapped))
-                continue
-            if isolate:
-                conn.execute("RELEASE op")
-            results.append((fut, value, None))
-        conn.execute("COMMIT")
-        return results
-
-    def _run_group(self, conn: sqlite3.Connection, group: list[tuple[Op, Future[Any]]]) -> None:
-        try:
-            results = self._run_ops(conn, group, isolate=False)
-            if results is None:
-                results = self._run_ops(conn, group, isolate=True)
-                assert results is not None
-        except sqlite3.Error as e:
-            # After SQLITE_FULL SQLite may already have rolled back: ROLLBACK only if still open.
-            if conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-            err = _map_error(e)
-            for _, fut in group:
-                if not fut.done():
-                    fut.set_exception(err)
-            return
-        except OSError as e:  # pragma: no cover  (ENOSPC outside SQLite's own I/O)
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            err2: StoreError = StoreFull() if e.errno == errno.ENOSPC else StoreUnavailable(str(e))
-            for _, fut in group:
-                fut.set_exception(err2)
-            return
-        self.commits += 1
-        self.grouped_writes += len(group)
-        for fut, value, exc in results:
-            if fut.cancelled():  # the caller gave up (a cancelled request): the committed write stands
-                continue
-            if exc is not None:
-                fut.set_exception(exc)
-            else:
-                fut.set_result(value)
-
     def close(self) -> None:
         """Finish pending writes, stop the writer and close every connection."""
         if self._closed:
             return
-        self._queue.put(None)
-        self._writer.join(timeout=30)
+        self.writer.close()
         self._closed = True
-        self._writer_conn.close()
         with self._readers_lock:
             for c in self._readers:
                 c.close()

@@ -11,7 +11,9 @@ from api.auth.keys import parse_key
 from api.services.alerts import AlertEngine, AlertRules
 from tests.api.store_contract import make_event
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected)
-from tests.api.test_events_support import assert_error_shape, event, key_headers, live_client
+from tests.api.test_events_support import assert_error_shape, live_client
+from tests.support.auth import key_headers
+from tests.support.events import event
 from twin.city import City
 
 
@@ -49,7 +51,7 @@ def test_congestion_alert_ack_resolve(client: TestClient, connected: list[str]) 
     op_id = parse_key(op["X-API-Key"])
     assert op_id is not None
     assert r.json()["status"] == "acknowledged"
-    assert r.json()["acknowledged_by"] == f"{op_id.key_id} (IOC wall screen)"
+    assert r.json()["acknowledged_by"] == f"IOC wall screen [{op_id.key_id}]"
     assert client.post(f"/alerts/{aid}/ack").json()["status"] == "acknowledged"  # idempotent
     assert client.get("/alerts", params={"status": "open"}).json()["features"] == []
     assert client.post(f"/alerts/{aid}/resolve").json()["status"] == "resolved"

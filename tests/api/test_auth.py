@@ -20,11 +20,12 @@ from api.auth.deps import RedactKeys
 from api.auth.keys import issue, issue_ticket, parse_key
 from api.auth.policy import PUBLIC_MAX_RES, PUBLIC_MIN_COUNT
 from api.cli.base import app as cli
-from api.settings import Settings
+from api.settings import DataSettings, Settings
 from api.store.base import now_utc
-from tests.api.auth_support import key_headers
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected)
-from tests.api.test_events_support import assert_error_shape, event, live_client
+from tests.api.test_events_support import assert_error_shape, live_client
+from tests.support.auth import key_headers
+from tests.support.events import event
 from twin import h3grid
 from twin.city import City
 
@@ -331,7 +332,7 @@ def test_the_last_admin_key_cannot_be_revoked(client: TestClient) -> None:
 def test_in_process_replayer_uses_its_own_gateway_and_reporter_keys(
     city: City, tmp_path: Path, data_dir: Path
 ) -> None:
-    settings = Settings(state_dir=tmp_path, data_dir=data_dir, replay=True, replay_rate=50)
+    settings = Settings(state_dir=tmp_path, data=DataSettings(dir=data_dir), replay=True, replay_rate=50)
     app = create_app(settings)
     app.state.city = city
     with TestClient(app) as c:
@@ -353,7 +354,7 @@ def test_auth_off_only_when_asked(
 ) -> None:
     assert Settings().auth is True
     monkeypatch.setenv("TWIN_AUTH", "off")
-    settings = Settings(state_dir=tmp_path, data_dir=data_dir, replay=False)
+    settings = Settings(state_dir=tmp_path, data=DataSettings(dir=data_dir), replay=False)
     assert settings.auth is False
     app = create_app(settings)
     app.state.city = city

@@ -18,9 +18,9 @@ from fastapi.testclient import TestClient
 
 from api.auth.deps import api_routes, route_scopes
 from api.auth.policy import KEY_ROLES, ROLES, ROUTE_SCOPES, is_public, route_table_markdown
-from tests.api.auth_support import key_headers
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, connected)
 from tests.api.test_events_support import live_client
+from tests.support.auth import key_headers
 from twin.city import City
 
 ROOT = Path(__file__).resolve().parents[2]

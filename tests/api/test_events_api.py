@@ -12,9 +12,11 @@ import h3
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.settings import Settings
+from api.settings import DataSettings, Settings
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected)
-from tests.api.test_events_support import assert_error_shape, event, key_headers, now_iso
+from tests.api.test_events_support import assert_error_shape
+from tests.support.auth import key_headers
+from tests.support.events import event, now_iso
 from twin.city import City
 
 
@@ -208,7 +210,9 @@ def test_times_out_of_range_are_422_not_500(client: TestClient, connected: list[
 
 
 def test_without_data_the_app_serves_and_live_routes_say_why(tmp_path: Path) -> None:
-    settings = Settings(state_dir=tmp_path / "s", data_dir=tmp_path / "empty-cache", replay=False)
+    settings = Settings(
+        state_dir=tmp_path / "s", data=DataSettings(dir=tmp_path / "empty-cache"), replay=False
+    )
     with TestClient(create_app(settings)) as c:
         assert c.get("/health").status_code == 200
         c.headers.update(key_headers(c.app))  # keys still work: the store opened, the city did not
@@ -232,7 +236,7 @@ def test_store_faults_are_503_507_with_retry_after_and_recover(
         other.execute("ROLLBACK")
         other.close()
     assert client.post("/events", json=event(1, cam)).json()["status"] == "created"
-    writer = client.app.state.live.store._writer_conn  # type: ignore[attr-defined]
+    writer = client.app.state.live.store.writer.conn  # type: ignore[attr-defined]
     pages = writer.execute("PRAGMA page_count").fetchone()[0]
     writer.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full
     try:

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected)
-from tests.api.test_events_support import assert_error_shape, live_client, now_iso
+from tests.api.test_events_support import assert_error_shape, live_client
+from tests.support.events import now_iso
 from twin.city import City
 
 FIELDS = [

@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 
 from api.services.bus import Bus, Message, StreamFilter
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected)
-from tests.api.test_events_support import assert_error_shape, event, live_client
+from tests.api.test_events_support import assert_error_shape, live_client
+from tests.support.events import event
 from twin.city import City
 
 

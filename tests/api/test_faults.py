@@ -21,7 +21,8 @@ from fastapi.testclient import TestClient
 
 from api.store.sqlite import SQLiteStore
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected)
-from tests.api.test_events_support import assert_error_shape, event, live_client
+from tests.api.test_events_support import assert_error_shape, live_client
+from tests.support.events import event
 from twin.city import City
 
 TMPFS_BYTES = 3 * 1024 * 1024

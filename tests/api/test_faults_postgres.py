@@ -19,8 +19,9 @@ from api.errors import StoreFull
 from api.store.postgres import PostgresStore
 from tests.api.store_contract import make_event, write
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected)
-from tests.api.test_events_support import assert_error_shape, event, live_client
+from tests.api.test_events_support import assert_error_shape, live_client
 from tests.api.test_store_postgres import pg_dsn, pg_server  # noqa: F401  (fixtures)
+from tests.support.events import event
 from twin.city import City
 
 pytestmark = pytest.mark.postgres

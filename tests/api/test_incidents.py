@@ -15,8 +15,9 @@ from api.auth.keys import create_key
 from api.store.base import now_utc
 from api.store.incidents import IncidentChange
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected)
-from tests.api.test_events_support import assert_error_shape, event
+from tests.api.test_events_support import assert_error_shape
 from tests.api.test_open311 import REPORT
+from tests.support.events import event
 
 
 def jpeg(size: int = 2000) -> bytes:

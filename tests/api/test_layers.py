@@ -19,13 +19,15 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.app import create_app
-from api.settings import Settings
+from api.settings import DataSettings, Settings
 from twin.city import LAYERS
 
 
 @pytest.fixture(scope="module")
 def client(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    settings = Settings(data_dir=data_dir, state_dir=tmp_path_factory.mktemp("state"), replay=False)
+    settings = Settings(
+        data=DataSettings(dir=data_dir), state_dir=tmp_path_factory.mktemp("state"), replay=False
+    )
     with TestClient(create_app(settings)) as c:
         yield c
 

@@ -13,12 +13,14 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.services.display import METRIC_CRS
-from api.settings import Settings
+from api.settings import DataSettings, Settings
 
 
 @pytest.fixture(scope="module")
 def client(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    settings = Settings(data_dir=data_dir, state_dir=tmp_path_factory.mktemp("state"), replay=False)
+    settings = Settings(
+        data=DataSettings(dir=data_dir), state_dir=tmp_path_factory.mktemp("state"), replay=False
+    )
     with TestClient(create_app(settings)) as c:
         yield c
 

@@ -16,16 +16,17 @@ from hypothesis import strategies as st
 
 from api.errors import MAX_BODY_BYTES, BodySizeLimit
 from api.limits import (
-    LimitSettings,
     TokenBuckets,
     check_event_query,
     classify,
     retry_after_seconds,
 )
 from api.middleware import client_key, cors_origins
-from api.settings import Settings
+from api.settings import LimitSettings, Settings
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected)
-from tests.api.test_events_support import assert_error_shape, event, key_headers, live_client
+from tests.api.test_events_support import assert_error_shape, live_client
+from tests.support.auth import key_headers
+from tests.support.events import event
 from twin.city import City
 from twin.errors import InputError
 

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from api.cli.base import app as cli
 from api.replayer import KY_LUA, Camera, Replayer, category_weights
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected, server)
-from tests.api.test_events_support import ThreadServer, key_headers
+from tests.api.test_events_support import ThreadServer
+from tests.support.auth import key_headers
 
 
 def test_daily_patterns() -> None:

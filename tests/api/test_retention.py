@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 import api.cli  # noqa: F401  (registers every command)
 from api.cli.base import app as cli_app
 from api.services import retention
-from api.services.retention import RetentionSettings, purge
+from api.services.retention import purge
+from api.settings import RetentionSettings
 from api.store import default_dsn, open_store
 from api.store.base import ReportRecord, Store
 from tests.api.store_contract import make_event, write
@@ -148,14 +149,14 @@ def test_cli_purge(sqlite_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
     runner = CliRunner()
     # Data from 2026-03 is older than 90 days by now only if the clock says so; use a tiny period.
     dry = runner.invoke(
-        cli_app, ["purge", "--dsn", sqlite_dsn, "--events-days", "0.001", "--dry-run", "--json"]
+        cli_app, ["purge", "--store-dsn", sqlite_dsn, "--events-days", "0.001", "--dry-run", "--json"]
     )
     assert dry.exit_code == 0, dry.output
     out = json.loads(dry.stdout)
     assert out["dry_run"] is True
     assert out["events_deleted"] == 25
     monkeypatch.setenv("TWIN_RETENTION_CONTACT_DAYS", "0")
-    done = runner.invoke(cli_app, ["purge", "--dsn", sqlite_dsn, "--events-days", "0.001"])
+    done = runner.invoke(cli_app, ["purge", "--store-dsn", sqlite_dsn, "--events-days", "0.001"])
     assert done.exit_code == 0, done.output
     assert "deleted" in done.output
     s = open_store(sqlite_dsn)
@@ -163,6 +164,6 @@ def test_cli_purge(sqlite_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.get_report("closed-new").contact == {}  # type: ignore[union-attr]  # contact_days from the env
     assert s.get_report("open-old").contact != {}  # type: ignore[union-attr]
     s.close()
-    bad = runner.invoke(cli_app, ["purge", "--dsn", "mysql://nope"])
+    bad = runner.invoke(cli_app, ["purge", "--store-dsn", "mysql://nope"])
     assert bad.exit_code == 2
     assert "unknown store scheme" in bad.output

@@ -16,11 +16,11 @@ import shapely
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.services.jobs import JobManager, JobSettings
-from api.settings import Settings
+from api.services.jobs import JobManager
+from api.settings import DataSettings, JobSettings, Settings
 from simulations.results import Progress, RunResult
 from simulations.scenario import ScenarioSpec
-from tests.api.auth_support import key_headers
+from tests.support.auth import key_headers
 from twin import provenance
 
 STEP_S = 0.05
@@ -76,7 +76,7 @@ def _spec(
 @pytest.fixture
 def client(tmp_path: Path, data_dir: Path) -> Iterator[TestClient]:
     """The app with a job manager that runs `toy_work` (1 job at a time, 1 waiting)."""
-    settings = Settings(state_dir=tmp_path / "state", data_dir=data_dir)
+    settings = Settings(state_dir=tmp_path / "state", data=DataSettings(dir=data_dir))
     app = create_app(settings)
     manager = JobManager(
         settings.state_dir, data_dir=data_dir, work=toy_work,
@@ -245,7 +245,7 @@ def test_openapi_documents_the_routes(client: TestClient) -> None:
 
 def test_a_real_traffic_job_runs_in_a_worker_process(tmp_path: Path, data_dir: Path) -> None:
     """The production path: the default work (city + traffic model) in a forked worker process."""
-    settings = Settings(state_dir=tmp_path / "state", data_dir=data_dir, replay=False)
+    settings = Settings(state_dir=tmp_path / "state", data=DataSettings(dir=data_dir), replay=False)
     with TestClient(create_app(settings)) as c:
         c.headers.update(key_headers(c.app, "planner"))
         spec = {"name": "Giờ cao điểm 10 phút", "kind": "traffic", "seeds": [3],

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from api.app import create_app
 from api.cli.base import app as cli_app
 from api.settings import Settings
-from tests.api.auth_support import key_headers
 from tests.api.test_scenarios import wait_for
+from tests.support.auth import key_headers
 from twin import h3grid
 
 WASTE = """

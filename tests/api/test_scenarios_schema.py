@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
 from api.app import create_app
-from api.services.jobs import JobManager, JobSettings
-from api.settings import Settings
-from tests.api.auth_support import key_headers
+from api.services.jobs import JobManager
+from api.settings import DataSettings, JobSettings, Settings
 from tests.api.test_scenarios import toy_work
+from tests.support.auth import key_headers
 
 
 @schemathesis.serializer("application/toml")
@@ -31,7 +31,7 @@ def _toml(ctx: Any, value: Any) -> bytes:
 def client(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[TestClient]:
     """A client of the app with a toy job manager (no simulation runs)."""
     state = tmp_path_factory.mktemp("state")
-    application = create_app(Settings(state_dir=state, data_dir=data_dir, replay=False))
+    application = create_app(Settings(state_dir=state, data=DataSettings(dir=data_dir), replay=False))
     manager = JobManager(state, data_dir=data_dir, work=toy_work,
                          settings=JobSettings(max_concurrent=1, max_queued=3))  # fmt: skip
     application.state.scenario_jobs = manager

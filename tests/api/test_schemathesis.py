@@ -23,10 +23,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.app import create_app
-from api.services.live import LiveSettings
-from api.settings import Settings
+from api.settings import DataSettings, LiveSettings, Settings
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected)
-from tests.api.test_events_support import store_key
+from tests.support.auth import store_key
 from twin.city import City
 
 LIVE_PATHS = r"^/(events|cells|hotspots|stats|cameras|alerts|open311|ngsi-ld)"
@@ -37,7 +36,7 @@ def live_app(city: City, tmp_path_factory: pytest.TempPathFactory, data_dir: Pat
     """The full app with its live service started (lifespan entered) on a fresh store."""
     state = tmp_path_factory.mktemp("st")
     key = store_key(state)  # an admin key, in the store before the service opens it
-    app = create_app(Settings(state_dir=state, data_dir=data_dir, replay=False))
+    app = create_app(Settings(state_dir=state, data=DataSettings(dir=data_dir), replay=False))
     app.state.test_headers = {"X-API-Key": key, "Authorization": f"Bearer {key}"}
     app.state.city = city
     app.state.live_settings = LiveSettings(tick_s=3600)

@@ -29,9 +29,11 @@ from api.schemas.events import attribute_problem
 from api.settings import Settings
 from api.store import default_dsn, open_store
 from api.store.base import now_utc
-from tests.api.auth_support import store_key
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected)
-from tests.api.test_events_support import assert_error_shape, event, free_port, key_headers, now_iso
+from tests.api.test_events_support import assert_error_shape
+from tests.support.auth import key_headers, store_key
+from tests.support.events import event, now_iso
+from tests.support.servers import free_port
 from twin.city import City
 
 

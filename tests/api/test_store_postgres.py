@@ -76,7 +76,7 @@ def test_dispatch_durability_settings_and_migrations(pg_store: PostgresStore, pg
     assert isinstance(opened, PostgresStore)
     opened.close()
     assert pg_store.schema_version() == MIGRATIONS[-1][0]
-    w = pg_store._writer_conn
+    w = pg_store.writer.conn
     assert w is not None
     assert w.execute("SHOW synchronous_commit").fetchone() == ("on",)
     assert w.execute("SHOW fsync").fetchone() == ("on",)

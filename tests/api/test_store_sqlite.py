@@ -36,7 +36,7 @@ def sqlite_store(tmp_path: Path) -> Iterator[SQLiteStore]:
 def test_pragmas_wal_full_and_migrations(sqlite_store: SQLiteStore) -> None:
     conn = sqlite3.connect(sqlite_store.path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    w = sqlite_store._writer_conn
+    w = sqlite_store.writer.conn
     assert w.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert sqlite_store.schema_version() == MIGRATIONS[-1][0]
     indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
@@ -65,7 +65,7 @@ def test_group_commit_batches_concurrent_writes(sqlite_store: SQLiteStore) -> No
 
 def test_disk_full_is_store_full_and_recovers(sqlite_store: SQLiteStore) -> None:
     write(sqlite_store, [make_event(0)])
-    w = sqlite_store._writer_conn
+    w = sqlite_store.writer.conn
     pages = w.execute("PRAGMA page_count").fetchone()[0]
     w.execute(f"PRAGMA max_page_count = {pages}")
     big = [make_event(i, attributes={"pad": "x" * 400, "i": i}) for i in range(1, 400)]

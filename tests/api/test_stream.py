@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, connected, server)
-from tests.api.test_events_support import ThreadServer, event
+from tests.api.test_events_support import ThreadServer
+from tests.support.events import event
 
 #: The module server's admin key header (set by `_auth`); every request here sends it.
 HEADERS: dict[str, str] = {}

@@ -18,8 +18,8 @@ import shapely
 from fastapi import FastAPI
 
 from api.app import create_app
-from api.services.jobs import JobManager, JobSettings
-from api.settings import Settings
+from api.services.jobs import JobManager
+from api.settings import JobSettings, Settings
 from simulations.results import Progress, RunResult
 from simulations.scenario import ScenarioSpec
 from twin import provenance
@@ -78,7 +78,7 @@ def create_test_app() -> FastAPI:
     settings = Settings()
     app = create_app(settings)
     app.state.scenario_jobs = JobManager(
-        settings.state_dir, data_dir=settings.data_dir, work=model_shaped_work,
+        settings.state_dir, data_dir=settings.data.dir, work=model_shaped_work,
         settings=JobSettings(max_concurrent=2, max_queued=10), poll_s=0.05,
     )  # fmt: skip
     return app

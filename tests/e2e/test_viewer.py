@@ -308,6 +308,7 @@ def _wait_done(server: Server, job_id: str) -> None:
     deadline = time.monotonic() + 90  # a safety limit for a stuck job, not a timing assertion
     while time.monotonic() < deadline:
         body = httpx.get(f"{server.url}/scenarios/{job_id}", timeout=10, headers=server.headers).json()
+        assert "status" in body, body
         if body["status"] == "done":
             return
         assert body["status"] in ("queued", "running"), body

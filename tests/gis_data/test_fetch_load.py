@@ -84,7 +84,7 @@ def test_malformed_geojson_is_a_data_error(tmp_path: Path) -> None:
 
 def test_cli_fetch_from_missing_folder_fails_readably(tmp_path: Path) -> None:
     result = CliRunner().invoke(
-        base.app, ["data", "fetch", "--from", str(tmp_path / "nope"), "--cache-dir", str(tmp_path / "c")]
+        base.app, ["data", "fetch", "--from", str(tmp_path / "nope"), "--data-dir", str(tmp_path / "c")]
     )
     assert result.exit_code == 2
     assert "does not exist" in result.output
@@ -92,9 +92,9 @@ def test_cli_fetch_from_missing_folder_fails_readably(tmp_path: Path) -> None:
 
 def test_cli_fetch_then_info(tmp_path: Path) -> None:
     runner = CliRunner()
-    result = runner.invoke(base.app, ["data", "fetch", "--cache-dir", str(tmp_path)])
+    result = runner.invoke(base.app, ["data", "fetch", "--data-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "wards_2025.geojson").is_file()
-    result = runner.invoke(base.app, ["data", "info", "--cache-dir", str(tmp_path)])
+    result = runner.invoke(base.app, ["data", "info", "--data-dir", str(tmp_path)])
     assert result.exit_code == 0
     assert "wards_2025" in result.output

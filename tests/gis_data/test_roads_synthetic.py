@@ -295,7 +295,7 @@ def test_unwritable_cache_still_returns_the_network(
 
 def test_cli_roads_builds_writes_and_plots(data_dir: Path, net: RoadNetwork, tmp_path: Path) -> None:
     out, png = tmp_path / "net", tmp_path / "roads.png"
-    args = ["data", "roads", "--cache-dir", str(data_dir), "--out", str(out), "--plot", str(png)]
+    args = ["data", "roads", "--data-dir", str(data_dir), "--out", str(out), "--plot", str(png)]
     result = CliRunner().invoke(base.app, args)
     assert result.exit_code == 0, result.output
     assert f"{net.n_nodes}nodes,{net.n_links}links" in _flat(result.output)
@@ -304,6 +304,6 @@ def test_cli_roads_builds_writes_and_plots(data_dir: Path, net: RoadNetwork, tmp
     assert back.provenance.source == "synthetic"
     assert back.meta["seed"] == 2025
     assert png.read_bytes()[:4] == b"\x89PNG"
-    bad = CliRunner().invoke(base.app, ["data", "roads", "--cache-dir", str(data_dir), "--source", "lidar"])
+    bad = CliRunner().invoke(base.app, ["data", "roads", "--data-dir", str(data_dir), "--source", "lidar"])
     assert bad.exit_code == 2
     assert "--source" in _flat(bad.output)

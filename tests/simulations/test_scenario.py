@@ -14,8 +14,8 @@ from simulations.closures import Closure
 from simulations.scenario import SCHEMA_VERSION, ScenarioSpec, merge_base, parse_duration
 from simulations.traffic.params import TrafficParams
 from simulations.waste.params import WasteParams
+from tests.support.gridnet import grid_network
 from twin.errors import InputError
-from twin.gridnet import grid_network
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "scenarios"
 

@@ -50,7 +50,10 @@ export async function loadIncidents(S, render) {
     I.items = new Map(doc.features.map((f) => [f.id, norm(f)]));
     I.note = "";
   } catch (err) {
-    I.note = err instanceof ApiError && (err.status === 401 || err.status === 403) ? t("inc_no_access") : err.message;
+    const denied = err instanceof ApiError && (err.status === 401 || err.status === 403);
+    I.note = denied ? t("inc_no_access") : err.message;
+    // Busy (429 rate limit, 503) or unreachable: try again shortly rather than stay empty.
+    if (!denied) setTimeout(() => loadIncidents(S, render), 3000);
   }
   render();
 }

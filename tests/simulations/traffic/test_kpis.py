@@ -16,7 +16,7 @@ import pytest
 
 from simulations.traffic.model import run
 from simulations.traffic.outputs import KPI_DEFINITIONS
-from twin.gridnet import grid_network
+from tests.support.gridnet import grid_network
 
 from .helpers import cars_only, random_trips
 

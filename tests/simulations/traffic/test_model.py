@@ -9,7 +9,7 @@ import pytest
 from simulations.traffic import kernel
 from simulations.traffic.model import TrafficModel, run
 from simulations.traffic.params import Closure, Junctions, TrafficParams, VehicleClass
-from twin.gridnet import grid_network
+from tests.support.gridnet import grid_network
 
 from .helpers import ARMS, cars_only, cells_for, chain, cross, random_trips, trips
 

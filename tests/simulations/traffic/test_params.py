@@ -14,8 +14,8 @@ from simulations.traffic.demand import synthesize
 from simulations.traffic.model import run
 from simulations.traffic.params import TrafficParams, clock_s
 from simulations.traffic.scenario import apply
+from tests.support.gridnet import grid_network
 from twin.errors import InputError
-from twin.gridnet import grid_network
 
 from .helpers import cells_for
 

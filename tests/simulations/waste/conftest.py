@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from simulations.waste.params import WasteParams
+from tests.support.gridnet import grid_network
 from twin import h3grid
-from twin.gridnet import grid_network
 from twin.network import RoadNetwork
 
 

@@ -95,7 +95,7 @@ def test_lang_son_city_one_day(tmp_path: Path, data_dir: Path) -> None:
     out = tmp_path / "ls"
     res = CliRunner().invoke(
         app,
-        ["simulate", "waste", "--days", "1", "--solver-time", "0.5", "--cache-dir", str(data_dir),
+        ["simulate", "waste", "--days", "1", "--solver-time", "0.5", "--data-dir", str(data_dir),
          "--out", str(out)],
     )  # fmt: skip
     assert res.exit_code == 0, res.output

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from simulations.waste.routing import RoutingInfeasible, VrpInstance, solve, travel_data
-from twin.gridnet import grid_network
+from tests.support.gridnet import grid_network
 from twin.network import RoadNetwork
 
 SPEED = 10.0  # m/s
