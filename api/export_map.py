@@ -8,9 +8,11 @@ pydeck still emits (Mapbox GL, Bootstrap, Font Awesome, MapLibre and widget CSS)
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pydeck
 
+from api.briefing.text import local
 from twin import provenance
 from twin.city import City
 from twin.crs import WGS84
@@ -92,15 +95,50 @@ def _colors(values: pd.Series) -> list[list[int]]:
     return [[*map(int, _RAMP[i]), 210] for i in idx]
 
 
-def _caption(name: str, n: int, prov: dict[str, Any], color_by: str | None) -> str:
+def _swatch(rgba: Sequence[int]) -> str:
+    r, g, b, *a = rgba
+    alpha = (a[0] if a else 255) / 255
+    return (
+        '<span class="twin-swatch" style="display:inline-block;width:12px;height:12px;margin-right:4px;'
+        f'vertical-align:middle;border:1px solid #333;background:rgba({r},{g},{b},{alpha:.2f})"></span>'
+    )
+
+
+def _legend(values: pd.Series | None, color_by: str | None) -> str:
+    """Return the HTML legend of the colours `_colors` gives `values` (one swatch per class)."""
+    if values is None or color_by is None:
+        return f'<div class="twin-legend">{_swatch([0, 188, 212, 200])}đối tượng / feature</div>'
+    if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+        cats = sorted(set(values.astype(str)))
+        shown = cats[:12]
+        colours = _colors(pd.Series(shown))
+        rows = "".join(
+            f"<div>{_swatch(c)}{html.escape(v)}</div>" for v, c in zip(shown, colours, strict=True)
+        )
+        more = f"<div>… +{len(cats) - len(shown)}</div>" if len(cats) > len(shown) else ""
+        return f'<div class="twin-legend"><b>{html.escape(color_by)}</b>{rows}{more}</div>'
+    x = values.to_numpy(dtype=np.float64)
+    finite = x[np.isfinite(x)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    ramp = "".join(_swatch([*map(int, c), 210]) for c in _RAMP)
+    return (
+        f'<div class="twin-legend"><b>{html.escape(color_by)}</b><div>{lo:,.4g} {ramp} {hi:,.4g}</div></div>'
+    )
+
+
+def _caption(name: str, n: int, prov: dict[str, Any], color_by: str | None, values: pd.Series | None) -> str:
     source = prov.get("source", "unknown")
     synthetic = bool(prov.get("synthetic")) or source in ("synthetic", "simulated")
     flag = " — <b>dữ liệu tổng hợp / synthetic</b>" if synthetic else ""
     licence = prov.get("licence", "")
-    by = f" · màu theo / coloured by <code>{color_by}</code>" if color_by else ""
+    by = f" · màu theo / coloured by <code>{html.escape(color_by)}</code>" if color_by else ""
+    made = local(datetime.now(UTC), "vi")
     return (
-        f"<b>Lạng Sơn — {name}</b><br>{n:,} features · source: {source}{flag}"
-        f"{' · ' + licence if licence else ''}{by}"
+        f'<div class="twin-title"><b>Lạng Sơn — {html.escape(name)}</b></div>'
+        f'<div class="twin-time">xuất lúc / exported {made} (UTC+7)</div>'
+        f"{n:,} đối tượng / features · nguồn / source: {html.escape(str(source))}{flag}"
+        f"{' · ' + html.escape(str(licence)) if licence else ''}{by}"
+        f"{_legend(values, color_by)}"
     )
 
 
@@ -189,9 +227,10 @@ def to_deck(
         get_fill_color="properties._color",
         get_line_color="properties._color" if lines else [20, 30, 40, 180],
         get_elevation="properties._height",
-        line_width_units="pixels",
+        # pydeck turns a plain str kwarg into a JS expression ("@@=pixels"); String stays a string.
+        line_width_units=pydeck.types.String("pixels"),
         get_line_width=2.5 if lines else 1,
-        point_radius_units="pixels",
+        point_radius_units=pydeck.types.String("pixels"),
         get_point_radius=5,
     )
     shown = list(tooltip_columns or [c for c in gdf.columns if c != gdf.geometry.name][:6])
@@ -210,7 +249,7 @@ def to_deck(
         map_provider=None,
         map_style=None,
         tooltip=tooltip,
-        description=_caption(name, len(gdf), prov, color_by),
+        description=_caption(name, len(gdf), prov, color_by, gdf[color_by] if color_by else None),
     )
 
 

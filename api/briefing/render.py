@@ -18,9 +18,10 @@ import weasyprint
 
 from api.briefing import figures
 from api.briefing.collect import Facts, headline
-from api.briefing.text import KPI, Lang, T, category, local, num, pct, t
+from api.briefing.text import ADDRESSEES, KPI, Lang, T, category, duration, local, num, pct, place_date, t
 from api.services.reports import SERVICES
 from twin.city import City
+from twin.errors import InputError
 
 _TEMPLATE = Path(__file__).with_name("briefing.html")
 
@@ -40,23 +41,45 @@ def _service(code: str, lang: Lang) -> str:
     return vi if lang == "vi" else en
 
 
+def coverage(facts: Facts, lang: Lang) -> str:
+    """Return the sentence stating what data the period actually holds (not the period's length)."""
+    period = duration((facts.end - facts.start).total_seconds(), lang)
+    times = facts.events["time"] if len(facts.events) else pd.Series(dtype=object)
+    if not len(times):
+        return (
+            f"{t('coverage', lang)}: không có sự kiện nào trong kỳ báo cáo dài {period}."
+            if lang == "vi"
+            else f"{t('coverage', lang)}: no event in the {period} reporting period."
+        )
+    first, last = min(times), max(times)
+    span = duration((last - first).total_seconds(), lang)
+    return (
+        f"{t('coverage', lang)}: sự kiện từ {local(first, lang)} đến {local(last, lang)} "
+        f"({span} có dữ liệu trong kỳ báo cáo dài {period}); mọi tỷ lệ tính trên thời gian này."
+        if lang == "vi"
+        else f"{t('coverage', lang)}: events from {local(first, lang)} to {local(last, lang)} "
+        f"({span} of data in a {period} reporting period); every rate is over this time."
+    )
+
+
 def summary(facts: Facts, lang: Lang) -> list[str]:
     """Return the plain-language summary: a few short sentences a council member reads first."""
     vi = lang == "vi"
     out: list[str] = []
     n = len(facts.events)
-    days = max(1, round((facts.end - facts.start).total_seconds() / 86400))
     if n:
+        first, last = min(facts.events["time"]), max(facts.events["time"])
+        span = f"{local(first, lang)} – {local(last, lang)}"
         top = facts.by_category.index[0]
         share = facts.by_category.iloc[0] / n
         ward = facts.by_ward.iloc[0]
         out.append(
-            f"Trong {days} ngày qua, camera ghi nhận {num(n, lang)} sự kiện; nhiều nhất là "
+            f"Trong thời gian có dữ liệu ({span}), camera ghi nhận {num(n, lang)} sự kiện; nhiều nhất là "
             f"{category(top, lang).lower()} ({pct(share, lang)}). Phường "
             f"{ward['name']} có nhiều sự kiện nhất "
             f"({num(ward['total'], lang)}, tức {num(ward['per_10k'], lang, 1)} trên 10.000 dân)."
             if vi
-            else f"Over the last {days} days the cameras recorded {num(n, lang)} events, most of them "
+            else f"In the time with data ({span}) the cameras recorded {num(n, lang)} events, most of them "
             f"{category(top, lang).lower()} ({pct(share, lang)}). {ward['name']} ward had the most "
             f"({num(ward['total'], lang)}, {num(ward['per_10k'], lang, 1)} per 10,000 people)."
         )
@@ -77,7 +100,7 @@ def summary(facts: Facts, lang: Lang) -> list[str]:
         f"{cam} camera đã kết nối đang hoạt động; thành phố có {facts.cameras_total} camera, "
         f"{facts.cameras_total - facts.cameras_connected} camera chưa kết nối với IOC."
         + (
-            f" Tỷ lệ hoạt động trung bình trong kỳ: {pct(facts.availability, lang)}."
+            f" Tỷ lệ hoạt động trung bình trong thời gian quan sát: {pct(facts.availability, lang)}."
             if facts.availability
             else ""
         )
@@ -85,7 +108,7 @@ def summary(facts: Facts, lang: Lang) -> list[str]:
         else f"{cam} connected cameras are online; the city has {facts.cameras_total} cameras, "
         f"{facts.cameras_total - facts.cameras_connected} of them not yet connected to the IOC."
         + (
-            f" Mean availability over the period: {pct(facts.availability, lang)}."
+            f" Mean availability over the observed time: {pct(facts.availability, lang)}."
             if facts.availability
             else ""
         )
@@ -216,8 +239,16 @@ def _methods(facts: Facts, lang: Lang) -> list[str]:
     return items
 
 
-def write_briefing(facts: Facts, city: City, out_dir: Path, lang: Lang = "vi") -> Briefing:
-    """Write ``briefing.html``, ``briefing.pdf`` and their images into `out_dir`; return the paths."""
+def write_briefing(
+    facts: Facts, city: City, out_dir: Path, lang: Lang = "vi", to: str = "province"
+) -> Briefing:
+    """Write ``briefing.html``, ``briefing.pdf`` and their images into `out_dir`; return the paths.
+
+    `to` is the addressee: ``province`` (the Provincial People's Committee, default) or one ward's
+    committee (``dong-kinh``, ``luong-van-tri``, ``tam-thanh``, ``ky-lua``; see `ADDRESSEES`).
+    """
+    if to not in ADDRESSEES:
+        raise InputError("to", f"unknown addressee {to!r}", f"use one of {', '.join(ADDRESSEES)}")
     out_dir = Path(out_dir)
     img_dir = out_dir / "img"
     img_dir.mkdir(parents=True, exist_ok=True)
@@ -274,14 +305,14 @@ def write_briefing(facts: Facts, city: City, out_dir: Path, lang: Lang = "vi") -
         {"value": num(len(facts.hot), lang), "label": t("hotspots", lang)},
     ]
     scenario = None
-    if facts.scenario is not None:
+    # A scenario is only presented as a comparison of two named runs, never one run on its own.
+    if facts.scenario is not None and facts.scenario.id_a != facts.scenario.id_b:
         sc = facts.scenario
         scenario = {
-            "single": sc.id_a == sc.id_b,
             "name_a": sc.name_a,
             "name_b": sc.name_b,
             "seeds": sc.seeds,
-            "ids": sc.id_b if sc.id_a == sc.id_b else f"A = {sc.id_a}, B = {sc.id_b}",
+            "ids": f"A = {sc.id_a}, B = {sc.id_b}",
             "kpis": _scenario_rows(facts, lang),
         }
     kind_text = {
@@ -297,6 +328,9 @@ def write_briefing(facts: Facts, city: City, out_dir: Path, lang: Lang = "vi") -
         font_bold=bold.as_uri(),
         period=f"{local(facts.start, lang)} – {local(facts.end, lang)}",
         generated=local(datetime.now(UTC), lang),
+        place_date=place_date(datetime.now(UTC), lang),
+        addressee=ADDRESSEES[to][0 if lang == "vi" else 1],
+        coverage=coverage(facts, lang),
         synthetic=facts.synthetic_share > 0 or facts.scenario is not None or facts.cameras_total > 0,
         summary=summary(facts, lang),
         cards=cards,

@@ -48,9 +48,48 @@ KPI: dict[str, tuple[str, str, str, str]] = {
     "waste.overtime_hours": ("Giờ làm thêm của xe", "Truck overtime", "h", "lower"),
 }
 
+#: Who the report is addressed to (`twin brief --to`): since 1 July 2025 the wards report to the province.
+ADDRESSEES: dict[str, tuple[str, str]] = {
+    "province": ("Ủy ban nhân dân tỉnh Lạng Sơn", "Lạng Sơn Provincial People's Committee"),
+    "dong-kinh": ("Ủy ban nhân dân phường Đông Kinh", "People's Committee of Đông Kinh ward"),
+    "luong-van-tri": ("Ủy ban nhân dân phường Lương Văn Tri", "People's Committee of Lương Văn Tri ward"),
+    "tam-thanh": ("Ủy ban nhân dân phường Tam Thanh", "People's Committee of Tam Thanh ward"),
+    "ky-lua": ("Ủy ban nhân dân phường Kỳ Lừa", "People's Committee of Kỳ Lừa ward"),
+}
+
+
+def place_date(ts: datetime, lang: Lang) -> str:
+    """Return the place and date line of an administrative document (Decree 30/2020/NĐ-CP), local time."""
+    loc = ts + LOCAL
+    if lang == "vi":
+        return f"Lạng Sơn, ngày {loc:%d} tháng {loc:%m} năm {loc:%Y}"
+    return f"Lạng Sơn, {loc.day} {loc:%B %Y}"
+
+
+def duration(seconds: float, lang: Lang) -> str:
+    """Return a length of time in hours (under two days) or days, in words of `lang`."""
+    hours = seconds / 3600
+    if hours < 48:
+        return f"{num(hours, lang, 1)} {'giờ' if lang == 'vi' else 'hours'}"
+    return f"{num(hours / 24, lang, 1)} {'ngày' if lang == 'vi' else 'days'}"
+
+
 T: dict[str, tuple[str, str]] = {
-    "title": ("Báo cáo tình hình đô thị cho HĐND – UBND thành phố Lạng Sơn",
-              "City briefing for the Lạng Sơn People's Council and Committee"),
+    "title": ("Tình hình đô thị và vận hành đô thị thông minh",
+              "The urban situation and smart-city operations"),
+    "doc_type": ("BÁO CÁO", "REPORT"),
+    "motto_1": ("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "SOCIALIST REPUBLIC OF VIET NAM"),
+    "motto_2": ("Độc lập - Tự do - Hạnh phúc", "Independence - Freedom - Happiness"),
+    "parent_body": ("UBND TỈNH LẠNG SƠN", "LẠNG SƠN PROVINCIAL PEOPLE'S COMMITTEE"),
+    "issuer": ("TRUNG TÂM ĐIỀU HÀNH\nĐÔ THỊ THÔNG MINH", "INTELLIGENT OPERATIONS\nCENTRE (IOC)"),
+    "number": ("Số: …/BC-IOC", "No.: …/BC-IOC"),
+    "to": ("Kính gửi", "To"),
+    "recipients": ("Nơi nhận:", "Recipients:"),
+    "as_above": ("Như trên;", "As above;"),
+    "archive": ("Lưu: VT, IOC.", "Filed: Records office, IOC."),
+    "signer_title": ("GIÁM ĐỐC", "DIRECTOR"),
+    "signer_note": ("(Ký, ghi rõ họ tên, đóng dấu)", "(Signature, full name, seal)"),
+    "coverage": ("Phạm vi dữ liệu thực có", "Data actually observed"),
     "subtitle": ("Trung tâm Điều hành thông minh (IOC) — bản tin định kỳ",
                  "Intelligent Operations Centre (IOC) — periodic briefing"),
     "period": ("Kỳ báo cáo", "Period"),
@@ -72,7 +111,7 @@ T: dict[str, tuple[str, str]] = {
     "cameras_total": ("Camera an ninh trong thành phố", "Security cameras in the city"),
     "cameras_connected": ("Đã kết nối với IOC", "Connected to the IOC"),
     "cameras_online": ("Đang hoạt động (lần báo cáo cuối)", "Online (latest report)"),
-    "availability": ("Tỷ lệ hoạt động trung bình trong kỳ", "Mean availability over the period"),
+    "availability": ("Tỷ lệ hoạt động trung bình (thời gian quan sát)", "Mean availability (observed time)"),
     "hotspots": ("Điểm nóng", "Hotspots"),
     "hotspots_note": ("Ô lục giác H3 (khoảng 0,1 km²) có số sự kiện cao bất thường so với xung quanh "
                       "(thống kê Getis-Ord Gi*, mức ý nghĩa 5 %, đã hiệu chỉnh so sánh bội).",
@@ -92,7 +131,6 @@ T: dict[str, tuple[str, str]] = {
     "scenario": ("Kịch bản quy hoạch", "Planning scenario"),
     "scenario_vs": ("so với", "compared with"),
     "seeds": ("lần chạy với hạt giống ngẫu nhiên khác nhau", "runs with different random seeds"),
-    "latest_run": ("kết quả mô phỏng gần nhất", "latest simulation run"),
     "value": ("Giá trị", "Value"),
     "ci95": ("Khoảng tin cậy 95 %", "95 % interval"),
     "indicator": ("Chỉ tiêu", "Indicator"),
@@ -115,7 +153,10 @@ T: dict[str, tuple[str, str]] = {
     "source": ("Nguồn", "Source"),
     "no_events": ("Không có sự kiện nào trong kỳ.", "No events in this period."),
     "no_reports": ("Không có phản ánh nào trong kỳ.", "No citizen reports in this period."),
-    "no_scenario": ("Kỳ này không có kịch bản được so sánh.", "No scenario was compared in this period."),
+    "no_scenario": ("Báo cáo này không trình bày kịch bản: chưa chỉ định kịch bản và phương án đối chứng "
+                    "(--scenario, --vs), và báo cáo không tự lấy lần chạy gần nhất làm kịch bản.",
+                    "This report presents no scenario: none was named with its reference (--scenario, "
+                    "--vs), and the report does not take the latest run as the scenario."),
     "legend_count": ("Số sự kiện", "Events"),
     "legend_hot": ("Điểm nóng", "Hotspot"),
     "legend_cam_on": ("Camera đã kết nối", "Connected camera"),

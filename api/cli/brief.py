@@ -20,12 +20,19 @@ def brief(
     out: Annotated[Path, typer.Option(help="Folder for briefing.html, briefing.pdf and img/.")],
     period: Annotated[str, typer.Option(help="How far back: 24h, 7d, 2w, ...")] = "7d",
     scenario: Annotated[
-        str | None, typer.Option(help="Job id of the scenario to present (B); default: the latest run alone.")
+        str | None, typer.Option(help="Job id of the scenario to present (B, with --vs); default: none.")
     ] = None,
     vs: Annotated[
         str | None, typer.Option("--vs", help="Job id it is compared with (A, the reference).")
     ] = None,
     lang: Annotated[str, typer.Option(help="vi (Vietnamese, default) or en.")] = "vi",
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            help="Addressee: province (UBND tỉnh, default), dong-kinh, luong-van-tri, tam-thanh, ky-lua.",
+        ),
+    ] = "province",
     end: Annotated[
         datetime | None,
         typer.Option(help="End of the period (UTC, default now).", formats=["%Y-%m-%dT%H:%M"]),
@@ -36,10 +43,13 @@ def brief(
 ) -> None:
     """Write the council briefing: key figures, maps, charts, a summary and a methods page."""
     from api.briefing import collect, parse_period, write_briefing
+    from api.briefing.text import ADDRESSEES
     from api.services.scenarios import stored_result
     from api.store import default_dsn, open_store
     from gis_data.city import build_city
 
+    if to not in ADDRESSEES:
+        raise InputError("to", f"unknown addressee {to!r}", f"use one of {', '.join(ADDRESSEES)}")
     if lang not in ("vi", "en"):
         raise InputError("lang", f"must be vi or en, got {lang!r}")
     if (scenario is None) != (vs is None):
@@ -56,17 +66,14 @@ def brief(
         pair = None
         if scenario is not None and vs is not None:
             pair = (stored_result(store, state, vs), stored_result(store, state, scenario), vs, scenario)
-        elif latest := store.list_jobs("done", limit=1):
-            # No comparison asked for: present the latest finished run's KPIs on their own.
-            only = stored_result(store, state, latest[0].id)
-            pair = (only, only, latest[0].id, latest[0].id)
+        # Without --scenario/--vs no run is presented: the latest job is not a planning scenario.
         with console.status("reading live data…"):
             facts = collect(store, city, end=stop, period=length, scenario=pair)
     finally:
         store.close()
     lang_t: Literal["vi", "en"] = "vi" if lang == "vi" else "en"
     with console.status("drawing maps and writing the PDF…"):
-        result = write_briefing(facts, city, out, lang_t)
+        result = write_briefing(facts, city, out, lang_t, to=to)
     for line in result.summary:
         console.print(f"• {line}")
     console.print(f"[green]wrote[/] {result.html} and {result.pdf}")

@@ -11,6 +11,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from api.briefing import collect, parse_period, write_briefing
@@ -168,7 +169,48 @@ def _pdf_text(pdf: Path) -> str:
     ).stdout
 
 
-@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils is not installed")
+def _pages(pdf: Path, tmp: Path) -> list[tuple[str, float]]:
+    """Render every page to PNG (pdftoppm) and read it (pdftotext): (text, ink ratio) per page."""
+    subprocess.run(["pdftoppm", "-r", "40", "-gray", "-png", str(pdf), str(tmp / pdf.stem)], check=True)
+    pngs = sorted(tmp.glob(f"{pdf.stem}-*.png"))
+    out = []
+    for i, png in enumerate(pngs, start=1):
+        pixels = np.asarray(Image.open(png).convert("L"))
+        text = subprocess.run(
+            ["pdftotext", "-layout", "-f", str(i), "-l", str(i), str(pdf), "-"],
+            check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+        out.append((text, float((pixels < 200).mean())))
+    return out
+
+
+def _check_filable(pdf: Path, tmp: Path, lang: str, addressee: str) -> str:
+    """Check the Decree 30/2020 header, the period and coverage lines and that no page is near-empty."""
+    pages = _pages(pdf, tmp)
+    assert pages
+    first = " ".join(pages[0][0].split())
+    vi = lang == "vi"
+    header = (
+        ["CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc", "UBND TỈNH LẠNG SƠN",
+         "Số: …/BC-IOC", "Lạng Sơn, ngày", "tháng", "năm", "BÁO CÁO", "Kính gửi: " + addressee,
+         "Kỳ báo cáo:", "Phạm vi dữ liệu thực có:"]
+        if vi
+        else ["SOCIALIST REPUBLIC OF VIET NAM", "Independence - Freedom - Happiness", "No.: …/BC-IOC",
+              "Lạng Sơn,", "REPORT", "To: " + addressee, "Period:", "Data actually observed:"]
+    )  # fmt: skip
+    for needle in header:
+        assert needle in first, needle
+    whole = " ".join(" ".join(t.split()) for t, _ in pages)
+    assert ("Nơi nhận:" if vi else "Recipients:") in whole
+    assert ("GIÁM ĐỐC" if vi else "DIRECTOR") in whole
+    for bad in ("HĐND", "thành phố Lạng Sơn", "Trong 7 ngày qua", "Over the last 7 days", "City briefing"):
+        assert bad not in whole, bad
+    for i, (_, ink) in enumerate(pages, start=1):
+        assert ink > 0.015, f"page {i} is near-empty (ink {ink:.4f})"
+    return whole
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils is not installed")
 def test_briefing_in_english_with_a_scenario(tmp_path: Path, city: City) -> None:
     seed_store(tmp_path / "events.sqlite3", city)
     a = _toy_result(tmp_path / "a", "Hiện trạng", 1.0, False, city)
@@ -180,11 +222,11 @@ def test_briefing_in_english_with_a_scenario(tmp_path: Path, city: City) -> None
         store.close()
     assert facts.scenario is not None
     assert facts.scenario.diff_column == "mean_congestion_index_delta"
-    out = write_briefing(facts, city, tmp_path / "en", "en")
+    out = write_briefing(facts, city, tmp_path / "en", "en", to="ky-lua")
     assert set(out.images) == {"events_map", "categories", "days", "cameras", "scenario_map"}
-    text = _pdf_text(out.pdf)
+    text = _check_filable(out.pdf, tmp_path, "en", "People's Committee of Kỳ Lừa ward")
     for needle in (
-        "City briefing",
+        "The urban situation and smart-city operations",
         "Kỳ Lừa",
         "Đông Kinh",
         "Methods and data",
@@ -214,15 +256,11 @@ def test_twin_brief_cli_writes_a_vietnamese_pdf_that_renders(
     html = (out / "briefing.html").read_text(encoding="utf-8")
     assert 'lang="vi"' in html
     assert "img/events_map.png" in html
-    subprocess.run(
-        ["pdftoppm", "-r", "40", "-png", str(out / "briefing.pdf"), str(tmp_path / "page")], check=True
-    )
-    pages = sorted(tmp_path.glob("page-*.png"))
-    assert len(pages) >= 3
-    assert all(p.stat().st_size > 5_000 for p in pages[:2])  # not blank
-    text = _pdf_text(out / "briefing.pdf")
+    text = _check_filable(out / "briefing.pdf", tmp_path, "vi", "Ủy ban nhân dân tỉnh Lạng Sơn")
+    assert "Kỳ này" not in text
+    assert "Báo cáo này không trình bày kịch bản" in text  # no --scenario: no "latest run" presented
     for needle in (
-        "Báo cáo tình hình đô thị",
+        "Tình hình đô thị và vận hành",
         "Kỳ Lừa",
         "Đông Kinh",
         "Lương Văn Tri",
@@ -240,10 +278,13 @@ def test_twin_brief_cli_writes_a_vietnamese_pdf_that_renders(
     bad = CliRunner().invoke(app, ["brief", "--out", str(out), "--scenario", "x"])
     assert bad.exit_code == 2
     assert "--vs" in bad.output
+    bad_to = CliRunner().invoke(app, ["brief", "--out", str(out), "--to", "thanh-pho"])
+    assert bad_to.exit_code == 2
+    assert "to" in bad_to.output
 
 
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils is not installed")
-def test_briefing_with_the_latest_run_alone(tmp_path: Path, city: City) -> None:
+def test_one_run_alone_is_not_presented_as_the_scenario(tmp_path: Path, city: City) -> None:
     a = _toy_result(tmp_path / "a", "Hiện trạng 2026", 1.0, False, city)
     store = SQLiteStore(tmp_path / "events.sqlite3")  # an empty store: a quiet week
     try:
@@ -252,7 +293,7 @@ def test_briefing_with_the_latest_run_alone(tmp_path: Path, city: City) -> None:
         store.close()
     out = write_briefing(facts, city, tmp_path / "vi", "vi")
     text = _pdf_text(out.pdf)
-    assert "kết quả mô phỏng gần nhất" in text
-    assert "Thời gian trễ trung bình mỗi chuyến" in text
+    assert "Báo cáo này không trình bày kịch bản" in text
+    assert "Thời gian trễ trung bình mỗi chuyến" not in text
     assert "Không có sự kiện nào trong kỳ." in text
-    assert "Hiện trạng 2026" in text
+    assert "không có sự kiện nào trong kỳ báo cáo dài 24,0 giờ" in " ".join(text.split())

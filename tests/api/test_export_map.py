@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -43,6 +44,31 @@ def test_wards_layer_becomes_a_deck_with_every_ward(wards: gpd.GeoDataFrame) -> 
     assert all(c == CATEGORY_COLORS["True"] for c in core)
     assert deck.map_provider is None
     assert "Lạng Sơn — wards_2025" in deck.description
+
+
+def test_units_reach_deck_gl_as_strings_not_expressions() -> None:
+    """pydeck prefixes plain str kwargs with "@@=" (a JS expression); "@@=pixels" draws garbage."""
+    for gdf in (
+        _points([1.0, 2.0]),
+        _points([1.0]).set_geometry([shapely.LineString([(106.75, 21.85), (106.76, 21.86)])]),
+    ):
+        layer = json.loads(to_deck(gdf).to_json())["layers"][0]
+        assert layer["lineWidthUnits"] == "pixels"
+        assert layer["pointRadiusUnits"] == "pixels"
+        assert "@@=pixels" not in json.dumps(layer)
+
+
+def test_every_map_has_a_title_with_time_and_a_legend_of_its_colours() -> None:
+    text = to_deck(_points([1.0, 2.0, 3.0]), color_by="status", name="cameras").description
+    assert "Lạng Sơn — cameras" in text
+    assert "(UTC+7)" in text
+    assert 'class="twin-legend"' in text
+    assert text.count("twin-swatch") == 3
+    for status in ("online", "offline", "not_connected"):
+        assert f"</span>{status}</div>" in text
+    ramp = to_deck(_points([0.0, 5.0, 10.0]), color_by="value").description
+    assert ramp.count("twin-swatch") == len(_RAMP)
+    assert "twin-legend" in to_deck(_points([1.0])).description  # single colour: one swatch still
 
 
 def test_numeric_colours_run_from_the_ramp_start_to_its_end() -> None:
