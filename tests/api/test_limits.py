@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator, MutableMapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from api.auth.service import SESSION_COOKIE, Authenticator
 from api.errors import MAX_BODY_BYTES, BodySizeLimit
 from api.limits import (
     TokenBuckets,
@@ -21,7 +23,7 @@ from api.limits import (
     classify,
     retry_after_seconds,
 )
-from api.middleware import client_key, cors_origins
+from api.middleware import client_key, cors_origins, session_client
 from api.settings import LimitSettings, Settings
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected)
 from tests.api.test_events_support import assert_error_shape, live_client
@@ -330,3 +332,21 @@ def test_random_simplify_values_share_a_few_cached_variants(client: TestClient) 
         for v in (1.0, 1.37, 1.99, 2.0, 4.99, 7.5, 49.9)
     }
     assert served == {1.0, 2.0, 5.0, 20.0}
+
+
+def test_a_signed_in_browser_is_limited_as_its_key_and_a_forged_cookie_stays_anonymous() -> None:
+    """The viewer's session cookie names its key for the limiter; only a valid signature counts."""
+    auth = Authenticator(store=None, session_secret=b"s" * 32)  # type: ignore[arg-type]
+    payload = "v1.0123456789ab.9999999999"
+    good = f"{payload}.{auth._mac(payload)}"
+    app = SimpleNamespace(state=SimpleNamespace(auth=auth))
+
+    def scope(cookie: str) -> dict[str, object]:
+        header = f"theme=dark; {SESSION_COOKIE}={cookie}".encode()
+        return {"type": "http", "app": app, "client": ("127.0.0.1", 5000), "headers": [(b"cookie", header)]}
+
+    assert session_client(scope(good)) == "key:0123456789ab"
+    forged = f"{payload}.{'A' * 43}"
+    assert session_client(scope(forged)) is None
+    assert client_key(scope(forged)) == "ip:127.0.0.1"
+    assert session_client({"type": "http", "headers": []}) is None  # no app state: anonymous
