@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from api.app import create_app
-from api.services.live import LiveSettings
-from api.settings import Settings
+from api.settings import DataSettings, LiveSettings, Settings
 from tests.api.test_events_support import ThreadServer, city, connected  # noqa: F401  (fixtures)
 from tests.support.mosquitto import Broker, mosquitto, mosquitto_bin
 from twin.city import City
@@ -18,7 +17,8 @@ from twin.city import City
 @pytest.fixture(scope="module")
 def twin(city: City, tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[ThreadServer]:  # noqa: F811
     """A real twin on loopback (its own SQLite store), serving HTTP from a thread."""
-    settings = Settings(state_dir=tmp_path_factory.mktemp("twin"), data_dir=data_dir, replay=False)
+    state = tmp_path_factory.mktemp("twin")
+    settings = Settings(state_dir=state, data=DataSettings(dir=data_dir), replay=False)
     app = create_app(settings)
     app.state.city = city
     app.state.live_settings = LiveSettings(tick_s=3600)

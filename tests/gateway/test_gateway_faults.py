@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.api.auth_support import key_headers
 from tests.api.test_events_support import ThreadServer
 from tests.gateway.gateway_support import GatewayProcess, write_config
 from tests.gateway.test_gateway_frigate import frigate_source, stored
+from tests.support.auth import key_headers
 from tests.support.cameras import FrigatePublisher
 from tests.support.mosquitto import Broker
 

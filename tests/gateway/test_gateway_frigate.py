@@ -7,9 +7,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.api.auth_support import key_headers
 from tests.api.test_events_support import ThreadServer
 from tests.gateway.gateway_support import GatewayProcess, write_config
+from tests.support.auth import key_headers
 from tests.support.cameras import FrigatePublisher
 from tests.support.mosquitto import Broker
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from api.gateway.isapi import MultipartReader
-from tests.api.auth_support import key_headers
 from tests.api.test_events_support import ThreadServer
 from tests.gateway.gateway_support import GatewayProcess, write_config
 from tests.gateway.test_gateway_frigate import stored
+from tests.support.auth import key_headers
 from tests.support.cameras import IsapiEmulator, isapi_alert, multipart_part
 
 BOMB = (
