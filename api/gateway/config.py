@@ -9,13 +9,13 @@ counted as ``unmapped`` and never sent. The API key is read from the environment
 
 from __future__ import annotations
 
-import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from api.environ import secret_from_env
 from api.schemas.events import CAMERA_PATTERN, Category, Severity
 from twin.errors import InputError
 
@@ -40,7 +40,7 @@ class TwinTarget(_Strict):
 
     def key(self) -> str | None:
         """Return the API key from the environment (None: the twin runs without auth)."""
-        return os.environ.get(self.key_env) or None
+        return secret_from_env(self.key_env)
 
 
 class QueueSettings(_Strict):
@@ -107,7 +107,7 @@ class Source(_Strict):
 
     def password(self) -> str | None:
         """Return the device password from the environment."""
-        return os.environ.get(self.password_env) if self.password_env else None
+        return secret_from_env(self.password_env) if self.password_env else None
 
 
 class GatewayConfig(_Strict):
