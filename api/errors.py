@@ -93,6 +93,8 @@ def parse_form(body: bytes, max_fields: int = 200) -> dict[str, str]:
     except ValueError as e:
         raise InputError("body", f"not a form body ({e})") from None
     return dict(pairs)
+
+
 class PreconditionFailed(TwinError):  # noqa: N818  (HTTP status name)
     """A conditional write whose ``If-Match`` revision is stale (412) or missing (428)."""
 

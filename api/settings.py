@@ -204,4 +204,3 @@ class Settings(BaseSettings):
     @classmethod
     def _res(cls, v: int) -> int:
         return check_resolution(v, "TWIN_H3_RES")
-

@@ -114,7 +114,7 @@ def _pct(xs: list[float], q: float) -> float:
 def _measure(cost_rate: str | None, label: str) -> dict[str, Any]:
     state = Path(tempfile.mkdtemp(prefix=f"bench-limits-{label}-"))
     store = open_store(default_dsn(state))
-    key, _ = create_key(store, "camera-gateway", "bench")
+    key, _ = create_key(store, "camera-gateway", "bench", cameras=["*"])
     store.close()
     port = _free_port()
     url = f"http://127.0.0.1:{port}"

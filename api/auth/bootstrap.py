@@ -17,7 +17,16 @@ import os
 import secrets
 from pathlib import Path
 
-from api.auth.keys import TICKET_HOURS, TICKET_PREFIX, create_key, issue_ticket, parse_key, state_of
+from api.auth.keys import (
+    ALL_CAMERAS,
+    CAMERA_ROLE,
+    TICKET_HOURS,
+    TICKET_PREFIX,
+    create_key,
+    issue_ticket,
+    parse_key,
+    state_of,
+)
 from api.auth.service import Authenticator, Principal
 from api.settings import Settings
 from api.store.base import CredentialRecord, Store
@@ -124,7 +133,10 @@ def _usable(store: Store, key: str | None, role: str) -> bool:
     if parts is None:
         return False
     rec = store.get_credential(parts.key_id)
-    return rec is not None and rec.role == role and state_of(rec) == "active"
+    if rec is None or rec.role != role or state_of(rec) != "active":
+        return False
+    # A camera-gateway key kept from before keys were bound to cameras speaks for none: replace it.
+    return role != CAMERA_ROLE or store.cameras_of_key(rec.key_id) is not None
 
 
 def replayer_keys(store: Store, settings: Settings) -> dict[str, str]:
@@ -144,7 +156,9 @@ def replayer_keys(store: Store, settings: Settings) -> dict[str, str]:
             continue
         if role == "camera-gateway" and given:
             log.error("TWIN_REPLAY_KEY is not an active camera-gateway key of this service; creating one")
-        keys[role], _ = create_key(store, role, f"{REPLAYER_LABEL} ({role})")
+        # The replayer replays the whole synthetic registry: its key speaks for every camera.
+        cameras = [ALL_CAMERAS] if role == CAMERA_ROLE else None
+        keys[role], _ = create_key(store, role, f"{REPLAYER_LABEL} ({role})", cameras=cameras)
         changed = True
     if changed:
         write_private(path, json.dumps({r: k for r, k in keys.items() if not (given and k == given)}))

@@ -11,9 +11,11 @@ Both answers use the service's error shape ``{error, detail: [{field, reason, ty
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import re
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Request, Security
@@ -28,6 +30,7 @@ from fastapi.security import (
     SecurityScopes,
 )
 
+from api.auth.keys import CAMERA_ROLE
 from api.auth.policy import is_public, roles_with
 from api.auth.service import (
     ANONYMOUS,
@@ -37,6 +40,7 @@ from api.auth.service import (
     Forbidden,
     Principal,
     Unauthorized,
+    check_speaks_for,
 )
 from api.deps import settings_of
 from api.errors import StoreUnavailable, error_body
@@ -73,6 +77,19 @@ def authenticator_of(app: FastAPI) -> Authenticator:
             "the credentials store is not open" + (f": {reason}" if reason else ""),
         )
     return auth
+
+
+async def require_speaks_for(
+    request: Request, principal: Principal, camera_ids: Sequence[str], prefix: str = ""
+) -> None:
+    """403 unless `principal` may speak for every camera in `camera_ids` (camera-bound keys)."""
+    if principal.role != CAMERA_ROLE or principal.key_id is None:
+        return
+    auth = authenticator_of(request.app)
+    scope = (
+        auth.camera_scope(principal) if auth.inline else await asyncio.to_thread(auth.camera_scope, principal)
+    )
+    check_speaks_for(principal, scope, camera_ids, prefix)
 
 
 def _same_origin(request: Request, origin: str) -> bool:

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
 from api.auth.policy import KEY_ROLES
 from api.errors import Conflict
+from api.schemas.events import CAMERA_PATTERN
 from api.store.base import CredentialRecord, Store, now_utc
 from twin.errors import InputError
 
@@ -166,12 +169,59 @@ def check_revocable(store: Store, key_id: str, now: datetime | None = None) -> N
         )
 
 
+#: The role whose keys speak for cameras: each such key names the cameras it may speak for.
+CAMERA_ROLE = "camera-gateway"
+#: A binding to every camera of the registry (the in-process replayer; a gateway of a whole NVR).
+ALL_CAMERAS = "*"
+_CAMERA_ID = re.compile(CAMERA_PATTERN)
+
+
+def check_cameras(role: str, cameras: Sequence[str] | None) -> tuple[str, ...] | None:
+    """Return the cameras a new key of `role` is bound to (sorted, unique), or None for other roles.
+
+    A camera-gateway key must name its cameras (or ``"*"``, all of them): events and heartbeats for
+    any other camera are refused with 403, so a leaked site key cannot speak for the whole city.
+
+    Raises
+    ------
+    twin.errors.InputError
+        On ``cameras``: missing for a camera-gateway key, given for another role, or a malformed id.
+    """
+    if role != CAMERA_ROLE:
+        if cameras:
+            raise InputError("cameras", f"only {CAMERA_ROLE} keys are bound to cameras, not {role} keys")
+        return None
+    ids = tuple(sorted({c.strip() for c in cameras or () if c.strip()}))
+    if not ids:
+        raise InputError(
+            "cameras",
+            "a camera-gateway key must name the cameras it may speak for",
+            'list the registry ids (e.g. LS-CAM-001,LS-CAM-002), or "*" for every camera',
+        )
+    if ALL_CAMERAS in ids and len(ids) > 1:
+        raise InputError("cameras", '"*" (every camera) cannot be combined with camera ids')
+    for c in ids:
+        if c != ALL_CAMERAS and not _CAMERA_ID.match(c):
+            raise InputError("cameras", f"{c!r} is not a camera id ({CAMERA_PATTERN})")
+    return ids
+
+
 def create_key(
-    store: Store, role: str, label: str = "", *, expires_days: float | None = None, timeout: float = 30
+    store: Store,
+    role: str,
+    label: str = "",
+    *,
+    expires_days: float | None = None,
+    cameras: Sequence[str] | None = None,
+    timeout: float = 30,
 ) -> tuple[str, CredentialRecord]:
-    """Create a key in `store` durably; return its text (shown once) and its record."""
+    """Create a key in `store` durably (bound to `cameras` for a camera-gateway key, see
+    `check_cameras`); return its text (shown once) and its record."""
+    bound = check_cameras(role, cameras)
     text, rec = issue(role, label, expires_days=expires_days)
     store.submit_credential(rec).result(timeout=timeout)
+    if bound is not None:
+        store.bind_key_cameras(rec.key_id, bound).result(timeout=timeout)
     return text, rec
 
 

@@ -19,11 +19,20 @@ import hmac
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from api.auth.keys import TICKET_PREFIX, is_ticket, issue, matches, parse_key, state_of
+from api.auth.keys import (
+    ALL_CAMERAS,
+    CAMERA_ROLE,
+    TICKET_PREFIX,
+    is_ticket,
+    issue,
+    matches,
+    parse_key,
+    state_of,
+)
 from api.auth.policy import ROLES
 from api.store.base import CredentialRecord, Store, now_utc
 from twin.errors import TwinError
@@ -104,6 +113,34 @@ def _check_active(rec: CredentialRecord, *, ticket: bool = False) -> None:
     )
 
 
+#: Seconds a key's camera binding is kept in memory before it is read from the store again.
+CAMERA_SCOPE_TTL_S = 30.0
+
+
+def check_speaks_for(
+    principal: Principal, scope: frozenset[str] | None, camera_ids: Sequence[str], prefix: str = ""
+) -> None:
+    """Refuse (403) when a camera id is outside `scope` (`Authenticator.camera_scope`).
+
+    `prefix` names the item in a batch (``events.`` gives ``events.3.camera_id``); one camera outside
+    the key's binding refuses the whole request, before anything is stored.
+    """
+    if scope is None:
+        return
+    for i, cam in enumerate(camera_ids):
+        if cam in scope:
+            continue
+        where = f"{prefix}{i}." if prefix else ""
+        if not scope:
+            hint = (
+                "this camera-gateway key names no camera (it predates camera binding): create a new one "
+                "with `twin keys create --role camera-gateway --cameras ID,ID…`"
+            )
+        else:
+            hint = "send events of this camera with the key of the gateway that serves it"
+        raise Forbidden(f"{where}camera_id", f"key {principal.key_id} may not speak for camera {cam}", hint)
+
+
 def principal_of(rec: CredentialRecord, via: str) -> Principal:
     """Return the principal of a stored key."""
     return Principal(rec.role, ROLES.get(rec.role, frozenset()), rec.key_id, rec.label, via)
@@ -132,6 +169,28 @@ class Authenticator:
     inline: bool = True
     _touched: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _camera_scopes: dict[str, tuple[frozenset[str] | None, float]] = field(default_factory=dict)
+
+    def camera_scope(self, principal: Principal) -> frozenset[str] | None:
+        """Return the cameras `principal` may speak for, or None when it may speak for any camera.
+
+        A camera-gateway key speaks for the cameras bound to it (``"*"``: every camera) and for none
+        when it is not bound (a key created before keys named their cameras). Other roles that may
+        send events (admin) and auth-off speak for any camera. Bindings are read from the store and
+        kept for `CAMERA_SCOPE_TTL_S` seconds.
+        """
+        if principal.role != CAMERA_ROLE or principal.key_id is None:
+            return None
+        now = time.monotonic()
+        hit = self._camera_scopes.get(principal.key_id)
+        if hit is not None and now - hit[1] < CAMERA_SCOPE_TTL_S:
+            return hit[0]
+        bound = self.store.cameras_of_key(principal.key_id) or frozenset()
+        scope = None if ALL_CAMERAS in bound else bound
+        if len(self._camera_scopes) > 10_000:
+            self._camera_scopes.clear()
+        self._camera_scopes[principal.key_id] = (scope, now)
+        return scope
 
     def _lookup(self, key_id: str) -> CredentialRecord:
         rec = self.store.get_credential(key_id)

@@ -39,6 +39,13 @@ def create(  # noqa: PLR0917  (typer options)
     unit: Annotated[
         str | None, typer.Option(help="For --role unit: the city unit the key works for (see GET /units).")
     ] = None,
+    cameras: Annotated[
+        str | None,
+        typer.Option(
+            help="For --role camera-gateway (required): the cameras the key may speak for, comma-separated "
+            "registry ids (LS-CAM-001,LS-CAM-002) or '*' for every camera."
+        ),
+    ] = None,
 ) -> None:
     """Create an API key and print it once: only its hash is stored, it cannot be shown again."""
     from api.auth.bootstrap import login_url
@@ -53,7 +60,8 @@ def create(  # noqa: PLR0917  (typer options)
         UnitDirectory.load().check_unit(unit, "unit")
     store = _store(store_dsn, dsn)
     try:
-        key, rec = create_key(store, role, label, expires_days=expires)
+        bound = cameras.split(",") if cameras is not None else None
+        key, rec = create_key(store, role, label, expires_days=expires, cameras=bound)
         if unit is not None:
             store.bind_unit_key(rec.key_id, unit).result()
     finally:
@@ -67,6 +75,7 @@ def create(  # noqa: PLR0917  (typer options)
                     "role": rec.role,
                     "label": rec.label,
                     "expires_at": rec.expires_at.isoformat() if rec.expires_at else None,
+                    "cameras": sorted(set(bound)) if bound else None,
                 }
             )
         )
@@ -117,6 +126,7 @@ def list_keys(
     store = _store(store_dsn, dsn)
     try:
         recs = store.list_credentials()
+        bindings = {c.key_id: store.cameras_of_key(c.key_id) for c in recs}
     finally:
         store.close()
     rows = [
@@ -129,6 +139,7 @@ def list_keys(
             "expires_at": c.expires_at.isoformat() if c.expires_at else None,
             "revoked_at": c.revoked_at.isoformat() if c.revoked_at else None,
             "last_used_at": c.last_used_at.isoformat() if c.last_used_at else None,
+            "cameras": sorted(b) if (b := bindings[c.key_id]) is not None else None,
         }
         for c in recs
     ]
@@ -140,7 +151,9 @@ def list_keys(
         return
     for r in rows:
         used = r["last_used_at"][:16] if r["last_used_at"] else "never used"
-        typer.echo(f"{r['key_id']}  {r['role']:<14} {r['state']:<8} {used:<16}  {r['label']}")
+        cams = r["cameras"]
+        scope = f"  cameras: {','.join(cams[:4])}{'…' if len(cams) > 4 else ''}" if cams else ""
+        typer.echo(f"{r['key_id']}  {r['role']:<14} {r['state']:<8} {used:<16}  {r['label']}{scope}")
 
 
 @keys_app.command("revoke")

@@ -56,6 +56,11 @@ class KeyInfo(BaseModel):
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
+    cameras: list[str] | None = Field(
+        default=None,
+        description='Camera-gateway keys: the cameras the key may speak for ("*": every camera).',
+        examples=[["LS-CAM-001", "LS-CAM-002"]],
+    )
 
 
 class KeyCreated(KeyInfo):
@@ -72,6 +77,13 @@ class KeyIn(BaseModel):
     role: str = Field(description=f"One of: {', '.join(KEY_ROLES)}", examples=["camera-gateway"])
     label: str = Field(default="", max_length=keys_mod.MAX_LABEL, examples=["gateway Kỳ Lừa"])
     expires_days: float | None = Field(default=None, gt=0, le=3650, examples=[90])
+    cameras: list[str] | None = Field(
+        default=None,
+        max_length=10_000,
+        description="Required for camera-gateway keys: the registry ids of the cameras the key may speak "
+        'for, or ["*"] for every camera. Events and heartbeats for any other camera are 403.',
+        examples=[["LS-CAM-001", "LS-CAM-002"]],
+    )
 
 
 class PurgeIn(BaseModel):
@@ -82,9 +94,10 @@ class PurgeIn(BaseModel):
     dry_run: bool = False
 
 
-def key_info(rec: CredentialRecord) -> dict[str, Any]:
-    """Return a key's listing (no hash, no secret)."""
+def key_info(rec: CredentialRecord, cameras: frozenset[str] | None = None) -> dict[str, Any]:
+    """Return a key's listing (no hash, no secret); `cameras`: its camera binding, if any."""
     return {
+        "cameras": sorted(cameras) if cameras is not None else None,
         "key_id": rec.key_id,
         "role": rec.role,
         "label": rec.label,
@@ -267,7 +280,8 @@ def list_keys(
     request: Request, principal: Annotated[Principal, requires("keys:admin")]
 ) -> list[dict[str, Any]]:
     """Return every key (id, role, label, state, times), newest first; secrets are never stored."""
-    return [key_info(c) for c in authenticator_of(request.app).store.list_credentials()]
+    store = authenticator_of(request.app).store
+    return [key_info(c, store.cameras_of_key(c.key_id)) for c in store.list_credentials()]
 
 
 @router.post(
@@ -285,10 +299,20 @@ async def create_key(
 ) -> dict[str, Any]:
     """Create a key of `role`; the answer carries the key this once (only its hash is stored)."""
     store = authenticator_of(request.app).store
+    cameras = keys_mod.check_cameras(body.role, body.cameras)
+    live = getattr(request.app.state, "live", None)
+    registry = getattr(getattr(live, "ctx", None), "cameras", None)
+    if cameras is not None and registry is not None:
+        unknown = [c for c in cameras if c != keys_mod.ALL_CAMERAS and c not in registry]
+        if unknown:
+            raise InputError("cameras", f"not in the camera registry: {', '.join(unknown[:5])}")
     text, rec = keys_mod.issue(body.role, body.label, expires_days=body.expires_days)
     await asyncio.wrap_future(store.submit_credential(rec))
+    if cameras is not None:
+        await asyncio.wrap_future(store.bind_key_cameras(rec.key_id, cameras))
     audit.info("key %s (%s) created by key %s", rec.key_id, rec.role, principal.key_id)
-    return {**key_info(rec), "key": text}
+    bound = frozenset(cameras) if cameras is not None else None
+    return {**key_info(rec, bound), "key": text}
 
 
 @router.post(

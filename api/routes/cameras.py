@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from api.auth.deps import requires
+from api.auth.deps import require_speaks_for, requires
+from api.auth.service import Principal
 from api.errors import NotFound
 from api.responses import GeoJSONResponse
 from api.schemas.errors import errors
@@ -162,7 +163,6 @@ def get_summary(
 
 @router.post(
     "/cameras/{camera_id}/heartbeat",
-    dependencies=[requires("events:write")],
     summary="Record a camera's heartbeat",
     response_model=HeartbeatOut,
     responses={
@@ -181,8 +181,18 @@ def get_summary(
         **errors(400, 404, 413, 422, 503, 507),
     },
 )
-async def heartbeat(camera_id: str, live: LiveDep, body: HeartbeatIn | None = None) -> HeartbeatOut:
-    """Mark the camera seen (durably); it stays online until silent for longer than the offline delay."""
+async def heartbeat(
+    camera_id: str,
+    request: Request,
+    live: LiveDep,
+    principal: Annotated[Principal, requires("events:write")],
+    body: HeartbeatIn | None = None,
+) -> HeartbeatOut:
+    """Mark the camera seen (durably); it stays online until silent for longer than the offline delay.
+
+    A camera-gateway key may send heartbeats only for the cameras bound to it (403 for any other).
+    """
+    await require_speaks_for(request, principal, [camera_id])
     if camera_id not in live.ctx.cameras:
         raise NotFound("camera", camera_id)
     await live.heartbeat(camera_id, body.at if body else None)

@@ -11,7 +11,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
-from api.auth.deps import requires
+from api.auth.deps import require_speaks_for, requires
+from api.auth.service import Principal
 from api.errors import Conflict, NotFound
 from api.limits import check_event_query, limits_of
 from api.responses import GeoJSONResponse, JSONBytes, LDJSONResponse
@@ -118,7 +119,6 @@ def _body_doc(model: type[EventIn] | type[EventBatchIn]) -> dict[str, Any]:
 
 @router.post(
     "/events",
-    dependencies=[requires("events:write")],
     summary="Ingest one camera event (idempotent upsert by event_id)",
     response_model=IngestResult,
     openapi_extra=_body_doc(EventIn),
@@ -141,16 +141,20 @@ def _body_doc(model: type[EventIn] | type[EventBatchIn]) -> dict[str, Any]:
         **errors(400, 409, 413, 422, 503, 507),
     },
 )
-async def post_event(request: Request, live: LiveDep) -> JSONBytes:
+async def post_event(
+    request: Request, live: LiveDep, principal: Annotated[Principal, requires("events:write")]
+) -> JSONBytes:
     """Store one detection durably, then count it on H3, stream it and run the alert rules.
 
     The answer comes only after the write is committed. ``status`` says what happened: ``created``,
     ``updated`` (a later lifecycle message of the same object), ``duplicate`` (a replay: nothing
     changed) or ``stale`` (an older lifecycle message after a newer one: ignored). Reusing an
-    ``event_id`` for another camera or category is a 409.
+    ``event_id`` for another camera or category is a 409. A camera-gateway key speaks only for the
+    cameras bound to it (403 for any other); the event records the key that sent it.
     """
     event = await _parse_body(request, EVENT_ADAPTER)
-    (r,) = await live.ingest([event])
+    await require_speaks_for(request, principal, [event.camera_id])
+    (r,) = await live.ingest([event], sent_by=principal.key_id)
     if r.outcome == "conflict":
         raise Conflict("event_id", r.reason)
     return JSONBytes(_result(r, live.res))
@@ -158,7 +162,6 @@ async def post_event(request: Request, live: LiveDep) -> JSONBytes:
 
 @router.post(
     "/events/batch",
-    dependencies=[requires("events:write")],
     summary="Ingest up to 500 camera events in one durable write",
     response_model=BatchResult,
     openapi_extra=_body_doc(EventBatchIn),
@@ -181,13 +184,16 @@ async def post_event(request: Request, live: LiveDep) -> JSONBytes:
         **errors(400, 413, 422, 503, 507),
     },
 )
-async def post_batch(request: Request, live: LiveDep) -> JSONBytes:
+async def post_batch(
+    request: Request, live: LiveDep, principal: Annotated[Principal, requires("events:write")]
+) -> JSONBytes:
     """Store a batch in one transaction; the whole batch is refused if any event is invalid.
 
     Conflicting ids inside a batch are reported per event (``status: conflict``), not as a 409.
     """
     batch: EventBatchIn = await _parse_body(request, BATCH_ADAPTER)
-    results = await live.ingest(batch.events, batch=True)
+    await require_speaks_for(request, principal, [e.camera_id for e in batch.events], "events.")
+    results = await live.ingest(batch.events, batch=True, sent_by=principal.key_id)
     counts = Counter(r.outcome for r in results)
     res = live.res
     return JSONBytes(

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth.deps import requires
+from api.auth.deps import require_speaks_for, requires
 from api.auth.service import Principal
 from api.errors import Conflict, NotFound
 from api.responses import GeoJSONResponse, JSONBytes
@@ -260,6 +260,7 @@ async def event_snapshot(
     ev = await asyncio.to_thread(live.store.get_event, event_id)
     if ev is None:
         raise NotFound("event", event_id)
+    await require_speaks_for(request, principal, [ev.camera_id])
     if await asyncio.to_thread(live.store.snapshots_of_event, event_id):
         raise Conflict("snapshot", f"event {event_id} already has its snapshot (one per event)")
     snap = await live.incidents.attach_snapshot(data, principal, event_id=event_id)

@@ -48,6 +48,7 @@ def event_feature(e: EventRecord, res: int) -> dict[str, Any]:
             "received_at": e.received_at,
             "updated_at": e.updated_at,
             "revision": e.revision,
+            "sent_by": e.sent_by,
         },
     }
 

@@ -223,7 +223,9 @@ class LiveService:
                 hint="send the detection's own position in the camera's view, or omit position",
             )
 
-    def to_records(self, events: Sequence[EventIn], now: datetime, *, prefix: str = "") -> list[EventRecord]:
+    def to_records(
+        self, events: Sequence[EventIn], now: datetime, *, prefix: str = "", sent_by: str | None = None
+    ) -> list[EventRecord]:
         """Resolve cameras, positions, H3 cells and wards; unknown cameras or far positions raise.
 
         One pass over the batch in Python, the rest vectorised: the extent test, the ward lookup (only
@@ -302,11 +304,14 @@ class LiveService:
                     now,
                     sequence=e.sequence,
                     observed_at=e.observed_at.astimezone(UTC) if e.observed_at is not None else None,
+                    sent_by=sent_by,
                 )
             )
         return out
 
-    async def ingest(self, events: Sequence[EventIn], *, batch: bool = False) -> list[UpsertResult]:
+    async def ingest(
+        self, events: Sequence[EventIn], *, batch: bool = False, sent_by: str | None = None
+    ) -> list[UpsertResult]:
         """Validate against the city, write durably, then update counts, stream, health and alerts.
 
         Everything after the COMMIT works per request, not per event: one pass sorts the outcomes,
@@ -314,7 +319,7 @@ class LiveService:
         events together, and the stream gets one burst (frames built only if someone subscribes).
         """
         now = now_utc()
-        records = self.to_records(events, now, prefix="events." if batch else "")
+        records = self.to_records(events, now, prefix="events." if batch else "", sent_by=sent_by)
         results = await asyncio.wrap_future(self.store.submit_events(records))
         stats = self.stats
         stats.requests += 1

@@ -86,6 +86,9 @@ class EventRecord:
     #: the camera observed what the message says. A message older than the stored one is stale.
     sequence: int | None = None
     observed_at: datetime | None = None
+    #: The API key that sent the event's first message (from the credentials, never the body; None
+    #: with auth off or for events stored before keys were recorded).
+    sent_by: str | None = None
 
     def same_content(self, other: EventRecord) -> bool:
         """Return whether `other` carries the same observable content (a replay of this one)."""
@@ -316,6 +319,14 @@ class Store(Protocol):
         """Mark a key revoked at `at` (an earlier revocation stays); return whether the key exists."""
         ...
 
+    def bind_key_cameras(self, key_id: str, cameras: Sequence[str]) -> Future[None]:
+        """Bind a key to the cameras it may speak for (``"*"``: every camera); rebinding replaces."""
+        ...
+
+    def cameras_of_key(self, key_id: str) -> frozenset[str] | None:
+        """Return the cameras a key may speak for (``{"*"}``: all), or None when it is not bound."""
+        ...
+
     def consume_credential(self, key_id: str, at: datetime) -> Future[bool]:
         """Revoke a key at `at` only if nobody has yet; return whether this call did (a one-time use)."""
         ...
@@ -383,6 +394,7 @@ class Store(Protocol):
 
     def cancel_job(self, job_id: str) -> Future[bool]:
         """Mark a queued or running job cancelled; False if it had already ended."""
+
     # -- incidents (issue 16; records and SQL in api/store/incidents.py) ------------------------
     def submit_occurrence(
         self, candidate: IncidentRecord, since: datetime, actor: str = "system"

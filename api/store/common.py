@@ -43,7 +43,7 @@ RES_COLS = tuple(f"cell_r{r}" for r in range(PARENT_MIN_RES, MAX_RES + 1))
 EVENT_COLS = (
     "event_id, camera_id, category, severity, confidence, lifecycle, start_us, end_us, lon, lat, res, "
     + ", ".join(RES_COLS)
-    + ", ward_code, attributes, synthetic, received_us, updated_us, revision, seq, observed_us"
+    + ", ward_code, attributes, synthetic, received_us, updated_us, revision, seq, observed_us, sent_by"
 )
 N_EVENT_COLS = len(EVENT_COLS.split(","))
 ALERT_COLS = (
@@ -101,6 +101,7 @@ def row_to_event(row: Sequence[Any]) -> EventRecord:
         revision=int(rest[5]),
         sequence=int(rest[6]) if rest[6] is not None else None,
         observed_at=from_us(rest[7]) if rest[7] is not None else None,
+        sent_by=rest[8],
     )
 
 
@@ -293,6 +294,7 @@ def plan_upsert(
             revision=old.revision + 1,
             sequence=ev.sequence if ev.sequence is not None else old.sequence,
             observed_at=ev.observed_at if ev.observed_at is not None else old.observed_at,
+            sent_by=old.sent_by or ev.sent_by,
         )
         existing[ev.event_id] = new
         if ev.event_id in inserts:
@@ -565,6 +567,24 @@ class SharedStoreMethods:
             return bool(conn.execute(sql, params).rowcount > 0)
 
         return self._submit(op)
+
+    def bind_key_cameras(self, key_id: str, cameras: Sequence[str]) -> Future[None]:
+        """Bind a key to the cameras it may speak for (``"*"``: every camera); rebinding replaces."""
+        delete = self._sql("DELETE FROM key_cameras WHERE key_id = ?")
+        insert = self._sql("INSERT INTO key_cameras (key_id, camera_id) VALUES (?, ?)")
+        rows = [(key_id, c) for c in sorted(set(cameras))]
+
+        def op(conn: Any) -> None:
+            conn.execute(delete, (key_id,))
+            for row in rows:
+                conn.execute(insert, row)
+
+        return self._submit(op)
+
+    def cameras_of_key(self, key_id: str) -> frozenset[str] | None:
+        """Return the cameras a key may speak for (``{"*"}``: all), or None when it is not bound."""
+        rows = self._read(self._sql("SELECT camera_id FROM key_cameras WHERE key_id = ?"), (key_id,))
+        return frozenset(str(r[0]) for r in rows) if rows else None
 
     def consume_credential(self, key_id: str, at: datetime) -> Future[bool]:
         """Revoke a key if it is not revoked yet; return whether this call did (the writer serialises

@@ -148,6 +148,18 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE events ADD COLUMN observed_us INTEGER
         """,
     ),
+    (
+        4,
+        # Who sent an event (the key, from the credentials) and which cameras a key may speak for.
+        """
+        ALTER TABLE events ADD COLUMN sent_by TEXT;
+        CREATE TABLE key_cameras (
+            key_id TEXT NOT NULL,
+            camera_id TEXT NOT NULL,
+            PRIMARY KEY (key_id, camera_id)
+        )
+        """,
+    ),
     *incident_migrations("INTEGER", "REAL", "BLOB"),
 )
 
@@ -439,6 +451,7 @@ class SQLiteStore(JobStoreMethods, IncidentStoreMethods, SharedStoreMethods):
             e.revision,
             e.sequence,
             to_us(e.observed_at) if e.observed_at else None,
+            e.sent_by,
         )
 
     def _update_row(self, e: EventRecord) -> tuple[Any, ...]:

@@ -342,6 +342,29 @@ def test_credentials_round_trip_revoke_and_touch(store: Store) -> None:
     assert used.revoked_at == T0 + timedelta(hours=4)
 
 
+def test_key_camera_bindings_and_the_sender_of_events(store: Store) -> None:
+    # A key bound to cameras lists them; rebinding replaces; an unbound key says None.
+    assert store.cameras_of_key("0123456789ab") is None
+    store.bind_key_cameras("0123456789ab", ["LS-CAM-002", "LS-CAM-001", "LS-CAM-001"]).result(timeout=30)
+    assert store.cameras_of_key("0123456789ab") == {"LS-CAM-001", "LS-CAM-002"}
+    store.bind_key_cameras("0123456789ab", ["*"]).result(timeout=30)
+    assert store.cameras_of_key("0123456789ab") == {"*"}
+    # The key that sent an event's first message stays its sender; a later message does not move it.
+    ev = replace(make_event(7), sent_by="0123456789ab")
+    assert write(store, [ev]) == ["created"]
+    assert write(store, [replace(ev, lifecycle="update", severity="high", sent_by="ba9876543210")]) == [
+        "updated"
+    ]
+    got = store.get_event(ev.event_id)
+    assert got is not None
+    assert (got.sent_by, got.severity) == ("0123456789ab", "high")
+    assert store.get_event(write_id := make_event(8).event_id) is None, write_id
+    assert write(store, [make_event(8)]) == ["created"]
+    unsent = store.get_event(make_event(8).event_id)
+    assert unsent is not None
+    assert unsent.sent_by is None
+
+
 def test_report_owners(store: Store) -> None:
     base = ReportRecord(
         request_id="R-1",
@@ -490,4 +513,6 @@ def test_job_status_changes_are_conditional(store: Store) -> None:
     assert len(failed.error) == 4000
     assert store.set_job_pid("job-002", 42).result(timeout=30)
     assert store.count_jobs("failed") == 1
+
+
 from tests.api.store_contract_incidents import *  # noqa: E402, F403  (the incident part of the contract)

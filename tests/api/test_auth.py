@@ -382,8 +382,10 @@ def test_cors_and_origin_rules_are_unchanged(client: TestClient) -> None:
 
 def test_admin_manages_keys_over_http(client: TestClient, connected: list[str]) -> None:
     made = client.post(
-        "/auth/keys", json={"role": "camera-gateway", "label": "gateway Kỳ Lừa", "expires_days": 30}
-    )
+        "/auth/keys",
+        json={"role": "camera-gateway", "label": "gateway Kỳ Lừa", "expires_days": 30,
+              "cameras": [connected[0]]},
+    )  # fmt: skip
     assert made.status_code == 201, made.text
     key = made.json()["key"]
     gw = {"X-API-Key": key}

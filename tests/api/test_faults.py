@@ -56,12 +56,11 @@ def fill(path: Path) -> int:
     """Write `path` until the filesystem is full; return the bytes written."""
     written = 0
     chunk = b"\0" * 16384
-    with path.open("wb") as f:
+    # Unbuffered: a buffered file would keep the bytes that did not fit and fail again on close.
+    with path.open("wb", buffering=0) as f:
         try:
             while True:
-                f.write(chunk)
-                f.flush()
-                written += len(chunk)
+                written += f.write(chunk) or 0
         except OSError:
             pass
     return written
