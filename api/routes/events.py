@@ -32,6 +32,7 @@ from api.services import ngsi
 from api.services.deps import LiveDep
 from api.services.geojson import event_feature
 from api.store.base import EventQuery, EventRecord, UpsertResult
+from twin import h3grid
 from twin.city import parse_bbox
 from twin.errors import InputError
 
@@ -78,7 +79,7 @@ def _result(r: UpsertResult, res: int) -> dict[str, Any]:
     return {
         "event_id": r.event_id,
         "status": r.outcome,
-        "cell": format(rec.cells[res], "x"),
+        "cell": h3grid.hex_of(rec.cells[res]),
         "ward_code": rec.ward_code,
         "revision": rec.revision,
         "reason": r.reason or None,

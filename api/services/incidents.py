@@ -379,7 +379,7 @@ class IncidentService:
             return existing
         if alert.status != "open":
             return None
-        subject = format(alert.cell, "x") if alert.cell is not None else alert.camera_id or alert.key
+        subject = h3grid.hex_of(alert.cell) or alert.camera_id or alert.key
         vi, en = RULE_LABELS.get(alert.rule, (alert.rule, alert.rule))
         title = alert.title.split(" / ", 1)
         cand = self._candidate(
@@ -408,7 +408,7 @@ class IncidentService:
         cand = self._candidate(
             kind="report",
             category=report.service_code,
-            subject=format(report.cell, "x"),
+            subject=h3grid.hex_of(report.cell),
             severity="medium",
             title=(f"Phản ánh: {vi}", f"Citizen report: {en}"),
             at=report.requested_at,
@@ -700,7 +700,7 @@ class IncidentService:
         st = STATUS_LABELS[inc.status]
         unit = self.directory.units.get(inc.unit_id or "")
         overdue = inc.status in _OPEN and inc.due_at is not None and inc.due_at < now
-        cell = format(inc.cell, "x") if inc.cell is not None else None
+        cell = h3grid.hex_of(inc.cell)
         return {
             "incident_id": inc.incident_id,
             "revision": inc.revision,

@@ -200,10 +200,10 @@ class LiveService:
     def _cells(self, fine: int) -> dict[int, int]:
         cells = self._parents.get(fine)
         if cells is None:
-            hexid = format(fine, "x")
+            one = np.array([fine], dtype=np.uint64)
             cells = {self.res: fine}
             for r in range(PARENT_MIN_RES, self.res):
-                cells[r] = int(h3grid.cell_to_parent(hexid, r), 16)
+                cells[r] = int(h3grid.cells_to_parents(one, r)[0])
             if len(self._parents) > 200_000:
                 self._parents.clear()
             self._parents[fine] = cells
