@@ -25,7 +25,7 @@ import shapely
 from gis_data import io, roads_synthetic
 from gis_data.fetch import default_cache_dir
 from twin import provenance
-from twin.crs import METRIC, WGS84
+from twin.crs import METRIC, WGS84, plot_aspect
 from twin.errors import DataError, InputError
 from twin.network import ROAD_CLASSES, RoadNetwork
 from twin.provenance import Provenance
@@ -247,7 +247,7 @@ def plot_network(
         signals.plot(ax=ax, color="black", markersize=6, label="signal")
     kind = "SYNTHETIC" if net.is_synthetic else net.provenance.source
     ax.set_title(f"{net.provenance.name} ({kind}): {net.n_nodes} nodes, {net.n_links} links")
-    ax.set_aspect(1.0 / 0.93)  # about 1/cos(21.85°): metres look square
+    ax.set_aspect(plot_aspect())  # metres look square
     ax.legend(loc="lower left", fontsize=8)
     with io.atomic_path(Path(path)) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")

@@ -21,6 +21,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from twin import resolution as _resolution
+from twin.crs import CITY_POINT
 from twin.errors import InputError
 
 # re-exported: the resolution rules live in the light `twin.resolution`
@@ -59,8 +60,8 @@ def warm_kernel() -> None:
     The live service calls this in a background thread after start-up, so neither the restart nor the
     first large batch pays for it.
     """
-    pts = np.full(SMALL_BATCH + 1, 21.85)
-    _kernel().latlng_to_cells(pts, np.full(SMALL_BATCH + 1, 106.76), DEFAULT_RES)
+    lon, lat = CITY_POINT
+    _kernel().latlng_to_cells(np.full(SMALL_BATCH + 1, lat), np.full(SMALL_BATCH + 1, lon), DEFAULT_RES)
 
 
 def latlng_to_cells(lat: npt.ArrayLike, lng: npt.ArrayLike, res: int = DEFAULT_RES) -> CellArray:

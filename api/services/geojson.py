@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import shapely
@@ -23,11 +24,13 @@ def iso(t: datetime | None) -> str | None:
 
 
 def event_feature(e: EventRecord, res: int) -> dict[str, Any]:
-    """Return an event as a GeoJSON Feature (properties carry the cell at `res` as hex).
+    """Return an event as a GeoJSON Feature (properties carry the cell at `res` as hex, and its ring).
 
-    Times stay datetimes: `api.responses.dumps` writes them as ISO 8601 with ``Z``.
+    ``cell_boundary`` is the cell's closed ring (lon/lat, 7 decimals): clients draw and count the
+    cell the service computed instead of indexing the position themselves. Times stay datetimes:
+    `api.responses.dumps` writes them as ISO 8601 with ``Z``.
     """
-    cell = e.cells.get(res)
+    cell = h3grid.hex_of(e.cells.get(res))
     return {
         "type": "Feature",
         "id": e.event_id,
@@ -41,7 +44,8 @@ def event_feature(e: EventRecord, res: int) -> dict[str, Any]:
             "lifecycle": e.lifecycle,
             "start_time": e.start_time,
             "end_time": e.end_time,
-            "cell": h3grid.hex_of(cell),
+            "cell": cell,
+            "cell_boundary": cell_ring(cell) if cell is not None else None,
             "ward_code": e.ward_code,
             "attributes": e.attributes,
             "synthetic": e.synthetic,
@@ -50,6 +54,12 @@ def event_feature(e: EventRecord, res: int) -> dict[str, Any]:
             "revision": e.revision,
         },
     }
+
+
+@lru_cache(maxsize=100_000)
+def cell_ring(cell: str) -> list[list[float]]:
+    """Return the closed ring of an H3 cell, lon/lat rounded to 7 decimals (1 cm); shared, do not change."""
+    return [[round(x, 7), round(y, 7)] for x, y in polygon_coords(cell)[0]]
 
 
 def polygon_coords(cell: str) -> list[list[list[float]]]:

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import math
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -43,12 +42,11 @@ from api.store.base import (
     now_utc,
 )
 from twin import h3grid
+from twin.crs import CITY_POINT, distance_m
 from twin.errors import InputError, OutOfCityError
 
 log = logging.getLogger("twin.live")
 
-#: Metres per degree of latitude (and of longitude at the equator), for short distances.
-M_PER_DEG_LAT = 111_195.0
 #: A camera's reach when its registry entry has no ``range_m``.
 DEFAULT_RANGE_M = 300.0
 
@@ -140,7 +138,7 @@ class LiveService:
     async def start(self) -> None:
         """Rebuild state from the store and start the periodic health/alert task."""
         # Single points use h3 itself; the lifespan loads the numba kernel in the background.
-        await asyncio.to_thread(h3grid.latlng_to_cells, [21.85], [106.76], self.res)
+        await asyncio.to_thread(h3grid.latlng_to_cells, [CITY_POINT[1]], [CITY_POINT[0]], self.res)
         n = await asyncio.to_thread(self.rebuild)
         log.info("live state rebuilt from %d recent events", n)
         self.health.transitions(now_utc())
@@ -212,9 +210,7 @@ class LiveService:
     def _check_in_view(self, cam: Any, lon: float, lat: float, where: str) -> None:
         """Refuse a detection placed further from its camera than the camera sees (plus a slack)."""
         reach = float(cam.props.get("range_m", DEFAULT_RANGE_M)) + self.settings.position_slack_m
-        dy = (lat - cam.lat) * M_PER_DEG_LAT
-        dx = (lon - cam.lon) * M_PER_DEG_LAT * math.cos(math.radians(cam.lat))
-        dist = math.hypot(dx, dy)
+        dist = float(distance_m(lon, lat, cam.lon, cam.lat))
         if dist > reach:
             raise InputError(
                 f"{where}position",
