@@ -246,26 +246,23 @@ def synthetic_cameras(
     mid_ward = index.lookup(mx, my)
     heading_link = _bearing(nx[street["u"]], ny[street["u"]], nx[street["v"]], ny[street["v"]])
     dens_mid = _density(wards, units, mx, my)
-    is_corr = (street["cls"].to_numpy() == "trunk") & (mid_ward != "")
-    cand["corridor"] = pd.DataFrame(
-        {
-            "x": mx[is_corr],
-            "y": my[is_corr],
-            "w": dens_mid[is_corr] ** 0.3,
-            "heading": heading_link[is_corr],
-            "name": street["name"].to_numpy()[is_corr],
-        }
-    )
-    is_bridge = street["bridge"].to_numpy() & (mid_ward != "")
-    cand["bridge"] = pd.DataFrame(
-        {
-            "x": mx[is_bridge],
-            "y": my[is_bridge],
-            "w": dens_mid[is_bridge] ** 0.5,
-            "heading": heading_link[is_bridge],
-            "name": street["name"].to_numpy()[is_bridge],
-        }
-    )
+    street_name = street["name"].to_numpy()
+
+    def at_street_middles(keep: npt.NDArray[np.bool_], power: float) -> pd.DataFrame:
+        """Candidates at the middles of the `keep` streets, facing along them, weighted density**power."""
+        return pd.DataFrame(
+            {
+                "x": mx[keep],
+                "y": my[keep],
+                "w": dens_mid[keep] ** power,
+                "heading": heading_link[keep],
+                "name": street_name[keep],
+            }
+        )
+
+    in_city = mid_ward != ""
+    cand["corridor"] = at_street_middles((street["cls"].to_numpy() == "trunk") & in_city, 0.3)
+    cand["bridge"] = at_street_middles(street["bridge"].to_numpy() & in_city, 0.5)
     for kind in ("intersection", "market", "school", "public_square"):
         c = cand[kind]
         c["x"] = nx[c["node"]]

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import shapely
 
 from gis_data import io, roads_synthetic
-from gis_data.fetch import default_cache_dir
+from gis_data.fetch import default_cache_dir, sha256_of
 from twin import provenance
 from twin.crs import METRIC, WGS84, plot_aspect
 from twin.errors import DataError, InputError
@@ -86,7 +86,7 @@ def build_network(
         osm_file = Path(osm_file)
         if not osm_file.is_file():
             raise DataError(f"{osm_file}: OSM file not found", hint="check the path of the .osm.pbf extract")
-        key = f"osm-v{osm.IMPORTER_VERSION}-{_file_sha256(osm_file)[:16]}-{digest}"
+        key = f"osm-v{osm.IMPORTER_VERSION}-{sha256_of(osm_file)[:16]}-{digest}"
     else:
         raise InputError("source", f"must be 'synthetic' or 'osm', got {source!r}")
     folder = (cache_dir or default_cache_dir()) / "roads" / key
@@ -203,14 +203,6 @@ def read_network(folder: Path) -> RoadNetwork:
         raise DataError(f"{folder}: unreadable road network ({e})", hint="write it again") from e
     prov["inputs"] = tuple(prov.get("inputs", ()))
     return RoadNetwork.from_frames(frames["nodes"], frames["links"], Provenance(**prov), net_meta)
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # -- a picture -----------------------------------------------------------------------------------------
