@@ -355,7 +355,9 @@ class LiveService:
         res = self.res
         bus.publish_many(
             [
-                Message("event", dumps(event_feature(r, res)), r.category, r.ward_code, r.lon, r.lat)
+                Message(
+                    "event", dumps(event_feature(r, res, ring=True)), r.category, r.ward_code, r.lon, r.lat
+                )
                 for r in records
             ]
         )

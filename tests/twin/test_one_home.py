@@ -66,3 +66,10 @@ def test_the_grep_sees_an_inline_projection() -> None:
     ):
         assert GEO_INLINE.search(line), line
     assert not GEO_INLINE.search("ns = np.abs(np.cos(self.l_bearing))")
+
+
+def test_the_viewer_uses_the_servers_cells() -> None:
+    """The viewer draws and counts the cells the server computed: no H3 library in its sources."""
+    sources = sorted((ROOT / "viewer" / "src").glob("*.js"))
+    assert sources
+    assert [p.name for p in sources if "h3-js" in p.read_text(encoding="utf-8")] == []
