@@ -29,7 +29,7 @@ import shapely
 
 from twin import cameras as cam
 from twin import provenance
-from twin.crs import WGS84
+from twin.crs import METRIC, WGS84, local_metres
 from twin.errors import DataError, InputError
 from twin.network import ROAD_CLASSES, RoadNetwork
 from twin.wards import CITY_WARD_CODES, WardIndex, core_wards
@@ -61,22 +61,14 @@ PILOT_PRIORITY: dict[str, float] = {
 CENTRE_LON, CENTRE_LAT = 106.75778, 21.84778
 _CLASS_WEIGHT = dict(zip(ROAD_CLASSES, (6.0, 5.0, 3.5, 2.5, 1.0, 0.5), strict=True))
 _DIRECTIONS = ("Bắc", "Đông Bắc", "Đông", "Đông Nam", "Nam", "Tây Nam", "Tây", "Tây Bắc")
-_M_PER_DEG = 111_320.0
-
-
-def _xy(lon: npt.ArrayLike, lat: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    """Project to a local equirectangular plane in metres (good to <0.1 % over the city)."""
-    lon_a = np.asarray(lon, dtype=np.float64)
-    lat_a = np.asarray(lat, dtype=np.float64)
-    return np.column_stack((lon_a * _M_PER_DEG * np.cos(np.deg2rad(21.85)), lat_a * _M_PER_DEG))
 
 
 def _bearing(
     x0: npt.ArrayLike, y0: npt.ArrayLike, x1: npt.ArrayLike, y1: npt.ArrayLike
 ) -> npt.NDArray[np.float64]:
     """Return the bearing (degrees clockwise from north, [0, 360)) from lon/lat 0 to lon/lat 1."""
-    a = _xy(x0, y0)
-    b = _xy(x1, y1)
+    a = local_metres(x0, y0)
+    b = local_metres(x1, y1)
     d = b - a
     return np.mod(np.rad2deg(np.arctan2(d[:, 0], d[:, 1])), 360.0)
 
@@ -89,14 +81,14 @@ def _density(
 ) -> npt.NDArray[np.float64]:
     """Return people per km² at each point: pre-2025 unit density where known, else ward density."""
     core = core_wards(wards)
-    area = core.to_crs("EPSG:32648").area.to_numpy() / 1e6
+    area = core.to_crs(METRIC).area.to_numpy() / 1e6
     ward_density = dict(zip(core.index, core["population"].to_numpy() / area, strict=True))
     codes = WardIndex(core).lookup(lon, lat)
     dens = np.array([ward_density.get(c, 0.0) for c in codes], dtype=np.float64)
     if units is not None and "population_2009" in units.columns:
         city_units = units[units.get("new_code", pd.Series(None, index=units.index)).isin(CITY_WARD_CODES)]
         if len(city_units):
-            u_area = city_units.to_crs("EPSG:32648").area.to_numpy() / 1e6
+            u_area = city_units.to_crs(METRIC).area.to_numpy() / 1e6
             u_dens = city_units["population_2009"].to_numpy(dtype=float) / u_area
             pos = WardIndex(city_units).positions(lon, lat)
             hit = pos >= 0
@@ -224,8 +216,8 @@ def synthetic_cameras(
         ends[ends["name"] != ""].drop_duplicates(["node", "name"]).groupby("node")["name"].agg(list)
     )
     dens_nodes = _density(wards, units, nx, ny)
-    node_xy = _xy(nx, ny)
-    dist_centre = np.hypot(*(node_xy - _xy([CENTRE_LON], [CENTRE_LAT])[0]).T)
+    node_xy = local_metres(nx, ny)
+    dist_centre = np.hypot(*(node_xy - local_metres([CENTRE_LON], [CENTRE_LAT])[0]).T)
 
     # candidate tables per kind: (lon, lat, weight, heading or NaN, node, street name)
     cand: dict[str, pd.DataFrame] = {}
@@ -254,26 +246,23 @@ def synthetic_cameras(
     mid_ward = index.lookup(mx, my)
     heading_link = _bearing(nx[street["u"]], ny[street["u"]], nx[street["v"]], ny[street["v"]])
     dens_mid = _density(wards, units, mx, my)
-    is_corr = (street["cls"].to_numpy() == "trunk") & (mid_ward != "")
-    cand["corridor"] = pd.DataFrame(
-        {
-            "x": mx[is_corr],
-            "y": my[is_corr],
-            "w": dens_mid[is_corr] ** 0.3,
-            "heading": heading_link[is_corr],
-            "name": street["name"].to_numpy()[is_corr],
-        }
-    )
-    is_bridge = street["bridge"].to_numpy() & (mid_ward != "")
-    cand["bridge"] = pd.DataFrame(
-        {
-            "x": mx[is_bridge],
-            "y": my[is_bridge],
-            "w": dens_mid[is_bridge] ** 0.5,
-            "heading": heading_link[is_bridge],
-            "name": street["name"].to_numpy()[is_bridge],
-        }
-    )
+    street_name = street["name"].to_numpy()
+
+    def at_street_middles(keep: npt.NDArray[np.bool_], power: float) -> pd.DataFrame:
+        """Candidates at the middles of the `keep` streets, facing along them, weighted density**power."""
+        return pd.DataFrame(
+            {
+                "x": mx[keep],
+                "y": my[keep],
+                "w": dens_mid[keep] ** power,
+                "heading": heading_link[keep],
+                "name": street_name[keep],
+            }
+        )
+
+    in_city = mid_ward != ""
+    cand["corridor"] = at_street_middles((street["cls"].to_numpy() == "trunk") & in_city, 0.3)
+    cand["bridge"] = at_street_middles(street["bridge"].to_numpy() & in_city, 0.5)
     for kind in ("intersection", "market", "school", "public_square"):
         c = cand[kind]
         c["x"] = nx[c["node"]]
@@ -290,14 +279,14 @@ def synthetic_cameras(
     for kind in ("bridge", "corridor", "market", "school", "public_square", "intersection"):
         want = remaining if kind == "intersection" else min(quotas[kind], remaining)
         c = cand[kind]
-        xy = _xy(c["x"].to_numpy(), c["y"].to_numpy())
+        xy = local_metres(c["x"].to_numpy(), c["y"].to_numpy())
         keys = _gumbel_keys(c["w"].to_numpy(dtype=float), rng)
         spacing = MIN_SPACING_M * (3.0 if kind == "bridge" else 1.0)
         rows = _pick(keys, xy, taken, want, spacing)
         sel = c.iloc[rows].copy()
         sel["kind"] = kind
         picked.append(sel)
-        taken.append(_xy(sel["x"].to_numpy(), sel["y"].to_numpy()))
+        taken.append(local_metres(sel["x"].to_numpy(), sel["y"].to_numpy()))
         remaining -= len(sel)
     sites = pd.concat(picked, ignore_index=True)
     if len(sites) < n_sites:
@@ -357,7 +346,7 @@ def synthetic_cameras(
             "status": status,
             "last_seen": last_seen,
             "node_id": node_of.astype(np.int64),
-            "_d": np.hypot(*(_xy(x, y) - _xy([CENTRE_LON], [CENTRE_LAT])[0]).T),
+            "_d": np.hypot(*(local_metres(x, y) - local_metres([CENTRE_LON], [CENTRE_LAT])[0]).T),
             "x": x,
             "y": y,
         }

@@ -40,7 +40,7 @@ import shapely
 from pyrosm.exceptions import PBFException
 from shapely.geometry.base import BaseGeometry
 
-from twin.crs import WGS84
+from twin.crs import WGS84, haversine_m
 from twin.errors import DataError, InputError
 from twin.network import ROAD_CLASSES, RoadNetwork
 from twin.provenance import Provenance
@@ -71,7 +71,6 @@ HIGHWAY_CLASS: dict[str, str] = {
 #: Speeds (km/h) for the zone values of ``maxspeed`` (e.g. ``VN:urban``, ``FI:rural``).
 ZONE_SPEED_KMH = {"urban": 50.0, "rural": 80.0, "motorway": 120.0, "trunk": 100.0, "living_street": 20.0}
 
-_EARTH_R = 6_371_008.8
 _ONEWAY_YES = {"yes", "true", "1"}
 _ONEWAY_REV = {"-1", "reverse"}
 
@@ -303,18 +302,6 @@ def _signal_ids(nodes: gpd.GeoDataFrame) -> set[int]:
     return out
 
 
-def _haversine(
-    lon1: npt.NDArray[np.float64],
-    lat1: npt.NDArray[np.float64],
-    lon2: npt.NDArray[np.float64],
-    lat2: npt.NDArray[np.float64],
-) -> npt.NDArray[np.float64]:
-    p1, p2 = np.deg2rad(lat1), np.deg2rad(lat2)
-    dp, dl = p2 - p1, np.deg2rad(lon2 - lon1)
-    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return np.asarray(2 * _EARTH_R * np.arcsin(np.sqrt(a)), dtype=np.float64)
-
-
 def network_from_segments(
     segments: pd.DataFrame,
     coords: pd.DataFrame,
@@ -380,7 +367,7 @@ def network_from_segments(
     n_pieces = int(piece[-1]) + 1
     first = np.flatnonzero(split)
     last = np.r_[first[1:] - 1, len(seg) - 1]
-    seg_len = _haversine(ulon, ulat, vlon, vlat)
+    seg_len = haversine_m(ulon, ulat, vlon, vlat)
     length = np.bincount(piece, weights=seg_len, minlength=n_pieces)
     # geometry: the first node of each piece, then the end node of each of its segments
     idx = np.concatenate((piece[first], piece))
@@ -501,10 +488,10 @@ def _move_signals(
         k = int(pos.loc[s])
         a, b = int(pu[k]), int(pv[k])
         sx, sy = coords.loc[s, ["lon", "lat"]]
-        da = _haversine(
+        da = haversine_m(
             np.array([sx]), np.array([sy]), np.array([coords.loc[a, "lon"]]), np.array([coords.loc[a, "lat"]])
         )[0]
-        db = _haversine(
+        db = haversine_m(
             np.array([sx]), np.array([sy]), np.array([coords.loc[b, "lon"]]), np.array([coords.loc[b, "lat"]])
         )[0]
         out.add(a if da <= db else b)
@@ -652,4 +639,4 @@ def _line_length_m(line: BaseGeometry) -> float:
     c = shapely.get_coordinates(line)
     if len(c) < 2:
         return 0.0
-    return float(_haversine(c[:-1, 0], c[:-1, 1], c[1:, 0], c[1:, 1]).sum())
+    return float(haversine_m(c[:-1, 0], c[:-1, 1], c[1:, 0], c[1:, 1]).sum())

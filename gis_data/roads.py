@@ -23,9 +23,9 @@ import pyarrow.parquet as pq
 import shapely
 
 from gis_data import io, roads_synthetic
-from gis_data.fetch import default_cache_dir
+from gis_data.fetch import default_cache_dir, sha256_of
 from twin import provenance
-from twin.crs import METRIC, WGS84
+from twin.crs import METRIC, WGS84, plot_aspect
 from twin.errors import DataError, InputError
 from twin.network import ROAD_CLASSES, RoadNetwork
 from twin.provenance import Provenance
@@ -86,7 +86,7 @@ def build_network(
         osm_file = Path(osm_file)
         if not osm_file.is_file():
             raise DataError(f"{osm_file}: OSM file not found", hint="check the path of the .osm.pbf extract")
-        key = f"osm-v{osm.IMPORTER_VERSION}-{_file_sha256(osm_file)[:16]}-{digest}"
+        key = f"osm-v{osm.IMPORTER_VERSION}-{sha256_of(osm_file)[:16]}-{digest}"
     else:
         raise InputError("source", f"must be 'synthetic' or 'osm', got {source!r}")
     folder = (cache_dir or default_cache_dir()) / "roads" / key
@@ -205,14 +205,6 @@ def read_network(folder: Path) -> RoadNetwork:
     return RoadNetwork.from_frames(frames["nodes"], frames["links"], Provenance(**prov), net_meta)
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 # -- a picture -----------------------------------------------------------------------------------------
 _CLASS_STYLE: dict[str, tuple[str, float]] = {
     "trunk": ("#d7191c", 2.4),
@@ -247,7 +239,7 @@ def plot_network(
         signals.plot(ax=ax, color="black", markersize=6, label="signal")
     kind = "SYNTHETIC" if net.is_synthetic else net.provenance.source
     ax.set_title(f"{net.provenance.name} ({kind}): {net.n_nodes} nodes, {net.n_links} links")
-    ax.set_aspect(1.0 / 0.93)  # about 1/cos(21.85°): metres look square
+    ax.set_aspect(plot_aspect())  # metres look square
     ax.legend(loc="lower left", fontsize=8)
     with io.atomic_path(Path(path)) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")

@@ -37,10 +37,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import shapely
-from pyproj import Transformer
 from shapely.geometry.base import BaseGeometry
 
-from twin.crs import METRIC, WGS84
+from twin.crs import METRIC, WGS84, to_metric_xy, to_wgs84_xy
 from twin.errors import DataError
 from twin.network import ROAD_CLASSES, RoadNetwork
 from twin.provenance import Provenance
@@ -160,14 +159,9 @@ class SyntheticParams:
 
 
 # -- geography --------------------------------------------------------------------------------------
-_TO_M = Transformer.from_crs(WGS84, METRIC, always_xy=True)
-_TO_DEG = Transformer.from_crs(METRIC, WGS84, always_xy=True)
-
-
 def _to_metric_xy(lonlat: npt.ArrayLike) -> npt.NDArray[np.float64]:
     a = np.asarray(lonlat, dtype=np.float64).reshape(-1, 2)
-    x, y = _TO_M.transform(a[:, 0], a[:, 1])
-    return np.column_stack((x, y))
+    return np.column_stack(to_metric_xy(a[:, 0], a[:, 1]))
 
 
 def _chaikin(xy: npt.NDArray[np.float64], iterations: int = 2) -> npt.NDArray[np.float64]:
@@ -778,7 +772,7 @@ def _assemble(
     p: SyntheticParams,
 ) -> RoadNetwork:
     n = len(xy)
-    lon, lat = _TO_DEG.transform(xy[:, 0], xy[:, 1])
+    lon, lat = to_wgs84_xy(xy[:, 0], xy[:, 1])
     u, v, e = _directed(edges, oneway)
     zname = np.asarray(_ZONES)[ezone[e]]
     lcls = cls[e]
@@ -827,8 +821,8 @@ def _assemble(
     )
     bridges = []
     for b in forced.bridges:
-        blon, blat = _TO_DEG.transform(b["xy"][0], b["xy"][1])
-        bridges.append({"name": b["name"], "ref": b["ref"], "lon": round(blon, 6), "lat": round(blat, 6)})
+        blon, blat = (round(float(v), 6) for v in to_wgs84_xy(b["xy"][0], b["xy"][1]))
+        bridges.append({"name": b["name"], "ref": b["ref"], "lon": blon, "lat": blat})
     prov = Provenance(
         name="roads_synthetic",
         source="synthetic",

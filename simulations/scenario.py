@@ -49,6 +49,7 @@ from simulations.documents import input_error, parse_document, read_document
 from simulations.runner import UnknownParameterError, apply_overrides
 from simulations.traffic.params import Closure as TrafficClosure
 from simulations.traffic.params import clock_s
+from twin.crs import local_metres
 from twin.errors import InputError
 from twin.network import RoadNetwork
 
@@ -179,8 +180,8 @@ class CloseChange(_Frozen):
             hit |= _in_area(network, self.area)
         if self.near is not None:
             mid = shapely.line_interpolate_point(links.geometry.to_numpy(), 0.5, normalized=True)
-            xy = _local_metres(shapely.get_x(mid), shapely.get_y(mid))
-            c = _local_metres(np.array([self.near[0]]), np.array([self.near[1]]))[0]
+            xy = local_metres(shapely.get_x(mid), shapely.get_y(mid))
+            c = local_metres(np.array([self.near[0]]), np.array([self.near[1]]))[0]
             hit |= np.hypot(*(xy - c).T) <= self.radius_m
         ids = np.flatnonzero(hit).astype(np.int64)
         if ids.size == 0:
@@ -220,11 +221,6 @@ def _in_area(network: RoadNetwork, area: tuple[tuple[float, float], ...]) -> npt
     return np.asarray(
         shapely.intersects(network.links.geometry.to_numpy(), shapely.Polygon(area)), dtype=bool
     )
-
-
-def _local_metres(lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    r = 6_371_008.8
-    return np.column_stack((np.deg2rad(lon) * r * np.cos(np.deg2rad(21.85)), np.deg2rad(lat) * r))
 
 
 Change = Annotated[SetChange | ScaleChange | CloseChange, Field(discriminator="type")]

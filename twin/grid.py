@@ -45,7 +45,7 @@ import shapely
 
 from twin import h3grid, provenance
 from twin.cameras import coverage_cells
-from twin.crs import WGS84
+from twin.crs import CELLS_M_PER_DEG, WGS84, distance_m, metres_per_degree
 from twin.errors import DataError
 from twin.network import RoadNetwork
 from twin.wards import CITY_WARD_CODES, WardIndex, core_wards
@@ -80,7 +80,6 @@ CELL_COLUMNS = (
     "lon",
 )
 
-_M_PER_DEG = 111_320.0
 
 
 def ward_cells(wards: gpd.GeoDataFrame, res: int = h3grid.DEFAULT_RES) -> pd.Series:
@@ -122,8 +121,8 @@ def street_length_by_cell(network: RoadNetwork, res: int, classes: Sequence[str]
     same = line[1:] == line[:-1]
     x0, y0 = coords[:-1][same, 0], coords[:-1][same, 1]
     x1, y1 = coords[1:][same, 0], coords[1:][same, 1]
-    kx = _M_PER_DEG * np.cos(np.deg2rad((y0 + y1) / 2))
-    seg_m = np.hypot((x1 - x0) * kx, (y1 - y0) * _M_PER_DEG)
+    kx, ky = metres_per_degree((y0 + y1) / 2, CELLS_M_PER_DEG)
+    seg_m = np.hypot((x1 - x0) * kx, (y1 - y0) * ky)
     step = EDGE_M[res] / 4.0
     n = np.maximum(1, np.ceil(seg_m / step).astype(np.int64))
     seg = np.repeat(np.arange(len(seg_m)), n)
@@ -248,7 +247,7 @@ def build_cells(
             near = position.reindex(h3grid.grid_disk(cell, 1)).dropna().to_numpy().astype(np.int64)
             places[near] += 1.0
 
-    centre_m = _distance_m(lon, lat, *CITY_CENTRE)
+    centre_m = distance_m(lon, lat, *CITY_CENTRE, m_per_deg=CELLS_M_PER_DEG)
     terms = {
         "centre": np.exp(-centre_m / 2000.0),
         "major_roads": _unit(major_km),
@@ -307,13 +306,6 @@ def build_cells(
 def _unit(a: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     top = float(np.max(a)) if a.size else 0.0
     return a / top if top > 0 else np.zeros_like(a, dtype=float)
-
-
-def _distance_m(
-    lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64], lon0: float, lat0: float
-) -> npt.NDArray[np.float64]:
-    kx = _M_PER_DEG * np.cos(np.deg2rad(lat0))
-    return np.asarray(np.hypot((lon - lon0) * kx, (lat - lat0) * _M_PER_DEG), dtype=np.float64)
 
 
 def _city_units(units: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:

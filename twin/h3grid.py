@@ -10,6 +10,7 @@ import importlib
 import threading
 from collections.abc import Iterable, Sequence
 from types import ModuleType
+from typing import overload
 
 import h3
 import h3.api.basic_int as h3_int
@@ -20,6 +21,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from twin import resolution as _resolution
+from twin.crs import CITY_POINT
 from twin.errors import InputError
 
 # re-exported: the resolution rules live in the light `twin.resolution`
@@ -58,8 +60,8 @@ def warm_kernel() -> None:
     The live service calls this in a background thread after start-up, so neither the restart nor the
     first large batch pays for it.
     """
-    pts = np.full(SMALL_BATCH + 1, 21.85)
-    _kernel().latlng_to_cells(pts, np.full(SMALL_BATCH + 1, 106.76), DEFAULT_RES)
+    lon, lat = CITY_POINT
+    _kernel().latlng_to_cells(np.full(SMALL_BATCH + 1, lat), np.full(SMALL_BATCH + 1, lon), DEFAULT_RES)
 
 
 def latlng_to_cells(lat: npt.ArrayLike, lng: npt.ArrayLike, res: int = DEFAULT_RES) -> CellArray:
@@ -95,6 +97,20 @@ def _check_coords(lat: npt.NDArray[np.float64], lng: npt.NDArray[np.float64]) ->
 def to_str(cells: Iterable[int] | npt.NDArray[np.uint64]) -> list[str]:
     """Convert integer cells to lowercase hex strings."""
     return [format(int(c), "x") for c in cells]
+
+
+@overload
+def hex_of(cell: int | np.integer) -> str: ...
+@overload
+def hex_of(cell: None) -> None: ...
+def hex_of(cell: int | np.integer | None) -> str | None:
+    """Return one integer cell as its lowercase hex id (None stays None)."""
+    return None if cell is None else format(int(cell), "x")
+
+
+def int_of(cell: str) -> int:
+    """Return one hex cell id as its integer; an invalid id raises `InputError` (see `to_int`)."""
+    return int(to_int([cell])[0])
 
 
 def to_int(cells: Iterable[str]) -> CellArray:
@@ -157,6 +173,34 @@ def grid_disk(cell: str, k: int = 1) -> list[str]:
 def cell_to_parent(cell: str, res: int) -> str:
     """Return the ancestor of `cell` at the coarser resolution `res`."""
     return str(h3.cell_to_parent(cell, res))
+
+
+# H3 index bits (h3Index.h): resolution in bits 52–55, then one 3-bit digit per resolution 1–15; the
+# digits finer than a cell's resolution are all 7.
+_RES_SHIFT = np.uint64(52)
+_RES_MASK = np.uint64(0xF) << _RES_SHIFT
+
+
+def resolutions(cells: npt.ArrayLike) -> npt.NDArray[np.int64]:
+    """Return the resolution of each uint64 cell."""
+    c = np.asarray(cells, dtype=np.uint64)
+    return ((c & _RES_MASK) >> _RES_SHIFT).astype(np.int64)
+
+
+def cells_to_parents(cells: npt.ArrayLike, res: int) -> CellArray:
+    """Return the ancestor at resolution `res` of each uint64 cell (vectorised, as `h3.cell_to_parent`).
+
+    A cell already at `res` is its own parent; a cell coarser than `res` raises `InputError`.
+    """
+    if isinstance(res, bool) or not isinstance(res, int | np.integer) or not 0 <= int(res) <= 15:
+        raise InputError("res", f"must be an H3 resolution 0–15, got {res!r}")
+    res = int(res)
+    c = np.atleast_1d(np.asarray(cells, dtype=np.uint64))
+    if c.size and int(resolutions(c).min()) < res:
+        raise InputError("res", f"{res} is finer than a cell of resolution {int(resolutions(c).min())}")
+    finer_digits = np.uint64((1 << (3 * (15 - res))) - 1)  # set every digit below `res` to 7
+    out: CellArray = (c & ~_RES_MASK) | (np.uint64(res) << _RES_SHIFT) | finer_digits
+    return out
 
 
 def cell_area_km2(cell: str) -> float:

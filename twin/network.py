@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from twin.crs import WGS84
+from twin.crs import WGS84, local_metres
 from twin.errors import DataError
 from twin.provenance import Provenance
 
@@ -203,8 +203,8 @@ class RoadNetwork:
         Few queries × nodes (the camera registry, built at every service start) are answered by brute
         force, without scipy (~0.6 s to import); more by a k-d tree. Both give the same nodes.
         """
-        xy = _local_metres(self.nodes["x"].to_numpy(), self.nodes["y"].to_numpy())
-        q = _local_metres(np.atleast_1d(np.asarray(lon, float)), np.atleast_1d(np.asarray(lat, float)))
+        xy = local_metres(self.nodes["x"].to_numpy(), self.nodes["y"].to_numpy())
+        q = local_metres(lon, lat)
         if len(xy) and len(q) * len(xy) <= _BRUTE_FORCE_PAIRS:
             return _nearest_brute(xy, q)
         from scipy.spatial import cKDTree  # noqa: PLC0415  (scipy.spatial is slow to import)
@@ -235,10 +235,3 @@ def _nearest_brute(xy: npt.NDArray[np.float64], q: npt.NDArray[np.float64]) -> n
     """Return the index of the row of `xy` nearest to each row of `q` (ties: the lowest index)."""
     d2 = (q[:, None, 0] - xy[None, :, 0]) ** 2 + (q[:, None, 1] - xy[None, :, 1]) ** 2
     return np.asarray(d2.argmin(axis=1), dtype=np.int64)
-
-
-def _local_metres(lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Project lon/lat to an equirectangular plane in metres (good to <0.1 % over a city)."""
-    lat0 = np.deg2rad(21.85)
-    r = 6_371_008.8
-    return np.column_stack((np.deg2rad(lon) * r * np.cos(lat0), np.deg2rad(lat) * r))

@@ -93,7 +93,7 @@ def _event_rows(events: list[EventRecord], end: datetime) -> pd.DataFrame:
         if e.start_time >= end:
             continue
         cell = e.cells.get(RES)
-        cell_hex = format(cell, "x") if cell is not None else ""
+        cell_hex = h3grid.hex_of(cell) or ""
         rows.append(
             {
                 "event_id": e.event_id,

@@ -7,7 +7,6 @@ font with Vietnamese diacritics (`font_files`).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import geopandas as gpd
@@ -24,6 +23,7 @@ from api.briefing.collect import Facts
 from api.briefing.text import Lang, category, t
 from twin import h3grid
 from twin.city import City
+from twin.crs import plot_aspect
 from twin.errors import DataError
 
 #: Fonts with Vietnamese diacritics, best first: Debian's Noto Sans, DejaVu, matplotlib's own DejaVu.
@@ -86,7 +86,7 @@ def _base_map(ax: Axes, city: City, lang: Lang, pad: float = 0.01) -> None:
     minx, miny, maxx, maxy = core.total_bounds
     ax.set_xlim(minx - pad, maxx + pad)
     ax.set_ylim(miny - pad, maxy + pad)
-    ax.set_aspect(1.0 / math.cos(math.radians((miny + maxy) / 2)))
+    ax.set_aspect(plot_aspect((miny + maxy) / 2))
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_xlabel("")

@@ -14,7 +14,6 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 from rich.console import Console
 from rich.table import Table
 
@@ -122,7 +121,7 @@ def locate_events(
     """
     lon = events["lon"].to_numpy()
     lat = events["lat"].to_numpy()
-    swapped = bool(shapely.contains_xy(city.boundary, lat, lon).mean() > 0.5)
+    swapped = bool(city.contains(lat, lon).mean() > 0.5)
     swap_hint = "lon and lat look swapped: lon is about 106.7, lat about 21.8 here"
     out_of_range = (np.abs(lat) > 90) | (np.abs(lon) > 180)
     if out_of_range.any():
@@ -133,7 +132,7 @@ def locate_events(
             f"(first: row {first + 1}, lon {lon[first]}, lat {lat[first]})",
             swap_hint if swapped else "give decimal degrees (WGS84)",
         )
-    inside = shapely.contains_xy(city.boundary, lon, lat)
+    inside = city.contains(lon, lat)
     if not inside.all():
         if not drop_outside:
             first = int(np.flatnonzero(~inside)[0])

@@ -31,8 +31,9 @@ from api.schemas.events import (
 from api.schemas.geojson import FEATURE, FEATURE_COLLECTION, LD_ENTITIES
 from api.services import ngsi
 from api.services.deps import LiveDep
-from api.services.geojson import event_feature
+from api.services.geojson import cell_rings, event_feature
 from api.store.base import EventQuery, EventRecord, UpsertResult
+from twin import h3grid
 from twin.city import parse_bbox
 from twin.errors import InputError
 
@@ -79,7 +80,7 @@ def _result(r: UpsertResult, res: int) -> dict[str, Any]:
     return {
         "event_id": r.event_id,
         "status": r.outcome,
-        "cell": format(rec.cells[res], "x"),
+        "cell": h3grid.hex_of(rec.cells[res]),
         "ward_code": rec.ward_code,
         "revision": rec.revision,
         "reason": r.reason or None,
@@ -304,6 +305,8 @@ def get_events(  # noqa: PLR0917  (FastAPI query parameters)
         "count": len(feats),
         "next_cursor": page.next_cursor,
         "provenance": events_provenance(page.events),
+        # foreign member (RFC 7946 §6.1): the ring of each cell on the page, once
+        "cell_boundaries": cell_rings(feats),
     }
     if page.next_cursor:
         body["links"] = [
@@ -332,4 +335,4 @@ def get_event(event_id: str, live: LiveDep) -> GeoJSONResponse:
     e = live.store.get_event(event_id)
     if e is None:
         raise NotFound("event", event_id)
-    return GeoJSONResponse(event_feature(e, live.res))
+    return GeoJSONResponse(event_feature(e, live.res, ring=True))

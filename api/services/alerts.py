@@ -80,7 +80,7 @@ class AlertEngine:
             if len(times) < self.rules.congestion_count:
                 continue
             recent = times
-            key = format(cell, "x")
+            key = h3grid.hex_of(cell)
             active = self._active.get(("congestion_cluster", key))
             if active is not None:
                 if not supersede or now - active.created_at < window:

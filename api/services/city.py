@@ -18,6 +18,7 @@ from shapely.geometry.base import BaseGeometry
 
 from twin import h3grid
 from twin.errors import DataError
+from twin.wards import WardIndex
 
 #: Positions further than this (degrees, ~5.5 km) outside the modelled wards are refused.
 CITY_MARGIN_DEG = 0.05
@@ -82,7 +83,7 @@ class CityContext:
                 wards.index, wards["name"] if "name" in wards.columns else wards.index, strict=True
             )
         }
-        self._tree = shapely.STRtree(np.asarray(wards.geometry.values))
+        self._index = WardIndex(wards)
         minx, miny, maxx, maxy = wards.total_bounds
         m = CITY_MARGIN_DEG
         self.extent = (float(minx - m), float(miny - m), float(maxx + m), float(maxy + m))
@@ -118,15 +119,8 @@ class CityContext:
         return (lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1)
 
     def ward_of(self, lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]) -> list[str]:
-        """Return the ward code of each point ("" outside every ward)."""
-        out = np.full(len(lon), "", dtype=object)
-        if len(lon) == 0:
-            return []
-        pts = shapely.points(np.column_stack([lon, lat]))
-        idx_pt, idx_ward = self._tree.query(pts, predicate="intersects")
-        # A point on a shared border belongs to the first ward found; assign in reverse to keep it.
-        out[idx_pt[::-1]] = self._ward_codes[idx_ward[::-1]]
-        return [str(x) for x in out]
+        """Return the ward or commune code of each point ("" outside every one; `twin.wards.WardIndex`)."""
+        return self._index.lookup(lon, lat).tolist() if len(lon) else []
 
     def universe(self, res: int) -> list[str]:
         """Return the H3 cells (hex) covering the city boundary at `res` (the hotspot study area)."""

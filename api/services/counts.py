@@ -80,8 +80,8 @@ class LiveCounts:
         key = (cell, res)
         hexid = self._parents.get(key)
         if hexid is None:
-            fine = format(cell, "x")
-            hexid = fine if res == self.res else h3grid.cell_to_parent(fine, res)
+            parent = cell if res == self.res else int(h3grid.cells_to_parents([cell], res)[0])
+            hexid = h3grid.hex_of(parent)
             if len(self._parents) > 500_000:
                 self._parents.clear()
             self._parents[key] = hexid

@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from twin.crs import METRIC
 from twin.errors import InputError
 
 #: UTM zone 48N: metres around Lạng Sơn (106.7° E).
-METRIC_CRS = "EPSG:32648"
 #: Largest tolerance accepted: beyond it the wards stop looking like wards.
 MAX_SIMPLIFY_M = 50.0
 #: The tolerances served: a request is snapped down to the nearest (never simplified more than asked),
@@ -79,9 +79,9 @@ def display_variant(
     geoms = out.geometry.to_numpy()
     n_coords = int(shapely.get_num_coordinates(geoms).sum())
     if simplify_m is not None and len(out):
-        metric = gpd.GeoSeries(geoms, crs=gdf.crs).to_crs(METRIC_CRS).to_numpy()
+        metric = gpd.GeoSeries(geoms, crs=gdf.crs).to_crs(METRIC).to_numpy()
         simple = shapely.simplify(metric, simplify_m, preserve_topology=True)
-        geoms = gpd.GeoSeries(simple, crs=METRIC_CRS).to_crs(gdf.crs).to_numpy()
+        geoms = gpd.GeoSeries(simple, crs=METRIC).to_crs(gdf.crs).to_numpy()
     # Snap to the grid of `decimals` (keeps polygons valid, unlike rounding each coordinate), then round
     # away the float noise of the snapped values.
     geoms = shapely.set_precision(geoms, 10.0**-decimals)

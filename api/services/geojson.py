@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import shapely
@@ -22,35 +23,53 @@ def iso(t: datetime | None) -> str | None:
     return t.isoformat().replace("+00:00", "Z")
 
 
-def event_feature(e: EventRecord, res: int) -> dict[str, Any]:
+def event_feature(e: EventRecord, res: int, *, ring: bool = False) -> dict[str, Any]:
     """Return an event as a GeoJSON Feature (properties carry the cell at `res` as hex).
 
-    Times stay datetimes: `api.responses.dumps` writes them as ISO 8601 with ``Z``.
+    With `ring`, ``cell_boundary`` is the cell's closed ring (`cell_ring`): a client draws and counts
+    the cell the service computed instead of indexing the position itself (a page of events carries
+    the rings once, see `cell_rings`). Times stay datetimes: `api.responses.dumps` writes them as
+    ISO 8601 with ``Z``.
     """
-    cell = e.cells.get(res)
+    cell = h3grid.hex_of(e.cells.get(res))
+    props: dict[str, Any] = {
+        "event_id": e.event_id,
+        "camera_id": e.camera_id,
+        "category": e.category,
+        "severity": e.severity,
+        "confidence": e.confidence,
+        "lifecycle": e.lifecycle,
+        "start_time": e.start_time,
+        "end_time": e.end_time,
+        "cell": cell,
+        "ward_code": e.ward_code,
+        "attributes": e.attributes,
+        "synthetic": e.synthetic,
+        "received_at": e.received_at,
+        "updated_at": e.updated_at,
+        "revision": e.revision,
+        "sent_by": e.sent_by,
+    }
+    if ring:
+        props["cell_boundary"] = cell_ring(cell) if cell is not None else None
     return {
         "type": "Feature",
         "id": e.event_id,
         "geometry": {"type": "Point", "coordinates": [e.lon, e.lat]},
-        "properties": {
-            "event_id": e.event_id,
-            "camera_id": e.camera_id,
-            "category": e.category,
-            "severity": e.severity,
-            "confidence": e.confidence,
-            "lifecycle": e.lifecycle,
-            "start_time": e.start_time,
-            "end_time": e.end_time,
-            "cell": format(cell, "x") if cell is not None else None,
-            "ward_code": e.ward_code,
-            "attributes": e.attributes,
-            "synthetic": e.synthetic,
-            "received_at": e.received_at,
-            "updated_at": e.updated_at,
-            "revision": e.revision,
-            "sent_by": e.sent_by,
-        },
+        "properties": props,
     }
+
+
+def cell_rings(features: list[dict[str, Any]]) -> dict[str, list[list[float]]]:
+    """Return the ring of each distinct cell of event `features` (a page's ``cell_boundaries``)."""
+    cells = {f["properties"]["cell"] for f in features} - {None}
+    return {c: cell_ring(c) for c in sorted(cells)}
+
+
+@lru_cache(maxsize=100_000)
+def cell_ring(cell: str) -> list[list[float]]:
+    """Return the closed ring of an H3 cell, lon/lat rounded to 7 decimals (1 cm); shared, do not change."""
+    return [[round(x, 7), round(y, 7)] for x, y in polygon_coords(cell)[0]]
 
 
 def polygon_coords(cell: str) -> list[list[list[float]]]:
@@ -119,7 +138,7 @@ def alert_dict(a: AlertRecord) -> dict[str, Any]:
         "title": a.title,
         "created_at": iso(a.created_at),
         "updated_at": iso(a.updated_at),
-        "cell": format(a.cell, "x") if a.cell is not None else None,
+        "cell": h3grid.hex_of(a.cell),
         "camera_id": a.camera_id,
         "lon": a.lon,
         "lat": a.lat,

@@ -44,6 +44,7 @@ from api.store.incidents import (
     SnapshotRecord,
 )
 from twin import h3grid
+from twin.crs import metres_per_degree
 from twin.errors import DataError, InputError
 
 if TYPE_CHECKING:
@@ -58,7 +59,6 @@ UNITS_FILE = Path(__file__).with_name("units.toml")
 NOTE_MAX = 1000
 #: How far the nearest street may be to name it (metres).
 STREET_RADIUS_M = 250.0
-_M_PER_DEG = 111_320.0
 
 #: Status → (Vietnamese, English).
 STATUS_LABELS: dict[str, tuple[str, str]] = {
@@ -250,7 +250,7 @@ class StreetLocator:
         if self._tree is None:
             return ""
         # degrees of longitude shrink with latitude: search generously, then measure in metres
-        radius = STREET_RADIUS_M / (_M_PER_DEG * np.cos(np.radians(lat)))
+        radius = STREET_RADIUS_M / float(metres_per_degree(lat)[0])
         idx = self._tree.query_nearest(shapely.Point(lon, lat), max_distance=radius, all_matches=False)
         return str(self._names[int(idx[0])]) if len(idx) else ""
 
@@ -379,7 +379,7 @@ class IncidentService:
             return existing
         if alert.status != "open":
             return None
-        subject = format(alert.cell, "x") if alert.cell is not None else alert.camera_id or alert.key
+        subject = h3grid.hex_of(alert.cell) or alert.camera_id or alert.key
         vi, en = RULE_LABELS.get(alert.rule, (alert.rule, alert.rule))
         title = alert.title.split(" / ", 1)
         cand = self._candidate(
@@ -408,7 +408,7 @@ class IncidentService:
         cand = self._candidate(
             kind="report",
             category=report.service_code,
-            subject=format(report.cell, "x"),
+            subject=h3grid.hex_of(report.cell),
             severity="medium",
             title=(f"Phản ánh: {vi}", f"Citizen report: {en}"),
             at=report.requested_at,
@@ -700,7 +700,7 @@ class IncidentService:
         st = STATUS_LABELS[inc.status]
         unit = self.directory.units.get(inc.unit_id or "")
         overdue = inc.status in _OPEN and inc.due_at is not None and inc.due_at < now
-        cell = format(inc.cell, "x") if inc.cell is not None else None
+        cell = h3grid.hex_of(inc.cell)
         return {
             "incident_id": inc.incident_id,
             "revision": inc.revision,

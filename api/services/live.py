@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import math
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -43,12 +42,11 @@ from api.store.base import (
     now_utc,
 )
 from twin import h3grid
+from twin.crs import CITY_POINT, distance_m
 from twin.errors import InputError, OutOfCityError
 
 log = logging.getLogger("twin.live")
 
-#: Metres per degree of latitude (and of longitude at the equator), for short distances.
-M_PER_DEG_LAT = 111_195.0
 #: A camera's reach when its registry entry has no ``range_m``.
 DEFAULT_RANGE_M = 300.0
 
@@ -140,7 +138,7 @@ class LiveService:
     async def start(self) -> None:
         """Rebuild state from the store and start the periodic health/alert task."""
         # Single points use h3 itself; the lifespan loads the numba kernel in the background.
-        await asyncio.to_thread(h3grid.latlng_to_cells, [21.85], [106.76], self.res)
+        await asyncio.to_thread(h3grid.latlng_to_cells, [CITY_POINT[1]], [CITY_POINT[0]], self.res)
         n = await asyncio.to_thread(self.rebuild)
         log.info("live state rebuilt from %d recent events", n)
         self.health.transitions(now_utc())
@@ -200,10 +198,10 @@ class LiveService:
     def _cells(self, fine: int) -> dict[int, int]:
         cells = self._parents.get(fine)
         if cells is None:
-            hexid = format(fine, "x")
+            one = np.array([fine], dtype=np.uint64)
             cells = {self.res: fine}
             for r in range(PARENT_MIN_RES, self.res):
-                cells[r] = int(h3grid.cell_to_parent(hexid, r), 16)
+                cells[r] = int(h3grid.cells_to_parents(one, r)[0])
             if len(self._parents) > 200_000:
                 self._parents.clear()
             self._parents[fine] = cells
@@ -212,9 +210,7 @@ class LiveService:
     def _check_in_view(self, cam: Any, lon: float, lat: float, where: str) -> None:
         """Refuse a detection placed further from its camera than the camera sees (plus a slack)."""
         reach = float(cam.props.get("range_m", DEFAULT_RANGE_M)) + self.settings.position_slack_m
-        dy = (lat - cam.lat) * M_PER_DEG_LAT
-        dx = (lon - cam.lon) * M_PER_DEG_LAT * math.cos(math.radians(cam.lat))
-        dist = math.hypot(dx, dy)
+        dist = float(distance_m(lon, lat, cam.lon, cam.lat))
         if dist > reach:
             raise InputError(
                 f"{where}position",
@@ -364,7 +360,9 @@ class LiveService:
         res = self.res
         bus.publish_many(
             [
-                Message("event", dumps(event_feature(r, res)), r.category, r.ward_code, r.lon, r.lat)
+                Message(
+                    "event", dumps(event_feature(r, res, ring=True)), r.category, r.ward_code, r.lon, r.lat
+                )
                 for r in records
             ]
         )

@@ -98,7 +98,7 @@ def service_list() -> list[Service]:
 def public_view(r: ReportRecord) -> dict[str, Any]:
     """Return a report as GeoReport's public JSON: no contact, position coarsened to its cell centre."""
     vi, en, _, _, _ = SERVICES.get(r.service_code, (r.service_code, r.service_code, "", "", ""))
-    lat, lon = h3grid.cell_to_latlng(format(r.cell, "x"))
+    lat, lon = h3grid.cell_to_latlng(h3grid.hex_of(r.cell))
     return {
         "service_request_id": r.request_id,
         "status": r.status,

@@ -16,11 +16,11 @@ import numpy.typing as npt
 import pandas as pd
 
 from twin import h3grid
+from twin.crs import local_metres
 from twin.errors import InputError
 from twin.network import RoadNetwork
 
 from .params import MODES, PROFILES, TrafficParams
-from .scenario import local_metres
 
 TRIP_COLUMNS = ("origin", "dest", "depart_s", "mode", "kind", "origin_cell", "dest_cell")
 #: Cells farther than this from every node cannot reach the network.

@@ -22,6 +22,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from simulations.results import Progress, RunResult
+from twin.crs import local_metres
 from twin.errors import InputError
 from twin.network import RoadNetwork
 
@@ -31,7 +32,7 @@ from .demand import synthesize
 from .outputs import build_result
 from .params import MODES, TrafficParams
 from .routing import Router
-from .scenario import apply, local_metres
+from .scenario import apply
 
 F8 = npt.NDArray[np.float64]
 I8 = npt.NDArray[np.int64]

@@ -10,6 +10,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 from simulations.results import RunResult
+from twin.crs import plot_aspect
 from twin.errors import InputError
 
 
@@ -41,7 +42,7 @@ def speed_map(result: RunResult, path: Path, *, title: str | None = None) -> Pat
                                          linewidths=3.0, linestyles="dashed", label="closed"))  # fmt: skip
         ax.legend(loc="lower right")
     ax.autoscale()
-    ax.set_aspect(1.0 / np.cos(np.deg2rad(float(np.mean(ax.get_ylim())))))
+    ax.set_aspect(plot_aspect(float(np.mean(ax.get_ylim()))))
     cb = fig.colorbar(lc, ax=ax, shrink=0.7)
     cb.set_label("mean speed / free speed")
     k = result.kpis

@@ -16,20 +16,13 @@ import pandas as pd
 import shapely
 
 from twin import h3grid
+from twin.crs import local_metres
 from twin.errors import InputError
 from twin.network import ROAD_CLASSES, RoadNetwork
 
 from .params import LinkSelector, TrafficParams
 
 I8 = npt.NDArray[np.int64]
-_R = 6_371_008.8
-
-
-def local_metres(lon: npt.ArrayLike, lat: npt.ArrayLike, lat0: float = 21.85) -> npt.NDArray[np.float64]:
-    """Project lon/lat (degrees) to an equirectangular plane in metres around latitude `lat0`."""
-    lo = np.deg2rad(np.asarray(lon, dtype=np.float64))
-    la = np.deg2rad(np.asarray(lat, dtype=np.float64))
-    return np.column_stack((lo * _R * np.cos(np.deg2rad(lat0)), la * _R))
 
 
 def _norm(name: str) -> str:

@@ -21,10 +21,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from simulations.waste.fleet import local_metres, snap
+from simulations.waste.fleet import snap
 from simulations.waste.params import BinParams, WasteParams
 from twin import h3grid
-from twin.crs import WGS84
+from twin.crs import WGS84, local_metres
 from twin.errors import DataError, InputError
 from twin.network import RoadNetwork
 from twin.provenance import Provenance, attach

@@ -18,6 +18,7 @@ import numpy.typing as npt
 from scipy.sparse import csgraph
 
 from simulations.waste.params import FleetParams, Site
+from twin.crs import local_metres
 from twin.errors import InputError
 from twin.network import RoadNetwork
 
@@ -88,7 +89,7 @@ def snap(
     if ids.size == 0:
         raise InputError("network", "has no node to place a site or a bin on")
     xy = local_metres(network.nodes["x"].to_numpy()[ids], network.nodes["y"].to_numpy()[ids])
-    q = local_metres(np.atleast_1d(np.asarray(lon, float)), np.atleast_1d(np.asarray(lat, float)))
+    q = local_metres(lon, lat)
     dist, idx = cKDTree(xy).query(q)
     return ids[np.asarray(idx, dtype=np.int64)], np.asarray(dist, dtype=np.float64)
 
@@ -161,12 +162,3 @@ def _site(network: RoadNetwork, site: Site | None, *, max_snap_m: float, field: 
             "give a position on the road network",
         )
     return int(node[0]), False
-
-
-def local_metres(lon: npt.ArrayLike, lat: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    """Project lon/lat to an equirectangular plane in metres around Lạng Sơn (<0.1 % error in town)."""
-    lat0 = np.deg2rad(21.85)
-    r = 6_371_008.8
-    lo = np.deg2rad(np.atleast_1d(np.asarray(lon, dtype=np.float64)))
-    la = np.deg2rad(np.atleast_1d(np.asarray(lat, dtype=np.float64)))
-    return np.column_stack((lo * r * np.cos(lat0), la * r))

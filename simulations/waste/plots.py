@@ -13,6 +13,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from simulations.results import RunResult
+from twin.crs import plot_aspect
 
 _NOTE = "simulated (synthetic city inputs)"
 
@@ -99,6 +100,6 @@ def points_figure(result: RunResult) -> Figure:
     ax.set_title(f"Collection points and day-0 routes — {_NOTE}\n{sites['disposal_name']}")
     ax.set_xlabel("lon")
     ax.set_ylabel("lat")
-    ax.set_aspect(1.0 / np.cos(np.deg2rad(21.85)))
+    ax.set_aspect(plot_aspect())
     fig.tight_layout()
     return fig

@@ -39,6 +39,22 @@ def test_post_one_event_uses_the_camera_position(
     assert feat["properties"]["start_time"].endswith("Z")
 
 
+def test_events_carry_the_cell_and_its_ring(client: TestClient, connected: list[str]) -> None:
+    # Clients (the viewer) draw the cell the service computed: the page lists each cell's ring once.
+    ids = [client.post("/events", json=event(900 + i, connected[i % 2])).json()["cell"] for i in range(4)]
+    page = client.get("/events", params={"limit": 500}).json()
+    rings = page["cell_boundaries"]
+    assert set(ids) <= set(rings)
+    assert set(rings) == {f["properties"]["cell"] for f in page["features"]} - {None}
+    for cell, ring in rings.items():
+        want = [[lng, lat] for lat, lng in h3.cell_to_boundary(cell)]
+        assert ring[0] == ring[-1]
+        assert sorted(map(tuple, ring[:-1])) == sorted((round(x, 7), round(y, 7)) for x, y in want)
+    assert all("cell_boundary" not in f["properties"] for f in page["features"])
+    one = client.get(f"/events/{page['features'][0]['id']}").json()["properties"]
+    assert one["cell_boundary"] == rings[one["cell"]]
+
+
 def test_retry_and_lifecycle(client: TestClient, connected: list[str]) -> None:
     cam = connected[1]
     ev = event(2, cam)

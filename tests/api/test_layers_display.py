@@ -12,8 +12,8 @@ import shapely
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.services.display import METRIC_CRS
 from api.settings import DataSettings, Settings
+from twin.crs import METRIC
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def client(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 def _frame(doc: dict[str, Any]) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame.from_features(doc["features"], crs="EPSG:4326").to_crs(METRIC_CRS)
+    return gpd.GeoDataFrame.from_features(doc["features"], crs="EPSG:4326").to_crs(METRIC)
 
 
 def _decimals(doc: dict[str, Any]) -> int:

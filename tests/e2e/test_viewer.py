@@ -104,6 +104,30 @@ def test_page_ready_offline_with_city_layers(view: Page, server: Server) -> None
     assert view.foreign_requests() == []
 
 
+def test_cells_are_drawn_in_the_rings_the_server_computed(view: Page, server: Server) -> None:
+    # The viewer has no H3 library: the hexagon under a cell's centre is the cell /cells named there.
+    doc = httpx.get(f"{server.url}/cells", params={"window": "6h"}, timeout=30, headers=server.headers).json()
+    feature = doc["features"][0]  # the busiest cell
+    ring = feature["geometry"]["coordinates"][0][:-1]
+    lon = sum(p[0] for p in ring) / len(ring)
+    lat = sum(p[1] for p in ring) / len(ring)
+    view.page.evaluate(f"window.__map.jumpTo({{center: [{lon}, {lat}], zoom: 15}})")
+    view.page.wait_for_function("window.__viewer.zoom === 15")
+    view.page.wait_for_timeout(500)
+    try:
+        xy = _on_screen(view, lon, lat)
+        assert xy is not None
+        picked = view.page.evaluate(
+            """([x, y]) => { const r = document.getElementById('map').getBoundingClientRect();
+            return window.__deck.pickMultipleObjects({x: x - r.left, y: y - r.top, radius: 1, depth: 10,
+              layerIds: ['cells']}).map(o => o.object.cell); }""",
+            list(xy),
+        )
+        assert picked == [feature["properties"]["cell"]]
+    finally:
+        view.page.evaluate("window.__map.jumpTo({center: [106.7578, 21.8478], zoom: 12.2})")
+
+
 def test_wall_screen_1920x1080(view: Page) -> None:
     view.page.set_viewport_size({"width": 1920, "height": 1080})
     try:

@@ -153,3 +153,35 @@ def test_small_batches_and_the_kernel_give_h3s_cells(n: int) -> None:
         assert cells.shape == (n,)
         want = [h3.latlng_to_cell(float(a), float(b), res) for a, b in zip(lat, lng, strict=True)]
         assert h3grid.to_str(cells) == want
+
+
+def test_cells_to_parents_matches_scalar_api() -> None:
+    rng = np.random.default_rng(5)
+    fine = h3grid.latlng_to_cells(rng.uniform(21.78, 21.92, 300), rng.uniform(106.68, 106.85, 300), 11)
+    for res in range(0, 12):
+        parents = h3grid.cells_to_parents(fine, res)
+        assert parents.dtype == np.uint64
+        want = [h3.cell_to_parent(c, res) for c in h3grid.to_str(fine)]
+        assert h3grid.to_str(parents) == want
+        np.testing.assert_array_equal(h3grid.resolutions(parents), res)
+    assert h3grid.cells_to_parents(np.array([], dtype=np.uint64), 7).size == 0
+
+
+def test_cells_to_parents_refuses_a_finer_resolution() -> None:
+    cell = h3grid.latlng_to_cells([21.85], [106.76], 8)
+    with pytest.raises(InputError) as err:
+        h3grid.cells_to_parents(cell, 9)
+    assert err.value.field == "res"
+    with pytest.raises(InputError):
+        h3grid.cells_to_parents(cell, 16)
+
+
+def test_one_cell_converts_both_ways() -> None:
+    cell = int(h3grid.latlng_to_cells([21.85], [106.76], 9)[0])
+    text = h3grid.hex_of(cell)
+    assert text == h3.latlng_to_cell(21.85, 106.76, 9)
+    assert h3grid.hex_of(np.uint64(cell)) == text
+    assert h3grid.int_of(text) == cell
+    assert h3grid.hex_of(None) is None
+    with pytest.raises(InputError):
+        h3grid.int_of("not-a-cell")

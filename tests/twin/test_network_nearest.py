@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy.spatial import cKDTree
 
-from twin import network
+from twin import crs, network
 from twin.network import RoadNetwork
 from twin.provenance import Provenance
 
@@ -28,8 +28,8 @@ def test_nearest_node_matches_a_kd_tree(n_query: int, monkeypatch: pytest.Monkey
     rng = np.random.default_rng(7)
     lon = np.concatenate([rng.uniform(106.69, 106.83, n_query), net.nodes["x"].to_numpy()[:50]])
     lat = np.concatenate([rng.uniform(21.79, 21.91, n_query), net.nodes["y"].to_numpy()[:50]])
-    xy = network._local_metres(net.nodes["x"].to_numpy(), net.nodes["y"].to_numpy())
-    _, want = cKDTree(xy).query(network._local_metres(lon, lat))
+    xy = crs.local_metres(net.nodes["x"].to_numpy(), net.nodes["y"].to_numpy())
+    _, want = cKDTree(xy).query(crs.local_metres(lon, lat))
     brute = net.nearest_node(lon, lat)  # 1 500 nodes x up to 5 050 points: under the brute-force cap
     np.testing.assert_array_equal(brute, want)
     assert brute[-50:].tolist() == list(range(50))  # a node's own position is nearest to itself

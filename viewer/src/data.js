@@ -1,6 +1,32 @@
 // Normalise what the API sends (GeoJSON features or plain records) into the few shapes the map
-// draws, and hold the event history that the time slider replays.
-import { latLngToCell, cellToLatLng, isValidCell } from "h3-js";
+// draws, and hold the event history that the time slider replays. H3 cells are the server's: the
+// viewer never indexes a position itself, it draws the ring each cell came with.
+
+/** Ring (closed, [lon, lat] pairs) of every H3 cell the server sent, by cell id. */
+const RINGS = new Map();
+const CELL_ID = /^[0-9a-f]{15}$/;
+
+/** Remember the ring of a cell (from a Polygon feature or an event's cell_boundary). */
+export function rememberRing(cell, ring) {
+  if (cell && Array.isArray(ring) && ring.length >= 4 && !RINGS.has(cell)) RINGS.set(cell, ring);
+}
+
+/** Return the ring of a cell the server sent, or null. */
+export function ringOf(cell) {
+  return RINGS.get(cell) ?? null;
+}
+
+/** Return the [lon, lat] centre of a ring (mean of its vertices, the closing one left out). */
+export function ringCentre(ring) {
+  const n = ring.length - 1;
+  let x = 0;
+  let y = 0;
+  for (let i = 0; i < n; i += 1) {
+    x += ring[i][0];
+    y += ring[i][1];
+  }
+  return [x / n, y / n];
+}
 
 /** Colours (RGB) by event category; unknown categories get a stable colour from their name. */
 export const CATEGORY_COLORS = {
@@ -76,8 +102,12 @@ export function normEvent(raw) {
   if (!pos || !Number.isFinite(pos[0]) || !Number.isFinite(pos[1])) return null;
   const ts = parseTime(p.start_time ?? p.ts ?? p.time ?? p.observed_at ?? p.occurred_at ?? p.timestamp ?? p.created_at
     ?? p.received_at);
+  const cell = typeof p.cell === "string" && CELL_ID.test(p.cell) ? p.cell : null;
+  rememberRing(cell, p.cell_boundary);
+  delete p.cell_boundary;
   return {
     ...p,
+    cell,
     id: String(p.id ?? p.event_id ?? x.id ?? `${pos[0]},${pos[1]},${ts}`),
     ts: Number.isFinite(ts) ? ts : Date.now(),
     category: p.category ?? p.kind ?? p.type ?? "other",
@@ -128,11 +158,14 @@ export function itemsOf(doc) {
   return [];
 }
 
-/** Return the H3 cell of a cell feature (property or id), validated; null when there is none. */
+/** Return the H3 cell of a cell feature (property or id) and remember its ring; null when there is none. */
 export function cellOf(f) {
   const p = f.properties ?? f;
-  const c = p.cell ?? p.h3 ?? p.h3_index ?? p.hex ?? f.id;
-  return typeof c === "string" && isValidCell(c) ? c : null;
+  const c = [p.cell, p.h3, p.h3_index, p.hex, f.id].find((v) => typeof v === "string" && CELL_ID.test(v));
+  if (!c) return null;
+  const g = f.geometry;
+  if (g && g.type === "Polygon") rememberRing(c, g.coordinates[0]);
+  return c;
 }
 
 /** Return the numeric value to show for a feature, trying `keys` in order. */
@@ -145,12 +178,11 @@ export function numberOf(p, keys) {
 }
 
 /**
- * The events of the last hours, sorted by time, with each one's H3 cell: what the time slider
- * replays. Counting the events of a window is one binary search plus one pass over that window.
+ * The events of the last hours, sorted by time, with each one's H3 cell (the server's): what the time
+ * slider replays. Counting the events of a window is one binary search plus one pass over that window.
  */
 export class EventHistory {
-  constructor(res) {
-    this.res = res;
+  constructor() {
     this.events = [];
     this.ids = new Set();
   }
@@ -162,7 +194,6 @@ export class EventHistory {
     for (const e of list) {
       if (!e || this.ids.has(e.id)) continue;
       this.ids.add(e.id);
-      e.cell = latLngToCell(e.position[1], e.position[0], this.res);
       const last = this.events[this.events.length - 1];
       if (last && e.ts < last.ts) sorted = false;
       this.events.push(e);
@@ -203,11 +234,13 @@ export class EventHistory {
     return out;
   }
 
-  /** Return [{cell, count, position}] of the events in [t0, t1] of `category`. */
+  /** Return [{cell, count, position}] of the events in [t0, t1] of `category` that have a drawn cell. */
   cells(t0, t1, category = "") {
     const counts = new Map();
-    for (const e of this.between(t0, t1, category)) counts.set(e.cell, (counts.get(e.cell) ?? 0) + 1);
-    return [...counts].map(([cell, count]) => ({ cell, count, position: cellToLatLng(cell).reverse() }));
+    for (const e of this.between(t0, t1, category)) {
+      if (e.cell && RINGS.has(e.cell)) counts.set(e.cell, (counts.get(e.cell) ?? 0) + 1);
+    }
+    return [...counts].map(([cell, count]) => ({ cell, count, position: ringCentre(RINGS.get(cell)) }));
   }
 
   /** Return the most recent events of a camera, newest first. */

@@ -1,13 +1,15 @@
 // deck.gl layers of the viewer, built from the viewer state on every change (deck.gl diffs them).
-import { GeoJsonLayer, ScatterplotLayer, TextLayer } from "@deck.gl/layers";
-import { H3HexagonLayer, TripsLayer } from "@deck.gl/geo-layers";
-import { CAMERA_COLORS, categoryColor, numberOf } from "./data.js";
+import { GeoJsonLayer, PolygonLayer, ScatterplotLayer, TextLayer } from "@deck.gl/layers";
+import { TripsLayer } from "@deck.gl/geo-layers";
+import { CAMERA_COLORS, categoryColor, numberOf, ringOf } from "./data.js";
 import { getLang } from "./i18n.js";
 
 const ALWAYS_ON_TOP = { depthCompare: "always" };
 // One object each, not a new one per update: deck.gl then sees nothing changed between updates.
 const CELL_MATERIAL = { ambient: 0.55, diffuse: 0.6, shininess: 24 };
 const CELL_TRANSITIONS = { getElevation: 300 };
+// H3 cells are drawn from the rings the server sent with them (no H3 library in the browser).
+const cellRing = (d) => ringOf(d.cell);
 
 /** Sequential ramp (yellow → dark red) for event counts. */
 export const COUNT_RAMP = [
@@ -128,8 +130,8 @@ export function buildLayers(S) {
 
   if (v.compare && S.compare.cells.length) {
     const maxAbs = S.compare.maxAbs || 1;
-    layers.push(new H3HexagonLayer({
-      id: "compare", data: S.compare.cells, getHexagon: (d) => d.cell, pickable: true,
+    layers.push(new PolygonLayer({
+      id: "compare", data: S.compare.cells, getPolygon: cellRing, pickable: true,
       extruded: false, stroked: true, getLineColor: [255, 255, 255, 60], lineWidthMinPixels: 0.5,
       getFillColor: (d) => [...ramp(DIFF_RAMP, 0.5 + d.value / (2 * maxAbs)), 200],
     }));
@@ -161,8 +163,8 @@ export function buildLayers(S) {
   if (v.cells && S.drawnCells.length) {
     const max = Math.max(1, ...S.drawnCells.map((d) => d.count));
     const flat = (S.zoom ?? 12) >= FLAT_FROM_ZOOM;
-    layers.push(new H3HexagonLayer({
-      id: "cells", data: S.drawnCells, getHexagon: (d) => d.cell, pickable: true,
+    layers.push(new PolygonLayer({
+      id: "cells", data: S.drawnCells, getPolygon: cellRing, pickable: true,
       extruded: !flat, elevationScale: 1, opacity: flat ? 0.55 : 1, stroked: flat, filled: true,
       getLineColor: [255, 255, 255, 70], lineWidthUnits: "pixels", getLineWidth: 1, getElevation: (d) => 40 + 900 * Math.sqrt(d.count / max),
       getFillColor: (d) => [...ramp(COUNT_RAMP, Math.log1p(d.count) / Math.log1p(max)), 210],
@@ -172,8 +174,8 @@ export function buildLayers(S) {
   }
 
   if (v.hotspots && S.time.mode === "live" && S.hotspots.length) {
-    layers.push(new H3HexagonLayer({
-      id: "hotspots", data: S.hotspots.filter((d) => d.hotspot !== "none"), getHexagon: (d) => d.cell,
+    layers.push(new PolygonLayer({
+      id: "hotspots", data: S.hotspots.filter((d) => d.hotspot !== "none"), getPolygon: cellRing,
       pickable: true, extruded: false, filled: false, stroked: true, lineWidthUnits: "pixels",
       getLineWidth: 3, getLineColor: (d) => (d.hotspot === "hot" ? [255, 23, 68, 255] : [41, 121, 255, 255]),
       parameters: ALWAYS_ON_TOP,

@@ -4,10 +4,10 @@
 // window.__viewer, window.__map.
 import * as maplibregl from "maplibre-gl";
 import { MapboxOverlay } from "@deck.gl/mapbox";
-import { cellToBoundary, latLngToCell } from "h3-js";
 import { ApiError, getJSON, openStream, postJSON, watchHealth } from "./api.js";
 import { BASE_LAYERS, addOverOnlineStyle, offlineStyle, setBaseData, setBaseVisible } from "./basemap.js";
-import { EventHistory, cellOf, itemsOf, normAlert, normEvent, normReport, numberOf, position } from "./data.js";
+import { EventHistory, cellOf, itemsOf, normAlert, normEvent, normReport, numberOf, position, rememberRing,
+  ringOf } from "./data.js";
 import { DIFF_KEYS, SPEED_KEYS, SPEED_RAMP, buildLayers, ramp, scenarioStyle } from "./layers.js";
 import { fmtTime, getLang, initialLang, label, onLangChange, setLang, t } from "./i18n.js";
 import { LAYER_ORDER, banner, esc, renderDetails, renderFeed, renderLayerList, rerenderDetails,
@@ -131,9 +131,9 @@ function recompute() {
     // Server aggregates for the window, plus the events that streamed in since they were fetched.
     const counts = new Map(S.serverCells.map((d) => [d.cell, d.count]));
     for (const e of S.history.between(S.serverCellsAt + 1, now + 60000, cat)) {
-      counts.set(e.cell, (counts.get(e.cell) ?? 0) + 1);
+      if (e.cell) counts.set(e.cell, (counts.get(e.cell) ?? 0) + 1);
     }
-    cells = [...counts].filter(([, n]) => n > 0).map(([cell, count]) => ({ cell, count }));
+    cells = [...counts].filter(([cell, n]) => n > 0 && ringOf(cell)).map(([cell, count]) => ({ cell, count }));
   } else if (S.time.mode === "live") {
     cells = S.history.cells(now - windowMs(), now + 60000, cat);
   } else {
@@ -374,18 +374,13 @@ async function getWindowed(path, extra) {
   }
 }
 
+/** Return the cells of a FeatureCollection of H3 cell polygons (the server's cells and rings). */
 function cellsFrom(fc) {
   const out = [];
   for (const f of itemsOf(fc)) {
     const p = f.properties ?? f;
-    let cell = cellOf(f);
-    if (!cell && f.geometry) {
-      const ring = f.geometry.type === "Polygon" ? f.geometry.coordinates[0] : null;
-      const pos = ring ? ring.reduce((a, c) => [a[0] + c[0] / ring.length, a[1] + c[1] / ring.length], [0, 0])
-        : position(f);
-      if (pos) cell = latLngToCell(pos[1], pos[0], S.res);
-    }
-    if (cell) out.push({ ...p, cell, count: numberOf(p, ["count", "n", "events", "value"]) || 0 });
+    const cell = cellOf(f);
+    if (cell && ringOf(cell)) out.push({ ...p, cell, count: numberOf(p, ["count", "n", "events", "value"]) || 0 });
   }
   return out;
 }
@@ -444,6 +439,7 @@ async function loadHistory(maxEvents = RAW ? 250000 : 50000) {
   try {
     for (let page = 0; page < 400 && total < maxEvents; page += 1) {
       const doc = await getJSON("/events", { since, limit: 1000, cursor }, { timeout: 60000 });
+      for (const [cell, ring] of Object.entries(doc?.cell_boundaries ?? {})) rememberRing(cell, ring);
       const events = itemsOf(doc).map(normEvent).filter(Boolean);
       total += S.history.add(events);
       for (const e of events) addCategory(e.category);
@@ -1043,7 +1039,7 @@ function currentGeoJSON() {
   const name = S.current;
   const feature = (geometry, properties) => ({ type: "Feature", geometry, properties });
   const pt = (d) => ({ type: "Point", coordinates: d.position });
-  const hex = (cell) => ({ type: "Polygon", coordinates: [cellToBoundary(cell, true)] });
+  const hex = (cell) => ({ type: "Polygon", coordinates: [ringOf(cell)] });
   const strip = ({ position: _p, ...rest }) => rest;
   switch (name) {
     case "cells":
@@ -1282,7 +1278,7 @@ async function main() {
     banner(S.api.message);
   }
   S.res = S.config.h3_res ?? 9;
-  S.history = new EventHistory(S.res);
+  S.history = new EventHistory();
   if (window.__ASSETS__?.worker) maplibregl.setWorkerUrl(window.__ASSETS__.worker);
   const online = Boolean(S.config.basemap_url);
   map = new maplibregl.Map({
