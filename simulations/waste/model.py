@@ -249,7 +249,6 @@ class WasteModel(mesa.Model):  # type: ignore[misc]
                     self._instance(sel, travel, demand),
                     seed=seed,
                     iterations=iters,
-                    time_limit_s=p.solver_time_s * 5,
                 )
             plan = self._fixed_plans[cache_key]
         else:
@@ -260,7 +259,6 @@ class WasteModel(mesa.Model):  # type: ignore[misc]
                 self._instance(sel, travel, demand),
                 seed=seed,
                 iterations=iters,
-                time_limit_s=p.solver_time_s * 5,
             )
         # routes are in the instance's local indices: map back to model locations
         idx = np.concatenate(([DEPOT, DISPOSAL], sel + 2))

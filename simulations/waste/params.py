@@ -176,7 +176,9 @@ class WasteParams(_Frozen):
     #: Relative population change applied to every cell (0.1 = +10 %).
     population_growth: float = Field(default=0.0, ge=-0.9, le=5.0)
     closures: tuple[Closure, ...] = ()
-    #: PyVRP time budget per routing problem (seconds).
+    #: PyVRP search budget per routing problem, in nominal seconds: it sets the number of iterations
+    #: (600 per second, at least 200), never a wall-clock stop, so a seed gives the same plan on any
+    #: machine and under any load.
     solver_time_s: float = Field(default=2.0, gt=0.0, le=600.0)
     seed: int = Field(default=2025, ge=0)
 

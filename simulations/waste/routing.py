@@ -372,12 +372,13 @@ def solve(
     *,
     seed: int = 0,
     iterations: int = 2000,
-    time_limit_s: float = 60.0,
+    time_limit_s: float | None = None,
 ) -> Plan:
     """Solve `inst` with PyVRP's iterated local search; return the best plan found.
 
-    The search stops after `iterations` (deterministic for a seed) or `time_limit_s`, whichever
-    comes first.
+    The search stops after `iterations`, so a plan depends only on the instance and the seed, never
+    on how busy the machine is. `time_limit_s`, when given, also stops it after that wall time (the
+    plan then depends on the machine: for interactive use, not for results that must reproduce).
 
     Raises
     ------
@@ -389,7 +390,10 @@ def solve(
     if inst.n_clients == 0:
         return Plan([], 0, 0, 0, True, 0, 0.0)
     data = problem_data(inst)
-    stop = MultipleCriteria([MaxIterations(iterations), MaxRuntime(time_limit_s)])
+    criteria = [MaxIterations(iterations)]
+    if time_limit_s is not None:
+        criteria.append(MaxRuntime(time_limit_s))
+    stop = MultipleCriteria(criteria)
     res = pyvrp.solve(
         data,
         stop=stop,
