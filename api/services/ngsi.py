@@ -334,6 +334,8 @@ def parse_q(text: str) -> _Node | _Term:
         raw = take()
         if raw in _OPS or raw in ("(", ")", ";", "|"):
             raise NgsiError("BadRequestData", "q", f"no value after {op}")
+        while peek() not in (None, ";", "|", ")") and peek() not in _OPS:
+            raw += take()  # a list of quoted strings: "a","b"
         values, between = _values(raw)
         if (len(values) > 1 or between) and op not in ("==", "!="):
             raise NgsiError("BadRequestData", "q", f"lists and ranges go with == or != only, not {op}")
