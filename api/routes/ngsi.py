@@ -128,6 +128,8 @@ def _lookup(live: LiveService, entity_id: str, ld: bool) -> dict[str, Any] | Non
 
 
 _Format = Annotated[str | None, Query(description="simplified (keyValues) or normalized")]
+_Options = Annotated[str | None, Query(description="keyValues (simplified) or normalized")]
+_Attrs = Annotated[str | None, Query(description="Attributes to return, comma-separated")]
 _ENTITY_PARAMS = frozenset({"attrs", "options", "format"})
 
 
@@ -149,7 +151,7 @@ def entities(  # noqa: PLR0917  (the NGSI-LD query parameters, listed for the Op
     live: LiveDep,
     type: Annotated[str | None, Query(description="Entity types, comma-separated (Alert, Device)")] = None,
     id: Annotated[str | None, Query(description="Entity ids (URIs), comma-separated")] = None,
-    attrs: Annotated[str | None, Query(description="Attributes to return, comma-separated")] = None,
+    attrs: _Attrs = None,
     q: Annotated[
         str | None, Query(description='NGSI-LD query, e.g. category=="traffic";severity=="high"')
     ] = None,
@@ -162,7 +164,7 @@ def entities(  # noqa: PLR0917  (the NGSI-LD query parameters, listed for the Op
     limit: Annotated[str | None, Query(description=f"Page size 0–{ngsi.MAX_LIMIT} (default 20)")] = None,
     offset: Annotated[str | None, Query(description="Entities to skip")] = None,
     count: Annotated[str | None, Query(description="true: total in the NGSILD-Results-Count header")] = None,
-    options: Annotated[str | None, Query(description="keyValues (simplified) or normalized")] = None,
+    options: _Options = None,
     format: _Format = None,
 ) -> Response:
     """Query entities as NGSI-LD does; an unknown type matches nothing (200 ``[]``)."""
@@ -215,8 +217,8 @@ def entity(  # noqa: PLR0917  (FastAPI query parameters)
     entity_id: str,
     request: Request,
     live: LiveDep,
-    attrs: Annotated[str | None, Query(description="Attributes to return, comma-separated")] = None,
-    options: Annotated[str | None, Query(description="keyValues (simplified) or normalized")] = None,
+    attrs: _Attrs = None,
+    options: _Options = None,
     format: _Format = None,
 ) -> Response:
     """Return one entity: ``urn:ngsi-ld:Alert:<event or alert id>`` or ``urn:ngsi-ld:Device:<camera>``."""

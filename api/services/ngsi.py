@@ -8,7 +8,7 @@ Device: https://github.com/smart-data-models/dataModel.Device .
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -298,19 +298,15 @@ def parse_q(text: str) -> _Node | _Term:
         at += 1
         return tokens[at - 1]
 
-    def expr() -> _Node | _Term:
-        parts = [conj()]
-        while peek() == "|":
+    def chain(sep: str, part: Callable[[], _Node | _Term]) -> _Node | _Term:
+        parts = [part()]
+        while peek() == sep:
             take()
-            parts.append(conj())
-        return parts[0] if len(parts) == 1 else _Node("|", tuple(parts))
+            parts.append(part())
+        return parts[0] if len(parts) == 1 else _Node(sep, tuple(parts))
 
-    def conj() -> _Node | _Term:
-        parts = [atom()]
-        while peek() == ";":
-            take()
-            parts.append(atom())
-        return parts[0] if len(parts) == 1 else _Node(";", tuple(parts))
+    def expr() -> _Node | _Term:  # "|" binds looser than ";"
+        return chain("|", lambda: chain(";", atom))
 
     def atom() -> _Node | _Term:
         if peek() == "(":
@@ -456,6 +452,8 @@ def parse_geo(params: Mapping[str, str]) -> GeoQuery | None:
         TypeError,
         ValueError,
         IndexError,
+        KeyError,
+        RecursionError,
         AttributeError,
         shapely.errors.ShapelyError,
     ):
