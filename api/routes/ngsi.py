@@ -244,6 +244,21 @@ def entity(  # noqa: PLR0917  (FastAPI query parameters)
     dependencies=[OPEN],
     summary="The JSON-LD @context of the twin's entities (the Link header of plain-JSON answers)",
     response_class=LDJSONResponse,
+    responses={
+        200: {
+            "description": "A JSON-LD context document",
+            "content": {
+                "application/ld+json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["@context"],
+                        "properties": {"@context": {"type": "array", "items": {"type": "string"}}},
+                    },
+                    "example": {"@context": ngsi.CONTEXT},
+                }
+            },
+        }
+    },
 )
 def context() -> LDJSONResponse:
     """Return the @context: Smart Data Models Alert and Device, and the NGSI-LD core context."""
