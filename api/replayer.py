@@ -25,6 +25,8 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from api.schemas import categories
+
 #: Local time zone offset of Lạng Sơn (Asia/Ho_Chi_Minh has no daylight saving).
 LOCAL = timedelta(hours=7)
 #: Kỳ Lừa ward code (the night market).
@@ -84,14 +86,22 @@ class ReplayStats:
         }
 
 
+#: Relative rate of an event category the day shapes below do not know (one added to the table).
+BASE_WEIGHT = 0.03
+
+
 def category_weights(camera: Camera, local: datetime) -> dict[str, float]:
-    """Return the relative rate of each category at a camera at a local time (events per hour scale)."""
+    """Return the relative rate of each event category of the table at a camera at a local time.
+
+    The categories and their default severity come from the category table; the city's day (rush
+    hours, night market, dumping at night) shapes the ones it knows, any other has `BASE_WEIGHT`.
+    """
     h = local.hour + local.minute / 60
     rush = math.exp(-(((h - 7.3) / 0.9) ** 2)) + math.exp(-(((h - 17.4) / 1.0) ** 2))
     evening = 1.0 if 18 <= h <= 23 else 0.1
     night = 1.0 if h >= 22 or h <= 5 else 0.15
     road = camera.kind in ("intersection", "corridor", "bridge")
-    return {
+    shaped = {
         "congestion": (4.0 * rush + 0.3) * (1.6 if camera.kind == "corridor" else 1.0) if road else 0.05,
         "accident": 0.06 * (1 + rush) * (2.5 if camera.kind == "corridor" else 1.0) if road else 0.005,
         "crowding": (
@@ -104,8 +114,9 @@ def category_weights(camera: Camera, local: datetime) -> dict[str, float]:
         "illegal_dumping": 0.4 * night if camera.kind in ("market", "bridge") else 0.02 * night,
         "fire_smoke": 0.01,
         "flooding": 0.02 if camera.kind == "bridge" else 0.003,
-        "other": 0.03,
+        "other": BASE_WEIGHT,
     }
+    return {code: shaped.get(code, BASE_WEIGHT) for code in categories.table().event_codes}
 
 
 class Replayer:
@@ -222,8 +233,9 @@ class Replayer:
         self._seq += 1
         event_id = f"{cam.camera_id}-{now:%Y%m%dT%H%M%S}-{self._seq:06d}-{uuid.uuid4().hex[:4]}"
         severity = self.rng.choices(["low", "medium", "high"], weights=[0.4, 0.45, 0.15])[0]
-        if category in ("accident", "fire_smoke"):
-            severity = "high"
+        row = categories.table().get(category)
+        if row is not None and row.severity is not None:
+            severity = row.severity
         # Detections sit within ~60 m of the camera, in its field of view.
         dlon = self.rng.gauss(0, 0.0004)
         dlat = self.rng.gauss(0, 0.0004)

@@ -113,6 +113,7 @@ ROUTE_SCOPES: Final[dict[str, tuple[str, ...] | None]] = {
     "GET /stream": ("events:read",),
     "GET /ngsi-ld/v1/entities": ("events:read",),
     "GET /ngsi-ld/v1/entities/{entity_id}": ("events:read",),
+    "GET /ngsi-ld/v1/context.jsonld": OPEN,
     "GET /cameras": ("cameras:read",),
     "GET /cameras/summary": ("cameras:read",),
     "GET /alerts": ("alerts:read",),

@@ -21,6 +21,7 @@ from shapely import box as _box
 
 from api.briefing.collect import Facts
 from api.briefing.text import Lang, category, t
+from api.schemas import categories
 from twin import h3grid
 from twin.city import City
 from twin.crs import plot_aspect
@@ -203,6 +204,12 @@ def scenario_map(facts: Facts, city: City, lang: Lang, path: Path) -> Path | Non
     return _save(fig, path)
 
 
+def _color(code: object) -> str:
+    """Return the category's colour from the category table (grey for a code it does not know)."""
+    row = categories.table().get(str(code))
+    return row.color if row is not None else "#9e9e9e"
+
+
 def category_chart(facts: Facts, lang: Lang, path: Path) -> Path | None:
     """Draw a horizontal bar chart of events by category."""
     if facts.by_category.empty:
@@ -210,7 +217,7 @@ def category_chart(facts: Facts, lang: Lang, path: Path) -> Path | None:
     _use_font()
     s = facts.by_category.sort_values()
     fig, ax = _figure(6.0, 0.35 * len(s) + 1.0)
-    ax.barh([category(c, lang) for c in s.index], s.to_numpy(), color="#d9822b")
+    ax.barh([category(c, lang) for c in s.index], s.to_numpy(), color=[_color(c) for c in s.index])
     for y, v in enumerate(s.to_numpy()):
         ax.text(v, y, f" {int(v)}", va="center", fontsize=8)
     ax.set_title(t("chart_categories", lang), fontsize=10)
@@ -227,9 +234,10 @@ def days_chart(facts: Facts, lang: Lang, path: Path) -> Path | None:
         day=(pd.to_datetime(facts.events["time"], utc=True) + pd.Timedelta(hours=7)).dt.date
     )
     table = pd.crosstab(ev["day"], ev["category"])
+    colors = [_color(c) for c in table.columns]
     table.columns = [category(c, lang) for c in table.columns]
     fig, ax = _figure(6.4, 2.8)
-    table.plot(kind="bar", stacked=True, ax=ax, colormap="tab20", width=0.8)
+    table.plot(kind="bar", stacked=True, ax=ax, color=colors, width=0.8)
     ax.set_xlabel("")
     ax.set_xticklabels([f"{d:%d/%m}" for d in table.index], rotation=0)
     ax.legend(fontsize=6, ncols=2, frameon=False)

@@ -19,7 +19,6 @@ import weasyprint
 from api.briefing import figures
 from api.briefing.collect import Facts, headline
 from api.briefing.text import ADDRESSEES, KPI, Lang, T, category, duration, local, num, pct, place_date, t
-from api.services.reports import SERVICES
 from twin.city import City
 from twin.errors import InputError
 
@@ -34,11 +33,6 @@ class Briefing:
     pdf: Path
     images: dict[str, Path]
     summary: list[str]
-
-
-def _service(code: str, lang: Lang) -> str:
-    vi, en, *_ = SERVICES.get(code, (code, code))
-    return vi if lang == "vi" else en
 
 
 def coverage(facts: Facts, lang: Lang) -> str:
@@ -291,7 +285,7 @@ def write_briefing(
             closed = g[g["status"] == "closed"]
             reports.append(
                 {
-                    "name": _service(str(code), lang),
+                    "name": category(str(code), lang),
                     "total": num(len(g), lang),
                     "closed": num(len(closed), lang),
                     "median": num(closed["hours_to_close"].median(), lang, 1) if len(closed) else "–",

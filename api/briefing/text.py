@@ -10,20 +10,12 @@ import math
 from datetime import datetime, timedelta
 from typing import Literal
 
+from api.schemas import categories
+
 Lang = Literal["vi", "en"]
 
 #: Local time of Lạng Sơn (no daylight saving).
 LOCAL = timedelta(hours=7)
-
-CATEGORY: dict[str, tuple[str, str]] = {
-    "congestion": ("Ùn tắc giao thông", "Traffic congestion"),
-    "accident": ("Tai nạn giao thông", "Traffic accident"),
-    "illegal_dumping": ("Đổ rác trái phép", "Illegal dumping"),
-    "crowding": ("Tụ tập đông người", "Crowding"),
-    "fire_smoke": ("Cháy, khói", "Fire or smoke"),
-    "flooding": ("Ngập nước", "Flooding"),
-    "other": ("Khác", "Other"),
-}
 
 #: Headline KPIs of a scenario comparison: name → (Vietnamese, English, unit, better "lower"/"higher").
 KPI: dict[str, tuple[str, str, str, str]] = {
@@ -179,9 +171,8 @@ def t(key: str, lang: Lang) -> str:
 
 
 def category(name: str, lang: Lang) -> str:
-    """Return the readable name of an event category."""
-    vi, en = CATEGORY.get(name, (name, name))
-    return vi if lang == "vi" else en
+    """Return the readable name of a category (event or Open311 service), from the category table."""
+    return categories.table().label(name, lang)
 
 
 def num(x: float | int | None, lang: Lang, digits: int = 0) -> str:

@@ -16,7 +16,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.environ import secret_from_env
-from api.schemas.events import CAMERA_PATTERN, Category, Severity
+from api.schemas.categories import Severity
+from api.schemas.events import CAMERA_PATTERN, Category
 from twin.errors import InputError
 
 SourceKind = Literal["frigate", "isapi"]  # ONVIF: not built yet (see README)

@@ -16,10 +16,10 @@ from api.auth.service import Principal
 from api.errors import Conflict, NotFound
 from api.limits import check_event_query, limits_of
 from api.responses import GeoJSONResponse, JSONBytes, LDJSONResponse
+from api.schemas import categories
 from api.schemas.errors import errors
 from api.schemas.events import (
     BATCH_ADAPTER,
-    CATEGORIES,
     EVENT_ADAPTER,
     BatchResult,
     EventBatchIn,
@@ -112,10 +112,21 @@ async def _parse_body(request: Request, adapter: TypeAdapter[Any]) -> Any:
         raise RequestValidationError([{**err, "loc": ("body", *err["loc"])} for err in errs]) from None
 
 
+class _BodyDoc(dict[str, Any]):
+    """The request body of a route's OpenAPI operation, rendered when the schema is: the category enum
+    is the category table's of that moment (FastAPI merges ``openapi_extra`` through ``items()``)."""
+
+    def __init__(self, model: type[EventIn] | type[EventBatchIn]) -> None:
+        super().__init__(requestBody={})
+        self.model = model
+
+    def items(self) -> Any:
+        body = {"required": True, "content": {"application/json": {"schema": inline_schema(self.model)}}}
+        return {"requestBody": body}.items()
+
+
 def _body_doc(model: type[EventIn] | type[EventBatchIn]) -> dict[str, Any]:
-    return {
-        "requestBody": {"required": True, "content": {"application/json": {"schema": inline_schema(model)}}}
-    }
+    return _BodyDoc(model)
 
 
 @router.post(
@@ -211,9 +222,10 @@ def parse_categories(text: str | None) -> tuple[str, ...]:
     if not text:
         return ()
     cats = tuple(c.strip() for c in text.split(",") if c.strip())
-    bad = [c for c in cats if c not in CATEGORIES]
+    known = categories.table().event_codes
+    bad = [c for c in cats if c not in known]
     if bad:
-        raise InputError("category", f"unknown {bad[0]!r}; known: {', '.join(CATEGORIES)}")
+        raise InputError("category", f"unknown {bad[0]!r}; known: {', '.join(known)}")
     return cats
 
 

@@ -1,21 +1,33 @@
-"""NGSI-LD alternate output: GET /ngsi-ld/v1/entities?type=Alert|Device and /entities/{id}."""
+"""NGSI-LD: GET /ngsi-ld/v1/entities (query), /entities/{id} and the JSON-LD @context of the twin.
+
+As NGSI-LD clients read it (ETSI GS CIM 009): ``Accept: application/ld+json`` gets JSON-LD with the
+``@context`` in each entity; ``application/json`` (or ``*/*``, or no Accept) gets plain JSON and the
+context in a ``Link`` header. Every query parameter is honoured or refused with 400; errors are
+ProblemDetails with the spec's ``type`` URIs (``https://uri.etsi.org/ngsi-ld/errors/...``).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Iterator
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 
-from api.auth.deps import requires
-from api.errors import NotFound
-from api.responses import LDJSONResponse
+from api.auth.deps import OPEN, requires
+from api.responses import JSONBytes, LDJSONResponse
 from api.schemas.errors import errors
 from api.schemas.geojson import LD_ENTITIES, LD_ENTITY
 from api.services import ngsi
 from api.services.deps import LiveDep
+from api.services.live import LiveService
 from api.store.base import EventQuery, now_utc
 
 router = APIRouter(prefix="/ngsi-ld/v1", tags=["ngsi-ld"])
+
+CONTEXT_PATH = "/ngsi-ld/v1/context.jsonld"
+_LINK_REL = 'rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
+_PAGE = 1000
 
 _EXAMPLE = {
     "id": "urn:ngsi-ld:Alert:LS-CAM-007-20250612T072501-0001",
@@ -27,40 +39,159 @@ _EXAMPLE = {
     "alertSource": {"type": "Relationship", "object": "urn:ngsi-ld:Device:LS-CAM-007"},
     "@context": ngsi.CONTEXT,
 }
+_PROBLEM = {
+    "description": "ProblemDetails (RFC 7807) with an NGSI-LD error type",
+    "content": {
+        "application/json": {
+            "example": {
+                "type": "https://uri.etsi.org/ngsi-ld/errors/BadRequestData",
+                "title": "BadRequestData",
+                "status": 400,
+                "detail": "limit: must be between 0 and 1000",
+                "field": "limit",
+            }
+        }
+    },
+}
+_OK = {
+    "application/ld+json": {"schema": LD_ENTITIES, "example": [_EXAMPLE]},
+    "application/json": {"schema": LD_ENTITIES},
+}
+
+
+def _problem(e: ngsi.NgsiError) -> JSONBytes:
+    return JSONBytes(e.problem(), status_code=e.status)
+
+
+def _wants_ld(request: Request) -> bool:
+    """Return True for JSON-LD, False for plain JSON; any other media type is NotAcceptable."""
+    accept = request.headers.get("accept", "").strip()
+    if not accept:
+        return False
+    types = [part.split(";")[0].strip().lower() for part in accept.split(",")]
+    for t in types:
+        if t == "application/ld+json":
+            return True
+        if t in ("application/json", "application/*", "*/*"):
+            return False
+    raise ngsi.NgsiError("NotAcceptable", "Accept", "answers are application/ld+json or application/json")
+
+
+def _answer(request: Request, body: Any, *, ld: bool, headers: dict[str, str] | None = None) -> Response:
+    out = dict(headers or {})
+    if ld:
+        return LDJSONResponse(body, headers=out)
+    out["Link"] = f"<{str(request.base_url).rstrip('/')}{CONTEXT_PATH}>; {_LINK_REL}"
+    return JSONBytes(body, headers=out)
+
+
+def _entities_of(live: LiveService, query: ngsi.EntityQuery, ld: bool) -> Iterator[dict[str, Any]]:
+    """Yield candidate entities (normalised) of the asked types, newest events first, then rule alerts."""
+    if query.ids:
+        for entity_id in sorted(query.ids):
+            ent = _lookup(live, entity_id, ld)
+            if ent is not None:
+                yield ent
+        return
+    types = query.types or ngsi.TYPES
+    if "Alert" in types:
+        cursor: str | None = None
+        while True:
+            page = live.store.query_events(EventQuery(limit=_PAGE, cursor=cursor))
+            yield from (ngsi.event_entity(e, context=ld) for e in page.events)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        yield from (ngsi.alert_entity(a, context=ld) for a in live.store.list_alerts("open", ngsi.MAX_SCAN))
+    if "Device" in types:
+        now = now_utc()
+        for cid, info in list(live.ctx.cameras.items()):
+            yield ngsi.camera_entity(info, live.health.state(cid, now), context=ld)
+
+
+def _lookup(live: LiveService, entity_id: str, ld: bool) -> dict[str, Any] | None:
+    prefix_alert, prefix_dev = "urn:ngsi-ld:Alert:", "urn:ngsi-ld:Device:"
+    if entity_id.startswith(prefix_dev):
+        cid = entity_id.removeprefix(prefix_dev)
+        info = live.ctx.cameras.get(cid)
+        if info is not None:
+            return ngsi.camera_entity(info, live.health.state(cid, now_utc()), context=ld)
+    elif entity_id.startswith(prefix_alert):
+        key = entity_id.removeprefix(prefix_alert)
+        e = live.store.get_event(key)
+        if e is not None:
+            return ngsi.event_entity(e, context=ld)
+        a = live.store.get_alert(key)
+        if a is not None:
+            return ngsi.alert_entity(a, context=ld)
+    return None
+
+
+_Format = Annotated[str | None, Query(description="simplified (keyValues) or normalized")]
+_Options = Annotated[str | None, Query(description="keyValues (simplified) or normalized")]
+_Attrs = Annotated[str | None, Query(description="Attributes to return, comma-separated")]
+_ENTITY_PARAMS = frozenset({"attrs", "options", "format"})
 
 
 @router.get(
     "/entities",
     dependencies=[requires("events:read")],
-    summary="NGSI-LD entities: events and rule alerts as Alert, cameras as Device",
+    summary="NGSI-LD query: events and rule alerts as Alert, cameras as Device",
     response_class=LDJSONResponse,
     responses={
-        200: {
-            "description": "Entities (normalised)",
-            "content": {"application/ld+json": {"schema": LD_ENTITIES, "example": [_EXAMPLE]}},
-        },
-        **errors(422, 503),
+        200: {"description": "Entities (normalised, or keyValues)", "content": _OK},
+        400: _PROBLEM,
+        403: {**_PROBLEM, "description": "TooComplexQuery: the query would examine too many entities"},
+        406: {**_PROBLEM, "description": "NotAcceptable: ask for application/ld+json or application/json"},
+        **errors(503),
     },
 )
-def entities(
+def entities(  # noqa: PLR0917  (the NGSI-LD query parameters, listed for the OpenAPI schema)
+    request: Request,
     live: LiveDep,
-    type: Annotated[Literal["Alert", "Device"], Query(description="Entity type")],
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> LDJSONResponse:
-    """Return the latest events and open rule alerts (``Alert``) or every camera (``Device``)."""
-    out: list[dict[str, Any]]
-    if type == "Device":
-        now = now_utc()
-        out = [
-            ngsi.camera_entity(info, live.health.state(cid, now))
-            for cid, info in list(live.ctx.cameras.items())[:limit]
-        ]
-    else:
-        page = live.store.query_events(EventQuery(limit=limit))
-        out = [ngsi.event_entity(e) for e in page.events]
-        out += [ngsi.alert_entity(a) for a in live.store.list_alerts("open", limit)]
-        out = out[:limit]
-    return LDJSONResponse(out)
+    type: Annotated[str | None, Query(description="Entity types, comma-separated (Alert, Device)")] = None,
+    id: Annotated[str | None, Query(description="Entity ids (URIs), comma-separated")] = None,
+    attrs: _Attrs = None,
+    q: Annotated[
+        str | None, Query(description='NGSI-LD query, e.g. category=="traffic";severity=="high"')
+    ] = None,
+    georel: Annotated[str | None, Query(description="near;maxDistance==<m>, within, intersects, …")] = None,
+    geometry: Annotated[str | None, Query(description="Point, Polygon, …")] = None,
+    coordinates: Annotated[
+        str | None, Query(description="GeoJSON coordinates, e.g. [106.7578,21.8478]")
+    ] = None,
+    geoproperty: Annotated[str | None, Query(description="Only location")] = None,
+    limit: Annotated[str | None, Query(description=f"Page size 0–{ngsi.MAX_LIMIT} (default 20)")] = None,
+    offset: Annotated[str | None, Query(description="Entities to skip")] = None,
+    count: Annotated[str | None, Query(description="true: total in the NGSILD-Results-Count header")] = None,
+    options: _Options = None,
+    format: _Format = None,
+) -> Response:
+    """Query entities as NGSI-LD does; an unknown type matches nothing (200 ``[]``)."""
+    try:
+        ld = _wants_ld(request)
+        query = ngsi.parse_query(request.query_params)
+        matched: list[dict[str, Any]] = []
+        total = scanned = 0
+        for ent in _entities_of(live, query, ld):
+            scanned += 1
+            if scanned > ngsi.MAX_SCAN:
+                raise ngsi.NgsiError(
+                    "TooComplexQuery",
+                    "q",
+                    f"examines more than {ngsi.MAX_SCAN:,} entities; narrow it (id, type)",
+                )
+            if not query.matches(ent):
+                continue
+            if query.offset <= total < query.offset + query.limit:
+                matched.append(query.render(ent))
+            total += 1
+            if not query.count and total >= query.offset + query.limit:
+                break
+    except ngsi.NgsiError as e:
+        return _problem(e)
+    headers = {"NGSILD-Results-Count": str(total)} if query.count else None
+    return _answer(request, matched, ld=ld, headers=headers)
 
 
 @router.get(
@@ -71,25 +202,64 @@ def entities(
     responses={
         200: {
             "description": "The entity",
-            "content": {"application/ld+json": {"schema": LD_ENTITY, "example": _EXAMPLE}},
+            "content": {
+                "application/ld+json": {"schema": LD_ENTITY, "example": _EXAMPLE},
+                "application/json": {"schema": LD_ENTITY},
+            },
         },
-        **errors(404, 422, 503),
+        400: _PROBLEM,
+        404: {**_PROBLEM, "description": "ResourceNotFound"},
+        406: {**_PROBLEM, "description": "NotAcceptable"},
+        **errors(503),
     },
 )
-def entity(entity_id: str, live: LiveDep) -> LDJSONResponse:
+def entity(  # noqa: PLR0917  (FastAPI query parameters)
+    entity_id: str,
+    request: Request,
+    live: LiveDep,
+    attrs: _Attrs = None,
+    options: _Options = None,
+    format: _Format = None,
+) -> Response:
     """Return one entity: ``urn:ngsi-ld:Alert:<event or alert id>`` or ``urn:ngsi-ld:Device:<camera>``."""
-    prefix_alert, prefix_dev = "urn:ngsi-ld:Alert:", "urn:ngsi-ld:Device:"
-    if entity_id.startswith(prefix_dev):
-        cid = entity_id.removeprefix(prefix_dev)
-        info = live.ctx.cameras.get(cid)
-        if info is not None:
-            return LDJSONResponse(ngsi.camera_entity(info, live.health.state(cid, now_utc())))
-    elif entity_id.startswith(prefix_alert):
-        key = entity_id.removeprefix(prefix_alert)
-        e = live.store.get_event(key)
-        if e is not None:
-            return LDJSONResponse(ngsi.event_entity(e))
-        a = live.store.get_alert(key)
-        if a is not None:
-            return LDJSONResponse(ngsi.alert_entity(a))
-    raise NotFound("entity", entity_id)
+    try:
+        ld = _wants_ld(request)
+        ngsi.check_entity_id(entity_id)
+        extra = sorted(set(request.query_params) - _ENTITY_PARAMS)
+        if extra:
+            raise ngsi.NgsiError(
+                "BadRequestData", extra[0], "not a parameter of this route; known: attrs, options, format"
+            )
+        query = ngsi.parse_query({**request.query_params, "id": entity_id})
+        ent = _lookup(live, entity_id, ld)
+        if ent is None:
+            raise ngsi.NgsiError("ResourceNotFound", "id", f"no entity {entity_id[:120]!r}")
+    except ngsi.NgsiError as e:
+        return _problem(e)
+    return _answer(request, query.render(ent), ld=ld)
+
+
+@router.get(
+    "/context.jsonld",
+    dependencies=[OPEN],
+    summary="The JSON-LD @context of the twin's entities (the Link header of plain-JSON answers)",
+    response_class=LDJSONResponse,
+    responses={
+        200: {
+            "description": "A JSON-LD context document",
+            "content": {
+                "application/ld+json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["@context"],
+                        "properties": {"@context": {"type": "array", "items": {"type": "string"}}},
+                    },
+                    "example": {"@context": ngsi.CONTEXT},
+                }
+            },
+        }
+    },
+)
+def context() -> LDJSONResponse:
+    """Return the @context: Smart Data Models Alert and Device, and the NGSI-LD core context."""
+    return LDJSONResponse({"@context": ngsi.CONTEXT})

@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 
 import twin
 from api.auth.deps import OPEN
+from api.schemas import categories
 from api.settings import Settings
 
 router = APIRouter(tags=["viewer"])
@@ -118,7 +119,11 @@ def asset(name: str, request: Request) -> Response:
     dependencies=[OPEN],
 )
 def config(settings: Annotated[Settings, Depends(get_settings)]) -> dict[str, Any]:
-    """Return what the viewer needs at start-up: basemap, H3 resolution, map centre and languages.
+    """Return what the viewer needs at start-up: basemap, H3 resolution, map centre, languages, categories.
+
+    ``categories`` is the category table (``api/schemas/categories.toml``): code, Vietnamese and English
+    labels, colour, icon, default severity, whether cameras detect it (``camera``), its Smart Data
+    Models ``Alert`` mapping and, for what citizens can report, its Open311 service.
 
     ``basemap_url`` is null unless ``TWIN_BASEMAP_URL`` is set: the viewer then draws its base map from
     the twin's own layers and makes no request outside this server.
@@ -133,4 +138,5 @@ def config(settings: Annotated[Settings, Depends(get_settings)]) -> dict[str, An
         "default_language": "vi",
         "timezone": "Asia/Ho_Chi_Minh",
         "replay": settings.replay,
+        "categories": categories.table().config(),
     }

@@ -14,23 +14,42 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     JsonValue,
     TypeAdapter,
     ValidationError,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, InitErrorDetails, PydanticCustomError, core_schema
 
-Category = Literal["congestion", "accident", "illegal_dumping", "crowding", "fire_smoke", "flooding", "other"]
-CATEGORIES: tuple[str, ...] = (
-    "congestion",
-    "accident",
-    "illegal_dumping",
-    "crowding",
-    "fire_smoke",
-    "flooding",
-    "other",
-)
-Severity = Literal["info", "low", "medium", "high", "critical"]
+from api.schemas import categories
+from api.schemas.categories import Severity
+
+
+class _EventCategory:
+    """An event category: a code of the category table with ``camera = true`` (read when validating)."""
+
+    @staticmethod
+    def check(value: str) -> str:
+        codes = categories.table().event_codes
+        if value not in codes:
+            raise PydanticCustomError(
+                "literal_error", "Input should be {expected}", {"expected": ", ".join(map(repr, codes))}
+            )
+        return value
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self.check, handler(str))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {"type": "string", "enum": list(categories.table().event_codes)}
+
+
+#: An event category (see api/schemas/categories.toml).
+Category = Annotated[str, _EventCategory()]
 LifecycleIn = Literal["new", "update", "end"]
 
 #: Limits on the free `attributes` object.

@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import logging
 import re
@@ -32,6 +31,7 @@ import numpy as np
 import shapely
 
 from api.errors import Conflict, NotFound, PreconditionFailed
+from api.schemas import categories
 from api.store.base import AlertRecord, ReportRecord, now_utc
 from api.store.incidents import (
     INCIDENT_STATUSES,
@@ -93,12 +93,9 @@ UNIT_MAY_SET = frozenset({"acknowledged", "in_progress", "resolved"})
 _OPEN = frozenset(OPEN_STATUSES)
 
 
-@functools.cache
 def category_labels() -> dict[str, tuple[str, str]]:
-    """Return every incident category (alert rules, then Open311 services) → (vi, en); built once."""
-    from api.services.reports import SERVICES  # noqa: PLC0415  (reports imports the live service)
-
-    return {**RULE_LABELS, **{code: (v[0], v[1]) for code, v in SERVICES.items()}}
+    """Return every incident category (alert rules, then Open311 services) → (vi, en)."""
+    return {**RULE_LABELS, **{r.code: (r.vi, r.en) for r in categories.table().services}}
 
 
 # ------------------------------------------------------------------------------------ units

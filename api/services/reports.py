@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from api.errors import NotFound
 from api.responses import dumps
+from api.schemas import categories
 from api.schemas.open311 import RequestIn, RequestUpdate, Service
 from api.services.bus import Message
 from api.services.live import LiveService
@@ -18,65 +20,30 @@ from api.store.base import ReportRecord, now_utc
 from twin import h3grid
 from twin.errors import InputError, OutOfCityError
 
-#: Services citizens can report: code → (Vietnamese name, English name, group, agency, keywords).
-SERVICES: dict[str, tuple[str, str, str, str, str]] = {
-    "public_order": (
-        "Trật tự công cộng",
-        "Public order",
-        "an ninh trật tự / public order",
-        "Công an phường / Ward police",
-        "gây rối, tụ tập, tiếng ồn, disturbance, noise",
-    ),
-    "environmental_sanitation": (
-        "Vệ sinh môi trường",
-        "Environmental sanitation",
-        "môi trường / environment",
-        "Đơn vị vệ sinh môi trường đô thị / Urban sanitation service",
-        "rác, vệ sinh, mùi, garbage, sanitation",
-    ),
-    "illegal_dumping": (
-        "Đổ rác, phế thải trái phép",
-        "Illegal dumping",
-        "môi trường / environment",
-        "Đơn vị vệ sinh môi trường đô thị / Urban sanitation service",
-        "đổ trộm, phế thải, dumping, debris",
-    ),
-    "traffic_safety": (
-        "Trật tự an toàn giao thông",
-        "Traffic order and safety",
-        "giao thông / traffic",
-        "Cảnh sát giao thông / Traffic police",
-        "ùn tắc, tai nạn, đỗ xe, congestion, accident, parking",
-    ),
-    "sidewalk_encroachment": (
-        "Lấn chiếm vỉa hè, lòng đường",
-        "Sidewalk and roadway encroachment",
-        "trật tự đô thị / urban order",
-        "Đội quản lý trật tự đô thị / Urban order team",
-        "vỉa hè, lấn chiếm, hàng rong, sidewalk, vendors",
-    ),
-    "road_damage": (
-        "Hư hỏng đường, cầu, cống",
-        "Damaged road, bridge or drain",
-        "hạ tầng / infrastructure",
-        "Ban quản lý hạ tầng / Infrastructure board",
-        "ổ gà, sụt lún, cống, pothole, drain",
-    ),
-    "street_lighting": (
-        "Chiếu sáng công cộng",
-        "Street lighting",
-        "hạ tầng / infrastructure",
-        "Đơn vị chiếu sáng công cộng / Public lighting service",
-        "đèn đường, mất điện, streetlight",
-    ),
-    "flooding": (
-        "Ngập úng",
-        "Flooding",
-        "thiên tai / hazards",
-        "Ban chỉ huy phòng chống thiên tai / Disaster prevention board",
-        "ngập, lũ, flood, waterlogging",
-    ),
-}
+
+class _Services(Mapping[str, tuple[str, str, str, str, str]]):
+    """Services citizens can report: code → (Vietnamese name, English name, group, agency, keywords).
+
+    A view of the category table's rows with an ``open311`` table (api/schemas/categories.toml).
+    """
+
+    def _rows(self) -> dict[str, categories.CategoryRow]:
+        return {r.code: r for r in categories.table().services}
+
+    def __getitem__(self, code: str) -> tuple[str, str, str, str, str]:
+        r = self._rows()[code]
+        if r.open311 is None:  # never: the services are the rows with an open311 table
+            raise KeyError(code)
+        return r.vi, r.en, r.open311.group, r.open311.agency, r.open311.keywords
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows())
+
+    def __len__(self) -> int:
+        return len(self._rows())
+
+
+SERVICES = _Services()
 
 
 def service_list() -> list[Service]:

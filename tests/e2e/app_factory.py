@@ -9,6 +9,7 @@ compare runs without minutes of simulation. The models themselves are tested in 
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import geopandas as gpd
@@ -18,6 +19,7 @@ import shapely
 from fastapi import FastAPI
 
 from api.app import create_app
+from api.schemas import categories
 from api.services.jobs import JobManager
 from api.settings import JobSettings, Settings
 from simulations.results import Progress, RunResult
@@ -82,3 +84,9 @@ def create_test_app() -> FastAPI:
         settings=JobSettings(max_concurrent=2, max_queued=10), poll_s=0.05,
     )  # fmt: skip
     return app
+
+
+def create_app_with_categories() -> FastAPI:
+    """Return the test app over the category table at ``$TWIN_TEST_CATEGORIES`` (a test's table)."""
+    categories.use_table(categories.read_table(Path(os.environ["TWIN_TEST_CATEGORIES"])))
+    return create_test_app()

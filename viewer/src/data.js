@@ -28,22 +28,29 @@ export function ringCentre(ring) {
   return [x / n, y / n];
 }
 
-/** Colours (RGB) by event category; unknown categories get a stable colour from their name. */
-export const CATEGORY_COLORS = {
-  congestion: [230, 85, 13],
-  accident: [215, 25, 28],
-  crowding: [156, 39, 176],
-  illegal_dumping: [121, 85, 72],
-  waste_overflow: [141, 110, 99],
-  flooding: [30, 136, 229],
-  fire_smoke: [255, 61, 0],
-  illegal_parking: [255, 179, 0],
-  traffic_violation: [251, 140, 0],
-};
+/** The category table (GET /config `categories`): code → row {vi, en, color "#rrggbb", icon, camera, …}. */
+const CATEGORY_ROWS = new Map();
 
-/** Return the colour of an event category. */
+/** Take the category table the server sends; colours, labels and the legend follow it. */
+export function setCategories(rows) {
+  CATEGORY_ROWS.clear();
+  for (const r of rows ?? []) CATEGORY_ROWS.set(r.code, r);
+}
+
+/** Return the row of a category, or undefined. */
+export function categoryRow(cat) {
+  return CATEGORY_ROWS.get(cat);
+}
+
+/** Return the codes of the event categories (cameras detect them), in table order. */
+export function eventCategories() {
+  return [...CATEGORY_ROWS.values()].filter((r) => r.camera).map((r) => r.code);
+}
+
+/** Return the colour (RGB) of a category; one the table lacks gets a stable colour from its name. */
 export function categoryColor(cat) {
-  if (CATEGORY_COLORS[cat]) return CATEGORY_COLORS[cat];
+  const row = CATEGORY_ROWS.get(cat);
+  if (row) return [1, 3, 5].map((i) => parseInt(row.color.slice(i, i + 2), 16));
   let h = 0;
   for (const ch of String(cat)) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
   return [80 + (h % 150), 80 + ((h >> 8) % 150), 80 + ((h >> 16) % 150)];

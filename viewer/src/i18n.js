@@ -1,4 +1,5 @@
 // Vietnamese (default) and English strings, and helpers to apply them to the page.
+import { categoryRow } from "./data.js";
 
 const STRINGS = {
   vi: {
@@ -161,11 +162,6 @@ const STRINGS = {
     lg_count: "Số sự kiện trong ô",
     road_trunk: "Quốc lộ", road_primary: "Đường chính", road_secondary: "Đường cấp 2",
     road_tertiary: "Đường cấp 3", road_residential: "Đường khu dân cư", road_service: "Đường nội bộ",
-    // categories
-    c_congestion: "Ùn tắc giao thông", c_accident: "Tai nạn", c_crowding: "Tụ tập đông người",
-    c_illegal_dumping: "Đổ rác trái phép", c_flooding: "Ngập úng", c_fire_smoke: "Cháy, khói",
-    c_illegal_parking: "Đỗ xe sai quy định", c_waste_overflow: "Rác tràn",
-    c_traffic_violation: "Vi phạm giao thông", c_other: "Khác",
     k_intersection: "nút giao", k_market: "chợ", k_school: "trường học", k_bridge: "cầu",
     k_corridor: "trục quốc lộ", k_public_square: "quảng trường",
   },
@@ -323,10 +319,6 @@ const STRINGS = {
     lg_count: "Events per cell",
     road_trunk: "National road", road_primary: "Primary", road_secondary: "Secondary",
     road_tertiary: "Tertiary", road_residential: "Residential", road_service: "Service",
-    c_congestion: "Congestion", c_accident: "Accident", c_crowding: "Crowding",
-    c_illegal_dumping: "Illegal dumping", c_flooding: "Flooding", c_fire_smoke: "Fire or smoke",
-    c_illegal_parking: "Illegal parking", c_waste_overflow: "Waste overflow",
-    c_traffic_violation: "Traffic violation", c_other: "Other",
     k_intersection: "intersection", k_market: "market", k_school: "school", k_bridge: "bridge",
     k_corridor: "national-road corridor", k_public_square: "public square",
   },
@@ -346,9 +338,12 @@ export function t(key, params = {}) {
   return s.replace(/\{(\w+)\}/g, (_, k) => (params[k] ?? `{${k}}`));
 }
 
-/** Return a readable label for a coded value (category "c_", kind "k_", road "road_"), or the value. */
+/** Return a readable label for a coded value (category "c_" from the category table, kind "k_", road
+ * "road_"), or the value. */
 export function label(prefix, value) {
   if (value === null || value === undefined || value === "") return "—";
+  const row = prefix === "c_" ? categoryRow(value) : undefined;
+  if (row) return row[lang] ?? row.vi;
   const key = `${prefix}${value}`;
   return STRINGS[lang][key] ?? String(value).replaceAll("_", " ");
 }

@@ -6,8 +6,8 @@ import * as maplibregl from "maplibre-gl";
 import { MapboxOverlay } from "@deck.gl/mapbox";
 import { ApiError, getJSON, openStream, postJSON, watchHealth } from "./api.js";
 import { BASE_LAYERS, addOverOnlineStyle, offlineStyle, setBaseData, setBaseVisible } from "./basemap.js";
-import { EventHistory, cellOf, itemsOf, normAlert, normEvent, normReport, numberOf, position, rememberRing,
-  ringOf } from "./data.js";
+import { EventHistory, cellOf, eventCategories, itemsOf, normAlert, normEvent, normReport, numberOf, position,
+  rememberRing, ringOf, setCategories } from "./data.js";
 import { DIFF_KEYS, SPEED_KEYS, SPEED_RAMP, buildLayers, ramp, scenarioStyle } from "./layers.js";
 import { fmtTime, getLang, initialLang, label, onLangChange, setLang, t } from "./i18n.js";
 import { LAYER_ORDER, banner, esc, renderDetails, renderFeed, renderLayerList, rerenderDetails,
@@ -419,8 +419,7 @@ async function loadHotspots() {
 
 function addCategory(cat) {
   if (!cat || S.categories.includes(cat)) return;
-  S.categories.push(cat);
-  S.categories.sort();
+  S.categories.push(cat); // one the table lacks (an older server's): after the table's, in arrival order
   renderCategories();
 }
 
@@ -1277,6 +1276,10 @@ async function main() {
     S.api = { up: false, message: t("api_down", { what: err.message, s: 2 }) };
     banner(S.api.message);
   }
+  // The category table: the legend, the category filter, colours and labels follow it.
+  setCategories(S.config.categories);
+  S.categories = eventCategories();
+  renderCategories();
   S.res = S.config.h3_res ?? 9;
   S.history = new EventHistory();
   if (window.__ASSETS__?.worker) maplibregl.setWorkerUrl(window.__ASSETS__.worker);

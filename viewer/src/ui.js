@@ -1,5 +1,5 @@
 // The panels around the map: layer list with legends, alerts, feed, details, status banner.
-import { categoryColor, CAMERA_COLORS, ROAD_STYLE } from "./data.js";
+import { categoryColor, categoryRow, CAMERA_COLORS, ROAD_STYLE } from "./data.js";
 import { COUNT_RAMP, DIFF_RAMP, FILL_RAMP, SPEED_RAMP } from "./layers.js";
 import { fmtTime, getLang, label, t } from "./i18n.js";
 
@@ -26,7 +26,8 @@ function swatches(name, S) {
     case "cameras":
       return Object.entries(CAMERA_COLORS).map(([k, c]) => `<i class="dot" style="background:${rgb(c)}"></i>${esc(t(k))}`).join(" ");
     case "events":
-      return S.categories.slice(0, 8).map((c) => `<i class="dot" style="background:${rgb(categoryColor(c))}"></i>${esc(label("c_", c))}`).join(" ");
+      // Every event category of the table (GET /config), then any other the server has sent.
+      return S.categories.map((c) => `<span class="cat" data-category="${esc(c)}"><i class="dot" style="background:${rgb(categoryColor(c))}"></i>${categoryRow(c) ? `<b class="icon" aria-hidden="true">${esc(categoryRow(c).icon)}</b>` : ""}${esc(label("c_", c))}</span>`).join(" ");
     case "reports":
       return `<i class="dot" style="background:rgb(186,104,200)"></i>Open311`;
     case "roads":
