@@ -11,6 +11,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from api.auth.deps import install_auth
 from api.errors import BodySizeLimit, install_error_handlers
 from api.middleware import install_limits
+from api.openapi import install_openapi
 from api.routes import (
     alerts,
     cameras,
@@ -61,6 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(viewer.router)
     # 401/403 answers, documented on every route that declares scopes (api.auth.policy).
     install_auth(app)
+    # /openapi.json as tools read it: no dangling $ref, the real error bodies, every status sent.
+    install_openapi(app)
     # GeoJSON layers shrink 5-10x; SSE (text/event-stream) is excluded by Starlette.
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(BodySizeLimit)

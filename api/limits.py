@@ -122,7 +122,7 @@ def classify(method: str, path: str) -> RateClass:
     if method == "POST":
         if path in ("/events", "/events/batch") or path.endswith("/heartbeat"):
             return "ingest"
-        if path.startswith("/open311/") and path.endswith("requests.json"):
+        if path.startswith("/open311/") and path.endswith(("requests.json", "requests.xml")):
             return "report"
     return "query"
 

@@ -61,6 +61,9 @@ class LiveSettings(BaseModel):
     congestion_window_min: float = Field(10.0, gt=0)
     camera_silent_min: float = Field(5.0, gt=0)
     queue_size: int = Field(1000, ge=1, description="Per-subscriber stream queue bound.")
+    stream_window: int = Field(
+        10_000, ge=0, description="Recent stream messages kept for clients resuming with Last-Event-ID."
+    )
     tick_s: float = Field(2.0, gt=0, description="Period of camera-health and alert checks.")
     history_every_s: float = Field(60.0, gt=0, description="Period of the camera summary history.")
     hotspot_ttl_s: float = Field(5.0, ge=0, description="Hotspots are recomputed at most this often.")

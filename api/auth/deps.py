@@ -107,6 +107,8 @@ async def identify(
 ) -> Principal:
     """Return who is calling: the key's principal, the session's, or the anonymous public."""
     token = bearer.credentials if bearer is not None else api_key
+    if token is None:  # GeoReport's ``api_key`` form field (`api.routes.open311.form_api_key`)
+        token = getattr(request.state, "form_api_key", None)
     if token is None and request.headers.get("authorization"):
         raise Unauthorized(
             "the Authorization header is not `Bearer <key>`",

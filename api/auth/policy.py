@@ -9,7 +9,8 @@ A route's scopes must all be held (FastAPI ``Security`` semantics). Anonymous re
 ``public`` role, but only on routes whose scopes the public role holds; everywhere else they get 401.
 Two scopes refine what a route returns instead of guarding it: without ``aggregates:fine`` the H3
 resolution of cells, hotspots and the cells layer is capped (`PUBLIC_MAX_RES`) and thinly populated
-cells are left out; without ``reports:all`` a reporter sees only the reports their own key submitted.
+cells are left out; ``reports:read`` shows the words of one's own reports and ``reports:all`` of every
+report (the public view of Open311 requests leaves them out).
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ SCOPES: Final[dict[str, str]] = {
     "incidents:write": "change an incident's status, add notes and photos",
     "incidents:assign": "assign incidents to city units",
     "reports:create": "submit citizen reports (Open311)",
-    "reports:read": "read citizen reports (public view; only one's own without reports:all)",
-    "reports:all": "read every citizen report, not only one's own",
+    "reports:public": "read citizen reports in the public view (no words, address, photo or contact)",
+    "reports:read": "see the words (description, address, photo link) of one's own reports",
+    "reports:all": "see the words of every citizen report, not only one's own",
     "reports:update": "set a report's status and notes",
     "contacts:read": "read a reporter's contact details (personal data)",
     "stats:read": "service counters (ingest, store, stream)",
@@ -42,7 +44,7 @@ SCOPES: Final[dict[str, str]] = {
     "retention:purge": "run the retention purge",
 }
 
-_PUBLIC: Final = frozenset({"aggregates:read", "layers:read", "services:read"})
+_PUBLIC: Final = frozenset({"aggregates:read", "layers:read", "services:read", "reports:public"})
 
 #: Role → scopes. ``public`` is also what an anonymous request gets on public routes.
 ROLES: Final[dict[str, frozenset[str]]] = {
@@ -104,7 +106,11 @@ ROUTE_SCOPES: Final[dict[str, tuple[str, ...] | None]] = {
     "GET /layers/{name}": ("layers:read",),
     "GET /cells": ("aggregates:read",),
     "GET /hotspots": ("aggregates:read",),
-    "GET /open311/v2/services.json": ("services:read",),
+    "GET /open311/discovery.{fmt}": ("services:read",),
+    "GET /open311/v2/services.{fmt}": ("services:read",),
+    "GET /open311/v2/services/{service_code}.{fmt}": ("services:read",),
+    "GET /open311/v2/requests.{fmt}": ("reports:public",),
+    "GET /open311/v2/requests/{request_id}.{fmt}": ("reports:public",),
     "POST /events": ("events:write",),
     "POST /events/batch": ("events:write",),
     "POST /cameras/{camera_id}/heartbeat": ("events:write",),
@@ -129,9 +135,7 @@ ROUTE_SCOPES: Final[dict[str, tuple[str, ...] | None]] = {
     "POST /incidents/{incident_id}/snapshots": ("incidents:write",),
     "POST /events/{event_id}/snapshot": ("events:write",),
     "GET /snapshots/{snapshot_id}": ("incidents:read",),
-    "POST /open311/v2/requests.json": ("reports:create",),
-    "GET /open311/v2/requests.json": ("reports:read",),
-    "GET /open311/v2/requests/{request_id}.json": ("reports:read",),
+    "POST /open311/v2/requests.{fmt}": ("reports:create",),
     "POST /open311/v2/requests/{request_id}/updates.json": ("reports:update",),
     "GET /open311/v2/requests/{request_id}/contact.json": ("contacts:read",),
     "GET /stats": ("stats:read",),

@@ -123,7 +123,8 @@ def _job_body(manager: JobManager, job: Job, full: bool = True) -> dict[str, Any
             "required": True,
             "content": {
                 "application/json": {"schema": ScenarioSpec.json_schema()},
-                "application/toml": {"schema": {"type": "string"}},
+                # The same document written as TOML.
+                "application/toml": {"schema": ScenarioSpec.json_schema()},
             },
         }
     },

@@ -1,4 +1,10 @@
-"""Server-Sent Events: GET /stream with the same filters as /events; a stalled client never blocks ingest."""
+"""Server-Sent Events: GET /stream with the same filters as /events; a stalled client never blocks ingest.
+
+Every message has an ``id:``; the stream opens with ``retry:`` (the reconnection delay). A client
+that reconnects with ``Last-Event-ID`` (browsers send it by themselves; ``last_event_id=`` in the
+query does the same for clients that open a new EventSource) first gets what it missed, once and in
+order, or one ``reload`` message when that is no longer kept (`api.services.bus`).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse
 
 from api.auth.deps import requires
@@ -25,6 +31,8 @@ PING_S = 15
 COALESCE_S = 0.05
 #: About this many queued frames are joined into one write (a batch's burst stays whole).
 MAX_FRAMES_PER_WRITE = 256
+#: The reconnection delay the stream asks of clients (SSE ``retry:``, milliseconds).
+RETRY_MS = 3000
 
 
 @router.get(
@@ -34,24 +42,34 @@ MAX_FRAMES_PER_WRITE = 256
     response_class=EventSourceResponse,
     responses={
         200: {
-            "description": "text/event-stream; `event:` is event | alert | camera | report, `data:` JSON",
+            "description": "text/event-stream: `retry:` first, then messages with `id:`, `event:` "
+            "(event | alert | camera | report | incident, or `reload` when a resumption cannot be "
+            "served: load the state again) and one `data:` line of JSON",
             "content": {
                 "text/event-stream": {
                     "schema": {"type": "string"},
-                    "example": 'event: event\ndata: {"type": "Feature", "id": "a-1", ...}\n\n',
+                    "example": f"retry: {RETRY_MS}\n\n"
+                    'id: 18c2f0a1b2c3-42\nevent: event\ndata: {"type": "Feature", "id": "a-1", ...}\n\n',
                 }
             },
         },
         **errors(422, 503),
     },
 )
-async def stream(
+async def stream(  # noqa: PLR0917  (FastAPI query parameters)
     live: LiveDep,
     category: Annotated[str | None, Query(description="Categories, comma-separated")] = None,
     ward: Annotated[str | None, Query(max_length=16, description="Ward code")] = None,
     bbox: Annotated[str | None, Query(description="west,south,east,north")] = None,
     types: Annotated[
         str | None, Query(description=f"Message types, comma-separated ({', '.join(KINDS)})")
+    ] = None,
+    last_event_id: Annotated[
+        str | None, Query(max_length=80, description="Resume after this id (as the Last-Event-ID header)")
+    ] = None,
+    last_event_id_header: Annotated[
+        str | None,
+        Header(alias="Last-Event-ID", max_length=80, description="Resume after this id (sent on reconnect)"),
     ] = None,
 ) -> EventSourceResponse:
     """Subscribe to live messages; each subscriber has a bounded queue (overflow is dropped, counted)."""
@@ -67,10 +85,11 @@ async def stream(
         bbox=parse_bbox(bbox) if bbox else None,
         kinds=kinds,
     )
-    sub = live.bus.subscribe(flt)
+    sub = live.bus.subscribe(flt, last_event_id_header or last_event_id)
 
     async def messages() -> AsyncIterator[bytes]:
         try:
+            yield f"retry: {RETRY_MS}\n\n".encode()
             while True:
                 first = await sub.next_chunk(MAX_FRAMES_PER_WRITE)
                 # Gather what else arrives within a short window and send it in one write: at a

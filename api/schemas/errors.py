@@ -76,6 +76,16 @@ _EXAMPLES: dict[int, tuple[str, dict[str, Any]]] = {
             "reload the resource and send its current revision in If-Match",
         ),
     ),
+    429: (
+        "Rate limited (Retry-After)",
+        _example(
+            "rate_limited",
+            "request",
+            "more than 20 query requests per second (burst 40)",
+            "http_429",
+            "slow down: retry after 1 s",
+        ),
+    ),
     428: (
         "Revision required (If-Match)",
         _example(
@@ -139,7 +149,7 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
             "description": summary,
             "content": {"application/json": {"example": example}},
         }
-        if code in (503, 507):
+        if code in (429, 503, 507):
             entry["headers"] = {
                 "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
             }

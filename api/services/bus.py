@@ -1,16 +1,26 @@
-"""The in-process publish/subscribe bus behind `GET /stream`: bounded queues, drops counted.
+"""The in-process publish/subscribe bus behind `GET /stream`: bounded queues, drops counted, resumable.
 
 Publishing never waits: a message, encoded once as an SSE frame, goes into each matching subscriber's
 bounded queue, or is dropped for that subscriber (and counted) when its queue is full. A batch of
 messages goes in as one chunk per subscriber, so a stalled client costs ingest one comparison per
 batch, never a block. Runs on the event loop thread.
+
+Every frame carries an ``id:`` (``<run>-<sequence>``); the last `window` frames are kept, so a client
+that reconnects with ``Last-Event-ID`` gets what it missed, once and in order. When what it missed is
+no longer kept (older than the window, a full queue's worth, or from before a restart) it gets one
+``reload`` message instead: load the current state again (``GET /events``…), then follow the stream.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import time
+from collections import deque
 from dataclasses import dataclass, field
+
+from api.responses import dumps
 
 #: Stream message types.
 KINDS = ("event", "alert", "camera", "report", "incident")
@@ -28,10 +38,10 @@ class Message:
     lat: float | None = None
 
 
-def encode_sse(m: Message) -> bytes:
-    """Return `m` as one Server-Sent Events frame (``event:`` type, one ``data:`` line of JSON)."""
+def encode_sse(m: Message, event_id: bytes) -> bytes:
+    """Return `m` as one Server-Sent Events frame (``id:``, ``event:`` type, one ``data:`` line)."""
     data = m.data if isinstance(m.data, bytes) else m.data.encode()
-    return b"event: " + m.kind.encode() + b"\ndata: " + data + b"\n\n"
+    return b"id: " + event_id + b"\nevent: " + m.kind.encode() + b"\ndata: " + data + b"\n\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,28 +101,64 @@ class Subscription:
 
 
 class Bus:
-    """Fan-out of stream messages to subscribers.
+    """Fan-out of stream messages to subscribers, with the last `window` frames kept for resumption.
 
     Parameters
     ----------
     queue_size
         Bound of each subscriber's queue, in messages; messages beyond it are dropped for that
         subscriber (and counted).
+    window
+        How many recent frames are kept for clients that reconnect with ``Last-Event-ID``.
     """
 
-    def __init__(self, queue_size: int = 1000) -> None:
+    def __init__(self, queue_size: int = 1000, window: int = 10_000) -> None:
         self.queue_size = queue_size
+        self.window = window
         self._subs: dict[int, Subscription] = {}
         self._ids = itertools.count(1)
+        #: This run's id prefix: ids of an earlier run (before a restart) are recognised as such.
+        self.run = f"{time.time_ns() // 1000:x}{os.getpid() % 4096:03x}"
+        self._seq = 0
+        self._recent: deque[tuple[int, Message, bytes]] = deque(maxlen=window)
         self.published = 0
         self.delivered = 0
         self.dropped = 0
+        self.resumed = 0
+        self.reloads = 0
 
-    def subscribe(self, flt: StreamFilter) -> Subscription:
-        """Add a subscriber."""
+    @property
+    def last_id(self) -> str:
+        """The id of the last frame published (``<run>-0`` before any)."""
+        return f"{self.run}-{self._seq}"
+
+    def subscribe(self, flt: StreamFilter, last_event_id: str | None = None) -> Subscription:
+        """Add a subscriber; with `last_event_id`, first queue what it missed (or one ``reload``)."""
         sub = Subscription(next(self._ids), flt, asyncio.Queue())
+        if last_event_id:
+            self._resume(sub, last_event_id.strip())
         self._subs[sub.sid] = sub
         return sub
+
+    def _resume(self, sub: Subscription, last_event_id: str) -> None:
+        run, _, seq_text = last_event_id.rpartition("-")
+        seq = int(seq_text) if seq_text.isdigit() else -1
+        oldest = self._recent[0][0] if self._recent else self._seq + 1
+        if run != self.run or seq < 0 or seq > self._seq or seq + 1 < oldest:
+            self._reload(sub, last_event_id, "not kept: older than the window or from before a restart")
+            return
+        missed = [f for s, m, f in self._recent if s > seq and sub.filter.matches(m)]
+        if len(missed) > self.queue_size:
+            self._reload(sub, last_event_id, f"more than {self.queue_size} messages were missed")
+            return
+        if missed:
+            self.resumed += 1
+            self._offer(sub, missed)
+
+    def _reload(self, sub: Subscription, last_event_id: str, reason: str) -> None:
+        self.reloads += 1
+        data = dumps({"last_event_id": last_event_id[:80], "reason": reason}).decode()
+        self._offer(sub, [encode_sse(Message("reload", data), self.last_id.encode())])
 
     def unsubscribe(self, sub: Subscription) -> None:
         """Remove a subscriber (idempotent)."""
@@ -152,23 +198,27 @@ class Bus:
         a time), and subscribers without filters share that chunk.
         """
         self.published += len(messages)
-        if not self._subs or not messages:
+        if not messages:
             return 0
-        frames: list[bytes] | None = None
+        # Every message gets its id and is kept for resumption, with or without subscribers now.
+        run = self.run.encode() + b"-"
+        first = self._seq + 1
+        self._seq += len(messages)
+        frames = [encode_sse(m, run + str(first + i).encode()) for i, m in enumerate(messages)]
+        if self.window:
+            self._recent.extend(zip(range(first, self._seq + 1), messages, frames, strict=True))
+        if not self._subs:
+            return 0
         shared: bytes | None = None
         kinds = {m.kind for m in messages}
         queued = 0
         for sub in self._subs.values():
             flt = sub.filter
             if all(flt.takes_all(k) for k in kinds):
-                if frames is None:
-                    frames = [encode_sse(m) for m in messages]
                 if shared is None and sub.pending + len(frames) <= self.queue_size:
                     shared = frames[0] if len(frames) == 1 else b"".join(frames)
                 queued += self._offer(sub, frames, shared)
                 continue
-            if frames is None:
-                frames = [encode_sse(m) for m in messages]
             mine = [f for f, m in zip(frames, messages, strict=True) if flt.matches(m)]
             if mine:
                 queued += self._offer(sub, mine)
@@ -187,4 +237,7 @@ class Bus:
             "delivered": self.delivered,
             "dropped": self.dropped,
             "queue_size": self.queue_size,
+            "window": self.window,
+            "resumed": self.resumed,
+            "reloads": self.reloads,
         }

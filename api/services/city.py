@@ -6,6 +6,8 @@ so tests can hand in a small city and the app hands in the real one.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
@@ -84,6 +86,11 @@ class CityContext:
             )
         }
         self._index = WardIndex(wards)
+        #: A point inside each ward (where a report located only by its ward's name is placed).
+        self._ward_points = {
+            str(code): (float(p.x), float(p.y))
+            for code, p in zip(wards.index, wards.geometry.representative_point(), strict=True)
+        }
         minx, miny, maxx, maxy = wards.total_bounds
         m = CITY_MARGIN_DEG
         self.extent = (float(minx - m), float(miny - m), float(maxx + m), float(maxy + m))
@@ -108,6 +115,24 @@ class CityContext:
         """Return the name of a ward code ("" if unknown)."""
         return self._ward_names.get(code, "")
 
+    def locate_address(self, text: str) -> tuple[float, float, str] | None:
+        """Return (lon, lat, ward code) of the one ward an address names, else None.
+
+        Names match without case or diacritics and without the "Phường"/"Xã" prefix (an Open311
+        ``address_string`` given without lat/long); the point is inside the ward, not the address.
+        """
+        said = f" {_fold(text)} "
+        hits = {
+            code
+            for code, name in self._ward_names.items()
+            if (bare := _fold(_WARD_PREFIX.sub("", name))) and f" {bare} " in said
+        }
+        if len(hits) != 1:
+            return None
+        (code,) = hits
+        lon, lat = self._ward_points[code]
+        return lon, lat, code
+
     @property
     def ward_codes(self) -> frozenset[str]:
         """Every ward and commune code of the model."""
@@ -125,6 +150,16 @@ class CityContext:
     def universe(self, res: int) -> list[str]:
         """Return the H3 cells (hex) covering the city boundary at `res` (the hotspot study area)."""
         return _universe(self.boundary, h3grid.check_resolution(res))
+
+
+_WARD_PREFIX = re.compile(r"^\s*(phường|xã|thị trấn|ward|commune)\s+", re.IGNORECASE)
+
+
+def _fold(text: str) -> str:
+    """Return `text` lower-cased, without diacritics (đ → d) and with punctuation as spaces."""
+    plain = unicodedata.normalize("NFD", text.lower().replace("đ", "d"))
+    plain = "".join(c for c in plain if not unicodedata.combining(c))
+    return " ".join(re.sub(r"[^0-9a-z]+", " ", plain).split())
 
 
 @lru_cache(maxsize=16)

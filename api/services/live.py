@@ -84,7 +84,7 @@ class LiveService:
         self.ctx = CityContext(city)
         self.res = store.res
         self.counts = LiveCounts(self.res)
-        self.bus = Bus(self.settings.queue_size)
+        self.bus = Bus(self.settings.queue_size, self.settings.stream_window)
         self.health = CameraHealth(
             self.ctx, timedelta(seconds=self.settings.offline_after_s), store.camera_last_seen()
         )
@@ -352,9 +352,10 @@ class LiveService:
         return results
 
     def _publish_events(self, records: list[EventRecord]) -> None:
-        """Offer changed events to the stream as one burst; JSON is built only when someone listens."""
+        """Offer changed events to the stream as one burst; JSON is built only when someone listens
+        or may resume (`api.services.bus`: the stream keeps a window of recent messages)."""
         bus = self.bus
-        if not bus.subscribers:
+        if not bus.subscribers and not bus.window:
             bus.published += len(records)
             return
         res = self.res

@@ -46,6 +46,28 @@ class _Services(Mapping[str, tuple[str, str, str, str, str]]):
 SERVICES = _Services()
 
 
+#: GeoReport attributes asked of every service: code → (Vietnamese, English, datatype, values).
+#: ``values`` are (key, Vietnamese name, English name) for list datatypes; none is required.
+COMMON_ATTRIBUTES: dict[str, tuple[str, str, str, tuple[tuple[str, str, str], ...]]] = {
+    "severity": (
+        "Mức độ",
+        "How serious",
+        "singlevaluelist",
+        (
+            ("minor", "Nhẹ", "Minor"),
+            ("serious", "Nghiêm trọng", "Serious"),
+            ("dangerous", "Nguy hiểm", "Dangerous"),
+        ),
+    ),
+    "ongoing": (
+        "Vẫn đang diễn ra?",
+        "Still happening?",
+        "singlevaluelist",
+        (("yes", "Có", "Yes"), ("no", "Không", "No")),
+    ),
+}
+
+
 def service_list() -> list[Service]:
     """Return the GeoReport service list (names in Vietnamese and English)."""
     return [
@@ -55,6 +77,7 @@ def service_list() -> list[Service]:
             service_name_vi=vi,
             service_name_en=en,
             description=f"{vi} ({en}). Xử lý bởi / handled by: {agency}.",
+            metadata=bool(COMMON_ATTRIBUTES),
             keywords=kw,
             group=group,
         )
@@ -62,8 +85,50 @@ def service_list() -> list[Service]:
     ]
 
 
-def public_view(r: ReportRecord) -> dict[str, Any]:
-    """Return a report as GeoReport's public JSON: no contact, position coarsened to its cell centre."""
+def service_definition(code: str) -> dict[str, Any]:
+    """Return GeoReport's service definition of `code` (its attributes); `NotFound` if unknown."""
+    if code not in {s.service_code for s in service_list()}:
+        raise NotFound("service", code)
+    return {
+        "service_code": code,
+        "attributes": [
+            {
+                "variable": True,
+                "code": key,
+                "datatype": datatype,
+                "required": False,
+                "datatype_description": None,
+                "order": order,
+                "description": f"{vi} / {en}",
+                "values": [{"key": k, "name": f"{v_vi} / {v_en}"} for k, v_vi, v_en in values],
+            }
+            for order, (key, (vi, en, datatype, values)) in enumerate(COMMON_ATTRIBUTES.items(), 1)
+        ],
+    }
+
+
+def check_attributes(code: str, given: dict[str, str]) -> dict[str, str]:
+    """Return the answers to a service's attributes; `InputError` naming ``attribute[code]`` if bad."""
+    known = {a["code"]: a for a in service_definition(code)["attributes"]}
+    for key, value in given.items():
+        field = f"attribute[{key}]"
+        if key not in known:
+            raise InputError(field, f"{code} has no attribute {key!r}; known: {', '.join(known) or 'none'}")
+        allowed = [v["key"] for v in known[key]["values"]]
+        if allowed and value not in allowed:
+            raise InputError(field, f"must be one of {', '.join(allowed)}")
+    missing = [k for k, a in known.items() if a["required"] and k not in given]
+    if missing:
+        raise InputError(f"attribute[{missing[0]}]", "is required for this service")
+    return dict(given)
+
+
+def public_view(r: ReportRecord, *, full: bool = True) -> dict[str, Any]:
+    """Return a report as GeoReport's public JSON: no contact, position coarsened to its cell centre.
+
+    Without `full` (anyone may read it) the citizen's own words are left out too: no description,
+    address, photo link or attribute answers, which can name or show people.
+    """
     vi, en, _, _, _ = SERVICES.get(r.service_code, (r.service_code, r.service_code, "", "", ""))
     lat, lon = h3grid.cell_to_latlng(h3grid.hex_of(r.cell))
     return {
@@ -72,19 +137,19 @@ def public_view(r: ReportRecord) -> dict[str, Any]:
         "status_notes": r.status_notes,
         "service_name": f"{vi} / {en}",
         "service_code": r.service_code,
-        "description": r.description,
+        "description": r.description if full else None,
         "agency_responsible": r.agency_responsible,
         "service_notice": None,
         "requested_datetime": r.requested_at,
         "updated_datetime": r.updated_at,
         "expected_datetime": None,
-        "address": r.address,
+        "address": r.address if full else None,
         "address_id": None,
         "zipcode": None,
         "lat": round(lat, 6),
         "long": round(lon, 6),
         "ward_code": r.ward_code,
-        "media_url": None,
+        "media_url": r.media_url if full else None,
         "synthetic": r.synthetic,
     }
 
@@ -106,11 +171,22 @@ async def submit(live: LiveService, req: RequestIn) -> ReportRecord:
             f"unknown service {req.service_code!r}; known: {', '.join(SERVICES)}",
             hint="list them with GET /open311/v2/services.json",
         )
-    lon = np.array([req.long])
-    lat = np.array([req.lat])
-    if not live.ctx.near_city(lon, lat)[0]:
-        raise OutOfCityError("lat/long", "lies outside Lạng Sơn city and its neighbouring communes")
-    ward = live.ctx.ward_of(lon, lat)[0]
+    attributes = check_attributes(req.service_code, req.attributes)
+    if req.lat is None or req.long is None:
+        found = live.ctx.locate_address(req.address_string or "")
+        if found is None:
+            raise InputError(
+                "address_string",
+                "names no single ward of Lạng Sơn city; without lat/long the address must name one",
+                hint="send lat and long, or name the ward (e.g. Phường Đông Kinh)",
+            )
+        x, y, ward = found
+        lon, lat = np.array([x]), np.array([y])
+    else:
+        lon, lat = np.array([req.long]), np.array([req.lat])
+        if not live.ctx.near_city(lon, lat)[0]:
+            raise OutOfCityError("lat/long", "lies outside Lạng Sơn city and its neighbouring communes")
+        ward = live.ctx.ward_of(lon, lat)[0]
     cell = int(h3grid.latlng_to_cells(lat, lon, live.res)[0])
     contact: dict[str, str] = {}
     if req.consent:
@@ -125,8 +201,8 @@ async def submit(live: LiveService, req: RequestIn) -> ReportRecord:
         service_code=req.service_code,
         status="open",
         description=req.description,
-        lon=float(req.long),
-        lat=float(req.lat),
+        lon=float(lon[0]),
+        lat=float(lat[0]),
         cell=cell,
         ward_code=ward,
         address=req.address_string,
@@ -135,6 +211,8 @@ async def submit(live: LiveService, req: RequestIn) -> ReportRecord:
         agency_responsible=agency,
         contact=contact,
         synthetic=req.synthetic,
+        media_url=req.media_url,
+        attributes=attributes,
     )
     saved = await asyncio.wrap_future(live.store.submit_report(rec))
     live.stats.reports += 1

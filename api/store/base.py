@@ -204,6 +204,9 @@ class ReportRecord:
     agency_responsible: str | None = None
     contact: dict[str, str] = field(default_factory=dict)
     synthetic: bool = False
+    #: Open311 ``media_url`` (a photo hosted elsewhere) and ``attribute[code]`` answers (issue 18).
+    media_url: str | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,7 +52,7 @@ ALERT_COLS = (
 )
 REPORT_COLS = (
     "request_id, service_code, status, description, lon, lat, cell, ward_code, address, "
-    "requested_us, updated_us, status_notes, agency_responsible, contact, synthetic"
+    "requested_us, updated_us, status_notes, agency_responsible, contact, synthetic, media_url, attributes"
 )
 CRED_COLS = "key_id, secret_hash, role, label, created_us, expires_us, revoked_us, last_used_us"
 CAMERA_HISTORY_COLS = "at_us, online, connected, total"
@@ -165,6 +165,8 @@ def report_row(report: ReportRecord, *, synthetic_as_int: bool) -> tuple[Any, ..
         report.agency_responsible,
         dumps(report.contact),
         int(report.synthetic) if synthetic_as_int else report.synthetic,
+        report.media_url,
+        dumps(report.attributes),
     )
 
 
@@ -186,6 +188,8 @@ def row_to_report(r: Sequence[Any]) -> ReportRecord:
         agency_responsible=r[12],
         contact=json.loads(r[13]),
         synthetic=bool(r[14]),
+        media_url=r[15],
+        attributes=json.loads(r[16]) if r[16] else {},
     )
 
 

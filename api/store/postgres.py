@@ -177,6 +177,14 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         """,
     ),
     *incident_migrations("BIGINT", "DOUBLE PRECISION", "BYTEA"),
+    (
+        1801,
+        # Open311 media_url and attribute[code] answers of a report (issue 18's range).
+        """
+        ALTER TABLE reports ADD COLUMN media_url TEXT;
+        ALTER TABLE reports ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}'
+        """,
+    ),
 )
 
 _COPY_EVENTS = f"COPY events ({_EVENT_COLS}) FROM STDIN".encode()

@@ -161,6 +161,14 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         """,
     ),
     *incident_migrations("INTEGER", "REAL", "BLOB"),
+    (
+        1801,
+        # Open311 media_url and attribute[code] answers of a report (issue 18's range).
+        """
+        ALTER TABLE reports ADD COLUMN media_url TEXT;
+        ALTER TABLE reports ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}'
+        """,
+    ),
 )
 
 _INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLS}) VALUES ({', '.join('?' * _N_EVENT_COLS)})"

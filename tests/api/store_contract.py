@@ -291,6 +291,8 @@ def test_reports_round_trip(store: Store) -> None:
         requested_at=T0,
         updated_at=T0,
         contact={"email": "a@example.org"},
+        media_url="https://example.org/rac.jpg",
+        attributes={"severity": "serious"},
     )
     store.submit_report(r).result(timeout=30)
     store.submit_report(replace(r, request_id="R-2", requested_at=T0 + timedelta(hours=1))).result(timeout=30)

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.settings import DataSettings, Settings
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected)
-from tests.api.test_events_support import assert_error_shape
+from tests.api.test_events_support import assert_error_shape, assert_georeport_error
 from tests.support.auth import key_headers
 from tests.support.events import event, now_iso
 from twin.city import City
@@ -220,8 +220,8 @@ def test_times_out_of_range_are_422_not_500(client: TestClient, connected: list[
     assert_error_shape(client.get("/events", params={"until": "9999-12-31T23:59:59-05:00"}), 422, "until")
     r = client.post(f"/cameras/{connected[0]}/heartbeat", json={"at": ancient})
     assert_error_shape(r, 422, "at")
-    assert_error_shape(
-        client.get("/open311/v2/requests.json", params={"start_date": ancient}), 422, "start_date"
+    assert_georeport_error(
+        client.get("/open311/v2/requests.json", params={"start_date": ancient}), 400, "start_date"
     )
 
 

@@ -141,8 +141,9 @@ def test_bus_bursts_are_bounded_in_messages_and_drops_counted() -> None:
         chunk = await everything.next_chunk()
         frames = chunk.split(b"\n\n")[:-1]
         assert len(frames) == 10
-        assert frames[0] == b'event: event\ndata: {"i":0}'
-        assert frames[9] == b'event: event\ndata: {"i":1}'  # the first two of the second burst
+        assert frames[0] == f'id: {bus.run}-1\nevent: event\ndata: {{"i":0}}'.encode()
+        # the first two of the second burst
+        assert frames[9] == f'id: {bus.run}-10\nevent: event\ndata: {{"i":1}}'.encode()
         assert everything.pending == 0
         fire = await only_fire.next_chunk()
         assert fire.count(b"event: event\n") == 8

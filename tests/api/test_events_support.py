@@ -75,6 +75,18 @@ def assert_error_shape(r: Any, status: int, field: str | None = None) -> dict[st
     return body
 
 
+def assert_georeport_error(r: Any, status: int, field: str | None = None) -> list[dict[str, Any]]:
+    """Assert an Open311 error: the status, GeoReport's ``[{code, description}]``, the field named first."""
+    assert r.status_code == status, r.text
+    body: list[dict[str, Any]] = json.loads(r.text, parse_constant=_no_constant)
+    assert isinstance(body, list), body
+    assert body
+    assert all(set(e) == {"code", "description"} and e["code"] == status for e in body), body
+    if field is not None:
+        assert any(e["description"].startswith(field) for e in body), body
+    return body
+
+
 Post = Callable[..., Any]
 
 

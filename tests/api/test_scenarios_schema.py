@@ -18,13 +18,8 @@ from api.app import create_app
 from api.services.jobs import JobManager
 from api.settings import DataSettings, JobSettings, Settings
 from tests.api.test_scenarios import toy_work
+from tests.support import toml_body  # noqa: F401  (registers the TOML body serializer)
 from tests.support.auth import key_headers
-
-
-@schemathesis.serializer("application/toml")
-def _toml(ctx: Any, value: Any) -> bytes:
-    # The OpenAPI declares a TOML body as a string: send it as UTF-8 text.
-    return str(value).encode("utf-8")
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ from api.settings import Settings
 from api.store import default_dsn, open_store
 from api.store.base import now_utc
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city, client, connected)
-from tests.api.test_events_support import assert_error_shape
+from tests.api.test_events_support import assert_error_shape, assert_georeport_error
 from tests.support.auth import key_headers, store_key
 from tests.support.events import event, now_iso
 from tests.support.servers import free_port
@@ -220,9 +220,9 @@ def test_public_cells_hide_categories_under_the_threshold(client: TestClient, co
 def test_a_citizen_cannot_label_a_report_synthetic(client: TestClient) -> None:
     report = {"service_code": "road_damage", "lat": 21.8478, "long": 106.7578, "description": "Ổ gà lớn"}
     citizen = key_headers(client.app, "reporter", "citizen app")
-    body = assert_error_shape(
+    body = assert_georeport_error(
         client.post("/open311/v2/requests.json", json={**report, "synthetic": True}, headers=citizen),
-        422,
+        400,
         "synthetic",
     )
     assert "replayer" in json.dumps(body)
