@@ -38,6 +38,12 @@ Per step the kernel visits each link a constant number of times and each vehicle
 the head of a queue, so vehicles in transit cost nothing (queues are linked lists threaded through
 the vehicle arrays). Link FIFOs hold mixed traffic: passenger-car units (PCU) measure storage and
 capacity, each vehicle keeps its own free speed.
+
+The stepping functions are compiled without numba's runtime (``_nrt=False``): they allocate
+nothing, and with the runtime on every call and every array read through the state groups paid an
+atomic reference-count increment and decrement (measured with perf: ~40 % of the kernel's time at
+light load, in ``NRT_incref``/``NRT_decref``; the flag is the one numba's maintainers use for this,
+numba issue #2350). Results are bit-identical; the kernel runs about 2× faster.
 """
 
 from __future__ import annotations
@@ -158,7 +164,7 @@ class Stats(NamedTuple):
     queue_every: int  #: queue sampling interval, steps
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, inline="always", _nrt=False)
 def _xorshift(state: npt.NDArray[np.uint64]) -> np.uint64:
     x = state[0]
     x ^= (x << np.uint64(13)) & np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -168,7 +174,7 @@ def _xorshift(state: npt.NDArray[np.uint64]) -> np.uint64:
     return np.uint64(x)
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, inline="always", _nrt=False)
 def _turn_kind(b_in: float, b_out: float) -> int:
     """Return the movement from bearing `b_in` to `b_out`: TURN_STRAIGHT, TURN_RIGHT, TURN_LEFT or TURN_U."""
     d = b_out - b_in
@@ -186,12 +192,12 @@ def _turn_kind(b_in: float, b_out: float) -> int:
     return TURN_RIGHT if d > 0.0 else TURN_LEFT
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, inline="always", _nrt=False)
 def _turn_delay(b_in: float, b_out: float, delays: F8) -> float:
     return float(delays[_turn_kind(b_in, b_out)])
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, inline="always", _nrt=False)
 def _receiving(li: int, s: int, lk: Links, ls: LinkState) -> float:
     """Return the free storage of link `li` at step `s` (PCU): N_down(t - L/w) + storage - N_up(t)."""
     n = lk.hist_len[li]
@@ -200,7 +206,7 @@ def _receiving(li: int, s: int, lk: Links, ls: LinkState) -> float:
     return float(lagged + lk.storage[li] - ls.n_up[li])
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, inline="always", _nrt=False)
 def _choose(li: int, node: int, row: int, s: int, lk: Links, ls: LinkState, ctl: Control) -> int:  # noqa: PLR0917
     """Return the next link out of `node` that minimises turn + link cost + cost-to-destination.
 
@@ -240,7 +246,7 @@ def _choose(li: int, node: int, row: int, s: int, lk: Links, ls: LinkState, ctl:
     return best
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, inline="always", _nrt=False)
 def _crossing_held(  # noqa: PLR0917
     nd: int, g: int, s: int, t: float, x_busy: F8, x_since: I8, x_seen: I8
 ) -> bool:
@@ -265,7 +271,7 @@ def _crossing_held(  # noqa: PLR0917
     return held
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def _jump(  # noqa: PLR0917
     h: int, nl: int, s: int, veh: F8, lk: Links, ls: LinkState, ctl: Control
 ) -> tuple[int, float, float]:
@@ -294,7 +300,7 @@ def _jump(  # noqa: PLR0917
     return -2, 0.0, 0.0
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, inline="always", _nrt=False)
 def _append(li: int, h: int, lk: Links, ls: LinkState, veh: F8) -> None:
     """Put vehicle `h` (its V_READY set) into the queue of link `li`.
 
@@ -324,7 +330,7 @@ def _append(li: int, h: int, lk: Links, ls: LinkState, veh: F8) -> None:
         ls.n_creep[li] += 1
 
 
-@nb.njit(cache=True, inline="always")
+@nb.njit(cache=True, inline="always", _nrt=False)
 def _unlink(li: int, h: int, prev: int, ls: LinkState, veh: F8) -> None:
     """Take vehicle `h` (behind `prev`, -1 at the head) out of the queue of link `li`."""
     nxt = int(veh[h, V_NEXT])
@@ -341,7 +347,7 @@ def _unlink(li: int, h: int, prev: int, ls: LinkState, veh: F8) -> None:
         ls.n_creep[li] -= 1
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def _leave(  # noqa: PLR0917  (numba: positional arguments only)
     li: int,
     h: int,
@@ -415,7 +421,7 @@ def _leave(  # noqa: PLR0917  (numba: positional arguments only)
     return True
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def _filter(  # noqa: PLR0917
     li: int,
     h: int,
@@ -461,7 +467,7 @@ def _filter(  # noqa: PLR0917
     return False
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, _nrt=False)
 def advance(  # noqa: PLR0917
     step0: int, n_steps: int, dt: float, lk: Links, ls: LinkState, fl: Vehicles, ctl: Control, st: Stats
 ) -> None:
