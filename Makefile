@@ -27,7 +27,7 @@ system:
 
 .venv/.stamp: pyproject.toml requirements.lock | $(UV)
 	test -x $(PY) || $(UV) venv -q --python 3.11 .venv
-	$(UV) pip sync -q --python $(PY) requirements.lock
+	$(UV) pip sync -q --compile-bytecode --python $(PY) requirements.lock
 	$(UV) pip install -q --python $(PY) --no-deps -e .
 	touch $@
 
@@ -64,7 +64,7 @@ reliability: setup data
 
 lock: | $(UV)
 	$(UV) pip compile -q pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
-	$(UV) pip sync -q --python $(PY) requirements.lock
+	$(UV) pip sync -q --compile-bytecode --python $(PY) requirements.lock
 	$(UV) pip install -q --python $(PY) --no-deps -e .
 	touch .venv/.stamp
 

@@ -23,7 +23,13 @@ Also: agent steps per second on the Lạng Sơn network (100k agents walking rou
 idiomatic mesa 3 model, and a Lạng Sơn morning peak.
 
 Run: ``flock /tmp/twin-heavy.lock .venv/bin/python -m bench.run_all traffic``
-(``TRAFFIC_BENCH_QUICK=1``: only the 15×15 grid and the Lạng Sơn rows).
+(``TRAFFIC_BENCH_QUICK=1``: only the 15×15 grid and the Lạng Sơn rows; ``TRAFFIC_BENCH_LEVELS=light``
+(comma-separated levels): only those grid cells and the cold start, written to
+``bench/results/traffic_<levels>.json`` so the full table stays).
+
+Each grid cell also reports the whole process of each tool (imports, building the network and
+trips, the run): ours pays there for numba's start-up and loading its cached kernels, UXsim for
+importing its C++ extension and pandas/matplotlib.
 """
 
 from __future__ import annotations
@@ -384,24 +390,26 @@ def langson_peak(seed: int = 2025) -> dict[str, Any]:
 # -- main -------------------------------------------------------------------------------------------
 def grid_cell(rows: int, level: str, n: int, seed: int = 1) -> list[Row]:
     """Run ours and the three peer settings on one grid workload; return the rows of the table."""
-    ours, _, m_ours = isolated(run_ours, rows, n, seed)
-    runs: list[tuple[str, dict[str, Any], float]] = []
+    ours, proc_ours, m_ours = isolated(run_ours, rows, n, seed)
+    runs: list[tuple[str, dict[str, Any], float, float]] = []
     for name, harmonised in ((UXSIM_DEFAULTS, False), (UXSIM_HARMONISED, True)):
-        ux, _, m_ux = isolated(run_uxsim, rows, n, seed, HORIZON_S, WINDOW_S, True, harmonised)
-        runs.append((name, ux, m_ux))
-    su, _, _ = isolated(run_sumo, rows, n, seed)
-    runs.append((SUMO_NAME, su, float(su["peak_mem_mb"])))
+        ux, proc_ux, m_ux = isolated(run_uxsim, rows, n, seed, HORIZON_S, WINDOW_S, True, harmonised)
+        runs.append((name, ux, m_ux, proc_ux))
+    su, proc_su, _ = isolated(run_sumo, rows, n, seed)
+    runs.append((SUMO_NAME, su, float(su["peak_mem_mb"]), proc_su))
     print(f"{rows}x{rows} {level} {n:,}: ours {ours}", flush=True)
-    for name, r, _ in runs:
+    for name, r, _, _ in runs:
         print(f"  {name}: {r}", flush=True)
     common = {"workload": f"{rows}x{rows} grid, {n:,} trips over 1 h, 2 h simulated", "level": level}
     label = f"traffic {rows}x{rows} {level} ({n // 1000}k trips)"
     out: list[Row] = []
-    for name, r, mem in runs:
+    for name, r, mem, proc in runs:
         extra = {**common, "ours_run": ours, "peer_run": r}
         out += [
             Row(f"{label}: wall (incl. routing)", ours["wall_s"], name, r["wall_s"], "s", "lower",
                 m_ours, mem, extra),
+            Row(f"{label}: whole process (imports, set-up, run)", proc_ours, name, proc, "s", "lower",
+                m_ours, mem, common),
             Row(f"{label}: peak memory", m_ours, name, mem, "MB", "lower", m_ours, mem, common),
             Row(f"{label}: completed share", ours["completed_share"], name, r["completed_share"], "share",
                 "closer to 1", None, None, common),
@@ -416,6 +424,8 @@ def grid_cell(rows: int, level: str, n: int, seed: int = 1) -> list[Row]:
 def main() -> None:
     """Run every traffic comparison and write ``bench/results/traffic.json``."""
     quick = os.environ.get("TRAFFIC_BENCH_QUICK") == "1"
+    only = [lv for lv in os.environ.get("TRAFFIC_BENCH_LEVELS", "").split(",") if lv]
+    name = "traffic_" + "_".join(only) if only else "traffic"
     cold, _, _ = isolated(cold_start)
     isolated(warm_up)
     results: list[Row] = []
@@ -423,8 +433,14 @@ def main() -> None:
         if quick and rows != 15:
             continue
         for level, n in levels.items():
+            if only and level not in only:
+                continue
             results += grid_cell(rows, level, n)
-            write_results("traffic", results)
+            write_results(name, results)
+    if only:
+        results.append(_cold_row(cold))
+        print(write_results(name, results))
+        return
     n_agents = 20_000 if quick else 100_000
     mw, _, m_mesa = isolated(mesa_walk, n_agents, 60, 1)
     ol, _, m_ol = isolated(ours_langson, n_agents, 1)
@@ -442,12 +458,16 @@ def main() -> None:
         Row("traffic Lạng Sơn morning peak: wall", peak["wall_s"], "real time (3 h simulated)", 10_800.0, "s",
             "lower", m_peak, None, {"kpis": peak})
     )  # fmt: skip
-    results.append(
-        Row("traffic first run: JIT compile of the kernels (empty numba cache)", cold["cold_s"],
-            "same run with the cache warm", cold["warm_s"], "s", "lower", None, None,
-            {"note": "tiny 4x4 run: the cold figure is the compile cost paid once per installation"})
-    )  # fmt: skip
+    results.append(_cold_row(cold))
     print(write_results("traffic", results))
+
+
+def _cold_row(cold: dict[str, float]) -> Row:
+    return Row(
+        "traffic first run: JIT compile of the kernels (empty numba cache)", cold["cold_s"],
+        "same run with the cache warm", cold["warm_s"], "s", "lower", None, None,
+        {"note": "tiny 4x4 run: the cold figure is the compile cost paid once per installation"},
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

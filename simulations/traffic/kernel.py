@@ -38,12 +38,19 @@ Per step the kernel visits each link a constant number of times and each vehicle
 the head of a queue, so vehicles in transit cost nothing (queues are linked lists threaded through
 the vehicle arrays). Link FIFOs hold mixed traffic: passenger-car units (PCU) measure storage and
 capacity, each vehicle keeps its own free speed.
+
+The stepping functions are compiled without numba's runtime (``_nrt=False``): they allocate
+nothing, and with the runtime on every call and every array read through the state groups paid an
+atomic reference-count increment and decrement (measured with perf: ~40 % of the kernel's time at
+light load, in ``NRT_incref``/``NRT_decref``; the flag is the one numba's maintainers use for this,
+numba issue #2350). Results are bit-identical; the kernel runs about 2× faster.
 """
 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypeVar, cast
 
 import numba as nb
 import numpy as np
@@ -74,6 +81,16 @@ N_COUNTERS = 6
 F8 = npt.NDArray[np.float64]
 I8 = npt.NDArray[np.int64]
 B1 = npt.NDArray[np.bool_]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _stepping(*, inline: bool = False) -> Callable[[_F], _F]:
+    """Return numba's decorator for a stepping function: cached, compiled without the runtime."""
+    opts: dict[str, Any] = {"cache": True, "_nrt": False}  # see the module docstring
+    if inline:
+        opts["inline"] = "always"
+    return cast("Callable[[_F], _F]", nb.njit(**opts))
 
 
 class Links(NamedTuple):
@@ -158,7 +175,7 @@ class Stats(NamedTuple):
     queue_every: int  #: queue sampling interval, steps
 
 
-@nb.njit(cache=True, inline="always")
+@_stepping(inline=True)
 def _xorshift(state: npt.NDArray[np.uint64]) -> np.uint64:
     x = state[0]
     x ^= (x << np.uint64(13)) & np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -168,7 +185,7 @@ def _xorshift(state: npt.NDArray[np.uint64]) -> np.uint64:
     return np.uint64(x)
 
 
-@nb.njit(cache=True, inline="always")
+@_stepping(inline=True)
 def _turn_kind(b_in: float, b_out: float) -> int:
     """Return the movement from bearing `b_in` to `b_out`: TURN_STRAIGHT, TURN_RIGHT, TURN_LEFT or TURN_U."""
     d = b_out - b_in
@@ -186,12 +203,12 @@ def _turn_kind(b_in: float, b_out: float) -> int:
     return TURN_RIGHT if d > 0.0 else TURN_LEFT
 
 
-@nb.njit(cache=True, inline="always")
+@_stepping(inline=True)
 def _turn_delay(b_in: float, b_out: float, delays: F8) -> float:
     return float(delays[_turn_kind(b_in, b_out)])
 
 
-@nb.njit(cache=True, inline="always")
+@_stepping(inline=True)
 def _receiving(li: int, s: int, lk: Links, ls: LinkState) -> float:
     """Return the free storage of link `li` at step `s` (PCU): N_down(t - L/w) + storage - N_up(t)."""
     n = lk.hist_len[li]
@@ -200,7 +217,7 @@ def _receiving(li: int, s: int, lk: Links, ls: LinkState) -> float:
     return float(lagged + lk.storage[li] - ls.n_up[li])
 
 
-@nb.njit(cache=True, inline="always")
+@_stepping(inline=True)
 def _choose(li: int, node: int, row: int, s: int, lk: Links, ls: LinkState, ctl: Control) -> int:  # noqa: PLR0917
     """Return the next link out of `node` that minimises turn + link cost + cost-to-destination.
 
@@ -240,7 +257,7 @@ def _choose(li: int, node: int, row: int, s: int, lk: Links, ls: LinkState, ctl:
     return best
 
 
-@nb.njit(cache=True, inline="always")
+@_stepping(inline=True)
 def _crossing_held(  # noqa: PLR0917
     nd: int, g: int, s: int, t: float, x_busy: F8, x_since: I8, x_seen: I8
 ) -> bool:
@@ -265,7 +282,7 @@ def _crossing_held(  # noqa: PLR0917
     return held
 
 
-@nb.njit(cache=True)
+@_stepping()
 def _jump(  # noqa: PLR0917
     h: int, nl: int, s: int, veh: F8, lk: Links, ls: LinkState, ctl: Control
 ) -> tuple[int, float, float]:
@@ -294,7 +311,7 @@ def _jump(  # noqa: PLR0917
     return -2, 0.0, 0.0
 
 
-@nb.njit(cache=True, inline="always")
+@_stepping(inline=True)
 def _append(li: int, h: int, lk: Links, ls: LinkState, veh: F8) -> None:
     """Put vehicle `h` (its V_READY set) into the queue of link `li`.
 
@@ -324,7 +341,7 @@ def _append(li: int, h: int, lk: Links, ls: LinkState, veh: F8) -> None:
         ls.n_creep[li] += 1
 
 
-@nb.njit(cache=True, inline="always")
+@_stepping(inline=True)
 def _unlink(li: int, h: int, prev: int, ls: LinkState, veh: F8) -> None:
     """Take vehicle `h` (behind `prev`, -1 at the head) out of the queue of link `li`."""
     nxt = int(veh[h, V_NEXT])
@@ -341,7 +358,7 @@ def _unlink(li: int, h: int, prev: int, ls: LinkState, veh: F8) -> None:
         ls.n_creep[li] -= 1
 
 
-@nb.njit(cache=True)
+@_stepping()
 def _leave(  # noqa: PLR0917  (numba: positional arguments only)
     li: int,
     h: int,
@@ -415,7 +432,7 @@ def _leave(  # noqa: PLR0917  (numba: positional arguments only)
     return True
 
 
-@nb.njit(cache=True)
+@_stepping()
 def _filter(  # noqa: PLR0917
     li: int,
     h: int,
@@ -461,7 +478,7 @@ def _filter(  # noqa: PLR0917
     return False
 
 
-@nb.njit(cache=True)
+@_stepping()
 def advance(  # noqa: PLR0917
     step0: int, n_steps: int, dt: float, lk: Links, ls: LinkState, fl: Vehicles, ctl: Control, st: Stats
 ) -> None:
