@@ -326,7 +326,7 @@ def test_simulation_overlay_and_difference_map(view: Page, server: Server) -> No
     _wait_done(server, b)
     view.page.focus("#sel-run")
     view.page.wait_for_function(f"!!document.querySelector('#sel-run option[value=\"{b}\"]')")
-    view.page.select_option("#sel-run", a)
+    view.page.select_option("#sel-run", b)
     view.page.wait_for_function(
         "window.__viewer.scenario.mode === 'series' && window.__viewer.scenario.shown.length > 0"
     )
@@ -347,9 +347,10 @@ def test_simulation_overlay_and_difference_map(view: Page, server: Server) -> No
     assert view.page.inner_text("#sim-label").endswith("07:30")
     assert view.page.evaluate(colour) != early
     view.screenshot("viewer-scenario-link-speeds")
-    # The H3 difference map of the two runs: b − a of the link volumes is positive everywhere.
+    # The H3 difference map: the shown run (b, the scenario) minus the compared run (a, the baseline)
+    # of the link volumes is positive everywhere.
     view.page.focus("#sel-compare")
-    view.page.select_option("#sel-compare", b)
+    view.page.select_option("#sel-compare", a)
     view.page.wait_for_function("window.__viewer.compare.cells.length > 0")
     view.page.select_option("#sel-compare-metric", "volume_veh_delta")
     view.page.wait_for_function("window.__viewer.compare.metric === 'volume_veh_delta'")
