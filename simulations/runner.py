@@ -29,7 +29,7 @@ import pandas as pd
 from pydantic import BaseModel, ValidationError
 
 from simulations import registry
-from simulations.documents import input_error
+from simulations.documents import did_you_mean, input_error
 from simulations.results import Progress, RunResult, Simulation, mean_ci
 from twin.errors import InputError, TwinError
 
@@ -53,7 +53,9 @@ class UnknownParameterError(InputError):
 
 
 # -- parameter overrides -------------------------------------------------------------------------
-def apply_overrides(params: Any, overrides: Mapping[str, Any]) -> Any:
+def apply_overrides(
+    params: Any, overrides: Mapping[str, Any], *, hint: str = "check the swept values"
+) -> Any:
     """Return a copy of `params` with dotted-path `overrides` applied (the input is never mutated).
 
     Parameters
@@ -62,6 +64,8 @@ def apply_overrides(params: Any, overrides: Mapping[str, Any]) -> Any:
         A pydantic model (frozen or not) or a plain mapping.
     overrides
         Dotted path → new value, e.g. ``{"demand.trips": 20000, "closures": ["QL1A"]}``.
+    hint
+        The hint of a validation error (a sweep's by default; a scenario passes its own).
 
     Returns
     -------
@@ -86,7 +90,7 @@ def apply_overrides(params: Any, overrides: Mapping[str, Any]) -> Any:
     try:
         return type(params).model_validate(data)
     except ValidationError as e:
-        err = input_error(e, hint="check the swept values")
+        err = input_error(e, hint=hint, model=type(params))
         if err.field == "input":
             raise InputError(next(iter(overrides)), err.reason, err.hint) from None
         raise err from None
@@ -101,7 +105,7 @@ def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
             where = ".".join(keys[: i + 1])
             raise UnknownParameterError(
                 path,
-                f"no parameter {where!r}",
+                f"no parameter {where!r}{did_you_mean(key, known, '.'.join(keys[:i]) + '.' if i else '')}",
                 hint=f"known names here: {', '.join(map(str, known))}" if known else None,
             )
         if i == len(keys) - 1:

@@ -1,4 +1,4 @@
-"""`twin scenario run|sweep|compare|list`: planners' scenarios from the command line, with progress.
+"""`twin scenario run|validate|sweep|compare|list`: planners' scenarios from the command line, with progress.
 
 Runs are recorded in the same store as the API's jobs (``$TWIN_STORE_DSN``, default the SQLite file
 under ``$TWIN_STATE_DIR``) and their results under ``$TWIN_STATE_DIR/scenarios/``, so a scenario run
@@ -147,9 +147,11 @@ def run(
 ) -> None:
     """Run a scenario (every simulation × every seed), store its results and print its KPIs."""
     from api.services.jobs import run_here
-    from simulations.scenario import ScenarioSpec
+    from simulations.scenario import ScenarioSpec, mode_split_notes
 
     spec = ScenarioSpec.from_file(file)  # validated once; runs as it is
+    for note in mode_split_notes(spec):
+        console.print(f"note: {note}")
     settings = Settings()
     state = state_dir or settings.state_dir
     data = data_dir or settings.data.dir
@@ -170,6 +172,37 @@ def run(
             for t in _compare_table(f"scenario {ids[-1]} − baseline {ids[0]}", base.compare(result)):
                 console.print(t)
     typer.echo(ids[-1])
+
+
+@scenario_app.command("validate")
+@friendly
+def validate(
+    file: Annotated[Path, typer.Argument(help="Scenario spec (.toml or .json).", dir_okay=False)],
+    data_dir: DataDir = None,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Check the file only, not its roads against the city network.")
+    ] = False,
+) -> None:
+    """Check a scenario file as a run would (same messages as the API), without running it.
+
+    Road names, link ids and areas are checked against the city network unless --offline.
+    """
+    from api.services import scenarios
+    from simulations.scenario import ScenarioSpec, mode_split_notes
+
+    spec = ScenarioSpec.from_file(file)
+    settings = Settings()
+    if not offline:
+        city = scenarios.city_for(spec, data_dir or settings.data.dir, settings.h3_res)
+        spec.resolve(city.network, res=city.res)
+        for label, ids in spec.closures(city.network):
+            console.print(f"closure {label!r}: {len(ids)} links")
+    for note in mode_split_notes(spec):
+        console.print(f"note: {note}")
+    console.print(
+        f"[green]valid[/] {spec.name!r}: {', '.join(spec.kinds)}, seeds {list(spec.seeds)}, "
+        f"{len(spec.changes)} change(s)"
+    )
 
 
 @scenario_app.command("sweep")

@@ -300,3 +300,17 @@ def open_viewer(chromium: Any, url: str, *, width: int = 1280, height: int = 800
         page.goto(f"{url}/{query}")
     page.wait_for_selector('body[data-ready="1"]', state="attached", timeout=60_000)
     return Page(page, requests)
+
+
+def wait_done(server: Server, job_id: str, limit_s: float = 300.0) -> None:
+    """Wait for scenario job `job_id` to finish (`limit_s`: a safety limit for a stuck job, not a timing
+    assertion; the shared machine may be slow)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        body = httpx.get(f"{server.url}/scenarios/{job_id}", timeout=10, headers=server.headers).json()
+        assert "status" in body, body
+        if body["status"] == "done":
+            return
+        assert body["status"] in ("queued", "running"), body
+        time.sleep(0.1)
+    pytest.fail(f"scenario job {job_id} did not finish")

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, Link, Page, Server, open_viewer
+from tests.e2e.conftest import ARTIFACTS, Link, Page, Server, open_viewer, wait_done
 from tests.e2e.test_export_offline import leaks, open_file
 
 pytestmark = pytest.mark.browser
@@ -304,26 +304,14 @@ def _submit(server: Server, name: str, multiplier: float) -> str:
     return str(r.json()["id"])
 
 
-def _wait_done(server: Server, job_id: str) -> None:
-    deadline = time.monotonic() + 90  # a safety limit for a stuck job, not a timing assertion
-    while time.monotonic() < deadline:
-        body = httpx.get(f"{server.url}/scenarios/{job_id}", timeout=10, headers=server.headers).json()
-        assert "status" in body, body
-        if body["status"] == "done":
-            return
-        assert body["status"] in ("queued", "running"), body
-        time.sleep(0.1)
-    pytest.fail(f"scenario job {job_id} did not finish")
-
-
 def test_simulation_overlay_and_difference_map(view: Page, server: Server) -> None:
     server.require(
         "POST /scenarios", "GET /scenarios/{job_id}/layers/{name}", "GET /scenarios/{a}/compare/{b}"
     )
     a = _submit(server, "Cơ sở", 1.0)
     b = _submit(server, "Nhu cầu +50 %", 1.5)
-    _wait_done(server, a)
-    _wait_done(server, b)
+    wait_done(server, a)
+    wait_done(server, b)
     view.page.focus("#sel-run")
     view.page.wait_for_function(f"!!document.querySelector('#sel-run option[value=\"{b}\"]')")
     view.page.select_option("#sel-run", b)
