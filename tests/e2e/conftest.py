@@ -314,3 +314,13 @@ def wait_done(server: Server, job_id: str, limit_s: float = 300.0) -> None:
         assert body["status"] in ("queued", "running"), body
         time.sleep(0.1)
     pytest.fail(f"scenario job {job_id} did not finish")
+
+
+def show_difference(p: Page, baseline: str, metric: str) -> list[float]:
+    """Compare the shown run with `baseline` in the viewer, pick `metric`; return the drawn cell values."""
+    p.page.focus("#sel-compare")
+    p.page.select_option("#sel-compare", baseline)
+    p.page.wait_for_function("window.__viewer.compare.cells.length > 0 && !!window.__viewer.compare.doc")
+    p.page.select_option("#sel-compare-metric", metric)
+    p.page.wait_for_function(f"window.__viewer.compare.metric === '{metric}'")
+    return [float(v) for v in p.state("S.compare.cells.map(d => d.value)")]

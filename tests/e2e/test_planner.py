@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from api.cli.base import app
 from simulations.results import format_value
 from tests.e2e.app_factory import BRIDGE, BRIDGE_NAME
-from tests.e2e.conftest import ARTIFACTS, Page, Server, open_viewer, wait_done
+from tests.e2e.conftest import ARTIFACTS, Page, Server, open_viewer, show_difference, wait_done
 
 CLOSED = (233, 30, 200)  # viewer/src/layers.js CLOSED_COLOR
 # The stand-in's bridge links 8 and 9 lie in its second row, third and fourth column (app_factory).
@@ -101,12 +101,7 @@ def test_a_closed_bridge_is_drawn_closed_and_the_kpi_table_matches_the_cli(
         assert before == 0, before
 
         # The difference map: scenario − baseline; the bridge carries fewer vehicles, in "veh".
-        p.page.focus("#sel-compare")
-        p.page.select_option("#sel-compare", baseline)
-        p.page.wait_for_function("window.__viewer.compare.cells.length > 0 && !!window.__viewer.compare.doc")
-        p.page.select_option("#sel-compare-metric", "volume_veh_delta")
-        p.page.wait_for_function("window.__viewer.compare.metric === 'volume_veh_delta'")
-        values = p.state("S.compare.cells.map(d => d.value)")
+        values = show_difference(p, baseline, "volume_veh_delta")
         assert values
         assert all(v < 0 for v in values)  # only the bridge lost traffic: the sign of scenario − baseline
         assert p.state("S.compare.doc.a.id") == baseline

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, Link, Page, Server, open_viewer, wait_done
+from tests.e2e.conftest import ARTIFACTS, Link, Page, Server, open_viewer, show_difference, wait_done
 from tests.e2e.test_export_offline import leaks, open_file
 
 pytestmark = pytest.mark.browser
@@ -337,12 +337,7 @@ def test_simulation_overlay_and_difference_map(view: Page, server: Server) -> No
     view.screenshot("viewer-scenario-link-speeds")
     # The H3 difference map: the shown run (b, the scenario) minus the compared run (a, the baseline)
     # of the link volumes is positive everywhere.
-    view.page.focus("#sel-compare")
-    view.page.select_option("#sel-compare", a)
-    view.page.wait_for_function("window.__viewer.compare.cells.length > 0")
-    view.page.select_option("#sel-compare-metric", "volume_veh_delta")
-    view.page.wait_for_function("window.__viewer.compare.metric === 'volume_veh_delta'")
-    values = view.state("S.compare.cells.map(d => d.value)")
+    values = show_difference(view, a, "volume_veh_delta")
     assert values
     assert all(v > 0 for v in values)
     # Known answer: the volumes sum to 100·(1+…+24)·(1.5 − 1.0) = 15,000 over all cells.
