@@ -10,7 +10,10 @@ Scenario files write it as, for instance::
     start_s = 64800          # 18:00 on the first day
     end_s = 86400
 
-Both simulations resolve a closure against a `twin.network.RoadNetwork` with `closed_links`.
+Both simulations resolve a closure against a `twin.network.RoadNetwork` with `closed_links`, and
+every way of naming a road in a scenario (a scenario's ``close`` change, the traffic model's link
+selectors) goes through `links_named`: by name or by alias (the ``ref`` column, e.g. ``QL1A``),
+ignoring case, spaces and dots, with a "did you mean" for a typo.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy.typing as npt
 import shapely
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from simulations.documents import did_you_mean
 from twin.errors import InputError
 from twin.network import RoadNetwork
 
@@ -116,3 +120,42 @@ def closed_links(
     if not parts:
         return np.zeros(0, dtype=np.int64)
     return np.unique(np.concatenate(parts))
+
+
+def norm_name(name: str) -> str:
+    """Return a road name as compared: case-folded, without spaces and dots (``Q.L. 1A`` = ``ql1a``)."""
+    return "".join(name.casefold().split()).replace(".", "")
+
+
+#: Columns of the links that name a road: its name, then its aliases.
+NAME_COLUMNS = ("name", "ref")
+
+
+def road_names(network: RoadNetwork) -> list[str]:
+    """Return the distinct names and aliases of the network's roads, sorted."""
+    cols = [c for c in NAME_COLUMNS if c in network.links.columns]
+    return sorted({str(v) for c in cols for v in network.links[c] if isinstance(v, str) and v.strip()})
+
+
+def links_named(network: RoadNetwork, name: str, field: str) -> npt.NDArray[np.bool_]:
+    """Return which links carry road `name` (its name or an alias contains it, `norm_name`).
+
+    Raises
+    ------
+    InputError
+        On `field` when no link carries it, with the closest known name ("did you mean").
+    """
+    key = norm_name(name)
+    hit = np.zeros(network.n_links, dtype=bool)
+    if key:
+        for col in (c for c in NAME_COLUMNS if c in network.links.columns):
+            values = [norm_name(v) if isinstance(v, str) else "" for v in network.links[col]]
+            hit |= np.array([bool(v) and key in v for v in values], dtype=bool)
+    if not hit.any():
+        known = road_names(network)
+        raise InputError(
+            field,
+            f"no road named {name!r} in the network{did_you_mean(name, known)}",
+            hint=f"named roads include: {', '.join(known[:12])}" if known else "close by links or area",
+        )
+    return hit

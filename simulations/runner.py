@@ -18,25 +18,19 @@ from __future__ import annotations
 
 import copy
 import itertools
-import math
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
-import geopandas as gpd
-import numpy as np
 import pandas as pd
-import shapely
 from pydantic import BaseModel, ValidationError
 
 from simulations import registry
-from simulations.documents import input_error
-from simulations.results import Progress, RunResult, Simulation
-from twin import h3grid, provenance
-from twin.crs import WGS84
+from simulations.documents import did_you_mean, input_error
+from simulations.results import Progress, RunResult, Simulation, mean_ci
 from twin.errors import InputError, TwinError
 
 if TYPE_CHECKING:
@@ -48,8 +42,6 @@ R = TypeVar("R")
 
 #: Column holding the seed in run tables.
 SEED = "seed"
-#: Confidence level of the aggregated intervals.
-CONFIDENCE = 0.95
 
 
 class CancelledError(TwinError):
@@ -61,7 +53,9 @@ class UnknownParameterError(InputError):
 
 
 # -- parameter overrides -------------------------------------------------------------------------
-def apply_overrides(params: Any, overrides: Mapping[str, Any]) -> Any:
+def apply_overrides(
+    params: Any, overrides: Mapping[str, Any], *, hint: str = "check the swept values"
+) -> Any:
     """Return a copy of `params` with dotted-path `overrides` applied (the input is never mutated).
 
     Parameters
@@ -70,6 +64,8 @@ def apply_overrides(params: Any, overrides: Mapping[str, Any]) -> Any:
         A pydantic model (frozen or not) or a plain mapping.
     overrides
         Dotted path → new value, e.g. ``{"demand.trips": 20000, "closures": ["QL1A"]}``.
+    hint
+        The hint of a validation error (a sweep's by default; a scenario passes its own).
 
     Returns
     -------
@@ -94,7 +90,7 @@ def apply_overrides(params: Any, overrides: Mapping[str, Any]) -> Any:
     try:
         return type(params).model_validate(data)
     except ValidationError as e:
-        err = input_error(e, hint="check the swept values")
+        err = input_error(e, hint=hint, model=type(params))
         if err.field == "input":
             raise InputError(next(iter(overrides)), err.reason, err.hint) from None
         raise err from None
@@ -109,7 +105,7 @@ def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
             where = ".".join(keys[: i + 1])
             raise UnknownParameterError(
                 path,
-                f"no parameter {where!r}",
+                f"no parameter {where!r}{did_you_mean(key, known, '.'.join(keys[:i]) + '.' if i else '')}",
                 hint=f"known names here: {', '.join(map(str, known))}" if known else None,
             )
         if i == len(keys) - 1:
@@ -414,26 +410,6 @@ class SweepResult(Generic[T]):
         return self.runs[self.runs["error"].notna()]
 
 
-def mean_ci(values: Iterable[float], level: float = CONFIDENCE) -> tuple[int, float, float, float, float]:
-    """Return (n, mean, std, ci_low, ci_high) of finite `values` with a Student-t interval.
-
-    With fewer than two values the interval (and the std) is NaN; with zero values everything but
-    n is NaN.
-    """
-    x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
-    n = int(x.size)
-    if n == 0:
-        return 0, math.nan, math.nan, math.nan, math.nan
-    mean = float(x.mean())
-    if n < 2:
-        return n, mean, math.nan, math.nan, math.nan
-    std = float(x.std(ddof=1))
-    from scipy import stats  # noqa: PLC0415  (scipy.stats takes ~0.8 s to import: not at service start-up)
-
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * std / math.sqrt(n)
-    return n, mean, std, mean - half, mean + half
-
-
 def aggregate(runs: pd.DataFrame, names: Sequence[str], kpis: Sequence[str]) -> pd.DataFrame:
     """Return mean, std and 95 % CI of each KPI per parameter combination (tidy, one row per KPI).
 
@@ -578,186 +554,3 @@ def sweep(
     }
     results = [o.result for o in outcomes if o.result is not None]
     return SweepResult(runs, summary, names, results, meta)
-
-
-# -- comparisons ---------------------------------------------------------------------------------
-#: Name parts (between underscores) of columns whose values add up when features share an H3 cell.
-EXTENSIVE = frozenset(
-    {"count", "flow", "veh", "vehicles", "trips", "kg", "tonnes", "volume", "km", "pcu", "overflow", "hours"}
-)
-#: Name parts that mark a column as intensive (averaged) even if it also names an extensive unit.
-INTENSIVE = frozenset(
-    {"mean", "avg", "median", "min", "max", "ratio", "share", "index", "rate", "speed", "pct"}
-)
-
-
-def is_extensive(column: str) -> bool:
-    """Return whether a column adds up over features (counts, flows, masses, distances)."""
-    parts = set(column.lower().split("_"))
-    return bool(parts & EXTENSIVE) and not parts & INTENSIVE
-
-
-def compare_kpis(
-    a: Mapping[str, Mapping[str, Any]],
-    b: Mapping[str, Mapping[str, Any]],
-    *,
-    runs_a: pd.DataFrame | None = None,
-    runs_b: pd.DataFrame | None = None,
-) -> pd.DataFrame:
-    """Return the KPI deltas b − a of two aggregated results (``name → {mean, std, n, ...}``).
-
-    When per-seed KPI tables are given (index seed, one column per KPI) and the two runs share at
-    least two seeds, the test is *paired* over the common seeds (common random numbers: the same
-    seed draws the same demand, so the difference isolates the change); otherwise a Welch t-test
-    over the two sets of seeds.
-
-    Columns: ``kpi``, ``a``, ``b``, ``delta``, ``delta_pct`` (of a; NaN when a is 0), the two 95 %
-    intervals, ``delta_ci_low``/``delta_ci_high`` (paired test only), ``test`` (paired, welch or
-    none), ``p_value`` and ``significant`` (p < 0.05; a constant non-zero difference over ≥ 2 seeds
-    is significant; with a single seed nothing is claimed). KPIs present on one side only are
-    listed with NaN on the other.
-    """
-    common: list[Any] = []
-    if runs_a is not None and runs_b is not None:
-        common = sorted(set(runs_a.index) & set(runs_b.index))
-    rows = []
-    for k in sorted(set(a) | set(b)):
-        ra, rb = a.get(k, {}), b.get(k, {})
-        ma, mb = _f(ra.get("mean")), _f(rb.get("mean"))
-        delta = mb - ma
-        pct = 100.0 * delta / abs(ma) if ma and math.isfinite(ma) else math.nan
-        dlo = dhi = math.nan
-        tol = 1e-9 * max(1.0, abs(ma) if math.isfinite(ma) else 1.0)
-        if len(common) >= 2 and runs_a is not None and runs_b is not None and k in runs_a and k in runs_b:
-            d = runs_b.loc[common, k].to_numpy(dtype=np.float64) - runs_a.loc[common, k].to_numpy(
-                dtype=np.float64
-            )
-            n, dm, dsd, dlo, dhi = mean_ci(d.tolist())
-            test = "paired"
-            if n < 2:
-                p, sig = math.nan, False
-            elif dsd <= tol:
-                p, sig = (1.0 if abs(dm) <= tol else 0.0), abs(dm) > tol
-            else:
-                from scipy import stats  # noqa: PLC0415  (slow to import)
-
-                p = float(2 * stats.t.sf(abs(dm) / (dsd / math.sqrt(n)), n - 1))
-                sig = p < 1 - CONFIDENCE
-        else:
-            sa, sb = (_f(ra.get("std")), int(ra.get("n") or 0)), (_f(rb.get("std")), int(rb.get("n") or 0))
-            p = _welch_p((ma, *sa), (mb, *sb))
-            test = "none" if math.isnan(p) else "welch"
-            if math.isnan(p):
-                # No test possible: significant only for a deterministic difference (≥ 2 seeds a
-                # side with zero spread); with a single seed the spread is unknown: nothing claimed.
-                sig = bool(math.isfinite(delta) and abs(delta) > tol and _no_spread(ra, rb))
-            else:
-                sig = bool(p < 1 - CONFIDENCE)
-        rows.append(
-            {"kpi": k, "a": ma, "b": mb, "delta": delta, "delta_pct": pct,
-             "a_ci_low": _f(ra.get("ci_low")), "a_ci_high": _f(ra.get("ci_high")),
-             "b_ci_low": _f(rb.get("ci_low")), "b_ci_high": _f(rb.get("ci_high")),
-             "delta_ci_low": dlo, "delta_ci_high": dhi, "test": test, "p_value": p, "significant": bool(sig)}
-        )  # fmt: skip
-    cols = ["kpi", "a", "b", "delta", "delta_pct", "a_ci_low", "a_ci_high", "b_ci_low", "b_ci_high"]
-    return pd.DataFrame(
-        rows, columns=[*cols, "delta_ci_low", "delta_ci_high", "test", "p_value", "significant"]
-    )
-
-
-def _f(v: Any) -> float:
-    try:
-        return float(v) if v is not None else math.nan
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def _no_spread(ra: Mapping[str, Any], rb: Mapping[str, Any]) -> bool:
-    # At least two seeds on each side and zero spread on both: a deterministic difference.
-    if int(ra.get("n") or 0) < 2 or int(rb.get("n") or 0) < 2:
-        return False
-    return _f(ra.get("std")) == 0 and _f(rb.get("std")) == 0
-
-
-def _welch_p(a: tuple[float, float, int], b: tuple[float, float, int]) -> float:
-    (ma, sa, na), (mb, sb, nb) = a, b
-    if na < 2 or nb < 2 or not all(math.isfinite(x) for x in (ma, sa, mb, sb)):
-        return math.nan
-    va, vb = sa * sa / na, sb * sb / nb
-    if va + vb == 0:
-        return math.nan
-    t = (mb - ma) / math.sqrt(va + vb)
-    dof = (va + vb) ** 2 / ((va * va) / (na - 1) + (vb * vb) / (nb - 1))
-    from scipy import stats  # noqa: PLC0415  (slow to import)
-
-    return float(2 * stats.t.sf(abs(t), dof))
-
-
-def to_cells(layer: gpd.GeoDataFrame, res: int) -> pd.DataFrame:
-    """Aggregate a layer's numeric columns to H3 cells at `res` (index ``cell``).
-
-    A feature belongs to the cell of its ``cell`` column when it has one at `res`, else to the cell
-    of its representative point (a line's midpoint, a polygon's inner point). Extensive columns
-    (`is_extensive`: counts, flows, masses, distances) are summed; the others averaged.
-    The count of features per cell is ``n_features``.
-    """
-    res = h3grid.check_resolution(res)
-    num = [
-        c for c in layer.columns
-        if c != layer.geometry.name and pd.api.types.is_numeric_dtype(layer[c])
-        and not pd.api.types.is_bool_dtype(layer[c]) and c not in _ID_COLUMNS
-    ]  # fmt: skip
-    if len(layer) == 0:
-        return pd.DataFrame(columns=["n_features", *num], index=pd.Index([], name="cell"))
-    if "cell" in layer.columns and h3grid.is_valid(str(layer["cell"].iloc[0])):
-        cells = [h3grid.cell_to_parent(str(c), res) if h3grid.resolution(str(c)) > res else str(c)
-                 for c in layer["cell"]]  # fmt: skip
-    else:
-        geoms = layer.geometry.to_numpy()
-        pts = shapely.point_on_surface(geoms)
-        lines = shapely.get_type_id(geoms) == 1  # LineString: its midpoint instead
-        if lines.any():
-            pts[lines] = shapely.line_interpolate_point(geoms[lines], 0.5, normalized=True)
-        cells = h3grid.to_str(h3grid.latlng_to_cells(shapely.get_y(pts), shapely.get_x(pts), res))
-    df = pd.DataFrame({c: layer[c].to_numpy(dtype=np.float64) for c in num})
-    df["cell"] = cells
-    df["n_features"] = 1.0
-    agg = {c: ("sum" if is_extensive(c) else "mean") for c in num}
-    agg["n_features"] = "sum"
-    return df.groupby("cell", sort=True).agg(agg)
-
-
-#: Numeric columns that identify features rather than measure them (never compared).
-_ID_COLUMNS = frozenset({"u", "v", "link_id", "node_id", "orig_id", "id", "index", "lanes_id", "seed"})
-
-
-def cell_difference(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame, res: int, name: str = "") -> gpd.GeoDataFrame:
-    """Return the H3 difference layer b − a of two layers (the same layer of two scenarios).
-
-    Both are aggregated with `to_cells`; cells present on one side only count as zero for summed
-    columns and stay NaN for averaged ones. Columns: ``cell``, and for each numeric column ``<col>_a``,
-    ``<col>_b``, ``<col>_delta``; geometry is the cell polygon. Provenance: derived from both.
-    """
-    ca, cb = to_cells(a, res), to_cells(b, res)
-    cols = [c for c in ca.columns if c in cb.columns]
-    cells = sorted(set(ca.index) | set(cb.index))
-    ca, cb = ca.reindex(cells), cb.reindex(cells)
-    out = pd.DataFrame({"cell": cells})
-    for c in cols:
-        va, vb = ca[c].to_numpy(), cb[c].to_numpy()
-        if c == "n_features" or is_extensive(c):
-            va, vb = np.nan_to_num(va), np.nan_to_num(vb)
-        out[f"{c}_a"] = va
-        out[f"{c}_b"] = vb
-        out[f"{c}_delta"] = vb - va
-    gdf = gpd.GeoDataFrame(out, geometry=h3grid.cells_to_polygons(cells), crs=WGS84)
-    pa, pb = provenance.of(a), provenance.of(b)
-    prov = provenance.Provenance(
-        name=f"difference:{name}" if name else "difference",
-        source="derived",
-        licence="MIT",
-        description=f"H3 res {res} difference (b − a) of two scenario runs' {name or 'layer'}",
-        synthetic=bool(pa.get("synthetic", True) or pb.get("synthetic", True)),
-        inputs=(str(pa.get("name", "a")), str(pb.get("name", "b"))),
-    )
-    return provenance.attach(gdf, prov)  # type: ignore[return-value]

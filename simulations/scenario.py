@@ -44,8 +44,8 @@ import shapely
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from simulations import registry
-from simulations.closures import Closure
-from simulations.documents import input_error, parse_document, read_document
+from simulations.closures import Closure, links_named
+from simulations.documents import did_you_mean, input_error, parse_document, read_document
 from simulations.runner import UnknownParameterError, apply_overrides
 from simulations.traffic.params import Closure as TrafficClosure
 from simulations.traffic.params import clock_s
@@ -161,19 +161,16 @@ class CloseChange(_Frozen):
         hit = np.zeros(m, dtype=bool)
         hit[list(self.links)] = True
         if self.road is not None:
-            key = _norm(self.road)
-            names = np.array([_norm(str(n)) for n in links["name"]], dtype=object)
-            road = np.array([key in n for n in names], dtype=bool) if key else np.zeros(m, bool)
+            road = links_named(network, self.road, "road")
             if self.bridges_only:
                 road &= links["bridge"].to_numpy(dtype=bool)
             if self.area is not None:
                 road &= _in_area(network, self.area)
             if not road.any():
-                known = sorted({str(n) for n in links["name"] if str(n)})[:12]
                 raise InputError(
                     "road",
-                    f"no {'bridge of a ' if self.bridges_only else ''}road named {self.road!r}",
-                    hint=f"named roads include: {', '.join(known)}" if known else "close by links or area",
+                    f"road {self.road!r} has no {'bridge' if self.bridges_only else 'link'} in the selection",
+                    hint="drop bridges_only or widen the area",
                 )
             hit |= road
         elif self.area is not None:
@@ -211,10 +208,6 @@ class CloseChange(_Frozen):
             return None
         ids = tuple(int(i) for i in self.link_ids(network))
         return Closure(name=self.label(), links=ids, start_s=start_s, end_s=end_s)
-
-
-def _norm(name: str) -> str:
-    return "".join(name.casefold().split()).replace(".", "")
 
 
 def _in_area(network: RoadNetwork, area: tuple[tuple[float, float], ...]) -> npt.NDArray[np.bool_]:
@@ -279,7 +272,8 @@ class ScenarioSpec(BaseModel):
             if key not in registry.KINDS:
                 raise InputError(
                     str(key),
-                    "Extra inputs are not permitted: not a field of a scenario",
+                    f"Extra inputs are not permitted: not a field of a scenario"
+                    f"{did_you_mean(str(key), [*cls.model_fields, *registry.KINDS])}",
                     hint=f"fields: {', '.join([*cls.model_fields, *registry.KINDS])}",
                 )
             if not isinstance(value, Mapping):
@@ -387,7 +381,7 @@ class ScenarioSpec(BaseModel):
         try:
             spec = cls.model_validate(dict(data))
         except ValidationError as e:
-            raise input_error(e, hint=_HINT) from None
+            raise input_error(e, hint=_HINT, model=cls) from None
         spec.resolve()  # validate the sections and changes against the models now
         return spec
 
@@ -431,7 +425,7 @@ class ScenarioSpec(BaseModel):
             try:
                 params: BaseModel = kind.params.model_validate(section)
             except ValidationError as e:
-                raise input_error(e, prefix=name, hint=_HINT) from None
+                raise input_error(e, prefix=name, hint=_HINT, model=kind.params) from None
             except InputError as e:
                 raise InputError(f"{name}.{e.field}", e.reason, e.hint) from None
             for i, ch in enumerate(self.changes):
@@ -467,8 +461,10 @@ def _apply_change(
     target, _, path = ch.param.partition(".")
     if target != kind.name:
         return params
-    if isinstance(ch, SetChange):
-        return _override(params, {path: ch.value}, f"{where}.value")
+    split = _share_change(params, path, ch, where)
+    if split is not None or isinstance(ch, SetChange):
+        change = {SHARES_FIELD: split} if split is not None else {path: ch.value}
+        return _override(params, change, f"{where}.value")
     current = _get_path(params.model_dump(mode="python"), path, f"{where}.param")
     if isinstance(current, bool) or not isinstance(current, int | float):
         raise InputError(
@@ -480,9 +476,95 @@ def _apply_change(
     return _override(params, {path: value}, f"{where}.factor")
 
 
+#: The parameter holding the vehicle classes (each with a ``share`` of the vehicles: the mode split).
+SHARES_FIELD = "vehicles"
+#: The mode-split parameter: ``set`` it to a table of shares (``{motorbike = 0.7, car = 0.3}``).
+MODE_SPLIT = "mode_split"
+
+
+def renormalise(shares: Mapping[str, float], mode: str, value: float) -> dict[str, float]:
+    """Return the mode split with `mode` at `value` and the other modes scaled to fill 1 − value.
+
+    The others keep their proportions (70 : 20 : 10 with the first set to 0.5 → 0.5 : 0.333 : 0.167).
+
+    Raises
+    ------
+    ValueError
+        If `value` is outside [0, 1] or the other modes have no share to scale.
+    """
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"a share is between 0 and 1, got {value:g}")
+    rest = sum(v for k, v in shares.items() if k != mode)
+    if rest <= 0 and value < 1.0:
+        raise ValueError(f"no other mode has a share to take up the remaining {1 - value:g}")
+    f = (1.0 - value) / rest if rest > 0 else 0.0
+    return {k: (value if k == mode else v * f) for k, v in shares.items()}
+
+
+def _share_change(params: BaseModel, path: str, ch: Any, where: str) -> dict[str, Any] | None:
+    """Return the vehicle classes after a change of the mode split, or None for other changes.
+
+    ``set``/``scale`` of ``<kind>.vehicles.<mode>.share`` renormalises the other modes (their
+    proportions kept); ``set`` of ``<kind>.mode_split`` to a table of shares normalises the table.
+    """
+    parts = path.split(".")
+    vehicles = getattr(params, SHARES_FIELD, None)
+    if not isinstance(vehicles, Mapping):
+        return None
+    data = {k: v.model_dump(mode="python") for k, v in vehicles.items()}
+    shares = {k: float(v["share"]) for k, v in data.items()}
+    if parts == [MODE_SPLIT] and isinstance(ch, SetChange):
+        table = ch.value
+        if not isinstance(table, Mapping) or not table:
+            raise InputError(
+                f"{where}.value", "the mode split is a table of shares, e.g. {motorbike = 0.7, car = 0.3}"
+            )
+        unknown = [k for k in table if k not in data]
+        if unknown:
+            raise InputError(f"{where}.value", f"unknown mode {unknown[0]!r}{did_you_mean(unknown[0], data)}")
+        try:
+            values = {k: float(v) for k, v in table.items()}
+        except (TypeError, ValueError):
+            raise InputError(f"{where}.value", "shares are numbers") from None
+        total = sum(values.values())
+        if total <= 0 or any(v < 0 for v in values.values()):
+            raise InputError(f"{where}.value", "shares are non-negative and not all zero")
+        new = {k: values.get(k, 0.0) / total for k in data}
+    elif len(parts) == 3 and parts[0] == SHARES_FIELD and parts[2] == "share":
+        mode = parts[1]
+        if mode not in data:
+            raise InputError(f"{where}.param", f"no vehicle class {mode!r}{did_you_mean(mode, data)}")
+        value = ch.value if isinstance(ch, SetChange) else shares[mode] * ch.factor
+        try:
+            new = renormalise(shares, mode, float(value))
+        except (TypeError, ValueError) as e:
+            raise InputError(f"{where}.value", str(e)) from None
+    else:
+        return None
+    return {k: {**v, "share": new[k]} for k, v in data.items()}
+
+
+def mode_split_notes(spec: ScenarioSpec) -> list[str]:
+    """Return one sentence per change of the mode split saying how the other shares were renormalised."""
+    notes = []
+    for i, ch in enumerate(spec.changes):
+        if not isinstance(ch, SetChange | ScaleChange):
+            continue
+        kind, _, path = ch.param.partition(".")
+        parts = path.split(".")
+        if parts == [MODE_SPLIT]:
+            notes.append(f"changes[{i}]: the mode split {ch.param} is normalised to sum to 1")
+        elif len(parts) == 3 and parts[0] == SHARES_FIELD and parts[2] == "share":
+            notes.append(
+                f"changes[{i}]: {ch.param} changes; the other {kind} vehicle shares are scaled so the "
+                "shares still sum to 1 (their proportions kept)"
+            )
+    return notes
+
+
 def _override(params: BaseModel, overrides: dict[str, Any], where: str) -> BaseModel:
     try:
-        return apply_overrides(params, overrides)  # type: ignore[no-any-return]
+        return apply_overrides(params, overrides, hint=_HINT)  # type: ignore[no-any-return]
     except UnknownParameterError as e:
         raise InputError(f"{where.rsplit('.', 1)[0]}.param", e.reason, e.hint) from None
     except InputError as e:

@@ -16,8 +16,7 @@ import geopandas as gpd
 import pandas as pd
 
 from api.store.base import CameraSnapshot, EventRecord, ReportRecord, Store
-from simulations.results import StoredResult
-from simulations.runner import cell_difference
+from simulations.results import StoredResult, cell_difference
 from twin import h3grid, hotspots
 from twin.city import City
 from twin.errors import InputError

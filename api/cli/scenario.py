@@ -1,4 +1,4 @@
-"""`twin scenario run|sweep|compare|list`: planners' scenarios from the command line, with progress.
+"""`twin scenario run|validate|sweep|compare|list`: planners' scenarios from the command line, with progress.
 
 Runs are recorded in the same store as the API's jobs (``$TWIN_STORE_DSN``, default the SQLite file
 under ``$TWIN_STATE_DIR``) and their results under ``$TWIN_STATE_DIR/scenarios/``, so a scenario run
@@ -77,36 +77,59 @@ def _progress(label: str) -> Iterator[ProgressFn]:
         yield update
 
 
-def _fmt(v: Any) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "–"
-    if isinstance(v, float):
-        return f"{v:,.4g}" if abs(v) < 1e5 else f"{v:,.0f}"
-    return str(v)
+def _fmt(v: Any, unit: str = "") -> str:
+    from simulations.results import format_value
+
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return "–" if v is None else str(v)
+    return format_value(v, unit)
 
 
 def _kpi_table(title: str, kpis: dict[str, dict[str, Any]]) -> Table:
+    from simulations.results import metric
+
     table = Table(title=title)
     table.add_column("KPI", overflow="fold", min_width=24)
-    for col in ("mean", "95 % CI", "seeds"):
+    for col in ("unit", "mean", "95 % CI", "seeds"):
         table.add_column(col, justify="right")
-    for name, k in sorted(kpis.items()):
-        ci = "–" if k.get("ci_low") is None else f"{_fmt(k['ci_low'])} – {_fmt(k['ci_high'])}"
-        table.add_row(name, _fmt(k.get("mean")), ci, str(k.get("n", "")))
+    for name, k in sorted(kpis.items(), key=lambda kv: (metric(kv[0]).group != "planning", kv[0])):
+        m = metric(name)
+        ci = "–" if k.get("ci_low") is None else f"{_fmt(k['ci_low'], m.unit)} – {_fmt(k['ci_high'], m.unit)}"
+        label = f"{m.vi} / {m.en} [dim]({name}{', ' + m.group if m.group != 'planning' else ''})[/]"
+        table.add_row(label, m.unit, _fmt(k.get("mean"), m.unit), ci, str(k.get("n", "")))
     return table
 
 
-def _compare_table(title: str, frame: pd.DataFrame) -> Table:
-    table = Table(title=title)
-    table.add_column("KPI", overflow="fold", min_width=24)
-    for col in ("A", "B", "B − A", "%", "p", "significant"):
-        table.add_column(col, justify="right")
-    for r in frame.itertuples(index=False):
-        table.add_row(
-            str(r.kpi), _fmt(r.a), _fmt(r.b), _fmt(r.delta), _fmt(r.delta_pct), _fmt(r.p_value),
-            "yes" if r.significant else "",
-        )  # fmt: skip
-    return table
+def _compare_table(title: str, frame: pd.DataFrame) -> list[Table]:
+    """Return the KPI deltas as tables: planning KPIs, then inputs and run diagnostics apart."""
+    from simulations.results import CORRECTION_LABEL, format_value
+
+    tables = []
+    for group, caption in (("planning", f"p: {CORRECTION_LABEL['en']} / {CORRECTION_LABEL['vi']}"),
+                           ("input", None), ("diagnostic", None)):  # fmt: skip
+        part = frame[frame["group"] == group]
+        if part.empty:
+            continue
+        name = {"planning": title, "input": "inputs / đầu vào", "diagnostic": "run diagnostics / chẩn đoán"}
+        table = Table(title=name[group], caption=caption)
+        table.add_column("KPI", overflow="fold", min_width=24)
+        for col in ("unit", "baseline (A)", "scenario (B)", "B − A", "95 % CI of B − A", "%", "p (Holm)", ""):
+            table.add_column(col, justify="right")
+        for r in part.itertuples(index=False):
+            u = str(r.unit)
+            lo, hi = (
+                format_value(r.delta_ci_low, u, signed=True),
+                format_value(r.delta_ci_high, u, signed=True),
+            )
+            ci = "–" if lo == "–" else f"{lo} … {hi}"
+            table.add_row(
+                f"{r.label_vi} / {r.label_en} [dim]({r.kpi})[/]", "% pts" if u == "%" else u,
+                format_value(r.a, u), format_value(r.b, u), format_value(r.delta, u, signed=True), ci,
+                format_value(r.delta_pct, "", signed=True), format_value(r.p_adjusted),
+                "significant" if r.significant else "",
+            )  # fmt: skip
+        tables.append(table)
+    return tables
 
 
 @scenario_app.command("run")
@@ -124,9 +147,11 @@ def run(
 ) -> None:
     """Run a scenario (every simulation × every seed), store its results and print its KPIs."""
     from api.services.jobs import run_here
-    from simulations.scenario import ScenarioSpec
+    from simulations.scenario import ScenarioSpec, mode_split_notes
 
     spec = ScenarioSpec.from_file(file)  # validated once; runs as it is
+    for note in mode_split_notes(spec):
+        console.print(f"note: {note}")
     settings = Settings()
     state = state_dir or settings.state_dir
     data = data_dir or settings.data.dir
@@ -144,9 +169,40 @@ def run(
         console.print(f"layers: {', '.join(result.layer_names) or '–'}")
         if with_baseline:
             base = _result(store, state, ids[0])
-            console.print(_compare_table(f"baseline {ids[0]} (A) → scenario {ids[-1]} (B)",
-                                         base.compare(result)))  # fmt: skip
+            for t in _compare_table(f"scenario {ids[-1]} − baseline {ids[0]}", base.compare(result)):
+                console.print(t)
     typer.echo(ids[-1])
+
+
+@scenario_app.command("validate")
+@friendly
+def validate(
+    file: Annotated[Path, typer.Argument(help="Scenario spec (.toml or .json).", dir_okay=False)],
+    data_dir: DataDir = None,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Check the file only, not its roads against the city network.")
+    ] = False,
+) -> None:
+    """Check a scenario file as a run would (same messages as the API), without running it.
+
+    Road names, link ids and areas are checked against the city network unless --offline.
+    """
+    from api.services import scenarios
+    from simulations.scenario import ScenarioSpec, mode_split_notes
+
+    spec = ScenarioSpec.from_file(file)
+    settings = Settings()
+    if not offline:
+        city = scenarios.city_for(spec, data_dir or settings.data.dir, settings.h3_res)
+        spec.resolve(city.network, res=city.res)
+        for label, ids in spec.closures(city.network):
+            console.print(f"closure {label!r}: {len(ids)} links")
+    for note in mode_split_notes(spec):
+        console.print(f"note: {note}")
+    console.print(
+        f"[green]valid[/] {spec.name!r}: {', '.join(spec.kinds)}, seeds {list(spec.seeds)}, "
+        f"{len(spec.changes)} change(s)"
+    )
 
 
 @scenario_app.command("sweep")
@@ -247,8 +303,8 @@ def parse_grid(items: list[str]) -> dict[str, list[Any]]:
 @scenario_app.command("compare")
 @friendly
 def compare(  # noqa: PLR0917  (typer maps each CLI option to a parameter)
-    a: Annotated[str, typer.Argument(help="Job id of scenario A (the reference).")],
-    b: Annotated[str, typer.Argument(help="Job id of scenario B.")],
+    a: Annotated[str, typer.Argument(help="Job id of the baseline A (the reference).")],
+    b: Annotated[str, typer.Argument(help="Job id of the scenario B (differences are B − A).")],
     res: Annotated[
         int | None,
         typer.Option(min=7, max=11, help="H3 resolution of the difference layers (default $TWIN_H3_RES)."),
@@ -257,9 +313,10 @@ def compare(  # noqa: PLR0917  (typer maps each CLI option to a parameter)
     state_dir: StateDir = None,
     store_dsn: StoreDsn = None,
 ) -> None:
-    """Compare two finished scenario runs: KPI deltas (B − A) and H3 difference layers."""
+    """Compare two finished runs: KPI deltas scenario − baseline (B − A) with the 95 % interval of the
+    paired difference and Holm-adjusted p-values, and H3 difference layers (B − A)."""
     from gis_data import io
-    from simulations import runner
+    from simulations import results
 
     settings = Settings()
     state = state_dir or settings.state_dir
@@ -267,7 +324,8 @@ def compare(  # noqa: PLR0917  (typer maps each CLI option to a parameter)
     with _store(state, store_dsn) as store:
         ra, rb = _result(store, state, a), _result(store, state, b)
     table = ra.compare(rb)
-    console.print(_compare_table(f"{ra.doc.get('name')} (A) → {rb.doc.get('name')} (B)", table))
+    for t in _compare_table(f"{rb.doc.get('name')} ({b}) − {ra.doc.get('name')} ({a})", table):
+        console.print(t)
     common = sorted(set(ra.layer_names) & set(rb.layer_names))
     if out is None:
         console.print(f"difference layers (use --out): {', '.join(common) or '–'}")
@@ -277,7 +335,7 @@ def compare(  # noqa: PLR0917  (typer maps each CLI option to a parameter)
     with _progress("difference layers") as update:
         for i, name in enumerate(common):
             update(i / max(len(common), 1), name)
-            diff = runner.cell_difference(ra.layer(name), rb.layer(name), r, name)
+            diff = results.cell_difference(ra.layer(name), rb.layer(name), r, name, runs=(a, b))
             io.write(diff, out / f"{name}_diff_r{r}{io.MEDIA['geojson'].suffix}", "geojson")
         update(1.0, "done")
     console.print(f"[green]wrote[/] {len(common)} difference layers and kpis.csv to {out}")

@@ -3,7 +3,8 @@
 ``POST /scenarios`` takes a scenario spec (JSON, or TOML with ``Content-Type: application/toml``) and
 answers 202 with the job id; the job runs in a background worker process. ``GET /scenarios/{id}``
 reports status and progress (%), then KPIs and layers. Layers download as GeoJSON, GeoParquet or CSV;
-``GET /scenarios/{a}/compare/{b}`` gives KPI deltas (b − a) and H3 difference layers.
+``GET /scenarios/{a}/compare/{b}`` gives KPI deltas b − a (a the baseline, b the scenario) and H3
+difference layers.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from api.errors import NotFound, error_body
 from api.services.jobs import Job, JobManager, QuotaExceededError
 from api.settings import Settings
 from gis_data import io
-from simulations import runner
+from simulations import results
 from simulations.documents import DocumentSyntaxError, parse_document
 from simulations.results import SAFE_NAME, MissingResultError, StoredResult
 from simulations.scenario import ScenarioSpec
@@ -305,26 +306,27 @@ def compare(
         Query(ge=7, le=11, description="H3 resolution of the difference layers (default TWIN_H3_RES)"),
     ] = None,
 ) -> Response:
-    """Return KPI deltas (b − a, with 95 % intervals and a Welch test over seeds) and difference layers."""
+    """Return KPI deltas b − a (read a as the baseline, b as the scenario: scenario − baseline) with the
+    95 % interval of the paired difference over common seeds, Holm-adjusted p-values, units and
+    labels in Vietnamese and English, and the H3 difference layers (b − a)."""
     manager = get_manager(request)
     try:
         ra, rb = _pair(manager, a, b)
     except (NotFound, InputError) as e:
         return _guard(e)
-    table = ra.compare(rb)
     common = sorted(set(ra.layer_names) & set(rb.layer_names))
     res = _res(request, res)
-    body = {
-        "a": {"id": a, "name": ra.doc.get("name")},
-        "b": {"id": b, "name": rb.doc.get("name")},
-        "res": res,
-        "kpis": [{k: _clean(v) for k, v in row.items()} for row in table.to_dict(orient="records")],
-        "layers": [
-            {**link, "urls": {f: u + f"&res={res}" for f, u in link["urls"].items()}}
-            for link in _links(a, common, base=f"/compare/{b}")
-        ],
-    }
+    body = results.comparison_document(ra.compare(rb), _run_ref(a, ra), _run_ref(b, rb))
+    body["res"] = res
+    body["layers"] = [
+        {**link, "urls": {f: u + f"&res={res}" for f, u in link["urls"].items()}}
+        for link in _links(a, common, base=f"/compare/{b}")
+    ]
     return JSONResponse(body)
+
+
+def _run_ref(job_id: str, r: StoredResult) -> dict[str, Any]:
+    return {"id": job_id, "name": r.doc.get("name"), "seeds": r.doc.get("seeds", [])}
 
 
 @router.get(
@@ -346,7 +348,7 @@ def compare_layer(
     r = _res(request, res)
     try:
         ra, rb = _pair(manager, a, b)
-        diff = runner.cell_difference(ra.layer(name), rb.layer(name), r, name)
+        diff = results.cell_difference(ra.layer(name), rb.layer(name), r, name, runs=(a, b))
     except (NotFound, MissingResultError, InputError) as e:
         return _guard(e)
     return _send(diff, f"{name}_diff_r{r}", format, diff.attrs.get("provenance", {}), {"id": f"{a}_vs_{b}"})
@@ -370,9 +372,3 @@ def _check_finite(node: Any, where: str) -> None:
     elif isinstance(node, list):
         for i, v in enumerate(node):
             _check_finite(v, f"{where}[{i}]")
-
-
-def _clean(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v

@@ -101,6 +101,7 @@ class JobRecord:
             "created_at": _iso(self.created_at),
             "started_at": _iso(self.started_at),
             "finished_at": _iso(self.finished_at),
+            "seeds": list(self.spec.get("seeds", [])) if isinstance(self.spec, dict) else [],
         }
 
 

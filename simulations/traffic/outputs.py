@@ -1,9 +1,11 @@
 """Turn a finished traffic model into tidy tables, map layers and KPIs (a `RunResult`).
 
-Tables: ``links_5min`` (per link per bin: flow, speed, density, queue, travel time), ``cells_5min``
+Tables: ``links_5min`` (per link per bin: ``state`` closed / flowing / no_flow, flow, speed — none
+where nothing flowed or the link was closed —, density, queue, travel time), ``cells_5min``
 (per H3 cell per bin: a congestion index, the travel-time index weighted by vehicle-km), ``trips``
 (per trip: times, delay, distance, status), ``timeseries`` (the DataCollector's model variables) and
-``zones`` (per origin node). Layers: ``links`` and ``cells`` with whole-run aggregates. Every table
+``zones`` (per origin node). Layers: ``links`` (whole-run aggregates, ``closed_any`` and the first
+closure window ``closed_from_s``/``closed_until_s``) and ``cells``. Every table
 and layer carries `twin.provenance` with source "simulated".
 """
 
@@ -85,11 +87,15 @@ def build_result(
     mean_tt = np.divide(model.st_tt, exits, out=np.full_like(exits, np.nan), where=exits > 0)
     length = model.l_len[None, :]
     occ = model.st_occ / widths  # mean vehicles on the link
-    speed = np.where(exits > 0, length / np.where(exits > 0, mean_tt, 1.0) * 3.6, np.nan)
-    speed = np.where(np.isnan(speed) & (occ == 0), model.l_vf[None, :] * 3.6, speed)
+    closed = closed_per_bin(model.closures, nb, m, bin_s, horizon)
+    # A speed only where vehicles left the link in the bin: no flow (or a closed link) has none,
+    # never the free-flow speed (a closed bridge is not a free-flowing one).
+    speed = np.where((exits > 0) & ~closed, length / np.where(exits > 0, mean_tt, 1.0) * 3.6, np.nan)
     bins = np.repeat(np.arange(nb), m)
     links_5min = pd.DataFrame({
         "bin": bins, "t_start_s": bins * bin_s, "link_id": np.tile(np.arange(m), nb),
+        "state": np.where(closed, "closed", np.where(exits > 0, "flowing", "no_flow")).ravel(),
+        "closed": closed.ravel(),
         "inflow_veh": model.st_in.ravel(), "outflow_veh": exits.ravel(),
         "flow_veh_h": (exits / widths * 3600.0).ravel(), "speed_kmh": speed.ravel(),
         "density_veh_km": (occ / length * 1000.0 / net.links["lanes"].to_numpy()[None, :]).ravel(),
@@ -101,9 +107,9 @@ def build_result(
     # links layer
     vkm = (exits * length / 1000.0).sum(axis=0)
     vh = model.st_tt.sum(axis=0) / 3600.0
-    mean_speed = np.divide(vkm, vh, out=model.l_vf * 3.6, where=vh > 0)
-    min_speed = np.nanmin(np.where(np.isnan(speed), np.inf, speed), axis=0)
-    min_speed = np.where(np.isfinite(min_speed), min_speed, model.l_vf * 3.6)
+    mean_speed = np.divide(vkm, vh, out=np.full(m, np.nan), where=vh > 0)
+    min_speed = np.nanmin(np.where(np.isnan(speed), np.inf, speed), axis=0) if nb else np.full(m, np.inf)
+    min_speed = np.where(np.isfinite(min_speed), min_speed, np.nan)
     links_layer = gpd.GeoDataFrame(
         {
             "name": net.links["name"].to_numpy(), "road_class": net.links["road_class"].to_numpy(),
@@ -112,12 +118,13 @@ def build_result(
             "free_speed_kmh": _mix_free_speed(model) * 3.6,
             "speed_ratio": np.minimum(mean_speed / (_mix_free_speed(model) * 3.6), 1.0),
             "max_queue_veh": (model.st_queue / widths).max(axis=0),
-            "closed_any": np.zeros(m, dtype=bool),
+            "closed_any": closed.any(axis=0) if nb else np.zeros(m, dtype=bool),
+            "closed_bins": closed.sum(axis=0) if nb else np.zeros(m, dtype=np.int64),
+            "closed_from_s": _first_closed_s(model.closures, m, 0),
+            "closed_until_s": _first_closed_s(model.closures, m, 1),
         },
         geometry=net.links.geometry.to_numpy(), crs=WGS84, index=pd.RangeIndex(m, name="link_id"),
     )  # fmt: skip
-    for _, _, ids in model.closures:
-        links_layer.loc[ids, "closed_any"] = True
     provenance.attach(links_layer, _prov("traffic_links", params, seed, "whole-run link aggregates"))
     cells_5min, cells_layer = _cells(model, params, seed, exits=exits, mean_tt=mean_tt, cells=cells)
     ts = model.datacollector.get_model_vars_dataframe().reset_index(drop=True)
@@ -147,6 +154,32 @@ def build_result(
                 "zones": zones},
         layers={"links": links_layer, "cells": cells_layer}, meta=meta,
     )  # fmt: skip
+
+
+def closed_per_bin(
+    closures: list[tuple[float, float, npt.NDArray[np.int64]]], nb: int, m: int, bin_s: float, horizon: float
+) -> npt.NDArray[np.bool_]:
+    """Return (bins × links) whether each link was closed at any time during each bin.
+
+    `closures` are (start, end, link ids) in seconds from the simulation start, as the model holds them.
+    """
+    closed = np.zeros((nb, m), dtype=bool)
+    t0 = np.arange(nb) * bin_s
+    t1 = np.minimum(t0 + bin_s, horizon)
+    for start, end, ids in closures:
+        hit = (t0 < end) & (t1 > start)
+        closed[np.ix_(hit, np.asarray(ids, dtype=np.int64))] = True
+    return closed
+
+
+def _first_closed_s(
+    closures: list[tuple[float, float, npt.NDArray[np.int64]]], m: int, which: int
+) -> npt.NDArray[np.float64]:
+    """Return, per link, the start (`which` 0) or end (1) of its first closure; NaN if never closed."""
+    out = np.full(m, np.nan)
+    for window in sorted(closures, key=lambda c: c[0], reverse=True):
+        out[np.asarray(window[2], dtype=np.int64)] = window[which]
+    return out
 
 
 #: What each KPI covers. "completed trips" figures say nothing about the trips still under way; in

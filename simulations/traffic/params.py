@@ -319,7 +319,9 @@ class TrafficParams(_Frozen):
         try:
             return cls.model_validate(data)
         except ValidationError as e:
-            raise input_error(e, hint=f"fix it in {where}", root="scenario", brackets=False) from None
+            raise input_error(
+                e, hint=f"fix it in {where}", root="scenario", brackets=False, model=cls
+            ) from None
 
     @classmethod
     def from_file(cls, path: Path | str) -> TrafficParams:

@@ -15,6 +15,8 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 
+from simulations.closures import links_named
+from simulations.documents import did_you_mean
 from twin import h3grid
 from twin.crs import local_metres
 from twin.errors import InputError
@@ -23,10 +25,6 @@ from twin.network import ROAD_CLASSES, RoadNetwork
 from .params import LinkSelector, TrafficParams
 
 I8 = npt.NDArray[np.int64]
-
-
-def _norm(name: str) -> str:
-    return "".join(name.casefold().split()).replace(".", "")
 
 
 @dataclass(frozen=True)
@@ -57,7 +55,6 @@ class Resolver:
         nxy = local_metres(network.nodes["x"].to_numpy(), network.nodes["y"].to_numpy())
         self.start_xy = nxy[a.u]
         self.end_xy = nxy[a.v]
-        self.names = np.array([_norm(str(n)) for n in network.links["name"]], dtype=object)
         self.wards = wards
         self.cells = cells
         self._ward_of: npt.NDArray[np.object_] | None = None
@@ -91,15 +88,7 @@ class Resolver:
                 )  # fmt: skip
             hit[lid] = True
         for name in sel.names:
-            key = _norm(name)
-            found = np.array([key in n for n in self.names], dtype=bool) if key else np.zeros(m, bool)
-            if not found.any():
-                raise InputError(
-                    f"{field}.names",
-                    f"no road named {name!r} in the network",
-                    hint="check the spelling (with diacritics)",
-                )
-            hit |= found
+            hit |= links_named(self.net, name, f"{field}.names")
         if sel.near is not None:
             lon, lat = sel.near
             if not (-180 <= lon <= 180 and -90 <= lat <= 90):
@@ -120,7 +109,9 @@ class Resolver:
             codes = set() if self.wards is None else {str(c) for c in self.wards.index}
             if sel.ward not in codes:
                 raise InputError(
-                    f"{field}.ward", f"unknown ward {sel.ward!r}", hint="use a 5-digit ward code"
+                    f"{field}.ward",
+                    f"unknown ward {sel.ward!r}{did_you_mean(sel.ward, codes)}",
+                    hint="use a 5-digit ward code",
                 )
             hit |= self.ward_of_links() == sel.ward
         if sel.cells:

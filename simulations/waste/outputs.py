@@ -18,9 +18,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from scipy import stats
 
-from simulations.results import RunResult
+from simulations.results import RunResult, mean_ci, paired_difference
 from simulations.waste.agents import BinAgent
 from twin import h3grid
 from twin.crs import WGS84
@@ -302,14 +301,10 @@ def routes_layer(model: WasteModel) -> gpd.GeoDataFrame:
     return attach(gdf, _prov("waste_routes", "simulated truck routes along the road links", model))
 
 
-def mean_ci(values: np.ndarray[Any, Any], level: float = 0.95) -> tuple[float, float, float]:
-    """Return (mean, low, high) of the t-based confidence interval of the mean."""
-    v = np.asarray(values, dtype=np.float64)
-    m = float(v.mean()) if v.size else float("nan")
-    if v.size < 2:
-        return m, m, m
-    half = float(stats.t.ppf(0.5 + level / 2.0, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
-    return m, m - half, m + half
+def _mean_ci(values: np.ndarray[Any, Any]) -> tuple[float, float, float]:
+    """Return (mean, low, high) of the 95 % interval of the mean (the mean itself with one seed)."""
+    _, m, _, lo, hi = mean_ci(values.tolist())
+    return (m, lo, hi) if len(values) > 1 else (m, m, m)
 
 
 def comparison_table(a: list[RunResult], b: list[RunResult]) -> pd.DataFrame:
@@ -325,9 +320,12 @@ def comparison_table(a: list[RunResult], b: list[RunResult]) -> pd.DataFrame:
     for kpi, better in COMPARED.items():
         va = np.array([r.kpis[kpi] for r in a])
         vb = np.array([r.kpis[kpi] for r in b])
-        am, al, ah = mean_ci(va)
-        bm, bl, bh = mean_ci(vb)
-        dm, dl, dh = mean_ci(vb - va)
+        am, al, ah = _mean_ci(va)
+        bm, bl, bh = _mean_ci(vb)
+        diff = paired_difference(va, vb)
+        dm, dl, dh = diff.mean, diff.ci_low, diff.ci_high
+        if diff.n < 2:
+            dl = dh = dm
         rows.append(
             {
                 "kpi": kpi,
@@ -343,6 +341,7 @@ def comparison_table(a: list[RunResult], b: list[RunResult]) -> pd.DataFrame:
                 "diff_high": dh,
                 "change_pct": 100.0 * dm / am if am else float("nan"),
                 "significant": bool(len(va) > 1 and (dl > 0 or dh < 0)),
+                "p_value": diff.p_value,
                 "n_seeds": len(va),
             }
         )

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from api.cli.base import app
 from api.services.scenarios import stored_result
 from api.store import default_dsn, open_store
-from simulations import runner
+from simulations import results
 
 SPEC = """
 schema_version = 1
@@ -63,9 +63,15 @@ def test_closing_a_bridge_raises_delay_and_empties_it(env: Path) -> None:
     assert (closed["name"] == "Cầu Đông Kinh").all()
     assert (closed["volume_veh"] == 0).all()  # nothing crosses a closed bridge
     assert ra.layer("traffic.links").loc[closed.index, "volume_veh"].sum() > 0  # it carried traffic before
+    # Closed in every bin of its window, and no speed there (not the free-flow speed).
+    t5 = rb.table("traffic.links_5min")
+    during = t5[t5["link_id"].isin(closed.index) & t5["closed"]]
+    assert len(during) > 0
+    assert (during["state"] == "closed").all()
+    assert during["speed_kmh"].isna().all()
     # The H3 difference layer shows the drop in the bridge's cell.
-    diff = runner.cell_difference(ra.layer("traffic.links"), links, 9, "traffic.links")
-    cells = runner.to_cells(closed, 9).index
+    diff = results.cell_difference(ra.layer("traffic.links"), links, 9, "traffic.links")
+    cells = results.to_cells(closed, 9).index
     assert diff.set_index("cell").loc[cells, "volume_veh_delta"].sum() < 0
 
     # A scenario against itself: zero deltas.
@@ -76,6 +82,12 @@ def test_closing_a_bridge_raises_delay_and_empties_it(env: Path) -> None:
     r = cli.invoke(app, ["scenario", "compare", base.id, closure.id, "--out", str(out), "--res", "8"])
     assert r.exit_code == 0, r.output
     assert (out / "kpis.csv").is_file()
+    assert "Holm" in r.output  # the multiple-comparison correction is named
+    csv = pd.read_csv(out / "kpis.csv").set_index("kpi")
+    delay = kpis.loc["traffic.mean_delay_s", "delta"]
+    assert csv.loc["traffic.mean_delay_s", "delta"] == pytest.approx(delay)
+    assert csv.loc["traffic.mean_delay_s", "unit"] == "s"
+    assert set(csv["correction"]) == {"holm"}
     doc = json.loads((out / "traffic.links_diff_r8.geojson").read_text(encoding="utf-8"))
     assert doc["type"] == "FeatureCollection"
     assert doc["provenance"]["source"] == "derived"

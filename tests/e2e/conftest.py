@@ -300,3 +300,27 @@ def open_viewer(chromium: Any, url: str, *, width: int = 1280, height: int = 800
         page.goto(f"{url}/{query}")
     page.wait_for_selector('body[data-ready="1"]', state="attached", timeout=60_000)
     return Page(page, requests)
+
+
+def wait_done(server: Server, job_id: str, limit_s: float = 300.0) -> None:
+    """Wait for scenario job `job_id` to finish (`limit_s`: a safety limit for a stuck job, not a timing
+    assertion; the shared machine may be slow)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        body = httpx.get(f"{server.url}/scenarios/{job_id}", timeout=10, headers=server.headers).json()
+        assert "status" in body, body
+        if body["status"] == "done":
+            return
+        assert body["status"] in ("queued", "running"), body
+        time.sleep(0.1)
+    pytest.fail(f"scenario job {job_id} did not finish")
+
+
+def show_difference(p: Page, baseline: str, metric: str) -> list[float]:
+    """Compare the shown run with `baseline` in the viewer, pick `metric`; return the drawn cell values."""
+    p.page.focus("#sel-compare")
+    p.page.select_option("#sel-compare", baseline)
+    p.page.wait_for_function("window.__viewer.compare.cells.length > 0 && !!window.__viewer.compare.doc")
+    p.page.select_option("#sel-compare-metric", metric)
+    p.page.wait_for_function(f"window.__viewer.compare.metric === '{metric}'")
+    return [float(v) for v in p.state("S.compare.cells.map(d => d.value)")]

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, Link, Page, Server, open_viewer
+from tests.e2e.conftest import ARTIFACTS, Link, Page, Server, open_viewer, show_difference, wait_done
 from tests.e2e.test_export_offline import leaks, open_file
 
 pytestmark = pytest.mark.browser
@@ -328,29 +328,17 @@ def _submit(server: Server, name: str, multiplier: float) -> str:
     return str(r.json()["id"])
 
 
-def _wait_done(server: Server, job_id: str) -> None:
-    deadline = time.monotonic() + 90  # a safety limit for a stuck job, not a timing assertion
-    while time.monotonic() < deadline:
-        body = httpx.get(f"{server.url}/scenarios/{job_id}", timeout=10, headers=server.headers).json()
-        assert "status" in body, body
-        if body["status"] == "done":
-            return
-        assert body["status"] in ("queued", "running"), body
-        time.sleep(0.1)
-    pytest.fail(f"scenario job {job_id} did not finish")
-
-
 def test_simulation_overlay_and_difference_map(view: Page, server: Server) -> None:
     server.require(
         "POST /scenarios", "GET /scenarios/{job_id}/layers/{name}", "GET /scenarios/{a}/compare/{b}"
     )
     a = _submit(server, "Cơ sở", 1.0)
     b = _submit(server, "Nhu cầu +50 %", 1.5)
-    _wait_done(server, a)
-    _wait_done(server, b)
+    wait_done(server, a)
+    wait_done(server, b)
     view.page.focus("#sel-run")
     view.page.wait_for_function(f"!!document.querySelector('#sel-run option[value=\"{b}\"]')")
-    view.page.select_option("#sel-run", a)
+    view.page.select_option("#sel-run", b)
     view.page.wait_for_function(
         "window.__viewer.scenario.mode === 'series' && window.__viewer.scenario.shown.length > 0"
     )
@@ -371,13 +359,9 @@ def test_simulation_overlay_and_difference_map(view: Page, server: Server) -> No
     assert view.page.inner_text("#sim-label").endswith("07:30")
     assert view.page.evaluate(colour) != early
     view.screenshot("viewer-scenario-link-speeds")
-    # The H3 difference map of the two runs: b − a of the link volumes is positive everywhere.
-    view.page.focus("#sel-compare")
-    view.page.select_option("#sel-compare", b)
-    view.page.wait_for_function("window.__viewer.compare.cells.length > 0")
-    view.page.select_option("#sel-compare-metric", "volume_veh_delta")
-    view.page.wait_for_function("window.__viewer.compare.metric === 'volume_veh_delta'")
-    values = view.state("S.compare.cells.map(d => d.value)")
+    # The H3 difference map: the shown run (b, the scenario) minus the compared run (a, the baseline)
+    # of the link volumes is positive everywhere.
+    values = show_difference(view, a, "volume_veh_delta")
     assert values
     assert all(v > 0 for v in values)
     # Known answer: the volumes sum to 100·(1+…+24)·(1.5 − 1.0) = 15,000 over all cells.

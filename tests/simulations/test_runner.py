@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, Field
 
-from simulations import runner
+from simulations import results, runner
 from simulations.results import Progress, RunResult
 from twin import h3grid
 from twin.errors import InputError
@@ -201,7 +201,7 @@ def _kpi(mean: float, std: float = 0.0, n: int = 3) -> dict[str, Any]:
 
 def test_compare_kpis_against_itself_is_zero() -> None:
     a = {"x": _kpi(5.0, 1.0), "y": _kpi(0.0)}
-    table = runner.compare_kpis(a, a)
+    table = results.compare_kpis(a, a)
     assert (table["delta"] == 0).all()
     assert not table["significant"].any()
 
@@ -209,7 +209,7 @@ def test_compare_kpis_against_itself_is_zero() -> None:
 def test_compare_kpis_known_delta_and_welch() -> None:
     a = {"x": _kpi(10.0, 1.0, 5)}
     b = {"x": _kpi(12.0, 1.0, 5), "z": _kpi(1.0)}
-    t = runner.compare_kpis(a, b).set_index("kpi")
+    t = results.compare_kpis(a, b).set_index("kpi")
     assert t.loc["x", "delta"] == 2.0
     assert t.loc["x", "delta_pct"] == pytest.approx(20.0)
     # t = 2 / sqrt(0.4) = 3.162, dof 8 → p ≈ 0.0134
@@ -231,7 +231,7 @@ def _links(values: list[float]) -> gpd.GeoDataFrame:
 
 def test_cell_difference_of_a_layer_with_itself_is_zero() -> None:
     a = _links([100.0, 200.0, 300.0])
-    diff = runner.cell_difference(a, a, 8, "traffic.links")
+    diff = results.cell_difference(a, a, 8, "traffic.links")
     assert len(diff) == 3
     assert (diff["volume_veh_delta"] == 0).all()
     assert (diff["mean_speed_kmh_delta"] == 0).all()
@@ -242,7 +242,7 @@ def test_cell_difference_of_a_layer_with_itself_is_zero() -> None:
 
 def test_cell_difference_known_answer() -> None:
     a, b = _links([100.0, 200.0, 300.0]), _links([100.0, 250.0, 0.0])
-    diff = runner.cell_difference(a, b, 8).sort_values("volume_veh_a")
+    diff = results.cell_difference(a, b, 8).sort_values("volume_veh_a")
     assert diff["volume_veh_delta"].tolist() == [0.0, 50.0, -300.0]
     # every link midpoint lies inside its cell polygon
     for geom, cell in zip(diff.geometry, diff["cell"], strict=True):
@@ -252,7 +252,7 @@ def test_cell_difference_known_answer() -> None:
 def test_to_cells_sums_extensive_and_averages_intensive() -> None:
     lines = [shapely.LineString([(106.75, 21.85), (106.7501, 21.8501)])] * 2
     g = gpd.GeoDataFrame({"volume_veh": [1.0, 2.0], "mean_speed_kmh": [20.0, 40.0]}, geometry=lines, crs=4326)
-    cells = runner.to_cells(g, 9)
+    cells = results.to_cells(g, 9)
     assert len(cells) == 1
     row = cells.iloc[0]
     assert (row["volume_veh"], row["mean_speed_kmh"], row["n_features"]) == (3.0, 30.0, 2.0)

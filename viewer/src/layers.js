@@ -17,6 +17,10 @@ export const COUNT_RAMP = [
 ];
 /** Red → yellow → green for speeds (slow is red). */
 export const SPEED_RAMP = [[215, 48, 39], [252, 141, 89], [254, 224, 139], [145, 207, 96], [26, 152, 80]];
+/** A closed link (a road closure in force): magenta, unmistakable against the speed ramp. */
+export const CLOSED_COLOR = [233, 30, 200];
+/** A link nothing left in the shown bin: no speed to show, drawn grey (never as free flow). */
+export const NO_FLOW_COLOR = [120, 130, 140];
 /** Green → red for bin fill. */
 export const FILL_RAMP = [[26, 152, 80], [145, 207, 96], [254, 224, 139], [252, 141, 89], [215, 48, 39]];
 /** Blue → white → red for differences. */
@@ -103,8 +107,19 @@ export function clusterPoints(points, z, px = 56) {
 
 const INCIDENT_COLORS = { high: [255, 61, 0], critical: [213, 0, 0], medium: [255, 179, 0], low: [120, 200, 255] };
 
+/** Layers of the live city that step aside while a simulation run is shown on the map. */
+export const LIVE_LAYERS = ["cells", "hotspots", "events", "reports", "cameras", "camera_coverage", "incidents"];
+
+/** Return whether a simulation run (its layer or a difference map) is on the map. */
+export function runShown(S) {
+  return Boolean(S.scenario?.run && ((S.visible.scenario && S.scenario.shown.length)
+    || (S.visible.compare && S.compare.cells.length)));
+}
+
 export function buildLayers(S) {
-  const v = S.visible;
+  const run = runShown(S);
+  // While a run is shown the live layers step aside: the map answers one question at a time.
+  const v = run ? { ...S.visible, ...Object.fromEntries(LIVE_LAYERS.map((k) => [k, false])) } : S.visible;
   const layers = [];
   const lang = getLang();
 
@@ -134,6 +149,7 @@ export function buildLayers(S) {
       id: "compare", data: S.compare.cells, getPolygon: cellRing, pickable: true,
       extruded: false, stroked: true, getLineColor: [255, 255, 255, 60], lineWidthMinPixels: 0.5,
       getFillColor: (d) => [...ramp(DIFF_RAMP, 0.5 + d.value / (2 * maxAbs)), 200],
+      updateTriggers: { getFillColor: [S.compare.metric, maxAbs] },
     }));
   }
 
@@ -143,12 +159,15 @@ export function buildLayers(S) {
     const trips = S.scenario.mode === "trips";
     layers.push(new GeoJsonLayer({
       id: "scenario", data: S.scenario.shown, pickable: true,
-      lineWidthUnits: "pixels", getLineWidth: style === "route" ? 2 : 3, lineWidthMinPixels: 1.5,
+      lineWidthUnits: "pixels", lineWidthMinPixels: 1.5,
+      getLineWidth: (f) => (style === "route" ? 2 : colorOf(f) === CLOSED_COLOR ? 6 : 3),
       pointRadiusUnits: "pixels", getPointRadius: 6, stroked: true, filled: true,
       getLineColor: (f) => [...colorOf(f), trips ? 90 : 235],
       getFillColor: (f) => [...colorOf(f), 220],
       parameters: ALWAYS_ON_TOP,
-      updateTriggers: { getLineColor: [style, S.scenario.t], getFillColor: [style, S.scenario.t] },
+      updateTriggers: {
+        getLineColor: [style, S.scenario.t], getFillColor: [style, S.scenario.t], getLineWidth: [style, S.scenario.t],
+      },
     }));
     if (trips) {
       layers.push(new TripsLayer({
@@ -234,7 +253,7 @@ export function buildLayers(S) {
     }
   }
 
-  const open = [...(S.inc?.items.values() ?? [])].filter((x) => x.position && !["resolved", "closed"].includes(x.status));
+  const open = run ? [] : [...(S.inc?.items.values() ?? [])].filter((x) => x.position && !["resolved", "closed"].includes(x.status));
   if (open.length) {
     layers.push(new ScatterplotLayer({
       id: "incidents", data: open, getPosition: (d) => d.position, pickable: true,

@@ -8,7 +8,7 @@ import { ApiError, getJSON, openStream, postJSON, watchHealth } from "./api.js";
 import { BASE_LAYERS, addOverOnlineStyle, offlineStyle, setBaseData, setBaseVisible } from "./basemap.js";
 import { EventHistory, cellOf, eventCategories, itemsOf, normAlert, normEvent, normReport, numberOf, position,
   rememberRing, ringOf, setCategories } from "./data.js";
-import { DIFF_KEYS, SPEED_KEYS, SPEED_RAMP, buildLayers, ramp, scenarioStyle } from "./layers.js";
+import { CLOSED_COLOR, DIFF_KEYS, NO_FLOW_COLOR, SPEED_KEYS, SPEED_RAMP, buildLayers, ramp, scenarioStyle } from "./layers.js";
 import { fmtTime, getLang, initialLang, label, onLangChange, setLang, t } from "./i18n.js";
 import { LAYER_ORDER, banner, esc, renderDetails, renderFeed, renderLayerList, rerenderDetails,
   selectTab, tooltip } from "./ui.js";
@@ -18,6 +18,7 @@ import { incidentState, loadIncidents, onStreamIncident, openIncident, renderInc
   renderIncidentList } from "./incidents.js";
 import { bindSearch } from "./search.js";
 import { renderCameraTable } from "./cameras.js";
+import { renderKpiTable, runLabel } from "./planner.js";
 
 const $ = (id) => document.getElementById(id);
 const HOUR = 3600 * 1000;
@@ -106,7 +107,9 @@ function render() {
   requestAnimationFrame(() => {
     frameQueued = false;
     recompute();
-    overlay.setProps({ layers: buildLayers(S) });
+    const layers = buildLayers(S);
+    S.drawnLayerIds = layers.map((l) => l.id); // what is on the map (tests read it)
+    overlay.setProps({ layers });
   });
 }
 
@@ -711,13 +714,6 @@ function runId(r) {
   return String(r.id ?? r.run_id ?? r.name);
 }
 
-function runLabel(r) {
-  const kind = r.model ?? r.kind ?? r.simulation ?? "";
-  const name = r.name ?? r.scenario ?? r.title ?? "";
-  const when = r.created_at ?? r.finished_at ?? r.started_at;
-  return [kind, name, runId(r), when ? fmtTime(when, true) : ""].filter(Boolean).join(" · ");
-}
-
 async function loadScenarios() {
   try {
     const doc = await getJSON("/scenarios");
@@ -790,6 +786,8 @@ async function loadLinkSeries(table) {
   const iLink = head.indexOf("link_id");
   const iSpeed = head.indexOf("speed_kmh");
   const iLocal = head.indexOf("t_local");
+  const iClosed = head.indexOf("closed");
+  const iFlow = head.indexOf("flow_veh_h");
   if (iBin < 0 || iLink < 0 || iSpeed < 0) return null;
   const rows = [];
   let nb = 0;
@@ -804,14 +802,31 @@ async function loadLinkSeries(table) {
     if (cols.length < head.length) continue;
     const b = Number(cols[iBin]);
     const l = Number(cols[iLink]);
-    rows.push(b, l, cols[iSpeed] === "" ? NaN : Number(cols[iSpeed]));
+    rows.push(b, l, cols[iSpeed] === "" ? NaN : Number(cols[iSpeed]),
+      iClosed >= 0 && /^(true|1)$/i.test(cols[iClosed]) ? 1 : 0, iFlow >= 0 ? Number(cols[iFlow]) : NaN);
     nb = Math.max(nb, b + 1);
     m = Math.max(m, l + 1);
     if (iLocal >= 0 && labels[b] === undefined) labels[b] = cols[iLocal];
   }
   const speeds = new Float32Array(nb * m).fill(NaN);
-  for (let i = 0; i < rows.length; i += 3) speeds[rows[i] * m + rows[i + 1]] = rows[i + 2];
-  return { nb, m, labels, speed: (b, l) => speeds[b * m + l] };
+  const flows = new Float32Array(nb * m).fill(NaN);
+  const closed = new Uint8Array(nb * m);
+  for (let i = 0; i < rows.length; i += 5) {
+    const k = rows[i] * m + rows[i + 1];
+    speeds[k] = rows[i + 2];
+    closed[k] = rows[i + 3];
+    flows[k] = rows[i + 4];
+  }
+  // The state of a link in a bin, as the server wrote it: closed, flowing (with a speed) or no flow.
+  return {
+    nb, m, labels, speed: (b, l) => speeds[b * m + l], flow: (b, l) => flows[b * m + l],
+    closed: (b, l) => closed[b * m + l] === 1,
+  };
+}
+
+/** The link id of a feature of the links layer (its GeoJSON id, else its link_id property). */
+export function linkIdOf(f) {
+  return Number(f.id ?? f.properties?.link_id);
 }
 
 function freeSpeed(p) {
@@ -826,6 +841,7 @@ async function loadScenarioLayer(name) {
   S.scenario.layer = name;
   S.scenario.mode = "static";
   S.scenario.colorOf = null;
+  S.scenario.series = null;
   $("scenario-status").textContent = t("loading");
   $("sim-time").hidden = true;
   try {
@@ -839,6 +855,12 @@ async function loadScenarioLayer(name) {
     let vmax = 0;
     for (const f of feats) vmax = Math.max(vmax, numberOf(f.properties ?? {}, SPEED_KEYS) || 0);
     S.scenario.maxSpeed = vmax || 60;
+    if ("closed_any" in p0) {
+      // Whole-run view of the links: a link closed at any time is drawn closed, not by its mean speed.
+      S.scenario.colorOf = (f) => (f.properties.closed_any ? CLOSED_COLOR
+        : Number.isFinite(Number(f.properties.mean_speed_kmh ?? NaN)) && f.properties.mean_speed_kmh !== null
+          ? ramp(SPEED_RAMP, f.properties.mean_speed_kmh / freeSpeed(f.properties)) : NO_FLOW_COLOR);
+    }
     S.scenario.times = [];
     const series = name.endsWith("links")
       ? (S.scenario.detail?.tables ?? []).find((tb) => /links_\d+min$/.test(tb.name)) : null;
@@ -870,9 +892,14 @@ async function loadScenarioLayer(name) {
         S.scenario.at = (b) => {
           S.scenario.t = b;
         };
+        S.scenario.series = ts;
         S.scenario.colorOf = (f) => {
-          const v = ts.speed(S.scenario.t ?? 0, Number(f.id ?? f.properties.link_id));
-          return ramp(SPEED_RAMP, (Number.isFinite(v) ? v : freeSpeed(f.properties)) / freeSpeed(f.properties));
+          const b = S.scenario.t ?? 0;
+          const l = linkIdOf(f);
+          if (ts.closed(b, l)) return CLOSED_COLOR;
+          const v = ts.speed(b, l);
+          // No vehicle left the link in this bin: no speed to show (never drawn as free flow).
+          return Number.isFinite(v) ? ramp(SPEED_RAMP, v / freeSpeed(f.properties)) : NO_FLOW_COLOR;
         };
         S.scenario.style = "speed";
       }
@@ -934,12 +961,17 @@ function toggleSimPlay() {
   }, 400);
 }
 
-/** Load the H3 difference map b − a of the selected layer between the run and the compared run. */
+/**
+ * Load the H3 difference map of the selected layer: the shown run (the scenario) minus the run it is
+ * compared with (the baseline), i.e. GET /scenarios/{baseline}/compare/{scenario} (b − a).
+ */
 async function loadCompare() {
-  const a = S.scenario.run;
-  const b = S.compare.with;
+  const a = S.compare.with;
+  const b = S.scenario.run;
   S.compare.cells = [];
   if (!a || !b) {
+    S.compare.doc = null;
+    renderKpiTable($("kpi-table"), null);
     setStatus("compare", undefined);
     render();
     return;
@@ -956,18 +988,23 @@ async function loadCompare() {
       const url = link.urls?.geojson ?? `/scenarios/${a}/compare/${b}/layers/${link.name}`;
       fc = await getJSON(url.replace(/^https?:\/\/[^/]+/, ""), undefined, { timeout: 60000 });
       S.compare.kpis = body.kpis ?? [];
+      S.compare.doc = body;
     }
+    const params = fc?.provenance?.params ?? {};
+    S.compare.units = params.units ?? {};
+    S.compare.labels = params.labels ?? {};
     const cells = cellsFrom(fc);
     const keys = Object.keys(cells[0] ?? {}).filter((k) => k.endsWith("_delta") || DIFF_KEYS.includes(k));
     const pref = ["speed", "fill", "overflow", "flow", "volume", "count"];
     const metric = S.compare.metric && keys.includes(S.compare.metric) ? S.compare.metric
       : keys.find((k) => pref.some((p) => k.includes(p))) ?? keys[0];
     S.compare.metric = metric;
-    $("sel-compare-metric").innerHTML = keys.map((k) => `<option value="${esc(k)}">${esc(k)}</option>`).join("");
+    $("sel-compare-metric").innerHTML = keys.map((k) => `<option value="${esc(k)}">${esc(metricLabel(k))}</option>`).join("");
     $("sel-compare-metric").value = metric ?? "";
     S.compare.raw = cells;
     applyCompareMetric();
-    $("scenario-status").textContent = t("compare_loaded", { a, b, n: S.compare.cells.length, metric });
+    $("scenario-status").textContent = t("compare_loaded", { a, b, n: S.compare.cells.length, metric: metricLabel(metric) });
+    renderKpiTable($("kpi-table"), S.compare.doc);
     S.current = "compare";
   } catch (err) {
     $("scenario-status").textContent = t("layer_error", { name: t("l_compare"), msg: err.message });
@@ -977,11 +1014,24 @@ async function loadCompare() {
   render();
 }
 
+/** The label (current language) and unit of a difference-layer column. */
+function metricLabel(key) {
+  const l = S.compare.labels?.[key];
+  const u = S.compare.units?.[key];
+  const name = l ? (getLang() === "en" ? l.en : l.vi) : key;
+  return u ? `${name} (${u === "%" ? "% pts" : u})` : name;
+}
+
 function applyCompareMetric() {
   const m = S.compare.metric;
-  S.compare.cells = (S.compare.raw ?? []).map((d) => ({ ...d, value: Number(d[m]) }))
-    .filter((d) => Number.isFinite(d.value) && d.value !== 0);
-  S.compare.maxAbs = Math.max(1e-9, ...S.compare.cells.map((d) => Math.abs(d.value)));
+  const pct = S.compare.units?.[m] === "%";
+  const all = (S.compare.raw ?? []).map((d) => ({ ...d, value: Number(d[m]) * (pct ? 100 : 1) }))
+    .filter((d) => Number.isFinite(d.value));
+  S.compare.maxAbs = Math.max(1e-9, ...all.map((d) => Math.abs(d.value)));
+  // Cells that barely change (under 1 % of the largest change) are left out: no grey blanket.
+  S.compare.cells = all.filter((d) => Math.abs(d.value) >= 0.01 * S.compare.maxAbs);
+  S.compare.unit = S.compare.units?.[m] === "%" ? "% pts" : (S.compare.units?.[m] ?? "");
+  S.compare.metricLabel = metricLabel(m);
   setStatus("compare", S.compare.cells.length ? "ok" : "empty",
     S.compare.cells.length ? "" : t("layer_empty", { name: t("l_compare") }), S.compare.cells.length);
   render();

@@ -1,6 +1,7 @@
 // The panels around the map: layer list with legends, alerts, feed, details, status banner.
 import { categoryColor, categoryRow, CAMERA_COLORS, ROAD_STYLE } from "./data.js";
-import { COUNT_RAMP, DIFF_RAMP, FILL_RAMP, SPEED_RAMP } from "./layers.js";
+import { CLOSED_COLOR, COUNT_RAMP, DIFF_RAMP, FILL_RAMP, NO_FLOW_COLOR, SPEED_RAMP } from "./layers.js";
+import { formatValue } from "./planner.js";
 import { fmtTime, getLang, label, t } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
@@ -11,6 +12,7 @@ export function esc(s) {
     "'": "&#39;" })[c]);
 }
 
+const signed = (v) => formatValue(v, "", true);
 const rgb = (c) => `rgb(${c[0]},${c[1]},${c[2]})`;
 
 /** Layer order in the list (keys 1–9 toggle the first nine). */
@@ -33,11 +35,12 @@ function swatches(name, S) {
     case "roads":
       return Object.entries(ROAD_STYLE).map(([k, [c, w]]) => `<i class="bar" style="background:${c};height:${Math.max(2, w)}px"></i>${esc(t(`road_${k}`))}`).join(" ");
     case "scenario":
-      if (S.scenario.style === "speed") return `${esc(t("lg_speed"))}: ${SPEED_RAMP.map((c) => `<i style="background:${rgb(c)}"></i>`).join("")}`;
+      if (S.scenario.style === "speed") return `${esc(t("lg_speed"))}: 0 ${SPEED_RAMP.map((c) => `<i style="background:${rgb(c)}"></i>`).join("")} ${esc(t("free_flow_short"))} <i class="bar" style="background:${rgb(CLOSED_COLOR)};height:5px"></i>${esc(t("lg_closed"))} <i class="bar" style="background:${rgb(NO_FLOW_COLOR)};height:3px"></i>${esc(t("lg_no_flow"))}`;
       if (S.scenario.style === "fill") return `${esc(t("lg_fill"))}: ${FILL_RAMP.map((c) => `<i style="background:${rgb(c)}"></i>`).join("")}`;
       return "";
     case "compare":
-      return S.compare.cells.length ? `${esc(t("lg_diff"))}: ${DIFF_RAMP.map((c) => `<i style="background:${rgb(c)}"></i>`).join("")} ±${S.compare.maxAbs.toFixed(1)}` : "";
+      // Numbers at both ends and the unit: blue is a fall, red a rise (scenario − baseline).
+      return S.compare.cells.length ? `${esc(S.compare.metricLabel ?? t("lg_diff"))}<br>${esc(signed(-S.compare.maxAbs))} ${DIFF_RAMP.map((c) => `<i style="background:${rgb(c)}"></i>`).join("")} ${esc(signed(S.compare.maxAbs))} ${esc(S.compare.unit ?? "")}` : "";
     default:
       return "";
   }
@@ -197,10 +200,23 @@ export function tooltip(S, info) {
       html = `<b>${esc(t(o.hotspot))}</b> Gi* z = ${Number(o.gi_z).toFixed(2)}`;
       break;
     case "compare":
-      html = `${esc(t("lg_diff"))}: <b>${Number(o.value).toFixed(2)}</b>`;
+      html = `${esc(S.compare.metricLabel ?? t("lg_diff"))}<br>${esc(t("lg_diff"))}: <b>${esc(signed(o.value))}</b> ${esc(S.compare.unit ?? "")}`;
       break;
     case "scenario": {
       const p = o.properties ?? {};
+      const ts = S.scenario.series;
+      if (ts) {
+        // Per bin, as drawn: the state and speed of this link at the shown time, not whole-run averages.
+        const b = S.scenario.t ?? 0;
+        const l = Number(o.id ?? p.link_id);
+        const state = ts.closed(b, l) ? "closed" : Number.isFinite(ts.speed(b, l)) ? "flowing" : "no_flow";
+        const v = ts.speed(b, l);
+        const q = ts.flow(b, l);
+        html = `<b>${esc(p.name || `#${l}`)}</b> · ${esc(S.scenario.fmt?.(b) ?? "")}<br>${esc(t(`state_${state}`))}`
+          + (Number.isFinite(v) ? `<br>${esc(t("speed"))}: <b>${v.toFixed(1)}</b> km/h` : "")
+          + (Number.isFinite(q) && state !== "closed" ? `<br>${esc(t("flow"))}: <b>${Math.round(q)}</b> veh/h` : "");
+        break;
+      }
       html = Object.entries(p).slice(0, 6).map(([k, v]) => `${esc(k)}: <b>${esc(typeof v === "number" ? Math.round(v * 10) / 10 : v)}</b>`).join("<br>");
       break;
     }

@@ -206,6 +206,27 @@ def test_a_closed_link_carries_nothing_and_trips_go_round() -> None:
     assert res.layers["links"].loc[closed, "closed_any"]
 
 
+def test_a_closed_link_is_closed_in_every_bin_of_its_window_and_has_no_speed() -> None:
+    net = grid_network(3, 3)
+    closed = int(np.flatnonzero((net.links["u"] == 3) & (net.links["v"] == 4))[0])
+    # closed 06:10–06:20 of a 06:00–06:30 run: bins 2 and 3 (5-min bins), open before and after
+    params = cars_only(
+        start="06:00", horizon_s=1800.0, closures=[Closure(links=(closed,), start="06:10", end="06:20")]
+    )
+    demand = trips([3] * 60, [5] * 60, np.linspace(0, 1500, 60))
+    res = run(params, 1, network=net, trips=demand)
+    rows = res.tables["links_5min"].query("link_id == @closed").set_index("bin")
+    assert rows["closed"].tolist() == [False, False, True, True, False, False]
+    assert (rows.loc[[2, 3], "state"] == "closed").all()
+    assert rows.loc[[2, 3], "speed_kmh"].isna().all()  # no speed, never the free-flow 36 km/h
+    allbins = res.tables["links_5min"]
+    no_flow = allbins[allbins["outflow_veh"] == 0]
+    assert no_flow["speed_kmh"].isna().all()
+    assert set(no_flow["state"]) <= {"closed", "no_flow"}
+    layer = res.layers["links"].loc[closed]
+    assert (layer["closed_from_s"], layer["closed_until_s"], layer["closed_bins"]) == (600.0, 1200.0, 2)
+
+
 def test_trips_without_a_path_are_counted_not_fatal() -> None:
     net = chain([300.0, 300.0])  # one-way: nothing leads back west
     res = run(cars_only(horizon_s=600.0), 1, network=net, trips=trips([0, 2], [2, 0], [0.0, 0.0]))
