@@ -48,6 +48,7 @@ from api.store.common import SharedStoreMethods, plan_upsert, row_to_event
 from api.store.common import dumps as _dumps
 from api.store.incidents import IncidentStoreMethods, incident_migrations
 from api.store.jobs import JobStoreMethods, job_migrations
+from api.store.traffic_counts import TrafficCountStoreMethods, traffic_count_migrations
 from api.store.writer import GroupCommitWriter
 from twin.errors import InputError
 from twin.h3grid import MAX_RES, check_resolution
@@ -164,6 +165,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE events ADD COLUMN observed_us BIGINT
         """,
     ),
+    *traffic_count_migrations("BIGINT", "DOUBLE PRECISION", 'TEXT COLLATE "C"'),
     *incident_migrations("BIGINT", "DOUBLE PRECISION", "BYTEA"),
 )
 
@@ -271,7 +273,7 @@ class PostgresWriter(GroupCommitWriter[psycopg.Connection[Any]]):
         return self.conn
 
 
-class PostgresStore(JobStoreMethods, IncidentStoreMethods, SharedStoreMethods):
+class PostgresStore(JobStoreMethods, IncidentStoreMethods, TrafficCountStoreMethods, SharedStoreMethods):
     """The scale-out `Store`: PostgreSQL with durable group commits from one writer connection.
 
     Parameters

@@ -491,3 +491,4 @@ def test_job_status_changes_are_conditional(store: Store) -> None:
     assert store.set_job_pid("job-002", 42).result(timeout=30)
     assert store.count_jobs("failed") == 1
 from tests.api.store_contract_incidents import *  # noqa: E402, F403  (the incident part of the contract)
+from tests.api.store_contract_traffic_counts import *  # noqa: E402, F403  (the traffic-count part of the contract)
