@@ -57,4 +57,5 @@ def test_a_junction_camera_sees_the_approaches_in_its_view_and_a_blind_one_none(
     off = _camera(centre.x + 0.0007, centre.y + 0.0007, heading=45.0, fov=30.0, rng=20.0)
     assert watched_links(off, net).empty
     reg = with_watched_links(off, net)
-    assert reg["count_links"].iloc[0] == [] and reg["count_directions"].iloc[0] == []
+    assert reg["count_links"].iloc[0] == []
+    assert reg["count_directions"].iloc[0] == []
