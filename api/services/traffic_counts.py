@@ -150,3 +150,53 @@ def frame(
         ),
     )
     return out
+
+
+#: Lạng Sơn's offset from UTC (Asia/Ho_Chi_Minh, no daylight saving): the model runs on local clock time.
+LOCAL_OFFSET_S = 7 * 3600
+
+
+def model_table(records: Sequence[TrafficCountRecord], day_start: datetime) -> pd.DataFrame:
+    """Return counts as the calibration reads them: ``t_s`` = local seconds after `day_start`'s midnight.
+
+    Columns ``camera_id, direction, link_id, t_s, interval_s, synthetic`` and the classes.
+    """
+    midnight = (day_start.astimezone(UTC) + pd.Timedelta(seconds=LOCAL_OFFSET_S)).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    ) - pd.Timedelta(seconds=LOCAL_OFFSET_S)
+    return pd.DataFrame(
+        {
+            "camera_id": [r.camera_id for r in records],
+            "direction": [r.direction for r in records],
+            "link_id": [r.link_id for r in records],
+            "t_s": [int((r.start - midnight).total_seconds()) for r in records],
+            "interval_s": [r.interval_s for r in records],
+            **{k: [getattr(r, k) for r in records] for k in COUNT_CLASSES},
+            "synthetic": [r.synthetic for r in records],
+        }
+    )
+
+
+def messages_of(table: pd.DataFrame, day: datetime, *, synthetic: bool = True) -> list[dict[str, Any]]:
+    """Return the ``POST /counts`` items of a model-time count table (`model_table`'s columns).
+
+    `day` is any time of the local day whose midnight ``t_s`` counts from.
+    """
+    local = day.astimezone(UTC) + pd.Timedelta(seconds=LOCAL_OFFSET_S)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0) - pd.Timedelta(seconds=LOCAL_OFFSET_S)
+    out: list[dict[str, Any]] = []
+    for key, grp in table.groupby(["camera_id", "t_s", "interval_s"], sort=True):
+        camera, t_s, interval_s = (str(x) for x in key)  # type: ignore[union-attr]
+        start = midnight + pd.Timedelta(seconds=int(t_s))
+        out.append(
+            {
+                "camera_id": str(camera),
+                "interval_start": start.isoformat().replace("+00:00", "Z"),
+                "interval_min": int(interval_s) // 60,
+                "directions": {
+                    str(r.direction): {k: int(getattr(r, k)) for k in COUNT_CLASSES} for r in grp.itertuples()
+                },
+                "synthetic": synthetic,
+            }
+        )
+    return out

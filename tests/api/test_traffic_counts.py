@@ -152,3 +152,39 @@ def test_bad_queries_are_4xx(client: TestClient) -> None:
         "/counts", params={"since": START.isoformat(), "until": (START - timedelta(hours=1)).isoformat()}
     )
     assert_error_shape(r, 422, "until")
+
+
+def test_replayer_sends_model_counts_that_read_back_in_model_time(client: TestClient, city: City) -> None:
+    import asyncio  # noqa: PLC0415
+
+    import httpx  # noqa: PLC0415
+
+    from api.replayer import send_traffic_counts  # noqa: PLC0415
+    from api.services.traffic_counts import messages_of, model_table  # noqa: PLC0415
+    from api.store.traffic_counts import TrafficCountQuery  # noqa: PLC0415
+
+    cams = city.cameras[city.cameras["connected"]]
+    cam = next(r for r in cams.itertuples() if len(r.count_links) >= 2)
+    day = START.replace(hour=0, minute=0)  # a UTC midnight: local 07:00
+    local0 = 7 * 3600
+    table = pd.DataFrame({
+        "camera_id": cam.camera_id, "direction": list(cam.count_directions[:2]) * 3,
+        "link_id": list(cam.count_links[:2]) * 3, "t_s": [local0 + 300 * (i // 2) for i in range(6)],
+        "interval_s": 300, "motorbike": range(10, 16), "car": 2, "bus": 0, "truck": 1,
+    })  # fmt: skip
+    items = messages_of(table, day)
+    assert len(items) == 3
+    assert items[0]["interval_start"] == day.isoformat().replace("+00:00", "Z")
+    gateway = key_headers(client.app, "camera-gateway")
+
+    async def go() -> int:
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=gateway) as c:
+            return await send_traffic_counts(c, items, batch=2)
+
+    assert asyncio.run(go()) == 6
+    store = client.app.state.live.store
+    back = model_table(store.traffic_counts(TrafficCountQuery(day, day + timedelta(hours=1))), day)
+    assert back.sort_values(["t_s", "direction"])[["t_s", "motorbike"]].to_numpy().tolist() == (
+        table.sort_values(["t_s", "direction"])[["t_s", "motorbike"]].to_numpy().tolist()
+    )
