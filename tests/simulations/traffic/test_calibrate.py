@@ -132,3 +132,28 @@ def test_no_counts_is_an_input_error(world: tuple[RoadNetwork, gpd.GeoDataFrame,
                                   "motorbike", "car", "bus", "truck"])  # fmt: skip
     with pytest.raises(InputError, match="no traffic counts"):
         _calibrate(world, empty)
+
+
+def test_demand_factors_are_validated_and_applied(world: World) -> None:
+    from simulations.traffic.demand import hourly_profile, zone_factors  # noqa: PLC0415
+    from twin.errors import InputError  # noqa: PLC0415
+
+    with pytest.raises(InputError) as e:
+        TrafficParams.from_dict({"demand": {"hourly": {"25": 1.0}}})
+    assert "demand.hourly" in e.value.field
+    with pytest.raises(InputError) as e:
+        TrafficParams.from_dict({"demand": {"production": {"x": -1.0}}})
+    assert "demand.production" in e.value.field
+    cells = world[1]
+    with pytest.raises(InputError) as e:
+        zone_factors(cells, {"not-a-cell": 2.0}, "demand.production")
+    assert e.value.field == "demand.production.not-a-cell"
+    zone = _zone_of_most_cells(cells)
+    f = zone_factors(cells, {zone: 2.0}, "demand.production")
+    inside = np.array([h3grid.cell_to_parent(str(c), ZONE_RES) == zone for c in cells.index])
+    assert (f[inside] == 2.0).all()
+    assert (f[~inside] == 1.0).all()
+    p = TrafficParams.from_dict({"demand": {"hourly": {"07": 1.5}}})
+    base = hourly_profile(TrafficParams())
+    assert hourly_profile(p)[7] == pytest.approx(1.5 * base[7])
+    assert hourly_profile(p)[8] == base[8]
