@@ -24,6 +24,7 @@ from api.routes import (
     open311,
     stats,
     stream,
+    traffic_counts,
     viewer,
 )
 from api.routes import auth as auth_routes
@@ -53,7 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(layers_routes.router)
     # The live IOC service (events, H3 counts, hotspots, stream, cameras, alerts, Open311, NGSI-LD).
     install_error_handlers(app)
-    for live_router in (events, cells, hotspots, stream, stats, cameras, alerts, incidents, open311, ngsi):
+    for live_router in (events, cells, hotspots, stream, stats, cameras, alerts, incidents, open311, ngsi,
+                        traffic_counts):  # fmt: skip
         app.include_router(live_router.router)
     app.include_router(scenarios_routes.router)
     # Identities: /login (viewer session), /auth/whoami, /auth/keys (admin), /admin/purge.

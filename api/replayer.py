@@ -360,3 +360,21 @@ async def run_in_app(
         transport=transport, base_url="http://twin.internal", headers=headers
     ) as client:
         await Replayer(client, rate=rate, seed=seed, report_key=keys.get("reporter")).run()
+
+
+async def send_traffic_counts(
+    client: httpx.AsyncClient, items: list[dict[str, Any]], batch: int = 500
+) -> int:
+    """POST traffic-count messages (``POST /counts`` items, e.g. the hidden truth's) in batches.
+
+    A separate path from the event stream above: the items come from a traffic run
+    (`simulations.traffic.calibrate.truth_params`, labelled synthetic). Returns the rows the
+    service stored as new or corrected; raises `httpx.HTTPStatusError` on a refused batch.
+    """
+    stored = 0
+    for i in range(0, len(items), batch):
+        r = await client.post("/counts", json={"counts": items[i : i + batch]})
+        r.raise_for_status()
+        rows = r.json()["rows"]
+        stored += int(rows.get("created", 0)) + int(rows.get("updated", 0))
+    return stored

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from gis_data import load, roads
 from gis_data.cameras_synthetic import synthetic_cameras
 from gis_data.fetch import default_cache_dir
+from twin import cameras as cam
 from twin import h3grid
 from twin.city import City
 from twin.errors import InputError
@@ -108,6 +109,8 @@ def _build_parts(cache: Path, road_source: RoadSource, osm_file: Path | None, se
         seed=seed,
         as_of=datetime.now(UTC).replace(second=0, microsecond=0),
     )
+    # the links and directions of travel each camera counts (traffic counts, issue 14)
+    cameras = cam.with_watched_links(cameras, network)
     return {
         "wards": wards,
         "units": units,

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import shapely
 
 from twin import h3grid
 from twin.crs import METRIC, WGS84
 from twin.errors import DataError
+from twin.network import RoadNetwork
 
 CAMERA_KINDS: tuple[str, ...] = ("intersection", "market", "school", "bridge", "corridor", "public_square")
 CAMERA_STATUS: tuple[str, ...] = ("online", "offline", "not_connected")
@@ -151,3 +153,78 @@ def coverage_cells(cameras: gpd.GeoDataFrame, res: int = h3grid.DEFAULT_RES) -> 
         rows_cell.extend(cells)
     out = pd.DataFrame({"camera_id": rows_id, "cell": rows_cell}).drop_duplicates()
     return out.sort_values(["camera_id", "cell"], ignore_index=True)
+
+
+#: Directions of travel a traffic count is split by: the compass quadrant of the counted link's bearing.
+DIRECTIONS: tuple[str, ...] = ("NB", "EB", "SB", "WB")
+
+
+def direction_of(bearing_deg: npt.ArrayLike) -> npt.NDArray[np.str_]:
+    """Return the direction of travel (``NB``, ``EB``, ``SB``, ``WB``) of compass bearings in degrees."""
+    b = np.mod(np.asarray(bearing_deg, dtype=np.float64), 360.0)
+    return np.asarray(DIRECTIONS, dtype=str)[np.floor((b + 45.0) / 90.0).astype(np.int64) % 4]
+
+
+def watched_links(cameras: gpd.GeoDataFrame, network: RoadNetwork) -> pd.DataFrame:
+    """Return which link(s) and direction(s) of travel each camera counts.
+
+    A camera sees a directed link when the link crosses its field-of-view sector (heading, field of
+    view and range, in UTM 48N); per direction of travel (the compass quadrant of the link's bearing
+    from ``u`` to ``v``) it counts the nearest such link, so a camera on a two-way street counts both
+    carriageways and a junction camera every approach in its view (at most one link per direction).
+
+    Returns rows ``camera_id, direction, link_id, distance_m`` sorted by camera and direction; cameras
+    that see no road have no row.
+    """
+    empty = pd.DataFrame(
+        {
+            "camera_id": pd.Series([], dtype=str),
+            "direction": pd.Series([], dtype=str),
+            "link_id": pd.Series([], dtype=np.int64),
+            "distance_m": pd.Series([], dtype=np.float64),
+        }
+    )
+    if len(cameras) == 0 or network.n_links == 0:
+        return empty
+    sectors = np.asarray(fov_sectors(cameras).to_crs(METRIC).values)
+    lines = np.asarray(network.links.geometry.to_crs(METRIC).values)
+    tree = shapely.STRtree(lines)
+    cam_i, link_i = tree.query(sectors, predicate="intersects")
+    if len(cam_i) == 0:
+        return empty
+    pos = np.asarray(cameras.geometry.to_crs(METRIC).values)
+    dist = shapely.distance(pos[cam_i], lines[link_i])
+    # among links as near (e.g. all touching the camera's junction), the one it looks along
+    mid = shapely.distance(pos[cam_i], shapely.line_interpolate_point(lines[link_i], 0.5, normalized=True))
+    nodes = network.nodes.geometry.to_crs(METRIC)
+    nx, ny = nodes.x.to_numpy(), nodes.y.to_numpy()
+    u = network.links["u"].to_numpy()[link_i]
+    v = network.links["v"].to_numpy()[link_i]
+    bearing = np.degrees(np.arctan2(nx[v] - nx[u], ny[v] - ny[u]))
+    table = pd.DataFrame(
+        {
+            "camera_id": cameras["camera_id"].astype(str).to_numpy()[cam_i],
+            "direction": direction_of(bearing),
+            "link_id": network.links.index.to_numpy()[link_i].astype(np.int64),
+            "distance_m": dist,
+            "_near": np.round(dist),
+            "_mid": mid,
+        }
+    )
+    table = table.sort_values(["camera_id", "direction", "_near", "_mid", "link_id"], kind="stable")
+    table = table.drop_duplicates(["camera_id", "direction"], keep="first")
+    return table.drop(columns=["_near", "_mid"]).reset_index(drop=True)
+
+
+def with_watched_links(cameras: gpd.GeoDataFrame, network: RoadNetwork) -> gpd.GeoDataFrame:
+    """Return `cameras` with ``count_links`` and ``count_directions`` (aligned lists, see `watched_links`)."""
+    table = watched_links(cameras, network)
+    by_cam: dict[str, pd.DataFrame] = {}
+    for cid, grp in table.groupby("camera_id", sort=False):
+        by_cam[str(cid)] = grp
+    ids = cameras["camera_id"].astype(str)
+    out = cameras.copy()
+    out["count_links"] = [[int(x) for x in by_cam[c]["link_id"]] if c in by_cam else [] for c in ids]
+    out["count_directions"] = [[str(x) for x in by_cam[c]["direction"]] if c in by_cam else [] for c in ids]
+    out.attrs = dict(cameras.attrs)
+    return out

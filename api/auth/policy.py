@@ -19,7 +19,7 @@ from typing import Final
 
 #: Every scope and what it allows.
 SCOPES: Final[dict[str, str]] = {
-    "events:write": "send camera events (one or a batch) and camera heartbeats",
+    "events:write": "send camera events (one or a batch), camera heartbeats and traffic counts",
     "events:read": "read individual events, the live stream (SSE) and NGSI-LD entities",
     "aggregates:read": "live counts per H3 cell and hotspots (coarse unless aggregates:fine)",
     "aggregates:fine": "the full H3 resolution for cells, hotspots and the cells layer",
@@ -77,7 +77,7 @@ ROLES: Final[dict[str, frozenset[str]]] = {
 
 #: What each role is for (CLI help, README).
 ROLE_HELP: Final[dict[str, str]] = {
-    "camera-gateway": "a machine that sends camera detections and heartbeats; it can read nothing",
+    "camera-gateway": "a machine that sends camera detections, heartbeats and traffic counts; reads nothing",
     "public": "anyone: coarse live aggregates, hotspots and the city layers (no key needed)",
     "reporter": "a citizen app user: submits reports and reads their own",
     "operator": "IOC staff: live events, stream, cameras, alerts, reports and citizen contacts",
@@ -114,6 +114,8 @@ ROUTE_SCOPES: Final[dict[str, tuple[str, ...] | None]] = {
     "POST /events": ("events:write",),
     "POST /events/batch": ("events:write",),
     "POST /cameras/{camera_id}/heartbeat": ("events:write",),
+    "POST /counts": ("events:write",),
+    "GET /counts": ("cameras:read",),
     "GET /events": ("events:read",),
     "GET /events/{event_id}": ("events:read",),
     "GET /stream": ("events:read",),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from api.cli import (
     analytics,  # noqa: F401  (registers commands)
     brief,  # noqa: F401  (registers commands)
+    calibrate,  # noqa: F401  (registers commands)
     data,  # noqa: F401  (registers commands)
     export_map,  # noqa: F401  (registers commands)
     gateway,  # noqa: F401  (registers commands)

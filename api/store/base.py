@@ -23,6 +23,7 @@ from twin.errors import InputError
 if TYPE_CHECKING:
     from api.store.incidents import IncidentChange, IncidentQuery, IncidentRecord, SnapshotRecord
     from api.store.jobs import JobRecord
+    from api.store.traffic_counts import TrafficCountQuery, TrafficCountRecord
 
 Lifecycle = Literal["new", "update", "end"]
 #: How an upsert was applied: a new row, a changed row, an identical replay, an older lifecycle
@@ -449,6 +450,15 @@ class Store(Protocol):
 
     def unit_of_key(self, key_id: str) -> str | None:
         """Return the unit a key is bound to, or None."""
+        ...
+
+    # -- traffic counts (issue 14; records and SQL in api/store/traffic_counts.py) -------------------
+    def submit_traffic_counts(self, records: Sequence[TrafficCountRecord]) -> Future[list[str]]:
+        """Store camera traffic counts in one transaction; per record created/updated/duplicate."""
+        ...
+
+    def traffic_counts(self, query: TrafficCountQuery) -> list[TrafficCountRecord]:
+        """Return the traffic counts matching `query`, by interval start, camera and direction."""
         ...
 
     def close(self) -> None:

@@ -48,6 +48,7 @@ from api.store.common import SharedStoreMethods, plan_upsert, row_to_event
 from api.store.common import dumps as _dumps
 from api.store.incidents import IncidentStoreMethods, incident_migrations
 from api.store.jobs import JobStoreMethods, job_migrations
+from api.store.traffic_counts import TrafficCountStoreMethods, traffic_count_migrations
 from api.store.writer import GroupCommitWriter
 from twin.errors import InputError
 from twin.h3grid import MAX_RES, check_resolution
@@ -176,6 +177,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         )
         """,
     ),
+    *traffic_count_migrations("BIGINT", "DOUBLE PRECISION", 'TEXT COLLATE "C"'),
     *incident_migrations("BIGINT", "DOUBLE PRECISION", "BYTEA"),
     (
         1801,
@@ -291,7 +293,7 @@ class PostgresWriter(GroupCommitWriter[psycopg.Connection[Any]]):
         return self.conn
 
 
-class PostgresStore(JobStoreMethods, IncidentStoreMethods, SharedStoreMethods):
+class PostgresStore(JobStoreMethods, IncidentStoreMethods, TrafficCountStoreMethods, SharedStoreMethods):
     """The scale-out `Store`: PostgreSQL with durable group commits from one writer connection.
 
     Parameters

@@ -37,6 +37,7 @@ from api.store.common import SharedStoreMethods, placeholders, plan_upsert, row_
 from api.store.common import dumps as _dumps
 from api.store.incidents import IncidentStoreMethods, incident_migrations
 from api.store.jobs import JobStoreMethods, job_migrations
+from api.store.traffic_counts import TrafficCountStoreMethods, traffic_count_migrations
 from api.store.writer import GroupCommitWriter
 from twin.h3grid import MAX_RES, check_resolution
 
@@ -160,6 +161,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         )
         """,
     ),
+    *traffic_count_migrations("INTEGER", "REAL", "TEXT"),
     *incident_migrations("INTEGER", "REAL", "BLOB"),
     (
         1801,
@@ -259,7 +261,7 @@ def make_private(db: Path) -> None:
             pass
 
 
-class SQLiteStore(JobStoreMethods, IncidentStoreMethods, SharedStoreMethods):
+class SQLiteStore(JobStoreMethods, IncidentStoreMethods, TrafficCountStoreMethods, SharedStoreMethods):
     """The embedded `Store`: one SQLite file in WAL mode with durable group commits.
 
     Parameters

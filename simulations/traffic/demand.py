@@ -45,13 +45,44 @@ def cell_centres(cells: gpd.GeoDataFrame) -> tuple[npt.NDArray[np.float64], npt.
     return ll[:, 1], ll[:, 0]
 
 
+def hourly_profile(params: TrafficParams) -> npt.NDArray[np.float64]:
+    """Return the % of the day's trips by local hour: the profile times the demand's ``hourly`` factors."""
+    prof = np.asarray(PROFILES[params.demand.profile], dtype=np.float64).copy()
+    for hour, factor in params.demand.hourly.items():
+        prof[int(hour)] *= factor
+    return prof
+
+
+def zone_factors(cells: gpd.GeoDataFrame, factors: dict[str, float], field: str) -> npt.NDArray[np.float64]:
+    """Return per cell the product of the `factors` of the H3 cells containing it (1 where none does).
+
+    Keys are H3 cells of any resolution up to the cells' own; an invalid or finer key is an
+    `InputError` naming ``field.<key>``.
+    """
+    out = np.ones(len(cells))
+    if not factors or not len(cells):
+        return out
+    ids = [str(c) for c in cells.index]
+    res = h3grid.resolution(ids[0])
+    parents: dict[int, npt.NDArray[np.object_]] = {}
+    for key, factor in factors.items():
+        if not h3grid.is_valid(key) or h3grid.resolution(key) > res:
+            raise InputError(f"{field}.{key}", f"is not an H3 cell of resolution {res} or coarser",
+                             hint="use the H3 id of a zone containing the demand's cells")  # fmt: skip
+        r = h3grid.resolution(key)
+        if r not in parents:
+            parents[r] = np.array([h3grid.cell_to_parent(c, r) for c in ids], dtype=object)
+        out[parents[r] == key] *= factor
+    return out
+
+
 def _departures(
     params: TrafficParams, n: int, rng: np.random.Generator, t0: float, t1: float
 ) -> npt.NDArray[np.float64]:
     """Sample `n` departure times (s after start) in [t0, t1) from the hourly profile."""
     if n == 0:
         return np.zeros(0)
-    prof = np.asarray(PROFILES[params.demand.profile], dtype=np.float64)
+    prof = hourly_profile(params)
     edges = np.arange(np.floor(t0 / 3600) * 3600, t1 + 3600, 3600.0)
     lo = np.maximum(edges[:-1], t0)
     hi = np.minimum(edges[1:], t1)
@@ -66,7 +97,7 @@ def _departures(
 
 def profile_share(params: TrafficParams) -> float:
     """Return the share of the day's trips departing in the departure window."""
-    prof = np.asarray(PROFILES[params.demand.profile], dtype=np.float64) / 100.0
+    prof = hourly_profile(params) / 100.0
     s = float(params.start_s)
     total = 0.0
     t = s
@@ -128,6 +159,8 @@ def synthesize(
     reach = snap <= MAX_SNAP_M
     pop = np.where(reach, cells["population"].to_numpy(dtype=np.float64), 0.0)
     attr = np.where(reach, cells["attractiveness"].to_numpy(dtype=np.float64), 0.0)
+    pop = pop * zone_factors(cells, d.production, "demand.production")
+    attr = attr * zone_factors(cells, d.attraction, "demand.attraction")
     n_local = int(rng.poisson(pop.sum() * d.trips_per_person_day * profile_share(params) * d.multiplier))
     oi = np.flatnonzero(pop > 0)
     di = np.flatnonzero(attr > 0)

@@ -191,6 +191,33 @@ class Demand(_Frozen):
     corridors: tuple[str, ...] = ("QL1A", "QL4A", "QL4B", "QL1B")
     truck_multiplier: dict[str, float] = Field(default_factory=dict, description="corridor → ×")
     min_trip_m: float = Field(default=400.0, ge=0.0, description="shorter trips walk")
+    production: dict[str, float] = Field(
+        default_factory=dict,
+        description="H3 cell (any resolution up to the cells') → × trips produced by the cells inside it "
+        "(a calibrated demand, `simulations.traffic.calibrate`)",
+    )
+    attraction: dict[str, float] = Field(
+        default_factory=dict, description="H3 cell → × attractiveness of the cells inside it"
+    )
+    hourly: dict[str, float] = Field(
+        default_factory=dict, description='local hour "HH" → × the profile\'s trips departing in it'
+    )
+
+    @field_validator("production", "attraction", "hourly")
+    @classmethod
+    def _factors(cls, v: dict[str, float]) -> dict[str, float]:
+        for key, x in v.items():
+            if not (x >= 0.0 and x < 1e6):  # also refuses NaN
+                raise ValueError(f"factor of {key!r} must be a number >= 0, got {x}")
+        return v
+
+    @field_validator("hourly")
+    @classmethod
+    def _hours(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = [k for k in v if not re.fullmatch(r"([01]\d|2[0-3])", k)]
+        if bad:
+            raise ValueError(f"hours must be local hours 00–23, got {bad[:3]}")
+        return v
 
 
 class Junctions(_Frozen):

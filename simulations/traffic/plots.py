@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
@@ -85,5 +86,38 @@ def timeseries(result: RunResult, path: Path) -> Path:
     fig.suptitle(f"{result.params.get('name', 'traffic')} (seed {result.seed}) — simulated")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
+
+
+def calibration_scatter(camera_hours: pd.DataFrame, path: Path, *, title: str = "") -> Path:
+    """Write observed vs simulated vehicles per camera-hour (fitted and held-out cameras) to `path`.
+
+    `camera_hours` has ``observed``, ``simulated`` and ``set`` ("fitted" / "held_out"), as
+    `simulations.traffic.calibrate.Calibration.camera_hours`. The band is GEH < 5.
+    """
+    fig = Figure(figsize=(6.5, 6.5), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    top = float(max(camera_hours["observed"].max(), camera_hours["simulated"].max(), 1.0)) * 1.05
+    x = np.linspace(0.0, top, 200)
+    # GEH = 5 ⇔ (M − C)² = 12.5 (M + C): M = C + 6.25 ± √(6.25² + 25 C)
+    half = np.sqrt(39.0625 + 25 * x)
+    ax.fill_between(x, np.maximum(x + 6.25 - half, 0), x + 6.25 + half, color="0.9", label="GEH < 5")
+    ax.plot([0, top], [0, top], color="0.5", lw=0.8)
+    sets = (
+        ("fitted", "tab:blue", "fitted cameras / camera dùng để hiệu chỉnh"),
+        ("held_out", "tab:orange", "held-out cameras / camera kiểm tra"),
+    )
+    for name, colour, label in sets:
+        sel = camera_hours["set"] == name
+        ax.scatter(camera_hours.loc[sel, "observed"], camera_hours.loc[sel, "simulated"], s=14, c=colour,
+                   label=label, alpha=0.8)  # fmt: skip
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.set_xlabel("observed vehicles per camera-hour / xe đếm được mỗi giờ")
+    ax.set_ylabel("simulated / mô phỏng")
+    ax.set_title(title or "Traffic counts: observed vs simulated (synthetic)", fontsize=10)
+    ax.legend(loc="upper left", fontsize=8)
     fig.savefig(path)
     return path

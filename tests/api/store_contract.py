@@ -518,3 +518,4 @@ def test_job_status_changes_are_conditional(store: Store) -> None:
 
 
 from tests.api.store_contract_incidents import *  # noqa: E402, F403  (the incident part of the contract)
+from tests.api.store_contract_traffic_counts import *  # noqa: E402, F403  (the traffic-count part of the contract)

@@ -1,0 +1,158 @@
+"""`twin calibrate traffic`: fit the traffic model's demand to the cameras' traffic counts in the store.
+
+Output folder layout (``--out``)::
+
+    calibrated.json     the calibrated demand as a scenario base (`twin simulate traffic --scenario`)
+    fit.json            the fit report: method, cameras fitted / held out / silent, period, GEH share,
+                        RMSE %, R² on held-out and fitted cameras (and the prior's, for reference)
+    camera_hours.csv    observed vs simulated (calibrated and prior) vehicles per camera-hour
+    scatter.png         observed vs simulated per camera-hour
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from api.cli.base import DataDirOption, StoreDsnOption, app, console, friendly
+from api.settings import Settings
+from twin.errors import InputError
+
+calibrate_app = typer.Typer(help="Calibrate the models to observations.", no_args_is_help=True)
+app.add_typer(calibrate_app, name="calibrate")
+
+#: The longest period one calibration fits (the model simulates it in one run).
+MAX_HOURS = 6
+
+
+@calibrate_app.command("traffic")
+@friendly
+def calibrate_traffic(  # noqa: PLR0917  (CLI options)
+    since: Annotated[
+        datetime, typer.Option(help="Start of the counts (UTC, whole hour).", formats=["%Y-%m-%dT%H:%M"])
+    ],
+    until: Annotated[
+        datetime, typer.Option(help="End of the counts (UTC, whole hour).", formats=["%Y-%m-%dT%H:%M"])
+    ],
+    holdout: Annotated[float, typer.Option(help="Share of cameras held out to test the fit.")] = 0.3,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("out/calibration"),
+    scenario: Annotated[Path | None, typer.Option(help="Prior scenario (default: the baseline).")] = None,
+    outer: Annotated[
+        int, typer.Option(help="Bi-level iterations (model run + re-routing).", min=1, max=5)
+    ] = 2,
+    seed: Annotated[int, typer.Option(help="Seed of the demand, the model and the held-out draw.")] = 2025,
+    store_dsn: StoreDsnOption = None,
+    state_dir: Annotated[Path | None, typer.Option(help="State folder (default $TWIN_STATE_DIR).")] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Fit zone production/attraction, hourly factors and the class split to the counts; report the fit."""
+    from api.services.traffic_counts import LOCAL_OFFSET_S, model_table
+    from api.store import default_dsn, open_store
+    from api.store.traffic_counts import TrafficCountQuery
+    from gis_data.city import build_city
+    from gis_data.io import atomic_path
+    from simulations.traffic.calibrate import calibrate
+    from simulations.traffic.params import TrafficParams
+    from simulations.traffic.plots import calibration_scatter
+
+    t0, t1 = since.replace(tzinfo=UTC), until.replace(tzinfo=UTC)
+    hours = (t1 - t0) / timedelta(hours=1)
+    if t0.minute or t1.minute or hours != int(hours):
+        raise InputError("since", "--since and --until must be whole hours", hint="e.g. 2026-12-03T00:00")
+    if not 1 <= hours <= MAX_HOURS:
+        raise InputError("until", f"the period must be 1–{MAX_HOURS} hours, got {hours:g}")
+    settings = Settings()
+    state = state_dir or settings.state_dir
+    prior = TrafficParams.from_file(scenario) if scenario else TrafficParams()
+    with console.status("building the city model…"):
+        city = build_city(data_dir or settings.data.dir, road_source=settings.road_source, seed=settings.seed,
+                          res=settings.h3_res)  # fmt: skip
+    store = open_store(store_dsn or settings.store_dsn or default_dsn(state), res=settings.h3_res)
+    try:
+        records = store.traffic_counts(TrafficCountQuery(since=t0, until=t1))
+    finally:
+        store.close()
+    table = model_table(records, t0)
+    cams = city.cameras
+    expected = [str(c) for c, links in zip(cams["camera_id"], cams["count_links"], strict=True)
+                if links and bool(cams.set_index("camera_id").loc[c, "connected"])]  # fmt: skip
+    local = t0 + timedelta(seconds=LOCAL_OFFSET_S)
+    start_local = local.hour * 3600
+    with console.status(f"calibrating on {len(records):,} counts…") as status:
+        cal = calibrate(
+            table, prior=prior, network=city.network, cells=city.cells(), start_local_s=start_local,
+            hours=int(hours), holdout=holdout, seed=seed, outer=outer, cameras=expected,
+            progress=lambda f, m: status.update(f"calibrating: {m} ({100 * f:.0f} %)"),
+        )  # fmt: skip
+    rep = {**cal.report, "since": t0.isoformat(), "until": t1.isoformat(), "counts": len(records),
+           "prior": prior.name}  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    base = cal.fit.params.to_dict()
+    base["description"] += f"; counts {t0.isoformat()} – {t1.isoformat()}"
+    for name, doc in (("calibrated.json", base), ("fit.json", rep)):
+        with atomic_path(out / name) as tmp:
+            tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=2), encoding="utf-8")
+    with atomic_path(out / "camera_hours.csv") as tmp:
+        cal.camera_hours.assign(synthetic=rep["synthetic"]).to_csv(tmp, index=False)
+    calibration_scatter(cal.camera_hours, out / "scatter.png")
+    h, f = rep["held_out"], rep["fitted"]
+    console.print(
+        f"held-out cameras ({len(rep['cameras_held_out'])}): {100 * h['geh_lt5_share']:.1f} % of "
+        f"{h['n']} camera-hours GEH < 5, RMSE {h['rmse_pct']:.1f} %, R² {h['r2']:.3f}\n"
+        f"fitted cameras ({len(rep['cameras_fitted'])}): {100 * f['geh_lt5_share']:.1f} % GEH < 5, "
+        f"RMSE {f['rmse_pct']:.1f} %, R² {f['r2']:.3f}; prior on held-out: "
+        f"{100 * rep['prior_held_out']['geh_lt5_share']:.1f} % GEH < 5\n"
+        f"silent cameras: {len(rep['cameras_silent'])}; hours dropped (under half counted): "
+        f"{rep['missing']['dropped_hours']}, scaled up: {rep['missing']['scaled_hours']}; "
+        f"{rep['wall_s']:.0f} s"
+    )
+    console.print(f"[green]wrote[/] {out}/calibrated.json, fit.json, camera_hours.csv, scatter.png")
+
+
+@calibrate_app.command("send-truth")
+@friendly
+def send_truth(  # noqa: PLR0917  (CLI options)
+    since: Annotated[datetime, typer.Option(help="Start (UTC, whole hour).", formats=["%Y-%m-%dT%H:%M"])],
+    hours: Annotated[int, typer.Option(help="Hours of counts.", min=1, max=MAX_HOURS)] = 3,
+    url: Annotated[str, typer.Option(help="Base URL of the twin.")] = "http://127.0.0.1:8000",
+    key: Annotated[str | None, typer.Option(envvar="TWIN_API_KEY", help="A camera-gateway key.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the hidden truth.")] = 7,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Send the cameras' counts of the hidden ground truth (a synthetic traffic run) to a running twin."""
+    import asyncio
+
+    import httpx
+
+    from api.replayer import send_traffic_counts
+    from api.services.traffic_counts import LOCAL_OFFSET_S, messages_of
+    from gis_data.city import build_city
+    from simulations.traffic.calibrate import truth_counts
+    from simulations.traffic.params import TrafficParams
+    from twin.cameras import watched_links
+
+    t0 = since.replace(tzinfo=UTC)
+    if t0.minute:
+        raise InputError("since", "must be a whole hour")
+    settings = Settings()
+    city = build_city(data_dir or settings.data.dir, road_source=settings.road_source, seed=settings.seed,
+                      res=settings.h3_res)  # fmt: skip
+    cams = city.cameras[city.cameras["connected"]]
+    local = t0 + timedelta(seconds=LOCAL_OFFSET_S)
+    with console.status("running the hidden truth (synthetic)…"):
+        watch = watched_links(cams, city.network)
+        table, truth = truth_counts(TrafficParams(), city.network, city.cells(), watch,
+                                    start_local_s=local.hour * 3600, hours=hours, seed=seed)  # fmt: skip
+    items = messages_of(table, t0)
+
+    async def go() -> int:
+        headers = {"X-API-Key": key} if key else None
+        async with httpx.AsyncClient(base_url=url, timeout=60, headers=headers) as client:
+            return await send_traffic_counts(client, items)
+
+    stored = asyncio.run(go())
+    console.print(f"sent {len(items):,} interval counts of {truth.name} ({stored:,} rows stored) to {url}")
