@@ -12,7 +12,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from api.auth.deps import requires
+from api.auth.deps import require_speaks_for, requires
+from api.auth.service import Principal
 from api.responses import JSONBytes
 from api.routes.events import _parse_body
 from api.schemas.errors import errors
@@ -34,7 +35,6 @@ MAX_ROWS = 200_000
 
 @router.post(
     "/counts",
-    dependencies=[requires("events:write")],
     summary="Ingest camera traffic counts (≤ 500 intervals; idempotent by camera, interval and direction)",
     response_model=TrafficCountResult,
     openapi_extra={
@@ -45,13 +45,17 @@ MAX_ROWS = 200_000
     },
     responses={**errors(400, 413, 422, 503, 507)},
 )
-async def post_counts(request: Request, live: LiveDep) -> JSONBytes:
+async def post_counts(
+    request: Request, live: LiveDep, principal: Annotated[Principal, requires("events:write")]
+) -> JSONBytes:
     """Store the batch durably in one transaction; any bad item refuses it all, naming the field.
 
     ``rows`` counts the stored rows (one per interval and direction) by outcome: ``created``,
     ``updated`` (a recount of the same interval) or ``duplicate`` (a replay: nothing changed).
     """
     batch: TrafficCountBatchIn = await _parse_body(request, COUNT_BATCH_ADAPTER)
+    # A camera-gateway key counts only for the cameras bound to it (403 naming counts.N.camera_id).
+    await require_speaks_for(request, principal, [c.camera_id for c in batch.counts], "counts.")
     return JSONBytes(await service.ingest(live.store, live.ctx, batch, now_utc()))
 
 

@@ -188,3 +188,12 @@ def test_replayer_sends_model_counts_that_read_back_in_model_time(client: TestCl
     assert back.sort_values(["t_s", "direction"])[["t_s", "motorbike"]].to_numpy().tolist() == (
         table.sort_values(["t_s", "direction"])[["t_s", "motorbike"]].to_numpy().tolist()
     )
+
+
+def test_a_camera_bound_key_counts_only_for_its_cameras(client: TestClient, city: City) -> None:
+    (mine, mine_dirs), (other, other_dirs) = watching(city)[:2]
+    gw = key_headers(client.app, "camera-gateway", "site", cameras=[mine])
+    ok = client.post("/counts", json={"counts": [message(mine, mine_dirs)]}, headers=gw)
+    assert ok.status_code == 200, ok.text
+    batch = {"counts": [message(mine, mine_dirs, 1), message(other, other_dirs, 1)]}
+    assert_error_shape(client.post("/counts", json=batch, headers=gw), 403, "counts.1.camera_id")
