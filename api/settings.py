@@ -11,6 +11,7 @@ section        environment prefix     what
 ``limits``     ``TWIN_LIMIT_``        rate limits and query-cost caps (`api.limits`)
 ``jobs``       ``TWIN_JOBS_``         scenario job queue (`api.services.jobs`)
 ``retention``  ``TWIN_RETENTION_``    how long events and citizens' contacts are kept
+``cluster``    ``TWIN_CLUSTER_``      several instances on one PostgreSQL (`api.services.cluster`)
 =============  =====================  =====================================================
 
 Nothing else in ``twin/``, ``gis_data/``, ``simulations/`` or ``api/`` reads the environment: the
@@ -148,6 +149,23 @@ class RetentionSettings(BaseModel):
     )
 
 
+class ClusterSettings(BaseModel):
+    """Several service instances on one PostgreSQL store behind a load balancer (``TWIN_CLUSTER_<NAME>``)."""
+
+    enabled: bool = Field(
+        False,
+        description="Run as one of several instances: the stream fans out through PostgreSQL "
+        "LISTEN/NOTIFY, one leader (advisory lock) evaluates the alert rules, scenario jobs hold leases.",
+    )
+    name: str | None = Field(None, max_length=64, description="This instance's name (default host:pid).")
+    instances: int = Field(
+        1, ge=1, le=64, description="Instances behind the balancer: each enforces 1/N of every rate limit."
+    )
+    job_lease_s: float = Field(
+        15.0, gt=0, description="A running job whose instance has not renewed its lease this long fails."
+    )
+
+
 class Settings(BaseSettings):
     """Service and CLI settings; see the module docstring for the environment names."""
 
@@ -199,9 +217,9 @@ class Settings(BaseSettings):
     )
     jobs: JobSettings = Field(default_factory=JobSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
 
     @field_validator("h3_res")
     @classmethod
     def _res(cls, v: int) -> int:
         return check_resolution(v, "TWIN_H3_RES")
-

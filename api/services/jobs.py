@@ -8,6 +8,12 @@ store (the ``scenario_jobs`` table of SQLite or PostgreSQL, `api.store.jobs`): t
 the oldest queued job there, and the worker, with its own connection to the same store, writes its
 progress and outcome there and its results to ``<state_dir>/scenarios/<job id>/``
 (`simulations.results.save_results`). What a job runs is `api.services.scenarios.run_on_data`.
+
+Several instances on one PostgreSQL store (``TWIN_CLUSTER_ENABLED``) each run a dispatcher: a claim is
+``FOR UPDATE SKIP LOCKED`` (one instance gets each job) and names the instance (`owner`) with a lease
+that its dispatcher renews; every dispatcher fails the jobs whose lease ran out, so the job of an
+instance that died is failed within ``TWIN_CLUSTER_JOB_LEASE_S`` (never run a second time). The
+instances share the state folder (results are files under it).
 """
 
 from __future__ import annotations
@@ -145,6 +151,9 @@ class JobManager:
     work
         What a job runs (default `api.services.scenarios.run_on_data`); must be importable by a
         forked worker.
+    owner
+        This instance's name when several share the store: its claims hold leases of `lease_s`
+        seconds, renewed while their worker runs; without it jobs are checked by worker pid.
     """
 
     def __init__(
@@ -157,6 +166,8 @@ class JobManager:
         settings: JobSettings | None = None,
         work: Work = scenarios.run_on_data,
         poll_s: float = 0.1,
+        owner: str | None = None,
+        lease_s: float = 15.0,
     ) -> None:
         self.root = Path(state_dir) / "scenarios"
         self.root.mkdir(parents=True, exist_ok=True)
@@ -169,6 +180,9 @@ class JobManager:
         self.settings = settings or JobSettings()
         self.work = work
         self.poll_s = poll_s
+        self.owner = owner
+        self.lease_s = lease_s
+        self._renewed = 0.0
         self._procs: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -195,6 +209,9 @@ class JobManager:
     def _recover(self) -> None:
         """Fail the jobs a previous service left running (their worker is gone)."""
         assert self._store is not None
+        if self.owner is not None:  # other instances' jobs run elsewhere: their leases tell
+            self._store.fail_expired_jobs().result(timeout=60)
+            return
         for job in self._store.list_jobs(status="running", limit=10_000):
             if not _pid_alive(job.pid):
                 self._store.fail_job(job.id, "the service stopped while this job ran; submit it again")
@@ -239,7 +256,17 @@ class JobManager:
             self._wake.wait(self.poll_s)
             self._wake.clear()
 
+    def _leases(self) -> None:
+        """Renew this instance's leases and fail the jobs of instances that stopped renewing theirs."""
+        if self.owner is None or time.monotonic() - self._renewed < self.lease_s / 3:
+            return
+        self._renewed = time.monotonic()
+        self.store.renew_job_leases(self.owner, self.lease_s).result(timeout=60)
+        for job_id in self.store.fail_expired_jobs().result(timeout=60):
+            _log.warning("scenario job %s failed: the instance running it stopped", job_id)
+
     def _tick(self) -> None:
+        self._leases()
         with self._lock:
             for job_id, proc in list(self._procs.items()):
                 if proc.is_alive():
@@ -252,7 +279,7 @@ class JobManager:
                 if job is not None and job.status == "cancelled":
                     shutil.rmtree(self.result_dir(job_id), ignore_errors=True)
             while len(self._procs) < self.settings.max_concurrent:
-                job = self.store.claim_job(None).result(timeout=60)
+                job = self.store.claim_job(None, self.owner, self.lease_s).result(timeout=60)
                 if job is None:
                     break
                 proc = self._ctx.Process(

@@ -47,7 +47,7 @@ from api.store.common import RES_COLS as _RES_COLS
 from api.store.common import SharedStoreMethods, plan_upsert, row_to_event
 from api.store.common import dumps as _dumps
 from api.store.incidents import IncidentStoreMethods, incident_migrations
-from api.store.jobs import JobStoreMethods, job_migrations
+from api.store.jobs import JobStoreMethods, job_lease_migrations, job_migrations
 from api.store.writer import GroupCommitWriter
 from twin.errors import InputError
 from twin.h3grid import MAX_RES, check_resolution
@@ -165,6 +165,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         """,
     ),
     *incident_migrations("BIGINT", "DOUBLE PRECISION", "BYTEA"),
+    *job_lease_migrations("BIGINT"),
 )
 
 _COPY_EVENTS = f"COPY events ({_EVENT_COLS}) FROM STDIN".encode()
@@ -319,6 +320,7 @@ class PostgresStore(JobStoreMethods, IncidentStoreMethods, SharedStoreMethods):
         self.writer = PostgresWriter(conn, self._connect_writer, max_group=max_group, name="postgres-writer")
 
     _FORMAT_STYLE = True  # psycopg: %s placeholders
+    _CLAIM_LOCK = "FOR UPDATE SKIP LOCKED"  # several instances' dispatchers: a row being claimed is skipped
     _GREATEST = "GREATEST"
     _BOOL_AS_INT = False  # BOOLEAN columns
 
