@@ -27,6 +27,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -83,15 +84,20 @@ def execute(
 ) -> None:
     """Run one running job in this process: progress to the store, results to `out_dir`, then finish."""
     last = 0.0
+    recorded: Future[bool] | None = None
 
     def report(fraction: float, message: str) -> None:
-        nonlocal last
+        nonlocal last, recorded
         if progress is not None:
             progress(fraction, message)
+        # The job ended elsewhere (failed when this worker's instance died, cancelled): stop working.
+        gone = recorded is not None and recorded.done() and recorded.exception() is None
+        if gone and recorded is not None and not recorded.result():
+            raise TwinError("the job is no longer running here")
         now = time.monotonic()
         if now - last >= min_interval_s or fraction >= 1.0:
             last = now
-            store.set_job_progress(job.id, fraction, message)  # no wait: the writer group-commits
+            recorded = store.set_job_progress(job.id, fraction, message)  # no wait: group commit
 
     try:
         results = work(spec, report, data_dir, res)
@@ -182,7 +188,7 @@ class JobManager:
         self.poll_s = poll_s
         self.owner = owner
         self.lease_s = lease_s
-        self._renewed = 0.0
+        self._leaser: threading.Thread | None = None
         self._procs: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -227,6 +233,9 @@ class JobManager:
             self._stop.clear()
             self._thread = threading.Thread(target=self._loop, name="scenario-jobs", daemon=True)
             self._thread.start()
+            if self.owner is not None:
+                self._leaser = threading.Thread(target=self._lease_loop, name="scenario-leases", daemon=True)
+                self._leaser.start()
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the dispatcher and the running workers (their jobs are marked failed)."""
@@ -235,6 +244,9 @@ class JobManager:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        if self._leaser is not None:
+            self._leaser.join(timeout)
+            self._leaser = None
         with self._lock:
             for job_id, proc in list(self._procs.items()):
                 if proc.is_alive():
@@ -256,17 +268,19 @@ class JobManager:
             self._wake.wait(self.poll_s)
             self._wake.clear()
 
-    def _leases(self) -> None:
-        """Renew this instance's leases and fail the jobs of instances that stopped renewing theirs."""
-        if self.owner is None or time.monotonic() - self._renewed < self.lease_s / 3:
-            return
-        self._renewed = time.monotonic()
-        self.store.renew_job_leases(self.owner, self.lease_s).result(timeout=60)
-        for job_id in self.store.fail_expired_jobs().result(timeout=60):
-            _log.warning("scenario job %s failed: the instance running it stopped", job_id)
+    def _lease_loop(self) -> None:
+        """Renew this instance's leases every third of a lease and fail the jobs of instances that
+        stopped renewing theirs (a thread of its own: starting a worker may hold the dispatcher)."""
+        assert self.owner is not None
+        while not self._stop.wait(self.lease_s / 3):
+            try:
+                self.store.renew_job_leases(self.owner, self.lease_s).result(timeout=60)
+                for job_id in self.store.fail_expired_jobs().result(timeout=60):
+                    _log.warning("scenario job %s failed: the instance running it stopped", job_id)
+            except (StoreError, OSError) as e:  # the next round retries
+                _log.warning("scenario jobs: lease renewal failed: %s", e)
 
     def _tick(self) -> None:
-        self._leases()
         with self._lock:
             for job_id, proc in list(self._procs.items()):
                 if proc.is_alive():

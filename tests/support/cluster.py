@@ -38,8 +38,11 @@ defaults
     timeout tunnel 1h
     retries 2
     option redispatch
+    # Ingest is idempotent by event_id: a request the dying instance never answered is sent again.
+    retry-on conn-failure empty-response response-timeout
 frontend twin
     bind 127.0.0.1:{port}
+    option forwardfor
     default_backend instances
 backend instances
     balance roundrobin
@@ -117,6 +120,8 @@ def cluster(
             "TWIN_CLUSTER_INSTANCES": str(n),
             "TWIN_SESSION_SECRET": secrets.token_urlsafe(32),
             "TWIN_STATUS_LOG_S": "0",
+            # Behind the balancer the client is the X-Forwarded-For HAProxy adds.
+            "TWIN_LIMIT_TRUSTED_PROXIES": '["127.0.0.1"]',
             **(env or {}),
         }
         servers = [
