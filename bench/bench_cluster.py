@@ -122,7 +122,7 @@ def failover(c: Cluster, cams: list[str], rounds: int) -> dict[str, Any]:
             acked = set(out["acked"])
             all_acked.update(out["acked"])
             missed = [len(acked - set(r.ids()[b:])) for r, b in zip(readers, before, strict=True)]
-            victim.start()
+            victim.start(timeout=300)
             wait_for(lambda v=victim: _bus_up(v), "the restarted instance's bus")
             per_round.append({
                 "round": rnd, "killed": victim.extra_env.get("TWIN_CLUSTER_NAME"),

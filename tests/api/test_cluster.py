@@ -130,7 +130,7 @@ def test_a_rule_fires_once_across_instances_and_again_once_after_the_leader_dies
     wait_for(lambda: alerts_of(twins, cell2), "the alert from the new leader")
     assert len(alerts_of(twins, cell)) == 1  # the first alert was not raised again by the new leader
     assert len(alerts_of(twins, cell2)) == 1
-    leader.start()  # back for the next tests, as a follower
+    leader.start(timeout=300)  # back for the next tests, as a follower
     wait_for(lambda: health(leader)["cluster"]["stream"]["state"] == "connected", "the restarted instance")
 
 

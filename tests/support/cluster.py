@@ -130,13 +130,13 @@ def cluster(
         ]
         for s in servers:
             stack.callback(s.stop)
-        servers[0].start()  # the first one applies the migrations; the others then start together
+        servers[0].start(timeout=300)  # the first one applies the migrations; the others then start together
         errors: list[BaseException] = []
 
         def start(s: Server) -> None:
             try:
                 s.headers = servers[0].headers
-                s.start()
+                s.start(timeout=300)
             except BaseException as e:  # noqa: BLE001  (re-raised in the caller's thread)
                 errors.append(e)
 
