@@ -7,10 +7,11 @@ PY := .venv/bin/python
 UV := $(shell command -v uv 2>/dev/null || echo .venv-tools/bin/uv)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup system python viewer data run test lint bench reliability lock clean
+.PHONY: help setup system python viewer data run run-cluster test lint bench reliability lock clean
 
 help:
 	@echo "make run     - set up, fetch data and serve the twin at http://127.0.0.1:8000"
+	@echo "make run-cluster - 2 instances on one PostgreSQL behind HAProxy (ARGS=\"--instances 3\")"
 	@echo "make test    - set up and run the whole test suite (lint included)"
 	@echo "make bench   - run the benchmarks against the peers and print the table"
 	@echo "make reliability - load, crash and fault harness on SQLite and PostgreSQL"
@@ -45,6 +46,9 @@ data: python
 
 run: setup data
 	.venv/bin/twin serve
+
+run-cluster: setup data
+	$(PY) scripts/run_cluster.py $(ARGS)
 
 lint: python
 	.venv/bin/ruff check twin gis_data simulations api tests bench

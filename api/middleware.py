@@ -289,7 +289,8 @@ def install_limits(app: FastAPI, settings: Settings, limits: LimitSettings | Non
     limits
         Rate limits and query caps (default: ``settings.limits``, from ``TWIN_LIMIT_*``).
     """
-    limits = limits or settings.limits
+    # One of N instances behind a balancer enforces 1/N of each limit (TWIN_CLUSTER_INSTANCES).
+    limits = (limits or settings.limits).per_instance(settings.cluster.instances)
     buckets = TokenBuckets(limits)
     app.state.limits = limits
     app.state.rate_buckets = buckets

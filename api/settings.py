@@ -11,6 +11,7 @@ section        environment prefix     what
 ``limits``     ``TWIN_LIMIT_``        rate limits and query-cost caps (`api.limits`)
 ``jobs``       ``TWIN_JOBS_``         scenario job queue (`api.services.jobs`)
 ``retention``  ``TWIN_RETENTION_``    how long events and citizens' contacts are kept
+``cluster``    ``TWIN_CLUSTER_``      several instances on one PostgreSQL (`api.services.cluster`)
 =============  =====================  =====================================================
 
 Nothing else in ``twin/``, ``gis_data/``, ``simulations/`` or ``api/`` reads the environment: the
@@ -20,6 +21,7 @@ default to "unset" (``None``) and fall back to these fields.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -116,6 +118,25 @@ class LimitSettings(BaseModel):
         1.0, gt=0, description="Largest bbox of an event query, in square degrees (Lạng Sơn ≈ 0.75)."
     )
 
+    def per_instance(self, instances: int) -> LimitSettings:
+        """Return these limits as one of `instances` instances behind a balancer enforces them: every
+        rate and burst divided by the number of instances (a client's requests spread over all)."""
+        if instances <= 1:
+            return self
+        n = float(instances)
+        return self.model_copy(
+            update={
+                "ingest_rate": self.ingest_rate / n,
+                "ingest_burst": max(1, math.ceil(self.ingest_burst / n)),
+                "report_rate": self.report_rate / n,
+                "report_burst": max(1, math.ceil(self.report_burst / n)),
+                "query_rate": self.query_rate / n,
+                "query_burst": max(1, math.ceil(self.query_burst / n)),
+                "cost_rate_ms": self.cost_rate_ms / n,
+                "cost_burst_ms": self.cost_burst_ms / n,
+            }
+        )
+
     def rate_of(self, cls: RateClass) -> tuple[float, int]:
         """Return (rate per second, burst) of a request class."""
         if cls == "ingest":
@@ -148,6 +169,28 @@ class RetentionSettings(BaseModel):
         30.0,
         ge=0,
         description="A closed citizen report's contact details are erased this long after it closed.",
+    )
+
+
+class ClusterSettings(BaseModel):
+    """Several service instances on one PostgreSQL store behind a load balancer (``TWIN_CLUSTER_<NAME>``)."""
+
+    enabled: bool = Field(
+        False,
+        description="Run as one of several instances: the stream fans out through PostgreSQL "
+        "LISTEN/NOTIFY, one leader (advisory lock) evaluates the alert rules, scenario jobs hold leases.",
+    )
+    name: str | None = Field(None, max_length=64, description="This instance's name (default host:pid).")
+    instances: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Instances behind the balancer: each enforces 1/N of every rate limit and burst "
+        "(rate limits are per instance and divided, not shared; a round-robin balancer spreads a "
+        "client's requests evenly).",
+    )
+    job_lease_s: float = Field(
+        15.0, gt=0, description="A running job whose instance has not renewed its lease this long fails."
     )
 
 
@@ -202,6 +245,7 @@ class Settings(BaseSettings):
     )
     jobs: JobSettings = Field(default_factory=JobSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
 
     @field_validator("h3_res")
     @classmethod

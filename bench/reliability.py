@@ -18,6 +18,9 @@ Phases, per backend:
    filled under the database (a tmpfs; for PostgreSQL a tablespace on it) → 507, then recovery once
    space is freed. Any 500 or connection reset is counted as a failure.
 
+Then the cluster's failover rounds (`bench.bench_cluster`: two instances on PostgreSQL behind HAProxy,
+kill -9 one under load with 20 SSE clients; ``ARGS="--only cluster"`` runs them alone).
+
 Run: ``make reliability`` (under ``flock /tmp/twin-heavy.lock``): the 10-minute soak and 20 kill -9
 rounds per backend (≈ 35–45 min for both), or ``make reliability ARGS=--quick`` (15 s, 4 rounds) as a
 smoke run; ``ARGS="--only sqlite"`` runs one backend and keeps the other's rows. The disk-full phase
@@ -48,6 +51,7 @@ import psycopg
 from api.cli.data import fetch_data
 from api.settings import Settings
 from api.store import open_store
+from bench import bench_cluster
 from bench.bench_ingest import _Proc, _Reader, _stalled, _subscribers, wrk
 from bench.harness import RESULTS, Row, write_results
 from gis_data.city import build_city
@@ -563,10 +567,15 @@ def main(argv: list[str] | None = None) -> None:
         "--seconds", type=int, default=None, help="sustained-load seconds (default 600; --quick 15)"
     )
     ap.add_argument("--rounds", type=int, default=None, help="kill -9 rounds (default 20; --quick 4)")
-    ap.add_argument("--only", choices=["sqlite", "postgresql"], default=None, help="one backend only")
+    ap.add_argument(
+        "--only", choices=["sqlite", "postgresql", "cluster"], default=None, help="one backend only"
+    )
     args = ap.parse_args(argv)
     seconds = args.seconds or (15 if args.quick else 600)
     rounds = args.rounds or (4 if args.quick else 20)
+    if args.only == "cluster":  # two instances behind HAProxy, kill -9 rounds (bench.bench_cluster)
+        bench_cluster.main(["--rounds", str(rounds)])
+        return
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
     settings = Settings()
@@ -600,6 +609,8 @@ def main(argv: list[str] | None = None) -> None:
     for r in rows:
         print(f"{r.name:60s} {r.ours:>12.4g} {r.unit:10s} goal {r.peer_value:g} ({r.better})")
     print(f"wrote {path} in {time.monotonic() - t0:.0f} s")
+    if args.only is None:  # the cluster's failover rounds, merged into the same file
+        bench_cluster.main(["--rounds", str(rounds)])
     print(json.dumps({"rows": len(rows)}))
 
 

@@ -3,7 +3,7 @@
 # maps, PostgreSQL (+PostGIS where available) for the scale-out store tests, fonts with Vietnamese
 # diacritics and Pango for the PDF briefing, poppler-utils to check PDFs, Mosquitto (MQTT broker) for the
 # camera gateway tests, wrk for the
-# ingest and reliability benchmarks. Idempotent and quiet.
+# ingest and reliability benchmarks, HAProxy for the multi-instance (cluster) tests and `make run-cluster`. Idempotent and quiet.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
@@ -11,6 +11,7 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql postgre
 command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)  # load generator of the ingest and reliability benches
 [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null 2>&1 || need+=(mosquitto)  # MQTT broker of the gateway tests
+[ -x /usr/sbin/haproxy ] || command -v haproxy >/dev/null 2>&1 || need+=(haproxy)  # load balancer of the cluster tests
 fc-list 2>/dev/null | grep -qi "NotoSans-Regular" || need+=(fonts-noto-core)
 ldconfig -p 2>/dev/null | grep -q libpangoft2 || need+=(libpango-1.0-0 libpangoft2-1.0-0)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi

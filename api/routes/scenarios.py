@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 
 from api.auth.deps import requires
 from api.errors import NotFound, error_body
+from api.services.cluster import instance_name
 from api.services.jobs import Job, JobManager, QuotaExceededError
 from api.settings import Settings
 from gis_data import io
@@ -60,6 +61,8 @@ def get_manager(request: Request) -> JobManager:
             data_dir=settings.data.dir,
             res=settings.h3_res,
             settings=settings.jobs,
+            owner=instance_name(settings.cluster) if settings.cluster.enabled else None,
+            lease_s=settings.cluster.job_lease_s,
         )
         state.scenario_jobs = manager
     manager.start()

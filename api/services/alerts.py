@@ -63,6 +63,13 @@ class AlertEngine:
                 self._active[(a.rule, a.key)] = a
         self._congestion: dict[int, list[datetime]] = {}
 
+    def restore(self, active: list[AlertRecord], *, congestion: bool = False) -> None:
+        """Take the open and acknowledged alerts from the store (another instance may have changed
+        them); with `congestion`, also forget the congestion rule's event times (to be fed again)."""
+        self._active = {(a.rule, a.key): a for a in active if a.status in ACTIVE}
+        if congestion:
+            self._congestion.clear()
+
     def on_created(
         self, records: list[EventRecord], now: datetime, *, supersede: bool = True
     ) -> list[AlertRecord]:

@@ -8,6 +8,12 @@ store (the ``scenario_jobs`` table of SQLite or PostgreSQL, `api.store.jobs`): t
 the oldest queued job there, and the worker, with its own connection to the same store, writes its
 progress and outcome there and its results to ``<state_dir>/scenarios/<job id>/``
 (`simulations.results.save_results`). What a job runs is `api.services.scenarios.run_on_data`.
+
+Several instances on one PostgreSQL store (``TWIN_CLUSTER_ENABLED``) each run a dispatcher: a claim is
+``FOR UPDATE SKIP LOCKED`` (one instance gets each job) and names the instance (`owner`) with a lease
+that its dispatcher renews; every dispatcher fails the jobs whose lease ran out, so the job of an
+instance that died is failed within ``TWIN_CLUSTER_JOB_LEASE_S`` (never run a second time). The
+instances share the state folder (results are files under it).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -77,15 +84,20 @@ def execute(
 ) -> None:
     """Run one running job in this process: progress to the store, results to `out_dir`, then finish."""
     last = 0.0
+    recorded: Future[bool] | None = None
 
     def report(fraction: float, message: str) -> None:
-        nonlocal last
+        nonlocal last, recorded
         if progress is not None:
             progress(fraction, message)
+        # The job ended elsewhere (failed when this worker's instance died, cancelled): stop working.
+        gone = recorded is not None and recorded.done() and recorded.exception() is None
+        if gone and recorded is not None and not recorded.result():
+            raise TwinError("the job is no longer running here")
         now = time.monotonic()
         if now - last >= min_interval_s or fraction >= 1.0:
             last = now
-            store.set_job_progress(job.id, fraction, message)  # no wait: the writer group-commits
+            recorded = store.set_job_progress(job.id, fraction, message)  # no wait: group commit
 
     try:
         results = work(spec, report, data_dir, res)
@@ -145,6 +157,9 @@ class JobManager:
     work
         What a job runs (default `api.services.scenarios.run_on_data`); must be importable by a
         forked worker.
+    owner
+        This instance's name when several share the store: its claims hold leases of `lease_s`
+        seconds, renewed while their worker runs; without it jobs are checked by worker pid.
     """
 
     def __init__(
@@ -157,6 +172,8 @@ class JobManager:
         settings: JobSettings | None = None,
         work: Work = scenarios.run_on_data,
         poll_s: float = 0.1,
+        owner: str | None = None,
+        lease_s: float = 15.0,
     ) -> None:
         self.root = Path(state_dir) / "scenarios"
         self.root.mkdir(parents=True, exist_ok=True)
@@ -169,6 +186,9 @@ class JobManager:
         self.settings = settings or JobSettings()
         self.work = work
         self.poll_s = poll_s
+        self.owner = owner
+        self.lease_s = lease_s
+        self._leaser: threading.Thread | None = None
         self._procs: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -195,6 +215,9 @@ class JobManager:
     def _recover(self) -> None:
         """Fail the jobs a previous service left running (their worker is gone)."""
         assert self._store is not None
+        if self.owner is not None:  # other instances' jobs run elsewhere: their leases tell
+            self._store.fail_expired_jobs().result(timeout=60)
+            return
         for job in self._store.list_jobs(status="running", limit=10_000):
             if not _pid_alive(job.pid):
                 self._store.fail_job(job.id, "the service stopped while this job ran; submit it again")
@@ -210,6 +233,9 @@ class JobManager:
             self._stop.clear()
             self._thread = threading.Thread(target=self._loop, name="scenario-jobs", daemon=True)
             self._thread.start()
+            if self.owner is not None:
+                self._leaser = threading.Thread(target=self._lease_loop, name="scenario-leases", daemon=True)
+                self._leaser.start()
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the dispatcher and the running workers (their jobs are marked failed)."""
@@ -218,6 +244,9 @@ class JobManager:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        if self._leaser is not None:
+            self._leaser.join(timeout)
+            self._leaser = None
         with self._lock:
             for job_id, proc in list(self._procs.items()):
                 if proc.is_alive():
@@ -239,6 +268,18 @@ class JobManager:
             self._wake.wait(self.poll_s)
             self._wake.clear()
 
+    def _lease_loop(self) -> None:
+        """Renew this instance's leases every third of a lease and fail the jobs of instances that
+        stopped renewing theirs (a thread of its own: starting a worker may hold the dispatcher)."""
+        assert self.owner is not None
+        while not self._stop.wait(self.lease_s / 3):
+            try:
+                self.store.renew_job_leases(self.owner, self.lease_s).result(timeout=60)
+                for job_id in self.store.fail_expired_jobs().result(timeout=60):
+                    _log.warning("scenario job %s failed: the instance running it stopped", job_id)
+            except (StoreError, OSError) as e:  # the next round retries
+                _log.warning("scenario jobs: lease renewal failed: %s", e)
+
     def _tick(self) -> None:
         with self._lock:
             for job_id, proc in list(self._procs.items()):
@@ -252,7 +293,7 @@ class JobManager:
                 if job is not None and job.status == "cancelled":
                     shutil.rmtree(self.result_dir(job_id), ignore_errors=True)
             while len(self._procs) < self.settings.max_concurrent:
-                job = self.store.claim_job(None).result(timeout=60)
+                job = self.store.claim_job(None, self.owner, self.lease_s).result(timeout=60)
                 if job is None:
                     break
                 proc = self._ctx.Process(

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from api.auth.bootstrap import replayer_keys, start_auth
 from api.deps import city_of
 from api.services.city import CityLike
+from api.services.cluster import joined
 from api.services.live import LiveService, running
 from api.settings import Settings
 from api.store import default_dsn, open_store
@@ -88,7 +89,8 @@ async def live_lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[LiveS
         tuning = getattr(app.state, "live_settings", None) or settings.live
         live = await asyncio.to_thread(LiveService, store, city, tuning)
         app.state.live = live
-        async with running(live):
+        # One of several instances on one PostgreSQL (TWIN_CLUSTER_ENABLED): stream bus, alert leader.
+        async with joined(live, dsn, settings.cluster), running(live):
             replay_task = None
             if settings.replay and settings.replay_rate > 0:
                 # httpx (~0.2 s to import) only when the in-process replayer runs

@@ -26,6 +26,7 @@ from api.schemas.events import EventIn
 from api.services.alerts import AlertEngine, AlertRules
 from api.services.bus import Bus, Message
 from api.services.city import CityContext, CityLike
+from api.services.cluster import ClusterRole
 from api.services.counts import HORIZON, LiveCounts
 from api.services.geojson import alert_dict, event_feature
 from api.services.health import CameraHealth
@@ -104,6 +105,8 @@ class LiveService:
         self._ticker: asyncio.Task[None] | None = None
         self._gc_threshold: tuple[int, int, int] | None = None
         self._last_history = 0.0
+        #: One instance of several (`api.services.cluster`): set by the lifespan; None when alone.
+        self.cluster: ClusterRole | None = None
 
     # ------------------------------------------------------------------------------ start / stop
     def rebuild(self, now: datetime | None = None) -> int:
@@ -173,6 +176,13 @@ class LiveService:
     async def tick(self, now: datetime | None = None) -> None:
         """Publish camera status changes, run the silence rule and record the fleet history."""
         now = now or now_utc()
+        if self.cluster is not None:
+            # Of several instances only the leader runs the rules and reports camera status.
+            raised_here = await self.cluster.tick(self, now)
+            if raised_here is None:
+                return
+            for a in raised_here:
+                await self._save_alert(a)
         for s in self.health.transitions(now):
             info = self.ctx.cameras[s.camera_id]
             payload = {
@@ -342,7 +352,8 @@ class LiveService:
         if created:
             res = self.res
             self.counts.add(((e.start_time, e.cells[res], e.category, e.synthetic) for e in created), now)
-            for alert in self.alerts.on_created(created, now):
+            # Of several instances, the leader reads every instance's events from the store instead.
+            for alert in self.alerts.on_created(created, now) if self.cluster is None else ():
                 # Rare; awaited so that an answer implies its alert is visible too. The events are
                 # committed already: an alert that cannot be stored is logged, not turned into an error.
                 try:
@@ -396,6 +407,8 @@ class LiveService:
         await asyncio.wrap_future(self.store.submit_heartbeats([(camera_id, when)]))
         self.health.seen(camera_id, when)
         self.stats.heartbeats += 1
+        if self.cluster is not None and not self.cluster.leader:
+            return when  # the leader reports camera status (from the store, at its next tick)
         for s in self.health.transitions(now):
             info = self.ctx.cameras[s.camera_id]
             payload = {

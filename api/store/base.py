@@ -263,6 +263,10 @@ class Store(Protocol):
         """Record cameras' last-seen times (a later time wins)."""
         ...
 
+    def category_rows_since(self, category: str, since: datetime) -> list[tuple[str, datetime, int]]:
+        """Return (event id, start time, fine cell) of the events of `category` started since `since`."""
+        ...
+
     def camera_last_seen(self) -> dict[str, datetime]:
         """Return the last-seen time of every camera that has been seen."""
         ...
@@ -372,8 +376,19 @@ class Store(Protocol):
         """Return how many jobs are in `status`."""
         ...
 
-    def claim_job(self, pid: int | None = None) -> Future[JobRecord | None]:
-        """Move the oldest queued job to running and return it (None when none waits)."""
+    def claim_job(
+        self, pid: int | None = None, owner: str | None = None, lease_s: float = 0.0
+    ) -> Future[JobRecord | None]:
+        """Move the oldest queued job to running and return it (None when none waits); with `owner`,
+        that instance holds it on a lease of `lease_s` seconds."""
+        ...
+
+    def renew_job_leases(self, owner: str, lease_s: float) -> Future[bool]:
+        """Extend the leases of `owner`'s running jobs to `lease_s` seconds from now."""
+        ...
+
+    def fail_expired_jobs(self) -> Future[list[str]]:
+        """Fail the running jobs whose lease ran out; return their ids."""
         ...
 
     def start_job(self, job_id: str, pid: int | None) -> Future[bool]:

@@ -391,6 +391,18 @@ class SharedStoreMethods:
         )
         return [(from_us(r[0]), int(r[1]), r[2], bool(r[3])) for r in rows]
 
+    def category_rows_since(self, category: str, since: datetime) -> list[tuple[str, datetime, int]]:
+        """Return (event id, start time, cell at the store resolution) of the events of `category` that
+        started at or after `since`, oldest first (what a cluster's alert leader reads each tick)."""
+        rows = self._read(
+            self._sql(
+                f"SELECT event_id, start_us, cell_r{self.res} FROM events WHERE category = ? "
+                "AND start_us >= ? ORDER BY start_us, event_id"
+            ),
+            (category, to_us(since)),
+        )
+        return [(r[0], from_us(r[1]), int(r[2])) for r in rows]
+
     def count_events(self) -> int:
         """Return the number of stored events."""
         return int(self._read("SELECT COUNT(*) FROM events")[0][0])

@@ -7,8 +7,12 @@ embedded service in its SQLite file, with the same semantics (``tests/api/store_
   even if its worker finishes a moment later, and a finished job never moves again.
 - `claim_job` moves the oldest queued job to running in one statement (``UPDATE … WHERE job_id =
   (SELECT … LIMIT 1) AND status = 'queued' RETURNING …``), so two dispatchers never start the same job.
-  Several service instances on one PostgreSQL database would add ``FOR UPDATE SKIP LOCKED`` to the
-  inner SELECT (`_CLAIM_LOCK`), nothing else.
+  Several service instances on one PostgreSQL database claim with ``FOR UPDATE SKIP LOCKED`` on the
+  inner SELECT (`_CLAIM_LOCK`): a row another dispatcher is claiming is skipped, never claimed twice.
+- **Leases.** A claim records the claiming instance (``owner``) and a lease; the instance renews the
+  leases of its running jobs (`renew_job_leases`) and any instance fails the running jobs whose lease
+  ran out (`fail_expired_jobs`): a job whose instance died is failed (to be submitted again), never lost
+  and never run a second time (a late finish of a failed job changes nothing: updates are conditional).
 - Writes go through the backend's group-commit writer, so they are durable when their future completes.
 """
 
@@ -28,6 +32,9 @@ JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
 FINAL_STATES: frozenset[str] = frozenset({"done", "failed", "cancelled"})
 #: The first migration version of the jobs tables (issue 12's range; the core schema uses 1, 2, …).
 JOBS_MIGRATION = 1201
+
+#: The lease columns of the jobs table (issue 20's range).
+JOBS_LEASE_MIGRATION = 2001
 
 JOB_COLS = (
     "job_id, name, kind, status, progress, message, error, created_us, started_us, finished_us, "
@@ -59,6 +66,19 @@ def job_migrations(big: str, real: str, text_id: str) -> tuple[tuple[int, str], 
             );
             CREATE INDEX scenario_jobs_status_created ON scenario_jobs (status, created_us);
             CREATE INDEX scenario_jobs_created ON scenario_jobs (created_us)
+            """,
+        ),
+    )
+
+
+def job_lease_migrations(big: str) -> tuple[tuple[int, str], ...]:
+    """Return the migration that adds the claiming instance and its lease to the jobs table."""
+    return (
+        (
+            JOBS_LEASE_MIGRATION,
+            f"""
+            ALTER TABLE scenario_jobs ADD COLUMN owner TEXT;
+            ALTER TABLE scenario_jobs ADD COLUMN lease_us {big}
             """,
         ),
     )
@@ -190,19 +210,45 @@ class JobStoreMethods:
         rows = self._read(self._sql("SELECT count(*) FROM scenario_jobs WHERE status = ?"), (status,))
         return int(rows[0][0])
 
-    def claim_job(self, pid: int | None = None) -> Future[JobRecord | None]:
-        """Move the oldest queued job to running (recording `pid`) and return it; None if none waits."""
+    def claim_job(
+        self, pid: int | None = None, owner: str | None = None, lease_s: float = 0.0
+    ) -> Future[JobRecord | None]:
+        """Move the oldest queued job to running (recording `pid`, and `owner` holding a lease of
+        `lease_s` seconds) and return it; None if none waits."""
         sql = self._sql(
-            "UPDATE scenario_jobs SET status = 'running', started_us = ?, pid = ?, message = 'starting' "
+            "UPDATE scenario_jobs SET status = 'running', started_us = ?, pid = ?, message = 'starting', "
+            "owner = ?, lease_us = ? "
             "WHERE job_id = (SELECT job_id FROM scenario_jobs WHERE status = 'queued' "
             f"ORDER BY created_us, job_id LIMIT 1 {self._CLAIM_LOCK}) AND status = 'queued' "
             f"RETURNING {JOB_COLS}"
         )
-        params = (to_us(now_utc()), pid)
+        now = to_us(now_utc())
+        params = (now, pid, owner, now + int(lease_s * 1e6) if owner else None)
 
         def op(conn: Any) -> JobRecord | None:
             rows = conn.execute(sql, params).fetchall()
             return row_to_job(rows[0]) if rows else None
+
+        return self._submit(op)
+
+    def renew_job_leases(self, owner: str, lease_s: float) -> Future[bool]:
+        """Extend the lease of every running job `owner` holds to `lease_s` seconds from now."""
+        until = to_us(now_utc()) + int(lease_s * 1e6)
+        return self._update_job(
+            "UPDATE scenario_jobs SET lease_us = ? WHERE owner = ? AND status = 'running'", (until, owner)
+        )
+
+    def fail_expired_jobs(self) -> Future[list[str]]:
+        """Fail the running jobs whose lease ran out (their instance stopped renewing); return their ids."""
+        sql = self._sql(
+            "UPDATE scenario_jobs SET status = 'failed', finished_us = ?, message = 'failed', error = "
+            "'the service instance running this job stopped (its lease ran out); submit it again' "
+            "WHERE status = 'running' AND lease_us IS NOT NULL AND lease_us < ? RETURNING job_id"
+        )
+        now = to_us(now_utc())
+
+        def op(conn: Any) -> list[str]:
+            return [r[0] for r in conn.execute(sql, (now, now)).fetchall()]
 
         return self._submit(op)
 

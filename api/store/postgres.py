@@ -47,7 +47,7 @@ from api.store.common import RES_COLS as _RES_COLS
 from api.store.common import SharedStoreMethods, plan_upsert, row_to_event
 from api.store.common import dumps as _dumps
 from api.store.incidents import IncidentStoreMethods, incident_migrations
-from api.store.jobs import JobStoreMethods, job_migrations
+from api.store.jobs import JobStoreMethods, job_lease_migrations, job_migrations
 from api.store.traffic_counts import TrafficCountStoreMethods, traffic_count_migrations
 from api.store.writer import GroupCommitWriter
 from twin.errors import InputError
@@ -187,6 +187,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE reports ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}'
         """,
     ),
+    *job_lease_migrations("BIGINT"),
 )
 
 _COPY_EVENTS = f"COPY events ({_EVENT_COLS}) FROM STDIN".encode()
@@ -341,6 +342,7 @@ class PostgresStore(JobStoreMethods, IncidentStoreMethods, TrafficCountStoreMeth
         self.writer = PostgresWriter(conn, self._connect_writer, max_group=max_group, name="postgres-writer")
 
     _FORMAT_STYLE = True  # psycopg: %s placeholders
+    _CLAIM_LOCK = "FOR UPDATE SKIP LOCKED"  # several instances' dispatchers: a row being claimed is skipped
     _GREATEST = "GREATEST"
     _BOOL_AS_INT = False  # BOOLEAN columns
 

@@ -36,7 +36,7 @@ from api.store.common import RES_COLS as _RES_COLS
 from api.store.common import SharedStoreMethods, placeholders, plan_upsert, row_to_event
 from api.store.common import dumps as _dumps
 from api.store.incidents import IncidentStoreMethods, incident_migrations
-from api.store.jobs import JobStoreMethods, job_migrations
+from api.store.jobs import JobStoreMethods, job_lease_migrations, job_migrations
 from api.store.traffic_counts import TrafficCountStoreMethods, traffic_count_migrations
 from api.store.writer import GroupCommitWriter
 from twin.h3grid import MAX_RES, check_resolution
@@ -171,6 +171,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE reports ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}'
         """,
     ),
+    *job_lease_migrations("INTEGER"),
 )
 
 _INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLS}) VALUES ({', '.join('?' * _N_EVENT_COLS)})"

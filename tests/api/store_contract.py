@@ -480,6 +480,28 @@ def test_concurrent_claims_never_start_a_job_twice(store: Store) -> None:
     assert sorted(got) == [f"job-{i:03d}" for i in range(20)]
 
 
+def test_a_job_whose_lease_ran_out_is_failed_once_and_stays_failed(store: Store) -> None:
+    for i in range(3):
+        store.submit_job(_job(i)).result(timeout=30)
+    mine = store.claim_job(1, owner="a:1", lease_s=3600).result(timeout=30)
+    dead = store.claim_job(2, owner="b:2", lease_s=-1).result(timeout=30)  # its lease has run out
+    assert mine is not None
+    assert dead is not None
+    assert store.renew_job_leases("a:1", 3600).result(timeout=30)
+    assert store.fail_expired_jobs().result(timeout=30) == [dead.id]
+    assert store.fail_expired_jobs().result(timeout=30) == []  # failed once, by whoever came first
+    failed = store.get_job(dead.id)
+    assert failed is not None
+    assert failed.status == "failed"
+    assert failed.error is not None
+    assert "lease ran out" in failed.error
+    # The dead instance's worker finishing late changes nothing; the renewed job still runs.
+    assert not store.finish_job(dead.id, {}, []).result(timeout=30)
+    still = store.get_job(mine.id)
+    assert still is not None
+    assert still.status == "running"
+
+
 def test_job_status_changes_are_conditional(store: Store) -> None:
     for i in range(3):
         store.submit_job(_job(i)).result(timeout=30)

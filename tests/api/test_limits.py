@@ -350,3 +350,14 @@ def test_a_signed_in_browser_is_limited_as_its_key_and_a_forged_cookie_stays_ano
     assert session_client(scope(forged)) is None
     assert client_key(scope(forged)) == "ip:127.0.0.1"
     assert session_client({"type": "http", "headers": []}) is None  # no app state: anonymous
+
+
+def test_each_of_n_instances_enforces_a_share_of_every_limit() -> None:
+    one = LimitSettings()
+    half = one.per_instance(2)
+    assert (half.ingest_rate, half.ingest_burst) == (one.ingest_rate / 2, one.ingest_burst // 2)
+    assert (half.query_rate, half.report_rate, half.cost_rate_ms) == (
+        one.query_rate / 2, one.report_rate / 2, one.cost_rate_ms / 2,
+    )  # fmt: skip
+    assert half.max_bbox_deg2 == one.max_bbox_deg2  # query caps are per request, not divided
+    assert one.per_instance(1) is one

@@ -56,6 +56,10 @@ DOCUMENTED: list[tuple[str, str, tuple[str, ...], Any]] = [
     ("TWIN_JOBS_SCHEDULER", "tcp://10.0.0.2:8786", ("jobs", "scheduler"), "tcp://10.0.0.2:8786"),
     ("TWIN_RETENTION_EVENTS_DAYS", "14", ("retention", "events_days"), 14.0),
     ("TWIN_RETENTION_CONTACT_DAYS", "5", ("retention", "contact_days"), 5.0),
+    ("TWIN_CLUSTER_ENABLED", "true", ("cluster", "enabled"), True),
+    ("TWIN_CLUSTER_NAME", "máy-2", ("cluster", "name"), "máy-2"),
+    ("TWIN_CLUSTER_INSTANCES", "3", ("cluster", "instances"), 3),
+    ("TWIN_CLUSTER_JOB_LEASE_S", "20", ("cluster", "job_lease_s"), 20.0),
 ]
 
 
@@ -85,7 +89,7 @@ def test_every_documented_name_is_covered() -> None:
     # client-side CLI credentials (typer envvar of `twin replay`) and test switches, not service settings
     not_settings = {"TWIN_API_KEY", "TWIN_REPORT_KEY", "TWIN_WEB_TESTS", "TWIN_CHROMIUM", "TWIN_REPLAY_KEY",
                     "TWIN_SESSION_SECRET"}  # fmt: skip
-    prefixes = {"TWIN_LIMIT", "TWIN_LIVE", "TWIN_JOBS", "TWIN_RETENTION", "TWIN_DATA"}
+    prefixes = {"TWIN_LIMIT", "TWIN_LIVE", "TWIN_JOBS", "TWIN_RETENTION", "TWIN_DATA", "TWIN_CLUSTER"}
     assert mentioned - {d[0] for d in DOCUMENTED} - not_settings - prefixes == set()
 
 

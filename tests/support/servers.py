@@ -54,7 +54,7 @@ class Server:
         if not self.headers:
             dsn = self.extra_env.get("TWIN_STORE_DSN")
             self.headers = {"X-API-Key": store_key(self.state_dir, "admin", dsn)}
-        self.port = free_port()
+        self.port = self.port or free_port()  # a restart keeps its port (a balancer knows it)
         env = {
             **os.environ,
             "TWIN_STATE_DIR": str(self.state_dir),
