@@ -139,7 +139,7 @@ class ClusterBus(Bus):
         super().__init__(queue_size)
         self.dsn = dsn
         self.origin = origin.replace(" ", "_").replace("\n", "_")
-        self._seq = itertools.count(1)
+        self._notify_seq = itertools.count(1)
         self._out: queue.SimpleQueue[list[Message] | None] = queue.SimpleQueue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
@@ -201,8 +201,8 @@ class ClusterBus(Bus):
             return "connected"
         return "lost" if self.lost_since is not None else "connecting"
 
-    def subscribe(self, flt: StreamFilter) -> Subscription:
-        sub = super().subscribe(flt)
+    def subscribe(self, flt: StreamFilter, last_event_id: str | None = None) -> Subscription:
+        sub = super().subscribe(flt, last_event_id)
         self._announce()
         return sub
 
@@ -294,7 +294,7 @@ class ClusterBus(Bus):
                     batch.extend(more)
                 now = time.monotonic()
                 if batch:
-                    payloads = pack(self.origin, self._seq, batch)
+                    payloads = pack(self.origin, self._notify_seq, batch)
                     conn.execute("SELECT pg_notify(%s, p) FROM unnest(%s::text[]) AS p", (CHANNEL, payloads))
                     self.sent += len(batch)
                 if now - last_presence >= PRESENCE_S or not batch:

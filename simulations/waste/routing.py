@@ -17,7 +17,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 import pyvrp
-from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria
+from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, StoppingCriterion
 from scipy import sparse
 from scipy.sparse import csgraph
 
@@ -390,7 +390,7 @@ def solve(
     if inst.n_clients == 0:
         return Plan([], 0, 0, 0, True, 0, 0.0)
     data = problem_data(inst)
-    criteria = [MaxIterations(iterations)]
+    criteria: list[StoppingCriterion] = [MaxIterations(iterations)]
     if time_limit_s is not None:
         criteria.append(MaxRuntime(time_limit_s))
     stop = MultipleCriteria(criteria)
