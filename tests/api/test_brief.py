@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from api.briefing import collect, parse_period, write_briefing
 from api.briefing.collect import MIN_HOTSPOT_EVENTS, MIN_SEEDS
+from api.briefing.figures import nice_length, scale_label
 from api.briefing.periods import containing, period_ending
 from api.cli.base import app
 from api.store import SQLiteStore, default_dsn
@@ -424,3 +425,12 @@ def _check_tables(paths: list[Path], *, scenario: bool) -> None:
     rows = list(book["wards"].iter_rows(values_only=True))
     assert rows[0][0] == "ward_code"
     assert len(rows) == 5
+
+
+def test_map_scale_bars_take_round_lengths_in_local_words() -> None:
+    assert nice_length(1800.0) == 1000.0
+    assert nice_length(2600.0) == 2000.0
+    assert nice_length(740.0) == 500.0
+    assert scale_label(2000.0, "vi") == "2 km"
+    assert scale_label(500.0, "en") == "500 m"
+    assert scale_label(2500.0, "vi") == "2,5 km"
