@@ -1,9 +1,11 @@
 """Reporting periods and their cut-off dates, as the state reporting regime sets them.
 
-Decree 09/2019/NĐ-CP of 24 January 2019 on the reporting regime of state administrative agencies,
-Article 12 (time for closing the data of periodic reports), and Lạng Sơn's own regime under it
-(Decision 52/2025/QĐ-UBND of 7 July 2025, "Quy định chế độ báo cáo định kỳ phục vụ mục tiêu quản lý
-trên địa bàn tỉnh Lạng Sơn", which cites the decree):
+Decree 09/2019/NĐ-CP of 24 January 2019 on the reporting regime of state administrative agencies
+(English text: english.luatvietnam.vn, "Decree No. 09/2019/ND-CP ... prescribing reporting regimes
+applicable to state administrative agencies"), Article 12 (time for closing the data of periodic
+reports). Lạng Sơn's own regime is issued under it: Decision 52/2025/QĐ-UBND of 7 July 2025, "Quy định
+chế độ báo cáo định kỳ phục vụ mục tiêu quản lý trên địa bàn tỉnh Lạng Sơn" (hethongphapluat.com),
+which cites the decree. The cut-offs of Article 12:
 
 * **monthly** (`month`): from the 15th of the previous month to the 14th of the reporting month;
 * **quarterly** (`quarter`): from the 15th of the month before the quarter to the 14th of the
