@@ -268,17 +268,18 @@ def days_chart(facts: Facts, lang: Lang, path: Path) -> Path | None:
     _use_font()
     at = pd.to_datetime(facts.events["time"], utc=True) + pd.Timedelta(hours=7)
     hourly = facts.observed.span < pd.Timedelta(days=2)
-    ev = facts.events.assign(bin=at.dt.floor("h") if hourly else at.dt.floor("D"))
-    table = pd.crosstab(ev["bin"], ev["category"])
+    # string bins ("2026-11-20 07" / "2026-11-20") sort in time order and plot as plain categories
+    ev = facts.events.assign(bin=at.dt.strftime("%Y-%m-%d %H" if hourly else "%Y-%m-%d"))
+    table = pd.crosstab(ev["bin"], ev["category"]).sort_index()
     table.columns = [category(c, lang) for c in table.columns]
     fig, ax = _figure(6.4, 2.8)
     table.plot(kind="bar", stacked=True, ax=ax, colormap="tab20", width=0.8)
     ax.set_xlabel("")
     step = max(1, len(table) // 8)
     ticks = list(range(0, len(table), step))
-    labels = [f"{d:%H:%M}" if hourly else f"{d:%d/%m}" for d in table.index[ticks]]
+    labels = [f"{b[11:13]}:00" if hourly else f"{b[8:10]}/{b[5:7]}" for b in table.index[ticks]]
     ax.set_xticks(ticks, labels=labels, rotation=0)
-    ax.legend(fontsize=6, ncols=2, frameon=False)
+    ax.legend(fontsize=6, ncols=4, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.12))
     ax.set_title(t("chart_hours" if hourly else "chart_days", lang), fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
     return _save(fig, path)
