@@ -21,7 +21,7 @@ from matplotlib.lines import Line2D
 from shapely import box as _box
 
 from api.briefing.collect import Facts
-from api.briefing.text import Lang, category, t
+from api.briefing.text import LOCAL, Lang, category, t
 from twin import h3grid
 from twin.city import City
 from twin.errors import DataError
@@ -266,7 +266,7 @@ def days_chart(facts: Facts, lang: Lang, path: Path) -> Path | None:
     if facts.events.empty:
         return None
     _use_font()
-    at = pd.to_datetime(facts.events["time"], utc=True) + pd.Timedelta(hours=7)
+    at = pd.to_datetime(facts.events["time"], utc=True) + pd.Timedelta(LOCAL)
     hourly = facts.observed.span < pd.Timedelta(days=2)
     # string bins ("2026-11-20 07" / "2026-11-20") sort in time order and plot as plain categories
     ev = facts.events.assign(bin=at.dt.strftime("%Y-%m-%d %H" if hourly else "%Y-%m-%d"))
@@ -291,7 +291,7 @@ def camera_chart(facts: Facts, lang: Lang, path: Path) -> Path | None:
     if h.empty:
         return None
     _use_font()
-    at = pd.to_datetime(h["at"], utc=True) + pd.Timedelta(hours=7)
+    at = pd.to_datetime(h["at"], utc=True) + pd.Timedelta(LOCAL)
     fig, ax = _figure(6.4, 2.4)
     ax.plot(at, h["online"], color="#1b7f3b", linewidth=1.2, label=t("cameras_online", lang))
     ax.plot(

@@ -18,6 +18,7 @@ import shapely
 from rich.console import Console
 from rich.table import Table
 
+from api.briefing.text import LOCAL
 from api.cli.base import console, fail
 from api.settings import Settings
 from gis_data import io
@@ -43,8 +44,8 @@ _COLUMNS_HINT = (
     "plus ts (or start_time) and category"
 )
 #: The one time-zone rule: times are stored and computed in UTC (a time without an offset is UTC);
-#: people are shown Lạng Sơn time, UTC+7 (no daylight saving).
-SHOWN_OFFSET = pd.Timedelta(hours=7)
+#: people are shown Lạng Sơn time (`api.briefing.text.LOCAL`, UTC+7, no daylight saving).
+SHOWN_OFFSET = pd.Timedelta(LOCAL)
 
 
 # -- reading events ------------------------------------------------------------------------------
