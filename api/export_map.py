@@ -179,7 +179,8 @@ def _caption(name: str, n: int, prov: dict[str, Any], color_by: str | None, valu
     return (
         f'<div class="twin-title"><b>Lạng Sơn — {html.escape(name)}</b></div>'
         f'<div class="twin-time">xuất lúc / exported {made} (UTC+7)</div>'
-        f"{n:,} đối tượng / features · nguồn / source: {html.escape(str(source))}{flag}"
+        f"{n:,} đối tượng / {'feature' if n == 1 else 'features'} · "
+        f"nguồn / source: {html.escape(str(source))}{flag}"
         f"{' · ' + html.escape(str(licence)) if licence else ''}{by}"
         f"{_legend(values, color_by)}"
         f"{SCALE_BAR}"

@@ -77,6 +77,8 @@ def test_every_map_has_a_title_with_time_and_a_legend_of_its_colours() -> None:
     ramp = to_deck(_points([0.0, 5.0, 10.0]), color_by="value").description
     assert ramp.count("twin-swatch") == len(_RAMP)
     assert "twin-legend" in to_deck(_points([1.0])).description  # single colour: one swatch still
+    assert "1 đối tượng / feature ·" in to_deck(_points([1.0])).description
+    assert "3 đối tượng / features ·" in text
 
 
 def test_numeric_colours_run_from_the_ramp_start_to_its_end() -> None:
