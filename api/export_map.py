@@ -1,9 +1,11 @@
 """One-file offline maps of any layer for notebooks and briefings, through pydeck.
 
 `to_deck` turns a GeoDataFrame (or a layer of the city model, by name) into a `pydeck.Deck` with
-colours, tooltips and a provenance caption; `write_offline_html` writes it as one HTML file that opens
-without any network: pydeck's bundled deck.gl is inlined (``offline=True``) and the leftover CDN tags
-pydeck still emits (Mapbox GL, Bootstrap, Font Awesome, MapLibre and widget CSS) are removed.
+colours, tooltips and a caption (title, export time, provenance, legend and a scale bar);
+`write_offline_html` writes it as one HTML file that opens without any network: pydeck's bundled
+deck.gl is inlined (``offline=True``), the leftover CDN tags pydeck still emits (Mapbox GL,
+Bootstrap, Font Awesome, MapLibre and widget CSS) are removed, and a small script keeps the scale bar
+true as the view moves.
 """
 
 from __future__ import annotations
@@ -126,6 +128,47 @@ def _legend(values: pd.Series | None, color_by: str | None) -> str:
     )
 
 
+#: The scale bar's place in the caption; `SCALE_SCRIPT` sizes it to the view (1, 2 or 5 × 10ⁿ m).
+SCALE_BAR = (
+    '<div class="twin-scale" title="thước tỷ lệ / scale" style="margin-top:6px;font-size:12px">'
+    '<div class="twin-scale-bar" style="height:6px;width:0;background:#222;border:1px solid #fff"></div>'
+    '<span class="twin-scale-label"></span></div>'
+)
+#: Keeps the scale bar true as the map moves: metres per pixel measured at the centre of the view
+#: (great-circle distance between two points 100 px apart, unprojected by deck.gl's own viewport).
+SCALE_SCRIPT = """<script>
+(function () {
+  var R = 6371008.8, rad = Math.PI / 180;
+  function nice(m) {
+    var p = Math.pow(10, Math.floor(Math.log10(m)));
+    var ks = [5, 2, 1];
+    for (var i = 0; i < ks.length; i++) { if (ks[i] * p <= m) return ks[i] * p; }
+    return p;
+  }
+  function update() {
+    var el = document.querySelector('.twin-scale');
+    if (!el || typeof deckInstance === 'undefined' || !deckInstance.isInitialized) return;
+    var vp = deckInstance.getViewports()[0];
+    if (!vp) return;
+    var cx = vp.width / 2, cy = vp.height / 2;
+    var a = vp.unproject([cx - 50, cy]), b = vp.unproject([cx + 50, cy]);
+    var dlat = (b[1] - a[1]) * rad, dlon = (b[0] - a[0]) * rad;
+    var h = Math.pow(Math.sin(dlat / 2), 2) +
+      Math.cos(a[1] * rad) * Math.cos(b[1] * rad) * Math.pow(Math.sin(dlon / 2), 2);
+    var mpp = 2 * R * Math.asin(Math.sqrt(h)) / 100;
+    if (!(mpp > 0)) return;
+    var metres = nice(mpp * 120), px = metres / mpp;
+    el.querySelector('.twin-scale-bar').style.width = px.toFixed(1) + 'px';
+    el.querySelector('.twin-scale-label').textContent =
+      metres >= 1000 ? String(metres / 1000).replace('.', ',') + ' km' : metres + ' m';
+    el.dataset.metres = String(metres);
+    el.dataset.metresPerPixel = String(mpp);
+  }
+  setInterval(update, 200);
+})();
+</script>"""
+
+
 def _caption(name: str, n: int, prov: dict[str, Any], color_by: str | None, values: pd.Series | None) -> str:
     source = prov.get("source", "unknown")
     synthetic = bool(prov.get("synthetic")) or source in ("synthetic", "simulated")
@@ -136,9 +179,11 @@ def _caption(name: str, n: int, prov: dict[str, Any], color_by: str | None, valu
     return (
         f'<div class="twin-title"><b>Lạng Sơn — {html.escape(name)}</b></div>'
         f'<div class="twin-time">xuất lúc / exported {made} (UTC+7)</div>'
-        f"{n:,} đối tượng / features · nguồn / source: {html.escape(str(source))}{flag}"
+        f"{n:,} đối tượng / {'feature' if n == 1 else 'features'} · "
+        f"nguồn / source: {html.escape(str(source))}{flag}"
         f"{' · ' + html.escape(str(licence)) if licence else ''}{by}"
         f"{_legend(values, color_by)}"
+        f"{SCALE_BAR}"
     )
 
 
@@ -259,6 +304,9 @@ def offline_html(deck: pydeck.Deck) -> str:
     if not isinstance(html, str):  # pragma: no cover  (pydeck returns a str with as_string=True)
         raise DataError("pydeck did not return the HTML text", "upgrade pydeck to 0.9 or later")
     html = _EXTERNAL_TAG.sub("", html)
+    if "twin-scale-bar" in html and SCALE_SCRIPT not in html:  # the caption is JSON-escaped in the page
+        cut = html.rfind("</body>")
+        html = html[:cut] + SCALE_SCRIPT + html[cut:] if cut >= 0 else html + SCALE_SCRIPT
     if "charset" not in html[:500]:
         html = html.replace("<head>", '<head><meta charset="utf-8">', 1)
     return html

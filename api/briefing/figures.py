@@ -20,11 +20,11 @@ from matplotlib.lines import Line2D
 from shapely import box as _box
 
 from api.briefing.collect import Facts
-from api.briefing.text import Lang, category, t
+from api.briefing.text import LOCAL, Lang, category, t
 from api.schemas import categories
 from twin import h3grid
 from twin.city import City
-from twin.crs import plot_aspect
+from twin.crs import metres_per_degree, plot_aspect
 from twin.errors import DataError
 
 #: Fonts with Vietnamese diacritics, best first: Debian's Noto Sans, DejaVu, matplotlib's own DejaVu.
@@ -124,6 +124,47 @@ def _labels(ax: Axes, city: City) -> None:
         )
 
 
+#: Bar lengths a scale bar may take (metres): 1, 2 or 5 × a power of ten.
+_NICE = [m * 10**e for e in range(0, 6) for m in (1, 2, 5)]
+
+
+def nice_length(max_m: float) -> float:
+    """Return the longest of 1, 2, 5 × 10ⁿ metres not above `max_m` (at least 1 m)."""
+    fits = [v for v in _NICE if v <= max_m]
+    return float(fits[-1] if fits else 1)
+
+
+def scale_label(metres: float, lang: Lang) -> str:
+    """Return a scale bar's label: "500 m", "2 km" (Vietnamese numbers with a decimal comma)."""
+    if metres >= 1000:
+        km = metres / 1000
+        text = f"{km:g}"
+        return f"{text.replace('.', ',') if lang == 'vi' else text} km"
+    return f"{metres:g} m"
+
+
+def scale_bar(ax: Axes, lang: Lang) -> float:
+    """Draw a scale bar in the lower right of a lon/lat map (about a fifth of its width); return metres."""
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    lat = (y0 + y1) / 2
+    m_per_deg = float(metres_per_degree(lat)[0])
+    length = nice_length(0.22 * (x1 - x0) * m_per_deg)
+    width = length / m_per_deg
+    right, bottom = x1 - 0.04 * (x1 - x0), y0 + 0.05 * (y1 - y0)
+    left = right - width
+    tick = 0.012 * (y1 - y0)
+    halo = [patheffects.withStroke(linewidth=3, foreground="white")]
+    ax.plot([left, right], [bottom, bottom], color="#111111", linewidth=2.5, solid_capstyle="butt",
+            zorder=8, path_effects=halo)  # fmt: skip
+    for x in (left, right):
+        ax.plot([x, x], [bottom - tick, bottom + tick], color="#111111", linewidth=1.2, zorder=8)
+    ax.annotate(
+        scale_label(length, lang), ((left + right) / 2, bottom + 1.8 * tick), ha="center", va="bottom",
+        fontsize=8, zorder=8, path_effects=halo,
+    )  # fmt: skip
+    return length
+
+
 def _hexes(counts: pd.Series) -> gpd.GeoDataFrame:
     cells = [str(c) for c in counts.index]
     return gpd.GeoDataFrame(
@@ -168,6 +209,7 @@ def events_map(facts: Facts, city: City, lang: Lang, path: Path) -> Path:
         Line2D([], [], color="#5b9bd5", linewidth=1.6, label=t("river", lang)),
     ]
     _labels(ax, city)
+    scale_bar(ax, lang)
     ax.legend(handles=handles, loc="lower left", fontsize=7, frameon=True)
     ax.set_title(t("map_events", lang), fontsize=11)
     return _save(fig, path)
@@ -199,6 +241,7 @@ def scenario_map(facts: Facts, city: City, lang: Lang, path: Path) -> Path | Non
         sc.closed.plot(ax=ax, color="#000000", linewidth=2.5, zorder=5)
         handles.append(Line2D([], [], color="#000000", linewidth=2.5, label=t("legend_closed", lang)))
     _labels(ax, city)
+    scale_bar(ax, lang)
     ax.legend(handles=handles, loc="lower left", fontsize=7)
     ax.set_title(f"{t('map_scenario', lang)}\n{sc.name_b}", fontsize=10)
     return _save(fig, path)
@@ -226,22 +269,26 @@ def category_chart(facts: Facts, lang: Lang, path: Path) -> Path | None:
 
 
 def days_chart(facts: Facts, lang: Lang, path: Path) -> Path | None:
-    """Draw events per local day, stacked by category."""
+    """Draw events per local day (per hour when the data span under two days), stacked by category."""
     if facts.events.empty:
         return None
     _use_font()
-    ev = facts.events.assign(
-        day=(pd.to_datetime(facts.events["time"], utc=True) + pd.Timedelta(hours=7)).dt.date
-    )
-    table = pd.crosstab(ev["day"], ev["category"])
+    at = pd.to_datetime(facts.events["time"], utc=True) + pd.Timedelta(LOCAL)
+    hourly = facts.observed.span < pd.Timedelta(days=2)
+    # string bins ("2026-11-20 07" / "2026-11-20") sort in time order and plot as plain categories
+    ev = facts.events.assign(bin=at.dt.strftime("%Y-%m-%d %H" if hourly else "%Y-%m-%d"))
+    table = pd.crosstab(ev["bin"], ev["category"]).sort_index()
     colors = [_color(c) for c in table.columns]
     table.columns = [category(c, lang) for c in table.columns]
     fig, ax = _figure(6.4, 2.8)
     table.plot(kind="bar", stacked=True, ax=ax, color=colors, width=0.8)
     ax.set_xlabel("")
-    ax.set_xticklabels([f"{d:%d/%m}" for d in table.index], rotation=0)
-    ax.legend(fontsize=6, ncols=2, frameon=False)
-    ax.set_title(t("chart_days", lang), fontsize=10)
+    step = max(1, len(table) // 8)
+    ticks = list(range(0, len(table), step))
+    labels = [f"{b[11:13]}:00" if hourly else f"{b[8:10]}/{b[5:7]}" for b in table.index[ticks]]
+    ax.set_xticks(ticks, labels=labels, rotation=0)
+    ax.legend(fontsize=6, ncols=4, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.12))
+    ax.set_title(t("chart_hours" if hourly else "chart_days", lang), fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
     return _save(fig, path)
 
@@ -252,7 +299,7 @@ def camera_chart(facts: Facts, lang: Lang, path: Path) -> Path | None:
     if h.empty:
         return None
     _use_font()
-    at = pd.to_datetime(h["at"], utc=True) + pd.Timedelta(hours=7)
+    at = pd.to_datetime(h["at"], utc=True) + pd.Timedelta(LOCAL)
     fig, ax = _figure(6.4, 2.4)
     ax.plot(at, h["online"], color="#1b7f3b", linewidth=1.2, label=t("cameras_online", lang))
     ax.plot(

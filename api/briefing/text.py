@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from api.schemas import categories
 
@@ -17,28 +17,73 @@ Lang = Literal["vi", "en"]
 #: Local time of Lạng Sơn (no daylight saving).
 LOCAL = timedelta(hours=7)
 
-#: Headline KPIs of a scenario comparison: name → (Vietnamese, English, unit, better "lower"/"higher").
-KPI: dict[str, tuple[str, str, str, str]] = {
-    "traffic.mean_trip_time_s": ("Thời gian đi lại trung bình", "Mean trip time", "s", "lower"),
-    "traffic.mean_delay_s": ("Thời gian trễ trung bình mỗi chuyến", "Mean delay per trip", "s", "lower"),
-    "traffic.p95_trip_time_s": (
-        "Thời gian đi lại (95 % chuyến)",
-        "Trip time (95th percentile)",
-        "s",
-        "lower",
+#: Headline KPIs of a scenario comparison: name → (Vietnamese, English, unit vi, unit en, better
+#: "lower"/"higher"). A unit "%" means the KPI is a share in [0, 1] shown as a percentage.
+KPI: dict[str, tuple[str, str, str, str, str]] = {
+    "traffic.mean_trip_time_s": ("Thời gian đi lại trung bình", "Mean trip time", "giây", "seconds", "lower"),
+    "traffic.mean_delay_s": (
+        "Thời gian trễ trung bình mỗi chuyến", "Mean delay per trip", "giây", "seconds", "lower",
     ),
-    "traffic.mean_speed_kmh": ("Tốc độ trung bình", "Mean speed", "km/h", "higher"),
-    "traffic.completed_share": ("Tỷ lệ chuyến đi hoàn thành", "Share of trips completed", "", "higher"),
-    "traffic.vehicle_hours": ("Tổng giờ xe", "Vehicle-hours", "h", "lower"),
-    "traffic.max_queue_veh": ("Hàng đợi dài nhất", "Longest queue", "xe/veh", "lower"),
-    "waste.tonnes_collected": ("Rác được thu gom", "Waste collected", "t", "higher"),
-    "waste.tonnes_overflow": ("Rác tràn ra ngoài thùng", "Waste overflowing bins", "t", "lower"),
-    "waste.overflow_share": ("Tỷ lệ rác tràn", "Share of waste overflowing", "", "lower"),
-    "waste.km_driven": ("Quãng đường xe rác", "Garbage-truck distance", "km", "lower"),
-    "waste.fuel_l": ("Nhiên liệu tiêu thụ", "Fuel used", "L", "lower"),
-    "waste.co2_t": ("Phát thải CO₂", "CO₂ emitted", "t", "lower"),
-    "waste.overtime_hours": ("Giờ làm thêm của xe", "Truck overtime", "h", "lower"),
+    "traffic.p95_trip_time_s": (
+        "Thời gian đi lại (95 % chuyến)", "Trip time (95th percentile)", "giây", "seconds", "lower",
+    ),
+    "traffic.mean_speed_kmh": ("Tốc độ trung bình", "Mean speed", "km/giờ", "km/h", "higher"),
+    "traffic.completed_share": ("Tỷ lệ chuyến đi hoàn thành", "Share of trips completed", "%", "%", "higher"),
+    "traffic.vehicle_hours": ("Tổng giờ xe", "Vehicle-hours", "giờ xe", "vehicle-h", "lower"),
+    "traffic.total_delay_h": ("Tổng thời gian trễ", "Total delay", "giờ", "h", "lower"),
+    "traffic.max_queue_veh": ("Hàng đợi dài nhất", "Longest queue", "xe", "vehicles", "lower"),
+    "waste.tonnes_collected": ("Rác được thu gom", "Waste collected", "tấn", "t", "higher"),
+    "waste.tonnes_overflow": ("Rác tràn ra ngoài thùng", "Waste overflowing bins", "tấn", "t", "lower"),
+    "waste.overflow_share": ("Tỷ lệ rác tràn", "Share of waste overflowing", "%", "%", "lower"),
+    "waste.km_driven": ("Quãng đường xe rác", "Garbage-truck distance", "km", "km", "lower"),
+    "waste.fuel_l": ("Nhiên liệu tiêu thụ", "Fuel used", "lít", "L", "lower"),
+    "waste.co2_t": ("Phát thải CO₂", "CO₂ emitted", "tấn", "t", "lower"),
+    "waste.overtime_hours": ("Giờ làm thêm của xe", "Truck overtime", "giờ", "h", "lower"),
+}  # fmt: skip
+
+#: Why named scenario runs are not presented (`collect.scenario_refusal`), in words.
+REFUSALS: dict[str, tuple[str, str]] = {
+    "same_run": ("kịch bản và phương án đối chứng là cùng một lần chạy",
+                 "the scenario and its reference are the same run"),
+    "not_baseline": ("phương án đối chứng (--vs) không phải phương án hiện trạng: nó có thay đổi so với "
+                     "hiện trạng", "the reference (--vs) is not a baseline: it changes the city"),
+    "kinds": ("hai lần chạy không cùng loại mô phỏng", "the two runs are not of the same kind of simulation"),
+    "seeds": ("hai lần chạy có chung quá ít lượt chạy ngẫu nhiên để so sánh theo cặp (cần ít nhất {n})",
+              "the two runs share too few random runs for a paired comparison (at least {n} needed)"),
+}  # fmt: skip
+
+#: Datasets of the methods page: key → (Vietnamese, English).
+DATASETS: dict[str, tuple[str, str]] = {
+    "wards_2025": ("Ranh giới phường 2025", "2025 ward boundaries"),
+    "roads": ("Mạng lưới đường", "Road network"),
+    "cameras": ("Danh mục camera", "Camera registry"),
+    "events": ("Sự kiện từ camera", "Camera events"),
+    "reports": ("Phản ánh của người dân (Open311)", "Citizen reports (Open311)"),
+    "scenarios": ("Kịch bản mô phỏng", "Simulated scenarios"),
 }
+
+
+def source_text(src: dict[str, Any], lang: Lang) -> str:
+    """Return the source column of the methods page's data table in `lang`."""
+    vi = lang == "vi"
+    name, count = src["name"], src.get("count")
+    if name == "cameras":
+        return (
+            f"danh mục sinh tự động ({count} vị trí, {src.get('connected')} kết nối)"
+            if vi
+            else f"generated registry ({count} sites, {src.get('connected')} connected)"
+        )
+    if name == "events":
+        share = pct(float(src.get("share") or 0.0), lang)
+        return (
+            f"{num(int(count or 0), lang)} sự kiện ({share} gắn nhãn tổng hợp)"
+            if vi
+            else f"{num(int(count or 0), lang)} events ({share} labelled synthetic)"
+        )
+    if name == "reports":
+        return f"{num(int(count or 0), lang)} {'phản ánh' if vi else 'requests'}"
+    return str(src.get("source", ""))
+
 
 #: Who the report is addressed to (`twin brief --to`): since 1 July 2025 the wards report to the province.
 ADDRESSEES: dict[str, tuple[str, str]] = {
@@ -116,13 +161,14 @@ T: dict[str, tuple[str, str]] = {
     "reports_closed": ("Đã xử lý xong", "Closed"),
     "reports_open": ("Đang xử lý", "Still open"),
     "time_to_close": ("Thời gian xử lý (trung vị)", "Time to close (median)"),
+    "time_to_close_h": ("Thời gian xử lý trung vị (giờ)", "Median time to close (hours)"),
     "time_to_close_p90": ("Thời gian xử lý (90 % phản ánh)", "Time to close (90th percentile)"),
     "service": ("Lĩnh vực", "Service"),
     "hours": ("giờ", "hours"),
     "alerts": ("Cảnh báo", "Alerts"),
     "scenario": ("Kịch bản quy hoạch", "Planning scenario"),
     "scenario_vs": ("so với", "compared with"),
-    "seeds": ("lần chạy với hạt giống ngẫu nhiên khác nhau", "runs with different random seeds"),
+    "seeds": ("lượt chạy ngẫu nhiên chung (so sánh theo cặp)", "random runs in common (paired comparison)"),
     "value": ("Giá trị", "Value"),
     "ci95": ("Khoảng tin cậy 95 %", "95 % interval"),
     "indicator": ("Chỉ tiêu", "Indicator"),
@@ -134,7 +180,8 @@ T: dict[str, tuple[str, str]] = {
     "map_events": ("Bản đồ sự kiện theo ô H3 và điểm nóng", "Events per H3 cell and hotspots"),
     "map_scenario": ("Bản đồ thay đổi mức ùn tắc của kịch bản", "Change in congestion under the scenario"),
     "chart_categories": ("Sự kiện theo loại", "Events by category"),
-    "chart_days": ("Sự kiện theo ngày", "Events per day"),
+    "chart_days": ("Sự kiện theo ngày (giờ Việt Nam)", "Events per day (Vietnam time)"),
+    "chart_hours": ("Sự kiện theo giờ (giờ Việt Nam)", "Events per hour (Vietnam time)"),
     "chart_cameras": ("Camera hoạt động theo thời gian", "Cameras online over time"),
     "methods": ("Phương pháp và dữ liệu", "Methods and data"),
     "real": ("thật", "real"),
@@ -149,6 +196,8 @@ T: dict[str, tuple[str, str]] = {
                     "(--scenario, --vs), và báo cáo không tự lấy lần chạy gần nhất làm kịch bản.",
                     "This report presents no scenario: none was named with its reference (--scenario, "
                     "--vs), and the report does not take the latest run as the scenario."),
+    "refused": ("Báo cáo này không trình bày kết quả kịch bản vì {why}.",
+                "This report presents no scenario results because {why}."),
     "legend_count": ("Số sự kiện", "Events"),
     "legend_hot": ("Điểm nóng", "Hotspot"),
     "legend_cam_on": ("Camera đã kết nối", "Connected camera"),
@@ -157,6 +206,47 @@ T: dict[str, tuple[str, str]] = {
     "legend_delta": ("Thay đổi chỉ số ùn tắc", "Change in congestion index"),
     "river": ("Sông Kỳ Cùng", "Kỳ Cùng river"),
     "page": ("Trang", "Page"),
+    "period_rule": ("Căn cứ", "Basis"),
+    "per_day": ("trung bình mỗi ngày có dữ liệu", "per day of data"),
+    "compare": ("So sánh với kỳ trước", "Compared with the previous period"),
+    "this_period": ("Kỳ này", "This period"),
+    "prev_period": ("Kỳ trước", "Previous period"),
+    "prev_note": ("Số lượng phụ thuộc vào thời gian có dữ liệu của mỗi kỳ; so sánh nên dựa trên số "
+                  "trung bình mỗi ngày có dữ liệu.",
+                  "Counts depend on how long each period has data; compare the figures per day of data."),
+    "ward_sections": ("Tình hình từng phường", "Ward by ward"),
+    "ward_events": ("Sự kiện", "Events"),
+    "top_category": ("Loại nhiều nhất", "Most frequent"),
+    "ward_hot": ("Điểm nóng trong phường", "Hotspots in the ward"),
+    "ward_reports": ("Phản ánh", "Citizen reports"),
+    "place": ("Địa điểm", "Place"),
+    "by_unit": ("Theo đơn vị xử lý", "By handling unit"),
+    "by_status": ("Theo trạng thái", "By status"),
+    "unit": ("Đơn vị", "Unit"),
+    "status": ("Trạng thái", "Status"),
+    "received": ("Tiếp nhận", "Received"),
+    "on_time": ("Xử lý đúng hạn", "Closed on time"),
+    "late": ("Xử lý quá hạn", "Closed late"),
+    "open": ("Chưa xử lý xong", "Still open"),
+    "overdue": ("Đã quá hạn", "Overdue"),
+    "target": ("Thời hạn xử lý", "Target"),
+    "on_time_share": ("Tỷ lệ đúng hạn", "On-time share"),
+    "recommendations": ("Đề xuất, kiến nghị", "Recommendations"),
+    "next_tasks": ("Nhiệm vụ kỳ tới", "Tasks for the next period"),
+    "interval_note": ("Cột “Khoảng tin cậy 95 % của thay đổi”: nếu lặp lại mô phỏng nhiều lần với các "
+                      "lượt chạy ngẫu nhiên khác, thay đổi thật B − A nằm trong khoảng này với độ tin cậy "
+                      "95 %; khoảng chứa số 0 nghĩa là chưa thể kết luận kịch bản tốt hơn hay kém hơn.",
+                      "The “95 % interval of the change” column: were the simulation repeated with other "
+                      "random runs, the true change B − A would lie in this range with 95 % confidence; "
+                      "a range that contains 0 means we cannot yet say whether the scenario is better or "
+                      "worse."),
+    "ci_delta": ("Khoảng tin cậy 95 % của thay đổi", "95 % interval of the change"),
+    "scenario_refused": ("Không trình bày kết quả kịch bản", "Scenario results not presented"),
+    "hot_left_out": ("{n} ô có ý nghĩa thống kê nhưng dưới {m} sự kiện không được liệt kê.",
+                     "{n} significant cells with fewer than {m} events are left out."),
+    "tables_note": ("Các bảng số liệu của báo cáo (CSV, XLSX) đi kèm tệp này để nhập vào hệ thống báo cáo.",
+                    "The report's tables (CSV, XLSX) come with this file for a reporting system to ingest."),
+    "scale": ("Thước tỷ lệ", "Scale"),
     "synthetic_banner": ("Lưu ý: bản tin này có dùng dữ liệu tổng hợp (mô phỏng); xem trang "
                          "Phương pháp và dữ liệu trước khi dùng để ra quyết định.",
                          "Note: this briefing uses synthetic (simulated) data; read the Methods and "

@@ -14,7 +14,13 @@ from api.cli.base import DataDirOption, app, cameras_app, friendly
 @friendly
 def hotspots_command(  # noqa: PLR0917  (typer maps each CLI option to a parameter)
     events_file: Annotated[
-        Path, typer.Option("--events", "-e", help="Events: CSV (lon, lat, ts, category) or GeoJSON points.")
+        Path,
+        typer.Option(
+            "--events",
+            "-e",
+            help="Events: GeoJSON points or CSV (lon/lat or geometry_wkt; ts or start_time, UTC), e.g. the "
+            "API's GET /events export or examples/events/sample_events.geojson.",
+        ),
     ],
     res: Annotated[int | None, typer.Option(help="H3 resolution (7–11; default $TWIN_H3_RES or 9).")] = None,
     window: Annotated[

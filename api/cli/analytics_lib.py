@@ -14,9 +14,11 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from rich.console import Console
 from rich.table import Table
 
+from api.briefing.text import LOCAL
 from api.cli.base import console, fail
 from api.settings import Settings
 from gis_data import io
@@ -31,8 +33,19 @@ from twin.errors import DataError, InputError, OutOfCityError
 stdout = Console()
 
 EVENT_SUFFIXES = (".csv", ".geojson", ".json")
-_ALIASES = {"lng": "lon", "long": "lon", "longitude": "lon", "x": "lon", "latitude": "lat", "y": "lat"}
-_COLUMNS_HINT = "events need lon and lat columns (CSV) or Point geometries (GeoJSON), plus ts and category"
+#: Column names read as ``lon``, ``lat`` and ``ts``: the API's own exports (``GET /events`` GeoJSON and
+#: the CSV of `gis_data.io`) name the event time ``start_time`` and the position ``geometry_wkt``.
+_ALIASES = {
+    "lng": "lon", "long": "lon", "longitude": "lon", "x": "lon", "latitude": "lat", "y": "lat",
+    "start_time": "ts", "time": "ts", "timestamp": "ts",
+}  # fmt: skip
+_COLUMNS_HINT = (
+    "events need lon and lat columns or a geometry_wkt POINT column (CSV) or Point geometries (GeoJSON), "
+    "plus ts (or start_time) and category"
+)
+#: The one time-zone rule: times are stored and computed in UTC (a time without an offset is UTC);
+#: people are shown Lạng Sơn time (`api.briefing.text.LOCAL`, UTC+7, no daylight saving).
+SHOWN_OFFSET = pd.Timedelta(LOCAL)
 
 
 # -- reading events ------------------------------------------------------------------------------
@@ -53,9 +66,13 @@ def read_events(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(2, "No such file", str(path))
     frame = _read_csv(path) if suffix == ".csv" else _read_geojson(path)
-    frame = frame.rename(
-        columns={c: _ALIASES.get(str(c).strip().lower(), str(c).strip().lower()) for c in frame}
-    )
+    frame = frame.rename(columns={c: str(c).strip().lower() for c in frame})
+    if "ts" in frame.columns:
+        frame = frame.drop(columns=[c for c in frame.columns if _ALIASES.get(c) == "ts"])
+    frame = frame.rename(columns={c: _ALIASES.get(str(c), str(c)) for c in frame})
+    frame = frame.loc[:, ~frame.columns.duplicated()]
+    if ("lon" not in frame.columns or "lat" not in frame.columns) and "geometry_wkt" in frame.columns:
+        frame = _points_from_wkt(frame, path)
     missing = [c for c in ("lon", "lat") if c not in frame.columns]
     if missing:
         raise DataError(
@@ -74,7 +91,33 @@ def read_events(path: Path) -> pd.DataFrame:
         frame[col] = values.astype(np.float64)
     if len(frame) == 0:
         raise DataError(f"{path}: contains no events", _COLUMNS_HINT)
+    if "ts" in frame.columns:
+        ts = pd.to_datetime(frame["ts"], utc=True, errors="coerce", format="ISO8601")
+        bad_ts = np.flatnonzero(ts.isna().to_numpy())
+        if bad_ts.size:
+            raise DataError(
+                f"{path}: {bad_ts.size} row(s) have no valid time (first: row {int(bad_ts[0]) + 1})",
+                "give ISO 8601 times, e.g. 2026-11-20T07:30:00Z (a time without an offset is read as UTC)",
+            )
+        frame["ts"] = ts
     return frame
+
+
+def _points_from_wkt(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Return `frame` with ``lon``/``lat`` from its ``geometry_wkt`` POINTs (the project's CSV exports)."""
+    try:
+        geoms = shapely.from_wkt(frame["geometry_wkt"].astype(str).to_numpy())
+    except shapely.errors.GEOSException as e:
+        raise DataError(f"{path}: geometry_wkt is not WKT ({e})", _COLUMNS_HINT) from None
+    kinds = shapely.get_type_id(geoms)
+    not_points = np.flatnonzero(kinds != 0)
+    if not_points.size:
+        raise DataError(
+            f"{path}: row {int(not_points[0]) + 1} is not a POINT", "events are points: one POINT per event"
+        )
+    out = frame.copy()
+    out["lon"], out["lat"] = shapely.get_x(geoms), shapely.get_y(geoms)
+    return out
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -270,7 +313,12 @@ def run_hotspots(  # noqa: PLR0917  (the command's options, passed through)
         gdf = _geodataframe(table, city)
         io.write(gdf, out, "csv")
     shown = flagged.sort_values("gi_z", ascending=False, key=abs).head(max(top, 0))
-    grid = Table(title=f"Hotspots ({summary})", caption="windows start in UTC" if window else None)
+    grid = Table(
+        title=f"Hotspots ({summary})",
+        caption="windows start in Vietnam time (UTC+7); times are read and computed in UTC"
+        if window
+        else None,
+    )
     for col in ("window", "cell", "ward", "count", "gi_z", "p_value", "p_fdr", "hotspot"):
         if col != "window" or window:
             grid.add_column(col, no_wrap=True)
@@ -281,7 +329,7 @@ def run_hotspots(  # noqa: PLR0917  (the command's options, passed through)
         cells = [str(cell), str(ward), f"{row['count']:g}", f"{row['gi_z']:+.2f}", f"{row['p_value']:.2g}"]
         cells += [f"{row['p_fdr']:.2g}", str(row["hotspot"])]
         if window:
-            cells.insert(0, pd.Timestamp(row["window"]).strftime("%m-%d %H:%M"))
+            cells.insert(0, (pd.Timestamp(row["window"]) + SHOWN_OFFSET).strftime("%m-%d %H:%M"))
         grid.add_row(*cells)
     stdout.print(grid)
     if flagged.empty:

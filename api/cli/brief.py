@@ -1,4 +1,4 @@
-"""`twin brief`: write the council briefing (HTML and PDF) for a recent period, optionally with a scenario."""
+"""`twin brief`: the council report (HTML, PDF, tables) of a reporting period, optionally with a scenario."""
 
 from __future__ import annotations
 
@@ -17,8 +17,16 @@ from twin.errors import InputError
 @friendly
 def brief(
     *,
-    out: Annotated[Path, typer.Option(help="Folder for briefing.html, briefing.pdf and img/.")],
-    period: Annotated[str, typer.Option(help="How far back: 24h, 7d, 2w, ...")] = "7d",
+    out: Annotated[
+        Path, typer.Option(help="Folder for briefing.html (one file), briefing.pdf, briefing.xlsx, tables/.")
+    ],
+    period: Annotated[
+        str,
+        typer.Option(
+            help="week, month, quarter or year (the last one closed by --end; Decree 09/2019 cut-offs: "
+            "a month runs from the 15th to the 14th), or a window like 24h, 7d."
+        ),
+    ] = "week",
     scenario: Annotated[
         str | None, typer.Option(help="Job id of the scenario to present (B, with --vs); default: none.")
     ] = None,
@@ -35,7 +43,10 @@ def brief(
     ] = "province",
     end: Annotated[
         datetime | None,
-        typer.Option(help="End of the period (UTC, default now).", formats=["%Y-%m-%dT%H:%M"]),
+        typer.Option(
+            help="Report as of this time (UTC, default now): the period is the last one closed by then.",
+            formats=["%Y-%m-%dT%H:%M"],
+        ),
     ] = None,
     store_dsn: StoreDsnOption = None,
     state_dir: Annotated[Path | None, typer.Option(help="State folder (default $TWIN_STATE_DIR).")] = None,
@@ -57,8 +68,8 @@ def brief(
     settings = Settings()
     state = state_dir or settings.state_dir
     data = data_dir or settings.data.dir
-    length = parse_period(period)
     stop = end.replace(tzinfo=UTC) if end is not None else datetime.now(UTC)
+    chosen = parse_period(period, end=stop)
     with console.status("building the city model…"):
         city = build_city(data, road_source=settings.road_source, seed=settings.seed, res=settings.h3_res)
     store = open_store(store_dsn or settings.store_dsn or default_dsn(state), res=settings.h3_res)
@@ -68,12 +79,14 @@ def brief(
             pair = (stored_result(store, state, vs), stored_result(store, state, scenario), vs, scenario)
         # Without --scenario/--vs no run is presented: the latest job is not a planning scenario.
         with console.status("reading live data…"):
-            facts = collect(store, city, end=stop, period=length, scenario=pair)
+            facts = collect(store, city, period=chosen, scenario=pair)
     finally:
         store.close()
     lang_t: Literal["vi", "en"] = "vi" if lang == "vi" else "en"
     with console.status("drawing maps and writing the PDF…"):
         result = write_briefing(facts, city, out, lang_t, to=to)
+    if facts.scenario_refused:
+        console.print(f"[yellow]scenario not presented[/]: {facts.scenario_refused}")
     for line in result.summary:
         console.print(f"• {line}")
-    console.print(f"[green]wrote[/] {result.html} and {result.pdf}")
+    console.print(f"[green]wrote[/] {result.html}, {result.pdf} and {len(result.tables)} tables")

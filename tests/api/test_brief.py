@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -15,12 +16,14 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from api.briefing import collect, parse_period, write_briefing
+from api.briefing.collect import MIN_HOTSPOT_EVENTS, MIN_SEEDS
+from api.briefing.figures import nice_length, scale_label
+from api.briefing.periods import containing, period_ending
 from api.cli.base import app
-from api.services import jobs
 from api.store import SQLiteStore, default_dsn
 from api.store.base import CameraSnapshot, EventRecord, ReportRecord
 from gis_data.city import build_city
-from simulations.results import RunResult
+from simulations.results import RunResult, StoredResult, save_results
 from simulations.scenario import ScenarioSpec
 from twin import h3grid
 from twin.city import City
@@ -28,6 +31,8 @@ from twin.errors import InputError
 
 END = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 KY_LUA = "06187"
+#: The last 7 days up to END: a custom window (its previous period is the 7 days before it).
+WEEK = parse_period("7d", end=END)
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +75,10 @@ def seed_store(path: Path, city: City) -> dict[str, int]:
         at = END - timedelta(hours=float(rng.uniform(1, 167)))
         cam = market if i < 120 else cams.iloc[int(rng.integers(len(cams)))]
         events.append(_event(i, cam, "crowding" if i < 120 else cats[int(rng.integers(4))], at))
-    # two events outside the period: before it and after it
-    events.append(_event(900, market, "accident", END - timedelta(days=9)))
-    events.append(_event(901, market, "accident", END + timedelta(hours=1)))
+    # outside the period: 40 in the week before it (the previous period) and one after it
+    for j in range(40):
+        events.append(_event(900 + j, market, "accident", END - timedelta(days=7, hours=1 + 4 * j)))
+    events.append(_event(999, market, "accident", END + timedelta(hours=1)))
     store = SQLiteStore(path)
     try:
         store.submit_events(events).result()
@@ -100,26 +106,63 @@ def seed_store(path: Path, city: City) -> dict[str, int]:
             ).result()
     finally:
         store.close()
-    return {"events": 300, "reports": 12, "closed": 8}
+    return {"events": 300, "previous": 40, "reports": 12, "closed": 8, "overdue": 4}
+
+
+def _utc(text: str) -> datetime:
+    """Local Lạng Sơn midnight of a day "YYYY-MM-DD" (UTC+7) in UTC."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC) - timedelta(hours=7)
+
+
+def test_reporting_periods_follow_the_decree_09_cut_offs() -> None:
+    """Decree 09/2019/NĐ-CP Art. 12: a month runs from the 15th of the previous month to the 14th."""
+    month = period_ending("month", END)  # 20 Nov 2026: the last closed month is "November"
+    assert (month.start, month.end) == (_utc("2026-10-15"), _utc("2026-11-15"))
+    assert month.name("vi") == "tháng 11 năm 2026"
+    assert month.bounds("vi") == "từ ngày 15/10/2026 đến hết ngày 14/11/2026"
+    assert "Nghị định 09/2019/NĐ-CP" in month.rule("vi")
+    assert (month.previous().start, month.previous().end) == (_utc("2026-09-15"), _utc("2026-10-15"))
+    quarter = period_ending("quarter", END)  # Q4 closes on 14 Dec: the last closed is Q3
+    assert (quarter.start, quarter.end, quarter.number) == (_utc("2026-06-15"), _utc("2026-09-15"), 3)
+    q1 = containing("quarter", _utc("2026-01-10"))
+    assert (q1.start, q1.end, q1.year) == (_utc("2025-12-15"), _utc("2026-03-15"), 2026)
+    year = period_ending("year", END)
+    assert (year.start, year.end, year.year) == (_utc("2024-12-15"), _utc("2025-12-15"), 2025)
+    assert containing("year", _utc("2026-12-15")).year == 2027  # 15 December opens the next year
+    week = period_ending("week", END)  # Friday 20 Nov: the last closed week is Mon 9 – Sun 15 Nov
+    assert (week.start, week.end) == (_utc("2026-11-09"), _utc("2026-11-16"))
+    # a cut-off is local midnight: 16:59 UTC on the 14th is still in the month, 17:00 is not
+    assert containing("month", _utc("2026-11-15") - timedelta(minutes=1)).number == 11
+    assert containing("month", _utc("2026-11-15")).number == 12
+    assert period_ending("month", _utc("2026-11-15")).number == 11  # closed exactly at the cut-off
 
 
 def test_parse_period() -> None:
-    assert parse_period("7d") == timedelta(days=7)
-    assert parse_period("24h") == timedelta(hours=24)
-    assert parse_period("2w") == timedelta(weeks=2)
-    for bad in ("0d", "week", "400d"):
+    assert parse_period("7d", end=END).length == timedelta(days=7)
+    assert parse_period("24h", end=END).length == timedelta(hours=24)
+    assert parse_period("2w", end=END).length == timedelta(weeks=2)
+    assert parse_period("month", end=END) == period_ending("month", END)
+    assert WEEK.previous().end == WEEK.start
+    for bad in ("0d", "fortnight", "400d"):
         with pytest.raises(InputError):
-            parse_period(bad)
+            parse_period(bad, end=END)
 
 
 def test_facts_known_counts(tmp_path: Path, city: City) -> None:
     counts = seed_store(tmp_path / "events.sqlite3", city)
     store = SQLiteStore(tmp_path / "events.sqlite3")
     try:
-        facts = collect(store, city, end=END, period=timedelta(days=7))
+        facts = collect(store, city, period=WEEK)
     finally:
         store.close()
-    assert len(facts.events) == counts["events"]  # the two events outside the period are left out
+    assert len(facts.events) == counts["events"]  # the events outside the period are left out
+    assert facts.previous is not None
+    assert facts.previous.events == counts["previous"]
+    assert facts.previous.by_ward.get(KY_LUA) == counts["previous"]
+    # the observed time is the data's, not the period's: events and snapshots span < 7 days
+    assert facts.observed.first is not None
+    assert facts.observed.span < timedelta(days=7)
+    assert facts.observed.per_day(700) > 100
     assert int(facts.by_category.sum()) == counts["events"]
     assert facts.by_ward.index[0] == KY_LUA  # the market camera's ward leads
     assert int(facts.by_ward["total"].sum()) == counts["events"]
@@ -129,15 +172,26 @@ def test_facts_known_counts(tmp_path: Path, city: City) -> None:
     assert len(closed) == counts["closed"]
     # closed reports i = 1, 2, 4, 5, 7, 8, 10, 11 took 2(i + 1) = 4, 6, 10, 12, 16, 18, 22, 24 h → median 14 h
     assert closed["hours_to_close"].median() == pytest.approx(14.0)
-    assert facts.cameras_online == 45  # the latest snapshot (h = 0)
+    assert (
+        facts.cameras_online == 46
+    )  # the latest snapshot before the end (h = 6; the period is [start, end))
     assert facts.cameras_total == 238
     assert facts.cameras_connected == 50
     assert 0.9 <= (facts.availability or 0) <= 1.0
     assert len(facts.hot) >= 1  # the market camera's cell
     assert "Kỳ Lừa" in set(facts.hot["ward"])
+    assert (facts.hot["count"] >= MIN_HOTSPOT_EVENTS).all()  # cells with 0–4 events are left out
+    assert facts.hot["place"].str.len().gt(0).all()  # named by the nearest street or site
+    # citizen reports by unit (units.toml routing) and against the targets (48 h dumping, 72 h roads)
+    units = set(facts.reports["unit_id"])
+    assert units == {"moi-truong-do-thi", "quan-ly-do-thi"}
+    assert int(facts.reports["on_time"].sum()) == counts["closed"]  # all closed within 2–24 h
+    assert int(facts.reports["overdue"].sum()) == counts["overdue"]  # the 4 open ones are past due
 
 
-def _toy_result(path: Path, name: str, congestion: float, closed: bool, city: City) -> jobs.StoredResult:
+def _toy_result(
+    path: Path, name: str, congestion: float, closed: bool, city: City, seeds: int = MIN_SEEDS
+) -> StoredResult:
     cells = city.cells(9).head(40)
     layer = gpd.GeoDataFrame(
         {"mean_congestion_index": np.linspace(1.0, 1.5, len(cells)) * congestion, "vehicle_km": 10.0},
@@ -146,21 +200,21 @@ def _toy_result(path: Path, name: str, congestion: float, closed: bool, city: Ci
     )
     links = city.network.links.head(30)[["name", "geometry"]].copy()
     links["closed_any"] = closed
-    spec = ScenarioSpec.from_dict({"name": name, "kind": "traffic", "seeds": [1, 2]})
+    spec = ScenarioSpec.from_dict({"name": name, "kind": "traffic", "seeds": list(range(1, seeds + 1))})
     results = {
         "traffic": [
             RunResult(
                 "traffic",
                 {},
                 s,
-                {"mean_delay_s": 80.0 * congestion + s, "mean_speed_kmh": 30.0 / congestion},
+                {"mean_delay_s": 80.0 * congestion + s * s, "mean_speed_kmh": 30.0 / congestion + 0.1 * s},
                 layers={"cells": layer, "links": gpd.GeoDataFrame(links, geometry="geometry", crs=4326)},
             )
-            for s in (1, 2)
+            for s in range(1, seeds + 1)
         ]
     }
-    jobs.save_results(path, spec, results)
-    return jobs.StoredResult.open(path)
+    save_results(path, spec, results)
+    return StoredResult.open(path)
 
 
 def _pdf_text(pdf: Path) -> str:
@@ -193,18 +247,25 @@ def _check_filable(pdf: Path, tmp: Path, lang: str, addressee: str) -> str:
     header = (
         ["CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "Độc lập - Tự do - Hạnh phúc", "UBND TỈNH LẠNG SƠN",
          "Số: …/BC-IOC", "Lạng Sơn, ngày", "tháng", "năm", "BÁO CÁO", "Kính gửi: " + addressee,
-         "Kỳ báo cáo:", "Phạm vi dữ liệu thực có:"]
+         "Kỳ báo cáo:", "Phạm vi dữ liệu thực có: dữ liệu từ", "mọi tỷ lệ tính trên thời gian này",
+         "Nghị định 09/2019/NĐ-CP"]
         if vi
         else ["SOCIALIST REPUBLIC OF VIET NAM", "Independence - Freedom - Happiness", "No.: …/BC-IOC",
-              "Lạng Sơn,", "REPORT", "To: " + addressee, "Period:", "Data actually observed:"]
+              "Lạng Sơn,", "REPORT", "To: " + addressee, "Period:", "Data actually observed: data from",
+              "every rate is over this time", "Decree 09/2019/NĐ-CP"]
     )  # fmt: skip
     for needle in header:
         assert needle in first, needle
     whole = " ".join(" ".join(t.split()) for t, _ in pages)
     assert ("Nơi nhận:" if vi else "Recipients:") in whole
     assert ("GIÁM ĐỐC" if vi else "DIRECTOR") in whole
-    for bad in ("HĐND", "thành phố Lạng Sơn", "Trong 7 ngày qua", "Over the last 7 days", "City briefing"):
-        assert bad not in whole, bad
+    for bad in ("HĐND", "thành phố Lạng Sơn", "Trong 7 ngày qua", "Over the last 7 days", "City briefing",
+                "hạt giống", "xe/veh", "(s)", "8f2", "893"):  # fmt: skip
+        assert bad not in whole, bad  # "8f2…"/"893…": no H3 id names a place
+    for needle in (("Đề xuất, kiến nghị", "Nhiệm vụ kỳ tới", "So sánh với kỳ trước", "Tình hình từng phường",
+                    "Theo đơn vị xử lý") if vi else ("Recommendations", "Tasks for the next period",
+                    "Compared with the previous period", "Ward by ward", "By handling unit")):  # fmt: skip
+        assert needle in whole, needle
     for i, (_, ink) in enumerate(pages, start=1):
         assert ink > 0.015, f"page {i} is near-empty (ink {ink:.4f})"
     return whole
@@ -217,7 +278,7 @@ def test_briefing_in_english_with_a_scenario(tmp_path: Path, city: City) -> None
     b = _toy_result(tmp_path / "b", "Đóng cầu Kỳ Lừa", 1.2, True, city)
     store = SQLiteStore(tmp_path / "events.sqlite3")
     try:
-        facts = collect(store, city, end=END, period=timedelta(days=7), scenario=(a, b, "job-a", "job-b"))
+        facts = collect(store, city, period=WEEK, scenario=(a, b, "job-a", "job-b"))
     finally:
         store.close()
     assert facts.scenario is not None
@@ -225,6 +286,16 @@ def test_briefing_in_english_with_a_scenario(tmp_path: Path, city: City) -> None
     out = write_briefing(facts, city, tmp_path / "en", "en", to="ky-lua")
     assert set(out.images) == {"events_map", "categories", "days", "cameras", "scenario_map"}
     text = _check_filable(out.pdf, tmp_path, "en", "People's Committee of Kỳ Lừa ward")
+    # the interval of the paired difference, in its own column, explained in one sentence
+    assert "95 % interval of the change" in text
+    assert "the true change B − A would lie in this range with 95 % confidence" in text
+    # mean delay: B − A = 16 s on every seed (80 × 0.2): the interval is 16.0 to 16.0
+    assert "16.0 to 16.0" in text
+    html = out.html.read_text(encoding="utf-8")
+    assert "data:image/png;base64," in html
+    assert 'src="img/' not in html  # one self-contained file
+    assert not (out.html.parent / "img").exists()
+    _check_tables(out.tables, scenario=True)
     for needle in (
         "The urban situation and smart-city operations",
         "Kỳ Lừa",
@@ -236,7 +307,7 @@ def test_briefing_in_english_with_a_scenario(tmp_path: Path, city: City) -> None
         "synthetic",
     ):
         assert needle in text, needle
-    assert any("Đóng cầu Kỳ Lừa" in s and "20" in s for s in out.summary)  # +20 % delay
+    assert any("Đóng cầu Kỳ Lừa" in s and "18 %" in s for s in out.summary)  # +17.6 % delay (91 → 107 s)
 
 
 @pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils is not installed")
@@ -255,9 +326,10 @@ def test_twin_brief_cli_writes_a_vietnamese_pdf_that_renders(
     assert result.exit_code == 0, result.output
     html = (out / "briefing.html").read_text(encoding="utf-8")
     assert 'lang="vi"' in html
-    assert "img/events_map.png" in html
+    assert html.count("data:image/png;base64,") >= 4  # map and charts inline: one file
     text = _check_filable(out / "briefing.pdf", tmp_path, "vi", "Ủy ban nhân dân tỉnh Lạng Sơn")
-    assert "Kỳ này" not in text
+    assert "Thời gian chốt số liệu theo Điều 12" not in text  # a custom 7-day window says it is one
+    assert "không phải kỳ báo cáo theo Nghị định 09/2019/NĐ-CP" in text
     assert "Báo cáo này không trình bày kịch bản" in text  # no --scenario: no "latest run" presented
     for needle in (
         "Tình hình đô thị và vận hành",
@@ -288,12 +360,77 @@ def test_one_run_alone_is_not_presented_as_the_scenario(tmp_path: Path, city: Ci
     a = _toy_result(tmp_path / "a", "Hiện trạng 2026", 1.0, False, city)
     store = SQLiteStore(tmp_path / "events.sqlite3")  # an empty store: a quiet week
     try:
-        facts = collect(store, city, end=END, period=timedelta(days=1), scenario=(a, a, "job-a", "job-a"))
+        facts = collect(store, city, period=parse_period("24h", end=END), scenario=(a, a, "job-a", "job-a"))
     finally:
         store.close()
+    assert facts.scenario is None
+    assert facts.scenario_refused_code == "same_run"
     out = write_briefing(facts, city, tmp_path / "vi", "vi")
     text = _pdf_text(out.pdf)
-    assert "Báo cáo này không trình bày kịch bản" in text
+    assert "Không trình bày kết quả kịch bản" in text
+    assert "cùng một lần chạy" in text
     assert "Thời gian trễ trung bình mỗi chuyến" not in text
     assert "Không có sự kiện nào trong kỳ." in text
     assert "không có sự kiện nào trong kỳ báo cáo dài 24,0 giờ" in " ".join(text.split())
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils is not installed")
+def test_too_few_seeds_or_no_baseline_is_a_clear_refusal(tmp_path: Path, city: City) -> None:
+    a = _toy_result(tmp_path / "a", "Hiện trạng", 1.0, False, city, seeds=2)
+    b = _toy_result(tmp_path / "b", "Đóng cầu", 1.2, True, city, seeds=2)
+    store = SQLiteStore(tmp_path / "events.sqlite3")
+    try:
+        facts = collect(store, city, period=WEEK, scenario=(a, b, "job-a", "job-b"))
+        assert facts.scenario is None
+        assert facts.scenario_refused_code == "seeds"
+        # a reference that changes the city is not a baseline
+        spec = ScenarioSpec.from_dict(
+            {"name": "x", "kind": "traffic", "seeds": [1, 2, 3, 4, 5],
+             "changes": [{"type": "scale", "param": "traffic.demand.multiplier", "factor": 1.1}]}
+        )  # fmt: skip
+        a5 = _toy_result(tmp_path / "a5", "Hiện trạng", 1.0, False, city)
+        (a5.path / "spec.json").write_text(json.dumps(spec.to_dict()), encoding="utf-8")
+        b5 = _toy_result(tmp_path / "b5", "Đóng cầu", 1.2, True, city)
+        assert collect(store, city, period=WEEK, scenario=(a5, b5, "a5", "b5")).scenario_refused_code == (
+            "not_baseline"
+        )
+    finally:
+        store.close()
+    out = write_briefing(facts, city, tmp_path / "en", "en")
+    text = " ".join(_pdf_text(out.pdf).split())
+    assert "share too few random runs for a paired comparison (at least 5 needed)" in text
+    assert "Mean delay per trip" not in text
+
+
+def _check_tables(paths: list[Path], *, scenario: bool) -> None:
+    """The structured tables: CSV without an unnamed index column, and the same sheets in the XLSX."""
+    csvs = {p.stem: p for p in paths if p.suffix == ".csv"}
+    assert {"period", "comparison", "wards", "categories", "hotspots", "reports_by_unit"} <= set(csvs)
+    assert ("scenario" in csvs) == scenario
+    for name, path in csvs.items():
+        assert path.read_bytes().startswith(b"\xef\xbb\xbf"), name  # UTF-8 BOM for Excel
+        frame = pd.read_csv(path, encoding="utf-8-sig")
+        assert not any(str(c).startswith("Unnamed") for c in frame.columns), name
+        assert "synthetic" in frame.columns, name
+    wards = pd.read_csv(csvs["wards"], encoding="utf-8-sig", dtype={"ward_code": str})
+    assert set(wards["ward_code"]) == {"05977", "05983", "05986", KY_LUA}
+    assert int(wards.loc[wards["ward_code"] == KY_LUA, "events_previous"].iloc[0]) == 40
+    units = pd.read_csv(csvs["reports_by_unit"], encoding="utf-8-sig")
+    assert int(units["received"].sum()) == 12
+    assert int(units["overdue"].sum()) == 4
+    from openpyxl import load_workbook  # noqa: PLC0415
+
+    book = load_workbook(next(p for p in paths if p.suffix == ".xlsx"), read_only=True)
+    assert set(csvs) == set(book.sheetnames)
+    rows = list(book["wards"].iter_rows(values_only=True))
+    assert rows[0][0] == "ward_code"
+    assert len(rows) == 5
+
+
+def test_map_scale_bars_take_round_lengths_in_local_words() -> None:
+    assert nice_length(1800.0) == 1000.0
+    assert nice_length(2600.0) == 2000.0
+    assert nice_length(740.0) == 500.0
+    assert scale_label(2000.0, "vi") == "2 km"
+    assert scale_label(500.0, "en") == "500 m"
+    assert scale_label(2500.0, "vi") == "2,5 km"

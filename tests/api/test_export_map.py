@@ -13,7 +13,15 @@ import shapely
 from typer.testing import CliRunner
 
 from api.cli.base import app
-from api.export_map import _RAMP, CATEGORY_COLORS, offline_html, to_deck, write_offline_html
+from api.export_map import (
+    _RAMP,
+    CATEGORY_COLORS,
+    SCALE_BAR,
+    SCALE_SCRIPT,
+    offline_html,
+    to_deck,
+    write_offline_html,
+)
 from twin import provenance
 from twin.errors import DataError, InputError
 
@@ -69,6 +77,8 @@ def test_every_map_has_a_title_with_time_and_a_legend_of_its_colours() -> None:
     ramp = to_deck(_points([0.0, 5.0, 10.0]), color_by="value").description
     assert ramp.count("twin-swatch") == len(_RAMP)
     assert "twin-legend" in to_deck(_points([1.0])).description  # single colour: one swatch still
+    assert "1 đối tượng / feature ·" in to_deck(_points([1.0])).description
+    assert "3 đối tượng / features ·" in text
 
 
 def test_numeric_colours_run_from_the_ramp_start_to_its_end() -> None:
@@ -119,6 +129,14 @@ def test_bad_input_is_refused_with_a_hint() -> None:
         to_deck(gpd.GeoDataFrame({"a": [1]}, geometry=[shapely.Point(0, 0)]))
     with pytest.raises(DataError, match="no feature"):
         to_deck(gpd.GeoDataFrame({"a": [1]}, geometry=[None], crs="EPSG:4326"))
+
+
+def test_every_map_has_a_scale_bar_that_follows_the_view() -> None:
+    deck = to_deck(_points([1.0, 2.0]))
+    assert SCALE_BAR in deck.description
+    html = offline_html(deck)
+    assert html.count(SCALE_SCRIPT) == 1  # sized by the page's own viewport (tests/e2e check the pixels)
+    assert html.index(SCALE_SCRIPT) < html.rindex("</body>")
 
 
 def test_offline_html_has_no_external_tag_and_inlines_deck(tmp_path: Path) -> None:

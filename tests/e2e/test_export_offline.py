@@ -2,12 +2,14 @@
 
 Each map is written by `twin export-map` (points, lines, polygons, 3D), opened in Chromium and
 checked on the screen: the layer's bounding box, projected by the page's own deck.gl viewport, holds
-drawn (non-background) pixels, the legend and title are visible, and no request leaves the file.
+drawn (non-background) pixels, the legend, title and a scale bar whose drawn length matches its label
+are visible, and no request leaves the file.
 """
 
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,8 @@ from tests.e2e.conftest import ARTIFACTS
 pytestmark = pytest.mark.browser
 
 W, H = 1000, 700
+#: The lengths a scale bar may show (metres).
+NICE = {k * 10**e for e in range(6) for k in (1, 2, 5)}
 #: The lon/lat bounds of the features the page's deck.gl layer actually holds.
 BOUNDS_JS = """() => {
   let b = [180, 90, -180, -90];
@@ -60,6 +64,37 @@ def _bbox_px(page: Any, bounds: list[float]) -> tuple[int, int, int, int]:
     return (max(0, int(min(xs))), max(0, int(min(ys))), min(W, int(max(xs)) + 1), min(H, int(max(ys)) + 1))
 
 
+def _check_scale_bar(page: Any) -> None:
+    """The scale bar is drawn, and its length on screen is the distance its label says."""
+    page.wait_for_function(
+        "() => { const b = document.querySelector('.twin-scale-bar'); return b && b.offsetWidth > 10; }",
+        timeout=10_000,
+    )
+    label = page.locator(".twin-scale-label").inner_text()
+    m = re.fullmatch(r"(\d+(?:,\d+)?) (m|km)", label)
+    assert m, label
+    metres = float(m.group(1).replace(",", ".")) * (1000 if m.group(2) == "km" else 1)
+    assert metres in NICE, label
+    # metres per pixel at the view's centre, measured here from the page's own deck.gl viewport
+    mpp = page.evaluate(
+        """() => { const vp = deckInstance.getViewports()[0], R = 6371008.8, r = Math.PI / 180;
+                   const cx = vp.width / 2, cy = vp.height / 2;
+                   const a = vp.unproject([cx - 200, cy]), b = vp.unproject([cx + 200, cy]);
+                   const h = Math.sin((b[1] - a[1]) * r / 2) ** 2 + Math.cos(a[1] * r) * Math.cos(b[1] * r)
+                             * Math.sin((b[0] - a[0]) * r / 2) ** 2;
+                   return 2 * R * Math.asin(Math.sqrt(h)) / 400; }"""
+    )
+    box = page.locator(".twin-scale-bar").bounding_box()
+    drawn_m = (box["width"] - 2) * mpp  # less the 1-px border each side
+    assert drawn_m == pytest.approx(metres, rel=0.03), (label, box["width"], mpp)
+    # drawn: the bar's pixels on the screenshot are dark
+    png = np.asarray(Image.open(io.BytesIO(page.screenshot())).convert("L"), dtype=np.int16)
+    x0, y0 = int(box["x"]) + 2, int(box["y"]) + 2
+    bar = png[y0 : int(box["y"] + box["height"]) - 1, x0 : int(box["x"] + box["width"]) - 2]
+    assert bar.size
+    assert float((bar < 80).mean()) > 0.9
+
+
 @pytest.mark.parametrize(
     ("layer", "args", "min_ink"),
     [
@@ -91,6 +126,7 @@ def test_exported_map_draws_its_layer_with_a_legend(
         assert legend.locator(".twin-swatch").count() >= 1
         assert "Lạng Sơn" in page.locator(".twin-title").inner_text()
         assert "UTC+7" in page.locator(".twin-time").inner_text()
+        _check_scale_bar(page)
         # Drawn pixels inside the layer's extent, on the canvas only (the caption is hidden for this).
         page.evaluate(
             "() => { document.querySelector('.twin-legend').parentElement.style.display = 'none'; }"
