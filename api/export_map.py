@@ -26,7 +26,7 @@ import pydeck
 from api.briefing.text import local
 from twin import provenance
 from twin.city import City
-from twin.crs import WGS84
+from twin.crs import EARTH_RADIUS_M, WGS84
 from twin.errors import DataError, InputError
 
 #: Centre of the old city (lon, lat) and a zoom that frames the 4 wards.
@@ -138,7 +138,7 @@ SCALE_BAR = (
 #: (great-circle distance between two points 100 px apart, unprojected by deck.gl's own viewport).
 SCALE_SCRIPT = """<script>
 (function () {
-  var R = 6371008.8, rad = Math.PI / 180;
+  var R = @EARTH_RADIUS_M@, rad = Math.PI / 180;
   function nice(m) {
     var p = Math.pow(10, Math.floor(Math.log10(m)));
     var ks = [5, 2, 1];
@@ -166,7 +166,7 @@ SCALE_SCRIPT = """<script>
   }
   setInterval(update, 200);
 })();
-</script>"""
+</script>""".replace("@EARTH_RADIUS_M@", repr(EARTH_RADIUS_M))
 
 
 def _caption(name: str, n: int, prov: dict[str, Any], color_by: str | None, values: pd.Series | None) -> str:

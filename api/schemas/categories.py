@@ -68,7 +68,8 @@ class CategoryRow(_Row):
     @property
     def rgb(self) -> tuple[int, int, int]:
         """Return the colour as (red, green, blue) 0–255."""
-        return int(self.color[1:3], 16), int(self.color[3:5], 16), int(self.color[5:7], 16)
+        r, g, b = bytes.fromhex(self.color[1:7])
+        return r, g, b
 
     def config(self) -> dict[str, object]:
         """Return the row as ``GET /config`` sends it (JSON names of the Alert mapping)."""

@@ -118,7 +118,7 @@ class Bus:
         self._subs: dict[int, Subscription] = {}
         self._ids = itertools.count(1)
         #: This run's id prefix: ids of an earlier run (before a restart) are recognised as such.
-        self.run = f"{time.time_ns() // 1000:x}{os.getpid() % 4096:03x}"
+        self.run = hex(time.time_ns() // 1000)[2:] + hex(4096 + os.getpid() % 4096)[3:]
         self._seq = 0
         self._recent: deque[tuple[int, Message, bytes]] = deque(maxlen=window)
         self.published = 0
