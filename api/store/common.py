@@ -59,6 +59,21 @@ CAMERA_HISTORY_COLS = "at_us, online, connected, total"
 REPORT_OWNER_COLS = "request_id, owner"
 
 
+#: Migration 4, the same on both backends: who sent an event (the key, from the credentials) and the
+#: cameras a camera-gateway key may speak for (`api.auth.keys.check_cameras`).
+SENDER_MIGRATION: tuple[int, str] = (
+    4,
+    """
+    ALTER TABLE events ADD COLUMN sent_by TEXT;
+    CREATE TABLE key_cameras (
+        key_id TEXT NOT NULL,
+        camera_id TEXT NOT NULL,
+        PRIMARY KEY (key_id, camera_id)
+    )
+    """,
+)
+
+
 def dumps(obj: Any) -> str:
     """Return the canonical JSON text of a details/attributes/contact mapping (sorted keys)."""
     return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()

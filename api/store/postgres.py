@@ -44,7 +44,7 @@ from api.store.base import (
 )
 from api.store.common import EVENT_COLS as _EVENT_COLS
 from api.store.common import RES_COLS as _RES_COLS
-from api.store.common import SharedStoreMethods, plan_upsert, row_to_event
+from api.store.common import SENDER_MIGRATION, SharedStoreMethods, plan_upsert, row_to_event
 from api.store.common import dumps as _dumps
 from api.store.incidents import IncidentStoreMethods, incident_migrations
 from api.store.jobs import JobStoreMethods, job_lease_migrations, job_migrations
@@ -165,18 +165,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE events ADD COLUMN observed_us BIGINT
         """,
     ),
-    (
-        4,
-        # Who sent an event (the key, from the credentials) and which cameras a key may speak for.
-        """
-        ALTER TABLE events ADD COLUMN sent_by TEXT;
-        CREATE TABLE key_cameras (
-            key_id TEXT NOT NULL,
-            camera_id TEXT NOT NULL,
-            PRIMARY KEY (key_id, camera_id)
-        )
-        """,
-    ),
+    SENDER_MIGRATION,
     *traffic_count_migrations("BIGINT", "DOUBLE PRECISION", 'TEXT COLLATE "C"'),
     *incident_migrations("BIGINT", "DOUBLE PRECISION", "BYTEA"),
     (
