@@ -245,7 +245,7 @@ def test_language_switch(view: Page) -> None:
     view.page.wait_for_function("document.documentElement.lang === 'en'")
     assert view.page.text_content("#h-layers") == "Map layers"
     assert "Cameras" in view.page.inner_text("#layer-list")
-    assert view.page.inner_text("h1").startswith("IOC map — Lạng Sơn city")
+    assert view.page.inner_text("h1").startswith("IOC map — Lạng Sơn")
     assert "cameras online" in view.page.inner_text("#camera-summary")
     view.screenshot("viewer-english")
     # The keyboard shortcut switches back.
