@@ -43,6 +43,7 @@ DOCUMENTED: list[tuple[str, str, tuple[str, ...], Any]] = [
     ("TWIN_AUTH", "off", ("auth",), False),
     ("TWIN_LIVE_QUEUE_SIZE", "77", ("live", "queue_size"), 77),
     ("TWIN_LIVE_TICK_S", "9", ("live", "tick_s"), 9.0),
+    ("TWIN_LIVE_STREAM_WINDOW", "500", ("live", "stream_window"), 500),
     ("TWIN_LIMIT_ENABLED", "false", ("limits", "enabled"), False),
     ("TWIN_LIMIT_INGEST_RATE", "123", ("limits", "ingest_rate"), 123.0),
     ("TWIN_LIMIT_INGEST_BURST", "45", ("limits", "ingest_burst"), 45),
@@ -88,7 +89,7 @@ def test_every_documented_name_is_covered() -> None:
     mentioned = set(re.findall(r"TWIN_[A-Z0-9_]*[A-Z0-9]", text))
     # client-side CLI credentials (typer envvar of `twin replay`) and test switches, not service settings
     not_settings = {"TWIN_API_KEY", "TWIN_REPORT_KEY", "TWIN_WEB_TESTS", "TWIN_CHROMIUM", "TWIN_REPLAY_KEY",
-                    "TWIN_SESSION_SECRET"}  # fmt: skip
+                    "TWIN_SESSION_SECRET", "TWIN_SDM_SCHEMAS"}  # fmt: skip
     prefixes = {"TWIN_LIMIT", "TWIN_LIVE", "TWIN_JOBS", "TWIN_RETENTION", "TWIN_DATA", "TWIN_CLUSTER"}
     assert mentioned - {d[0] for d in DOCUMENTED} - not_settings - prefixes == set()
 
