@@ -92,7 +92,7 @@ def _is_json(content_type: str) -> bool:
     return main == "application/json" or (main.startswith("application/") and main.endswith("+json"))
 
 
-async def _parse_body(request: Request, adapter: TypeAdapter[Any]) -> Any:
+async def parse_body(request: Request, adapter: TypeAdapter[Any]) -> Any:
     """Parse and validate the raw JSON body in one pass (pydantic-core reads the bytes directly).
 
     Errors take the shape FastAPI gives its own (``loc`` starting with ``body``), so the one
@@ -164,7 +164,7 @@ async def post_event(
     ``event_id`` for another camera or category is a 409. A camera-gateway key speaks only for the
     cameras bound to it (403 for any other); the event records the key that sent it.
     """
-    event = await _parse_body(request, EVENT_ADAPTER)
+    event = await parse_body(request, EVENT_ADAPTER)
     await require_speaks_for(request, principal, [event.camera_id])
     (r,) = await live.ingest([event], sent_by=principal.key_id)
     if r.outcome == "conflict":
@@ -203,7 +203,7 @@ async def post_batch(
 
     Conflicting ids inside a batch are reported per event (``status: conflict``), not as a 409.
     """
-    batch: EventBatchIn = await _parse_body(request, BATCH_ADAPTER)
+    batch: EventBatchIn = await parse_body(request, BATCH_ADAPTER)
     await require_speaks_for(request, principal, [e.camera_id for e in batch.events], "events.")
     results = await live.ingest(batch.events, batch=True, sent_by=principal.key_id)
     counts = Counter(r.outcome for r in results)

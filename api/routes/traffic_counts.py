@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from api.auth.deps import require_speaks_for, requires
 from api.auth.service import Principal
 from api.responses import JSONBytes
-from api.routes.events import _parse_body
+from api.routes.events import parse_body
 from api.schemas.errors import errors
 from api.schemas.events import SafeTime, inline_schema
 from api.schemas.traffic_counts import COUNT_BATCH_ADAPTER, TrafficCountBatchIn, TrafficCountResult
@@ -53,7 +53,7 @@ async def post_counts(
     ``rows`` counts the stored rows (one per interval and direction) by outcome: ``created``,
     ``updated`` (a recount of the same interval) or ``duplicate`` (a replay: nothing changed).
     """
-    batch: TrafficCountBatchIn = await _parse_body(request, COUNT_BATCH_ADAPTER)
+    batch: TrafficCountBatchIn = await parse_body(request, COUNT_BATCH_ADAPTER)
     # A camera-gateway key counts only for the cameras bound to it (403 naming counts.N.camera_id).
     await require_speaks_for(request, principal, [c.camera_id for c in batch.counts], "counts.")
     return JSONBytes(await service.ingest(live.store, live.ctx, batch, now_utc()))
