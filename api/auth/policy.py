@@ -143,6 +143,7 @@ ROUTE_SCOPES: Final[dict[str, tuple[str, ...] | None]] = {
     "GET /stats": ("stats:read",),
     "GET /scenarios": ("scenarios:read",),
     "POST /scenarios": ("scenarios:write",),
+    "POST /scenarios/validate": ("scenarios:write",),
     "GET /scenarios/{job_id}": ("scenarios:read",),
     "POST /scenarios/{job_id}/cancel": ("scenarios:write",),
     "GET /scenarios/{job_id}/layers/{name}": ("scenarios:read",),

@@ -188,21 +188,16 @@ def validate(
     Road names, link ids and areas are checked against the city network unless --offline.
     """
     from api.services import scenarios
-    from simulations.scenario import ScenarioSpec, mode_split_notes
+    from simulations.scenario import ScenarioSpec
 
     spec = ScenarioSpec.from_file(file)
     settings = Settings()
-    if not offline:
-        city = scenarios.city_for(spec, data_dir or settings.data.dir, settings.h3_res)
-        spec.resolve(city.network, res=city.res)
-        for label, ids in spec.closures(city.network):
-            console.print(f"closure {label!r}: {len(ids)} links")
-    for note in mode_split_notes(spec):
+    checked = scenarios.check(spec, data_dir or settings.data.dir, settings.h3_res, offline=offline)
+    for label, ids in checked.closures:
+        console.print(f"closure {label!r}: {len(ids)} links")
+    for note in checked.notes:
         console.print(f"note: {note}")
-    console.print(
-        f"[green]valid[/] {spec.name!r}: {', '.join(spec.kinds)}, seeds {list(spec.seeds)}, "
-        f"{len(spec.changes)} change(s)"
-    )
+    console.print(f"[green]valid[/]{checked.summary().removeprefix('valid')}")
 
 
 @scenario_app.command("sweep")

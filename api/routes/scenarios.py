@@ -17,10 +17,12 @@ from typing import Annotated, Any, Literal
 
 import pandas as pd
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.auth.deps import requires
 from api.errors import NotFound, error_body
+from api.services import scenarios
 from api.services.cluster import instance_name
 from api.services.jobs import Job, JobManager, QuotaExceededError
 from api.settings import Settings
@@ -47,6 +49,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 router = APIRouter(prefix="/scenarios", tags=["scenarios"], lifespan=_lifespan)
+
+#: The request body of the routes that take a scenario document (JSON, or the same as TOML).
+_DOCUMENT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": ScenarioSpec.json_schema()},
+            "application/toml": {"schema": ScenarioSpec.json_schema()},
+        },
+    }
+}
 
 
 def get_manager(request: Request) -> JobManager:
@@ -122,16 +135,7 @@ def _job_body(manager: JobManager, job: Job, full: bool = True) -> dict[str, Any
     dependencies=[requires("scenarios:write")],
     status_code=202,
     summary="Submit a scenario job",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": ScenarioSpec.json_schema()},
-                # The same document written as TOML.
-                "application/toml": {"schema": ScenarioSpec.json_schema()},
-            },
-        }
-    },
+    openapi_extra=_DOCUMENT_BODY,
 )
 async def submit(
     request: Request,
@@ -144,32 +148,12 @@ async def submit(
     With ``with_baseline=true`` the baseline (same base, sections and seeds, no changes) is queued
     first, and the answer carries ``baseline_id`` and the ``compare_url`` to open when both are done.
     """
-    raw = await request.body()
-    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return _problem(
-            400, "malformed_body", "body", "the body is not UTF-8 text", "send UTF-8 JSON or TOML"
-        )
-    fmt = "toml" if ctype in ("application/toml", "text/toml", "text/x-toml") else "json"
-    try:
-        data = parse_document(text, fmt, "body")
-    except DocumentSyntaxError as e:  # malformed (400), unlike a document of the wrong shape (422)
-        return _problem(400, "malformed_body", "body", e.reason, "send a valid document")
-    except InputError as e:
-        return _guard(e)
+    data = await _document(request)
+    if isinstance(data, Response):
+        return data
     manager = get_manager(request)
     try:
-        _check_finite(data, "")
-        if data.get("base", "baseline") != "baseline":
-            # The service reads no files named by a request: a file base is merged by the CLI.
-            raise InputError(
-                "base",
-                "must be 'baseline' over HTTP",
-                hint="send the full spec (`twin scenario run` merges file bases)",
-            )
-        spec = ScenarioSpec.from_dict(data)
+        spec = _spec_of(data)
         base = manager.submit(spec.without_changes()) if with_baseline else None
         try:
             job = manager.submit(spec)
@@ -363,6 +347,64 @@ def _res(request: Request, res: int | None) -> int:
         return res
     settings: Settings = getattr(request.app.state, "settings", None) or Settings()
     return int(settings.h3_res)
+
+
+async def _document(request: Request) -> dict[str, Any] | Response:
+    """Return the scenario document of the body (JSON, or TOML by content type), or the 400/422 answer."""
+    raw = await request.body()
+    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return _problem(
+            400, "malformed_body", "body", "the body is not UTF-8 text", "send UTF-8 JSON or TOML"
+        )
+    fmt = "toml" if ctype in ("application/toml", "text/toml", "text/x-toml") else "json"
+    try:
+        return parse_document(text, fmt, "body")
+    except DocumentSyntaxError as e:  # malformed (400), unlike a document of the wrong shape (422)
+        return _problem(400, "malformed_body", "body", e.reason, "send a valid document")
+    except InputError as e:
+        return _guard(e)
+
+
+def _spec_of(data: dict[str, Any]) -> ScenarioSpec:
+    """Validate a document received over HTTP (finite numbers, the defaults as base) as a spec."""
+    _check_finite(data, "")
+    if data.get("base", "baseline") != "baseline":
+        # The service reads no files named by a request: a file base is merged by the CLI.
+        raise InputError(
+            "base",
+            "must be 'baseline' over HTTP",
+            hint="send the full spec (`twin scenario run` merges file bases)",
+        )
+    return ScenarioSpec.from_dict(data)
+
+
+@router.post(
+    "/validate",
+    dependencies=[requires("scenarios:write")],
+    summary="Check a scenario document without running it",
+    openapi_extra=_DOCUMENT_BODY,
+)
+async def validate(request: Request) -> Response:
+    """Check the document as a run would (`twin scenario validate`: the same messages, roads resolved
+    on the city network) and answer 200 with the document as read (``document``, JSON: what a TOML
+    upload holds), the links each closure selects, the mode-split notes and a one-line summary; or the
+    422 naming the field, with the nearest valid value or name."""
+    data = await _document(request)
+    if isinstance(data, Response):
+        return data
+    settings: Settings = getattr(request.app.state, "settings", None) or Settings()
+    try:
+        spec = _spec_of(data)
+        checked = await run_in_threadpool(scenarios.check, spec, settings.data.dir, int(settings.h3_res))
+    except InputError as e:
+        return _guard(e)
+    return JSONResponse({
+        "valid": True, "summary": checked.summary(), "document": data, "notes": checked.notes,
+        "closures": [{"label": label, "links": ids} for label, ids in checked.closures],
+    })  # fmt: skip
 
 
 def _check_finite(node: Any, where: str) -> None:

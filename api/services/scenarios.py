@@ -20,7 +20,7 @@ from api.store.jobs import JobRecord
 from gis_data.city import build_city
 from simulations import registry, runner
 from simulations.results import MissingResultError, Progress, RunResult, StoredResult
-from simulations.scenario import ScenarioSpec
+from simulations.scenario import ScenarioSpec, mode_split_notes
 from twin.city import City
 from twin.errors import InputError
 
@@ -28,6 +28,37 @@ from twin.errors import InputError
 def city_for(spec: ScenarioSpec, data_dir: Path | None, res: int) -> City:
     """Return the (memoised) city model a scenario runs on, at H3 resolution `res`."""
     return build_city(data_dir, road_source=spec.city.road_source, seed=spec.city.seed, res=res)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A scenario checked as a run would check it: what each closure selects and the notes to show."""
+
+    spec: ScenarioSpec
+    closures: list[tuple[str, list[int]]]
+    notes: list[str]
+
+    def summary(self) -> str:
+        """Return the one-line verdict `twin scenario validate` prints (and the page shows)."""
+        return (
+            f"valid {self.spec.name!r}: {', '.join(self.spec.kinds)}, seeds {list(self.spec.seeds)}, "
+            f"{len(self.spec.changes)} change(s)"
+        )
+
+
+def check(spec: ScenarioSpec, data_dir: Path | None, res: int, *, offline: bool = False) -> Checked:
+    """Check `spec` against the city network it would run on (unless `offline`), without running it.
+
+    The one check of `twin scenario validate` and ``POST /scenarios/validate``: road names, link ids
+    and areas resolved on the network (an `InputError` naming the field, with "did you mean"), the
+    links each closure selects, and the mode-split notes.
+    """
+    closures: list[tuple[str, list[int]]] = []
+    if not offline:
+        city = city_for(spec, data_dir, res)
+        spec.resolve(city.network, res=city.res)
+        closures = [(label, [int(i) for i in ids]) for label, ids in spec.closures(city.network)]
+    return Checked(spec, closures, mode_split_notes(spec))
 
 
 def run_on_data(

@@ -259,3 +259,42 @@ def test_a_real_traffic_job_runs_in_a_worker_process(tmp_path: Path, data_dir: P
         doc = c.get(f"/scenarios/{job_id}/layers/traffic.cells").json()
         assert doc["features"]
         assert doc["provenance"]["synthetic"] is True
+
+
+def test_validate_answers_as_the_cli_does(client: TestClient, tmp_path: Path) -> None:
+    """POST /scenarios/validate: the document as read (TOML → JSON), the links a closure selects on the
+    city network, and for a bad field the same message as `twin scenario validate` of the same file."""
+    from typer.testing import CliRunner  # noqa: PLC0415
+
+    from api.cli.base import app as cli  # noqa: PLC0415
+
+    toml = (
+        'name = "Đóng cầu"\nkind = "traffic"\nseeds = [1, 2]\nhorizon = "40min"\n'
+        '[traffic]\nstart = "07:00"\n'
+        '[[changes]]\ntype = "close"\nroad = "Cầu Đông Kinh"\nstart = "07:10"\nend = "07:30"\n'
+    )
+    as_toml = {"content-type": "application/toml"}
+    r = client.post("/scenarios/validate", content=toml.encode(), headers=as_toml)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["document"]["changes"][0]["road"] == "Cầu Đông Kinh"
+    assert body["document"]["traffic"] == {"start": "07:00"}
+    assert len(body["closures"]) == 1
+    assert len(body["closures"][0]["links"]) == 2  # the bridge, both directions
+    assert body["summary"].startswith("valid 'Đóng cầu'")
+    assert client.get("/scenarios").json()["scenarios"] == []  # nothing was queued
+
+    bad = toml.replace("Cầu Đông Kinh", "Cau Dong Kin")
+    r = client.post("/scenarios/validate", content=bad.encode(), headers=as_toml)
+    assert r.status_code == 422
+    err = r.json()["detail"][0]
+    assert err["field"] == "changes[0].road"
+    assert "did you mean 'Cầu Đông Kinh'?" in err["reason"]
+    f = tmp_path / "bad.toml"
+    f.write_text(bad, encoding="utf-8")
+    out = CliRunner().invoke(cli, ["scenario", "validate", str(f)])
+    assert out.exit_code != 0
+    assert err["reason"] in " ".join(out.output.split())
+    r = client.post("/scenarios/validate", json={**_spec(), "seeds": [1, 1]})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["field"] == "seeds"
