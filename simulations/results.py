@@ -106,7 +106,11 @@ def _mean_layer(layers: Sequence[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
             continue
         stack = np.column_stack([g[col].to_numpy(dtype=np.float64) for g in layers])
         if not np.allclose(stack, stack[:, :1], equal_nan=True):
-            out[col] = np.nanmean(stack, axis=1) if np.isfinite(stack).any() else stack[:, 0]
+            # NaN where no seed has a value (a link closed for the whole run has no speed in any seed),
+            # without numpy's "mean of empty slice" warning for those rows.
+            n = np.isfinite(stack).sum(axis=1)
+            total = np.where(np.isfinite(stack), stack, 0.0).sum(axis=1)
+            out[col] = np.divide(total, n, out=np.full(len(stack), np.nan), where=n > 0)
     out.attrs = dict(first.attrs)
     return out
 

@@ -190,7 +190,11 @@ class Link:
                     s.close()
 
 
-def _server(tmp: Path, data_dir: Path) -> Server:
+def _server(tmp: Path, data_dir: Path, factory: str = "tests.e2e.app_factory:create_test_app") -> Server:
+    """Return a (stopped) server over `data_dir` with its own state dir under `tmp` and an admin key.
+
+    `factory` ``api.app:create_app`` serves the plain app: its scenario jobs run the real models.
+    """
     env = {
         **os.environ,
         "TWIN_DATA_DIR": str(data_dir),
@@ -199,7 +203,9 @@ def _server(tmp: Path, data_dir: Path) -> Server:
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     env.pop("TWIN_BASEMAP_URL", None)
-    return Server(port=free_port(), env=env, log=tmp / "server.log", key=admin_key(tmp / "state"))
+    return Server(
+        port=free_port(), env=env, log=tmp / "server.log", key=admin_key(tmp / "state"), factory=factory
+    )
 
 
 def admin_key(state: Path) -> str:
@@ -285,8 +291,11 @@ class Page:
         return self.page.evaluate(f"(() => {{ const S = window.__viewer; return {expr}; }})()")
 
 
-def open_viewer(chromium: Any, url: str, *, width: int = 1280, height: int = 800, query: str = "") -> Page:
-    """Open the viewer in a fresh context and wait for body[data-ready="1"]."""
+def open_viewer(
+    chromium: Any, url: str, *, width: int = 1280, height: int = 800, query: str = "", key: str | None = None
+) -> Page:
+    """Open the viewer in a fresh context (signed in with `key`, default the session server's admin key)
+    and wait for body[data-ready="1"]."""
     # bypass_csp lets Playwright evaluate its wait predicates; the page itself keeps its strict CSP.
     ctx = chromium.new_context(
         viewport={"width": width, "height": height}, accept_downloads=True, bypass_csp=True
@@ -294,8 +303,9 @@ def open_viewer(chromium: Any, url: str, *, width: int = 1280, height: int = 800
     page = ctx.new_page()
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
-    if LOGIN.get("key"):  # sign in as an operator would: the login link sets the session cookie
-        page.goto(f"{url}/login?" + urlencode({"key": LOGIN["key"], "next": f"/{query}"}))
+    key = key or LOGIN.get("key")
+    if key:  # sign in as an operator would: the login link sets the session cookie
+        page.goto(f"{url}/login?" + urlencode({"key": key, "next": f"/{query}"}))
     else:
         page.goto(f"{url}/{query}")
     page.wait_for_selector('body[data-ready="1"]', state="attached", timeout=60_000)

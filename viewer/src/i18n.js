@@ -372,6 +372,11 @@ export function t(key, params = {}) {
   return s.replace(/\{(\w+)\}/g, (_, k) => (params[k] ?? `{${k}}`));
 }
 
+/** Add the strings of a module ({vi: {...}, en: {...}}), e.g. the planner's (author.js). */
+export function addStrings(more) {
+  for (const l of ["vi", "en"]) Object.assign(STRINGS[l], more[l] ?? {});
+}
+
 /** Return a readable label for a coded value (category "c_" from the category table, kind "k_", road
  * "road_"), or the value. */
 export function label(prefix, value) {

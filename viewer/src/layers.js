@@ -148,7 +148,9 @@ export function buildLayers(S) {
     layers.push(new PolygonLayer({
       id: "compare", data: S.compare.cells, getPolygon: cellRing, pickable: true,
       extruded: false, stroked: true, getLineColor: [255, 255, 255, 60], lineWidthMinPixels: 0.5,
-      getFillColor: (d) => [...ramp(DIFF_RAMP, 0.5 + d.value / (2 * maxAbs)), 200],
+      // Small changes fade out (alpha grows with |change|): no pale blanket over cells that barely move.
+      getFillColor: (d) => [...ramp(DIFF_RAMP, 0.5 + d.value / (2 * maxAbs)),
+        Math.round(40 + 190 * Math.sqrt(Math.min(1, Math.abs(d.value) / maxAbs)))],
       updateTriggers: { getFillColor: [S.compare.metric, maxAbs] },
     }));
   }

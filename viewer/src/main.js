@@ -18,7 +18,11 @@ import { incidentState, loadIncidents, onStreamIncident, openIncident, renderInc
   renderIncidentList } from "./incidents.js";
 import { bindSearch } from "./search.js";
 import { renderCameraTable } from "./cameras.js";
-import { renderKpiTable, runLabel } from "./planner.js";
+import { renderKpiTable, runLabel, swipeLayers } from "./planner.js";
+import { AUTHOR_STRINGS, authorLayers, initAuthor, layerTitle, renderAuthor } from "./author.js";
+import { addStrings } from "./i18n.js";
+
+addStrings(AUTHOR_STRINGS);
 
 const $ = (id) => document.getElementById(id);
 const HOUR = 3600 * 1000;
@@ -74,6 +78,7 @@ const S = {
   scenario: { runs: [], run: null, layers: [], layer: null, features: [], shown: [], style: "plain",
     timeKey: null, times: [], t: null, maxSpeed: 60, playing: false, message: "" },
   compare: { with: null, cells: [], maxAbs: 1, message: "" },
+  swipe: { on: false, x: 0.5, features: [], left: [], colorOf: null },
   errors: [],
   timings: {},
   /** Frames drawn until the first complete one: base map (MapLibre) and overlay (deck.gl). */
@@ -107,7 +112,10 @@ function render() {
   requestAnimationFrame(() => {
     frameQueued = false;
     recompute();
-    const layers = buildLayers(S);
+    if (S.swipe.on) splitSwipe();
+    // While swiping, the two runs side by side are the reading: the difference hexagons step aside.
+    const layers = [...buildLayers(S).filter((l) => !(S.swipe.on && l.id === "compare")), ...swipeLayers(S),
+      ...authorLayers(S)];
     S.drawnLayerIds = layers.map((l) => l.id); // what is on the map (tests read it)
     overlay.setProps({ layers });
   });
@@ -619,6 +627,8 @@ async function startStream() {
     /* the health watchdog reports a server that is away */
   }
   S.whoami = who;
+  // Planners (and admins) author and run scenarios from the map.
+  $("tab-author").hidden = Boolean(who) && !(who.scopes ?? []).includes("scenarios:write");
   if (who && !(who.scopes ?? []).includes("events:read")) {
     S.stream.state = "signin";
     const el = $("stream-status");
@@ -714,6 +724,12 @@ function runId(r) {
   return String(r.id ?? r.run_id ?? r.name);
 }
 
+/** A run as people name it (its title), else its id. */
+function runName(id) {
+  const r = S.scenario.runs.find((x) => runId(x) === id);
+  return r?.name ?? id;
+}
+
 async function loadScenarios() {
   try {
     const doc = await getJSON("/scenarios");
@@ -749,6 +765,7 @@ function layerNames(detail, run) {
 }
 
 async function selectRun(id) {
+  if (S.swipe.on) await setSwipe(false);
   S.scenario.run = id || null;
   S.scenario.features = [];
   S.scenario.shown = [];
@@ -767,7 +784,7 @@ async function selectRun(id) {
     $("scenario-status").textContent = t("layer_error", { name: id, msg: err.message });
   }
   S.scenario.layers = layerNames(S.scenario.detail, run);
-  $("sel-run-layer").innerHTML = S.scenario.layers.map((n) => `<option value="${esc(n)}">${esc(n)}</option>`).join("");
+  $("sel-run-layer").innerHTML = S.scenario.layers.map((n) => `<option value="${esc(n)}">${esc(layerTitle(n))}</option>`).join("");
   await loadScenarioLayer(S.scenario.layers[0]);
   if (S.compare.with) await loadCompare();
 }
@@ -835,6 +852,114 @@ function freeSpeed(p) {
   return Number.isFinite(mean) && ratio > 0 ? mean / ratio : numberOf(p, ["speed_limit_kmh", "free_speed_kmh"]) || 50;
 }
 
+/** Colour of a link in the shown 5-minute bin of a per-bin series (one clock for every side). */
+function seriesColor(ts) {
+  return (f) => {
+    const b = S.scenario.t ?? 0;
+    const l = linkIdOf(f);
+    if (ts.closed(b, l)) return CLOSED_COLOR;
+    const v = ts.speed(b, l);
+    // No vehicle left the link in this bin: no speed to show (never drawn as free flow).
+    return Number.isFinite(v) ? ramp(SPEED_RAMP, v / freeSpeed(f.properties)) : NO_FLOW_COLOR;
+  };
+}
+
+// ---------------------------------------------------------------- swipe compare
+
+/**
+ * Swipe compare (kepler.gl-style split): the baseline's links left of the bar, the scenario's right of
+ * it, both coloured for the same 5-minute bin (one clock). Drag the bar's grip, or use ← → on it.
+ */
+async function setSwipe(on) {
+  S.swipe.on = false;
+  S.swipe.features = [];
+  S.scenario.shown = S.scenario.features;
+  const a = S.compare.with;
+  if (on && a && S.scenario.mode === "series") {
+    try {
+      const detail = await getJSON(`/scenarios/${encodeURIComponent(a)}`);
+      const fc = await getJSON(`/scenarios/${encodeURIComponent(a)}/layers/${encodeURIComponent(S.scenario.layer)}`,
+        undefined, { timeout: 60000 });
+      const tb = (detail.tables ?? []).find((x) => /links_\d+min$/.test(x.name));
+      const ts = await loadLinkSeries(tb);
+      if (ts) {
+        S.swipe.features = itemsOf(fc).filter((f) => f.geometry);
+        S.swipe.colorOf = seriesColor(ts);
+        S.swipe.on = true;
+      }
+    } catch (err) {
+      $("scenario-status").textContent = t("layer_error", { name: t("swipe"), msg: err.message });
+    }
+  }
+  $("chk-swipe").checked = S.swipe.on;
+  showSwipeBar();
+  render();
+}
+
+function showSwipeBar() {
+  let bar = $("swipe-bar");
+  if (!S.swipe.on) {
+    if (bar) bar.hidden = true;
+    return;
+  }
+  if (!bar) {
+    bar = document.createElement("div");
+    bar.id = "swipe-bar";
+    bar.className = "swipe-bar";
+    bar.innerHTML = `<span class="side l"></span><span class="grip" role="slider" tabindex="0" aria-valuemin="0"
+      aria-valuemax="100">⇔</span><span class="side r"></span>`;
+    $("map").append(bar);
+    const grip = bar.querySelector(".grip");
+    const moveTo = (clientX) => {
+      const r = $("map").getBoundingClientRect();
+      S.swipe.x = Math.max(0.02, Math.min(0.98, (clientX - r.left) / r.width));
+      placeSwipeBar();
+      render();
+    };
+    grip.addEventListener("pointerdown", (e) => {
+      grip.setPointerCapture(e.pointerId);
+      e.preventDefault();
+      e.stopPropagation();
+    });
+    grip.addEventListener("pointermove", (e) => {
+      if (grip.hasPointerCapture(e.pointerId)) moveTo(e.clientX);
+    });
+    grip.addEventListener("keydown", (e) => {
+      if (e.key !== "ArrowLeft" && e.key !== "ArrowRight") return;
+      e.preventDefault();
+      e.stopPropagation();
+      const r = $("map").getBoundingClientRect();
+      moveTo(r.left + (S.swipe.x + (e.key === "ArrowLeft" ? -0.05 : 0.05)) * r.width);
+    });
+  }
+  bar.hidden = false;
+  bar.querySelector(".side.l").textContent = t("swipe_left");
+  bar.querySelector(".side.r").textContent = t("swipe_right");
+  bar.querySelector(".grip").setAttribute("aria-label", t("swipe"));
+  placeSwipeBar();
+}
+
+function placeSwipeBar() {
+  const bar = $("swipe-bar");
+  if (!bar) return;
+  bar.style.left = `${(S.swipe.x * 100).toFixed(2)}%`;
+  bar.querySelector(".grip").setAttribute("aria-valuenow", String(Math.round(S.swipe.x * 100)));
+}
+
+/** Split the links at the bar: each link goes to the side its midpoint is on (screen x). */
+function splitSwipe() {
+  const w = map.getContainer().clientWidth;
+  const x = S.swipe.x * w;
+  const midX = (f) => {
+    const c = f.geometry.coordinates;
+    const a = c[0];
+    const b = c[c.length - 1];
+    return map.project([(a[0] + b[0]) / 2, (a[1] + b[1]) / 2]).x;
+  };
+  S.scenario.shown = S.scenario.features.filter((f) => midX(f) >= x);
+  S.swipe.left = S.swipe.features.filter((f) => midX(f) < x);
+}
+
 async function loadScenarioLayer(name) {
   const id = S.scenario.run;
   if (!id || !name) return;
@@ -893,14 +1018,7 @@ async function loadScenarioLayer(name) {
           S.scenario.t = b;
         };
         S.scenario.series = ts;
-        S.scenario.colorOf = (f) => {
-          const b = S.scenario.t ?? 0;
-          const l = linkIdOf(f);
-          if (ts.closed(b, l)) return CLOSED_COLOR;
-          const v = ts.speed(b, l);
-          // No vehicle left the link in this bin: no speed to show (never drawn as free flow).
-          return Number.isFinite(v) ? ramp(SPEED_RAMP, v / freeSpeed(f.properties)) : NO_FLOW_COLOR;
-        };
+        S.scenario.colorOf = seriesColor(ts);
         S.scenario.style = "speed";
       }
     } else {
@@ -922,15 +1040,15 @@ async function loadScenarioLayer(name) {
       setSimTime(Math.max(0, peak));
       $("sim-time").hidden = false;
     }
-    const msg = feats.length ? t("scenario_loaded", { layer: name, run: id, n: feats.length })
-      : t("scenario_empty", { run: id, layer: name });
+    const msg = feats.length ? t("scenario_loaded", { layer: layerTitle(name), run: runName(id), n: feats.length })
+      : t("scenario_empty", { run: runName(id), layer: layerTitle(name) });
     $("scenario-status").textContent = msg;
     setStatus("scenario", feats.length ? "ok" : "empty", feats.length ? "" : msg, feats.length);
     if (feats.length) S.current = "scenario";
   } catch (err) {
     S.scenario.features = [];
     S.scenario.shown = [];
-    const msg = err instanceof ApiError && err.missing ? t("scenario_empty", { run: id, layer: name })
+    const msg = err instanceof ApiError && err.missing ? t("scenario_empty", { run: runName(id), layer: layerTitle(name) })
       : t("layer_error", { name, msg: err.message });
     $("scenario-status").textContent = msg;
     setStatus("scenario", "error", msg);
@@ -961,14 +1079,25 @@ function toggleSimPlay() {
   }, 400);
 }
 
+/** Open a run made from the map: the scenario shown, compared with its baseline, the KPI table beside. */
+async function openResult(id, baseline) {
+  await loadScenarios();
+  $("sel-run").value = id;
+  S.compare.with = baseline;
+  $("sel-compare").value = baseline;
+  await selectRun(id);
+}
+
 /**
  * Load the H3 difference map of the selected layer: the shown run (the scenario) minus the run it is
  * compared with (the baseline), i.e. GET /scenarios/{baseline}/compare/{scenario} (b − a).
  */
 async function loadCompare() {
+  if (S.swipe.on) await setSwipe(false);
   const a = S.compare.with;
   const b = S.scenario.run;
   S.compare.cells = [];
+  $("swipe-row").hidden = !(a && b && S.scenario.mode === "series");
   if (!a || !b) {
     S.compare.doc = null;
     renderKpiTable($("kpi-table"), null);
@@ -984,7 +1113,7 @@ async function loadCompare() {
       // The compare answer lists the difference layers; take the one matching the shown layer.
       const links = body?.layers ?? [];
       const link = links.find((l) => l.name === S.scenario.layer) ?? links[0];
-      if (!link) throw new ApiError("compare", 404, t("scenario_empty", { run: `${a}/${b}`, layer: S.scenario.layer }));
+      if (!link) throw new ApiError("compare", 404, t("scenario_empty", { run: `${runName(a)} / ${runName(b)}`, layer: layerTitle(S.scenario.layer) }));
       const url = link.urls?.geojson ?? `/scenarios/${a}/compare/${b}/layers/${link.name}`;
       fc = await getJSON(url.replace(/^https?:\/\/[^/]+/, ""), undefined, { timeout: 60000 });
       S.compare.kpis = body.kpis ?? [];
@@ -1003,7 +1132,7 @@ async function loadCompare() {
     $("sel-compare-metric").value = metric ?? "";
     S.compare.raw = cells;
     applyCompareMetric();
-    $("scenario-status").textContent = t("compare_loaded", { a, b, n: S.compare.cells.length, metric: metricLabel(metric) });
+    $("scenario-status").textContent = t("compare_loaded", { a: runName(a), b: runName(b), n: S.compare.cells.length, metric: metricLabel(metric) });
     renderKpiTable($("kpi-table"), S.compare.doc);
     S.current = "compare";
   } catch (err) {
@@ -1055,7 +1184,7 @@ async function showCamera(cam) {
 }
 
 function onClick(info) {
-  if (!info.object) return;
+  if (!info.object || S.author?.picking) return; // while picking a road, a click authors the scenario
   const id = info.layer?.id;
   if (id === "camera-clusters") {
     const c = info.object;
@@ -1188,10 +1317,11 @@ function bindControls() {
     applyCompareMetric();
   };
   $("btn-sim-play").onclick = toggleSimPlay;
+  $("chk-swipe").onchange = (e) => setSwipe(e.target.checked);
   $("btn-export-png").onclick = () => doExport("png");
   $("btn-export-geojson").onclick = () => doExport("geojson");
   $("btn-export-html").onclick = () => doExport("html");
-  for (const tab of ["alerts", "cameras", "feed", "details"]) $(`tab-${tab}`).onclick = () => selectTab(tab);
+  for (const tab of ["alerts", "cameras", "feed", "details", "author"]) $(`tab-${tab}`).onclick = () => selectTab(tab);
   bindSearch(S, $("search"), $("search-results"), onSearchPick);
 
   document.addEventListener("keydown", onKey);
@@ -1316,6 +1446,12 @@ async function main() {
     renderCategories();
     renderCameraSummary();
     rerenderDetails();
+    renderAuthor(S);
+    if (S.scenario.layers?.length) {
+      const cur = $("sel-run-layer").value;
+      $("sel-run-layer").innerHTML = S.scenario.layers.map((n) => `<option value="${esc(n)}">${esc(layerTitle(n))}</option>`).join("");
+      $("sel-run-layer").value = cur;
+    }
     onStreamState(S.stream.state, 1);
     render();
   });
@@ -1365,6 +1501,7 @@ async function main() {
   map.addControl(overlay);
   window.__deck = overlay;
   bindControls();
+  initAuthor({ S, map, render, openResult });
   renderLayers();
   renderInc();
   renderFeed(S, focusItem);
@@ -1383,6 +1520,9 @@ async function main() {
   }).then(() => {
     S.timings.map_load = Math.round(performance.now());
     if (online) addOverOnlineStyle(map);
+  });
+  map.on("move", () => {
+    if (S.swipe.on) render(); // the split follows the view
   });
   map.on("zoomend", () => {
     const z = Math.round(map.getZoom() * 2) / 2;

@@ -1,5 +1,7 @@
 // The planner's reading of a run: the KPI delta table beside the map (scenario − baseline) and run labels.
+import { GeoJsonLayer } from "@deck.gl/layers";
 import { fmtTime, getLang, t } from "./i18n.js";
+import { CLOSED_COLOR } from "./layers.js";
 import { esc } from "./ui.js";
 
 /**
@@ -60,4 +62,16 @@ export function renderKpiTable(el, doc) {
   el.innerHTML = `<table class="kpi-table" aria-label="${esc(title)}"><caption>${esc(title)}</caption>
     <thead><tr>${head.map((h) => `<th scope="col">${esc(h)}</th>`).join("")}</tr></thead><tbody>${body}</tbody></table>
     <p class="muted small">* ${esc(corr)}; ${esc(t("ci_note", { n: rows[0].n_pairs || "–" }))}</p>`;
+}
+
+/** The baseline's side of the swipe compare: its links left of the bar, for the same bin as the scenario. */
+export function swipeLayers(S) {
+  if (!S.swipe?.on || !S.swipe.left?.length || !S.swipe.colorOf) return [];
+  const colorOf = S.swipe.colorOf;
+  return [new GeoJsonLayer({
+    id: "swipe-baseline", data: S.swipe.left, pickable: true, lineWidthUnits: "pixels", lineWidthMinPixels: 1.5,
+    getLineWidth: (f) => (colorOf(f) === CLOSED_COLOR ? 6 : 3), getLineColor: (f) => [...colorOf(f), 235],
+    parameters: { depthCompare: "always" },
+    updateTriggers: { getLineColor: [S.scenario.t], getLineWidth: [S.scenario.t] },
+  })];
 }

@@ -40,7 +40,7 @@ function swatches(name, S) {
       return "";
     case "compare":
       // Numbers at both ends and the unit: blue is a fall, red a rise (scenario − baseline).
-      return S.compare.cells.length ? `${esc(S.compare.metricLabel ?? t("lg_diff"))}<br>${esc(signed(-S.compare.maxAbs))} ${DIFF_RAMP.map((c) => `<i style="background:${rgb(c)}"></i>`).join("")} ${esc(signed(S.compare.maxAbs))} ${esc(S.compare.unit ?? "")}` : "";
+      return S.compare.cells.length ? `${esc(S.compare.metricLabel ?? t("lg_diff"))}<br><span class="small">${esc(t("lg_diff"))}</span><br>${esc(signed(-S.compare.maxAbs))} ${DIFF_RAMP.map((c) => `<i style="background:${rgb(c)}"></i>`).join("")} ${esc(signed(S.compare.maxAbs))} ${esc(S.compare.unit ?? "")}` : "";
     default:
       return "";
   }
@@ -84,7 +84,7 @@ export function banner(message, kind = "error") {
 
 /** Select a tab of the right panel. */
 export function selectTab(name) {
-  for (const tab of ["alerts", "cameras", "feed", "details"]) {
+  for (const tab of ["alerts", "cameras", "feed", "details", "author"]) {
     const el = $(`tab-${tab}`);
     if (!el) continue;
     el.setAttribute("aria-selected", String(tab === name));
