@@ -25,10 +25,18 @@ MAX_BODY_BYTES = 1_000_000
 
 
 class StoreError(TwinError):
-    """The event store could not complete a read or a write."""
+    """The event store could not complete a read or a write.
+
+    A subclass names its status, its Retry-After delay, its default message and its hint.
+    """
 
     status_code = 503
     retry_after = 1
+    default_message = "the event store failed"
+    default_hint: str | None = None
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(self.default_message if message is None else message, hint=self.default_hint)
 
 
 class StoreFull(StoreError):  # noqa: N818  (named in the store contract)
@@ -36,29 +44,23 @@ class StoreFull(StoreError):  # noqa: N818  (named in the store contract)
 
     status_code = 507
     retry_after = 30
-
-    def __init__(self, message: str = "the event store's disk is full") -> None:
-        super().__init__(message, hint="free disk space under the state directory, then retry")
+    default_message = "the event store's disk is full"
+    default_hint = "free disk space under the state directory, then retry"
 
 
 class StoreBusy(StoreError):  # noqa: N818  (named in the store contract)
     """The database is locked by another writer; the request was not written and can be retried."""
 
-    status_code = 503
-    retry_after = 1
-
-    def __init__(self, message: str = "the event store is busy (locked by another writer)") -> None:
-        super().__init__(message, hint="retry after the Retry-After delay")
+    default_message = "the event store is busy (locked by another writer)"
+    default_hint = "retry after the Retry-After delay"
 
 
 class StoreUnavailable(StoreError):  # noqa: N818  (named in the store contract)
     """The store is closed or failed with an I/O error."""
 
-    status_code = 503
     retry_after = 5
-
-    def __init__(self, message: str = "the event store is unavailable") -> None:
-        super().__init__(message, hint="retry later; operators should check the service log")
+    default_message = "the event store is unavailable"
+    default_hint = "retry later; operators should check the service log"
 
 
 class NotFound(TwinError):  # noqa: N818  (named in the store contract)

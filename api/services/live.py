@@ -183,17 +183,7 @@ class LiveService:
                 return
             for a in raised_here:
                 await self._save_alert(a)
-        for s in self.health.transitions(now):
-            info = self.ctx.cameras[s.camera_id]
-            payload = {
-                "camera_id": s.camera_id,
-                "status": s.status,
-                "last_seen": s.last_seen.isoformat() if s.last_seen else None,
-                "ward_code": info.ward_code,
-            }
-            self.bus.publish(
-                Message("camera", dumps(payload).decode(), None, info.ward_code, info.lon, info.lat)
-            )
+        self._publish_camera_transitions(now)
         raised, resolved = self.alerts.on_tick(self.health, now)
         for a in raised + resolved:
             await self._save_alert(a)
@@ -409,6 +399,11 @@ class LiveService:
         self.stats.heartbeats += 1
         if self.cluster is not None and not self.cluster.leader:
             return when  # the leader reports camera status (from the store, at its next tick)
+        self._publish_camera_transitions(now)
+        return when
+
+    def _publish_camera_transitions(self, now: datetime) -> None:
+        """Publish a ``camera`` message for each camera that went online or offline by `now`."""
         for s in self.health.transitions(now):
             info = self.ctx.cameras[s.camera_id]
             payload = {
@@ -420,7 +415,6 @@ class LiveService:
             self.bus.publish(
                 Message("camera", dumps(payload).decode(), None, info.ward_code, info.lon, info.lat)
             )
-        return when
 
     def window_counts(
         self, res: int, window: timedelta, category: str | None
