@@ -8,7 +8,7 @@ the JSON encoder fail (the FastAPI trap that turns a 422 into a 500).
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -112,6 +112,33 @@ class PreconditionFailed(TwinError):  # noqa: N818  (HTTP status name)
 def error_body(error: str, detail: list[dict[str, str]], hint: str | None = None) -> dict[str, Any]:
     """Return the one error body shape."""
     return {"error": error, "detail": detail, "hint": hint}
+
+
+async def send_error(
+    send: Send,
+    status: int,
+    error: str,
+    *,
+    field: str,
+    reason: str,
+    hint: str,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
+    """Answer an error of the one body shape straight on ASGI `send` (from middleware, outside the
+    app's handlers), with `headers` after the content type and length."""
+    body = dumps(error_body(error, [{"field": field, "reason": reason, "type": f"http_{status}"}], hint))
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def _field_of(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -265,24 +292,9 @@ class BodySizeLimit:
             status, reason = 400, "invalid Content-Length header"
         else:
             status, reason = 413, f"request body larger than {self.max_bytes} bytes"
-        body = dumps(
-            error_body(
-                "body_too_large" if status == 413 else "bad_request",
-                [{"field": "body", "reason": reason, "type": f"http_{status}"}],
-                "send smaller batches (at most 500 events)",
-            )
-        )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        error = "body_too_large" if status == 413 else "bad_request"
+        hint = "send smaller batches (at most 500 events)"
+        await send_error(send, status, error, field="body", reason=reason, hint=hint)
 
 
 class _TooLarge(Exception):  # noqa: N818  (named in the store contract)
