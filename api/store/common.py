@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -36,9 +36,6 @@ from api.store.base import (
     from_us,
     to_us,
 )
-from api.store.incidents import incident_migrations
-from api.store.jobs import job_lease_migrations, job_migrations
-from api.store.traffic_counts import traffic_count_migrations
 from api.store.writer import GroupCommitWriter
 from twin.h3grid import MAX_RES
 
@@ -69,165 +66,6 @@ CAMERA_HISTORY_COLS = "at_us, online, connected, total"
 REPORT_OWNER_COLS = "request_id, owner"
 
 
-#: Migration 4, the same on both backends: who sent an event (the key, from the credentials) and the
-#: cameras a camera-gateway key may speak for (`api.auth.keys.check_cameras`).
-SENDER_MIGRATION: tuple[int, str] = (
-    4,
-    """
-    ALTER TABLE events ADD COLUMN sent_by TEXT;
-    CREATE TABLE key_cameras (
-        key_id TEXT NOT NULL,
-        camera_id TEXT NOT NULL,
-        PRIMARY KEY (key_id, camera_id)
-    )
-    """,
-)
-
-
-@dataclass(frozen=True, slots=True)
-class SqlTypes:
-    """A dialect's column types for the schema both backends share (`schema_migrations`)."""
-
-    big: str  #: 64-bit integer (times in µs, H3 cells)
-    real: str  #: double-precision float
-    small: str  #: small integer (the H3 resolution)
-    boolean: str  #: a flag
-    text_id: str  #: a text primary key that orders byte-wise (keyset paging)
-    blob: str  #: bytes
-    lon_lat_index: bool  #: whether events get a (lon, lat) index
-
-
-def _core_migration(t: SqlTypes) -> tuple[int, str]:
-    """Return migration 1: events, cameras, alerts and citizen reports."""
-    lon_lat = "\n        CREATE INDEX events_lon_lat ON events (lon, lat);" if t.lon_lat_index else ""
-    return (
-        1,
-        f"""
-        CREATE TABLE events (
-            event_id {t.text_id} PRIMARY KEY NOT NULL,
-            camera_id TEXT NOT NULL,
-            category TEXT NOT NULL,
-            severity TEXT NOT NULL,
-            confidence {t.real} NOT NULL,
-            lifecycle TEXT NOT NULL,
-            start_us {t.big} NOT NULL,
-            end_us {t.big},
-            lon {t.real} NOT NULL,
-            lat {t.real} NOT NULL,
-            res {t.small} NOT NULL,
-            {", ".join(f"{c} {t.big}" for c in RES_COLS)},
-            ward_code TEXT NOT NULL,
-            attributes TEXT NOT NULL,
-            synthetic {t.boolean} NOT NULL,
-            received_us {t.big} NOT NULL,
-            updated_us {t.big} NOT NULL,
-            revision INTEGER NOT NULL
-        );
-        CREATE INDEX events_time ON events (start_us, event_id);
-        CREATE INDEX events_category_time ON events (category, start_us);
-        CREATE INDEX events_camera_time ON events (camera_id, start_us);
-        CREATE INDEX events_ward_time ON events (ward_code, start_us);
-        CREATE INDEX events_cell_r9_time ON events (cell_r9, start_us);
-        CREATE INDEX events_cell_r7_time ON events (cell_r7, start_us);{lon_lat}
-        CREATE TABLE camera_seen (
-            camera_id TEXT PRIMARY KEY NOT NULL,
-            last_seen_us {t.big} NOT NULL
-        );
-        CREATE TABLE camera_history (
-            at_us {t.big} PRIMARY KEY NOT NULL,
-            online INTEGER NOT NULL,
-            connected INTEGER NOT NULL,
-            total INTEGER NOT NULL
-        );
-        CREATE TABLE alerts (
-            alert_id {t.text_id} PRIMARY KEY NOT NULL,
-            rule TEXT NOT NULL,
-            key TEXT NOT NULL,
-            status TEXT NOT NULL,
-            severity TEXT NOT NULL,
-            title TEXT NOT NULL,
-            created_us {t.big} NOT NULL,
-            updated_us {t.big} NOT NULL,
-            cell {t.big},
-            camera_id TEXT,
-            lon {t.real},
-            lat {t.real},
-            details TEXT NOT NULL,
-            acknowledged_by TEXT,
-            note TEXT
-        );
-        CREATE INDEX alerts_status_created ON alerts (status, created_us);
-        CREATE TABLE reports (
-            request_id {t.text_id} PRIMARY KEY NOT NULL,
-            service_code TEXT NOT NULL,
-            status TEXT NOT NULL,
-            description TEXT NOT NULL,
-            lon {t.real} NOT NULL,
-            lat {t.real} NOT NULL,
-            cell {t.big} NOT NULL,
-            ward_code TEXT NOT NULL,
-            address TEXT,
-            requested_us {t.big} NOT NULL,
-            updated_us {t.big} NOT NULL,
-            status_notes TEXT,
-            agency_responsible TEXT,
-            contact TEXT NOT NULL,
-            synthetic {t.boolean} NOT NULL
-        );
-        CREATE INDEX reports_requested ON reports (requested_us);
-        """,
-    )
-
-
-def schema_migrations(t: SqlTypes) -> tuple[tuple[int, str], ...]:
-    """Return the schema migrations of both backends in dialect `t`'s types, in the order they apply
-    (once each; the applied versions live in ``schema_migrations``). Add a migration here, once."""
-    return (
-        _core_migration(t),
-        (
-            2,
-            f"""
-            CREATE TABLE credentials (
-                key_id {t.text_id} PRIMARY KEY NOT NULL,
-                secret_hash TEXT NOT NULL,
-                role TEXT NOT NULL,
-                label TEXT NOT NULL,
-                created_us {t.big} NOT NULL,
-                expires_us {t.big},
-                revoked_us {t.big},
-                last_used_us {t.big}
-            );
-            CREATE TABLE report_owners (
-                request_id {t.text_id} PRIMARY KEY NOT NULL,
-                owner TEXT NOT NULL
-            );
-            CREATE INDEX report_owners_owner ON report_owners (owner);
-            """,
-        ),
-        *job_migrations(t.big, t.real, t.text_id),
-        (
-            3,
-            # The message's own order (`stale_reason`): sequence and observed time.
-            f"""
-            ALTER TABLE events ADD COLUMN seq {t.big};
-            ALTER TABLE events ADD COLUMN observed_us {t.big}
-            """,
-        ),
-        SENDER_MIGRATION,
-        *traffic_count_migrations(t.big, t.real, t.text_id),
-        *incident_migrations(t.big, t.real, t.blob),
-        (
-            1801,
-            # Open311 media_url and attribute[code] answers of a report (issue 18's range).
-            """
-            ALTER TABLE reports ADD COLUMN media_url TEXT;
-            ALTER TABLE reports ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}'
-            """,
-        ),
-        *job_lease_migrations(t.big),
-    )
-
-
 def dumps(obj: Any) -> str:
     """Return the canonical JSON text of a details/attributes/contact mapping (sorted keys)."""
     return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
@@ -236,6 +74,19 @@ def dumps(obj: Any) -> str:
 def placeholders(n: int) -> str:
     """Return ``?, ?, …`` for `n` values (turned into the dialect by `SharedStoreMethods._sql`)."""
     return ", ".join("?" * n)
+
+
+def newest_first(cols: str, table: str, key: str, status: str | None, limit: int) -> tuple[str, list[Any]]:
+    """Return the SELECT (``?`` placeholders) and values of the newest `limit` rows of `table` (by
+    ``created_us``, then `key`), only those of `status` when one is given."""
+    sql = f"SELECT {cols} FROM {table}"
+    params: list[Any] = []
+    if status:
+        sql += " WHERE status = ?"
+        params.append(status)
+    sql += f" ORDER BY created_us DESC, {key} DESC LIMIT ?"
+    params.append(limit)
+    return sql, params
 
 
 @lru_cache(maxsize=1024)
@@ -542,6 +393,7 @@ class SharedStoreMethods:
     _GREATEST: ClassVar[str] = "MAX"
     _BOOL_AS_INT: ClassVar[bool] = True
     res: int
+    _closed: bool
     #: The backend's group-commit writer (`api.store.writer`): every write goes through it.
     writer: GroupCommitWriter[Any]
 
@@ -573,6 +425,23 @@ class SharedStoreMethods:
         """Refuse a resolution of `EventQuery.cell` that the backend cannot filter on."""
         raise NotImplementedError
 
+    def _upsert(self, conn: Any, events: list[EventRecord]) -> list[UpsertResult]:
+        """Apply one write of events on the writer's connection (`plan_upsert`, then the backend's
+        insert and update SQL)."""
+        raise NotImplementedError
+
+    def _close_readers(self) -> None:
+        """Close every reader connection."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Finish pending writes, stop the writer and close every connection."""
+        if self._closed:
+            return
+        self.writer.close()
+        self._closed = True
+        self._close_readers()
+
     def _write(self, sql: str, row: Sequence[Any], result: Any = None) -> Future[Any]:
         """Queue one statement; its future completes with `result` after the group's COMMIT."""
 
@@ -583,6 +452,11 @@ class SharedStoreMethods:
         return self._submit(op)
 
     # ------------------------------------------------------------------------------------- events
+    def submit_events(self, events: Sequence[EventRecord]) -> Future[list[UpsertResult]]:
+        """Upsert events by id; the future completes after the group's COMMIT."""
+        batch = list(events)
+        return self._submit(lambda conn: self._upsert(conn, batch))
+
     def get_event(self, event_id: str) -> EventRecord | None:
         """Return one event by id, or None."""
         rows = self._read(self._sql(f"SELECT {EVENT_COLS} FROM events WHERE event_id = ?"), (event_id,))
@@ -705,13 +579,7 @@ class SharedStoreMethods:
 
     def list_alerts(self, status: str | None = None, limit: int = 200) -> list[AlertRecord]:
         """Return alerts newest first, optionally of one status."""
-        sql = f"SELECT {ALERT_COLS} FROM alerts"
-        params: list[Any] = []
-        if status:
-            sql += " WHERE status = ?"
-            params.append(status)
-        sql += " ORDER BY created_us DESC, alert_id DESC LIMIT ?"
-        params.append(limit)
+        sql, params = newest_first(ALERT_COLS, "alerts", "alert_id", status, limit)
         return [row_to_alert(r) for r in self._read(self._sql(sql), params)]
 
     # ------------------------------------------------------------------------------------ reports

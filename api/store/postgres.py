@@ -36,26 +36,20 @@ from psycopg import errors as pg_errors
 from psycopg import pq
 
 from api.errors import StoreBusy, StoreError, StoreFull, StoreUnavailable
-from api.store.base import (
-    PARENT_MIN_RES,
-    EventRecord,
-    UpsertResult,
-    to_us,
-)
+from api.store.base import PARENT_MIN_RES, EventRecord, UpsertResult, to_us
 from api.store.common import EVENT_COLS as _EVENT_COLS
 from api.store.common import (
     UPDATE_EVENT,
     SharedStoreMethods,
-    SqlTypes,
     event_row,
     plan_upsert,
     row_to_event,
-    schema_migrations,
     to_format_style,
     update_row,
 )
 from api.store.incidents import IncidentStoreMethods
 from api.store.jobs import JobStoreMethods
+from api.store.schema import SqlTypes, schema_migrations
 from api.store.traffic_counts import TrafficCountStoreMethods
 from api.store.writer import GroupCommitWriter
 from twin.errors import InputError
@@ -64,7 +58,7 @@ from twin.h3grid import MAX_RES, check_resolution
 #: Advisory lock key that serialises schema migrations between processes ("LSTWIN" in ASCII).
 _MIGRATION_LOCK = 0x4C535457494E
 
-#: The shared schema (`api.store.common.schema_migrations`) in PostgreSQL's types.
+#: The shared schema (`api.store.schema.schema_migrations`) in PostgreSQL's types.
 MIGRATIONS: tuple[tuple[int, str], ...] = schema_migrations(
     SqlTypes(
         big="BIGINT",
@@ -327,12 +321,7 @@ class PostgresStore(JobStoreMethods, IncidentStoreMethods, TrafficCountStoreMeth
                 raise map_error(e) from e
         raise StoreUnavailable("the event store's database connection failed twice")  # pragma: no cover
 
-    def close(self) -> None:
-        """Finish pending writes, stop the writer and close every connection."""
-        if self._closed:
-            return
-        self.writer.close()
-        self._closed = True
+    def _close_readers(self) -> None:
         with self._readers_lock:
             for c in self._all_readers:
                 with contextlib.suppress(psycopg.Error):
@@ -340,11 +329,6 @@ class PostgresStore(JobStoreMethods, IncidentStoreMethods, TrafficCountStoreMeth
             self._all_readers.clear()
 
     # ------------------------------------------------------------------------------------- events
-    def submit_events(self, events: Sequence[EventRecord]) -> Future[list[UpsertResult]]:
-        """Upsert events by id; the future completes after the group's COMMIT."""
-        batch = list(events)
-        return self._submit(lambda conn: self._upsert(conn, batch))
-
     def _upsert(self, conn: psycopg.Connection[Any], events: list[EventRecord]) -> list[UpsertResult]:
         existing: dict[str, EventRecord] = {}
         ids = sorted({e.event_id for e in events})  # sorted: row locks in one order, no deadlocks

@@ -24,32 +24,26 @@ from pathlib import Path
 from typing import Any
 
 from api.errors import StoreBusy, StoreError, StoreFull, StoreUnavailable
-from api.store.base import (
-    PARENT_MIN_RES,
-    EventRecord,
-    UpsertResult,
-    to_us,
-)
+from api.store.base import PARENT_MIN_RES, EventRecord, UpsertResult, to_us
 from api.store.common import EVENT_COLS as _EVENT_COLS
 from api.store.common import N_EVENT_COLS as _N_EVENT_COLS
 from api.store.common import (
     UPDATE_EVENT,
     SharedStoreMethods,
-    SqlTypes,
     event_row,
     placeholders,
     plan_upsert,
     row_to_event,
-    schema_migrations,
     update_row,
 )
 from api.store.incidents import IncidentStoreMethods
 from api.store.jobs import JobStoreMethods
+from api.store.schema import SqlTypes, schema_migrations
 from api.store.traffic_counts import TrafficCountStoreMethods
 from api.store.writer import GroupCommitWriter
 from twin.h3grid import MAX_RES, check_resolution
 
-#: The shared schema (`api.store.common.schema_migrations`) in SQLite's types.
+#: The shared schema (`api.store.schema.schema_migrations`) in SQLite's types.
 MIGRATIONS: tuple[tuple[int, str], ...] = schema_migrations(
     SqlTypes(
         big="INTEGER",
@@ -263,23 +257,13 @@ class SQLiteStore(JobStoreMethods, IncidentStoreMethods, TrafficCountStoreMethod
         except sqlite3.Error as e:
             raise _map_error(e) from e
 
-    def close(self) -> None:
-        """Finish pending writes, stop the writer and close every connection."""
-        if self._closed:
-            return
-        self.writer.close()
-        self._closed = True
+    def _close_readers(self) -> None:
         with self._readers_lock:
             for c in self._readers:
                 c.close()
             self._readers.clear()
 
     # ------------------------------------------------------------------------------------- events
-    def submit_events(self, events: Sequence[EventRecord]) -> Future[list[UpsertResult]]:
-        """Upsert events by id; the future completes after the group's COMMIT."""
-        batch = list(events)
-        return self._submit(lambda conn: self._upsert(conn, batch))
-
     def _upsert(self, conn: sqlite3.Connection, events: list[EventRecord]) -> list[UpsertResult]:
         existing: dict[str, EventRecord] = {}
         ids = list({e.event_id for e in events})
