@@ -7,7 +7,6 @@ the JSON encoder fail (the FastAPI trap that turns a 422 into a 500).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
@@ -301,9 +300,6 @@ class _TooLarge(Exception):  # noqa: N818  (named in the store contract)
     """Raised inside the ASGI receive when a streamed body passes the cap."""
 
 
-def finite_or_none(x: float | None) -> float | None:
-    """Return `x` if it is a finite float, else None (for JSON output)."""
-    return x if x is not None and math.isfinite(x) else None
 
 
 Handler = Callable[[Request, Exception], Awaitable[JSONBytes]]

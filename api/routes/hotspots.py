@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import math
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
@@ -21,16 +20,12 @@ from api.services.deps import LiveDep
 from api.services.geojson import polygon_coords
 from twin.errors import InputError
 from twin.h3grid import MIN_RES
+from twin.numbers import finite_or_none
 
 router = APIRouter(tags=["live"])
 
 #: Hotspot statistics are computed over the whole city at most at this resolution (cost grows 7× a level).
 MAX_HOTSPOT_RES = 10
-
-
-def _finite(x: Any) -> float | None:
-    v = float(x)
-    return v if math.isfinite(v) else None
 
 
 @router.get(
@@ -85,9 +80,9 @@ async def get_hotspots(  # noqa: PLR0917  (FastAPI query parameters)
             "properties": {
                 "cell": str(cell),
                 "count": int(row["count"]),
-                "gi_z": _finite(row["gi_z"]),
-                "p_value": _finite(row["p_value"]),
-                "p_fdr": _finite(row["p_fdr"]),
+                "gi_z": finite_or_none(row["gi_z"]),
+                "p_value": finite_or_none(row["p_value"]),
+                "p_fdr": finite_or_none(row["p_fdr"]),
                 "hotspot": str(row["hotspot"]),
             },
         }
