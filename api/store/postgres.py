@@ -49,7 +49,7 @@ from api.store.common import (
 )
 from api.store.incidents import IncidentStoreMethods
 from api.store.jobs import JobStoreMethods
-from api.store.schema import SqlTypes, schema_migrations
+from api.store.schema import SqlTypes, pending_migrations, schema_migrations
 from api.store.traffic_counts import TrafficCountStoreMethods
 from api.store.writer import GroupCommitWriter
 from twin.errors import InputError
@@ -58,18 +58,13 @@ from twin.h3grid import MAX_RES, check_resolution
 #: Advisory lock key that serialises schema migrations between processes ("LSTWIN" in ASCII).
 _MIGRATION_LOCK = 0x4C535457494E
 
-#: The shared schema (`api.store.schema.schema_migrations`) in PostgreSQL's types.
-MIGRATIONS: tuple[tuple[int, str], ...] = schema_migrations(
-    SqlTypes(
-        big="BIGINT",
-        real="DOUBLE PRECISION",
-        small="SMALLINT",
-        boolean="BOOLEAN",
-        text_id='TEXT COLLATE "C"',  # keyset paging orders ids byte-wise, as SQLite does
-        blob="BYTEA",
-        lon_lat_index=True,
-    )
+#: The shared schema (`api.store.schema.schema_migrations`) in PostgreSQL's types; ids sort byte-wise
+#: (the "C" collation), as SQLite's do, for keyset paging.
+#: (big, real, small, boolean, text_id, blob): see `SqlTypes`.
+_TYPES = SqlTypes(
+    "BIGINT", "DOUBLE PRECISION", "SMALLINT", "BOOLEAN", 'TEXT COLLATE "C"', "BYTEA", lon_lat_index=True
 )
+MIGRATIONS: tuple[tuple[int, str], ...] = schema_migrations(_TYPES)
 
 _COPY_EVENTS = f"COPY events ({_EVENT_COLS}) FROM STDIN".encode()
 
@@ -259,17 +254,9 @@ class PostgresStore(JobStoreMethods, IncidentStoreMethods, TrafficCountStoreMeth
     def _migrate(self, conn: psycopg.Connection[Any]) -> None:
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations "
-                "(version INTEGER PRIMARY KEY, applied_us BIGINT NOT NULL)"
-            )
-            done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
-            for version, sql in MIGRATIONS:
-                if version in done:
-                    continue
-                for statement in sql.split(";"):
-                    if statement.strip():
-                        conn.execute(statement.encode())
+            for version, statements in pending_migrations(conn, MIGRATIONS, _TYPES):
+                for statement in statements:
+                    conn.execute(statement.encode())
                 conn.execute(
                     "INSERT INTO schema_migrations VALUES (%s, %s)",
                     (version, to_us(datetime.now(UTC))),

@@ -7,7 +7,9 @@ Add a migration here, once, in its issue's version range.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from api.store.common import RES_COLS
 from api.store.incidents import incident_migrations
@@ -31,15 +33,29 @@ SENDER_MIGRATION: tuple[int, str] = (
 
 @dataclass(frozen=True, slots=True)
 class SqlTypes:
-    """A dialect's column types for the schema both backends share (`schema_migrations`)."""
+    """A dialect's column types for the schema both backends share (`schema_migrations`); the defaults
+    are SQLite's."""
 
-    big: str  #: 64-bit integer (times in µs, H3 cells)
-    real: str  #: double-precision float
-    small: str  #: small integer (the H3 resolution)
-    boolean: str  #: a flag
-    text_id: str  #: a text primary key that orders byte-wise (keyset paging)
-    blob: str  #: bytes
-    lon_lat_index: bool  #: whether events get a (lon, lat) index
+    big: str = "INTEGER"  #: 64-bit integer (times in µs, H3 cells)
+    real: str = "REAL"  #: double-precision float
+    small: str = "INTEGER"  #: small integer (the H3 resolution)
+    boolean: str = "INTEGER"  #: a flag
+    text_id: str = "TEXT"  #: a text primary key that orders byte-wise (keyset paging)
+    blob: str = "BLOB"  #: bytes
+    lon_lat_index: bool = False  #: whether events get a (lon, lat) index
+
+
+def pending_migrations(
+    conn: Any, migrations: Sequence[tuple[int, str]], t: SqlTypes
+) -> list[tuple[int, list[str]]]:
+    """Create the ``schema_migrations`` table if it is missing and return the `migrations` it does not
+    list yet, in order, each as its version and its statements (the caller applies and records them)."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        f"(version INTEGER PRIMARY KEY, applied_us {t.big} NOT NULL)"
+    )
+    done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+    return [(v, [st for st in sql.split(";") if st.strip()]) for v, sql in migrations if v not in done]
 
 
 def _core_migration(t: SqlTypes) -> tuple[int, str]:

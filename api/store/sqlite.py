@@ -38,23 +38,14 @@ from api.store.common import (
 )
 from api.store.incidents import IncidentStoreMethods
 from api.store.jobs import JobStoreMethods
-from api.store.schema import SqlTypes, schema_migrations
+from api.store.schema import SqlTypes, pending_migrations, schema_migrations
 from api.store.traffic_counts import TrafficCountStoreMethods
 from api.store.writer import GroupCommitWriter
 from twin.h3grid import MAX_RES, check_resolution
 
 #: The shared schema (`api.store.schema.schema_migrations`) in SQLite's types.
-MIGRATIONS: tuple[tuple[int, str], ...] = schema_migrations(
-    SqlTypes(
-        big="INTEGER",
-        real="REAL",
-        small="INTEGER",
-        boolean="INTEGER",
-        text_id="TEXT",
-        blob="BLOB",
-        lon_lat_index=False,
-    )
-)
+_TYPES = SqlTypes()
+MIGRATIONS: tuple[tuple[int, str], ...] = schema_migrations(_TYPES)
 
 _INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLS}) VALUES ({', '.join('?' * _N_EVENT_COLS)})"
 #: Rows per multi-row INSERT: one statement (one sqlite3_step, one release of the GIL) per chunk
@@ -211,19 +202,11 @@ class SQLiteStore(JobStoreMethods, IncidentStoreMethods, TrafficCountStoreMethod
         return conn
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations "
-            "(version INTEGER PRIMARY KEY, applied_us INTEGER NOT NULL)"
-        )
-        done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
-        for version, sql in MIGRATIONS:
-            if version in done:
-                continue
+        for version, statements in pending_migrations(conn, MIGRATIONS, _TYPES):
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for statement in sql.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+                for statement in statements:
+                    conn.execute(statement)
                 conn.execute(
                     "INSERT INTO schema_migrations VALUES (?, ?)",
                     (version, to_us(datetime.now().astimezone())),
