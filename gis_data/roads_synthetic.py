@@ -45,7 +45,7 @@ from twin.network import ROAD_CLASSES, RoadNetwork
 from twin.provenance import Provenance
 
 #: Bump when the generator's output changes for the same inputs and seed (it keys the cache).
-GENERATOR_VERSION = "1.3"
+GENERATOR_VERSION = "1.4"
 
 RIVER_NAME = "Sông Kỳ Cùng"
 RIVER_WIDTH_M = 90.0
@@ -131,6 +131,26 @@ STREET_BRIDGES: tuple[tuple[str, float, float], ...] = (
     ("Cầu phía Tây", 106.7200, 21.8590),  # descriptive names: no sourced bridge here
     ("Cầu phía Đông", 106.8220, 21.8260),
 )
+
+
+#: Real bridge names (positions approximate); the other bridge names are descriptive.
+REAL_BRIDGE_NAMES = frozenset({"Cầu Kỳ Cùng", "Cầu Đông Kinh", "Cầu 17-10"})
+#: Plausible street names for the generated main streets (common Vietnamese street names, in the order
+#: given to the longest streets first). Synthetic: no street of that name is claimed to lie there;
+#: every link named from this list has ``name_source = "synthetic"``.
+SYNTHETIC_STREET_NAMES: tuple[str, ...] = (
+    "Trần Đăng Ninh", "Bà Triệu", "Lê Lợi", "Hùng Vương", "Lý Thường Kiệt", "Trần Hưng Đạo",
+    "Nguyễn Du", "Quang Trung", "Lê Lai", "Phai Vệ", "Tô Thị", "Ngô Quyền", "Nguyễn Thái Học",
+    "Hoàng Hoa Thám", "Minh Khai", "Lê Hồng Phong", "Bắc Sơn", "Văn Vỉ", "Chu Văn An", "Đinh Tiên Hoàng",
+    "Yết Kiêu", "Phan Bội Châu", "Tông Đản", "Nguyễn Trãi", "Mỹ Sơn", "Lương Thế Vinh", "Hoàng Diệu",
+    "Ngô Gia Tự", "Lý Tự Trọng", "Trần Quang Khải", "Thân Cảnh Phúc", "Nguyễn Đình Chiểu",
+)  # fmt: skip
+#: Classes of the generated streets that get a synthetic name (local streets stay unnamed).
+_NAMED_CLASSES = ("primary", "secondary", "tertiary")
+#: A street continues through a junction when it turns by less than this (degrees).
+_STRAIGHT_DEG = 35.0
+#: Streets shorter than this (m) get no name.
+_MIN_STREET_M = 400.0
 
 
 @dataclass(frozen=True)
@@ -758,6 +778,71 @@ def generate(
     return RoadNetwork.from_frames(nodes, links, net.provenance, meta)
 
 
+def _street_names(
+    xy: npt.NDArray[np.float64],
+    edges: npt.NDArray[np.int64],
+    cls: npt.NDArray[np.str_],
+    seg_id: npt.NDArray[np.int64],
+    forced: _Forced,
+) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.object_]]:
+    """Return the name and its source of each undirected edge: corridors and bridges keep theirs (real,
+    or descriptive for the bridges with no sourced name); unnamed main streets are traced through
+    junctions where they run on nearly straight (stroke building) and the longest get a plausible
+    synthetic name (``name_source = "synthetic"``); the rest stay unnamed (source "")."""
+    m = len(edges)
+    name = np.array([forced.seg_name[s] if s >= 0 else "" for s in seg_id], dtype=object)
+    source = np.array(
+        ["" if not n else "descriptive" if forced.seg_bridge[s] and n not in REAL_BRIDGE_NAMES and
+         not forced.seg_ref[s] else "real" for n, s in zip(name, seg_id, strict=True)],
+        dtype=object,
+    )  # fmt: skip
+    cand = (name == "") & np.isin(cls, _NAMED_CLASSES)
+    parent = np.arange(m)
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = int(parent[i])
+        return i
+
+    incident: dict[int, list[int]] = {}
+    for e in np.flatnonzero(cand):
+        for node in edges[e]:
+            incident.setdefault(int(node), []).append(int(e))
+    for node, es in incident.items():
+        # Pair the edges at this junction by the straightest continuation, straightest pairs first.
+        away = {e: xy[edges[e][1] if edges[e][0] == node else edges[e][0]] - xy[node] for e in es}
+        pairs = []
+        for i, a in enumerate(es):
+            for b in es[i + 1 :]:
+                va, vb = away[a], away[b]
+                cos = float(va @ vb) / max(1e-9, float(np.hypot(*va) * np.hypot(*vb)))
+                turn = 180.0 - np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+                if turn < _STRAIGHT_DEG:
+                    pairs.append((turn, a, b))
+        used: set[int] = set()
+        for _, a, b in sorted(pairs):
+            if a in used or b in used:
+                continue
+            used.update((a, b))
+            parent[find(a)] = find(b)
+    length = np.hypot(*(xy[edges[:, 0]] - xy[edges[:, 1]]).T)
+    streets: dict[int, list[int]] = {}
+    for e in np.flatnonzero(cand):
+        streets.setdefault(find(int(e)), []).append(int(e))
+    ranked = sorted(streets.values(), key=lambda es: (-float(length[es].sum()), min(es)))
+    names = iter(SYNTHETIC_STREET_NAMES)
+    for es in ranked:
+        if float(length[es].sum()) < _MIN_STREET_M:
+            break
+        street = next(names, None)
+        if street is None:
+            break
+        name[es] = street
+        source[es] = "synthetic"
+    return name, source
+
+
 def _assemble(
     xy: npt.NDArray[np.float64],
     *,
@@ -780,7 +865,8 @@ def _assemble(
     lanes = np.array([_LANES.get(z, {}).get(c, 1) for z, c in zip(zname, lcls, strict=True)], dtype=np.int64)
     per_lane = np.array([ROAD_CLASSES[c][2] for c in lcls])
     ref = np.array([forced.seg_ref[s] if s >= 0 else "" for s in seg_id], dtype=object)[e]
-    name = np.array([forced.seg_name[s] if s >= 0 else "" for s in seg_id], dtype=object)[e]
+    edge_name, edge_source = _street_names(xy, edges, cls, seg_id, forced)
+    name, name_source = edge_name[e], edge_source[e]
     bridge = np.array([s >= 0 and forced.seg_bridge[s] for s in seg_id], dtype=bool)[e]
     coords = np.stack((np.column_stack((lon[u], lat[u])), np.column_stack((lon[v], lat[v]))), axis=1)
     links = gpd.GeoDataFrame(
@@ -795,6 +881,7 @@ def _assemble(
             "oneway": oneway[e] != 0,
             "bridge": bridge,
             "name": name.astype(str),
+            "name_source": name_source.astype(str),
             "ref": ref.astype(str),
             "zone": zname,
         },

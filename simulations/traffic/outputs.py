@@ -113,6 +113,8 @@ def build_result(
     links_layer = gpd.GeoDataFrame(
         {
             "name": net.links["name"].to_numpy(), "road_class": net.links["road_class"].to_numpy(),
+            # real, synthetic (a generated street's plausible name), descriptive or "" (no name)
+            "name_source": net.links.get("name_source", pd.Series("", index=net.links.index)).to_numpy(),
             "volume_veh": exits.sum(axis=0), "peak_flow_veh_h": (exits / widths * 3600).max(axis=0),
             "mean_speed_kmh": mean_speed, "min_speed_kmh": min_speed,
             "free_speed_kmh": _mix_free_speed(model) * 3.6,

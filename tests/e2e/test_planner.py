@@ -267,6 +267,17 @@ def test_author_a_bridge_closure_on_the_map_run_it_and_read_it(
         assert reason in " ".join(res.output.split()), (reason, res.output)
         p.page.fill('[data-field="closure.0.end"]', "07:30")
         p.page.wait_for_function("window.__viewer.author.check?.ok && !window.__viewer.author.checking")
+        for field, value, where, words in (
+            ("#au-motorbikePct", "150", "changes[1].value", "between 0 and 1"),
+            ("#au-demand", "0", "changes[1].factor", "greater than 0"),
+        ):
+            p.page.fill(field, value)
+            p.page.wait_for_function("window.__viewer.author.check && !window.__viewer.author.check.ok")
+            assert where in p.page.inner_text("#au-status")
+            assert words in p.page.inner_text("#au-status")
+            assert p.page.is_disabled("#au-run")
+            p.page.fill(field, {"#au-motorbikePct": "85", "#au-demand": "1"}[field])
+            p.page.wait_for_function("window.__viewer.author.check?.ok && !window.__viewer.author.checking")
 
         # --- the scenario file: downloaded, uploaded again, downloaded again: identical
         first = tmp_path / "page.json"

@@ -307,3 +307,31 @@ def test_cli_roads_builds_writes_and_plots(data_dir: Path, net: RoadNetwork, tmp
     bad = CliRunner().invoke(base.app, ["data", "roads", "--data-dir", str(data_dir), "--source", "lidar"])
     assert bad.exit_code == 2
     assert "--source" in _flat(bad.output)
+
+
+def test_main_streets_have_names_that_say_where_they_come_from(net: RoadNetwork) -> None:
+    """Corridor numbers and the sourced bridge names are `real`; the generated main streets get plausible
+    names labelled `synthetic` (one name per street, each name once); local streets stay unnamed."""
+    links = net.links
+    named = links[links["name"] != ""]
+    assert (links["name"] == "").eq(links["name_source"] == "").all()
+    assert len(named) > 2 * 240  # before: only the corridors and bridges had a name
+    syn = named[named["name_source"] == "synthetic"]
+    assert set(syn["name"]) <= set(roads_synthetic.SYNTHETIC_STREET_NAMES)
+    assert set(syn["road_class"]) <= {"primary", "secondary", "tertiary"}
+    real = named[named["name_source"] == "real"]
+    assert set(real["name"]) <= {"QL1A", "QL4A", "QL1B", "QL4B"} | roads_synthetic.REAL_BRIDGE_NAMES
+    assert set(named.loc[named["name_source"] == "descriptive", "name"]) == {"Cầu phía Tây", "Cầu phía Đông"}
+    # A synthetic street is one connected line of links, not the same name scattered over the city.
+    for street, part in syn.groupby("name"):
+        nodes = pd.unique(part[["u", "v"]].to_numpy().ravel())
+        seen, todo = {nodes[0]}, [nodes[0]]
+        adj: dict[int, set[int]] = {}
+        for u, v in part[["u", "v"]].itertuples(index=False):
+            adj.setdefault(u, set()).add(v)
+            adj.setdefault(v, set()).add(u)
+        while todo:
+            for w in adj[todo.pop()] - seen:
+                seen.add(w)
+                todo.append(w)
+        assert len(seen) == len(nodes), street

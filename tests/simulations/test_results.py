@@ -95,3 +95,15 @@ def test_route_km_is_spread_over_the_cells_it_crosses_and_ids_are_not_compared()
     assert (prov["params"]["a"], prov["params"]["b"]) == ("A", "B")
     assert "scenario − baseline" in prov["description"]
     assert np.isfinite(diff["km_a"]).all()
+
+
+def test_seed_mean_of_a_layer_keeps_no_value_where_no_seed_has_one() -> None:
+    """A link closed for the whole run has no speed in any seed: its mean is NaN (no numpy warning,
+    which the test settings turn into an error), the others average over the seeds that have one."""
+    geom = [shapely.LineString([(106.75, 21.84), (106.751, 21.841)])] * 3
+    a = gpd.GeoDataFrame({"mean_speed_kmh": [30.0, np.nan, np.nan]}, geometry=geom, crs="EPSG:4326")
+    b = gpd.GeoDataFrame({"mean_speed_kmh": [40.0, np.nan, 20.0]}, geometry=geom, crs="EPSG:4326")
+    out = results._mean_layer([a, b])
+    assert out["mean_speed_kmh"].iloc[0] == pytest.approx(35.0)
+    assert math.isnan(out["mean_speed_kmh"].iloc[1])
+    assert out["mean_speed_kmh"].iloc[2] == pytest.approx(20.0)

@@ -99,9 +99,20 @@ export function linksAt(map, roads, pt) {
   return near.filter(([d]) => d <= best + 1).map(([, f]) => f);
 }
 
-/** The name people read for a road link: its name, else "unnamed link #id"; descriptive or none, said so. */
+/** What a road name is (gis_data/roads_synthetic.py `name_source`): "" for a real name, else a note. */
+export function nameNote(source) {
+  return source === "synthetic" ? t("name_synthetic") : source === "descriptive" ? t("name_descriptive") : "";
+}
+
+/** A road's name with its note when the name is synthetic or descriptive ("Lê Lợi (synthetic name)"). */
+export function streetName(p) {
+  const note = nameNote(p?.name_source);
+  return note ? `${p.name} (${note})` : String(p?.name ?? "");
+}
+
+/** The name people read for a road link: its name (noted when synthetic), else "unnamed link #id". */
 export function roadLabel(p, id) {
-  if (p?.name) return p.ref && p.ref === p.name && p.bridge ? `${t("au_bridge_of", { ref: p.ref })}` : p.name;
+  if (p?.name) return p.ref && p.ref === p.name && p.bridge ? `${t("au_bridge_of", { ref: p.ref })}` : streetName(p);
   return t("au_unnamed", { id });
 }
 
@@ -441,6 +452,8 @@ export const AUTHOR_STRINGS = {
     au_pick_hint: "Bấm vào một đường hoặc cây cầu trên bản đồ.",
     au_nothing_here: "Không có đường nào ở chỗ vừa bấm: phóng to và bấm sát vào đường.",
     au_bridge: "cầu",
+    name_synthetic: "tên giả định",
+    name_descriptive: "tên mô tả, không có tên thật",
     au_bridge_of: "Cầu trên {ref}",
     au_unnamed: "Đoạn đường #{id} (chưa có tên; mạng đường giả định)",
     au_links_n: "{n} đoạn đường",
@@ -492,6 +505,8 @@ export const AUTHOR_STRINGS = {
     au_pick_hint: "Click a road or a bridge on the map.",
     au_nothing_here: "No road where you clicked: zoom in and click on the road.",
     au_bridge: "bridge",
+    name_synthetic: "synthetic name",
+    name_descriptive: "descriptive name, no real name known",
     au_bridge_of: "Bridge of {ref}",
     au_unnamed: "Link #{id} (no name; synthetic network)",
     au_links_n: "{n} links",

@@ -287,12 +287,14 @@ function indexStreets(fc) {
       let len = 0;
       for (let i = 1; i < line.length; i += 1) len += Math.hypot(line[i][0] - line[i - 1][0], line[i][1] - line[i - 1][1]);
       const cur = best.get(name);
-      if (!cur || len > cur.len) best.set(name, { len, line, bridge: Boolean(p.bridge) || /^cầu/i.test(name) });
+      if (!cur || len > cur.len) {
+        best.set(name, { len, line, bridge: Boolean(p.bridge) || /^cầu/i.test(name), source: p.name_source ?? "" });
+      }
     }
   }
   const words = (n) => n.replace(/^QL\s*/, "Quốc lộ ").replace(/^(TL|ĐT)\s*/, "Tỉnh lộ ");
-  S.streets = [...best.entries()].map(([name, { line, bridge }]) => ({
-    name: words(name), bridge, position: line[Math.floor(line.length / 2)],
+  S.streets = [...best.entries()].map(([name, { line, bridge, source }]) => ({
+    name: words(name), bridge, source, position: line[Math.floor(line.length / 2)],
   }));
   indexPlaces();
 }

@@ -2,6 +2,7 @@
 // ("ky lua" finds Kỳ Lừa, "dong kinh" finds Đông Kinh). Arrow keys move through the results, Enter
 // opens one, Escape closes the list.
 import { getLang, t } from "./i18n.js";
+import { nameNote } from "./author.js";
 import { esc } from "./ui.js";
 
 /** Return `s` without diacritics, lower case ("Kỳ Lừa" → "ky lua"; đ → d). */
@@ -37,7 +38,9 @@ export function searchItems(S, query, limit = 12) {
       add({ kind: "incident", label: title, sub: `${x.street || S.wardName(x.ward_code)} · ${getLang() === "en" ? x.status_en : x.status_vi}`, position: x.position, zoom: 16, ref: x });
     }
   }
-  for (const s of S.streets ?? []) if (hit(s.name)) add({ kind: "street", label: s.name, sub: t(s.bridge ? "bridge" : "street"), position: s.position, zoom: 16, ref: s });
+  for (const s of S.streets ?? []) {
+    if (hit(s.name)) add({ kind: "street", label: s.name, sub: [t(s.bridge ? "bridge" : "street"), nameNote(s.source)].filter(Boolean).join(" · "), position: s.position, zoom: 16, ref: s });
+  }
   for (const c of S.cameras) {
     if (hit(`${c.name ?? ""} ${c.camera_id}`)) add({ kind: "camera", label: c.name || c.camera_id, sub: `${c.camera_id} · ${t(`cam_${c.status}`)}`, position: c.position, zoom: 17, ref: c });
   }

@@ -10,7 +10,7 @@
 export const DISPLAY = {
   wards_2025: { simplify: 2 },
   units_pre2025: { simplify: 2 },
-  roads: { simplify: 2, fields: "road_class,name,bridge" },
+  roads: { simplify: 2, fields: "road_class,name,name_source,bridge" },
   river: { simplify: 2 },
   camera_coverage: { simplify: 2, fields: "camera_id" },
 };

@@ -2,6 +2,7 @@
 import { categoryColor, categoryRow, CAMERA_COLORS, ROAD_STYLE } from "./data.js";
 import { CLOSED_COLOR, COUNT_RAMP, DIFF_RAMP, FILL_RAMP, NO_FLOW_COLOR, SPEED_RAMP } from "./layers.js";
 import { formatValue } from "./planner.js";
+import { streetName } from "./author.js";
 import { fmtTime, getLang, label, t } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
@@ -212,7 +213,7 @@ export function tooltip(S, info) {
         const state = ts.closed(b, l) ? "closed" : Number.isFinite(ts.speed(b, l)) ? "flowing" : "no_flow";
         const v = ts.speed(b, l);
         const q = ts.flow(b, l);
-        html = `<b>${esc(p.name || `#${l}`)}</b> · ${esc(S.scenario.fmt?.(b) ?? "")}<br>${esc(t(`state_${state}`))}`
+        html = `<b>${esc(p.name ? streetName(p) : `#${l}`)}</b> · ${esc(S.scenario.fmt?.(b) ?? "")}<br>${esc(t(`state_${state}`))}`
           + (Number.isFinite(v) ? `<br>${esc(t("speed"))}: <b>${v.toFixed(1)}</b> km/h` : "")
           + (Number.isFinite(q) && state !== "closed" ? `<br>${esc(t("flow"))}: <b>${Math.round(q)}</b> veh/h` : "");
         break;
