@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 
 from api.auth.deps import requires
 from api.errors import NotFound, error_body
+from api.schemas.errors import errors
 from api.services import scenarios
 from api.services.cluster import instance_name
 from api.services.jobs import Job, JobManager, QuotaExceededError
@@ -386,6 +387,7 @@ def _spec_of(data: dict[str, Any]) -> ScenarioSpec:
     dependencies=[requires("scenarios:write")],
     summary="Check a scenario document without running it",
     openapi_extra=_DOCUMENT_BODY,
+    responses=errors(422),
 )
 async def validate(request: Request) -> Response:
     """Check the document as a run would (`twin scenario validate`: the same messages, roads resolved
