@@ -287,9 +287,9 @@ def test_export_geojson_of_a_base_layer_is_the_full_layer(view: Page, server: Se
     assert "display" not in doc
     assert len(doc["features"]) == len(full["features"])
     assert {"road_class", "lanes", "speed_kmh", "oneway"} <= set(doc["features"][0]["properties"])
-    # …while the map holds the display variant: each street once, only its class and name.
+    # …while the map holds the display variant: each street once, its class, name and name source.
     shown = view.state("S.base.roads")
-    assert shown["display"]["fields"] == ["road_class", "name", "bridge"]  # class, and names for labels
+    assert shown["display"]["fields"] == ["road_class", "name", "name_source", "bridge"]
     assert len(shown["features"]) < len(full["features"])
 
 
@@ -304,7 +304,7 @@ def test_first_frame_requests_start_in_the_page_head_once_each(
         api = [u.path + (f"?{u.query}" if u.query else "") for u in urls if not u.path.startswith("/assets/")]
         first = [
             "/config", "/layers/wards_2025?simplify=2",
-            "/layers/roads?simplify=2&fields=road_class%2Cname%2Cbridge",
+            "/layers/roads?simplify=2&fields=road_class%2Cname%2Cname_source%2Cbridge",
             "/layers/river?simplify=2", "/cameras", "/cells?window=6h", "/hotspots?window=6h", "/alerts",
         ]  # fmt: skip
         for url in first:
