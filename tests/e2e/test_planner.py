@@ -222,14 +222,26 @@ def _cli(*args: str) -> str:
     return str(res.output)
 
 
-@pytest.mark.parametrize(("width", "height"), [(1280, 800), (1920, 1080)], ids=["desk", "wall"])
+#: What the page says, in each language (the desk in Vietnamese, the wall in English).
+SAYS = {
+    "vi": {"valid": "Hợp lệ", "one_change": "1 thay đổi", "closes": "đóng 2 đoạn đường",
+           "left": "Hiện trạng", "right": "Kịch bản", "diff": "kịch bản − hiện trạng"},
+    "en": {"valid": "Valid", "one_change": "1 change(s)", "closes": "2 links closed",
+           "left": "Baseline", "right": "Scenario", "diff": "scenario − baseline"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "lang"), [(1280, 800, "vi"), (1920, 1080, "en")], ids=["desk-vi", "wall-en"]
+)
 def test_author_a_bridge_closure_on_the_map_run_it_and_read_it(
-    chromium: Any, real: Server, tmp_path: Path, data_dir: Path, width: int, height: int
+    chromium: Any, real: Server, tmp_path: Path, data_dir: Path, width: int, height: int, lang: str
 ) -> None:
     """Close Cầu Đông Kinh by clicking it, run with the baseline from the page, read the answer."""
     mid = _bridge_mid(real)
     size = f"{width}x{height}"
-    p = open_viewer(chromium, real.url, width=width, height=height, key=real.key)
+    says = SAYS[lang]
+    p = open_viewer(chromium, real.url, width=width, height=height, key=real.key, query=f"?lang={lang}")
     try:
         # --- author: the planner's tab, pick mode, a click on the bridge
         p.page.wait_for_selector("#tab-author:not([hidden])")
@@ -249,9 +261,9 @@ def test_author_a_bridge_closure_on_the_map_run_it_and_read_it(
         assert p.state("S.author.selected.length") == 2  # the bridge both ways, as the server resolved it
         assert "07:10" in json.dumps(p.state("S.author.check.body.document"))
         status = p.page.inner_text("#au-status")
-        assert status.startswith("Hợp lệ")
-        assert "1 thay đổi" in status  # one change: the closure of the bridge, 2 links
-        assert "đóng 2 đoạn đường" in status
+        assert status.startswith(says["valid"])
+        assert says["one_change"] in status  # one change: the closure of the bridge, 2 links
+        assert says["closes"] in status
         assert _magenta_near(p, _screen(p, mid), f"planner-author-{size}") > 40  # drawn as chosen
 
         # --- bad input: the same message as the CLI for the same file, naming the field
@@ -330,8 +342,8 @@ def test_author_a_bridge_closure_on_the_map_run_it_and_read_it(
         p.page.mouse.up()
         p.page.wait_for_timeout(400)
         assert _magenta_near(p, (bx, by), f"planner-swipe-scenario-{size}") > 40  # the scenario: closed
-        assert "Hiện trạng" in p.page.inner_text("#swipe-bar")
-        assert "Kịch bản" in p.page.inner_text("#swipe-bar")
+        assert says["left"] in p.page.inner_text("#swipe-bar")
+        assert says["right"] in p.page.inner_text("#swipe-bar")
         p.page.uncheck("#chk-swipe")
         p.page.wait_for_function("!window.__viewer.swipe.on")
 
@@ -346,7 +358,7 @@ def test_author_a_bridge_closure_on_the_map_run_it_and_read_it(
         assert at_bridge < 0, at_bridge
         legend = p.page.inner_text('#layer-list li[data-layer="compare"]')
         assert "veh" in legend
-        assert "kịch bản − hiện trạng" in legend
+        assert says["diff"] in legend
         assert format_value(-p.state("S.compare.maxAbs"), signed=True) in legend
         p.page.evaluate(f"window.__map.jumpTo({{center: [{mid[0]}, {mid[1]}], zoom: 14}})")
         p.page.wait_for_timeout(400)
