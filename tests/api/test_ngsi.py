@@ -338,3 +338,11 @@ def test_geo_queries(client: TestClient, connected: list[str], city: City) -> No
     assert cams_of({"georel": "within", **poly}) == {a}
     assert cams_of({"georel": "disjoint", **poly}) == {b}
     assert cams_of({"georel": "intersects", **poly, "q": "severity==low"}) == set()
+
+
+def test_deeply_nested_q_is_400_not_a_crash(client: TestClient) -> None:
+    deep = "(" * 3000 + "severity==high" + ")" * 3000
+    r = client.get("/ngsi-ld/v1/entities", params={"type": "Alert", "q": deep})
+    _problem(r, 400, "BadRequestData", "q")
+    ok = "(" * 5 + "severity==high" + ")" * 5
+    assert client.get("/ngsi-ld/v1/entities", params={"type": "Alert", "q": ok}).status_code == 200
