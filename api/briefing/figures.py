@@ -20,11 +20,11 @@ from matplotlib.lines import Line2D
 from shapely import box as _box
 
 from api.briefing.collect import Facts
-from api.briefing.text import LOCAL, Lang, category, t
+from api.briefing.text import Lang, category, t
 from api.schemas import categories
 from twin import h3grid
 from twin.city import City
-from twin.crs import metres_per_degree, plot_aspect
+from twin.crs import LOCAL_OFFSET, metres_per_degree, plot_aspect
 from twin.errors import DataError
 
 #: Fonts with Vietnamese diacritics, best first: Debian's Noto Sans, DejaVu, matplotlib's own DejaVu.
@@ -273,7 +273,7 @@ def days_chart(facts: Facts, lang: Lang, path: Path) -> Path | None:
     if facts.events.empty:
         return None
     _use_font()
-    at = pd.to_datetime(facts.events["time"], utc=True) + pd.Timedelta(LOCAL)
+    at = pd.to_datetime(facts.events["time"], utc=True) + pd.Timedelta(LOCAL_OFFSET)
     hourly = facts.observed.span < pd.Timedelta(days=2)
     # string bins ("2026-11-20 07" / "2026-11-20") sort in time order and plot as plain categories
     ev = facts.events.assign(bin=at.dt.strftime("%Y-%m-%d %H" if hourly else "%Y-%m-%d"))
@@ -299,7 +299,7 @@ def camera_chart(facts: Facts, lang: Lang, path: Path) -> Path | None:
     if h.empty:
         return None
     _use_font()
-    at = pd.to_datetime(h["at"], utc=True) + pd.Timedelta(LOCAL)
+    at = pd.to_datetime(h["at"], utc=True) + pd.Timedelta(LOCAL_OFFSET)
     fig, ax = _figure(6.4, 2.4)
     ax.plot(at, h["online"], color="#1b7f3b", linewidth=1.2, label=t("cameras_online", lang))
     ax.plot(

@@ -7,15 +7,13 @@ other way round. Times people read are local (Asia/Ho_Chi_Minh, UTC+7).
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from api.schemas import categories
+from twin.crs import LOCAL_OFFSET
 
 Lang = Literal["vi", "en"]
-
-#: Local time of Lạng Sơn (no daylight saving).
-LOCAL = timedelta(hours=7)
 
 #: Headline KPIs of a scenario comparison: name → (Vietnamese, English, unit vi, unit en, better
 #: "lower"/"higher"). A unit "%" means the KPI is a share in [0, 1] shown as a percentage.
@@ -97,7 +95,7 @@ ADDRESSEES: dict[str, tuple[str, str]] = {
 
 def place_date(ts: datetime, lang: Lang) -> str:
     """Return the place and date line of an administrative document (Decree 30/2020/NĐ-CP), local time."""
-    loc = ts + LOCAL
+    loc = ts + LOCAL_OFFSET
     if lang == "vi":
         return f"Lạng Sơn, ngày {loc:%d} tháng {loc:%m} năm {loc:%Y}"
     return f"Lạng Sơn, {loc.day} {loc:%B %Y}"
@@ -284,6 +282,6 @@ def pct(x: float | None, lang: Lang, digits: int = 0) -> str:
 
 def local(ts: datetime, lang: Lang, with_time: bool = True) -> str:
     """Format an aware UTC time as local Lạng Sơn time (UTC+7)."""
-    loc = ts + LOCAL
+    loc = ts + LOCAL_OFFSET
     day = f"{loc:%d/%m/%Y}" if lang == "vi" else f"{loc:%d %b %Y}"
     return f"{day} {loc:%H:%M}" if with_time else day

@@ -114,23 +114,70 @@ def _utc(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC) - timedelta(hours=7)
 
 
-def test_reporting_periods_follow_the_decree_09_cut_offs() -> None:
-    """Decree 09/2019/NĐ-CP Art. 12: a month runs from the 15th of the previous month to the 14th."""
+#: Decree 09/2019/NĐ-CP Art. 12, as worded there: (kind, a day inside, first day, last day, number, year).
+ARTICLE_12 = [
+    # monthly: from the 15th of the previous month to the 14th of the reporting month
+    ("month", "2026-11-14", "2026-10-15", "2026-11-14", 11, 2026),
+    ("month", "2026-11-15", "2026-11-15", "2026-12-14", 12, 2026),
+    ("month", "2026-01-03", "2025-12-15", "2026-01-14", 1, 2026),
+    ("month", "2024-03-01", "2024-02-15", "2024-03-14", 3, 2024),  # leap February inside
+    # quarterly: from the 15th of the month before the quarter to the 14th of its last month
+    ("quarter", "2026-01-10", "2025-12-15", "2026-03-14", 1, 2026),
+    ("quarter", "2026-03-15", "2026-03-15", "2026-06-14", 2, 2026),
+    ("quarter", "2026-09-14", "2026-06-15", "2026-09-14", 3, 2026),
+    ("quarter", "2026-12-14", "2026-09-15", "2026-12-14", 4, 2026),
+    # six-monthly: 15 December of the previous year to 14 June; 15 June to 14 December
+    ("half", "2025-12-15", "2025-12-15", "2026-06-14", 1, 2026),
+    ("half", "2026-06-14", "2025-12-15", "2026-06-14", 1, 2026),
+    ("half", "2026-06-15", "2026-06-15", "2026-12-14", 2, 2026),
+    # yearly: 15 December of the previous year to 14 December of the reporting year
+    ("year", "2026-07-01", "2025-12-15", "2026-12-14", 0, 2026),
+    ("year", "2026-12-15", "2026-12-15", "2027-12-14", 0, 2027),
+]
+
+
+@pytest.mark.parametrize(("kind", "inside", "first", "last", "number", "year"), ARTICLE_12)
+def test_reporting_periods_follow_the_decree_09_cut_offs(
+    kind: str, inside: str, first: str, last: str, number: int, year: int
+) -> None:
+    """Decree 09/2019/NĐ-CP Art. 12: every period's first and last day, from morning to midnight."""
+    for at in (_utc(inside), _utc(inside) + timedelta(hours=23, minutes=59)):  # the whole local day
+        p = containing(kind, at)
+        assert (p.start, p.end, p.number, p.year) == (
+            _utc(first),
+            _utc(last) + timedelta(days=1),
+            number,
+            year,
+        ), (kind, inside)
+    # the period's own words: its first and last day, and the article it follows
+    d1, d2 = (datetime.fromisoformat(x).strftime("%d/%m/%Y") for x in (first, last))
+    assert p.bounds("vi") == f"từ ngày {d1} đến hết ngày {d2}"
+    assert "Điều 12 Nghị định 09/2019/NĐ-CP" in p.rule("vi")
+    assert "Article 12 of Decree 09/2019/NĐ-CP" in p.rule("en")
+    # the period before ends where this one starts, and is of the same kind
+    assert p.previous().end == p.start
+    assert p.previous().kind == kind
+
+
+def test_the_last_closed_period_and_the_local_midnight_cut_off() -> None:
     month = period_ending("month", END)  # 20 Nov 2026: the last closed month is "November"
     assert (month.start, month.end) == (_utc("2026-10-15"), _utc("2026-11-15"))
     assert month.name("vi") == "tháng 11 năm 2026"
     assert month.bounds("vi") == "từ ngày 15/10/2026 đến hết ngày 14/11/2026"
-    assert "Nghị định 09/2019/NĐ-CP" in month.rule("vi")
     assert (month.previous().start, month.previous().end) == (_utc("2026-09-15"), _utc("2026-10-15"))
     quarter = period_ending("quarter", END)  # Q4 closes on 14 Dec: the last closed is Q3
     assert (quarter.start, quarter.end, quarter.number) == (_utc("2026-06-15"), _utc("2026-09-15"), 3)
-    q1 = containing("quarter", _utc("2026-01-10"))
-    assert (q1.start, q1.end, q1.year) == (_utc("2025-12-15"), _utc("2026-03-15"), 2026)
+    assert quarter.name("vi") == "quý III năm 2026"
+    half = period_ending("half", END)  # H2 closes on 14 Dec: the last closed is the first half
+    assert (half.start, half.end, half.number) == (_utc("2025-12-15"), _utc("2026-06-15"), 1)
+    assert half.name("vi") == "6 tháng đầu năm 2026"
+    assert half.name("en") == "the first half of 2026"
+    assert (half.previous().start, half.previous().number) == (_utc("2025-06-15"), 2)
     year = period_ending("year", END)
     assert (year.start, year.end, year.year) == (_utc("2024-12-15"), _utc("2025-12-15"), 2025)
-    assert containing("year", _utc("2026-12-15")).year == 2027  # 15 December opens the next year
     week = period_ending("week", END)  # Friday 20 Nov: the last closed week is Mon 9 – Sun 15 Nov
     assert (week.start, week.end) == (_utc("2026-11-09"), _utc("2026-11-16"))
+    assert "không quy định kỳ tuần" in week.rule("vi")
     # a cut-off is local midnight: 16:59 UTC on the 14th is still in the month, 17:00 is not
     assert containing("month", _utc("2026-11-15") - timedelta(minutes=1)).number == 11
     assert containing("month", _utc("2026-11-15")).number == 12
@@ -142,6 +189,7 @@ def test_parse_period() -> None:
     assert parse_period("24h", end=END).length == timedelta(hours=24)
     assert parse_period("2w", end=END).length == timedelta(weeks=2)
     assert parse_period("month", end=END) == period_ending("month", END)
+    assert parse_period("half", end=END) == period_ending("half", END)
     assert WEEK.previous().end == WEEK.start
     for bad in ("0d", "fortnight", "400d"):
         with pytest.raises(InputError):
