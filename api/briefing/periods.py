@@ -96,7 +96,7 @@ class Period:
             )
         if self.kind == "year":
             return f"năm {self.year}" if vi else f"the year {self.year}"
-        return "khoảng thời gian tùy chọn" if vi else "custom window"
+        return "khoảng thời gian tùy chọn" if vi else "the custom window"
 
     def bounds(self, lang: Lang) -> str:
         """Return the first and last local day ("từ ngày 15/10/2026 đến hết ngày 14/11/2026")."""

@@ -380,6 +380,12 @@ def _ward_sections(facts: Facts, lang: Lang) -> list[dict[str, object]]:
                 "before": num(before, lang),
                 "change": _change(float(w["total"]), before, lang),
                 "top": category(top, lang) if top else "–",
+                "line": t("ward_line", lang).format(
+                    events=num(w["total"], lang),
+                    before=num(before, lang),
+                    change=_change(float(w["total"]), before, lang),
+                    top=category(top, lang).lower() if top else "–",
+                ),
                 "hot": [
                     {"place": _place(h, lang), "count": num(h["count"], lang)}
                     for _, h in hot.head(5).iterrows()
@@ -540,6 +546,7 @@ def write_briefing(
         }
         images = {k: _data_uri(v) for k, v in drawn.items() if v is not None}
     regular, bold = figures.font_files()
+    italics = figures.italic_files(regular)
     n = len(facts.events)
     categories = [
         {"name": category(str(c), lang), "count": num(int(v), lang), "share": pct(v / n, lang, 1)}
@@ -548,13 +555,6 @@ def write_briefing(
     hot = [
         {"place": _place(r, lang), "count": num(r["count"], lang), "z": num(r["gi_z"], lang, 2)}
         for _, r in facts.hot.head(10).iterrows()
-    ]
-    online = "–" if facts.cameras_online is None else str(facts.cameras_online)
-    cards = [
-        {"value": num(n, lang), "label": t("events_total", lang)},
-        {"value": f"{online}/{facts.cameras_connected}", "label": t("cameras_online", lang)},
-        {"value": num(len(facts.reports), lang), "label": t("reports_total", lang)},
-        {"value": num(len(facts.hot), lang), "label": t("hotspots", lang)},
     ]
     scenario = None
     if facts.scenario is not None:
@@ -583,6 +583,8 @@ def write_briefing(
         tr={k: t(k, lang) for k in T},
         font_regular=regular.as_uri(),
         font_bold=bold.as_uri(),
+        font_italic=italics[0].as_uri() if italics else None,
+        font_bold_italic=italics[1].as_uri() if italics else None,
         period_name=facts.period.name(lang),
         period=facts.period.bounds(lang),
         period_rule=facts.period.rule(lang),
@@ -592,7 +594,6 @@ def write_briefing(
         coverage=coverage(facts, lang),
         synthetic=facts.synthetic_share > 0 or facts.scenario is not None or facts.cameras_total > 0,
         summary=summary(facts, lang),
-        cards=cards,
         comparison=_comparison(facts, lang),
         prev_period=facts.previous.period.bounds(lang) if facts.previous else "",
         events_total=n,

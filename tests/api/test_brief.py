@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -271,18 +272,26 @@ def _pdf_text(pdf: Path) -> str:
     ).stdout
 
 
-def _pages(pdf: Path, tmp: Path) -> list[tuple[str, float]]:
-    """Render every page to PNG (pdftoppm) and read it (pdftotext): (text, ink ratio) per page."""
+def _pages(pdf: Path, tmp: Path) -> list[tuple[str, float, float]]:
+    """Render every page to PNG (pdftoppm) and read it (pdftotext).
+
+    Per page: its text, the ink ratio (share of dark pixels) and how far down the page the body
+    reaches (the lowest inked row above the footer, as a share of the body's height).
+    """
     subprocess.run(["pdftoppm", "-r", "40", "-gray", "-png", str(pdf), str(tmp / pdf.stem)], check=True)
-    pngs = sorted(tmp.glob(f"{pdf.stem}-*.png"))
+    pngs = sorted(tmp.glob(f"{pdf.stem}-*.png"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
     out = []
     for i, png in enumerate(pngs, start=1):
         pixels = np.asarray(Image.open(png).convert("L"))
+        rows = np.flatnonzero((pixels < 200).any(axis=1))
+        h = pixels.shape[0]
+        body = rows[rows < 0.93 * h]  # the footer (page number) sits in the bottom margin
+        filled = float((body.max() - body.min()) / (0.93 * h - body.min())) if len(body) else 0.0
         text = subprocess.run(
             ["pdftotext", "-layout", "-f", str(i), "-l", str(i), str(pdf), "-"],
             check=True, capture_output=True, text=True,
         ).stdout  # fmt: skip
-        out.append((text, float((pixels < 200).mean())))
+        out.append((text, float((pixels < 200).mean()), filled))
     return out
 
 
@@ -304,7 +313,7 @@ def _check_filable(pdf: Path, tmp: Path, lang: str, addressee: str) -> str:
     )  # fmt: skip
     for needle in header:
         assert needle in first, needle
-    whole = " ".join(" ".join(t.split()) for t, _ in pages)
+    whole = " ".join(" ".join(t.split()) for t, _, _ in pages)
     assert ("Nơi nhận:" if vi else "Recipients:") in whole
     assert ("GIÁM ĐỐC" if vi else "DIRECTOR") in whole
     for bad in ("HĐND", "thành phố Lạng Sơn", "Trong 7 ngày qua", "Over the last 7 days", "City briefing",
@@ -314,8 +323,10 @@ def _check_filable(pdf: Path, tmp: Path, lang: str, addressee: str) -> str:
                     "Theo đơn vị xử lý") if vi else ("Recommendations", "Tasks for the next period",
                     "Compared with the previous period", "Ward by ward", "By handling unit")):  # fmt: skip
         assert needle in whole, needle
-    for i, (_, ink) in enumerate(pages, start=1):
+    for i, (_, ink, filled) in enumerate(pages, start=1):
         assert ink > 0.015, f"page {i} is near-empty (ink {ink:.4f})"
+        if i < len(pages):  # every page but the last is at least two-thirds full
+            assert filled > 0.66, f"page {i} is filled only {filled:.0%} of its height"
     return whole
 
 
@@ -355,7 +366,41 @@ def test_briefing_in_english_with_a_scenario(tmp_path: Path, city: City) -> None
         "synthetic",
     ):
         assert needle in text, needle
-    assert any("Đóng cầu Kỳ Lừa" in s and "18 %" in s for s in out.summary)  # +17.6 % delay (91 → 107 s)
+    assert any("Đóng cầu Kỳ Lừa" in s and "18\u00a0%" in s for s in out.summary)  # +17.6 % delay (91 → 107 s)
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils is not installed")
+def test_monthly_report_in_vietnamese_with_a_scenario(tmp_path: Path, city: City) -> None:
+    """A regime period (the month to 14 Nov) that the data covers only in part, with a scenario."""
+    seed_store(tmp_path / "events.sqlite3", city)
+    a = _toy_result(tmp_path / "a", "Hiện trạng", 1.0, False, city)
+    b = _toy_result(tmp_path / "b", "Đóng cầu Kỳ Lừa", 1.2, True, city)
+    month = parse_period("month", end=datetime(2026, 11, 25, tzinfo=UTC))  # 15 Oct – 14 Nov 2026
+    store = SQLiteStore(tmp_path / "events.sqlite3")
+    try:
+        facts = collect(store, city, period=month, scenario=(a, b, "job-a", "job-b"))
+    finally:
+        store.close()
+    out = write_briefing(facts, city, tmp_path / "vi", "vi", to="luong-van-tri")
+    text = _check_filable(out.pdf, tmp_path, "vi", "Ủy ban nhân dân phường Lương Văn Tri")
+    assert "Kỳ báo cáo: tháng 11 năm 2026 (từ ngày 15/10/2026 đến hết ngày 14/11/2026)" in text
+    assert (
+        "Thời gian chốt số liệu theo Điều 12 Nghị định 09/2019/NĐ-CP: từ ngày 15 tháng trước đến ngày 14 "
+        "tháng thuộc kỳ báo cáo." in text
+    )
+    # the seeded data reach back to 6 Nov 23:00 UTC and the month closes at 14 Nov 17:00 UTC: under 8
+    # of its 31 days hold data, and the page says so
+    m = re.search(r"\((\d+,\d) ngày có dữ liệu trong kỳ báo cáo dài 31,0 ngày, tức (\d+,\d) %\)", text)
+    assert m, text[:2000]
+    assert 7.0 < float(m.group(1).replace(",", ".")) <= 7.75
+    days, share = (float(g.replace(",", ".")) for g in m.groups())
+    assert share == pytest.approx(100 * days / 31, abs=0.2)
+    # the interval column and its one-sentence meaning, in Vietnamese number format
+    assert "Khoảng tin cậy 95 % của thay đổi" in text
+    assert "thay đổi thật B − A nằm trong khoảng này với độ tin cậy 95 %" in text
+    assert "16,0 đến 16,0" in text
+    assert "(giây)" in text
+    assert "(km/giờ)" in text
 
 
 @pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils is not installed")
@@ -395,6 +440,8 @@ def test_twin_brief_cli_writes_a_vietnamese_pdf_that_renders(
         ["pdffonts", str(out / "briefing.pdf")], check=True, capture_output=True, text=True
     ).stdout
     assert " yes " in fonts  # the font is embedded
+    # place and date, "Nơi nhận": a real italic face (Decree 30/2020/NĐ-CP)
+    assert "Italic" in fonts or "Oblique" in fonts
     bad = CliRunner().invoke(app, ["brief", "--out", str(out), "--scenario", "x"])
     assert bad.exit_code == 2
     assert "--vs" in bad.output
