@@ -73,7 +73,7 @@ def coverage(facts: Facts, lang: Lang) -> str:
         f"({span} có dữ liệu trong kỳ báo cáo dài {period}, tức {share}); mọi tỷ lệ tính trên thời gian này."
         if lang == "vi"
         else f"{t('coverage', lang)}: data from {local(obs.first, lang)} to {local(obs.last, lang)} "
-        f"({span} of data in a {period} reporting period, {share}); every rate is over this time."
+        f"({span} of data in a reporting period of {period}, {share}); every rate is over this time."
     )
 
 

@@ -146,7 +146,6 @@ T: dict[str, tuple[str, str]] = {
     "period": ("Kỳ báo cáo", "Period"),
     "generated": ("Lập lúc", "Generated"),
     "summary": ("Tóm tắt", "Summary"),
-    "key_figures": ("Số liệu chính", "Key figures"),
     "events": ("Sự kiện từ camera", "Camera events"),
     "events_total": ("Tổng số sự kiện", "Events in total"),
     "by_category": ("Theo loại", "By category"),
@@ -168,7 +167,6 @@ T: dict[str, tuple[str, str]] = {
                       "(thống kê Getis-Ord Gi*, mức ý nghĩa 5 %, đã hiệu chỉnh so sánh bội).",
                       "H3 hexagons (about 0.1 km²) with unusually many events compared with their "
                       "surroundings (Getis-Ord Gi*, 5 % level, corrected for multiple testing)."),
-    "cell": ("Ô H3", "H3 cell"),
     "z": ("Chỉ số z", "z-score"),
     "reports": ("Phản ánh của người dân", "Citizen reports"),
     "reports_total": ("Phản ánh nhận được", "Reports received"),
@@ -220,7 +218,6 @@ T: dict[str, tuple[str, str]] = {
     "legend_delta": ("Thay đổi chỉ số ùn tắc", "Change in congestion index"),
     "river": ("Sông Kỳ Cùng", "Kỳ Cùng river"),
     "page": ("Trang", "Page"),
-    "period_rule": ("Căn cứ", "Basis"),
     "per_day": ("trung bình mỗi ngày có dữ liệu", "per day of data"),
     "compare": ("So sánh với kỳ trước", "Compared with the previous period"),
     "this_period": ("Kỳ này", "This period"),
