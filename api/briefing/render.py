@@ -578,48 +578,51 @@ def write_briefing(
     }
     recs, tasks = recommendations(facts, lang)
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    html = env.from_string(_TEMPLATE.read_text(encoding="utf-8")).render(
-        lang=lang,
-        tr={k: t(k, lang) for k in T},
-        font_regular=regular.as_uri(),
-        font_bold=bold.as_uri(),
-        font_italic=italics[0].as_uri() if italics else None,
-        font_bold_italic=italics[1].as_uri() if italics else None,
-        period_name=facts.period.name(lang),
-        period=facts.period.bounds(lang),
-        period_rule=facts.period.rule(lang),
-        generated=local(datetime.now(UTC), lang),
-        place_date=place_date(datetime.now(UTC), lang),
-        addressee=ADDRESSEES[to][0 if lang == "vi" else 1],
-        coverage=coverage(facts, lang),
-        synthetic=facts.synthetic_share > 0 or facts.scenario is not None or facts.cameras_total > 0,
-        summary=summary(facts, lang),
-        comparison=_comparison(facts, lang),
-        prev_period=facts.previous.period.bounds(lang) if facts.previous else "",
-        events_total=n,
-        wards=_ward_sections(facts, lang),
-        categories=categories,
-        hot=hot,
-        hot_left_out=t("hot_left_out", lang).format(n=facts.hot_left_out, m=MIN_HOTSPOT_EVENTS)
+    fonts = {
+        "font_regular": regular.as_uri(),
+        "font_bold": bold.as_uri(),
+        "font_italic": italics[0].as_uri() if italics else None,
+        "font_bold_italic": italics[1].as_uri() if italics else None,
+    }
+    page = env.from_string(_TEMPLATE.read_text(encoding="utf-8"))
+    words = {
+        "lang": lang,
+        "tr": {k: t(k, lang) for k in T},
+        "period_name": facts.period.name(lang),
+        "period": facts.period.bounds(lang),
+        "period_rule": facts.period.rule(lang),
+        "generated": local(datetime.now(UTC), lang),
+        "place_date": place_date(datetime.now(UTC), lang),
+        "addressee": ADDRESSEES[to][0 if lang == "vi" else 1],
+        "coverage": coverage(facts, lang),
+        "synthetic": facts.synthetic_share > 0 or facts.scenario is not None or facts.cameras_total > 0,
+        "summary": summary(facts, lang),
+        "comparison": _comparison(facts, lang),
+        "prev_period": facts.previous.period.bounds(lang) if facts.previous else "",
+        "events_total": n,
+        "wards": _ward_sections(facts, lang),
+        "categories": categories,
+        "hot": hot,
+        "hot_left_out": t("hot_left_out", lang).format(n=facts.hot_left_out, m=MIN_HOTSPOT_EVENTS)
         if facts.hot_left_out
         else "",
-        reports_total=len(facts.reports),
-        units=_unit_rows(facts, lang),
-        statuses=_status_rows(facts, lang),
-        alerts=", ".join(f"{k}: {v}" for k, v in sorted(facts.alerts.items())),
-        cam={
+        "reports_total": len(facts.reports),
+        "units": _unit_rows(facts, lang),
+        "statuses": _status_rows(facts, lang),
+        "alerts": ", ".join(f"{k}: {v}" for k, v in sorted(facts.alerts.items())),
+        "cam": {
             "total": facts.cameras_total,
             "connected": facts.cameras_connected,
             "online": "–" if facts.cameras_online is None else facts.cameras_online,
             "availability": pct(facts.availability, lang, 1),
         },
-        scenario=scenario,
-        refused=refused,
-        recommendations=recs,
-        tasks=tasks,
-        img=images | {k: "" for k in drawn if k not in images},
-        methods=_methods(facts, lang),
-        sources=[
+        "scenario": scenario,
+        "refused": refused,
+        "recommendations": recs,
+        "tasks": tasks,
+        "img": images | {k: "" for k in drawn if k not in images},
+        "methods": _methods(facts, lang),
+        "sources": [
             {
                 "name": DATASETS.get(s["name"], (s["name"], s["name"]))[0 if lang == "vi" else 1],
                 "kind": kind_text.get(s["kind"], s["kind"]),
@@ -627,9 +630,11 @@ def write_briefing(
             }
             for s in facts.sources
         ],
-    )
+    }
     html_path = out_dir / "briefing.html"
-    html_path.write_text(html, encoding="utf-8")
+    # one file: images inline and no font file named (it would point into this machine's disk)
+    html_path.write_text(page.render(**words, **dict.fromkeys(fonts)), encoding="utf-8")
+    html = page.render(**words, **fonts)
     pdf_path = out_dir / "briefing.pdf"
     # WeasyPrint logs every unsupported CSS property at WARNING; they are cosmetic here.
     logging.getLogger("weasyprint").setLevel(logging.ERROR)

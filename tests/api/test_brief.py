@@ -353,6 +353,7 @@ def test_briefing_in_english_with_a_scenario(tmp_path: Path, city: City) -> None
     html = out.html.read_text(encoding="utf-8")
     assert "data:image/png;base64," in html
     assert 'src="img/' not in html  # one self-contained file
+    assert "file://" not in html  # no font or image file of the machine that wrote it
     assert not (out.html.parent / "img").exists()
     _check_tables(out.tables, scenario=True)
     for needle in (
