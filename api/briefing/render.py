@@ -133,8 +133,8 @@ def summary(facts: Facts, lang: Lang) -> list[str]:
         out.append(
             f"Phát hiện {len(facts.hot)} điểm nóng (nơi có số sự kiện cao bất thường), nổi bật: {places}."
             if vi
-            else f"{len(facts.hot)} hotspots (places with unusually many events) were found, "
-            f"chiefly {places}."
+            else f"{len(facts.hot)} {'hotspot' if len(facts.hot) == 1 else 'hotspots'} (places with "
+            f"unusually many events) {'was' if len(facts.hot) == 1 else 'were'} found: {places}."
         )
     online = facts.cameras_online
     cam = f"{online}/{facts.cameras_connected}" if online is not None else f"–/{facts.cameras_connected}"
@@ -165,7 +165,8 @@ def summary(facts: Facts, lang: Lang) -> list[str]:
             f"{num(on_time, lang)} đúng hạn ({pct(on_time / len(r), lang)}); {num(overdue, lang)} phản ánh "
             "đã quá hạn mà chưa xử lý xong."
             if vi
-            else f"Citizens filed {num(len(r), lang)} reports; {num(int(done.sum()), lang)} were closed, "
+            else f"Citizens filed {num(len(r), lang)} {'report' if len(r) == 1 else 'reports'}; "
+            f"{num(int(done.sum()), lang)} closed, "
             f"{num(on_time, lang)} on time ({pct(on_time / len(r), lang)}); {num(overdue, lang)} are past "
             "their target and still open."
         )
