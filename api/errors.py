@@ -308,6 +308,4 @@ class _TooLarge(Exception):  # noqa: N818  (named in the store contract)
     """Raised inside the ASGI receive when a streamed body passes the cap."""
 
 
-
-
 Handler = Callable[[Request, Exception], Awaitable[JSONBytes]]
