@@ -19,16 +19,15 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
 from api.schemas import categories
+from twin.crs import LOCAL_OFFSET
 
-#: Local time zone offset of Lạng Sơn (Asia/Ho_Chi_Minh has no daylight saving).
-LOCAL = timedelta(hours=7)
 #: Kỳ Lừa ward code (the night market).
 KY_LUA = "06187"
 REPORT_SERVICES = (
@@ -211,7 +210,7 @@ class Replayer:
                 body["attributes"] = {**body["attributes"], "count": body["attributes"]["count"] + 1}
             return body
         cams = [c for c in self.cameras if self._up(c, mono)] or self.cameras
-        local = now + LOCAL
+        local = now + LOCAL_OFFSET
         weights = [category_weights(c, local) for c in cams]
         totals = [sum(w.values()) for w in weights]
         i = self.rng.choices(range(len(cams)), weights=totals)[0]

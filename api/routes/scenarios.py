@@ -9,6 +9,7 @@ difference layers.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from api.auth.deps import requires
+from api.auth.service import Principal
 from api.errors import NotFound, error_body
 from api.schemas.errors import errors
 from api.services import scenarios
@@ -50,6 +52,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 router = APIRouter(prefix="/scenarios", tags=["scenarios"], lifespan=_lifespan)
+audit = logging.getLogger("twin.audit")
 
 #: The request body of the routes that take a scenario document (JSON, or the same as TOML).
 _DOCUMENT_BODY = {
@@ -133,13 +136,13 @@ def _job_body(manager: JobManager, job: Job, full: bool = True) -> dict[str, Any
 
 @router.post(
     "",
-    dependencies=[requires("scenarios:write")],
     status_code=202,
     summary="Submit a scenario job",
     openapi_extra=_DOCUMENT_BODY,
 )
 async def submit(
     request: Request,
+    principal: Annotated[Principal, requires("scenarios:write")],
     with_baseline: Annotated[
         bool, Query(description="Also queue the scenario without its changes, to compare against.")
     ] = False,
@@ -164,6 +167,7 @@ async def submit(
             raise
     except (InputError, QuotaExceededError) as e:
         return _guard(e)
+    audit.info("scenario job %s submitted by key %s (%s)", job.id, principal.key_id, principal.role)
     body = _job_body(manager, job, full=False)
     if base is not None:
         body["baseline_id"] = base.id
@@ -204,15 +208,17 @@ def get_job(request: Request, job_id: JobId) -> Response:
 @router.post(
     "/{job_id}/cancel",
     summary="Cancel a queued or running job",
-    dependencies=[requires("scenarios:write")],
 )
-def cancel_job(request: Request, job_id: JobId) -> Response:
+def cancel_job(
+    request: Request, job_id: JobId, principal: Annotated[Principal, requires("scenarios:write")]
+) -> Response:
     """Cancel the job (its worker stops at once); a finished job is returned unchanged."""
     manager = get_manager(request)
     try:
         job = manager.cancel(job_id)
     except NotFound as e:
         return _guard(e)
+    audit.info("scenario job %s cancelled by key %s (%s)", job_id, principal.key_id, principal.role)
     return JSONResponse(_job_body(manager, job, full=False))
 
 

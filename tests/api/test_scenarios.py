@@ -16,6 +16,7 @@ import shapely
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.auth.keys import parse_key
 from api.services.jobs import JobManager
 from api.settings import DataSettings, JobSettings, Settings
 from simulations.results import Progress, RunResult
@@ -298,3 +299,15 @@ def test_validate_answers_as_the_cli_does(client: TestClient, tmp_path: Path) ->
     r = client.post("/scenarios/validate", json={**_spec(), "seeds": [1, 1]})
     assert r.status_code == 422
     assert r.json()["detail"][0]["field"] == "seeds"
+
+
+def test_who_submitted_and_cancelled_a_job_is_the_callers_key(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    planner = parse_key(client.headers["X-API-Key"])
+    assert planner is not None
+    with caplog.at_level("INFO", logger="twin.audit"):
+        job = client.post("/scenarios", json=_spec("ai gửi")).json()["id"]
+        assert client.post(f"/scenarios/{job}/cancel").status_code == 200
+    assert f"scenario job {job} submitted by key {planner.key_id} (planner)" in caplog.messages
+    assert f"scenario job {job} cancelled by key {planner.key_id} (planner)" in caplog.messages
