@@ -187,7 +187,7 @@ function onInput(ctx, e) {
   } else {
     A[k] = el.value;
   }
-  if (e.type === "change") renderAuthor(ctx.S, true);
+  // The form is not rebuilt under the cursor: each input keeps what the planner typed.
   scheduleCheck(ctx);
 }
 
