@@ -32,6 +32,7 @@ from twin.errors import TwinError
 
 if TYPE_CHECKING:
     from api.services.live import LiveService
+    from api.store import Store
     from twin.city import City
 
 log = logging.getLogger(__name__)
@@ -57,55 +58,63 @@ class Forecaster:
         self._lock = asyncio.Lock()
         self._compute_lock = threading.Lock()
 
-    def _basis(self, now: datetime) -> tuple[datetime | None, str | None]:
-        """Return what a forecast now rests on: the end of the newest counts, the newest calibration."""
-        end = self.live.store.traffic_counts_end(now + timedelta(minutes=5))
-        cal = calibration.latest(self.live.store, self.state_dir)
-        if end is None:
-            return None, None
-        return end.replace(minute=end.minute - end.minute % 5, second=0, microsecond=0), cal and cal[0]
-
     async def current(self, now: datetime | None = None) -> tuple[dict[str, Any], bool]:
         """Return the forecast from the newest counts (made again if newer counts arrived) and whether
         it is new; publish a new one on the stream. Raise `NoCountsError` without counts."""
         now = now or now_utc()
         async with self._lock:
-            as_of, cal_id = await asyncio.to_thread(self._basis, now)
+            as_of, cal_id = await asyncio.to_thread(basis, self.live.store, self.state_dir, now)
             if as_of is None:
                 raise NoCountsError
             last = self.latest
             if last is not None and last["as_of"] == iso(as_of) and last["rests_on"]["calibration"] == cal_id:
                 return last, False
-            doc = await asyncio.to_thread(self.make, as_of)
+            doc = await asyncio.to_thread(self._make, as_of)
             self.latest = doc
         self.live.bus.publish(Message("forecast", dumps(summary(doc)).decode()))
         return doc, True
 
-    def make(self, as_of: datetime) -> dict[str, Any]:
-        """Make the forecast from `as_of` (blocking: runs the traffic model)."""
-        from api.services.traffic_counts import LOCAL_OFFSET_S, model_table  # noqa: PLC0415
-        from simulations.traffic import forecast as fc  # noqa: PLC0415
-        from simulations.traffic.params import TrafficParams  # noqa: PLC0415
-
+    def _make(self, as_of: datetime) -> dict[str, Any]:
         with self._compute_lock:
-            store = self.live.store
-            made = now_utc()
-            span = [(as_of - timedelta(seconds=fc.BACK_S), as_of)]
-            week = timedelta(seconds=fc.WEEK_S)
-            back, ahead = timedelta(seconds=fc.BACK_S), timedelta(seconds=fc.AHEAD_S)
-            span.append((as_of - week - back, as_of - week + ahead))
-            records = [
-                r for t0, t1 in span for r in store.traffic_counts(TrafficCountQuery(t0, t1, limit=500_000))
-            ]
-            table = model_table(records, as_of)
-            local = as_of + timedelta(seconds=LOCAL_OFFSET_S)
-            as_of_s = local.hour * 3600 + local.minute * 60
-            cal = calibration.latest(store, self.state_dir)
-            params = TrafficParams.from_dict(cal[1], where="calibrated base") if cal else TrafficParams()
-            city: City = self._city_of()
-            nc = fc.nowcast(table, params=params, network=city.network, cells=city.cells(), as_of_s=as_of_s)
-            synthetic = bool(records) and all(r.synthetic for r in records)
-            return document(nc, city, as_of, made, cal, synthetic=synthetic)
+            return make(self.live.store, self._city_of(), self.state_dir, as_of)
+
+
+def basis(store: Store, state_dir: Path, now: datetime) -> tuple[datetime | None, str | None]:
+    """Return what a forecast at `now` rests on: the end of the newest counts (on the 5-minute grid)
+    and the newest calibration job's id."""
+    end = store.traffic_counts_end(now + timedelta(minutes=5))
+    cal = calibration.latest(store, state_dir)
+    if end is None:
+        return None, None
+    return end.replace(minute=end.minute - end.minute % 5, second=0, microsecond=0), cal and cal[0]
+
+
+def make(store: Store, city: City, state_dir: Path, as_of: datetime) -> dict[str, Any]:
+    """Make the forecast from `as_of` (blocking: runs the traffic model) as `GET /forecast` answers it."""
+    from api.services.traffic_counts import LOCAL_OFFSET_S, model_table  # noqa: PLC0415
+    from simulations.traffic import forecast as fc  # noqa: PLC0415
+    from simulations.traffic.params import TrafficParams  # noqa: PLC0415
+
+    made = now_utc()
+    week = timedelta(seconds=fc.WEEK_S)
+    back, ahead = timedelta(seconds=fc.BACK_S), timedelta(seconds=fc.AHEAD_S)
+    span = [(as_of - back, as_of), (as_of - week - back, as_of - week + ahead)]
+    records = [r for t0, t1 in span for r in store.traffic_counts(TrafficCountQuery(t0, t1, limit=500_000))]
+    table = model_table(records, as_of)
+    local = as_of + timedelta(seconds=LOCAL_OFFSET_S)
+    cal = calibration.latest(store, state_dir)
+    params = TrafficParams.from_dict(cal[1], where="calibrated base") if cal else TrafficParams()
+    nc = fc.nowcast(table, params=params, network=city.network, cells=city.cells(),
+                    as_of_s=local.hour * 3600 + local.minute * 60)  # fmt: skip
+    synthetic = bool(records) and all(r.synthetic for r in records)
+    return document(nc, city, as_of, made, cal, synthetic=synthetic)
+
+
+def summary_until(store: Store, city: City, state_dir: Path, until: datetime) -> dict[str, Any] | None:
+    """Return the summary of the forecast from the newest counts before `until` (None without counts):
+    the briefing's "next hour" section."""
+    as_of, _ = basis(store, state_dir, until - timedelta(minutes=5))
+    return None if as_of is None else summary(make(store, city, state_dir, as_of))
 
 
 Calibrated = tuple[str, dict[str, Any], dict[str, Any]]

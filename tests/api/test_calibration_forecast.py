@@ -20,13 +20,11 @@ import pytest
 
 from api.app import create_app
 from api.replayer import send_traffic_counts
-from api.services.traffic_counts import LOCAL_OFFSET_S, messages_of
 from api.settings import DataSettings, LiveSettings, Settings
-from simulations.traffic.calibrate import truth_counts
 from simulations.traffic.params import TrafficParams
 from tests.api.test_events_support import *  # noqa: F403  (fixtures: city)
 from tests.api.test_events_support import ThreadServer, key_headers
-from twin.cameras import watched_links
+from tests.support.counts import truth_items
 from twin.city import City
 
 #: Counts of yesterday 07:00–09:00 local (00:00–02:00 UTC) and of the same hours a week before.
@@ -43,14 +41,7 @@ def served(city: City, tmp_path_factory: pytest.TempPathFactory, data_dir: Path)
     app.state.city = city
     app.state.live_settings = LiveSettings(tick_s=3600)
     srv = ThreadServer(app).start()
-    cams = city.cameras[city.cameras["connected"]]
-    watch = watched_links(cams, city.network)
-    start = (DAY + timedelta(seconds=LOCAL_OFFSET_S)).hour * 3600
-    items = []
-    for day, hours in ((0, 2), (-7, 3)):
-        table, _ = truth_counts(TrafficParams(), city.network, city.cells(), watch, start_local_s=start,
-                                hours=hours, seed=7, day=day)  # fmt: skip
-        items += messages_of(table, DAY + timedelta(days=day))
+    items = truth_items(city, DAY)
     srv.gateway = key_headers(app, "camera-gateway")  # type: ignore[attr-defined]
     srv.operator = key_headers(app, "operator")  # type: ignore[attr-defined]
     srv.reporter = key_headers(app, "reporter")  # type: ignore[attr-defined]
