@@ -6,9 +6,9 @@ local; the 49 connected cameras that count traffic report every 5 min by class a
 (`twin.cameras.watched_links`). Both tools fit 07:00–10:00 on the same 70 % of the cameras (split
 seed 2025) and are scored by GEH per camera-hour (directions summed) on the other 30 %.
 
-* **Ours**: `calibrate` (proportional bi-level OD adjustment, `outer` = 3: the prior run, two
-  re-runs and the evaluation run), in its own spawned process (wall = the calibration's own clock:
-  prior run, assignments, updates, re-runs, evaluation run; memory = the process's peak RSS).
+* **Ours**: `calibrate` with the CLI's defaults (bi-level GLS OD estimation, `outer` = 2: the prior
+  run, one re-run and the evaluation run), in its own spawned process (wall = the calibration's own
+  clock: prior run, assignments, fits, re-run, evaluation run; memory = the process's peak RSS).
 * **Peer: routeSampler + SUMO meso** (eclipse-sumo from PyPI, its ``tools/routeSampler.py``): our
   network exported to SUMO plain XML (nodes in the local metric plane `twin.crs.local_metres`, one
   edge per directed link with its lanes and speed; signalised junctions as traffic lights) and built
@@ -45,7 +45,7 @@ START = 7 * 3600
 HOURS = 3
 HOLDOUT = 0.3
 SEED = 2025
-OUTER = 3
+OUTER = 2
 TRUTH_SEED = 7
 RESULTS = Path(__file__).parent / "results" / "calibrate_detail.json"
 

@@ -309,71 +309,6 @@ def fit_factors(
     return p, a, {h: float(x) for h, x in zip(hours, q, strict=True)}, names, weights
 
 
-#: Proportional fitting: damping of each block's step (three blocks multiply the same trips), the
-#: pseudo-count that shrinks ratios of small counts towards 1, and the prior weight per factor.
-STEP = 1.0 / 3.0
-RATIO_K = 20.0
-PRIOR_WEIGHT = 50.0
-
-
-@dataclass
-class Factors:
-    """Production (origin zone), attraction (destination zone) and hourly factors of the prior trips."""
-
-    oz: npt.NDArray[np.int64]
-    dz: npt.NDArray[np.int64]
-    hq: npt.NDArray[np.int64]
-    names: list[str]
-    hours: list[int]
-    p: F8
-    a: F8
-    q: F8
-
-    @classmethod
-    def ones(cls, trips: pd.DataFrame, start_s: int, zone_res: int = ZONE_RES) -> Factors:
-        """Return factors 1 over the zones and local departure hours of `trips`."""
-        oz, dz, names = _zones(trips, zone_res)
-        dep = ((trips["depart_s"].to_numpy() + start_s) // 3600).astype(int)
-        hours = sorted(set(dep.tolist()))
-        h_idx = {h: i for i, h in enumerate(hours)}
-        hq = np.array([h_idx[h] for h in dep], dtype=np.int64)
-        n = len(names)
-        return cls(oz, dz, hq, names, hours, np.ones(n), np.ones(n), np.ones(len(hours)))
-
-    @property
-    def weights(self) -> F8:
-        """Return each trip's weight p[o] · q[h] · a[d]."""
-        return self.p[self.oz] * self.q[self.hq] * self.a[self.dz]
-
-    def hourly(self) -> dict[int, float]:
-        """Return local hour → hourly factor."""
-        return {h: float(x) for h, x in zip(self.hours, self.q, strict=True)}
-
-
-def proportional_update(f: Factors, asg: Assignment, obs: pd.DataFrame, simulated: F8) -> None:
-    """Scale `f` in place towards the counts: each factor by the damped, trip-weighted geometric mean
-    of observed/simulated over the counted rows its trips pass (a multiplicative gradient step on the
-    log ratios, Spiess 1990, with the *simulated* counts of the last model run, not an assignment's
-    linear prediction: the dynamic model's own response is what is corrected)."""
-    keys = _row_keys(obs)
-    row = np.array([keys.get((int(lk), int(t // 3600)), -1) for lk, t in zip(asg.link, asg.t_s, strict=True)],
-                   dtype=np.int64)  # fmt: skip
-    keep = row >= 0
-    tr, rw = asg.trip[keep], row[keep]
-    y = obs["total"].to_numpy(dtype=np.float64)
-    lr = np.log((y + RATIO_K) / (np.asarray(simulated, dtype=np.float64) + RATIO_K))
-    w = f.weights[tr]
-    steps = {}
-    for name, col, n in (("p", f.oz, len(f.p)), ("q", f.hq, len(f.q)), ("a", f.dz, len(f.a))):
-        num = np.bincount(col[tr], weights=w * lr[rw], minlength=n)
-        den = np.bincount(col[tr], weights=w, minlength=n) + PRIOR_WEIGHT
-        steps[name] = np.exp(STEP * num / den)
-    f.p = np.clip(f.p * steps["p"], 0.1, 10.0)
-    f.q = np.clip(f.q * steps["q"], 0.1, 10.0)
-    f.a = np.clip(f.a * steps["a"], 0.1, 10.0)
-    f.a[-1] = 1.0  # through destinations (gateways) keep attraction 1
-
-
 def _row_keys(obs: pd.DataFrame) -> dict[tuple[int, int], int]:
     """Return (link, hour) → row of `obs`."""
     links = obs["link_id"].to_numpy(dtype=np.int64).tolist()
@@ -510,13 +445,6 @@ def split_cameras(cameras: Sequence[str], holdout: float, seed: int) -> tuple[li
 
 
 # -- the whole loop --------------------------------------------------------------------------------------
-#: Calibration methods: the factors' update in each outer iteration.
-METHODS = {
-    "proportional": "bi-level multiplicative OD adjustment on simulated counts (Spiess 1990 gradient "
-    "step on log ratios; Yang et al. 1992 bi-level loop)",
-    "gls": "bi-level GLS OD estimation on assignment link-usage proportions (Cascetta 1984; Bell 1991)",
-}
-
 @dataclass
 class Calibration:
     """A calibration's result: the fit, its report and the observed-vs-simulated camera-hours."""
@@ -541,7 +469,6 @@ def calibrate(
     zone_res: int = ZONE_RES,
     cameras: Sequence[str] = (),
     progress: Progress | None = None,
-    method: str = "proportional",
 ) -> Calibration:
     """Fit the demand of `prior` to `counts` over `hours` local hours from `start_local_s`.
 
@@ -549,8 +476,6 @@ def calibrate(
     `cameras` are the cameras expected to count (the silent ones among them are reported).
     """
     t_wall = time.perf_counter()
-    if method not in METHODS:
-        raise InputError("method", f"unknown {method!r}; known: {', '.join(METHODS)}")
     if not 0.0 <= holdout < 1.0:
         raise InputError("holdout", f"must be in [0, 1), got {holdout}")
     say = progress or (lambda _f, _m: None)
@@ -576,20 +501,15 @@ def calibrate(
     q: dict[int, float] = {}
     names: list[str] = []
     weights = np.ones(len(trips))
-    factors = Factors.ones(trips, base.start_s, zone_res)
     cf = dict.fromkeys(MODES, 1.0)
     for it in range(outer):
         asg = assign(network, trips, counted, link_costs(network, last), base.start_s)
         lin = predicted(asg, weights, trips, o_fit).sum(axis=1).to_numpy()
         now = _sim_at(o_fit, link_counts(last, base))
         scale = np.clip(np.divide(now, lin, out=np.ones_like(lin), where=lin > 0), 0.2, 5.0)
-        if method == "proportional":
-            proportional_update(factors, asg, o_fit, now)
-            p, a, q, names, weights = factors.p, factors.a, factors.hourly(), factors.names, factors.weights
-        else:
-            p, a, q, names, weights = fit_factors(
-                trips, asg, o_fit, start_s=base.start_s, row_scale=scale, ridge=ridge, zone_res=zone_res
-            )
+        p, a, q, names, weights = fit_factors(
+            trips, asg, o_fit, start_s=base.start_s, row_scale=scale, ridge=ridge, zone_res=zone_res
+        )
         pred = predicted(asg, weights, trips, o_fit).mul(scale, axis=0)
         cf = {m: float(o_fit[m].sum() / pred[m].sum()) if pred[m].sum() > 0 and o_fit[m].sum() > 0 else 1.0
               for m in MODES}  # fmt: skip
@@ -610,7 +530,8 @@ def calibrate(
                               zone_res=zone_res)  # fmt: skip
             last = run(trial, seed, network=network, cells=cells)
     meta = {
-        "method": METHODS[method],
+        "method": "bi-level GLS OD estimation on assignment link-usage proportions "
+        "(Cascetta 1984; Bell 1991)",
         "fitted_cameras": len(fitted),
         "period": f"{hrs[0]:02d}:00–{(hrs[-1] + 1) % 24:02d}:00 local",
     }
@@ -635,7 +556,7 @@ def calibrate(
         "hours": hrs,
         "holdout": holdout,
         "seed": seed,
-        "ridge": ridge if method == "gls" else None,
+        "ridge": ridge,
         "outer_iterations": outer,
         "cameras_fitted": fitted,
         "cameras_held_out": held,

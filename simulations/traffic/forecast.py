@@ -201,3 +201,17 @@ def nowcast(
         as_of_s=int(as_of_s), counted=counted, links=pd.concat(lrows, ignore_index=True),
         cells=pd.concat(crows, ignore_index=True), backtest=backtest, ratio_all=ratio_all,
     )  # fmt: skip
+
+
+def with_actual(nc: Nowcast, counts: pd.DataFrame) -> pd.DataFrame:
+    """Return `nc`'s counted-link table with the rate later counted in each horizon's 15 minutes (for
+    scoring a forecast against counts it was not given, e.g. the hidden truth's)."""
+    obs = observations(counts)
+    out = nc.counted.copy()
+    actual = np.full(len(out), np.nan)
+    for h in HORIZONS_MIN:
+        t1 = nc.as_of_s + 60 * h
+        sel = (out["horizon_min"] == h).to_numpy()
+        actual[sel] = _rate(obs, t1 - SLOT_S, t1).reindex(out.loc[sel, "link_id"]).to_numpy()
+    out["actual_veh_h"] = actual
+    return out
