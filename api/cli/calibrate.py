@@ -11,7 +11,7 @@ Output folder layout (``--out``)::
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +20,7 @@ import typer
 from api.cli.base import DataDirOption, StoreDsnOption, app, console, friendly
 from api.services.calibration import MAX_HOURS
 from api.settings import Settings
+from twin.crs import LOCAL_OFFSET
 from twin.errors import InputError
 
 calibrate_app = typer.Typer(help="Calibrate the models to observations.", no_args_is_help=True)
@@ -107,7 +108,7 @@ def send_truth(  # noqa: PLR0917  (CLI options)
     import httpx
 
     from api.replayer import send_traffic_counts
-    from api.services.traffic_counts import LOCAL_OFFSET_S, messages_of
+    from api.services.traffic_counts import messages_of
     from gis_data.city import build_city
     from simulations.traffic.calibrate import truth_counts
     from simulations.traffic.params import TrafficParams
@@ -120,7 +121,7 @@ def send_truth(  # noqa: PLR0917  (CLI options)
     city = build_city(data_dir or settings.data.dir, road_source=settings.road_source, seed=settings.seed,
                       res=settings.h3_res)  # fmt: skip
     cams = city.cameras[city.cameras["connected"]]
-    local = t0 + timedelta(seconds=LOCAL_OFFSET_S)
+    local = t0 + LOCAL_OFFSET
     with console.status("running the hidden truth (synthetic)…"):
         watch = watched_links(cams, city.network)
         table, truth = truth_counts(TrafficParams(), city.network, city.cells(), watch,

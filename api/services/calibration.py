@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from twin.crs import LOCAL_OFFSET
 from twin.errors import InputError
 
 if TYPE_CHECKING:  # the CLI reads this module's limits without loading the store and the city model
@@ -79,7 +80,7 @@ def run(
     store: Store, req: CalibrationRequest, city: City, out: Path, progress: Progress | None = None
 ) -> dict[str, Any]:
     """Calibrate on the stored counts of `req`'s period, write the four files to `out`, return the report."""
-    from api.services.traffic_counts import LOCAL_OFFSET_S, model_table  # noqa: PLC0415
+    from api.services.traffic_counts import model_table  # noqa: PLC0415
     from api.store.traffic_counts import TrafficCountQuery  # noqa: PLC0415
     from gis_data.io import atomic_path  # noqa: PLC0415
     from simulations.traffic.calibrate import calibrate  # noqa: PLC0415
@@ -94,7 +95,7 @@ def run(
     cams = city.cameras
     expected = [str(c) for c, links, on in zip(cams["camera_id"], cams["count_links"], cams["connected"],
                                                 strict=True) if len(links) and bool(on)]  # fmt: skip
-    start_local = (req.since + timedelta(seconds=LOCAL_OFFSET_S)).hour * 3600
+    start_local = (req.since + LOCAL_OFFSET).hour * 3600
     cal = calibrate(
         table, prior=prior, network=city.network, cells=city.cells(), start_local_s=start_local,
         hours=req.hours, holdout=req.holdout, seed=req.seed, outer=req.outer, cameras=expected,

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,7 +27,9 @@ from api.services.bus import Message
 from api.services.geojson import cell_ring, iso
 from api.store.base import now_utc
 from api.store.traffic_counts import TrafficCountQuery
+from twin.crs import LOCAL_OFFSET
 from twin.errors import TwinError
+from twin.numbers import finite_or_none
 
 if TYPE_CHECKING:
     from api.services.live import LiveService
@@ -91,7 +92,7 @@ def basis(store: Store, state_dir: Path, now: datetime) -> tuple[datetime | None
 
 def make(store: Store, city: City, state_dir: Path, as_of: datetime) -> dict[str, Any]:
     """Make the forecast from `as_of` (blocking: runs the traffic model) as `GET /forecast` answers it."""
-    from api.services.traffic_counts import LOCAL_OFFSET_S, model_table  # noqa: PLC0415
+    from api.services.traffic_counts import model_table  # noqa: PLC0415
     from simulations.traffic import forecast as fc  # noqa: PLC0415
     from simulations.traffic.params import TrafficParams  # noqa: PLC0415
 
@@ -101,7 +102,7 @@ def make(store: Store, city: City, state_dir: Path, as_of: datetime) -> dict[str
     span = [(as_of - back, as_of), (as_of - week - back, as_of - week + ahead)]
     records = [r for t0, t1 in span for r in store.traffic_counts(TrafficCountQuery(t0, t1, limit=500_000))]
     table = model_table(records, as_of)
-    local = as_of + timedelta(seconds=LOCAL_OFFSET_S)
+    local = as_of + LOCAL_OFFSET
     cal = calibration.latest(store, state_dir)
     params = TrafficParams.from_dict(cal[1], where="calibrated base") if cal else TrafficParams()
     nc = fc.nowcast(table, params=params, network=city.network, cells=city.cells(),
@@ -179,8 +180,8 @@ def document(
 
 
 def _num(x: Any) -> float | None:
-    v = float(x)
-    return round(v, 1) if math.isfinite(v) else None
+    v = finite_or_none(x)
+    return None if v is None else round(v, 1)
 
 
 def summary(doc: dict[str, Any]) -> dict[str, Any]:
