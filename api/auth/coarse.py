@@ -13,6 +13,7 @@ from typing import Any
 
 from api.auth.policy import PUBLIC_MAX_RES, PUBLIC_MIN_COUNT
 from api.auth.service import Principal
+from api.responses import GeoJSONResponse
 
 
 def is_coarse(principal: Principal) -> bool:
@@ -66,8 +67,10 @@ def cell_collection(
     served: int,
     suppressed: int,
     **members: Any,
-) -> dict[str, Any]:
-    """Return a FeatureCollection of cells at res `served` (then its other `members`), led by the
+) -> GeoJSONResponse:
+    """Answer a FeatureCollection of cells at res `served` (then its other `members`), led by the
     ``access`` note when `principal` gets the coarse view."""
     extra = {"access": access_note(principal, requested, served, suppressed)} if is_coarse(principal) else {}
-    return {**extra, "type": "FeatureCollection", "features": features, "res": served, **members}
+    return GeoJSONResponse(
+        {**extra, "type": "FeatureCollection", "features": features, "res": served, **members}
+    )

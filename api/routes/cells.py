@@ -70,16 +70,14 @@ def get_cells(
         "synthetic": synthetic > 0,
         "synthetic_events": synthetic,
     }
-    return GeoJSONResponse(
-        cell_collection(
-            principal,
-            feats,
-            requested=res,
-            served=r,
-            suppressed=suppressed,
-            window=window,
-            category=category,
-            total=total,
-            provenance=provenance,
-        )
+    return cell_collection(
+        principal,
+        feats,
+        requested=res,
+        served=r,
+        suppressed=suppressed,
+        window=window,
+        category=category,
+        total=total,
+        provenance=provenance,
     )

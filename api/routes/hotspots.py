@@ -88,22 +88,20 @@ async def get_hotspots(  # noqa: PLR0917  (FastAPI query parameters)
         }
         for cell, row in rows.iterrows()
     ]
-    return GeoJSONResponse(
-        cell_collection(
-            principal,
-            feats,
-            requested=res,
-            served=r,
-            suppressed=0,
-            window=window,
-            category=category,
-            hot=int((table["hotspot"] == "hot").sum()),
-            cold=int((table["hotspot"] == "cold").sum()),
-            study_cells=len(table),
-            computed_age_s=round(max(0.0, age_since(age)), 3),
-            method="Getis-Ord Gi* (k=1 ring), alpha 0.05, Benjamini-Hochberg FDR",
-            provenance={"source": "derived", "inputs": ["events"], "synthetic": synthetic > 0},
-        )
+    return cell_collection(
+        principal,
+        feats,
+        requested=res,
+        served=r,
+        suppressed=0,
+        window=window,
+        category=category,
+        hot=int((table["hotspot"] == "hot").sum()),
+        cold=int((table["hotspot"] == "cold").sum()),
+        study_cells=len(table),
+        computed_age_s=round(max(0.0, age_since(age)), 3),
+        method="Getis-Ord Gi* (k=1 ring), alpha 0.05, Benjamini-Hochberg FDR",
+        provenance={"source": "derived", "inputs": ["events"], "synthetic": synthetic > 0},
     )
 
 

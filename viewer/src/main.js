@@ -636,6 +636,8 @@ async function startStream() {
     report: onStreamReport,
     incident: onIncident,
     forecast: () => refreshForecast(),
+    // What was missed while away is no longer kept on the server: load the current state again.
+    reload: () => loadAll({ base: FIRST_BASE.filter((n) => !S.base[n]) }).then(loadLater),
     message: (d) => {
       const type = d?.type ?? d?.event;
       if (type === "alert") onStreamAlert(d);
