@@ -33,7 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from api.errors import NotFound, StoreError
+from api.responses import dumps
 from api.services import calibration, scenarios
+from api.services.bus import Bus, Message
 from api.settings import JobSettings
 from api.store import Store, default_dsn, open_store
 from api.store.base import now_utc
@@ -414,3 +416,37 @@ def run_here(
     done = store.get_job(job.id)
     assert done is not None
     return done
+
+
+# -- job progress on the stream --------------------------------------------------------------------
+#: How often the service looks for job changes to put on the stream (s).
+WATCH_S = 1.0
+
+
+def job_message(job: JobRecord) -> Message:
+    """Return the ``job`` stream message of `job`: its listing row and where to read it."""
+    base = "/calibrations" if job.kind == calibration.KIND else "/scenarios"
+    return Message("job", dumps({**job.summary(), "url": f"{base}/{job.id}"}).decode())
+
+
+async def watch(store: Store, bus: Bus, every_s: float = WATCH_S) -> None:
+    """Publish a ``job`` message on the stream whenever a job's status, progress or message changes
+    (the workers write them to the store from their own processes; jobs already finished when the
+    service starts are not announced)."""
+    import asyncio  # noqa: PLC0415
+
+    seen: dict[str, tuple[str, float, str]] = {}
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            jobs = await asyncio.to_thread(store.list_jobs, None, 50)
+        except (StoreError, OSError) as e:  # the next round retries
+            _log.warning("job watch: %s", e)
+            continue
+        for job in reversed(jobs):  # oldest first
+            key = (job.status, round(job.progress, 3), job.message)
+            if seen.get(job.id) == key:
+                continue
+            if job.id in seen or job.status not in FINAL_STATES:
+                bus.publish(job_message(job))
+            seen[job.id] = key

@@ -1,7 +1,8 @@
 """The twin's loop over HTTP (issue 14) on a real uvicorn: the hidden truth's counts (synthetic) go in
 through POST /counts, an operator starts a calibration job (the scenario job queue) and watches its
 progress, downloads the calibrated scenario base and the fit; GET /forecast serves the next hour on
-it, with both baselines and the backtest error, and the stream carries a ``forecast`` message."""
+it, with both baselines and the backtest error; the stream carries the job's progress (``job``) and a
+``forecast`` message."""
 
 from __future__ import annotations
 
@@ -58,16 +59,19 @@ def _send(srv: Any) -> None:
     assert asyncio.run(go()) > 0
 
 
-def _reader(url: str, headers: dict[str, str], out: queue.Queue[tuple[str, str]]) -> None:
-    params = {"types": "forecast"}
-    with httpx.stream("GET", f"{url}/stream", params=params, timeout=300, headers=headers) as r:
+def _reader(url: str, headers: dict[str, str], types: str, out: queue.Queue[tuple[str, dict[str, Any]]],
+            last: str) -> None:  # fmt: skip
+    """Put the stream's messages of `types` on `out` until one whose status or kind is `last`."""
+    with httpx.stream("GET", f"{url}/stream", params={"types": types}, timeout=600, headers=headers) as r:
         kind = ""
         for line in r.iter_lines():
             if line.startswith("event:"):
                 kind = line.split(":", 1)[1].strip()
             elif line.startswith("data:"):
-                out.put((kind, line.split(":", 1)[1].strip()))
-                return
+                data = json.loads(line.split(":", 1)[1].strip())
+                out.put((kind, data))
+                if last in (kind, data.get("status")):
+                    return
 
 
 def test_counts_calibrate_over_http_and_the_forecast_is_served_and_streamed(served: Any) -> None:
@@ -85,6 +89,10 @@ def test_counts_calibrate_over_http_and_the_forecast_is_served_and_streamed(serv
                      headers=op)  # fmt: skip
     assert bad.status_code == 422
     assert bad.json()["detail"][0]["field"] == "since"
+    progress: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
+    watcher = threading.Thread(target=_reader, args=(url, op, "job", progress, "done"), daemon=True)
+    watcher.start()
+    time.sleep(1.0)
     r = httpx.post(f"{url}/calibrations", json=body, headers=op)
     assert r.status_code == 202, r.text
     job = r.json()
@@ -103,6 +111,12 @@ def test_counts_calibrate_over_http_and_the_forecast_is_served_and_streamed(serv
     running = [s for s in seen if s[0] == "running" and 0 < s[1] < 100]
     assert running, seen
     assert any(s[2] for s in running)
+    # ... and on the stream: job messages with its progress, up to done
+    watcher.join(timeout=60)
+    streamed = [d for _, d in list(progress.queue) if d["id"] == job["id"]]
+    assert streamed[-1]["status"] == "done"
+    assert streamed[-1]["url"] == job["url"]
+    assert any(d["status"] == "running" and 0 < d["progress"] < 100 and d["message"] for d in streamed)
     fit = job["fit"]
     assert fit["held_out"]["n"] > 0
     assert fit["fitted"]["n"] > 0
@@ -119,8 +133,8 @@ def test_counts_calibrate_over_http_and_the_forecast_is_served_and_streamed(serv
     png = httpx.get(f"{url}{job['files']['scatter.png']}", headers=op)
     assert png.content[:8] == b"\x89PNG\r\n\x1a\n"
     # the forecast rests on that calibration, and is streamed
-    got: queue.Queue[tuple[str, str]] = queue.Queue()
-    reader = threading.Thread(target=_reader, args=(url, op, got), daemon=True)
+    got: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
+    reader = threading.Thread(target=_reader, args=(url, op, "forecast", got, "forecast"), daemon=True)
     reader.start()
     time.sleep(1.0)
     r = httpx.get(f"{url}/forecast", headers=op, timeout=600)
@@ -150,8 +164,7 @@ def test_counts_calibrate_over_http_and_the_forecast_is_served_and_streamed(serv
     assert feats[0]["geometry"]["type"] == "LineString"
     assert doc["cells"]
     assert {"cell", "cell_boundary", "congestion_15"} <= set(doc["cells"][0])
-    kind, data = got.get(timeout=60)
-    msg = json.loads(data)
+    kind, msg = got.get(timeout=60)
     assert kind == "forecast"
     assert msg["as_of"] == doc["as_of"]
     assert msg["url"] == "/forecast"
