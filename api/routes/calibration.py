@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from api.auth.deps import requires
 from api.errors import NotFound
 from api.routes.scenarios import JobId, _guard, get_manager
+from api.schemas.errors import errors
 from api.services import calibration
 from api.services.jobs import Job, JobManager, QuotaExceededError
 from simulations.documents import input_error
@@ -56,6 +57,7 @@ _BODY = {"application/json": {"schema": calibration.CalibrationRequest.model_jso
 
 @router.post("", dependencies=[requires("calibration:run")], status_code=202,
              summary="Start a traffic calibration job on the stored counts of a period",
+             responses={**errors(400, 422, 429)},
              openapi_extra={"requestBody": {"required": True, "content": _BODY}})  # fmt: skip
 async def submit(request: Request) -> Response:
     """Validate the request and queue the job; answer 202 with it (poll its ``url`` for progress)."""
@@ -78,7 +80,7 @@ async def submit(request: Request) -> Response:
 
 
 @router.get("/{job_id}", summary="Status, progress and fit of a calibration job",
-            dependencies=[requires("scenarios:read")])  # fmt: skip
+            dependencies=[requires("scenarios:read")], responses={**errors(404)})  # fmt: skip
 def get_job(request: Request, job_id: JobId) -> Response:
     """Return the job: status, progress (%), message; when done its fit report and files."""
     manager = get_manager(request)
@@ -89,7 +91,7 @@ def get_job(request: Request, job_id: JobId) -> Response:
 
 
 @router.get("/{job_id}/files/{name}", summary="Download a file of a finished calibration",
-            dependencies=[requires("scenarios:read")])  # fmt: skip
+            dependencies=[requires("scenarios:read")], responses={**errors(404)})  # fmt: skip
 def get_file(request: Request, job_id: JobId, name: FileName) -> Response:
     """Return ``calibrated.json`` (a scenario base), ``fit.json``, ``camera_hours.csv`` or ``scatter.png``."""
     manager = get_manager(request)
