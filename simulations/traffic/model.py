@@ -109,6 +109,7 @@ class TrafficModel(mesa.Model):  # type: ignore[misc]
                 "mean_speed_kmh": lambda mdl: mdl.recent_speed_kmh(),
                 "route_refreshes": lambda mdl: mdl.guidance.refreshes,
                 "teleports": lambda mdl: int(mdl.counters[kn.C_TELEPORTS]),
+                "locked_vehicles": lambda mdl: int(mdl.l_count[mdl.blocked()[2]].sum()),
             }
         )
         self.datacollector.collect(self)
@@ -288,6 +289,11 @@ class TrafficModel(mesa.Model):  # type: ignore[misc]
         b = min(int(max(self.t - self.dt, 0.0) / self.params.bin_s), self.st_out.shape[0] - 1)
         occ = float(self.st_occ[b].sum())
         return float((self.st_out[b] * self.l_len).sum() / occ * 3.6) if occ > 0 else float("nan")
+
+    def blocked(self) -> tuple[I8, I8, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+        """Return `kernel.blocked_heads` now: why heads wait, for what, locked links, cycle links."""
+        lk, ls, fl, ctl, _ = self.kernel_state
+        return kn.blocked_heads(self.step_index, self.t, lk, ls, fl, ctl._replace(rng=ctl.rng.copy()))
 
     def step(self) -> None:
         """Advance one mesa step (``params.step_s``): closures, routing decisions, then the kernel."""
