@@ -52,6 +52,13 @@ class Camera:
     lat: float
 
 
+def _camera_of(feature: dict[str, Any]) -> Camera:
+    """Return the camera of one GeoJSON feature of GET /cameras."""
+    props = feature["properties"]
+    lon, lat = feature["geometry"]["coordinates"][:2]
+    return Camera(props["camera_id"], props["kind"], props["ward_code"], lon, lat)
+
+
 @dataclass
 class _Track:
     event_id: str
@@ -177,28 +184,9 @@ class Replayer:
             r = await self.client.send(req)
         r.raise_for_status()
         feats = r.json()["features"]
-        cams = [
-            Camera(
-                f["properties"]["camera_id"],
-                f["properties"]["kind"],
-                f["properties"]["ward_code"],
-                f["geometry"]["coordinates"][0],
-                f["geometry"]["coordinates"][1],
-            )
-            for f in feats
-            if f["properties"].get("connected")
-        ]
+        cams = [_camera_of(f) for f in feats if f["properties"].get("connected")]
         if not cams:
-            cams = [
-                Camera(
-                    f["properties"]["camera_id"],
-                    f["properties"]["kind"],
-                    f["properties"]["ward_code"],
-                    f["geometry"]["coordinates"][0],
-                    f["geometry"]["coordinates"][1],
-                )
-                for f in feats
-            ]
+            cams = [_camera_of(f) for f in feats]
         self.cameras = cams
         return cams
 
