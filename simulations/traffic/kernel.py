@@ -121,6 +121,7 @@ class LinkState(NamedTuple):
     closed: B1
     cost: F8  #: routing cost of each link, s
     head: I8  #: first vehicle on the link (-1 if empty); the queue is threaded through V_NEXT
+    head_ready: F8  #: V_READY of the head (inf if empty): the per-step scan reads this, not the fleet
     tail: I8
     n_on: I8  #: vehicles on the link
     w_head: I8  #: first vehicle waiting to enter the link from its origin
@@ -219,10 +220,15 @@ def _green(li: int, t: float, lk: Links, signal: F8) -> bool:
 
 @_stepping(inline=True)
 def _receiving(li: int, s: int, lk: Links, ls: LinkState) -> float:
-    """Return the free storage of link `li` at step `s` (PCU): N_down(t - L/w) + storage - N_up(t)."""
-    n = lk.hist_len[li]
-    s_lag = s - (n - 1)
-    lagged = ls.hist[lk.hist_off[li] + s_lag % n] if s_lag >= 0 else 0.0
+    """Return the free storage of link `li` at step `s` (PCU): N_down(t - L/w) + storage - N_up(t).
+
+    The ring buffer's write position is ``s % hist_len`` (`advance` keeps it so), so the slot of
+    step ``s - (hist_len - 1)`` is the next one: no integer division per call (a 64-bit ``%`` costs
+    tens of cycles and this runs several times per move). Before that step the slot still holds
+    its initial 0: nothing had left.
+    """
+    pos = ls.hist_pos[li] + 1
+    lagged = ls.hist[lk.hist_off[li] + (pos if pos < lk.hist_len[li] else 0)]
     return float(lagged + lk.storage[li] - ls.n_up[li])
 
 
@@ -336,6 +342,7 @@ def _append(li: int, h: int, lk: Links, ls: LinkState, veh: F8) -> None:
     if p < 0:
         nxt = ls.head[li]
         ls.head[li] = h
+        ls.head_ready[li] = veh[h, V_READY]
     else:
         nxt = int(veh[p, V_NEXT])
         veh[p, V_NEXT] = h
@@ -372,6 +379,7 @@ def _unlink(li: int, h: int, prev: int, ls: LinkState, veh: F8) -> None:
     nxt = int(veh[h, V_NEXT])
     if prev < 0:
         ls.head[li] = nxt
+        ls.head_ready[li] = veh[nxt, V_READY] if nxt >= 0 else np.inf
     else:
         veh[prev, V_NEXT] = nxt
     if nxt >= 0:
@@ -512,7 +520,7 @@ def advance(  # noqa: PLR0917
     """
     l_len, l_cap, l_phase = lk.length, lk.cap, lk.phase
     hist_off, hist_len = lk.hist_off, lk.hist_len
-    l_closed, l_head, l_count = ls.closed, ls.head, ls.n_on
+    l_closed, l_head, l_count, head_ready = ls.closed, ls.head, ls.n_on, ls.head_ready
     w_head, w_tail, n_down = ls.w_head, ls.w_tail, ls.n_down
     out_allow, in_allow, hist, hist_pos, cand = ls.out_allow, ls.in_allow, ls.hist, ls.hist_pos, ls.cand
     veh, v_state, v_origin, v_depart = fl.hot, fl.state, fl.origin, fl.depart
@@ -556,8 +564,7 @@ def advance(  # noqa: PLR0917
             step_cap = l_cap[li] * dt
             out_allow[li] = min(out_allow[li] + step_cap, step_cap)
             in_allow[li] = min(in_allow[li] + step_cap, step_cap)
-            h = l_head[li]
-            if h >= 0 and veh[h, V_READY] < t1:
+            if head_ready[li] < t1:
                 cand[nc] = li
                 nc += 1
             if w_head[li] >= 0:
@@ -577,7 +584,7 @@ def advance(  # noqa: PLR0917
                 if c < m:
                     li = c
                     h = l_head[li]
-                    ok = h >= 0 and veh[h, V_READY] < t1 and out_allow[li] > 0.0
+                    ok = head_ready[li] < t1 and out_allow[li] > 0.0
                     if ok and l_phase[li] >= 0:
                         ok = _green(li, t, lk, signal)
                     if ok:

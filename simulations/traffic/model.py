@@ -173,6 +173,7 @@ class TrafficModel(mesa.Model):  # type: ignore[misc]
         # dynamic link state
         self.l_closed = np.zeros(m, dtype=bool)
         self.l_head = np.full(m, -1, dtype=np.int64)
+        self.l_head_ready = np.full(m, np.inf)
         self.l_tail = np.full(m, -1, dtype=np.int64)
         self.l_count = np.zeros(m, dtype=np.int64)
         self.w_head = np.full(m, -1, dtype=np.int64)
@@ -324,7 +325,8 @@ class TrafficModel(mesa.Model):  # type: ignore[misc]
             lanes=self.l_lanes, overtake=self.l_lanes >= 2,
         )  # fmt: skip
         state = kn.LinkState(
-            closed=self.l_closed, cost=self.l_cost, head=self.l_head, tail=self.l_tail, n_on=self.l_count,
+            closed=self.l_closed, cost=self.l_cost, head=self.l_head, head_ready=self.l_head_ready,
+            tail=self.l_tail, n_on=self.l_count,
             w_head=self.w_head, w_tail=self.w_tail, n_up=self.n_up, n_down=self.n_down,
             out_allow=self.out_allow, in_allow=self.in_allow, hist=self.hist, hist_pos=self.hist_pos,
             x_busy=self.x_busy, x_since=self.x_since, x_seen=self.x_seen, cand=self.cand,
