@@ -663,12 +663,13 @@ def blocked_heads(  # noqa: PLR0917
 ) -> tuple[I8, I8, B1, B1]:
     """Return why each link's ready head cannot leave at step `s` (B_*), what it waits for, and the locks.
 
-    The test is the kernel's own (`_leave`) with the state as it is, taken before the step's
-    allowances are used; it changes nothing (`ctl.rng` and the crossing requests are not
-    advanced: pass a copy of the rng). Returns ``why``, ``waits_for`` (the full out-link of a
-    B_FULL head, else -1), ``locked`` (the link is on a spillback cycle or queues into one) and
-    ``on_cycle`` (its head waits for a full link whose head waits for ... the first). A cycle of
-    links full by their own counts (not only until the backward wave arrives) never moves again.
+    The test is the kernel's own (`_leave`) on the state as it is, as at the start of step `s`
+    (discharge and inflow allowances, which refill every step, are not a blocking reason); it
+    changes nothing (the crossing requests are copied; pass a copy of ``ctl.rng``). Returns
+    ``why``, ``waits_for`` (the full out-link of a B_FULL head, else -1), ``locked`` (the link is
+    on a spillback cycle or queues into one) and ``on_cycle`` (its head waits for a full link
+    whose head waits for ... the first). A cycle of links full by their own counts (not only
+    until the backward wave arrives) never moves again.
     """
     m = lk.length.shape[0]
     veh = fl.hot
