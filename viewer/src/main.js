@@ -21,6 +21,7 @@ import { renderCameraTable } from "./cameras.js";
 import { renderKpiTable, runLabel, swipeLayers } from "./planner.js";
 import { AUTHOR_STRINGS, authorLayers, initAuthor, layerTitle, renderAuthor } from "./author.js";
 import { addStrings } from "./i18n.js";
+import { forecastLayers, forecastState, loadForecast, renderForecastPanel } from "./forecast.js";
 
 addStrings(AUTHOR_STRINGS);
 
@@ -63,6 +64,7 @@ const S = {
   alerts: new Map(),
   alertsNote: "",
   inc: incidentState(),
+  forecast: forecastState(),
   /** Named streets and bridges (from the roads layer) and market/bridge sites (camera registry). */
   streets: [],
   placeLabels: [],
@@ -114,8 +116,8 @@ function render() {
     recompute();
     if (S.swipe.on) splitSwipe();
     // While swiping, the two runs side by side are the reading: the difference hexagons step aside.
-    const layers = [...buildLayers(S).filter((l) => !(S.swipe.on && l.id === "compare")), ...swipeLayers(S),
-      ...authorLayers(S)];
+    const layers = [...buildLayers(S).filter((l) => !(S.swipe.on && l.id === "compare")), ...forecastLayers(S),
+      ...swipeLayers(S), ...authorLayers(S)];
     S.drawnLayerIds = layers.map((l) => l.id); // what is on the map (tests read it)
     overlay.setProps({ layers });
   });
@@ -645,6 +647,7 @@ async function startStream() {
     camera: onStreamCamera,
     report: onStreamReport,
     incident: onIncident,
+    forecast: () => refreshForecast(),
     // What was missed while away is no longer kept on the server: load the current state again.
     reload: () => loadAll({ base: FIRST_BASE.filter((n) => !S.base[n]) }).then(loadLater),
     message: (d) => {
@@ -1416,6 +1419,22 @@ function loadLater() {
   loadReports();
   loadScenarios();
   if (!RAW) loadHistory();
+  if (!FIELD) refreshForecast();
+}
+
+/** Load the next-hour forecast and draw its panel (under the layer list) and layer. */
+function refreshForecast() {
+  let el = $("forecast-panel");
+  if (!el) {
+    el = document.createElement("section");
+    el.id = "forecast-panel";
+    el.className = "forecast-panel";
+    $("panel-layers").appendChild(el);
+  }
+  loadForecast(S, getJSON, () => {
+    renderForecastPanel(S, el, render);
+    render();
+  });
 }
 
 /** Resolve when the first complete frame is on screen (map idle, then two more frames). */
