@@ -187,6 +187,9 @@ def test_alert_grouped_assigned_and_resolved_from_the_phone(
         phone.page.wait_for_function("window.__viewer.inc.detail?.status === 'in_progress'", timeout=10_000)
         phone.page.fill("#inc-note", "Đã thông xe")
         phone.page.set_input_files("#inc-photo", str(jpeg_file(tmp_path)))
+        # the page's own photo button, in the page's language, names the chosen file
+        assert "Chọn ảnh…" in phone.page.inner_text("#field .file-btn")
+        assert phone.page.inner_text("#inc-photo-name") == "hien-truong.jpg"
         phone.page.click('#field button[data-status="resolved"]')
         phone.page.wait_for_function("window.__viewer.inc.detail?.status === 'resolved'", timeout=15_000)
         phone.page.wait_for_selector("#field .snapshots img")

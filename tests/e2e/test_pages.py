@@ -86,6 +86,15 @@ def visible_text(p: Page) -> str:
     return str(p.page.evaluate("document.body.innerText"))
 
 
+def in_english(p: Page, title: str) -> None:
+    """Switch the page to English: the title reads `title`, and no developer text shows there either."""
+    p.page.click("#btn-lang")
+    p.page.wait_for_function("document.documentElement.lang === 'en'")
+    text = visible_text(p)
+    assert not DEVELOPER_TEXT.search(text), DEVELOPER_TEXT.search(text)
+    assert title in p.page.inner_text(".topbar h1")
+
+
 def nothing_over_the_title(p: Page) -> None:
     """The title is what is drawn at its own centre (no banner or notice laid over it)."""
     over = p.page.evaluate(
@@ -179,12 +188,7 @@ def test_public_page_is_for_people(chromium: Any, site: Server, width: int, heig
         assert p.state("S.serverCells.every(c => c.cell.length === 15)")
         assert coarse_cell_drawn(p) >= 3
         p.screenshot(f"public-{width}x{height}")
-        # the same in English
-        p.page.click("#btn-lang")
-        p.page.wait_for_function("document.documentElement.lang === 'en'")
-        text = visible_text(p)
-        assert not DEVELOPER_TEXT.search(text), DEVELOPER_TEXT.search(text)
-        assert "Lạng Sơn map — public figures" in p.page.inner_text(".topbar h1")
+        in_english(p, "Lạng Sơn map — public figures")
         assert "Aggregated figures · updated" in p.page.inner_text("#stream-status")
         if width > 700:
             badges_whole(p)
@@ -217,11 +221,7 @@ def test_planner_page_has_no_operator_errors(chromium: Any, site: Server, width:
             assert "Sự kiện mới" not in p.page.inner_text("#layer-list")
             badges_whole(p)
         p.screenshot(f"planner-{width}x{height}")
-        p.page.click("#btn-lang")
-        p.page.wait_for_function("document.documentElement.lang === 'en'")
-        text = visible_text(p)
-        assert not DEVELOPER_TEXT.search(text), DEVELOPER_TEXT.search(text)
-        assert "Planning map — Lạng Sơn" in p.page.inner_text(".topbar h1")
+        in_english(p, "Planning map — Lạng Sơn")
         assert not [u for u in p.requests if "/stream" in u]
     finally:
         p.page.context.close()

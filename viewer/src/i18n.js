@@ -36,6 +36,8 @@ const STRINGS = {
     inc_snapshot: "Ảnh hiện trường",
     inc_note: "Ghi chú (gửi tới người dân nếu là phản ánh)",
     inc_photo: "Ảnh (JPEG ≤ 200 kB)",
+    inc_photo_pick: "Chọn ảnh…",
+    inc_photo_none: "chưa chọn ảnh",
     inc_add_note: "Thêm ghi chú",
     inc_assign_to: "Giao cho đơn vị",
     inc_assign: "Giao việc",
@@ -235,6 +237,8 @@ const STRINGS = {
     inc_snapshot: "Evidence photo",
     inc_note: "Note (sent to the citizen for reports)",
     inc_photo: "Photo (JPEG ≤ 200 kB)",
+    inc_photo_pick: "Choose a photo…",
+    inc_photo_none: "no photo chosen",
     inc_add_note: "Add note",
     inc_assign_to: "Assign to unit",
     inc_assign: "Assign",
@@ -425,9 +429,21 @@ export function fmtTime(ts, withDate = false) {
   if (ts === null || ts === undefined || ts === "" || Number.isNaN(ts)) return t("never");
   const d = typeof ts === "number" ? new Date(ts) : new Date(ts);
   if (Number.isNaN(d.getTime())) return String(ts);
-  const opts = { timeZone: "Asia/Ho_Chi_Minh", hour: "2-digit", minute: "2-digit", hour12: false };
-  if (withDate) Object.assign(opts, { day: "2-digit", month: "2-digit" });
-  return new Intl.DateTimeFormat(lang === "vi" ? "vi-VN" : "en-GB", opts).format(d) + " (UTC+7)";
+  return timeFormat(withDate).format(d) + " (UTC+7)";
+}
+
+const FORMATS = new Map();
+/** One Intl.DateTimeFormat per language and style: building one costs far more than formatting. */
+function timeFormat(withDate) {
+  const key = `${lang}:${withDate ? 1 : 0}`;
+  let f = FORMATS.get(key);
+  if (!f) {
+    const opts = { timeZone: "Asia/Ho_Chi_Minh", hour: "2-digit", minute: "2-digit", hour12: false };
+    if (withDate) Object.assign(opts, { day: "2-digit", month: "2-digit" });
+    f = new Intl.DateTimeFormat(lang === "vi" ? "vi-VN" : "en-GB", opts);
+    FORMATS.set(key, f);
+  }
+  return f;
 }
 
 /** Switch the language, re-label the static page and notify listeners. */

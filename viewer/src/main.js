@@ -1543,6 +1543,15 @@ async function main() {
       S.api = { up: true, message: "" };
       banner(t("api_back"), "info");
       setTimeout(() => banner(S.api.up ? null : S.api.message), 3000);
+      if (!S.who) {
+        // Started while the server was away: learn who is signed in now, and fit the page to it.
+        getJSON("/auth/whoami", undefined, { quiet: true, timeout: 5000 }).then((who) => {
+          S.who = who;
+          applyAccess();
+          relabel();
+          renderLayers();
+        }).catch(() => {});
+      }
       stream.reconnect();
       // The city layers do not change while the server is away: reload the live data only.
       loadAll({ base: FIRST_BASE.filter((n) => !S.base[n]) }).then(loadLater);
