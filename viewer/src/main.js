@@ -699,6 +699,8 @@ async function startStream() {
     camera: fresh(onStreamCamera),
     report: fresh(onStreamReport),
     incident: fresh(onIncident),
+    // What was missed while away is no longer kept on the server: load the current state again.
+    reload: () => loadAll({ base: FIRST_BASE.filter((n) => !S.base[n]) }).then(loadLater),
     message: fresh((d) => {
       const type = d?.type ?? d?.event;
       if (type === "alert") onStreamAlert(d);
