@@ -103,6 +103,18 @@ S.can = can;
 /** Layers whose data this account may not read are left out of the page (not shown as errors). */
 const LAYER_NEEDS = { events: "events:read", cameras: "cameras:read", scenario: "scenarios:read", compare: "scenarios:read" };
 
+/** Ask who is signed in (GET /auth/whoami), trying again when the server is busy; null if it never says. */
+async function whoami(tries) {
+  for (let i = 0; i < tries; i += 1) {
+    try {
+      return await getJSON("/auth/whoami", undefined, { quiet: true, timeout: 5000 });
+    } catch {
+      if (i + 1 < tries) await new Promise((r) => setTimeout(r, 1000 * (i + 1)));
+    }
+  }
+  return null;
+}
+
 /** Fit the page to the account: the public sees a public map, a planner a planner's, staff the IOC desk. */
 function applyAccess() {
   const role = S.who?.role ?? "operator";
@@ -199,6 +211,8 @@ function setStatus(name, status, message = "", count = undefined) {
 }
 
 function describeError(name, err) {
+  // Refused (the account may not read it, or the session ended): say so in words, not in HTTP.
+  if (err instanceof ApiError && (err.status === 401 || err.status === 403)) return ["missing", t("layer_no_access", { name: t(`l_${name}`) })];
   if (err instanceof ApiError && err.missing) return ["missing", t("layer_missing", { name: t(`l_${name}`), status: err.status })];
   return ["error", t("layer_error", { name: t(`l_${name}`), msg: err.message })];
 }
@@ -1348,7 +1362,8 @@ function onKey(e) {
   const k = e.key;
   if (ownsKey(e.target, k)) return;
   const onMap = $("map").contains(e.target);
-  if ((S.field || !can("events:read")) && [" ", "ArrowLeft", "ArrowRight", "l", "L"].includes(k)) return; // no replay here
+  if (S.field && !["Escape", "e", "E", "?", "/"].includes(k)) return; // the phone view has no replay or layers
+  if (!can("events:read") && [" ", "ArrowLeft", "ArrowRight", "l", "L"].includes(k)) return; // no replay here
   if (k === " ") {
     e.preventDefault();
     togglePlay();
@@ -1445,7 +1460,7 @@ async function main() {
     renderStreamStatus();
     render();
   });
-  const who = getJSON("/auth/whoami", undefined, { quiet: true, timeout: 5000 }).catch(() => null);
+  const who = whoami(3);
   try {
     S.config = await getJSON("/config", undefined, { timeout: 5000 });
   } catch {
@@ -1541,18 +1556,22 @@ async function main() {
       S.api = { up: false, message: "" };
       renderOutage();
     },
-    onUp: () => {
+    onUp: async () => {
       S.api = { up: true, message: "" };
       banner(t("api_back"), "info");
       setTimeout(() => banner(S.api.up ? null : S.api.message), 3000);
       if (!S.who) {
         // Started while the server was away: learn who is signed in now, and fit the page to it.
-        getJSON("/auth/whoami", undefined, { quiet: true, timeout: 5000 }).then((who) => {
-          S.who = who;
+        S.who = await whoami(1);
+        if (S.who) {
           applyAccess();
           relabel();
           renderLayers();
-        }).catch(() => {});
+          if (!can("events:read")) {
+            stream.close();
+            startStream();
+          }
+        }
       }
       stream.reconnect();
       // The city layers do not change while the server is away: reload the live data only.
