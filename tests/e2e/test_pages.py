@@ -86,13 +86,20 @@ def visible_text(p: Page) -> str:
     return str(p.page.evaluate("document.body.innerText"))
 
 
-def in_english(p: Page, title: str) -> None:
-    """Switch the page to English: the title reads `title`, and no developer text shows there either."""
-    p.page.click("#btn-lang")
-    p.page.wait_for_function("document.documentElement.lang === 'en'")
+def for_people(p: Page, title: str) -> None:
+    """The page reads `title`, shows no developer text, no sign-in notice and no error banner."""
     text = visible_text(p)
     assert not DEVELOPER_TEXT.search(text), DEVELOPER_TEXT.search(text)
     assert title in p.page.inner_text(".topbar h1")
+    assert p.page.locator("#auth-notice").count() == 0
+    assert p.page.is_hidden("#banner")
+
+
+def in_english(p: Page, title: str) -> None:
+    """Switch the page to English: the same holds there."""
+    p.page.click("#btn-lang")
+    p.page.wait_for_function("document.documentElement.lang === 'en'")
+    for_people(p, title)
 
 
 def nothing_over_the_title(p: Page) -> None:
@@ -160,12 +167,8 @@ def test_public_page_is_for_people(chromium: Any, site: Server, width: int, heig
     try:
         p.page.wait_for_function("window.__viewer.drawnCells.length > 0", timeout=20_000)
         p.page.wait_for_timeout(800)
-        text = visible_text(p)
-        assert not DEVELOPER_TEXT.search(text), DEVELOPER_TEXT.search(text)
-        assert "Bản đồ Lạng Sơn — số liệu công khai" in p.page.inner_text(".topbar h1")
+        for_people(p, "Bản đồ Lạng Sơn — số liệu công khai")
         assert "Số liệu tổng hợp · cập nhật" in p.page.inner_text("#stream-status")
-        assert p.page.locator("#auth-notice").count() == 0
-        assert p.page.is_hidden("#banner")
         assert p.page.is_hidden(".timebar")  # no replay without the event history
         assert p.page.is_hidden("#tab-alerts")
         assert p.page.is_hidden("#camera-summary")
@@ -204,11 +207,7 @@ def test_planner_page_has_no_operator_errors(chromium: Any, site: Server, width:
     try:
         p.page.wait_for_function("window.__viewer.cameras.length === 238", timeout=20_000)
         p.page.wait_for_timeout(1500)
-        text = visible_text(p)
-        assert not DEVELOPER_TEXT.search(text), DEVELOPER_TEXT.search(text)
-        assert "Bản đồ quy hoạch — Lạng Sơn" in p.page.inner_text(".topbar h1")
-        assert p.page.locator("#auth-notice").count() == 0
-        assert p.page.is_hidden("#banner")
+        for_people(p, "Bản đồ quy hoạch — Lạng Sơn")
         assert p.page.is_hidden("#tab-alerts")  # incidents are the IOC's and the units'
         assert p.page.get_attribute("#tab-cameras", "aria-selected") == "true"
         nothing_over_the_title(p)

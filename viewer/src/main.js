@@ -1489,12 +1489,14 @@ async function main() {
     // No symbol layers fade in: a fade would only add frames (each costly in software WebGL).
     fadeDuration: 0,
     maxPitch: 70,
-    attributionControl: { compact: true, customAttribution: "Bản sao số Lạng Sơn / Lạng Sơn digital twin · ranh giới / boundaries: sapnhap.bando.com.vn" },
+    attributionControl: { compact: true, customAttribution: "Ranh giới / boundaries: sapnhap.bando.com.vn" },
     // No multisampling: MapLibre's lines and fills carry their own antialiasing, and MSAA made each frame
     // 2-3x dearer in software WebGL (SwiftShader, 1920×1080: ≈ 720 → 300 ms a frame).
     canvasContextAttributes: { preserveDrawingBuffer: true, antialias: false },
   });
   window.__map = map;
+  // The attribution starts folded (its "i" opens it): on a phone the open box covered the map.
+  map.once("load", () => document.querySelector(".maplibregl-ctrl-attrib")?.classList.remove("maplibregl-compact-show"));
   map.addControl(new maplibregl.NavigationControl({ visualizePitch: true }), "top-right");
   map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "bottom-right");
   // Overlaid (deck.gl's own canvas above the map): interleaved mode does not run on MapLibre 6 yet.
