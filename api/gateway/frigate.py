@@ -26,7 +26,6 @@ import logging
 import math
 import threading
 import time
-from fnmatch import fnmatchcase
 from typing import Any, cast
 
 import orjson
@@ -185,10 +184,7 @@ class FrigateAdapter:
             return False
         n = int(text)
         self.stats.gauges[f"{camera}/{obj}"] = n
-        rule = next(
-            (r for r in self.source.counts if fnmatchcase(camera, r.camera) and fnmatchcase(obj, r.what)),
-            None,
-        )
+        rule = self.emitter.count_rule_for(camera, obj)
         if rule is None:
             return False
         key = f"count-{camera}-{obj}"
