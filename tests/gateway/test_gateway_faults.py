@@ -12,10 +12,10 @@ from datetime import datetime
 from pathlib import Path
 
 from tests.api.test_events_support import ThreadServer
-from tests.gateway.gateway_support import GatewayProcess, write_config
 from tests.gateway.test_gateway_frigate import frigate_source, stored
 from tests.support.auth import key_headers, store_key
 from tests.support.cameras import FrigatePublisher
+from tests.support.gateway import GatewayProcess, write_config
 from tests.support.mosquitto import Broker
 from tests.support.servers import Server
 

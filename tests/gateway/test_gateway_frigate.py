@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 
 from tests.api.test_events_support import ThreadServer
-from tests.gateway.gateway_support import GatewayProcess, write_config
 from tests.support.auth import key_headers
 from tests.support.cameras import FrigatePublisher
+from tests.support.gateway import GatewayProcess, write_config
 from tests.support.mosquitto import Broker
 
 

@@ -14,9 +14,9 @@ import pytest
 import tomli_w
 
 from tests.api.test_events_support import ThreadServer
-from tests.gateway.gateway_support import GatewayProcess, write_config
 from tests.gateway.test_gateway_frigate import stored
 from tests.support.auth import key_headers
+from tests.support.gateway import GatewayProcess, write_config
 from tests.support.onvif_camera import OnvifCamera
 
 MOTION = "tns1:RuleEngine/CellMotionDetector/Motion"

@@ -1,4 +1,4 @@
-"""Shared helpers of the gateway tests: a real twin, a real Mosquitto, the gateway as its own process."""
+"""The camera gateway as its own process for tests and benchmarks: its TOML file, start, health, kill -9."""
 
 from __future__ import annotations
 
