@@ -7,8 +7,7 @@ the JSON encoder fail (the FastAPI trap that turns a 422 into a 500).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -25,10 +24,18 @@ MAX_BODY_BYTES = 1_000_000
 
 
 class StoreError(TwinError):
-    """The event store could not complete a read or a write."""
+    """The event store could not complete a read or a write.
+
+    A subclass names its status, its Retry-After delay, its default message and its hint.
+    """
 
     status_code = 503
     retry_after = 1
+    default_message = "the event store failed"
+    default_hint: str | None = None
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(self.default_message if message is None else message, hint=self.default_hint)
 
 
 class StoreFull(StoreError):  # noqa: N818  (named in the store contract)
@@ -36,29 +43,23 @@ class StoreFull(StoreError):  # noqa: N818  (named in the store contract)
 
     status_code = 507
     retry_after = 30
-
-    def __init__(self, message: str = "the event store's disk is full") -> None:
-        super().__init__(message, hint="free disk space under the state directory, then retry")
+    default_message = "the event store's disk is full"
+    default_hint = "free disk space under the state directory, then retry"
 
 
 class StoreBusy(StoreError):  # noqa: N818  (named in the store contract)
     """The database is locked by another writer; the request was not written and can be retried."""
 
-    status_code = 503
-    retry_after = 1
-
-    def __init__(self, message: str = "the event store is busy (locked by another writer)") -> None:
-        super().__init__(message, hint="retry after the Retry-After delay")
+    default_message = "the event store is busy (locked by another writer)"
+    default_hint = "retry after the Retry-After delay"
 
 
 class StoreUnavailable(StoreError):  # noqa: N818  (named in the store contract)
     """The store is closed or failed with an I/O error."""
 
-    status_code = 503
     retry_after = 5
-
-    def __init__(self, message: str = "the event store is unavailable") -> None:
-        super().__init__(message, hint="retry later; operators should check the service log")
+    default_message = "the event store is unavailable"
+    default_hint = "retry later; operators should check the service log"
 
 
 class NotFound(TwinError):  # noqa: N818  (named in the store contract)
@@ -110,6 +111,33 @@ class PreconditionFailed(TwinError):  # noqa: N818  (HTTP status name)
 def error_body(error: str, detail: list[dict[str, str]], hint: str | None = None) -> dict[str, Any]:
     """Return the one error body shape."""
     return {"error": error, "detail": detail, "hint": hint}
+
+
+async def send_error(
+    send: Send,
+    status: int,
+    error: str,
+    *,
+    field: str,
+    reason: str,
+    hint: str,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+) -> None:
+    """Answer an error of the one body shape straight on ASGI `send` (from middleware, outside the
+    app's handlers), with `headers` after the content type and length."""
+    body = dumps(error_body(error, [{"field": field, "reason": reason, "type": f"http_{status}"}], hint))
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def _field_of(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -263,33 +291,13 @@ class BodySizeLimit:
             status, reason = 400, "invalid Content-Length header"
         else:
             status, reason = 413, f"request body larger than {self.max_bytes} bytes"
-        body = dumps(
-            error_body(
-                "body_too_large" if status == 413 else "bad_request",
-                [{"field": "body", "reason": reason, "type": f"http_{status}"}],
-                "send smaller batches (at most 500 events)",
-            )
-        )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        error = "body_too_large" if status == 413 else "bad_request"
+        hint = "send smaller batches (at most 500 events)"
+        await send_error(send, status, error, field="body", reason=reason, hint=hint)
 
 
 class _TooLarge(Exception):  # noqa: N818  (named in the store contract)
     """Raised inside the ASGI receive when a streamed body passes the cap."""
-
-
-def finite_or_none(x: float | None) -> float | None:
-    """Return `x` if it is a finite float, else None (for JSON output)."""
-    return x if x is not None and math.isfinite(x) else None
 
 
 Handler = Callable[[Request, Exception], Awaitable[JSONBytes]]

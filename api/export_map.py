@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 import pydeck
 
-from api.briefing.text import local
+from api.briefing.text import local, num
 from twin import provenance
-from twin.city import City
+from twin.city import LAYERS, City
 from twin.crs import EARTH_RADIUS_M, WGS84
 from twin.errors import DataError, InputError
 
@@ -106,6 +106,15 @@ def _swatch(rgba: Sequence[int]) -> str:
     )
 
 
+#: Legend words for yes/no classes (a boolean column is coloured by "True" / "False").
+_BOOL_LABELS = {"True": "có / yes", "False": "không / no"}
+
+
+def _class_label(value: str) -> str:
+    """Return a legend class as people read it: yes/no for booleans, words for snake_case codes."""
+    return _BOOL_LABELS.get(value, value.replace("_", " "))
+
+
 def _legend(values: pd.Series | None, color_by: str | None) -> str:
     """Return the HTML legend of the colours `_colors` gives `values` (one swatch per class)."""
     if values is None or color_by is None:
@@ -115,7 +124,8 @@ def _legend(values: pd.Series | None, color_by: str | None) -> str:
         shown = cats[:12]
         colours = _colors(pd.Series(shown))
         rows = "".join(
-            f"<div>{_swatch(c)}{html.escape(v)}</div>" for v, c in zip(shown, colours, strict=True)
+            f"<div>{_swatch(c)}{html.escape(_class_label(v))}</div>"
+            for v, c in zip(shown, colours, strict=True)
         )
         more = f"<div>… +{len(cats) - len(shown)}</div>" if len(cats) > len(shown) else ""
         return f'<div class="twin-legend"><b>{html.escape(color_by)}</b>{rows}{more}</div>'
@@ -176,10 +186,12 @@ def _caption(name: str, n: int, prov: dict[str, Any], color_by: str | None, valu
     licence = prov.get("licence", "")
     by = f" · màu theo / coloured by <code>{html.escape(color_by)}</code>" if color_by else ""
     made = local(datetime.now(UTC), "vi")
+    vi, en = LAYERS[name][:2] if name in LAYERS else (name, name)  # a city layer's own titles
+    title = vi if vi == en else f"{vi} / {en}"
     return (
-        f'<div class="twin-title"><b>Lạng Sơn — {html.escape(name)}</b></div>'
+        f'<div class="twin-title"><b>Lạng Sơn — {html.escape(title)}</b></div>'
         f'<div class="twin-time">xuất lúc / exported {made} (UTC+7)</div>'
-        f"{n:,} đối tượng / {'feature' if n == 1 else 'features'} · "
+        f"{num(n, 'vi')} đối tượng / {num(n, 'en')} {'feature' if n == 1 else 'features'} · "
         f"nguồn / source: {html.escape(str(source))}{flag}"
         f"{' · ' + html.escape(str(licence)) if licence else ''}{by}"
         f"{_legend(values, color_by)}"

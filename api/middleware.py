@@ -27,9 +27,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.auth.service import SESSION_COOKIE
-from api.errors import error_body
+from api.errors import send_error
 from api.limits import TokenBuckets, classify, retry_after_seconds
-from api.responses import dumps
 from api.settings import LimitSettings, RateClass, Settings
 from twin.errors import InputError
 
@@ -179,23 +178,12 @@ class RateLimit:
             if cls == "cost"
             else f"slow down: retry after {retry} s; batch events with POST /events/batch"
         )
-        body = dumps(
-            error_body("rate_limited", [{"field": "request", "reason": reason, "type": "http_429"}], hint)
-        )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 429,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", str(retry).encode()),
-                    (b"ratelimit-limit", str(burst).encode()),
-                    (b"ratelimit-remaining", b"0"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        limits = [
+            (b"retry-after", str(retry).encode()),
+            (b"ratelimit-limit", str(burst).encode()),
+            (b"ratelimit-remaining", b"0"),
+        ]
+        await send_error(send, 429, "rate_limited", field="request", reason=reason, hint=hint, headers=limits)
 
 
 class SecurityHeaders:
@@ -229,25 +217,15 @@ class SecurityHeaders:
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:
                 raise
-            body = dumps(
-                error_body(
-                    "internal_error",
-                    [{"field": "request", "reason": "the service failed here", "type": "http_500"}],
-                    "this is a bug of the service; the log has the details",
-                )
+            await send_error(
+                send,
+                500,
+                "internal_error",
+                field="request",
+                reason="the service failed here",
+                hint="this is a bug of the service; the log has the details",
+                headers=SECURITY_HEADERS,
             )
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                        *SECURITY_HEADERS,
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
 
 
 def cors_origins(settings: Settings) -> list[str]:

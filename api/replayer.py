@@ -19,16 +19,15 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
 from api.schemas import categories
+from twin.crs import LOCAL_OFFSET
 
-#: Local time zone offset of Lạng Sơn (Asia/Ho_Chi_Minh has no daylight saving).
-LOCAL = timedelta(hours=7)
 #: Kỳ Lừa ward code (the night market).
 KY_LUA = "06187"
 REPORT_SERVICES = (
@@ -50,6 +49,13 @@ class Camera:
     ward_code: str
     lon: float
     lat: float
+
+
+def _camera_of(feature: dict[str, Any]) -> Camera:
+    """Return the camera of one GeoJSON feature of GET /cameras."""
+    props = feature["properties"]
+    lon, lat = feature["geometry"]["coordinates"][:2]
+    return Camera(props["camera_id"], props["kind"], props["ward_code"], lon, lat)
 
 
 @dataclass
@@ -177,28 +183,9 @@ class Replayer:
             r = await self.client.send(req)
         r.raise_for_status()
         feats = r.json()["features"]
-        cams = [
-            Camera(
-                f["properties"]["camera_id"],
-                f["properties"]["kind"],
-                f["properties"]["ward_code"],
-                f["geometry"]["coordinates"][0],
-                f["geometry"]["coordinates"][1],
-            )
-            for f in feats
-            if f["properties"].get("connected")
-        ]
+        cams = [_camera_of(f) for f in feats if f["properties"].get("connected")]
         if not cams:
-            cams = [
-                Camera(
-                    f["properties"]["camera_id"],
-                    f["properties"]["kind"],
-                    f["properties"]["ward_code"],
-                    f["geometry"]["coordinates"][0],
-                    f["geometry"]["coordinates"][1],
-                )
-                for f in feats
-            ]
+            cams = [_camera_of(f) for f in feats]
         self.cameras = cams
         return cams
 
@@ -223,7 +210,7 @@ class Replayer:
                 body["attributes"] = {**body["attributes"], "count": body["attributes"]["count"] + 1}
             return body
         cams = [c for c in self.cameras if self._up(c, mono)] or self.cameras
-        local = now + LOCAL
+        local = now + LOCAL_OFFSET
         weights = [category_weights(c, local) for c in cams]
         totals = [sum(w.values()) for w in weights]
         i = self.rng.choices(range(len(cams)), weights=totals)[0]

@@ -34,6 +34,7 @@ import shapely
 from twin import h3grid, provenance
 from twin.crs import METRIC, WGS84
 from twin.errors import TwinError
+from twin.numbers import finite_or_none as _num
 
 if TYPE_CHECKING:
     from simulations.scenario import ScenarioSpec
@@ -192,14 +193,6 @@ def save_results(
 def is_performance(kpi: str) -> bool:
     """Return whether a KPI measures the machine (wall time, speed of the code) rather than the city."""
     return "wall_s" in kpi or kpi.endswith("_per_wall_s")
-
-
-def _num(v: Any) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if np.isfinite(f) else None
 
 
 def _jsonable(obj: Any) -> Any:

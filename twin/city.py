@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import geopandas as gpd
@@ -321,20 +321,7 @@ class City:
             frame = self.network.links if key == "roads" else self.network.nodes
             out = frame.copy()
             prov = self.network.provenance
-            provenance.attach(
-                out,
-                provenance.Provenance(
-                    name=key,
-                    source=prov.source,
-                    licence=prov.licence,
-                    description=prov.description,
-                    url=prov.url,
-                    date=prov.date,
-                    synthetic=prov.synthetic,
-                    inputs=prov.inputs,
-                    params=dict(prov.params),
-                ),
-            )
+            provenance.attach(out, replace(prov, name=key, params=dict(prov.params)))
             return out
         if key == "river":
             out = self.river.copy()

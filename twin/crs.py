@@ -8,11 +8,17 @@ Two ways to measure in metres, each with one home here:
   points: lon/lat scaled on a sphere of radius `EARTH_RADIUS_M` around latitude `LAT0` (Lạng Sơn
   city), good to < 0.1 % inside the city; `metres_per_degree` and `distance_m` are the same plane
   at another latitude, `haversine_m` the great-circle length on the same sphere.
+
+And time, once: the twin's one time-zone rule. Times are stored and computed in UTC (a time without
+an offset is read as UTC) and shown to people in Lạng Sơn time, the IANA zone `LOCAL_TZ`. Vietnam has
+kept UTC+7 without daylight saving since 1975, so local time is the fixed offset `LOCAL_OFFSET`
+(`LOCAL_ZONE` as a ``tzinfo``); every module that shows, bins or cuts days by local time uses these.
 """
 
 from __future__ import annotations
 
 import math
+from datetime import timedelta, timezone
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -27,8 +33,12 @@ if TYPE_CHECKING:
 WGS84 = "EPSG:4326"
 #: Metric CRS for lengths, areas and buffers: UTM zone 48N covers Lạng Sơn.
 METRIC = "EPSG:32648"
-#: Time zone in which people read times (storage is UTC).
+#: IANA time zone in which people read times (storage and computation are UTC).
 LOCAL_TZ = "Asia/Ho_Chi_Minh"
+#: Lạng Sơn time minus UTC: +7 h, no daylight saving (`tests/twin/test_crs.py` checks it against tzdata).
+LOCAL_OFFSET = timedelta(hours=7)
+#: Lạng Sơn time as a ``tzinfo`` (``datetime.astimezone(LOCAL_ZONE)``, ``datetime.combine(..., tzinfo=)``).
+LOCAL_ZONE = timezone(LOCAL_OFFSET, "UTC+7")
 
 #: Reference latitude (degrees) of the local metric plane: Lạng Sơn city.
 LAT0 = 21.85

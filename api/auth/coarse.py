@@ -13,6 +13,7 @@ from typing import Any
 
 from api.auth.policy import PUBLIC_MAX_RES, PUBLIC_MIN_COUNT
 from api.auth.service import Principal
+from api.responses import GeoJSONResponse
 
 
 def is_coarse(principal: Principal) -> bool:
@@ -56,3 +57,20 @@ def access_note(principal: Principal, requested: int | None, served: int, suppre
         "note": "public view: coarse cells only, cells and categories with fewer than "
         f"{PUBLIC_MIN_COUNT} events left out; sign in (operator or planner) for full resolution",
     }
+
+
+def cell_collection(
+    principal: Principal,
+    features: list[dict[str, Any]],
+    *,
+    requested: int | None,
+    served: int,
+    suppressed: int,
+    **members: Any,
+) -> GeoJSONResponse:
+    """Answer a FeatureCollection of cells at res `served` (then its other `members`), led by the
+    ``access`` note when `principal` gets the coarse view."""
+    extra = {"access": access_note(principal, requested, served, suppressed)} if is_coarse(principal) else {}
+    return GeoJSONResponse(
+        {**extra, "type": "FeatureCollection", "features": features, "res": served, **members}
+    )

@@ -16,7 +16,7 @@ import inspect
 import logging
 import re
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from fastapi import Depends, FastAPI, Request, Security
 from fastapi.concurrency import run_in_threadpool
@@ -98,6 +98,23 @@ def _same_origin(request: Request, origin: str) -> bool:
     return origin.rstrip("/") in {own, *allowed}
 
 
+class Presented(NamedTuple):
+    """The credentials a request presents: an ``X-API-Key``, a bearer token, a session cookie."""
+
+    api_key: str | None
+    bearer: HTTPAuthorizationCredentials | None
+    session: str | None
+
+
+async def read_credentials(
+    api_key: Annotated[str | None, Security(_API_KEY)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)],
+    session: Annotated[str | None, Security(_SESSION)],
+) -> Presented:
+    """Dependency: read the credentials of the request (the security schemes of the OpenAPI document)."""
+    return Presented(api_key, bearer, session)
+
+
 async def identify(
     request: Request,
     api_key: str | None,
@@ -141,15 +158,13 @@ async def identify(
 async def authorize(
     security_scopes: SecurityScopes,
     request: Request,
-    api_key: Annotated[str | None, Security(_API_KEY)],
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)],
-    session: Annotated[str | None, Security(_SESSION)],
+    presented: Annotated[Presented, Depends(read_credentials)],
 ) -> Principal:
     """Dependency: authenticate the request and check it holds every scope its route declares."""
     if not settings_of(request.app).auth:
         return AUTH_OFF
     needed = tuple(security_scopes.scopes)
-    principal = await identify(request, api_key, bearer, session, is_public(needed))
+    principal = await identify(request, *presented, is_public(needed))
     missing = [s for s in needed if not principal.has(s)]
     if missing:
         roles = ", ".join(r for r in roles_with(needed) if r != "public")
@@ -174,15 +189,12 @@ def open_access() -> None:
 
 
 async def current_principal(
-    request: Request,
-    api_key: Annotated[str | None, Security(_API_KEY)],
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)],
-    session: Annotated[str | None, Security(_SESSION)],
+    request: Request, presented: Annotated[Presented, Depends(read_credentials)]
 ) -> Principal:
     """Dependency of open routes that still want to know who calls (anonymous when nobody)."""
     if not settings_of(request.app).auth:
         return AUTH_OFF
-    return await identify(request, api_key, bearer, session, True)
+    return await identify(request, *presented, True)
 
 
 OPEN = Depends(open_access)

@@ -7,24 +7,29 @@ font with Vietnamese diacritics (`font_files`).
 
 from __future__ import annotations
 
+import itertools
+import math
 from pathlib import Path
 
 import geopandas as gpd
 import matplotlib as mpl
 import pandas as pd
+from matplotlib import dates as mdates
 from matplotlib import font_manager, patheffects
 from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, ScalarFormatter
 from shapely import box as _box
 
 from api.briefing.collect import Facts
-from api.briefing.text import LOCAL, Lang, category, t
+from api.briefing.text import Lang, category, num, t
 from api.schemas import categories
 from twin import h3grid
 from twin.city import City
-from twin.crs import metres_per_degree, plot_aspect
+from twin.crs import LOCAL_OFFSET, metres_per_degree, plot_aspect
 from twin.errors import DataError
 
 #: Fonts with Vietnamese diacritics, best first: Debian's Noto Sans, DejaVu, matplotlib's own DejaVu.
@@ -57,6 +62,20 @@ def font_files() -> tuple[Path, Path]:
     return fallback
 
 
+def italic_files(regular: Path) -> tuple[Path, Path] | None:
+    """Return the italic and bold italic of `regular`'s family when installed, else None.
+
+    Decree 30/2020/NĐ-CP sets the place and date line and "Nơi nhận" in italics: a real italic face,
+    not a slanted regular one.
+    """
+    stem = regular.stem.removesuffix("-Regular")
+    for it, bold_it in (("-Italic", "-BoldItalic"), ("-Oblique", "-BoldOblique")):
+        pair = regular.with_name(f"{stem}{it}.ttf"), regular.with_name(f"{stem}{bold_it}.ttf")
+        if pair[0].is_file() and pair[1].is_file():
+            return pair
+    return None
+
+
 def _use_font() -> None:
     regular, bold = font_files()
     for f in (regular, bold):
@@ -72,7 +91,25 @@ def _figure(width: float, height: float) -> tuple[Figure, Axes]:
     return fig, fig.subplots()
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def _tick_digits(axis: Axis) -> int:
+    """Return the decimals the axis's tick step needs (0.05 apart: 2; 20 apart: 0)."""
+    locs = sorted(float(v) for v in axis.get_majorticklocs())
+    steps = [b - a for a, b in itertools.pairwise(locs) if b > a]
+    return max(0, -math.floor(math.log10(min(steps)) + 1e-9)) if steps else 0
+
+
+def _local_numbers(fig: Figure, lang: Lang) -> None:
+    """Write every numeric tick label in the language's format (Vietnamese 0,2 and 1.000)."""
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if isinstance(axis.get_major_formatter(), ScalarFormatter):
+                axis.set_major_formatter(
+                    FuncFormatter(lambda v, _pos, a=axis: num(v, lang, _tick_digits(a)).replace("-", "−"))
+                )
+
+
+def _save(fig: Figure, path: Path, lang: Lang) -> Path:
+    _local_numbers(fig, lang)
     fig.savefig(path, dpi=DPI, bbox_inches="tight", facecolor="white")
     return path
 
@@ -212,7 +249,7 @@ def events_map(facts: Facts, city: City, lang: Lang, path: Path) -> Path:
     scale_bar(ax, lang)
     ax.legend(handles=handles, loc="lower left", fontsize=7, frameon=True)
     ax.set_title(t("map_events", lang), fontsize=11)
-    return _save(fig, path)
+    return _save(fig, path, lang)
 
 
 def scenario_map(facts: Facts, city: City, lang: Lang, path: Path) -> Path | None:
@@ -244,7 +281,7 @@ def scenario_map(facts: Facts, city: City, lang: Lang, path: Path) -> Path | Non
     scale_bar(ax, lang)
     ax.legend(handles=handles, loc="lower left", fontsize=7)
     ax.set_title(f"{t('map_scenario', lang)}\n{sc.name_b}", fontsize=10)
-    return _save(fig, path)
+    return _save(fig, path, lang)
 
 
 def _color(code: object) -> str:
@@ -265,7 +302,7 @@ def category_chart(facts: Facts, lang: Lang, path: Path) -> Path | None:
         ax.text(v, y, f" {int(v)}", va="center", fontsize=8)
     ax.set_title(t("chart_categories", lang), fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
-    return _save(fig, path)
+    return _save(fig, path, lang)
 
 
 def days_chart(facts: Facts, lang: Lang, path: Path) -> Path | None:
@@ -273,7 +310,7 @@ def days_chart(facts: Facts, lang: Lang, path: Path) -> Path | None:
     if facts.events.empty:
         return None
     _use_font()
-    at = pd.to_datetime(facts.events["time"], utc=True) + pd.Timedelta(LOCAL)
+    at = pd.to_datetime(facts.events["time"], utc=True) + pd.Timedelta(LOCAL_OFFSET)
     hourly = facts.observed.span < pd.Timedelta(days=2)
     # string bins ("2026-11-20 07" / "2026-11-20") sort in time order and plot as plain categories
     ev = facts.events.assign(bin=at.dt.strftime("%Y-%m-%d %H" if hourly else "%Y-%m-%d"))
@@ -290,7 +327,7 @@ def days_chart(facts: Facts, lang: Lang, path: Path) -> Path | None:
     ax.legend(fontsize=6, ncols=4, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.12))
     ax.set_title(t("chart_hours" if hourly else "chart_days", lang), fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
-    return _save(fig, path)
+    return _save(fig, path, lang)
 
 
 def camera_chart(facts: Facts, lang: Lang, path: Path) -> Path | None:
@@ -299,7 +336,7 @@ def camera_chart(facts: Facts, lang: Lang, path: Path) -> Path | None:
     if h.empty:
         return None
     _use_font()
-    at = pd.to_datetime(h["at"], utc=True) + pd.Timedelta(LOCAL)
+    at = pd.to_datetime(h["at"], utc=True) + pd.Timedelta(LOCAL_OFFSET)
     fig, ax = _figure(6.4, 2.4)
     ax.plot(at, h["online"], color="#1b7f3b", linewidth=1.2, label=t("cameras_online", lang))
     ax.plot(
@@ -309,5 +346,8 @@ def camera_chart(facts: Facts, lang: Lang, path: Path) -> Path | None:
     ax.legend(fontsize=7, frameon=False, loc="lower left")
     ax.set_title(t("chart_cameras", lang), fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
-    fig.autofmt_xdate()
-    return _save(fig, path)
+    ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=8))  # type: ignore[no-untyped-call]
+    short = at.max() - at.min() < pd.Timedelta(days=2)  # hours of one or two days, else days
+    day = "%d/%m" if lang == "vi" else "%d %b"
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M" if short else day))  # type: ignore[no-untyped-call]
+    return _save(fig, path, lang)

@@ -1,20 +1,32 @@
 """Reporting periods and their cut-off dates, as the state reporting regime sets them.
 
 Decree 09/2019/NĐ-CP of 24 January 2019 on the reporting regime of state administrative agencies
-(English text: english.luatvietnam.vn, "Decree No. 09/2019/ND-CP ... prescribing reporting regimes
-applicable to state administrative agencies"), Article 12 (time for closing the data of periodic
-reports). Lạng Sơn's own regime is issued under it: Decision 52/2025/QĐ-UBND of 7 July 2025, "Quy định
-chế độ báo cáo định kỳ phục vụ mục tiêu quản lý trên địa bàn tỉnh Lạng Sơn" (hethongphapluat.com),
-which cites the decree. The cut-offs of Article 12:
+("Nghị định quy định về chế độ báo cáo của cơ quan hành chính nhà nước"; English text:
+english.luatvietnam.vn, "Decree No. 09/2019/ND-CP ... prescribing reporting regimes applicable to
+state administrative agencies"), **Article 12, the time for closing the data of periodic reports**
+("thời gian chốt số liệu báo cáo định kỳ"). Its four periods, as the decree words them and as the
+regimes issued under it repeat them (e.g. Circular 09/2019/TT-NHNN, Circular 05/2023/TT-BYT; Lạng
+Sơn's own regime, Decision 52/2025/QĐ-UBND of 7 July 2025, "Quy định chế độ báo cáo định kỳ phục vụ
+mục tiêu quản lý trên địa bàn tỉnh Lạng Sơn", cites the decree):
 
-* **monthly** (`month`): from the 15th of the previous month to the 14th of the reporting month;
-* **quarterly** (`quarter`): from the 15th of the month before the quarter to the 14th of the
-  quarter's last month (Q1: 15 December of the previous year – 14 March);
-* **yearly** (`year`): from 15 December of the previous year to 14 December of the reporting year.
+* **monthly** (`month`, "báo cáo định kỳ hằng tháng"): from the 15th of the previous month to the
+  14th of the month of the reporting period ("tính từ ngày 15 tháng trước đến ngày 14 của tháng
+  thuộc kỳ báo cáo");
+* **quarterly** (`quarter`, "hằng quý"): from the 15th of the month before the reporting period to
+  the 14th of the last month of the quarter ("tính từ ngày 15 của tháng trước kỳ báo cáo đến ngày 14
+  của tháng cuối quý thuộc kỳ báo cáo"); Q1: 15 December of the previous year – 14 March;
+* **six-monthly** (`half`, "06 tháng"): the first half from 15 December of the year before to 14 June
+  ("tính từ ngày 15 của tháng 12 năm trước kỳ báo cáo đến ngày 14 của tháng 6 thuộc kỳ báo cáo"), the
+  second half from 15 June to 14 December ("từ ngày 15 của tháng 6 đến ngày 14 của tháng 12");
+* **yearly** (`year`, "hằng năm"): from 15 December of the year before to 14 December of the
+  reporting year ("tính từ ngày 15 của tháng 12 năm trước kỳ báo cáo đến ngày 14 của tháng 12 thuộc
+  kỳ báo cáo").
 
 The decree sets no weekly period; a **weekly** (`week`) report here runs Monday 00:00 to Sunday
 24:00 (the IOC's week), and says so on the page. Days are Lạng Sơn days (UTC+7, no daylight
-saving); every bound is stored and compared in UTC. A period is half-open: ``[start, end)``.
+saving: `twin.crs.LOCAL_OFFSET`); every bound is stored and compared in UTC. A period is half-open,
+``[start, end)``: "to the 14th" means to the end of the 14th, so the next period opens at 00:00 on
+the 15th.
 """
 
 from __future__ import annotations
@@ -24,15 +36,17 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
-from api.briefing.text import LOCAL, Lang
+from api.briefing.text import Lang
+from twin.crs import LOCAL_OFFSET
 from twin.errors import InputError
 
-Kind = Literal["week", "month", "quarter", "year", "custom"]
+Kind = Literal["week", "month", "quarter", "half", "year", "custom"]
 #: The regime's periods (``twin brief --period``), Vietnamese and English names.
 KINDS: dict[str, tuple[str, str]] = {
     "week": ("tuần", "weekly"),
     "month": ("tháng", "monthly"),
     "quarter": ("quý", "quarterly"),
+    "half": ("6 tháng", "six-monthly"),
     "year": ("năm", "yearly"),
 }
 #: Day of the month on which a period of the regime begins (and the day before, the 14th, it ends).
@@ -48,7 +62,7 @@ class Period:
     start: datetime
     end: datetime
     year: int
-    number: int  # week of the year, month 1–12, quarter 1–4, or 0 for a year / custom window
+    number: int  # week of the year, month 1–12, quarter 1–4, half 1–2, or 0 for a year / custom window
 
     @property
     def length(self) -> timedelta:
@@ -74,16 +88,22 @@ class Period:
             )
         if self.kind == "quarter":
             return f"quý {_roman(self.number)} năm {self.year}" if vi else f"Q{self.number} {self.year}"
+        if self.kind == "half":
+            return (
+                f"6 tháng {('đầu', 'cuối')[self.number - 1]} năm {self.year}"
+                if vi
+                else f"the {('first', 'second')[self.number - 1]} half of {self.year}"
+            )
         if self.kind == "year":
             return f"năm {self.year}" if vi else f"the year {self.year}"
-        return "khoảng thời gian tùy chọn" if vi else "custom window"
+        return "khoảng thời gian tùy chọn" if vi else "the custom window"
 
     def bounds(self, lang: Lang) -> str:
         """Return the first and last local day ("từ ngày 15/10/2026 đến hết ngày 14/11/2026")."""
-        first = (self.start + LOCAL).date()
-        last = (self.end + LOCAL - timedelta(microseconds=1)).date()
+        first = (self.start + LOCAL_OFFSET).date()
+        last = (self.end + LOCAL_OFFSET - timedelta(microseconds=1)).date()
         if self.kind == "custom":
-            a, b = self.start + LOCAL, self.end + LOCAL
+            a, b = self.start + LOCAL_OFFSET, self.end + LOCAL_OFFSET
             return (
                 f"từ {a:%H:%M} ngày {a:%d/%m/%Y} đến {b:%H:%M} ngày {b:%d/%m/%Y}"
                 if lang == "vi"
@@ -121,6 +141,12 @@ class Period:
                 "từ ngày 15 của tháng trước kỳ báo cáo đến ngày 14 của tháng cuối quý",
                 "from the 15th of the month before the quarter to the 14th of its last month",
             ),
+            "half": (
+                "6 tháng đầu năm từ ngày 15 tháng 12 năm trước đến ngày 14 tháng 6, "
+                "6 tháng cuối năm từ ngày 15 tháng 6 đến ngày 14 tháng 12",
+                "the first half from 15 December of the previous year to 14 June, "
+                "the second from 15 June to 14 December",
+            ),
             "year": (
                 "từ ngày 15 tháng 12 năm trước đến ngày 14 tháng 12 của năm báo cáo",
                 "from 15 December of the previous year to 14 December of the reporting year",
@@ -139,7 +165,7 @@ def _roman(n: int) -> str:
 
 def _utc(day: date) -> datetime:
     """Return local midnight at the start of `day` (UTC+7) as aware UTC."""
-    return datetime(day.year, day.month, day.day, tzinfo=UTC) - LOCAL
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) - LOCAL_OFFSET
 
 
 def _month_start(year: int, month: int) -> date:
@@ -152,7 +178,7 @@ def containing(kind: str, at: datetime) -> Period:
     """Return the period of `kind` that contains the instant `at` (aware)."""
     if kind not in KINDS:
         raise InputError("period", f"unknown period {kind!r}", f"use one of {', '.join(KINDS)} or 24h, 7d")
-    loc = (at.astimezone(UTC) + LOCAL).date()
+    loc = (at.astimezone(UTC) + LOCAL_OFFSET).date()
     if kind == "week":
         monday = loc - timedelta(days=loc.weekday())
         iso = monday.isocalendar()
@@ -169,6 +195,10 @@ def containing(kind: str, at: datetime) -> Period:
         first = 3 * q - 2
         nxt = (year + 1, 1) if q == 4 else (year, first + 3)
         return Period("quarter", _utc(_month_start(year, first)), _utc(_month_start(*nxt)), year, q)
+    if kind == "half":
+        h = 1 if month <= 6 else 2
+        nxt = (year, 7) if h == 1 else (year + 1, 1)
+        return Period("half", _utc(_month_start(year, 6 * h - 5)), _utc(_month_start(*nxt)), year, h)
     return Period("year", _utc(_month_start(year, 1)), _utc(_month_start(year + 1, 1)), year, 0)
 
 
@@ -195,4 +225,4 @@ def parse_period(text: str, *, end: datetime | None = None) -> Period:
     delta = {"h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
     if delta > timedelta(days=366):
         raise InputError("period", "a briefing covers at most one year")
-    return Period("custom", stop - delta, stop, (stop + LOCAL).year, 0)
+    return Period("custom", stop - delta, stop, (stop + LOCAL_OFFSET).year, 0)

@@ -73,7 +73,7 @@ def coverage(facts: Facts, lang: Lang) -> str:
         f"({span} có dữ liệu trong kỳ báo cáo dài {period}, tức {share}); mọi tỷ lệ tính trên thời gian này."
         if lang == "vi"
         else f"{t('coverage', lang)}: data from {local(obs.first, lang)} to {local(obs.last, lang)} "
-        f"({span} of data in a {period} reporting period, {share}); every rate is over this time."
+        f"({span} of data in a reporting period of {period}, {share}); every rate is over this time."
     )
 
 
@@ -133,8 +133,8 @@ def summary(facts: Facts, lang: Lang) -> list[str]:
         out.append(
             f"Phát hiện {len(facts.hot)} điểm nóng (nơi có số sự kiện cao bất thường), nổi bật: {places}."
             if vi
-            else f"{len(facts.hot)} hotspots (places with unusually many events) were found, "
-            f"chiefly {places}."
+            else f"{len(facts.hot)} {'hotspot' if len(facts.hot) == 1 else 'hotspots'} (places with "
+            f"unusually many events) {'was' if len(facts.hot) == 1 else 'were'} found: {places}."
         )
     online = facts.cameras_online
     cam = f"{online}/{facts.cameras_connected}" if online is not None else f"–/{facts.cameras_connected}"
@@ -165,7 +165,8 @@ def summary(facts: Facts, lang: Lang) -> list[str]:
             f"{num(on_time, lang)} đúng hạn ({pct(on_time / len(r), lang)}); {num(overdue, lang)} phản ánh "
             "đã quá hạn mà chưa xử lý xong."
             if vi
-            else f"Citizens filed {num(len(r), lang)} reports; {num(int(done.sum()), lang)} were closed, "
+            else f"Citizens filed {num(len(r), lang)} {'report' if len(r) == 1 else 'reports'}; "
+            f"{num(int(done.sum()), lang)} closed, "
             f"{num(on_time, lang)} on time ({pct(on_time / len(r), lang)}); {num(overdue, lang)} are past "
             "their target and still open."
         )
@@ -380,6 +381,12 @@ def _ward_sections(facts: Facts, lang: Lang) -> list[dict[str, object]]:
                 "before": num(before, lang),
                 "change": _change(float(w["total"]), before, lang),
                 "top": category(top, lang) if top else "–",
+                "line": t("ward_line", lang).format(
+                    events=num(w["total"], lang),
+                    before=num(before, lang),
+                    change=_change(float(w["total"]), before, lang),
+                    top=category(top, lang).lower() if top else "–",
+                ),
                 "hot": [
                     {"place": _place(h, lang), "count": num(h["count"], lang)}
                     for _, h in hot.head(5).iterrows()
@@ -540,6 +547,7 @@ def write_briefing(
         }
         images = {k: _data_uri(v) for k, v in drawn.items() if v is not None}
     regular, bold = figures.font_files()
+    italics = figures.italic_files(regular)
     n = len(facts.events)
     categories = [
         {"name": category(str(c), lang), "count": num(int(v), lang), "share": pct(v / n, lang, 1)}
@@ -548,13 +556,6 @@ def write_briefing(
     hot = [
         {"place": _place(r, lang), "count": num(r["count"], lang), "z": num(r["gi_z"], lang, 2)}
         for _, r in facts.hot.head(10).iterrows()
-    ]
-    online = "–" if facts.cameras_online is None else str(facts.cameras_online)
-    cards = [
-        {"value": num(n, lang), "label": t("events_total", lang)},
-        {"value": f"{online}/{facts.cameras_connected}", "label": t("cameras_online", lang)},
-        {"value": num(len(facts.reports), lang), "label": t("reports_total", lang)},
-        {"value": num(len(facts.hot), lang), "label": t("hotspots", lang)},
     ]
     scenario = None
     if facts.scenario is not None:
@@ -578,47 +579,51 @@ def write_briefing(
     }
     recs, tasks = recommendations(facts, lang)
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    html = env.from_string(_TEMPLATE.read_text(encoding="utf-8")).render(
-        lang=lang,
-        tr={k: t(k, lang) for k in T},
-        font_regular=regular.as_uri(),
-        font_bold=bold.as_uri(),
-        period_name=facts.period.name(lang),
-        period=facts.period.bounds(lang),
-        period_rule=facts.period.rule(lang),
-        generated=local(datetime.now(UTC), lang),
-        place_date=place_date(datetime.now(UTC), lang),
-        addressee=ADDRESSEES[to][0 if lang == "vi" else 1],
-        coverage=coverage(facts, lang),
-        synthetic=facts.synthetic_share > 0 or facts.scenario is not None or facts.cameras_total > 0,
-        summary=summary(facts, lang),
-        cards=cards,
-        comparison=_comparison(facts, lang),
-        prev_period=facts.previous.period.bounds(lang) if facts.previous else "",
-        events_total=n,
-        wards=_ward_sections(facts, lang),
-        categories=categories,
-        hot=hot,
-        hot_left_out=t("hot_left_out", lang).format(n=facts.hot_left_out, m=MIN_HOTSPOT_EVENTS)
+    fonts = {
+        "font_regular": regular.as_uri(),
+        "font_bold": bold.as_uri(),
+        "font_italic": italics[0].as_uri() if italics else None,
+        "font_bold_italic": italics[1].as_uri() if italics else None,
+    }
+    page = env.from_string(_TEMPLATE.read_text(encoding="utf-8"))
+    words = {
+        "lang": lang,
+        "tr": {k: t(k, lang) for k in T},
+        "period_name": facts.period.name(lang),
+        "period": facts.period.bounds(lang),
+        "period_rule": facts.period.rule(lang),
+        "generated": local(datetime.now(UTC), lang),
+        "place_date": place_date(datetime.now(UTC), lang),
+        "addressee": ADDRESSEES[to][0 if lang == "vi" else 1],
+        "coverage": coverage(facts, lang),
+        "synthetic": facts.synthetic_share > 0 or facts.scenario is not None or facts.cameras_total > 0,
+        "summary": summary(facts, lang),
+        "comparison": _comparison(facts, lang),
+        "prev_period": facts.previous.period.bounds(lang) if facts.previous else "",
+        "events_total": n,
+        "wards": _ward_sections(facts, lang),
+        "categories": categories,
+        "hot": hot,
+        "hot_left_out": t("hot_left_out", lang).format(n=facts.hot_left_out, m=MIN_HOTSPOT_EVENTS)
         if facts.hot_left_out
         else "",
-        reports_total=len(facts.reports),
-        units=_unit_rows(facts, lang),
-        statuses=_status_rows(facts, lang),
-        alerts=", ".join(f"{k}: {v}" for k, v in sorted(facts.alerts.items())),
-        cam={
+        "reports_total": len(facts.reports),
+        "units": _unit_rows(facts, lang),
+        "statuses": _status_rows(facts, lang),
+        "alerts": ", ".join(f"{k}: {v}" for k, v in sorted(facts.alerts.items())),
+        "cam": {
             "total": facts.cameras_total,
             "connected": facts.cameras_connected,
             "online": "–" if facts.cameras_online is None else facts.cameras_online,
             "availability": pct(facts.availability, lang, 1),
         },
-        scenario=scenario,
-        refused=refused,
-        recommendations=recs,
-        tasks=tasks,
-        img=images | {k: "" for k in drawn if k not in images},
-        methods=_methods(facts, lang),
-        sources=[
+        "scenario": scenario,
+        "refused": refused,
+        "recommendations": recs,
+        "tasks": tasks,
+        "img": images | {k: "" for k in drawn if k not in images},
+        "methods": _methods(facts, lang),
+        "sources": [
             {
                 "name": DATASETS.get(s["name"], (s["name"], s["name"]))[0 if lang == "vi" else 1],
                 "kind": kind_text.get(s["kind"], s["kind"]),
@@ -626,9 +631,11 @@ def write_briefing(
             }
             for s in facts.sources
         ],
-    )
+    }
     html_path = out_dir / "briefing.html"
-    html_path.write_text(html, encoding="utf-8")
+    # one file: images inline and no font file named (it would point into this machine's disk)
+    html_path.write_text(page.render(**words, **dict.fromkeys(fonts)), encoding="utf-8")
+    html = page.render(**words, **fonts)
     pdf_path = out_dir / "briefing.pdf"
     # WeasyPrint logs every unsupported CSS property at WARNING; they are cosmetic here.
     logging.getLogger("weasyprint").setLevel(logging.ERROR)

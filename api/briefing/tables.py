@@ -14,8 +14,9 @@ from pathlib import Path
 import pandas as pd
 
 from api.briefing.collect import Facts
-from api.briefing.text import LOCAL, Lang, category
+from api.briefing.text import Lang, category
 from gis_data import io
+from twin.crs import LOCAL_OFFSET
 
 #: Table name → sheet title (≤ 31 characters, Excel's limit).
 SHEETS = {
@@ -34,7 +35,7 @@ def _iso(ts: datetime | None) -> str:
 
 
 def _local(ts: datetime | None) -> str:
-    return "" if ts is None else (ts + LOCAL).strftime("%Y-%m-%dT%H:%M:%S+07:00")
+    return "" if ts is None else (ts + LOCAL_OFFSET).strftime("%Y-%m-%dT%H:%M:%S+07:00")
 
 
 def tables(facts: Facts, lang: Lang) -> dict[str, pd.DataFrame]:

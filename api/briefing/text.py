@@ -7,15 +7,13 @@ other way round. Times people read are local (Asia/Ho_Chi_Minh, UTC+7).
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from api.schemas import categories
+from twin.crs import LOCAL_OFFSET
 
 Lang = Literal["vi", "en"]
-
-#: Local time of Lạng Sơn (no daylight saving).
-LOCAL = timedelta(hours=7)
 
 #: Headline KPIs of a scenario comparison: name → (Vietnamese, English, unit vi, unit en, better
 #: "lower"/"higher"). A unit "%" means the KPI is a share in [0, 1] shown as a percentage.
@@ -82,7 +80,23 @@ def source_text(src: dict[str, Any], lang: Lang) -> str:
         )
     if name == "reports":
         return f"{num(int(count or 0), lang)} {'phản ánh' if vi else 'requests'}"
-    return str(src.get("source", ""))
+    text = str(src.get("source", ""))
+    if name == "wards_2025" and "sapnhap" in text:  # the provenance's URL and its English note
+        base = text.split(" (", maxsplit=1)[0]
+        return (
+            f"{base} (ranh giới theo bản đồ tham chiếu sapnhap.bando.com.vn)"
+            if vi
+            else f"{base} (boundaries from the sapnhap.bando.com.vn reference map)"
+        )
+    if name == "roads" and src.get("kind") == "synthetic":
+        return (
+            "sinh tự động bên trong ranh giới thật của các phường (lưới phố dày ở khu đô thị cũ, các "
+            "quốc lộ, các cầu qua sông Kỳ Cùng); không phải số liệu khảo sát"
+            if vi
+            else "generated inside the real ward boundaries (dense streets in the old urban core, the "
+            "national roads, the Kỳ Cùng bridges); not surveyed"
+        )
+    return text
 
 
 #: Who the report is addressed to (`twin brief --to`): since 1 July 2025 the wards report to the province.
@@ -97,7 +111,7 @@ ADDRESSEES: dict[str, tuple[str, str]] = {
 
 def place_date(ts: datetime, lang: Lang) -> str:
     """Return the place and date line of an administrative document (Decree 30/2020/NĐ-CP), local time."""
-    loc = ts + LOCAL
+    loc = ts + LOCAL_OFFSET
     if lang == "vi":
         return f"Lạng Sơn, ngày {loc:%d} tháng {loc:%m} năm {loc:%Y}"
     return f"Lạng Sơn, {loc.day} {loc:%B %Y}"
@@ -127,12 +141,11 @@ T: dict[str, tuple[str, str]] = {
     "signer_title": ("GIÁM ĐỐC", "DIRECTOR"),
     "signer_note": ("(Ký, ghi rõ họ tên, đóng dấu)", "(Signature, full name, seal)"),
     "coverage": ("Phạm vi dữ liệu thực có", "Data actually observed"),
-    "subtitle": ("Trung tâm Điều hành thông minh (IOC) — bản tin định kỳ",
-                 "Intelligent Operations Centre (IOC) — periodic briefing"),
+    "subtitle": ("Trung tâm Điều hành đô thị thông minh (IOC) — báo cáo định kỳ",
+                 "Intelligent Operations Centre (IOC) — periodic report"),
     "period": ("Kỳ báo cáo", "Period"),
     "generated": ("Lập lúc", "Generated"),
     "summary": ("Tóm tắt", "Summary"),
-    "key_figures": ("Số liệu chính", "Key figures"),
     "events": ("Sự kiện từ camera", "Camera events"),
     "events_total": ("Tổng số sự kiện", "Events in total"),
     "by_category": ("Theo loại", "By category"),
@@ -145,7 +158,7 @@ T: dict[str, tuple[str, str]] = {
     "population": ("Dân số", "Population"),
     "per_10k": ("trên 10.000 dân", "per 10,000 people"),
     "cameras": ("Tình trạng camera", "Camera health"),
-    "cameras_total": ("Camera an ninh trong thành phố", "Security cameras in the city"),
+    "cameras_total": ("Vị trí camera trên địa bàn 4 phường", "Camera sites in the four wards"),
     "cameras_connected": ("Đã kết nối với IOC", "Connected to the IOC"),
     "cameras_online": ("Đang hoạt động (lần báo cáo cuối)", "Online (latest report)"),
     "availability": ("Tỷ lệ hoạt động trung bình (thời gian quan sát)", "Mean availability (observed time)"),
@@ -154,7 +167,6 @@ T: dict[str, tuple[str, str]] = {
                       "(thống kê Getis-Ord Gi*, mức ý nghĩa 5 %, đã hiệu chỉnh so sánh bội).",
                       "H3 hexagons (about 0.1 km²) with unusually many events compared with their "
                       "surroundings (Getis-Ord Gi*, 5 % level, corrected for multiple testing)."),
-    "cell": ("Ô H3", "H3 cell"),
     "z": ("Chỉ số z", "z-score"),
     "reports": ("Phản ánh của người dân", "Citizen reports"),
     "reports_total": ("Phản ánh nhận được", "Reports received"),
@@ -206,7 +218,6 @@ T: dict[str, tuple[str, str]] = {
     "legend_delta": ("Thay đổi chỉ số ùn tắc", "Change in congestion index"),
     "river": ("Sông Kỳ Cùng", "Kỳ Cùng river"),
     "page": ("Trang", "Page"),
-    "period_rule": ("Căn cứ", "Basis"),
     "per_day": ("trung bình mỗi ngày có dữ liệu", "per day of data"),
     "compare": ("So sánh với kỳ trước", "Compared with the previous period"),
     "this_period": ("Kỳ này", "This period"),
@@ -215,7 +226,11 @@ T: dict[str, tuple[str, str]] = {
                   "trung bình mỗi ngày có dữ liệu.",
                   "Counts depend on how long each period has data; compare the figures per day of data."),
     "ward_sections": ("Tình hình từng phường", "Ward by ward"),
-    "ward_events": ("Sự kiện", "Events"),
+    "ward_events": ("Sự kiện kỳ này", "Events this period"),
+    "per_day_col": ("Mỗi ngày có dữ liệu", "Per day of data"),
+    "per_10k_col": ("Trên 10.000 dân", "Per 10,000 people"),
+    "ward_line": ("{events} sự kiện (kỳ trước {before}; thay đổi {change}), nhiều nhất: {top}.",
+                  "{events} events (previous period {before}; change {change}), most often: {top}."),
     "top_category": ("Loại nhiều nhất", "Most frequent"),
     "ward_hot": ("Điểm nóng trong phường", "Hotspots in the ward"),
     "ward_reports": ("Phản ánh", "Citizen reports"),
@@ -247,10 +262,10 @@ T: dict[str, tuple[str, str]] = {
     "tables_note": ("Các bảng số liệu của báo cáo (CSV, XLSX) đi kèm tệp này để nhập vào hệ thống báo cáo.",
                     "The report's tables (CSV, XLSX) come with this file for a reporting system to ingest."),
     "scale": ("Thước tỷ lệ", "Scale"),
-    "synthetic_banner": ("Lưu ý: bản tin này có dùng dữ liệu tổng hợp (mô phỏng); xem trang "
+    "synthetic_banner": ("Lưu ý: báo cáo này có dùng dữ liệu tổng hợp (mô phỏng); xem mục "
                          "Phương pháp và dữ liệu trước khi dùng để ra quyết định.",
-                         "Note: this briefing uses synthetic (simulated) data; read the Methods and "
-                         "data page before using it for decisions."),
+                         "Note: this report uses synthetic (simulated) data; read the Methods and "
+                         "data section before using it for decisions."),
 }  # fmt: skip
 
 
@@ -279,11 +294,11 @@ def pct(x: float | None, lang: Lang, digits: int = 0) -> str:
     """Format a share in [0, 1] as a percentage."""
     if x is None or not math.isfinite(x):
         return "–"
-    return f"{num(100.0 * x, lang, digits)} %"
+    return f"{num(100.0 * x, lang, digits)}\u00a0%"  # no line break between a number and its %
 
 
 def local(ts: datetime, lang: Lang, with_time: bool = True) -> str:
     """Format an aware UTC time as local Lạng Sơn time (UTC+7)."""
-    loc = ts + LOCAL
+    loc = ts + LOCAL_OFFSET
     day = f"{loc:%d/%m/%Y}" if lang == "vi" else f"{loc:%d %b %Y}"
     return f"{day} {loc:%H:%M}" if with_time else day

@@ -18,7 +18,6 @@ import shapely
 from rich.console import Console
 from rich.table import Table
 
-from api.briefing.text import LOCAL
 from api.cli.base import console, fail
 from api.settings import Settings
 from gis_data import io
@@ -26,7 +25,7 @@ from gis_data.city import build_city
 from twin import cameras as cam
 from twin import coverage, h3grid, hotspots, provenance
 from twin.city import City
-from twin.crs import WGS84
+from twin.crs import LOCAL_OFFSET, WGS84
 from twin.errors import DataError, InputError, OutOfCityError
 
 #: printed tables go to stdout (pipeable); progress and errors go to stderr (`console`)
@@ -44,8 +43,8 @@ _COLUMNS_HINT = (
     "plus ts (or start_time) and category"
 )
 #: The one time-zone rule: times are stored and computed in UTC (a time without an offset is UTC);
-#: people are shown Lạng Sơn time (`api.briefing.text.LOCAL`, UTC+7, no daylight saving).
-SHOWN_OFFSET = pd.Timedelta(LOCAL)
+#: people are shown Lạng Sơn time (`twin.crs.LOCAL_OFFSET`, UTC+7, no daylight saving).
+SHOWN_OFFSET = pd.Timedelta(LOCAL_OFFSET)
 
 
 # -- reading events ------------------------------------------------------------------------------

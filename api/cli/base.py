@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated, Literal, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -46,6 +46,12 @@ DataDirOption = Annotated[
 ]
 #: Its old name, still accepted (hidden from --help; prints a deprecation line).
 OldCacheDirOption = Annotated[Path | None, typer.Option("--cache-dir", hidden=True)]
+#: The road network option of the simulations, and the extract it reads for ``osm``.
+RoadSourceOption = Annotated[
+    Literal["synthetic", "osm"] | None,
+    typer.Option(help="Road network: synthetic generator or an OSM extract (default $TWIN_ROAD_SOURCE)."),
+]
+OsmFileOption = Annotated[Path | None, typer.Option(help="OSM .osm.pbf extract for --road-source osm.")]
 #: The event store option of every command that opens the store.
 StoreDsnOption = Annotated[
     str | None,

@@ -23,8 +23,9 @@ def brief(
     period: Annotated[
         str,
         typer.Option(
-            help="week, month, quarter or year (the last one closed by --end; Decree 09/2019 cut-offs: "
-            "a month runs from the 15th to the 14th), or a window like 24h, 7d."
+            help="week, month, quarter, half (six months) or year: the last one closed by --end, with "
+            "the cut-offs of Decree 09/2019/NĐ-CP Art. 12 (a month runs from the 15th of the previous "
+            "month to the 14th); or a window like 24h, 7d."
         ),
     ] = "week",
     scenario: Annotated[

@@ -20,6 +20,7 @@ import typer
 
 from api.cli.base import DataDirOption, StoreDsnOption, app, console, friendly
 from api.settings import Settings
+from twin.crs import LOCAL_OFFSET
 from twin.errors import InputError
 
 calibrate_app = typer.Typer(help="Calibrate the models to observations.", no_args_is_help=True)
@@ -50,7 +51,7 @@ def calibrate_traffic(  # noqa: PLR0917  (CLI options)
     data_dir: DataDirOption = None,
 ) -> None:
     """Fit zone production/attraction, hourly factors and the class split to the counts; report the fit."""
-    from api.services.traffic_counts import LOCAL_OFFSET_S, model_table
+    from api.services.traffic_counts import model_table
     from api.store import default_dsn, open_store
     from api.store.traffic_counts import TrafficCountQuery
     from gis_data.city import build_city
@@ -80,7 +81,7 @@ def calibrate_traffic(  # noqa: PLR0917  (CLI options)
     cams = city.cameras
     expected = [str(c) for c, links in zip(cams["camera_id"], cams["count_links"], strict=True)
                 if links and bool(cams.set_index("camera_id").loc[c, "connected"])]  # fmt: skip
-    local = t0 + timedelta(seconds=LOCAL_OFFSET_S)
+    local = t0 + LOCAL_OFFSET
     start_local = local.hour * 3600
     with console.status(f"calibrating on {len(records):,} counts…") as status:
         cal = calibrate(
@@ -129,7 +130,7 @@ def send_truth(  # noqa: PLR0917  (CLI options)
     import httpx
 
     from api.replayer import send_traffic_counts
-    from api.services.traffic_counts import LOCAL_OFFSET_S, messages_of
+    from api.services.traffic_counts import messages_of
     from gis_data.city import build_city
     from simulations.traffic.calibrate import truth_counts
     from simulations.traffic.params import TrafficParams
@@ -142,7 +143,7 @@ def send_truth(  # noqa: PLR0917  (CLI options)
     city = build_city(data_dir or settings.data.dir, road_source=settings.road_source, seed=settings.seed,
                       res=settings.h3_res)  # fmt: skip
     cams = city.cameras[city.cameras["connected"]]
-    local = t0 + timedelta(seconds=LOCAL_OFFSET_S)
+    local = t0 + LOCAL_OFFSET
     with console.status("running the hidden truth (synthetic)…"):
         watch = watched_links(cams, city.network)
         table, truth = truth_counts(TrafficParams(), city.network, city.cells(), watch,

@@ -17,13 +17,13 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from api.cli.base import DataDirOption, console, friendly, simulate_app
+from api.cli.base import DataDirOption, OsmFileOption, RoadSourceOption, console, friendly, simulate_app
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -98,11 +98,8 @@ def traffic(  # noqa: PLR0917  (typer passes options by keyword)
         float | None, typer.Option(help="Demand multiplier (overrides the scenario).")
     ] = None,
     data_dir: DataDirOption = None,
-    road_source: Annotated[
-        Literal["synthetic", "osm"] | None,
-        typer.Option(help="Road network: synthetic generator or an OSM extract (default $TWIN_ROAD_SOURCE)."),
-    ] = None,
-    osm_file: Annotated[Path | None, typer.Option(help="OSM .osm.pbf extract for --road-source osm.")] = None,
+    road_source: RoadSourceOption = None,
+    osm_file: OsmFileOption = None,
 ) -> None:
     """Simulate mixed traffic on the Lạng Sơn network and write link, cell and trip outputs."""
     from api.settings import Settings

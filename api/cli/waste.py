@@ -21,7 +21,16 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from api.cli.base import DataDirOption, OldCacheDirOption, console, friendly, renamed, simulate_app
+from api.cli.base import (
+    DataDirOption,
+    OldCacheDirOption,
+    OsmFileOption,
+    RoadSourceOption,
+    console,
+    friendly,
+    renamed,
+    simulate_app,
+)
 from twin.errors import InputError
 
 if TYPE_CHECKING:
@@ -121,11 +130,8 @@ def waste(  # noqa: PLR0917  (typer maps options to parameters)
     solver_time: Annotated[float | None, typer.Option(help="PyVRP budget per routing (s).")] = None,
     data_dir: DataDirOption = None,
     cache_dir: OldCacheDirOption = None,
-    road_source: Annotated[
-        Literal["synthetic", "osm"] | None,
-        typer.Option(help="Road network: synthetic or osm (default $TWIN_ROAD_SOURCE or synthetic)."),
-    ] = None,
-    osm_file: Annotated[Path | None, typer.Option(help=".osm.pbf for --road-source osm.")] = None,
+    road_source: RoadSourceOption = None,
+    osm_file: OsmFileOption = None,
     res: Annotated[
         int | None, typer.Option(help="H3 resolution of the population cells (default $TWIN_H3_RES or 9).")
     ] = None,

@@ -12,7 +12,7 @@ from api.auth.service import Principal
 from api.errors import NotFound
 from api.responses import GeoJSONResponse
 from api.schemas.errors import errors
-from api.schemas.geojson import FEATURE_COLLECTION
+from api.schemas.geojson import feature_collection_ok
 from api.services.deps import LiveDep
 from api.services.geojson import alert_dict, alert_feature
 
@@ -52,25 +52,12 @@ class OperatorAction(BaseModel):
     summary="Alerts, newest first (GeoJSON)",
     response_class=GeoJSONResponse,
     responses={
-        200: {
-            "description": "Alerts as Point features (null geometry when not located)",
-            "content": {
-                "application/geo+json": {
-                    "schema": FEATURE_COLLECTION,
-                    "example": {
-                        "type": "FeatureCollection",
-                        "features": [
-                            {
-                                "type": "Feature",
-                                "id": ALERT_EXAMPLE["alert_id"],
-                                "geometry": {"type": "Point", "coordinates": [106.7578, 21.8478]},
-                                "properties": ALERT_EXAMPLE,
-                            }
-                        ],
-                    },
-                }
-            },
-        },
+        200: feature_collection_ok(
+            "Alerts as Point features (null geometry when not located)",
+            feature_id=ALERT_EXAMPLE["alert_id"],
+            geometry={"type": "Point", "coordinates": [106.7578, 21.8478]},
+            properties=ALERT_EXAMPLE,
+        ),
         **errors(422, 503),
     },
 )

@@ -14,7 +14,7 @@ from api.errors import NotFound
 from api.responses import GeoJSONResponse
 from api.schemas.errors import errors
 from api.schemas.events import bounded_time
-from api.schemas.geojson import FEATURE_COLLECTION
+from api.schemas.geojson import feature_collection_ok
 from api.services.deps import LiveDep
 from api.services.geojson import camera_feature, iso
 from api.store.base import now_utc
@@ -59,34 +59,21 @@ class CameraSummary(BaseModel):
     summary="Cameras with their live status (GeoJSON)",
     response_class=GeoJSONResponse,
     responses={
-        200: {
-            "description": "Every registry camera (synthetic registry) with status and last seen",
-            "content": {
-                "application/geo+json": {
-                    "schema": FEATURE_COLLECTION,
-                    "example": {
-                        "type": "FeatureCollection",
-                        "features": [
-                            {
-                                "type": "Feature",
-                                "id": "LS-CAM-001",
-                                "geometry": {"type": "Point", "coordinates": [106.7578, 21.8478]},
-                                "properties": {
-                                    "camera_id": "LS-CAM-001",
-                                    "name": "Ngã tư Lê Lợi - Trần Đăng Ninh",
-                                    "ward_code": "05977",
-                                    "kind": "intersection",
-                                    "connected": True,
-                                    "status": "online",
-                                    "last_seen": "2025-06-12T00:25:01Z",
-                                    "synthetic": True,
-                                },
-                            }
-                        ],
-                    },
-                }
+        200: feature_collection_ok(
+            "Every registry camera (synthetic registry) with status and last seen",
+            feature_id="LS-CAM-001",
+            geometry={"type": "Point", "coordinates": [106.7578, 21.8478]},
+            properties={
+                "camera_id": "LS-CAM-001",
+                "name": "Ngã tư Lê Lợi - Trần Đăng Ninh",
+                "ward_code": "05977",
+                "kind": "intersection",
+                "connected": True,
+                "status": "online",
+                "last_seen": "2025-06-12T00:25:01Z",
+                "synthetic": True,
             },
-        },
+        ),
         **errors(422, 503),
     },
 )

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.auth.coarse import access_note, cap_res, coarse_features, is_coarse
+from api.auth.coarse import cap_res, cell_collection, coarse_features
 from api.auth.deps import requires
 from api.auth.service import Principal
 from api.responses import GeoJSONResponse
@@ -64,21 +64,20 @@ def get_cells(
     counts, synthetic = live.window_counts(r, parse_window(window), category)
     feats, suppressed = coarse_features(principal, cell_features(counts))
     total = sum(f["properties"]["count"] for f in feats)
-    extra = {"access": access_note(principal, res, r, suppressed)} if is_coarse(principal) else {}
-    return GeoJSONResponse(
-        {
-            **extra,
-            "type": "FeatureCollection",
-            "features": feats,
-            "res": r,
-            "window": window,
-            "category": category,
-            "total": total,
-            "provenance": {
-                "source": "derived",
-                "inputs": ["events"],
-                "synthetic": synthetic > 0,
-                "synthetic_events": synthetic,
-            },
-        }
+    provenance = {
+        "source": "derived",
+        "inputs": ["events"],
+        "synthetic": synthetic > 0,
+        "synthetic_events": synthetic,
+    }
+    return cell_collection(
+        principal,
+        feats,
+        requested=res,
+        served=r,
+        suppressed=suppressed,
+        window=window,
+        category=category,
+        total=total,
+        provenance=provenance,
     )

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-import math
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.auth.coarse import access_note, cap_res, is_coarse
+from api.auth.coarse import cap_res, cell_collection, is_coarse
 from api.auth.deps import requires
 from api.auth.policy import PUBLIC_MIN_COUNT
 from api.auth.service import Principal
 from api.responses import GeoJSONResponse
 from api.schemas.errors import errors
 from api.schemas.events import Category
-from api.schemas.geojson import FEATURE_COLLECTION
+from api.schemas.geojson import feature_collection_ok
 from api.services.counts import WINDOWS_HELP, parse_window
 from api.services.deps import LiveDep
 from api.services.geojson import polygon_coords
 from twin.errors import InputError
 from twin.h3grid import MIN_RES
+from twin.numbers import finite_or_none
 
 router = APIRouter(tags=["live"])
 
@@ -28,45 +28,27 @@ router = APIRouter(tags=["live"])
 MAX_HOTSPOT_RES = 10
 
 
-def _finite(x: Any) -> float | None:
-    v = float(x)
-    return v if math.isfinite(v) else None
-
-
 @router.get(
     "/hotspots",
     summary="Hot and cold spots of live events (Getis-Ord Gi*)",
     response_class=GeoJSONResponse,
     responses={
-        200: {
-            "description": "Cells flagged hot or cold (all study-area cells with `all=true`)",
-            "content": {
-                "application/geo+json": {
-                    "schema": FEATURE_COLLECTION,
-                    "example": {
-                        "type": "FeatureCollection",
-                        "features": [
-                            {
-                                "type": "Feature",
-                                "id": "8941a2a4c2fffff",
-                                "geometry": {"type": "Polygon", "coordinates": [[[106.757, 21.847]]]},
-                                "properties": {
-                                    "cell": "8941a2a4c2fffff",
-                                    "count": 12,
-                                    "gi_z": 4.1,
-                                    "p_value": 0.00004,
-                                    "p_fdr": 0.003,
-                                    "hotspot": "hot",
-                                },
-                            }
-                        ],
-                        "res": 9,
-                        "window": "1h",
-                        "computed_age_s": 1.2,
-                    },
-                }
+        200: feature_collection_ok(
+            "Cells flagged hot or cold (all study-area cells with `all=true`)",
+            feature_id="8941a2a4c2fffff",
+            geometry={"type": "Polygon", "coordinates": [[[106.757, 21.847]]]},
+            properties={
+                "cell": "8941a2a4c2fffff",
+                "count": 12,
+                "gi_z": 4.1,
+                "p_value": 0.00004,
+                "p_fdr": 0.003,
+                "hotspot": "hot",
             },
-        },
+            res=9,
+            window="1h",
+            computed_age_s=1.2,
+        ),
         **errors(422, 503),
     },
 )
@@ -98,30 +80,28 @@ async def get_hotspots(  # noqa: PLR0917  (FastAPI query parameters)
             "properties": {
                 "cell": str(cell),
                 "count": int(row["count"]),
-                "gi_z": _finite(row["gi_z"]),
-                "p_value": _finite(row["p_value"]),
-                "p_fdr": _finite(row["p_fdr"]),
+                "gi_z": finite_or_none(row["gi_z"]),
+                "p_value": finite_or_none(row["p_value"]),
+                "p_fdr": finite_or_none(row["p_fdr"]),
                 "hotspot": str(row["hotspot"]),
             },
         }
         for cell, row in rows.iterrows()
     ]
-    extra = {"access": access_note(principal, res, r, 0)} if is_coarse(principal) else {}
-    return GeoJSONResponse(
-        {
-            **extra,
-            "type": "FeatureCollection",
-            "features": feats,
-            "res": r,
-            "window": window,
-            "category": category,
-            "hot": int((table["hotspot"] == "hot").sum()),
-            "cold": int((table["hotspot"] == "cold").sum()),
-            "study_cells": len(table),
-            "computed_age_s": round(max(0.0, age_since(age)), 3),
-            "method": "Getis-Ord Gi* (k=1 ring), alpha 0.05, Benjamini-Hochberg FDR",
-            "provenance": {"source": "derived", "inputs": ["events"], "synthetic": synthetic > 0},
-        }
+    return cell_collection(
+        principal,
+        feats,
+        requested=res,
+        served=r,
+        suppressed=0,
+        window=window,
+        category=category,
+        hot=int((table["hotspot"] == "hot").sum()),
+        cold=int((table["hotspot"] == "cold").sum()),
+        study_cells=len(table),
+        computed_age_s=round(max(0.0, age_since(age)), 3),
+        method="Getis-Ord Gi* (k=1 ring), alpha 0.05, Benjamini-Hochberg FDR",
+        provenance={"source": "derived", "inputs": ["events"], "synthetic": synthetic > 0},
     )
 
 

@@ -20,6 +20,7 @@ import twin
 from api.auth.deps import OPEN
 from api.schemas import categories
 from api.settings import Settings
+from twin.crs import LOCAL_TZ
 
 router = APIRouter(tags=["viewer"])
 
@@ -136,7 +137,7 @@ def config(settings: Annotated[Settings, Depends(get_settings)]) -> dict[str, An
         "zoom": CITY_ZOOM,
         "languages": ["vi", "en"],
         "default_language": "vi",
-        "timezone": "Asia/Ho_Chi_Minh",
+        "timezone": LOCAL_TZ,
         "replay": settings.replay,
         "categories": categories.table().config(),
     }

@@ -22,6 +22,21 @@ FEATURE_COLLECTION: dict[str, Any] = {
         "features": {"type": "array", "items": FEATURE},
     },
 }
+
+
+def feature_collection_ok(
+    description: str, *, feature_id: str, geometry: dict[str, Any], properties: Any, **members: Any
+) -> dict[str, Any]:
+    """Return the OpenAPI 200 entry of a GeoJSON answer: the `FEATURE_COLLECTION` schema and an example
+    collection of one feature (plus the collection's own `members`)."""
+    feature = {"type": "Feature", "id": feature_id, "geometry": geometry, "properties": properties}
+    example = {"type": "FeatureCollection", "features": [feature], **members}
+    return {
+        "description": description,
+        "content": {"application/geo+json": {"schema": FEATURE_COLLECTION, "example": example}},
+    }
+
+
 LD_ENTITY: dict[str, Any] = {
     "type": "object",
     "required": ["id", "type"],

@@ -18,6 +18,7 @@ import bisect
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from api.errors import Conflict
 from api.services.health import CameraHealth
@@ -39,6 +40,22 @@ class AlertRules:
 def new_alert_id() -> str:
     """Return a fresh alert id."""
     return "AL-" + uuid.uuid4().hex[:16]
+
+
+def open_alert(rule: str, key: str, severity: str, title: str, now: datetime, **where: Any) -> AlertRecord:
+    """Return a new open alert of `rule` about `key`, raised at `now` (`where`: its cell, camera,
+    position and details)."""
+    return AlertRecord(
+        alert_id=new_alert_id(),
+        rule=rule,
+        key=key,
+        status="open",
+        severity=severity,
+        title=title,
+        created_at=now,
+        updated_at=now,
+        **where,
+    )
 
 
 class AlertEngine:
@@ -110,16 +127,13 @@ class AlertEngine:
                 if minutes
                 else (f"{int(window.total_seconds())} giây", f"{int(window.total_seconds())} s")
             )
-            alert = AlertRecord(
-                alert_id=new_alert_id(),
-                rule="congestion_cluster",
-                key=key,
-                status="open",
-                severity="high",
-                title=f"Ùn tắc: {len(recent)} sự kiện trong {span_vi} "
+            alert = open_alert(
+                "congestion_cluster",
+                key,
+                "high",
+                f"Ùn tắc: {len(recent)} sự kiện trong {span_vi} "
                 f"/ Congestion: {len(recent)} events in {span_en}",
-                created_at=now,
-                updated_at=now,
+                now,
                 cell=cell,
                 lon=lon,
                 lat=lat,
@@ -149,15 +163,12 @@ class AlertEngine:
             if silent is None or key in self._active:
                 continue
             minutes = int(silent.total_seconds() // 60)
-            alert = AlertRecord(
-                alert_id=new_alert_id(),
-                rule="camera_silent",
-                key=cid,
-                status="open",
-                severity="medium",
-                title=f"Camera {info.name} mất tín hiệu {minutes} phút / silent for {minutes} min",
-                created_at=now,
-                updated_at=now,
+            alert = open_alert(
+                "camera_silent",
+                cid,
+                "medium",
+                f"Camera {info.name} mất tín hiệu {minutes} phút / silent for {minutes} min",
+                now,
                 camera_id=cid,
                 lon=info.lon,
                 lat=info.lat,

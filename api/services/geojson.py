@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from datetime import datetime
 from functools import lru_cache
@@ -14,6 +13,7 @@ from api.services.city import CameraInfo
 from api.services.health import CameraState
 from api.store.base import AlertRecord, EventRecord
 from twin import h3grid
+from twin.numbers import finite_or_none
 
 
 def iso(t: datetime | None) -> str | None:
@@ -111,20 +111,12 @@ def camera_feature(info: CameraInfo, state: CameraState) -> dict[str, Any]:
             "connected": state.connected,
             "status": state.status,
             "last_seen": iso(state.last_seen),
-            "heading_deg": _num(info.props.get("heading_deg")),
-            "fov_deg": _num(info.props.get("fov_deg")),
-            "range_m": _num(info.props.get("range_m")),
+            "heading_deg": finite_or_none(info.props.get("heading_deg")),
+            "fov_deg": finite_or_none(info.props.get("fov_deg")),
+            "range_m": finite_or_none(info.props.get("range_m")),
             "synthetic": True,
         },
     }
-
-
-def _num(x: Any) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 def alert_dict(a: AlertRecord) -> dict[str, Any]:

@@ -183,17 +183,7 @@ class LiveService:
                 return
             for a in raised_here:
                 await self._save_alert(a)
-        for s in self.health.transitions(now):
-            info = self.ctx.cameras[s.camera_id]
-            payload = {
-                "camera_id": s.camera_id,
-                "status": s.status,
-                "last_seen": s.last_seen.isoformat() if s.last_seen else None,
-                "ward_code": info.ward_code,
-            }
-            self.bus.publish(
-                Message("camera", dumps(payload).decode(), None, info.ward_code, info.lon, info.lat)
-            )
+        self._publish_camera_transitions(now)
         raised, resolved = self.alerts.on_tick(self.health, now)
         for a in raised + resolved:
             await self._save_alert(a)
@@ -292,22 +282,22 @@ class LiveService:
             attrs = e.attributes
             out.append(
                 EventRecord(
-                    e.event_id,
-                    e.camera_id,
-                    e.category,
-                    e.severity,
-                    e.confidence,
-                    e.lifecycle,
-                    start,
-                    end,
-                    lons[i],
-                    lats[i],
-                    cells,
-                    wards[i] or "",
-                    attrs,
-                    attrs.get("synthetic") is True,
-                    now,
-                    now,
+                    event_id=e.event_id,
+                    camera_id=e.camera_id,
+                    category=e.category,
+                    severity=e.severity,
+                    confidence=e.confidence,
+                    lifecycle=e.lifecycle,
+                    start_time=start,
+                    end_time=end,
+                    lon=lons[i],
+                    lat=lats[i],
+                    cells=cells,
+                    ward_code=wards[i] or "",
+                    attributes=attrs,
+                    synthetic=attrs.get("synthetic") is True,
+                    received_at=now,
+                    updated_at=now,
                     sequence=e.sequence,
                     observed_at=e.observed_at.astimezone(UTC) if e.observed_at is not None else None,
                     sent_by=sent_by,
@@ -409,6 +399,11 @@ class LiveService:
         self.stats.heartbeats += 1
         if self.cluster is not None and not self.cluster.leader:
             return when  # the leader reports camera status (from the store, at its next tick)
+        self._publish_camera_transitions(now)
+        return when
+
+    def _publish_camera_transitions(self, now: datetime) -> None:
+        """Publish a ``camera`` message for each camera that went online or offline by `now`."""
         for s in self.health.transitions(now):
             info = self.ctx.cameras[s.camera_id]
             payload = {
@@ -420,7 +415,6 @@ class LiveService:
             self.bus.publish(
                 Message("camera", dumps(payload).decode(), None, info.ward_code, info.lon, info.lat)
             )
-        return when
 
     def window_counts(
         self, res: int, window: timedelta, category: str | None

@@ -24,7 +24,7 @@ from api.services.city import CityContext
 from api.store.base import Store
 from api.store.traffic_counts import COUNT_CLASSES, TrafficCountQuery, TrafficCountRecord
 from twin import provenance
-from twin.crs import WGS84
+from twin.crs import LOCAL_OFFSET, WGS84
 from twin.errors import InputError
 
 
@@ -152,18 +152,14 @@ def frame(
     return out
 
 
-#: Lạng Sơn's offset from UTC (Asia/Ho_Chi_Minh, no daylight saving): the model runs on local clock time.
-LOCAL_OFFSET_S = 7 * 3600
-
-
 def model_table(records: Sequence[TrafficCountRecord], day_start: datetime) -> pd.DataFrame:
     """Return counts as the calibration reads them: ``t_s`` = local seconds after `day_start`'s midnight.
 
     Columns ``camera_id, direction, link_id, t_s, interval_s, synthetic`` and the classes.
     """
-    midnight = (day_start.astimezone(UTC) + pd.Timedelta(seconds=LOCAL_OFFSET_S)).replace(
+    midnight = (day_start.astimezone(UTC) + LOCAL_OFFSET).replace(
         hour=0, minute=0, second=0, microsecond=0
-    ) - pd.Timedelta(seconds=LOCAL_OFFSET_S)
+    ) - LOCAL_OFFSET
     return pd.DataFrame(
         {
             "camera_id": [r.camera_id for r in records],
@@ -182,8 +178,8 @@ def messages_of(table: pd.DataFrame, day: datetime, *, synthetic: bool = True) -
 
     `day` is any time of the local day whose midnight ``t_s`` counts from.
     """
-    local = day.astimezone(UTC) + pd.Timedelta(seconds=LOCAL_OFFSET_S)
-    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0) - pd.Timedelta(seconds=LOCAL_OFFSET_S)
+    local = day.astimezone(UTC) + LOCAL_OFFSET
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0) - LOCAL_OFFSET
     out: list[dict[str, Any]] = []
     for key, grp in table.groupby(["camera_id", "t_s", "interval_s"], sort=True):
         camera, t_s, interval_s = (str(x) for x in key)  # type: ignore[union-attr]

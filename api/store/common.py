@@ -46,6 +46,13 @@ EVENT_COLS = (
     + ", ward_code, attributes, synthetic, received_us, updated_us, revision, seq, observed_us, sent_by"
 )
 N_EVENT_COLS = len(EVENT_COLS.split(","))
+#: The UPDATE of a changed event (values: `update_row`).
+UPDATE_EVENT = (
+    "UPDATE events SET severity = ?, confidence = ?, lifecycle = ?, end_us = ?, lon = ?, lat = ?, "
+    + ", ".join(f"{c} = ?" for c in RES_COLS)
+    + ", ward_code = ?, attributes = ?, updated_us = ?, revision = ?, seq = ?, observed_us = ? "
+    "WHERE event_id = ?"
+)
 ALERT_COLS = (
     "alert_id, rule, key, status, severity, title, created_us, updated_us, cell, camera_id, "
     "lon, lat, details, acknowledged_by, note"
@@ -59,21 +66,6 @@ CAMERA_HISTORY_COLS = "at_us, online, connected, total"
 REPORT_OWNER_COLS = "request_id, owner"
 
 
-#: Migration 4, the same on both backends: who sent an event (the key, from the credentials) and the
-#: cameras a camera-gateway key may speak for (`api.auth.keys.check_cameras`).
-SENDER_MIGRATION: tuple[int, str] = (
-    4,
-    """
-    ALTER TABLE events ADD COLUMN sent_by TEXT;
-    CREATE TABLE key_cameras (
-        key_id TEXT NOT NULL,
-        camera_id TEXT NOT NULL,
-        PRIMARY KEY (key_id, camera_id)
-    )
-    """,
-)
-
-
 def dumps(obj: Any) -> str:
     """Return the canonical JSON text of a details/attributes/contact mapping (sorted keys)."""
     return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS).decode()
@@ -82,6 +74,19 @@ def dumps(obj: Any) -> str:
 def placeholders(n: int) -> str:
     """Return ``?, ?, …`` for `n` values (turned into the dialect by `SharedStoreMethods._sql`)."""
     return ", ".join("?" * n)
+
+
+def newest_first(cols: str, table: str, key: str, status: str | None, limit: int) -> tuple[str, list[Any]]:
+    """Return the SELECT (``?`` placeholders) and values of the newest `limit` rows of `table` (by
+    ``created_us``, then `key`), only those of `status` when one is given."""
+    sql = f"SELECT {cols} FROM {table}"
+    params: list[Any] = []
+    if status:
+        sql += " WHERE status = ?"
+        params.append(status)
+    sql += f" ORDER BY created_us DESC, {key} DESC LIMIT ?"
+    params.append(limit)
+    return sql, params
 
 
 @lru_cache(maxsize=1024)
@@ -117,6 +122,56 @@ def row_to_event(row: Sequence[Any]) -> EventRecord:
         sequence=int(rest[6]) if rest[6] is not None else None,
         observed_at=from_us(rest[7]) if rest[7] is not None else None,
         sent_by=rest[8],
+    )
+
+
+def event_row(
+    e: EventRecord, res: int, cells: Sequence[int | None], *, synthetic_as_int: bool
+) -> tuple[Any, ...]:
+    """Return the values of `EVENT_COLS` for a new event indexed at `res` with the cell columns
+    `cells` (`RES_COLS`; the flag as 0/1 where the column is an integer)."""
+    return (
+        e.event_id,
+        e.camera_id,
+        e.category,
+        e.severity,
+        e.confidence,
+        e.lifecycle,
+        to_us(e.start_time),
+        to_us(e.end_time) if e.end_time else None,
+        e.lon,
+        e.lat,
+        res,
+        *cells,
+        e.ward_code,
+        dumps(e.attributes),
+        int(e.synthetic) if synthetic_as_int else e.synthetic,
+        to_us(e.received_at),
+        to_us(e.updated_at),
+        e.revision,
+        e.sequence,
+        to_us(e.observed_at) if e.observed_at else None,
+        e.sent_by,
+    )
+
+
+def update_row(e: EventRecord, cells: Sequence[int | None]) -> tuple[Any, ...]:
+    """Return the values of `UPDATE_EVENT` for a changed event."""
+    return (
+        e.severity,
+        e.confidence,
+        e.lifecycle,
+        to_us(e.end_time) if e.end_time else None,
+        e.lon,
+        e.lat,
+        *cells,
+        e.ward_code,
+        dumps(e.attributes),
+        to_us(e.updated_at),
+        e.revision,
+        e.sequence,
+        to_us(e.observed_at) if e.observed_at else None,
+        e.event_id,
     )
 
 
@@ -338,6 +393,7 @@ class SharedStoreMethods:
     _GREATEST: ClassVar[str] = "MAX"
     _BOOL_AS_INT: ClassVar[bool] = True
     res: int
+    _closed: bool
     #: The backend's group-commit writer (`api.store.writer`): every write goes through it.
     writer: GroupCommitWriter[Any]
 
@@ -369,6 +425,23 @@ class SharedStoreMethods:
         """Refuse a resolution of `EventQuery.cell` that the backend cannot filter on."""
         raise NotImplementedError
 
+    def _upsert(self, conn: Any, events: list[EventRecord]) -> list[UpsertResult]:
+        """Apply one write of events on the writer's connection (`plan_upsert`, then the backend's
+        insert and update SQL)."""
+        raise NotImplementedError
+
+    def _close_readers(self) -> None:
+        """Close every reader connection."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Finish pending writes, stop the writer and close every connection."""
+        if self._closed:
+            return
+        self.writer.close()
+        self._closed = True
+        self._close_readers()
+
     def _write(self, sql: str, row: Sequence[Any], result: Any = None) -> Future[Any]:
         """Queue one statement; its future completes with `result` after the group's COMMIT."""
 
@@ -379,6 +452,11 @@ class SharedStoreMethods:
         return self._submit(op)
 
     # ------------------------------------------------------------------------------------- events
+    def submit_events(self, events: Sequence[EventRecord]) -> Future[list[UpsertResult]]:
+        """Upsert events by id; the future completes after the group's COMMIT."""
+        batch = list(events)
+        return self._submit(lambda conn: self._upsert(conn, batch))
+
     def get_event(self, event_id: str) -> EventRecord | None:
         """Return one event by id, or None."""
         rows = self._read(self._sql(f"SELECT {EVENT_COLS} FROM events WHERE event_id = ?"), (event_id,))
@@ -501,13 +579,7 @@ class SharedStoreMethods:
 
     def list_alerts(self, status: str | None = None, limit: int = 200) -> list[AlertRecord]:
         """Return alerts newest first, optionally of one status."""
-        sql = f"SELECT {ALERT_COLS} FROM alerts"
-        params: list[Any] = []
-        if status:
-            sql += " WHERE status = ?"
-            params.append(status)
-        sql += " ORDER BY created_us DESC, alert_id DESC LIMIT ?"
-        params.append(limit)
+        sql, params = newest_first(ALERT_COLS, "alerts", "alert_id", status, limit)
         return [row_to_alert(r) for r in self._read(self._sql(sql), params)]
 
     # ------------------------------------------------------------------------------------ reports

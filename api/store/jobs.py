@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from api.store.base import from_us, now_utc, to_us
+from api.store.common import newest_first, placeholders
 
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
 #: States a job never leaves.
@@ -180,7 +181,7 @@ class JobStoreMethods:
 
     def submit_job(self, job: JobRecord) -> Future[JobRecord]:
         """Insert a new job (its id must be new)."""
-        sql = self._sql(f"INSERT INTO scenario_jobs ({JOB_COLS}) VALUES ({', '.join('?' * 14)})")
+        sql = self._sql(f"INSERT INTO scenario_jobs ({JOB_COLS}) VALUES ({placeholders(14)})")
         row = job_row(job)
 
         def op(conn: Any) -> JobRecord:
@@ -196,13 +197,7 @@ class JobStoreMethods:
 
     def list_jobs(self, status: str | None = None, limit: int = 100) -> list[JobRecord]:
         """Return jobs newest first, optionally of one status."""
-        sql = f"SELECT {JOB_COLS} FROM scenario_jobs"
-        params: list[Any] = []
-        if status:
-            sql += " WHERE status = ?"
-            params.append(status)
-        sql += " ORDER BY created_us DESC, job_id DESC LIMIT ?"
-        params.append(limit)
+        sql, params = newest_first(JOB_COLS, "scenario_jobs", "job_id", status, limit)
         return [row_to_job(r) for r in self._read(self._sql(sql), params)]
 
     def count_jobs(self, status: str) -> int:

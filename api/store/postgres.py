@@ -36,19 +36,21 @@ from psycopg import errors as pg_errors
 from psycopg import pq
 
 from api.errors import StoreBusy, StoreError, StoreFull, StoreUnavailable
-from api.store.base import (
-    PARENT_MIN_RES,
-    EventRecord,
-    UpsertResult,
-    to_us,
-)
+from api.store.base import PARENT_MIN_RES, EventRecord, UpsertResult, to_us
 from api.store.common import EVENT_COLS as _EVENT_COLS
-from api.store.common import RES_COLS as _RES_COLS
-from api.store.common import SENDER_MIGRATION, SharedStoreMethods, plan_upsert, row_to_event
-from api.store.common import dumps as _dumps
-from api.store.incidents import IncidentStoreMethods, incident_migrations
-from api.store.jobs import JobStoreMethods, job_lease_migrations, job_migrations
-from api.store.traffic_counts import TrafficCountStoreMethods, traffic_count_migrations
+from api.store.common import (
+    UPDATE_EVENT,
+    SharedStoreMethods,
+    event_row,
+    plan_upsert,
+    row_to_event,
+    to_format_style,
+    update_row,
+)
+from api.store.incidents import IncidentStoreMethods
+from api.store.jobs import JobStoreMethods
+from api.store.schema import SqlTypes, pending_migrations, schema_migrations
+from api.store.traffic_counts import TrafficCountStoreMethods
 from api.store.writer import GroupCommitWriter
 from twin.errors import InputError
 from twin.h3grid import MAX_RES, check_resolution
@@ -56,138 +58,18 @@ from twin.h3grid import MAX_RES, check_resolution
 #: Advisory lock key that serialises schema migrations between processes ("LSTWIN" in ASCII).
 _MIGRATION_LOCK = 0x4C535457494E
 
-#: Schema migrations, applied in order once each; the applied versions live in `schema_migrations`.
-MIGRATIONS: tuple[tuple[int, str], ...] = (
-    (
-        1,
-        f"""
-        CREATE TABLE events (
-            event_id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
-            camera_id TEXT NOT NULL,
-            category TEXT NOT NULL,
-            severity TEXT NOT NULL,
-            confidence DOUBLE PRECISION NOT NULL,
-            lifecycle TEXT NOT NULL,
-            start_us BIGINT NOT NULL,
-            end_us BIGINT,
-            lon DOUBLE PRECISION NOT NULL,
-            lat DOUBLE PRECISION NOT NULL,
-            res SMALLINT NOT NULL,
-            {", ".join(f"{c} BIGINT" for c in _RES_COLS)},
-            ward_code TEXT NOT NULL,
-            attributes TEXT NOT NULL,
-            synthetic BOOLEAN NOT NULL,
-            received_us BIGINT NOT NULL,
-            updated_us BIGINT NOT NULL,
-            revision INTEGER NOT NULL
-        );
-        CREATE INDEX events_time ON events (start_us, event_id);
-        CREATE INDEX events_category_time ON events (category, start_us);
-        CREATE INDEX events_camera_time ON events (camera_id, start_us);
-        CREATE INDEX events_ward_time ON events (ward_code, start_us);
-        CREATE INDEX events_cell_r9_time ON events (cell_r9, start_us);
-        CREATE INDEX events_cell_r7_time ON events (cell_r7, start_us);
-        CREATE INDEX events_lon_lat ON events (lon, lat);
-        CREATE TABLE camera_seen (
-            camera_id TEXT PRIMARY KEY NOT NULL,
-            last_seen_us BIGINT NOT NULL
-        );
-        CREATE TABLE camera_history (
-            at_us BIGINT PRIMARY KEY NOT NULL,
-            online INTEGER NOT NULL,
-            connected INTEGER NOT NULL,
-            total INTEGER NOT NULL
-        );
-        CREATE TABLE alerts (
-            alert_id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
-            rule TEXT NOT NULL,
-            key TEXT NOT NULL,
-            status TEXT NOT NULL,
-            severity TEXT NOT NULL,
-            title TEXT NOT NULL,
-            created_us BIGINT NOT NULL,
-            updated_us BIGINT NOT NULL,
-            cell BIGINT,
-            camera_id TEXT,
-            lon DOUBLE PRECISION,
-            lat DOUBLE PRECISION,
-            details TEXT NOT NULL,
-            acknowledged_by TEXT,
-            note TEXT
-        );
-        CREATE INDEX alerts_status_created ON alerts (status, created_us);
-        CREATE TABLE reports (
-            request_id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
-            service_code TEXT NOT NULL,
-            status TEXT NOT NULL,
-            description TEXT NOT NULL,
-            lon DOUBLE PRECISION NOT NULL,
-            lat DOUBLE PRECISION NOT NULL,
-            cell BIGINT NOT NULL,
-            ward_code TEXT NOT NULL,
-            address TEXT,
-            requested_us BIGINT NOT NULL,
-            updated_us BIGINT NOT NULL,
-            status_notes TEXT,
-            agency_responsible TEXT,
-            contact TEXT NOT NULL,
-            synthetic BOOLEAN NOT NULL
-        );
-        CREATE INDEX reports_requested ON reports (requested_us);
-        """,
-    ),
-    (
-        2,
-        """
-        CREATE TABLE credentials (
-            key_id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
-            secret_hash TEXT NOT NULL,
-            role TEXT NOT NULL,
-            label TEXT NOT NULL,
-            created_us BIGINT NOT NULL,
-            expires_us BIGINT,
-            revoked_us BIGINT,
-            last_used_us BIGINT
-        );
-        CREATE TABLE report_owners (
-            request_id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
-            owner TEXT NOT NULL
-        );
-        CREATE INDEX report_owners_owner ON report_owners (owner);
-        """,
-    ),
-    *job_migrations("BIGINT", "DOUBLE PRECISION", 'TEXT COLLATE "C"'),
-    (
-        3,
-        # The message's own order (`api.store.common.stale_reason`): sequence and observed time.
-        """
-        ALTER TABLE events ADD COLUMN seq BIGINT;
-        ALTER TABLE events ADD COLUMN observed_us BIGINT
-        """,
-    ),
-    SENDER_MIGRATION,
-    *traffic_count_migrations("BIGINT", "DOUBLE PRECISION", 'TEXT COLLATE "C"'),
-    *incident_migrations("BIGINT", "DOUBLE PRECISION", "BYTEA"),
-    (
-        1801,
-        # Open311 media_url and attribute[code] answers of a report (issue 18's range).
-        """
-        ALTER TABLE reports ADD COLUMN media_url TEXT;
-        ALTER TABLE reports ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}'
-        """,
-    ),
-    *job_lease_migrations("BIGINT"),
+#: The shared schema (`api.store.schema.schema_migrations`) in PostgreSQL's types; ids sort byte-wise
+#: (the "C" collation), as SQLite's do, for keyset paging.
+#: (big, real, small, boolean, text_id, blob): see `SqlTypes`.
+_TYPES = SqlTypes(
+    "BIGINT", "DOUBLE PRECISION", "SMALLINT", "BOOLEAN", 'TEXT COLLATE "C"', "BYTEA", lon_lat_index=True
 )
+MIGRATIONS: tuple[tuple[int, str], ...] = schema_migrations(_TYPES)
 
 _COPY_EVENTS = f"COPY events ({_EVENT_COLS}) FROM STDIN".encode()
 
 
-_UPDATE_EVENT = (
-    "UPDATE events SET severity = %s, confidence = %s, lifecycle = %s, end_us = %s, lon = %s, lat = %s, "
-    + ", ".join(f"{c} = %s" for c in _RES_COLS)
-    + ", ward_code = %s, attributes = %s, updated_us = %s, revision = %s, seq = %s, observed_us = %s "
-    "WHERE event_id = %s"
-)
+_UPDATE_EVENT = to_format_style(UPDATE_EVENT).encode()
 
 #: SQLSTATEs that mean "another writer or the server's load is in the way; retry soon".
 _BUSY_STATES = frozenset(
@@ -372,17 +254,9 @@ class PostgresStore(JobStoreMethods, IncidentStoreMethods, TrafficCountStoreMeth
     def _migrate(self, conn: psycopg.Connection[Any]) -> None:
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations "
-                "(version INTEGER PRIMARY KEY, applied_us BIGINT NOT NULL)"
-            )
-            done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
-            for version, sql in MIGRATIONS:
-                if version in done:
-                    continue
-                for statement in sql.split(";"):
-                    if statement.strip():
-                        conn.execute(statement.encode())
+            for version, statements in pending_migrations(conn, MIGRATIONS, _TYPES):
+                for statement in statements:
+                    conn.execute(statement.encode())
                 conn.execute(
                     "INSERT INTO schema_migrations VALUES (%s, %s)",
                     (version, to_us(datetime.now(UTC))),
@@ -434,12 +308,7 @@ class PostgresStore(JobStoreMethods, IncidentStoreMethods, TrafficCountStoreMeth
                 raise map_error(e) from e
         raise StoreUnavailable("the event store's database connection failed twice")  # pragma: no cover
 
-    def close(self) -> None:
-        """Finish pending writes, stop the writer and close every connection."""
-        if self._closed:
-            return
-        self.writer.close()
-        self._closed = True
+    def _close_readers(self) -> None:
         with self._readers_lock:
             for c in self._all_readers:
                 with contextlib.suppress(psycopg.Error):
@@ -447,11 +316,6 @@ class PostgresStore(JobStoreMethods, IncidentStoreMethods, TrafficCountStoreMeth
             self._all_readers.clear()
 
     # ------------------------------------------------------------------------------------- events
-    def submit_events(self, events: Sequence[EventRecord]) -> Future[list[UpsertResult]]:
-        """Upsert events by id; the future completes after the group's COMMIT."""
-        batch = list(events)
-        return self._submit(lambda conn: self._upsert(conn, batch))
-
     def _upsert(self, conn: psycopg.Connection[Any], events: list[EventRecord]) -> list[UpsertResult]:
         existing: dict[str, EventRecord] = {}
         ids = sorted({e.event_id for e in events})  # sorted: row locks in one order, no deadlocks
@@ -467,35 +331,10 @@ class PostgresStore(JobStoreMethods, IncidentStoreMethods, TrafficCountStoreMeth
                 # COPY: one statement for the whole write, no per-row parsing or round trips.
                 with cur.copy(_COPY_EVENTS) as copy:
                     for e in inserts.values():
-                        copy.write_row(self._event_row(e))
+                        copy.write_row(event_row(e, self.res, _cells_row(e), synthetic_as_int=False))
             if updates:
-                cur.executemany(_UPDATE_EVENT.encode(), [_update_row(e) for e in updates.values()])
+                cur.executemany(_UPDATE_EVENT, [update_row(e, _cells_row(e)) for e in updates.values()])
         return out
-
-    def _event_row(self, e: EventRecord) -> tuple[Any, ...]:
-        return (
-            e.event_id,
-            e.camera_id,
-            e.category,
-            e.severity,
-            e.confidence,
-            e.lifecycle,
-            to_us(e.start_time),
-            to_us(e.end_time) if e.end_time else None,
-            e.lon,
-            e.lat,
-            self.res,
-            *_cells_row(e),
-            e.ward_code,
-            _dumps(e.attributes),
-            e.synthetic,
-            to_us(e.received_at),
-            to_us(e.updated_at),
-            e.revision,
-            e.sequence,
-            to_us(e.observed_at) if e.observed_at else None,
-            e.sent_by,
-        )
 
     # ------------------------------------------------------------------------------------ cameras
     def submit_heartbeats(self, beats: Sequence[tuple[str, datetime]]) -> Future[None]:
@@ -545,25 +384,5 @@ class PostgresStore(JobStoreMethods, IncidentStoreMethods, TrafficCountStoreMeth
         return "; ".join(problems) or "ok"
 
 
-# ---------------------------------------------------------------------------------------- rows
 def _cells_row(e: EventRecord) -> list[int | None]:
     return [e.cells.get(r) for r in range(PARENT_MIN_RES, MAX_RES + 1)]
-
-
-def _update_row(e: EventRecord) -> tuple[Any, ...]:
-    return (
-        e.severity,
-        e.confidence,
-        e.lifecycle,
-        to_us(e.end_time) if e.end_time else None,
-        e.lon,
-        e.lat,
-        *_cells_row(e),
-        e.ward_code,
-        _dumps(e.attributes),
-        to_us(e.updated_at),
-        e.revision,
-        e.sequence,
-        to_us(e.observed_at) if e.observed_at else None,
-        e.event_id,
-    )

@@ -24,144 +24,28 @@ from pathlib import Path
 from typing import Any
 
 from api.errors import StoreBusy, StoreError, StoreFull, StoreUnavailable
-from api.store.base import (
-    PARENT_MIN_RES,
-    EventRecord,
-    UpsertResult,
-    to_us,
-)
+from api.store.base import PARENT_MIN_RES, EventRecord, UpsertResult, to_us
 from api.store.common import EVENT_COLS as _EVENT_COLS
 from api.store.common import N_EVENT_COLS as _N_EVENT_COLS
-from api.store.common import RES_COLS as _RES_COLS
-from api.store.common import SENDER_MIGRATION, SharedStoreMethods, placeholders, plan_upsert, row_to_event
-from api.store.common import dumps as _dumps
-from api.store.incidents import IncidentStoreMethods, incident_migrations
-from api.store.jobs import JobStoreMethods, job_lease_migrations, job_migrations
-from api.store.traffic_counts import TrafficCountStoreMethods, traffic_count_migrations
+from api.store.common import (
+    UPDATE_EVENT,
+    SharedStoreMethods,
+    event_row,
+    placeholders,
+    plan_upsert,
+    row_to_event,
+    update_row,
+)
+from api.store.incidents import IncidentStoreMethods
+from api.store.jobs import JobStoreMethods
+from api.store.schema import SqlTypes, pending_migrations, schema_migrations
+from api.store.traffic_counts import TrafficCountStoreMethods
 from api.store.writer import GroupCommitWriter
 from twin.h3grid import MAX_RES, check_resolution
 
-#: Schema migrations, applied in order once each; the applied versions live in `schema_migrations`.
-MIGRATIONS: tuple[tuple[int, str], ...] = (
-    (
-        1,
-        f"""
-        CREATE TABLE events (
-            event_id TEXT PRIMARY KEY NOT NULL,
-            camera_id TEXT NOT NULL,
-            category TEXT NOT NULL,
-            severity TEXT NOT NULL,
-            confidence REAL NOT NULL,
-            lifecycle TEXT NOT NULL,
-            start_us INTEGER NOT NULL,
-            end_us INTEGER,
-            lon REAL NOT NULL,
-            lat REAL NOT NULL,
-            res INTEGER NOT NULL,
-            {", ".join(f"{c} INTEGER" for c in _RES_COLS)},
-            ward_code TEXT NOT NULL,
-            attributes TEXT NOT NULL,
-            synthetic INTEGER NOT NULL,
-            received_us INTEGER NOT NULL,
-            updated_us INTEGER NOT NULL,
-            revision INTEGER NOT NULL
-        );
-        CREATE INDEX events_time ON events (start_us, event_id);
-        CREATE INDEX events_category_time ON events (category, start_us);
-        CREATE INDEX events_camera_time ON events (camera_id, start_us);
-        CREATE INDEX events_ward_time ON events (ward_code, start_us);
-        CREATE INDEX events_cell_r9_time ON events (cell_r9, start_us);
-        CREATE INDEX events_cell_r7_time ON events (cell_r7, start_us);
-        CREATE TABLE camera_seen (
-            camera_id TEXT PRIMARY KEY NOT NULL,
-            last_seen_us INTEGER NOT NULL
-        );
-        CREATE TABLE camera_history (
-            at_us INTEGER PRIMARY KEY NOT NULL,
-            online INTEGER NOT NULL,
-            connected INTEGER NOT NULL,
-            total INTEGER NOT NULL
-        );
-        CREATE TABLE alerts (
-            alert_id TEXT PRIMARY KEY NOT NULL,
-            rule TEXT NOT NULL,
-            key TEXT NOT NULL,
-            status TEXT NOT NULL,
-            severity TEXT NOT NULL,
-            title TEXT NOT NULL,
-            created_us INTEGER NOT NULL,
-            updated_us INTEGER NOT NULL,
-            cell INTEGER,
-            camera_id TEXT,
-            lon REAL,
-            lat REAL,
-            details TEXT NOT NULL,
-            acknowledged_by TEXT,
-            note TEXT
-        );
-        CREATE INDEX alerts_status_created ON alerts (status, created_us);
-        CREATE TABLE reports (
-            request_id TEXT PRIMARY KEY NOT NULL,
-            service_code TEXT NOT NULL,
-            status TEXT NOT NULL,
-            description TEXT NOT NULL,
-            lon REAL NOT NULL,
-            lat REAL NOT NULL,
-            cell INTEGER NOT NULL,
-            ward_code TEXT NOT NULL,
-            address TEXT,
-            requested_us INTEGER NOT NULL,
-            updated_us INTEGER NOT NULL,
-            status_notes TEXT,
-            agency_responsible TEXT,
-            contact TEXT NOT NULL,
-            synthetic INTEGER NOT NULL
-        );
-        CREATE INDEX reports_requested ON reports (requested_us);
-        """,
-    ),
-    (
-        2,
-        """
-        CREATE TABLE credentials (
-            key_id TEXT PRIMARY KEY NOT NULL,
-            secret_hash TEXT NOT NULL,
-            role TEXT NOT NULL,
-            label TEXT NOT NULL,
-            created_us INTEGER NOT NULL,
-            expires_us INTEGER,
-            revoked_us INTEGER,
-            last_used_us INTEGER
-        );
-        CREATE TABLE report_owners (
-            request_id TEXT PRIMARY KEY NOT NULL,
-            owner TEXT NOT NULL
-        );
-        CREATE INDEX report_owners_owner ON report_owners (owner);
-        """,
-    ),
-    *job_migrations("INTEGER", "REAL", "TEXT"),
-    (
-        3,
-        # The message's own order (`api.store.common.stale_reason`): sequence and observed time.
-        """
-        ALTER TABLE events ADD COLUMN seq INTEGER;
-        ALTER TABLE events ADD COLUMN observed_us INTEGER
-        """,
-    ),
-    SENDER_MIGRATION,
-    *traffic_count_migrations("INTEGER", "REAL", "TEXT"),
-    *incident_migrations("INTEGER", "REAL", "BLOB"),
-    (
-        1801,
-        # Open311 media_url and attribute[code] answers of a report (issue 18's range).
-        """
-        ALTER TABLE reports ADD COLUMN media_url TEXT;
-        ALTER TABLE reports ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}'
-        """,
-    ),
-    *job_lease_migrations("INTEGER"),
-)
+#: The shared schema (`api.store.schema.schema_migrations`) in SQLite's types.
+_TYPES = SqlTypes()
+MIGRATIONS: tuple[tuple[int, str], ...] = schema_migrations(_TYPES)
 
 _INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLS}) VALUES ({', '.join('?' * _N_EVENT_COLS)})"
 #: Rows per multi-row INSERT: one statement (one sqlite3_step, one release of the GIL) per chunk
@@ -176,12 +60,6 @@ def _insert_sql(n: int) -> str:
 
 
 _INSERT_N = {n: _insert_sql(n) for n in _CHUNKS}
-_UPDATE_EVENT = (
-    "UPDATE events SET severity = ?, confidence = ?, lifecycle = ?, end_us = ?, lon = ?, lat = ?, "
-    + ", ".join(f"{c} = ?" for c in _RES_COLS)
-    + ", ward_code = ?, attributes = ?, updated_us = ?, revision = ?, seq = ?, observed_us = ? "
-    "WHERE event_id = ?"
-)
 
 
 def _map_error(e: sqlite3.Error) -> StoreError:
@@ -324,19 +202,11 @@ class SQLiteStore(JobStoreMethods, IncidentStoreMethods, TrafficCountStoreMethod
         return conn
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations "
-            "(version INTEGER PRIMARY KEY, applied_us INTEGER NOT NULL)"
-        )
-        done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
-        for version, sql in MIGRATIONS:
-            if version in done:
-                continue
+        for version, statements in pending_migrations(conn, MIGRATIONS, _TYPES):
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for statement in sql.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
+                for statement in statements:
+                    conn.execute(statement)
                 conn.execute(
                     "INSERT INTO schema_migrations VALUES (?, ?)",
                     (version, to_us(datetime.now().astimezone())),
@@ -370,23 +240,13 @@ class SQLiteStore(JobStoreMethods, IncidentStoreMethods, TrafficCountStoreMethod
         except sqlite3.Error as e:
             raise _map_error(e) from e
 
-    def close(self) -> None:
-        """Finish pending writes, stop the writer and close every connection."""
-        if self._closed:
-            return
-        self.writer.close()
-        self._closed = True
+    def _close_readers(self) -> None:
         with self._readers_lock:
             for c in self._readers:
                 c.close()
             self._readers.clear()
 
     # ------------------------------------------------------------------------------------- events
-    def submit_events(self, events: Sequence[EventRecord]) -> Future[list[UpsertResult]]:
-        """Upsert events by id; the future completes after the group's COMMIT."""
-        batch = list(events)
-        return self._submit(lambda conn: self._upsert(conn, batch))
-
     def _upsert(self, conn: sqlite3.Connection, events: list[EventRecord]) -> list[UpsertResult]:
         existing: dict[str, EventRecord] = {}
         ids = list({e.event_id for e in events})
@@ -398,9 +258,12 @@ class SQLiteStore(JobStoreMethods, IncidentStoreMethods, TrafficCountStoreMethod
                 existing[rec.event_id] = rec
         out, inserts, updates = plan_upsert(existing, events)
         if inserts:
-            self._insert(conn, [self._event_row(e) for e in inserts.values()])
+            self._insert(
+                conn,
+                [event_row(e, self.res, self._cells_row(e), synthetic_as_int=True) for e in inserts.values()],
+            )
         if updates:
-            conn.executemany(_UPDATE_EVENT, [self._update_row(e) for e in updates.values()])
+            conn.executemany(UPDATE_EVENT, [update_row(e, self._cells_row(e)) for e in updates.values()])
         return out
 
     @staticmethod
@@ -428,49 +291,6 @@ class SQLiteStore(JobStoreMethods, IncidentStoreMethods, TrafficCountStoreMethod
                     self._cell_rows.clear()
                 self._cell_rows[key] = row
         return row
-
-    def _event_row(self, e: EventRecord) -> tuple[Any, ...]:
-        return (
-            e.event_id,
-            e.camera_id,
-            e.category,
-            e.severity,
-            e.confidence,
-            e.lifecycle,
-            to_us(e.start_time),
-            to_us(e.end_time) if e.end_time else None,
-            e.lon,
-            e.lat,
-            self.res,
-            *self._cells_row(e),
-            e.ward_code,
-            _dumps(e.attributes),
-            int(e.synthetic),
-            to_us(e.received_at),
-            to_us(e.updated_at),
-            e.revision,
-            e.sequence,
-            to_us(e.observed_at) if e.observed_at else None,
-            e.sent_by,
-        )
-
-    def _update_row(self, e: EventRecord) -> tuple[Any, ...]:
-        return (
-            e.severity,
-            e.confidence,
-            e.lifecycle,
-            to_us(e.end_time) if e.end_time else None,
-            e.lon,
-            e.lat,
-            *self._cells_row(e),
-            e.ward_code,
-            _dumps(e.attributes),
-            to_us(e.updated_at),
-            e.revision,
-            e.sequence,
-            to_us(e.observed_at) if e.observed_at else None,
-            e.event_id,
-        )
 
     # ------------------------------------------------------------------------------------ cameras
     def submit_heartbeats(self, beats: Sequence[tuple[str, datetime]]) -> Future[None]:

@@ -37,6 +37,12 @@ def _vclock(value: str, field: str) -> int:
         raise ValueError(f"{field} {e.reason}") from None
 
 
+def _check_order(start: str, end: str, what: str) -> None:
+    """Refuse a `what` (a time window, a closure, an event) that ends before it starts (a ValueError)."""
+    if _vclock(end, "end") <= _vclock(start, "start"):
+        raise ValueError(f"{what} ends ({end}) before it starts ({start})")
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -92,8 +98,7 @@ class Window(_Frozen):
 
     @model_validator(mode="after")
     def _order(self) -> Self:
-        if _vclock(self.end, "end") <= _vclock(self.start, "start"):
-            raise ValueError(f"time window ends ({self.end}) before it starts ({self.start})")
+        _check_order(self.start, self.end, "time window")
         return self
 
 
@@ -123,8 +128,7 @@ class Closure(LinkSelector):
 
     @model_validator(mode="after")
     def _order(self) -> Self:
-        if _vclock(self.end, "end") <= _vclock(self.start, "start"):
-            raise ValueError(f"closure ends ({self.end}) before it starts ({self.start})")
+        _check_order(self.start, self.end, "closure")
         return self
 
 
@@ -174,8 +178,7 @@ class Event(_Frozen):
 
     @model_validator(mode="after")
     def _order(self) -> Self:
-        if _vclock(self.end, "end") <= _vclock(self.start, "start"):
-            raise ValueError(f"event ends ({self.end}) before it starts ({self.start})")
+        _check_order(self.start, self.end, "event")
         return self
 
 

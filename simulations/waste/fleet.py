@@ -11,7 +11,7 @@ Default sites (used when the scenario gives no position):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -36,14 +36,7 @@ class Sites:
 
     def to_dict(self) -> dict[str, object]:
         """Return a JSON-serialisable description."""
-        return {
-            "depot_node": self.depot_node,
-            "disposal_node": self.disposal_node,
-            "depot_name": self.depot_name,
-            "disposal_name": self.disposal_name,
-            "depot_default": self.depot_default,
-            "disposal_default": self.disposal_default,
-        }
+        return asdict(self)
 
 
 def truck_speed_ms(

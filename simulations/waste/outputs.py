@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import numpy as np
@@ -22,13 +21,11 @@ import shapely
 from simulations.results import RunResult, mean_ci, paired_difference
 from simulations.waste.agents import BinAgent
 from twin import h3grid
-from twin.crs import WGS84
+from twin.crs import LOCAL_ZONE, WGS84
 from twin.provenance import Provenance, attach
 
 if TYPE_CHECKING:
     from simulations.waste.model import WasteModel
-
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 #: KPIs compared between policies, with the direction that is better.
 COMPARED: dict[str, str] = {
@@ -239,7 +236,7 @@ def _cells_layer(model: WasteModel, cells: pd.DataFrame) -> gpd.GeoDataFrame:
 
 def sim_time_to_utc(model: WasteModel, t_s: float) -> datetime:
     """Return the UTC instant of `t_s` seconds after the run's start (local midnight of day 0)."""
-    start = datetime.combine(model.params.start_date, time(0, 0), tzinfo=LOCAL_TZ)
+    start = datetime.combine(model.params.start_date, time(0, 0), tzinfo=LOCAL_ZONE)
     return (start + timedelta(seconds=float(t_s))).astimezone(UTC)
 
 

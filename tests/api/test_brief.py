@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -114,23 +115,70 @@ def _utc(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC) - timedelta(hours=7)
 
 
-def test_reporting_periods_follow_the_decree_09_cut_offs() -> None:
-    """Decree 09/2019/NĐ-CP Art. 12: a month runs from the 15th of the previous month to the 14th."""
+#: Decree 09/2019/NĐ-CP Art. 12, as worded there: (kind, a day inside, first day, last day, number, year).
+ARTICLE_12 = [
+    # monthly: from the 15th of the previous month to the 14th of the reporting month
+    ("month", "2026-11-14", "2026-10-15", "2026-11-14", 11, 2026),
+    ("month", "2026-11-15", "2026-11-15", "2026-12-14", 12, 2026),
+    ("month", "2026-01-03", "2025-12-15", "2026-01-14", 1, 2026),
+    ("month", "2024-03-01", "2024-02-15", "2024-03-14", 3, 2024),  # leap February inside
+    # quarterly: from the 15th of the month before the quarter to the 14th of its last month
+    ("quarter", "2026-01-10", "2025-12-15", "2026-03-14", 1, 2026),
+    ("quarter", "2026-03-15", "2026-03-15", "2026-06-14", 2, 2026),
+    ("quarter", "2026-09-14", "2026-06-15", "2026-09-14", 3, 2026),
+    ("quarter", "2026-12-14", "2026-09-15", "2026-12-14", 4, 2026),
+    # six-monthly: 15 December of the previous year to 14 June; 15 June to 14 December
+    ("half", "2025-12-15", "2025-12-15", "2026-06-14", 1, 2026),
+    ("half", "2026-06-14", "2025-12-15", "2026-06-14", 1, 2026),
+    ("half", "2026-06-15", "2026-06-15", "2026-12-14", 2, 2026),
+    # yearly: 15 December of the previous year to 14 December of the reporting year
+    ("year", "2026-07-01", "2025-12-15", "2026-12-14", 0, 2026),
+    ("year", "2026-12-15", "2026-12-15", "2027-12-14", 0, 2027),
+]
+
+
+@pytest.mark.parametrize(("kind", "inside", "first", "last", "number", "year"), ARTICLE_12)
+def test_reporting_periods_follow_the_decree_09_cut_offs(
+    kind: str, inside: str, first: str, last: str, number: int, year: int
+) -> None:
+    """Decree 09/2019/NĐ-CP Art. 12: every period's first and last day, from morning to midnight."""
+    for at in (_utc(inside), _utc(inside) + timedelta(hours=23, minutes=59)):  # the whole local day
+        p = containing(kind, at)
+        assert (p.start, p.end, p.number, p.year) == (
+            _utc(first),
+            _utc(last) + timedelta(days=1),
+            number,
+            year,
+        ), (kind, inside)
+    # the period's own words: its first and last day, and the article it follows
+    d1, d2 = (datetime.fromisoformat(x).strftime("%d/%m/%Y") for x in (first, last))
+    assert p.bounds("vi") == f"từ ngày {d1} đến hết ngày {d2}"
+    assert "Điều 12 Nghị định 09/2019/NĐ-CP" in p.rule("vi")
+    assert "Article 12 of Decree 09/2019/NĐ-CP" in p.rule("en")
+    # the period before ends where this one starts, and is of the same kind
+    assert p.previous().end == p.start
+    assert p.previous().kind == kind
+
+
+def test_the_last_closed_period_and_the_local_midnight_cut_off() -> None:
     month = period_ending("month", END)  # 20 Nov 2026: the last closed month is "November"
     assert (month.start, month.end) == (_utc("2026-10-15"), _utc("2026-11-15"))
     assert month.name("vi") == "tháng 11 năm 2026"
     assert month.bounds("vi") == "từ ngày 15/10/2026 đến hết ngày 14/11/2026"
-    assert "Nghị định 09/2019/NĐ-CP" in month.rule("vi")
     assert (month.previous().start, month.previous().end) == (_utc("2026-09-15"), _utc("2026-10-15"))
     quarter = period_ending("quarter", END)  # Q4 closes on 14 Dec: the last closed is Q3
     assert (quarter.start, quarter.end, quarter.number) == (_utc("2026-06-15"), _utc("2026-09-15"), 3)
-    q1 = containing("quarter", _utc("2026-01-10"))
-    assert (q1.start, q1.end, q1.year) == (_utc("2025-12-15"), _utc("2026-03-15"), 2026)
+    assert quarter.name("vi") == "quý III năm 2026"
+    half = period_ending("half", END)  # H2 closes on 14 Dec: the last closed is the first half
+    assert (half.start, half.end, half.number) == (_utc("2025-12-15"), _utc("2026-06-15"), 1)
+    assert half.name("vi") == "6 tháng đầu năm 2026"
+    assert half.name("en") == "the first half of 2026"
+    assert (half.previous().start, half.previous().number) == (_utc("2025-06-15"), 2)
     year = period_ending("year", END)
     assert (year.start, year.end, year.year) == (_utc("2024-12-15"), _utc("2025-12-15"), 2025)
-    assert containing("year", _utc("2026-12-15")).year == 2027  # 15 December opens the next year
     week = period_ending("week", END)  # Friday 20 Nov: the last closed week is Mon 9 – Sun 15 Nov
     assert (week.start, week.end) == (_utc("2026-11-09"), _utc("2026-11-16"))
+    assert "không quy định kỳ tuần" in week.rule("vi")
     # a cut-off is local midnight: 16:59 UTC on the 14th is still in the month, 17:00 is not
     assert containing("month", _utc("2026-11-15") - timedelta(minutes=1)).number == 11
     assert containing("month", _utc("2026-11-15")).number == 12
@@ -142,6 +190,7 @@ def test_parse_period() -> None:
     assert parse_period("24h", end=END).length == timedelta(hours=24)
     assert parse_period("2w", end=END).length == timedelta(weeks=2)
     assert parse_period("month", end=END) == period_ending("month", END)
+    assert parse_period("half", end=END) == period_ending("half", END)
     assert WEEK.previous().end == WEEK.start
     for bad in ("0d", "fortnight", "400d"):
         with pytest.raises(InputError):
@@ -223,18 +272,26 @@ def _pdf_text(pdf: Path) -> str:
     ).stdout
 
 
-def _pages(pdf: Path, tmp: Path) -> list[tuple[str, float]]:
-    """Render every page to PNG (pdftoppm) and read it (pdftotext): (text, ink ratio) per page."""
+def _pages(pdf: Path, tmp: Path) -> list[tuple[str, float, float]]:
+    """Render every page to PNG (pdftoppm) and read it (pdftotext).
+
+    Per page: its text, the ink ratio (share of dark pixels) and how far down the page the body
+    reaches (the lowest inked row above the footer, as a share of the body's height).
+    """
     subprocess.run(["pdftoppm", "-r", "40", "-gray", "-png", str(pdf), str(tmp / pdf.stem)], check=True)
-    pngs = sorted(tmp.glob(f"{pdf.stem}-*.png"))
+    pngs = sorted(tmp.glob(f"{pdf.stem}-*.png"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
     out = []
     for i, png in enumerate(pngs, start=1):
         pixels = np.asarray(Image.open(png).convert("L"))
+        rows = np.flatnonzero((pixels < 200).any(axis=1))
+        h = pixels.shape[0]
+        body = rows[rows < 0.93 * h]  # the footer (page number) sits in the bottom margin
+        filled = float((body.max() - body.min()) / (0.93 * h - body.min())) if len(body) else 0.0
         text = subprocess.run(
             ["pdftotext", "-layout", "-f", str(i), "-l", str(i), str(pdf), "-"],
             check=True, capture_output=True, text=True,
         ).stdout  # fmt: skip
-        out.append((text, float((pixels < 200).mean())))
+        out.append((text, float((pixels < 200).mean()), filled))
     return out
 
 
@@ -256,7 +313,7 @@ def _check_filable(pdf: Path, tmp: Path, lang: str, addressee: str) -> str:
     )  # fmt: skip
     for needle in header:
         assert needle in first, needle
-    whole = " ".join(" ".join(t.split()) for t, _ in pages)
+    whole = " ".join(" ".join(t.split()) for t, _, _ in pages)
     assert ("Nơi nhận:" if vi else "Recipients:") in whole
     assert ("GIÁM ĐỐC" if vi else "DIRECTOR") in whole
     for bad in ("HĐND", "thành phố Lạng Sơn", "Trong 7 ngày qua", "Over the last 7 days", "City briefing",
@@ -266,8 +323,10 @@ def _check_filable(pdf: Path, tmp: Path, lang: str, addressee: str) -> str:
                     "Theo đơn vị xử lý") if vi else ("Recommendations", "Tasks for the next period",
                     "Compared with the previous period", "Ward by ward", "By handling unit")):  # fmt: skip
         assert needle in whole, needle
-    for i, (_, ink) in enumerate(pages, start=1):
+    for i, (_, ink, filled) in enumerate(pages, start=1):
         assert ink > 0.015, f"page {i} is near-empty (ink {ink:.4f})"
+        if i < len(pages):  # every page but the last is at least two-thirds full
+            assert filled > 0.66, f"page {i} is filled only {filled:.0%} of its height"
     return whole
 
 
@@ -294,6 +353,7 @@ def test_briefing_in_english_with_a_scenario(tmp_path: Path, city: City) -> None
     html = out.html.read_text(encoding="utf-8")
     assert "data:image/png;base64," in html
     assert 'src="img/' not in html  # one self-contained file
+    assert "file://" not in html  # no font or image file of the machine that wrote it
     assert not (out.html.parent / "img").exists()
     _check_tables(out.tables, scenario=True)
     for needle in (
@@ -307,7 +367,41 @@ def test_briefing_in_english_with_a_scenario(tmp_path: Path, city: City) -> None
         "synthetic",
     ):
         assert needle in text, needle
-    assert any("Đóng cầu Kỳ Lừa" in s and "18 %" in s for s in out.summary)  # +17.6 % delay (91 → 107 s)
+    assert any("Đóng cầu Kỳ Lừa" in s and "18\u00a0%" in s for s in out.summary)  # +17.6 % delay (91 → 107 s)
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils is not installed")
+def test_monthly_report_in_vietnamese_with_a_scenario(tmp_path: Path, city: City) -> None:
+    """A regime period (the month to 14 Nov) that the data covers only in part, with a scenario."""
+    seed_store(tmp_path / "events.sqlite3", city)
+    a = _toy_result(tmp_path / "a", "Hiện trạng", 1.0, False, city)
+    b = _toy_result(tmp_path / "b", "Đóng cầu Kỳ Lừa", 1.2, True, city)
+    month = parse_period("month", end=datetime(2026, 11, 25, tzinfo=UTC))  # 15 Oct – 14 Nov 2026
+    store = SQLiteStore(tmp_path / "events.sqlite3")
+    try:
+        facts = collect(store, city, period=month, scenario=(a, b, "job-a", "job-b"))
+    finally:
+        store.close()
+    out = write_briefing(facts, city, tmp_path / "vi", "vi", to="luong-van-tri")
+    text = _check_filable(out.pdf, tmp_path, "vi", "Ủy ban nhân dân phường Lương Văn Tri")
+    assert "Kỳ báo cáo: tháng 11 năm 2026 (từ ngày 15/10/2026 đến hết ngày 14/11/2026)" in text
+    assert (
+        "Thời gian chốt số liệu theo Điều 12 Nghị định 09/2019/NĐ-CP: từ ngày 15 tháng trước đến ngày 14 "
+        "tháng thuộc kỳ báo cáo." in text
+    )
+    # the seeded data reach back to 6 Nov 23:00 UTC and the month closes at 14 Nov 17:00 UTC: under 8
+    # of its 31 days hold data, and the page says so
+    m = re.search(r"\((\d+,\d) ngày có dữ liệu trong kỳ báo cáo dài 31,0 ngày, tức (\d+,\d) %\)", text)
+    assert m, text[:2000]
+    assert 7.0 < float(m.group(1).replace(",", ".")) <= 7.75
+    days, share = (float(g.replace(",", ".")) for g in m.groups())
+    assert share == pytest.approx(100 * days / 31, abs=0.2)
+    # the interval column and its one-sentence meaning, in Vietnamese number format
+    assert "Khoảng tin cậy 95 % của thay đổi" in text
+    assert "thay đổi thật B − A nằm trong khoảng này với độ tin cậy 95 %" in text
+    assert "16,0 đến 16,0" in text
+    assert "(giây)" in text
+    assert "(km/giờ)" in text
 
 
 @pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils is not installed")
@@ -347,6 +441,8 @@ def test_twin_brief_cli_writes_a_vietnamese_pdf_that_renders(
         ["pdffonts", str(out / "briefing.pdf")], check=True, capture_output=True, text=True
     ).stdout
     assert " yes " in fonts  # the font is embedded
+    # place and date, "Nơi nhận": a real italic face (Decree 30/2020/NĐ-CP)
+    assert "Italic" in fonts or "Oblique" in fonts
     bad = CliRunner().invoke(app, ["brief", "--out", str(out), "--scenario", "x"])
     assert bad.exit_code == 2
     assert "--vs" in bad.output

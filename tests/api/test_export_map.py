@@ -51,7 +51,8 @@ def test_wards_layer_becomes_a_deck_with_every_ward(wards: gpd.GeoDataFrame) -> 
     assert core
     assert all(c == CATEGORY_COLORS["True"] for c in core)
     assert deck.map_provider is None
-    assert "Lạng Sơn — wards_2025" in deck.description
+    assert "Lạng Sơn — Phường, xã (2025) / Wards and communes (2025)" in deck.description  # its own titles
+    assert "</span>có / yes</div>" in deck.description  # a yes/no column's classes, in words
 
 
 def test_units_reach_deck_gl_as_strings_not_expressions() -> None:
@@ -68,17 +69,20 @@ def test_units_reach_deck_gl_as_strings_not_expressions() -> None:
 
 def test_every_map_has_a_title_with_time_and_a_legend_of_its_colours() -> None:
     text = to_deck(_points([1.0, 2.0, 3.0]), color_by="status", name="cameras").description
-    assert "Lạng Sơn — cameras" in text
+    assert "Lạng Sơn — Camera" in text
     assert "(UTC+7)" in text
     assert 'class="twin-legend"' in text
     assert text.count("twin-swatch") == 3
-    for status in ("online", "offline", "not_connected"):
+    for status in ("online", "offline", "not connected"):  # not_connected, in words
         assert f"</span>{status}</div>" in text
     ramp = to_deck(_points([0.0, 5.0, 10.0]), color_by="value").description
     assert ramp.count("twin-swatch") == len(_RAMP)
     assert "twin-legend" in to_deck(_points([1.0])).description  # single colour: one swatch still
-    assert "1 đối tượng / feature ·" in to_deck(_points([1.0])).description
-    assert "3 đối tượng / features ·" in text
+    assert "1 đối tượng / 1 feature ·" in to_deck(_points([1.0])).description
+    assert "3 đối tượng / 3 features ·" in text
+    # counts in each language's number format: 4.343 đối tượng / 4,343 features
+    many = to_deck(_points([1.0, 2.0, 3.0]).sample(1234, replace=True, random_state=1)).description
+    assert "1.234 đối tượng / 1,234 features ·" in many
 
 
 def test_numeric_colours_run_from_the_ramp_start_to_its_end() -> None:

@@ -44,3 +44,17 @@ def test_utm_round_trip_and_scale() -> None:
 def test_plot_aspect_is_one_over_cos_lat() -> None:
     assert crs.plot_aspect() == pytest.approx(1.0 / np.cos(np.radians(crs.LAT0)))
     assert crs.plot_aspect(0.0) == 1.0
+
+
+def test_local_time_is_utc_plus_7_all_year_as_tzdata_says() -> None:
+    """The fixed offset agrees with the IANA zone on every day of the years the twin handles."""
+    from datetime import UTC, datetime, timedelta  # noqa: PLC0415
+    from zoneinfo import ZoneInfo  # noqa: PLC0415
+
+    zone = ZoneInfo(crs.LOCAL_TZ)
+    day = datetime(1990, 1, 1, 12, tzinfo=UTC)
+    while day.year < 2041:
+        assert day.astimezone(zone).utcoffset() == crs.LOCAL_OFFSET, day
+        assert day.astimezone(crs.LOCAL_ZONE).isoformat()[-6:] == "+07:00"
+        day += timedelta(days=1)
+    assert crs.LOCAL_OFFSET.total_seconds() == 7 * 3600

@@ -48,7 +48,7 @@ def test_h3_conversions_only_in_h3grid() -> None:
 def test_the_grep_sees_an_inline_conversion() -> None:
     for line in ('key = format(cell, "x")', "v = int(text, 16)", "c = h3.str_to_int(s)", "import h3"):
         assert H3_INLINE.search(line), line
-    assert not H3_INLINE.search('when = t.isoformat()')
+    assert not H3_INLINE.search("when = t.isoformat()")
 
 
 def test_metric_projection_only_in_crs() -> None:
@@ -73,3 +73,27 @@ def test_the_viewer_uses_the_servers_cells() -> None:
     sources = sorted((ROOT / "viewer" / "src").glob("*.js"))
     assert sources
     assert [p.name for p in sources if "h3-js" in p.read_text(encoding="utf-8")] == []
+
+
+#: Lạng Sơn time: `twin.crs` holds the zone and the offset (`LOCAL_TZ`, `LOCAL_OFFSET`, `LOCAL_ZONE`).
+TIME_HOME = (ROOT / "twin" / "crs.py",)
+TIME_INLINE = re.compile(
+    r"""hours\s*=\s*7\b|\b7\s*\*\s*3600\b|\b3600\s*\*\s*7\b|\b25_?200\b|["']Asia/Ho_Chi_Minh["']|ZoneInfo\("""
+    r"""|timezone\(\s*timedelta"""
+)
+
+
+def test_local_time_only_in_crs() -> None:
+    assert offenders(TIME_INLINE, TIME_HOME) == []
+
+
+def test_the_grep_sees_an_inline_local_offset() -> None:
+    for line in (
+        "LOCAL = timedelta(hours=7)",
+        "LOCAL_OFFSET_S = 7 * 3600",
+        'LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")',
+        '"timezone": "Asia/Ho_Chi_Minh",',
+        "ICT = timezone(timedelta(hours=7))",
+    ):
+        assert TIME_INLINE.search(line), line
+    assert not TIME_INLINE.search("window = timedelta(hours=72)")
