@@ -71,10 +71,10 @@ class Rule(_Strict):
 
 
 class CountRule(_Strict):
-    """A count gauge (Frigate ``frigate/<camera>/<object>``, ISAPI vehicle counting) → a threshold event.
+    """A count gauge (Frigate ``frigate/<camera>/<object>``, ONVIF ``Count``) → a threshold event.
 
-    The twin has no count message yet (issue 14), so counts are kept in the gateway's status, and a
-    count at or above `threshold` opens an event (``new``), later counts update it and a count below
+    These are gauges (objects in view now), not the per-interval directional counts ``POST /counts``
+    takes, so they are kept in the gateway's status, and a count at or above `threshold` opens an event (``new``), later counts update it and a count below
     the threshold ends it.
     """
 
