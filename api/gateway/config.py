@@ -74,8 +74,8 @@ class CountRule(_Strict):
     """A count gauge (Frigate ``frigate/<camera>/<object>``, ONVIF ``Count``) → a threshold event.
 
     These are gauges (objects in view now), not the per-interval directional counts ``POST /counts``
-    takes, so they are kept in the gateway's status, and a count at or above `threshold` opens an event (``new``), later counts update it and a count below
-    the threshold ends it.
+    takes, so they are kept in the gateway's status, and a count at or above `threshold` opens an
+    event (``new``), later counts update it and a count below the threshold ends it.
     """
 
     camera: str = "*"

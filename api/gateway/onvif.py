@@ -130,7 +130,7 @@ class OnvifAdapter:
                 delay = 1.0
                 while not stop.is_set():
                     if time.monotonic() >= renew_at:
-                        renew_at = await self._renew(cam, sub)
+                        renew_at = await self._renew(sub)
                     wait = max(1.0, min(self.source.pull_timeout_s, renew_at - time.monotonic()))
                     await self._pull_once(pull, wait)
             except _NETWORK_ERRORS as e:
@@ -165,7 +165,7 @@ class OnvifAdapter:
         log.info("source %s: PullPoint subscription %s", self.source.name, cam.xaddrs[PULLPOINT])
         return sub, pull, self._next_renewal(res.CurrentTime, res.TerminationTime)
 
-    async def _renew(self, cam: ONVIFCamera, sub: Any) -> float:
+    async def _renew(self, sub: Any) -> float:
         res = await sub.Renew(f"PT{int(self.source.subscription_s)}S")
         self.renewals += 1
         return self._next_renewal(getattr(res, "CurrentTime", None), getattr(res, "TerminationTime", None))
