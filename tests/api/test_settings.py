@@ -41,6 +41,7 @@ DOCUMENTED: list[tuple[str, str, tuple[str, ...], Any]] = [
     ),
     ("TWIN_CORS_ORIGINS", '["https://ioc.example"]', ("cors_origins",), ["https://ioc.example"]),
     ("TWIN_AUTH", "off", ("auth",), False),
+    ("TWIN_SESSION_HOURS", "6", ("session_hours",), 6.0),
     ("TWIN_LIVE_QUEUE_SIZE", "77", ("live", "queue_size"), 77),
     ("TWIN_LIVE_TICK_S", "9", ("live", "tick_s"), 9.0),
     ("TWIN_LIVE_STREAM_WINDOW", "500", ("live", "stream_window"), 500),

@@ -633,6 +633,8 @@ async function startStream() {
     camera: onStreamCamera,
     report: onStreamReport,
     incident: onIncident,
+    // What was missed while away is no longer kept on the server: load the current state again.
+    reload: () => loadAll({ base: FIRST_BASE.filter((n) => !S.base[n]) }).then(loadLater),
     message: (d) => {
       const type = d?.type ?? d?.event;
       if (type === "alert") onStreamAlert(d);
