@@ -23,7 +23,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator, Mapping, Sequence
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
@@ -250,6 +250,7 @@ class SerialExecutor(Executor):
             yield i, fn(item)
 
 
+@dataclass(eq=False)
 class DaskExecutor(Executor):
     """Run tasks on Dask ``distributed``: a LocalCluster of processes, or a scheduler by address.
 
@@ -273,24 +274,15 @@ class DaskExecutor(Executor):
 
     name = "dask"
 
-    def __init__(
-        self,
-        address: str | None = None,
-        *,
-        n_workers: int | None = None,
-        threads_per_worker: int = 1,
-        processes: bool = True,
-        memory_limit: str | float = "auto",
-        connect_timeout_s: float = 10.0,
-    ) -> None:
-        self.address = address
-        self.connect_timeout_s = connect_timeout_s
-        self.n_workers = n_workers
-        self.threads_per_worker = threads_per_worker
-        self.processes = processes
-        self.memory_limit = memory_limit
-        self._client: Any = None
-        self._cluster: Any = None
+    address: str | None = None
+    _: KW_ONLY
+    n_workers: int | None = None
+    threads_per_worker: int = 1
+    processes: bool = True
+    memory_limit: str | float = "auto"
+    connect_timeout_s: float = 10.0
+    _client: Any = field(default=None, init=False, repr=False)
+    _cluster: Any = field(default=None, init=False, repr=False)
 
     # Dask is imported here, not at module level, because `distributed` takes ~1 s to import and
     # most users of the runner (single runs, the API) never start a cluster.
