@@ -208,9 +208,17 @@ async def _on_precondition(request: Request, exc: Exception) -> JSONBytes:
     return JSONBytes(error_body(name, detail, exc.hint), status_code=exc.status_code)
 
 
+#: What FastAPI says when the JSON parser itself fails (a RecursionError on deep nesting, say).
+_BODY_PARSE_FAILED = "There was an error parsing the body"
+
+
 async def _on_http(request: Request, exc: Exception) -> JSONBytes:
     assert isinstance(exc, StarletteHTTPException)
     reason = str(exc.detail)
+    if exc.status_code == 400 and reason == _BODY_PARSE_FAILED:
+        reason = "malformed JSON (or nested too deeply)"
+        detail = [{"field": "body", "reason": reason, "type": "json_invalid"}]
+        return JSONBytes(error_body("malformed_json", detail, "send a valid JSON document"), status_code=400)
     detail = [{"field": "request", "reason": reason, "type": f"http_{exc.status_code}"}]
     return JSONBytes(error_body("http_error", detail, None), status_code=exc.status_code, headers=exc.headers)
 

@@ -22,6 +22,9 @@ from twin.errors import InputError
 #: Largest document read (bytes): the API's body cap (`api.errors.MAX_BODY_BYTES`), so a file the
 #: CLI accepts is one the API accepts too.
 MAX_DOCUMENT_BYTES = 1_000_000
+#: Deepest nesting of tables/arrays read (a scenario needs 4): deeper is refused before any code
+#: walks it recursively (the parser itself would raise RecursionError near 1,000).
+MAX_DEPTH = 32
 #: Suffix → document format.
 FORMATS = {".toml": "toml", ".json": "json"}
 #: Tags that discriminated unions add to an error's location (dropped from the field name).
@@ -44,9 +47,23 @@ def parse_document(text: str, fmt: str, what: str = "document") -> dict[str, Any
         data: Any = tomllib.loads(text) if fmt == "toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
         raise DocumentSyntaxError(what, f"not valid {fmt.upper()}: {e}") from None
+    except RecursionError:
+        raise InputError(what, f"nested deeper than {MAX_DEPTH} levels") from None
     if not isinstance(data, dict):
         raise InputError(what, "must hold a table/object at top level")
+    _check_depth(data, what)
     return data
+
+
+def _check_depth(data: Any, what: str) -> None:
+    """Refuse nesting deeper than `MAX_DEPTH` (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise InputError(what, f"nested deeper than {MAX_DEPTH} levels")
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
 
 
 def read_document(path: Path | str, what: str = "document") -> dict[str, Any]:

@@ -9,6 +9,7 @@ difference layers.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.auth.deps import requires
+from api.auth.service import Principal
 from api.errors import NotFound, error_body
 from api.services.cluster import instance_name
 from api.services.jobs import Job, JobManager, QuotaExceededError
@@ -47,6 +49,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 router = APIRouter(prefix="/scenarios", tags=["scenarios"], lifespan=_lifespan)
+audit = logging.getLogger("twin.audit")
 
 
 def get_manager(request: Request) -> JobManager:
@@ -119,7 +122,6 @@ def _job_body(manager: JobManager, job: Job, full: bool = True) -> dict[str, Any
 
 @router.post(
     "",
-    dependencies=[requires("scenarios:write")],
     status_code=202,
     summary="Submit a scenario job",
     openapi_extra={
@@ -135,6 +137,7 @@ def _job_body(manager: JobManager, job: Job, full: bool = True) -> dict[str, Any
 )
 async def submit(
     request: Request,
+    principal: Annotated[Principal, requires("scenarios:write")],
     with_baseline: Annotated[
         bool, Query(description="Also queue the scenario without its changes, to compare against.")
     ] = False,
@@ -179,6 +182,7 @@ async def submit(
             raise
     except (InputError, QuotaExceededError) as e:
         return _guard(e)
+    audit.info("scenario job %s submitted by key %s (%s)", job.id, principal.key_id, principal.role)
     body = _job_body(manager, job, full=False)
     if base is not None:
         body["baseline_id"] = base.id
@@ -219,15 +223,17 @@ def get_job(request: Request, job_id: JobId) -> Response:
 @router.post(
     "/{job_id}/cancel",
     summary="Cancel a queued or running job",
-    dependencies=[requires("scenarios:write")],
 )
-def cancel_job(request: Request, job_id: JobId) -> Response:
+def cancel_job(
+    request: Request, job_id: JobId, principal: Annotated[Principal, requires("scenarios:write")]
+) -> Response:
     """Cancel the job (its worker stops at once); a finished job is returned unchanged."""
     manager = get_manager(request)
     try:
         job = manager.cancel(job_id)
     except NotFound as e:
         return _guard(e)
+    audit.info("scenario job %s cancelled by key %s (%s)", job_id, principal.key_id, principal.role)
     return JSONResponse(_job_body(manager, job, full=False))
 
 

@@ -41,8 +41,8 @@ RETRY_MS = 3000
     "Live stream of events, alerts, camera status and citizen reports (SSE)",
     {
         "description": "text/event-stream: `retry:` first, then messages with `id:`, `event:` "
-        "(event | alert | camera | report | incident, or `reload` when a resumption cannot be "
-        "served: load the state again) and one `data:` line of JSON",
+        "(event | alert | camera | report | incident | forecast | job, or `reload` when a resumption "
+        "cannot be served: load the state again) and one `data:` line of JSON",
         "content": {
             "text/event-stream": {
                 "schema": {"type": "string"},

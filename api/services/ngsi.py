@@ -274,6 +274,10 @@ def _values(text: str) -> tuple[tuple[Any, ...], tuple[Any, Any] | None]:
     return tuple(_scalar(v) for v in re.findall(r'"(?:[^"\\]|\\.)*"|[^,]+', text)), None
 
 
+#: Deepest nesting of parentheses in `q` (each level is a call of the recursive parser).
+Q_MAX_DEPTH = 32
+
+
 def parse_q(text: str) -> _Node | _Term:
     """Parse an NGSI-LD `q` expression; what the language has but this service does not (pattern
     matching ``~=``, sub-attribute paths with ``.``) is refused with BadRequestData, not ignored."""
@@ -286,6 +290,11 @@ def parse_q(text: str) -> _Node | _Term:
         if m.group(1).strip():
             tokens.append(m.group(1).strip())
         pos = m.end()
+    depth = 0
+    for tok in tokens:  # the parser below recurses once per "(": bound it before it runs
+        depth += (tok == "(") - (tok == ")")
+        if depth > Q_MAX_DEPTH:
+            raise NgsiError("BadRequestData", "q", f"parentheses nested deeper than {Q_MAX_DEPTH}")
     at = 0
 
     def peek() -> str | None:

@@ -1,11 +1,14 @@
 """NGSI-LD as its clients read it: Smart Data Models `Alert` validity, the query API, content
 negotiation and the spec's errors — through HTTP on the real app and store.
 
-The Alert schema is the real one from smart-data-models/dataModel.Alert with the schemas it
-references (data-models common-schema, dataModel.Weather), validated with `jsonschema` (Draft 2020-12,
-formats checked). The schema files are not in this repository: they are read from
-``$TWIN_SDM_SCHEMAS`` or ``../shared/standards/smart-data-models/`` (CC BY 4.0; their README names
-each file's repository and commit).
+Every Alert is validated with `jsonschema` (Draft 2020-12, formats checked) against the Alert model as
+the PyPI package ``pysmartdatamodels`` ships it (a dev dependency, so ``make test`` always runs this):
+the package carries the attribute database of every data model (each attribute's type, format and
+enum, and the model's ``required`` list) and fetches ``schema.json`` itself only over the network, which
+tests have not. That database has no machine-readable ``subCategory`` enum (only a description, older
+than schema.json), so the ``subCategory`` values are checked where the schema files are at hand —
+``$TWIN_SDM_SCHEMAS`` or ``../shared/standards/smart-data-models/`` (dataModel.Alert with the schemas it
+references, CC BY 4.0; never kept in this repository) — where every check runs again.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 
 import geopandas as gpd
 import jsonschema
+import pysmartdatamodels as sdm  # type: ignore[import-untyped]
 import pytest
 from fastapi.testclient import TestClient
 from referencing import Registry, Resource
@@ -37,17 +41,87 @@ ERR = "https://uri.etsi.org/ngsi-ld/errors/"
 LD = {"Accept": "application/ld+json"}
 
 
-@pytest.fixture(scope="module")
-def alert_validator() -> jsonschema.protocols.Validator:
-    """A validator of the Smart Data Models Alert schema, its $refs resolved from the local copies."""
+def _package_alert_schema() -> dict[str, Any]:
+    """The Alert schema built from what ``pysmartdatamodels`` ships (its attribute database)."""
+    meta = sdm.list_datamodel_metadata("Alert", "dataModel.Alert")
+    rows = [
+        a for a in sdm.load_all_attributes()
+        if a.get("repoName") == "dataModel.Alert" and a.get("dataModel") == "Alert" and "parentId" not in a
+    ]  # fmt: skip
+    props: dict[str, Any] = {}
+    geometry_types: list[str] = []
+    for a in rows:
+        name = a["property"]
+        if name in ("bbox", "coordinates"):  # members of the GeoJSON variants of `location`
+            continue
+        if name == "type" and a.get("typeNGSI") is None:  # a GeoJSON variant's own `type`
+            geometry_types += a.get("enum", [])
+            continue
+        prop: dict[str, Any] = {"type": a["type"]}
+        if "format" in a:
+            prop["format"] = a["format"]
+        if "enum" in a:
+            # Only machine-readable enums: subCategory's list is in its description alone, and older
+            # than schema.json's (no crowdRisk), so subCategory is checked with the schema files only.
+            prop["enum"] = a["enum"]
+        props.setdefault(name, prop)
+    props["location"] = {
+        "type": "object",
+        "required": ["type", "coordinates"],
+        "properties": {"type": {"enum": geometry_types}, "coordinates": {"type": "array"}},
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": meta["$id"],
+        "type": "object",
+        "required": meta["required"],
+        "properties": props,
+    }
+
+
+def _files_alert_validator() -> jsonschema.protocols.Validator:
+    """A validator of the Alert schema files, their $refs resolved from the local copies."""
     files = sorted(SDM_DIR.rglob("*.json")) if SDM_DIR.is_dir() else []
     if not files:
-        pytest.skip(f"no Smart Data Models schemas in {SDM_DIR} (set TWIN_SDM_SCHEMAS)")
+        pytest.skip(f"no Smart Data Models schema files in {SDM_DIR} (set TWIN_SDM_SCHEMAS)")
     docs = [json.loads(p.read_text(encoding="utf-8")) for p in files]
     registry: Registry[Any] = Registry().with_resources((d["$id"], Resource.from_contents(d)) for d in docs)
     schema = registry.contents(ALERT_SCHEMA_ID)
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema, registry=registry, format_checker=cls.FORMAT_CHECKER)  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module", params=["pysmartdatamodels", "schema files"])
+def alert_validator(request: pytest.FixtureRequest) -> jsonschema.protocols.Validator:
+    """A validator of the Smart Data Models Alert schema (from the PyPI package, or the schema files)."""
+    if request.param == "schema files":
+        return _files_alert_validator()
+    schema = _package_alert_schema()
+    cls = jsonschema.Draft202012Validator
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def test_the_package_schema_refuses_what_the_model_does_not_allow() -> None:
+    """The schema from the package has teeth: the faults issue 18 found are refused."""
+    schema = _package_alert_schema()
+    assert schema["$id"] == ALERT_SCHEMA_ID
+    assert {"alertSource", "category", "dateIssued"} <= set(schema["required"])
+    cls = jsonschema.Draft202012Validator
+    v = cls(schema, format_checker=cls.FORMAT_CHECKER)
+    good = {
+        "id": "urn:ngsi-ld:Alert:x", "type": "Alert", "category": "traffic", "subCategory": "trafficJam",
+        "alertSource": "urn:ngsi-ld:Device:LS-CAM-001", "dateIssued": "2026-01-01T00:00:00Z",
+        "severity": "high", "location": {"type": "Point", "coordinates": [106.76, 21.85]},
+    }  # fmt: skip
+    assert list(v.iter_errors(good)) == []
+    for bad, path in [
+        ({k: x for k, x in good.items() if k != "alertSource"}, ""),  # required
+        ({**good, "category": "crowding"}, "category"),  # our own code, not the model's
+        ({**good, "severity": "urgent"}, "severity"),
+        ({**good, "dateIssued": "yesterday"}, "dateIssued"),
+        ({**good, "location": {"type": "Circle", "coordinates": []}}, "location/type"),
+    ]:
+        assert ["/".join(map(str, e.absolute_path)) for e in v.iter_errors(bad)] == [path], bad
 
 
 def _problem(r: Any, status: int, kind: str, field: str | None = None) -> dict[str, Any]:
@@ -264,3 +338,11 @@ def test_geo_queries(client: TestClient, connected: list[str], city: City) -> No
     assert cams_of({"georel": "within", **poly}) == {a}
     assert cams_of({"georel": "disjoint", **poly}) == {b}
     assert cams_of({"georel": "intersects", **poly, "q": "severity==low"}) == set()
+
+
+def test_deeply_nested_q_is_400_not_a_crash(client: TestClient) -> None:
+    deep = "(" * 3000 + "severity==high" + ")" * 3000
+    r = client.get("/ngsi-ld/v1/entities", params={"type": "Alert", "q": deep})
+    _problem(r, 400, "BadRequestData", "q")
+    ok = "(" * 5 + "severity==high" + ")" * 5
+    assert client.get("/ngsi-ld/v1/entities", params={"type": "Alert", "q": ok}).status_code == 200

@@ -16,6 +16,7 @@ import shapely
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.auth.keys import parse_key
 from api.services.jobs import JobManager
 from api.settings import DataSettings, JobSettings, Settings
 from simulations.results import Progress, RunResult
@@ -259,3 +260,15 @@ def test_a_real_traffic_job_runs_in_a_worker_process(tmp_path: Path, data_dir: P
         doc = c.get(f"/scenarios/{job_id}/layers/traffic.cells").json()
         assert doc["features"]
         assert doc["provenance"]["synthetic"] is True
+
+
+def test_who_submitted_and_cancelled_a_job_is_the_callers_key(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    planner = parse_key(client.headers["X-API-Key"])
+    assert planner is not None
+    with caplog.at_level("INFO", logger="twin.audit"):
+        job = client.post("/scenarios", json=_spec("ai gửi")).json()["id"]
+        assert client.post(f"/scenarios/{job}/cancel").status_code == 200
+    assert f"scenario job {job} submitted by key {planner.key_id} (planner)" in caplog.messages
+    assert f"scenario job {job} cancelled by key {planner.key_id} (planner)" in caplog.messages

@@ -33,6 +33,7 @@ DOCUMENTED: list[tuple[str, str, tuple[str, ...], Any]] = [
     ("TWIN_REPLAY", "false", ("replay",), False),
     ("TWIN_REPLAY_RATE", "3.5", ("replay_rate",), 3.5),
     ("TWIN_STATUS_LOG_S", "0", ("status_log_s",), 0.0),
+    ("TWIN_FORECAST_EVERY_S", "0", ("forecast_every_s",), 0.0),
     (
         "TWIN_BASEMAP_URL",
         "https://tiles.example/style.json",
@@ -41,6 +42,7 @@ DOCUMENTED: list[tuple[str, str, tuple[str, ...], Any]] = [
     ),
     ("TWIN_CORS_ORIGINS", '["https://ioc.example"]', ("cors_origins",), ["https://ioc.example"]),
     ("TWIN_AUTH", "off", ("auth",), False),
+    ("TWIN_SESSION_HOURS", "6", ("session_hours",), 6.0),
     ("TWIN_LIVE_QUEUE_SIZE", "77", ("live", "queue_size"), 77),
     ("TWIN_LIVE_TICK_S", "9", ("live", "tick_s"), 9.0),
     ("TWIN_LIVE_STREAM_WINDOW", "500", ("live", "stream_window"), 500),

@@ -150,24 +150,29 @@ export function watchHealth({ every = 5000, onDown, onUp }) {
  * server answers, but gives up after an HTTP error, so we reconnect ourselves with capped backoff.
  * `handlers` maps event types ("event", "alert", "camera", "report", "message") to callbacks that
  * receive the parsed JSON; onState(state, retryInSeconds) reports "open" | "connecting" | "down".
+ * A new connection resumes after the last message id seen (`last_event_id`, as the Last-Event-ID a
+ * browser sends on its own reconnects), so what was posted while the page was away still arrives, once
+ * and in order; when the server no longer has it, it sends `reload` (handlers.reload, if given).
  */
 export function openStream(params, handlers, onState) {
   let es = null;
   let attempt = 0;
   let retryTimer = null;
   let closed = false;
+  let lastId = null;
   const types = Object.keys(handlers);
 
   function connect() {
     if (closed) return;
     onState("connecting", 0);
-    es = new EventSource(apiUrl("/stream", params));
+    es = new EventSource(apiUrl("/stream", lastId ? { ...params, last_event_id: lastId } : params));
     es.onopen = () => {
       attempt = 0;
       onState("open", 0);
     };
     for (const type of types) {
       es.addEventListener(type, (msg) => {
+        if (msg.lastEventId) lastId = msg.lastEventId;
         let data;
         try {
           data = JSON.parse(msg.data);
