@@ -82,7 +82,8 @@ def test_dispatch_durability_settings_and_migrations(pg_store: PostgresStore, pg
     assert w.execute("SHOW fsync").fetchone() == ("on",)
     with psycopg.connect(pg_dsn) as c:
         idx = {r[0] for r in c.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'events'")}
-    assert {"events_time", "events_category_time", "events_camera_time", "events_cell_r9_time"} <= idx
+    assert {"events_time", "events_category_time", "events_camera_time", "events_cell_time"} <= idx
+    assert not {"events_cell_r9_time", "events_cell_r7_time"} & idx  # one cell index (issue 20)
 
 
 def test_reopen_keeps_data_and_does_not_remigrate(pg_dsn: str) -> None:
