@@ -17,6 +17,7 @@ from api.routes import (
     cameras,
     cells,
     events,
+    forecast,
     health,
     hotspots,
     incidents,
@@ -28,6 +29,7 @@ from api.routes import (
     viewer,
 )
 from api.routes import auth as auth_routes
+from api.routes import calibration as calibration_routes
 from api.routes import layers as layers_routes
 from api.routes import scenarios as scenarios_routes
 from api.services.lifespan import live_lifespan
@@ -55,9 +57,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The live IOC service (events, H3 counts, hotspots, stream, cameras, alerts, Open311, NGSI-LD).
     install_error_handlers(app)
     for live_router in (events, cells, hotspots, stream, stats, cameras, alerts, incidents, open311, ngsi,
-                        traffic_counts):  # fmt: skip
+                        traffic_counts, forecast):  # fmt: skip
         app.include_router(live_router.router)
     app.include_router(scenarios_routes.router)
+    app.include_router(calibration_routes.router)
     # Identities: /login (viewer session), /auth/whoami, /auth/keys (admin), /admin/purge.
     app.include_router(auth_routes.router)
     # The viewer's "/", /assets and /config: kept last so it never shadows an API route.

@@ -222,6 +222,9 @@ class Settings(BaseSettings):
     #: Seconds between the one-line live status in the service log (events in, reports, alerts, stream
     #: clients and drops); 0 turns it off.
     status_log_s: float = Field(60.0, ge=0)
+    #: Seconds between the forecast worker's rounds: it makes the next-hour traffic forecast again when
+    #: newer counts arrived and publishes it on the stream (`api.services.forecast`); 0 turns it off.
+    forecast_every_s: float = Field(300.0, ge=0)
     #: Optional online basemap style URL for deployments with internet (the viewer is offline otherwise).
     basemap_url: str | None = None
     cors_origins: list[str] = Field(

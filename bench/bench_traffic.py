@@ -25,7 +25,9 @@ idiomatic mesa 3 model, and a Lạng Sơn morning peak.
 Run: ``flock /tmp/twin-heavy.lock .venv/bin/python -m bench.run_all traffic``
 (``TRAFFIC_BENCH_QUICK=1``: only the 15×15 grid and the Lạng Sơn rows; ``TRAFFIC_BENCH_LEVELS=light``
 (comma-separated levels): only those grid cells and the cold start, written to
-``bench/results/traffic_<levels>.json`` so the full table stays).
+``bench/results/traffic_<levels>.json`` so the full table stays; ``TRAFFIC_BENCH_SPEED=N``: the
+speed goal only, ours vs UXsim defaults at light load on both grids, N fresh processes each,
+alternating, medians → ``bench/results/traffic_speed.json``).
 
 Each grid cell also reports the whole process of each tool (imports, building the network and
 trips, the run): ours pays there for numba's start-up and loading its cached kernels, UXsim for
@@ -101,12 +103,13 @@ def run_ours(
         vehicles={"car": VehicleClass(share=1.0, pcu=1.0, speed_kmh=SPEED_KMH)},
         teleport_s=teleport_s,
     )
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     res = run(params, seed, network=net, trips=trips)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     k = res.kpis
     return {
         "wall_s": wall,
+        "cpu_s": cpu,
         "mean_trip_time_s": k["mean_trip_time_s"],
         "completed_share": k["completed_share"],
         "mean_delay_s": k["mean_delay_s"],
@@ -153,7 +156,7 @@ def run_uxsim(
     import uxsim  # noqa: PLC0415
 
     trips = grid_trips(rows, n, seed, window_s)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     W = uxsim.World(  # noqa: N806  (UXsim's own name for the world)
         name="", deltan=5, tmax=horizon_s, print_mode=0, save_mode=0, show_mode=0, random_seed=seed, cpp=cpp
     )
@@ -170,7 +173,7 @@ def run_uxsim(
         W.addVehicle(nodes[o], nodes[d], float(t))
     t_built = time.perf_counter()
     W.exec_simulation()
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     W.analyzer.basic_analysis()
     a = W.analyzer
     tis = 0.0
@@ -182,6 +185,7 @@ def run_uxsim(
         tis += (min(end, horizon_s) - dep) * W.DELTAN
     return {
         "wall_s": wall,
+        "cpu_s": cpu,
         "build_s": t_built - t0,
         "mean_trip_time_s": float(a.average_travel_time),
         "completed_share": float(a.trip_completed) / max(float(a.trip_all), 1.0),
@@ -387,6 +391,74 @@ def langson_peak(seed: int = 2025) -> dict[str, Any]:
     return {"wall_s": time.perf_counter() - t0, **{k: float(v) for k, v in res.kpis.items()}}
 
 
+# -- speed: repeated fresh processes, medians -------------------------------------------------------
+def run_twice(tool: str, rows: int, n: int, seed: int) -> dict[str, float]:
+    """In this (fresh) process: import `tool`, run the light workload twice; return times and memory.
+
+    The first run pays what a one-off run pays after the imports (for ours numba's one-time
+    start-up and the loading of its cached kernels, ~0.25 s CPU); the second is what a service or
+    a sweep pays per run. Peak memory is taken after the first run (one run's process).
+    """
+    t0 = time.perf_counter()
+    if tool == "ours":
+        import simulations.traffic.model  # noqa: F401, PLC0415  (the import is measured)
+
+        def once() -> dict[str, Any]:
+            return run_ours(rows, n, seed)
+    else:
+        import uxsim  # noqa: F401, PLC0415
+
+        def once() -> dict[str, Any]:
+            return run_uxsim(rows, n, seed)
+
+    import_s = time.perf_counter() - t0
+    first = once()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    second = once()
+    return {
+        "import_s": import_s, "first_wall_s": first["wall_s"], "first_cpu_s": first["cpu_s"],
+        "second_wall_s": second["wall_s"], "second_cpu_s": second["cpu_s"], "peak_mem_mb": peak,
+        "mean_trip_time_s": first["mean_trip_time_s"], "completed_share": first["completed_share"],
+    }  # fmt: skip
+
+
+SPEED_FIGURES = {
+    "first_wall_s": "wall of one run after the imports (first in its process)",
+    "first_cpu_s": "CPU time of that run (less sensitive to the other jobs on the machine)",
+    "second_wall_s": "wall of a second run in the same process (what a service or a sweep pays)",
+    "second_cpu_s": "CPU time of the second run",
+    "peak_mem_mb": "peak memory of the process after one run (imports included)",
+}
+
+
+def speed(repeats: int, seed: int = 1) -> list[Row]:
+    """Run ours and UXsim C++ (defaults) `repeats` times each, alternating, on the light workloads.
+
+    Each repeat is a fresh spawned process per tool; the rows give the median of every figure and
+    the ratio of the medians, with every repeat's figures in ``ours_runs`` / ``peer_runs``.
+    """
+    out: list[Row] = []
+    for rows, levels in WORKLOADS.items():
+        n = levels["light"]
+        ours, peer = [], []
+        for _ in range(repeats):
+            o, po, _ = isolated(run_twice, "ours", rows, n, seed)
+            u, pu, _ = isolated(run_twice, "uxsim", rows, n, seed)
+            ours.append({**o, "process_s": po})
+            peer.append({**u, "process_s": pu})
+            print(f"{rows}x{rows} light: ours {ours[-1]}\n  UXsim {peer[-1]}", flush=True)
+        label = f"traffic {rows}x{rows} light ({n // 1000}k trips), median of {repeats} fresh processes"
+        extra = {"workload": f"{rows}x{rows} grid, {n:,} trips over 1 h, 2 h simulated", "level": "light",
+                 "repeats": repeats, "ours_runs": ours, "peer_runs": peer}  # fmt: skip
+        figures = {**SPEED_FIGURES, "process_s": "whole process: imports, set-up, two runs"}
+        for key, what in figures.items():
+            unit = "MB" if key == "peak_mem_mb" else "s"
+            o_med = float(np.median([r[key] for r in ours]))
+            u_med = float(np.median([r[key] for r in peer]))
+            out.append(Row(f"{label}: {what}", o_med, UXSIM_DEFAULTS, u_med, unit, "lower", extra=extra))
+    return out
+
+
 # -- main -------------------------------------------------------------------------------------------
 def grid_cell(rows: int, level: str, n: int, seed: int = 1) -> list[Row]:
     """Run ours and the three peer settings on one grid workload; return the rows of the table."""
@@ -423,6 +495,11 @@ def grid_cell(rows: int, level: str, n: int, seed: int = 1) -> list[Row]:
 
 def main() -> None:
     """Run every traffic comparison and write ``bench/results/traffic.json``."""
+    repeats = int(os.environ.get("TRAFFIC_BENCH_SPEED", "0"))
+    if repeats:
+        isolated(warm_up)
+        print(write_results("traffic_speed", speed(repeats)))
+        return
     quick = os.environ.get("TRAFFIC_BENCH_QUICK") == "1"
     only = [lv for lv in os.environ.get("TRAFFIC_BENCH_LEVELS", "").split(",") if lv]
     name = "traffic_" + "_".join(only) if only else "traffic"

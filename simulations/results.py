@@ -326,6 +326,25 @@ METRICS: dict[str, Metric] = {
     "max_queue_veh": _M("veh", "Longest 5-min mean queue", "Hàng đợi dài nhất (trung bình 5 phút)"),
     "route_refreshes": _M("", "Route table refreshes", "Số lần cập nhật bảng lộ trình", "diagnostic"),
     "teleports": _M("veh", "Teleports over jams", "Số lần dịch chuyển qua ùn tắc", "diagnostic"),
+    "gridlock": _M("", "Gridlock at the end (1 = yes)", "Tắc nghẽn hoàn toàn lúc kết thúc (1 = có)"),
+    "gridlock_since_s": _M("s", "Gridlock since", "Tắc nghẽn hoàn toàn từ"),
+    "spillback_cycles": _M("", "Spillback cycles at the end", "Vòng ùn tắc lan ngược lúc kết thúc"),
+    "links_in_spillback_cycles": _M("links", "Links in spillback cycles", "Đoạn đường trong vòng ùn tắc"),
+    "vehicles_locked_at_end": _M(
+        "veh", "Vehicles locked in gridlock at the end", "Xe bị kẹt cứng lúc kết thúc"
+    ),
+    "heads_blocked_by_full_link_at_end": _M(
+        "links", "Queue heads blocked by a full road", "Đầu hàng đợi bị chặn bởi đường đầy", "diagnostic"
+    ),
+    "heads_held_by_junction_conflict_at_end": _M(
+        "links", "Queue heads held at junction crossings", "Đầu hàng đợi chờ qua giao lộ", "diagnostic"
+    ),
+    "heads_at_red_signal_at_end": _M(
+        "links", "Queue heads at a red signal", "Đầu hàng đợi chờ đèn đỏ", "diagnostic"
+    ),
+    "heads_with_no_open_way_at_end": _M(
+        "links", "Queue heads with no open way", "Đầu hàng đợi không còn đường mở", "diagnostic"
+    ),
     "wall_s": _M("s", "Wall time of the run", "Thời gian chạy thực", "diagnostic"),
     "vehicle_seconds_per_wall_s": _M(
         "veh·s/s", "Simulated vehicle-seconds per second", "Xe·giây mô phỏng mỗi giây", "diagnostic"

@@ -40,6 +40,8 @@ SCOPES: Final[dict[str, str]] = {
     "stats:read": "service counters (ingest, store, stream)",
     "scenarios:read": "list scenario jobs and download their results",
     "scenarios:write": "submit and cancel scenario jobs",
+    "calibration:run": "start traffic calibration jobs on the stored counts",
+    "forecast:read": "the next-hour traffic forecast (links, H3 cells, its baselines and error)",
     "keys:admin": "create, list and revoke API keys",
     "retention:purge": "run the retention purge",
 }
@@ -68,10 +70,13 @@ ROLES: Final[dict[str, frozenset[str]]] = {
         "contacts:read",
         "stats:read",
         "scenarios:read",
+        "calibration:run",
+        "forecast:read",
     },
     "unit": _PUBLIC | {"incidents:read", "incidents:write"},
     "planner": _PUBLIC
-    | {"aggregates:fine", "cameras:read", "stats:read", "scenarios:read", "scenarios:write"},
+    | {"aggregates:fine", "cameras:read", "stats:read", "scenarios:read", "scenarios:write"}
+    | {"calibration:run", "forecast:read"},
     "admin": frozenset(SCOPES),
 }
 
@@ -149,6 +154,10 @@ ROUTE_SCOPES: Final[dict[str, tuple[str, ...] | None]] = {
     "GET /scenarios/{job_id}/tables/{name}": ("scenarios:read",),
     "GET /scenarios/{a}/compare/{b}": ("scenarios:read",),
     "GET /scenarios/{a}/compare/{b}/layers/{name}": ("scenarios:read",),
+    "POST /calibrations": ("calibration:run",),
+    "GET /calibrations/{job_id}": ("scenarios:read",),
+    "GET /calibrations/{job_id}/files/{name}": ("scenarios:read",),
+    "GET /forecast": ("forecast:read",),
     "GET /auth/keys": ("keys:admin",),
     "POST /auth/keys": ("keys:admin",),
     "POST /auth/keys/{key_id}/revoke": ("keys:admin",),

@@ -115,6 +115,7 @@ class Facts:
     scenario_refused: str | None = None  # why the named runs are not presented (English, for the log)
     scenario_refused_code: str | None = None  # key of the reason (text.REFUSALS)
     sources: list[dict[str, Any]] = field(default_factory=list)
+    forecast: dict[str, Any] | None = None  # the next-hour forecast's summary (`api.services.forecast`)
 
     @property
     def start(self) -> datetime:

@@ -39,6 +39,7 @@ from api.briefing.text import (
     t,
 )
 from api.services.incidents import STATUS_LABELS
+from simulations.traffic.forecast import METHODS
 from twin.city import City
 from twin.errors import InputError
 
@@ -470,6 +471,31 @@ def recommendations(facts: Facts, lang: Lang) -> tuple[list[str], list[str]]:
     return recs, tasks
 
 
+def _forecast(facts: Facts, lang: Lang) -> dict[str, object] | None:
+    """The "next hour" part of the camera section: the forecast per horizon against both baselines."""
+    fc = facts.forecast
+    if not fc:
+        return None
+    rests = fc.get("rests_on") or {}
+    if rests.get("calibration"):
+        share = pct((rests.get("held_out") or {}).get("geh_lt5_share"), lang)
+        basis = t("fc_calibrated", lang).format(job=rests["calibration"], share=share)
+    else:
+        basis = t("fc_prior", lang)
+    rows, links = [], 0
+    for h in fc.get("horizons_min", []):
+        tot = fc["counted_totals_veh_h"].get(str(h), {})
+        err = fc.get("backtest", {}).get("errors", {}).get(str(h), {})
+        links = max(links, int(tot.get("links", 0)))
+        mae = [f"{num(e['mae_pct'], lang)} %" if e else "–" for e in (err.get(m) for m in METHODS)]
+        rows.append({"h": f"+{h} min", "nowcast": num(tot.get("nowcast"), lang),
+                     "persistence": num(tot.get("persistence"), lang),
+                     "historical": num(tot.get("historical"), lang), "mae": " / ".join(mae)})  # fmt: skip
+    made, as_of = (local(datetime.fromisoformat(fc[k]), lang) for k in ("made_at", "as_of"))
+    return {"intro": t("fc_intro", lang).format(made=made, as_of=as_of, rests=basis), "rows": rows,
+            "note": t("fc_note", lang).format(n=links)}  # fmt: skip
+
+
 def _methods(facts: Facts, lang: Lang) -> list[str]:
     share = pct(facts.synthetic_share, lang)
     before = facts.previous.period.bounds(lang) if facts.previous else "–"
@@ -618,6 +644,7 @@ def write_briefing(
             "availability": pct(facts.availability, lang, 1),
         },
         "scenario": scenario,
+        "forecast": _forecast(facts, lang),
         "refused": refused,
         "recommendations": recs,
         "tasks": tasks,

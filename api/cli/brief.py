@@ -56,6 +56,7 @@ def brief(
     """Write the council briefing: key figures, maps, charts, a summary and a methods page."""
     from api.briefing import collect, parse_period, write_briefing
     from api.briefing.text import ADDRESSEES
+    from api.services.forecast import summary_until
     from api.services.scenarios import stored_result
     from api.store import default_dsn, open_store
     from gis_data.city import build_city
@@ -81,6 +82,8 @@ def brief(
         # Without --scenario/--vs no run is presented: the latest job is not a planning scenario.
         with console.status("reading live data…"):
             facts = collect(store, city, period=chosen, scenario=pair)
+        with console.status("forecasting the next hour from the traffic counts…"):
+            facts.forecast = summary_until(store, city, state, chosen.end)
     finally:
         store.close()
     lang_t: Literal["vi", "en"] = "vi" if lang == "vi" else "en"

@@ -11,14 +11,14 @@ Output folder layout (``--out``)::
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from api.cli.base import DataDirOption, StoreDsnOption, app, console, friendly
+from api.services.calibration import MAX_HOURS
 from api.settings import Settings
 from twin.crs import LOCAL_OFFSET
 from twin.errors import InputError
@@ -26,8 +26,6 @@ from twin.errors import InputError
 calibrate_app = typer.Typer(help="Calibrate the models to observations.", no_args_is_help=True)
 app.add_typer(calibrate_app, name="calibrate")
 
-#: The longest period one calibration fits (the model simulates it in one run).
-MAX_HOURS = 6
 
 
 @calibrate_app.command("traffic")
@@ -51,55 +49,35 @@ def calibrate_traffic(  # noqa: PLR0917  (CLI options)
     data_dir: DataDirOption = None,
 ) -> None:
     """Fit zone production/attraction, hourly factors and the class split to the counts; report the fit."""
-    from api.services.traffic_counts import model_table
-    from api.store import default_dsn, open_store
-    from api.store.traffic_counts import TrafficCountQuery
-    from gis_data.city import build_city
-    from gis_data.io import atomic_path
-    from simulations.traffic.calibrate import calibrate
-    from simulations.traffic.params import TrafficParams
-    from simulations.traffic.plots import calibration_scatter
+    from pydantic import ValidationError
 
-    t0, t1 = since.replace(tzinfo=UTC), until.replace(tzinfo=UTC)
-    hours = (t1 - t0) / timedelta(hours=1)
-    if t0.minute or t1.minute or hours != int(hours):
-        raise InputError("since", "--since and --until must be whole hours", hint="e.g. 2026-12-03T00:00")
-    if not 1 <= hours <= MAX_HOURS:
-        raise InputError("until", f"the period must be 1–{MAX_HOURS} hours, got {hours:g}")
+    from api.services import calibration
+    from api.store import default_dsn, open_store
+    from gis_data.city import build_city
+    from simulations.documents import input_error
+    from simulations.traffic.params import TrafficParams
+
+    try:
+        req = calibration.CalibrationRequest(
+            since=since, until=until, holdout=holdout, outer=outer, seed=seed,
+            prior=TrafficParams.from_file(scenario).to_dict() if scenario else None,
+        )  # fmt: skip
+    except ValidationError as e:
+        raise input_error(e) from None
     settings = Settings()
     state = state_dir or settings.state_dir
-    prior = TrafficParams.from_file(scenario) if scenario else TrafficParams()
     with console.status("building the city model…"):
         city = build_city(data_dir or settings.data.dir, road_source=settings.road_source, seed=settings.seed,
                           res=settings.h3_res)  # fmt: skip
     store = open_store(store_dsn or settings.store_dsn or default_dsn(state), res=settings.h3_res)
     try:
-        records = store.traffic_counts(TrafficCountQuery(since=t0, until=t1))
+        with console.status("calibrating…") as status:
+            def say(f: float, m: str) -> None:
+                status.update(f"calibrating: {m} ({100 * f:.0f} %)")
+
+            rep = calibration.run(store, req, city, out, progress=say)
     finally:
         store.close()
-    table = model_table(records, t0)
-    cams = city.cameras
-    expected = [str(c) for c, links in zip(cams["camera_id"], cams["count_links"], strict=True)
-                if links and bool(cams.set_index("camera_id").loc[c, "connected"])]  # fmt: skip
-    local = t0 + LOCAL_OFFSET
-    start_local = local.hour * 3600
-    with console.status(f"calibrating on {len(records):,} counts…") as status:
-        cal = calibrate(
-            table, prior=prior, network=city.network, cells=city.cells(), start_local_s=start_local,
-            hours=int(hours), holdout=holdout, seed=seed, outer=outer, cameras=expected,
-            progress=lambda f, m: status.update(f"calibrating: {m} ({100 * f:.0f} %)"),
-        )  # fmt: skip
-    rep = {**cal.report, "since": t0.isoformat(), "until": t1.isoformat(), "counts": len(records),
-           "prior": prior.name}  # fmt: skip
-    out.mkdir(parents=True, exist_ok=True)
-    base = cal.fit.params.to_dict()
-    base["description"] += f"; counts {t0.isoformat()} – {t1.isoformat()}"
-    for name, doc in (("calibrated.json", base), ("fit.json", rep)):
-        with atomic_path(out / name) as tmp:
-            tmp.write_text(json.dumps(doc, ensure_ascii=False, indent=2), encoding="utf-8")
-    with atomic_path(out / "camera_hours.csv") as tmp:
-        cal.camera_hours.assign(synthetic=rep["synthetic"]).to_csv(tmp, index=False)
-    calibration_scatter(cal.camera_hours, out / "scatter.png")
     h, f = rep["held_out"], rep["fitted"]
     console.print(
         f"held-out cameras ({len(rep['cameras_held_out'])}): {100 * h['geh_lt5_share']:.1f} % of "

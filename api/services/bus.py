@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from api.responses import dumps
 
 #: Stream message types.
-KINDS = ("event", "alert", "camera", "report", "incident")
+KINDS = ("event", "alert", "camera", "report", "incident", "forecast", "job")
 
 
 @dataclass(frozen=True, slots=True)

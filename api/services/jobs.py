@@ -1,6 +1,7 @@
 """Scenario jobs: the queue and the worker processes (jobs are stored behind `api.store.base.Store`).
 
-A job runs one `simulations.scenario.ScenarioSpec` (every simulation it names × every seed) in its
+A job runs one `simulations.scenario.ScenarioSpec` (every simulation it names × every seed), or one
+traffic calibration (`api.services.calibration.CalibrationRequest`, job kind ``calibration``), in its
 own worker process (forked from a clean fork server), so the API stays responsive and a cancel stops
 it at once. At most `JobSettings.max_concurrent` jobs run together; up to `max_queued` more wait in
 line (beyond that a submit is refused with `QuotaExceededError`, a 429). Jobs live in the service's
@@ -32,11 +33,14 @@ from pathlib import Path
 from typing import Any
 
 from api.errors import NotFound, StoreError
-from api.services import scenarios
+from api.responses import dumps
+from api.services import calibration, scenarios
+from api.services.bus import Bus, Message
 from api.settings import JobSettings
 from api.store import Store, default_dsn, open_store
 from api.store.base import now_utc
 from api.store.jobs import FINAL_STATES, JobRecord
+from gis_data.city import build_city
 from simulations.results import Progress, RunResult, StoredResult, save_results
 from simulations.scenario import ScenarioSpec
 from twin.errors import TwinError
@@ -59,8 +63,10 @@ class QuotaExceededError(TwinError):
     retry_after = 30
 
 
-def new_job(spec: ScenarioSpec, status: str = "queued", pid: int | None = None) -> JobRecord:
-    """Return a new job record for `spec` (id: UTC time + random suffix, sortable)."""
+def new_job(
+    spec: ScenarioSpec | calibration.CalibrationRequest, status: str = "queued", pid: int | None = None
+) -> JobRecord:
+    """Return a new job record for `spec` (a scenario or a calibration; id: UTC time + random suffix)."""
     now = now_utc()
     return JobRecord(
         id=f"{now:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:8]}", name=spec.name, kind=spec.kind, status=status,
@@ -70,6 +76,33 @@ def new_job(spec: ScenarioSpec, status: str = "queued", pid: int | None = None) 
 
 
 # -- the worker process --------------------------------------------------------------------------
+class _Reporter:
+    """A job's progress callback: to the store at most every `min_interval_s`, and a stop when the job
+    ended elsewhere (failed when this worker's instance died, cancelled)."""
+
+    def __init__(self, store: Store, job_id: str, min_interval_s: float, progress: Progress | None) -> None:
+        self.store, self.job_id, self.min_interval_s, self.progress = store, job_id, min_interval_s, progress
+        self.last = 0.0
+        self.recorded: Future[bool] | None = None
+
+    def __call__(self, fraction: float, message: str) -> None:
+        if self.progress is not None:
+            self.progress(fraction, message)
+        rec = self.recorded
+        if rec is not None and rec.done() and rec.exception() is None and not rec.result():
+            raise TwinError("the job is no longer running here")
+        now = time.monotonic()
+        if now - self.last >= self.min_interval_s or fraction >= 1.0:
+            self.last = now
+            self.recorded = self.store.set_job_progress(self.job_id, fraction, message)  # group commit
+
+
+def _fail(store: Store, job: JobRecord, e: Exception) -> None:
+    msg = str(e) if isinstance(e, TwinError) else f"{type(e).__name__}: {e}"
+    tb = "" if isinstance(e, TwinError) else "\n" + traceback.format_exc(limit=8)
+    store.fail_job(job.id, msg + tb).result(timeout=60)
+
+
 def execute(
     store: Store,
     job: JobRecord,
@@ -83,32 +116,34 @@ def execute(
     progress: Progress | None = None,
 ) -> None:
     """Run one running job in this process: progress to the store, results to `out_dir`, then finish."""
-    last = 0.0
-    recorded: Future[bool] | None = None
-
-    def report(fraction: float, message: str) -> None:
-        nonlocal last, recorded
-        if progress is not None:
-            progress(fraction, message)
-        # The job ended elsewhere (failed when this worker's instance died, cancelled): stop working.
-        gone = recorded is not None and recorded.done() and recorded.exception() is None
-        if gone and recorded is not None and not recorded.result():
-            raise TwinError("the job is no longer running here")
-        now = time.monotonic()
-        if now - last >= min_interval_s or fraction >= 1.0:
-            last = now
-            recorded = store.set_job_progress(job.id, fraction, message)  # no wait: group commit
-
+    report = _Reporter(store, job.id, min_interval_s, progress)
     try:
         results = work(spec, report, data_dir, res)
         report(1.0, "saving results")
         doc = save_results(out_dir, spec, results, res=res)
     except Exception as e:  # noqa: BLE001  (any failure is reported on the job, with its cause)
-        msg = str(e) if isinstance(e, TwinError) else f"{type(e).__name__}: {e}"
-        tb = "" if isinstance(e, TwinError) else "\n" + traceback.format_exc(limit=8)
-        store.fail_job(job.id, msg + tb).result(timeout=60)
+        _fail(store, job, e)
         return
     store.finish_job(job.id, doc["kpis"], sorted(doc["layers"])).result(timeout=60)
+
+
+def execute_calibration(
+    store: Store, job: JobRecord, out_dir: Path, *, data_dir: Path | None = None, res: int,
+    min_interval_s: float = 0.25, progress: Progress | None = None,
+) -> None:  # fmt: skip
+    """Run one running calibration job (`api.services.calibration`): its files to `out_dir`, its fit
+    figures as the job's KPIs."""
+    report = _Reporter(store, job.id, min_interval_s, progress)
+    try:
+        req = calibration.CalibrationRequest.model_validate(job.spec)
+        report(0.0, "building the city model")
+        city = build_city(data_dir, res=res)
+        rep = calibration.run(store, req, city, out_dir, report)
+        report(1.0, "done")
+    except Exception as e:  # noqa: BLE001  (any failure is reported on the job, with its cause)
+        _fail(store, job, e)
+        return
+    store.finish_job(job.id, calibration.kpis(rep), []).result(timeout=60)
 
 
 def _worker_main(  # noqa: PLR0917  (multiprocessing passes the arguments positionally)
@@ -119,6 +154,10 @@ def _worker_main(  # noqa: PLR0917  (multiprocessing passes the arguments positi
         store.set_job_pid(job_id, os.getpid())
         job = store.get_job(job_id)
         if job is None or job.status != "running":
+            return
+        if job.kind == calibration.KIND:
+            here = Path(data_dir) if data_dir else None
+            execute_calibration(store, job, Path(out_dir), data_dir=here, res=res)
             return
         execute(store, job, ScenarioSpec.from_dict(job.spec), Path(out_dir), work,
                 data_dir=Path(data_dir) if data_dir else None, res=res)  # fmt: skip
@@ -312,8 +351,8 @@ class JobManager:
                 self._procs[job.id] = proc
 
     # -- operations -------------------------------------------------------------------------------
-    def submit(self, spec: ScenarioSpec) -> Job:
-        """Queue a job for `spec`; raise `QuotaExceededError` when the queue is full."""
+    def submit(self, spec: ScenarioSpec | calibration.CalibrationRequest) -> Job:
+        """Queue a job for `spec` (a scenario or a calibration); raise `QuotaExceededError` when full."""
         running = self.store.count_jobs("running")
         queued = self.store.count_jobs("queued")
         if queued >= self.settings.max_queued and running >= self.settings.max_concurrent:
@@ -377,3 +416,37 @@ def run_here(
     done = store.get_job(job.id)
     assert done is not None
     return done
+
+
+# -- job progress on the stream --------------------------------------------------------------------
+#: How often the service looks for job changes to put on the stream (s).
+WATCH_S = 1.0
+
+
+def job_message(job: JobRecord) -> Message:
+    """Return the ``job`` stream message of `job`: its listing row and where to read it."""
+    base = "/calibrations" if job.kind == calibration.KIND else "/scenarios"
+    return Message("job", dumps({**job.summary(), "url": f"{base}/{job.id}"}).decode())
+
+
+async def watch(store: Store, bus: Bus, every_s: float = WATCH_S) -> None:
+    """Publish a ``job`` message on the stream whenever a job's status, progress or message changes
+    (the workers write them to the store from their own processes; jobs already finished when the
+    service starts are not announced)."""
+    import asyncio  # noqa: PLC0415
+
+    seen: dict[str, tuple[str, float, str]] = {}
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            jobs = await asyncio.to_thread(store.list_jobs, None, 50)
+        except (StoreError, OSError) as e:  # the next round retries
+            _log.warning("job watch: %s", e)
+            continue
+        for job in reversed(jobs):  # oldest first
+            key = (job.status, round(job.progress, 3), job.message)
+            if seen.get(job.id) == key:
+                continue
+            if job.id in seen or job.status not in FINAL_STATES:
+                bus.publish(job_message(job))
+            seen[job.id] = key

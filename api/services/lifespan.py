@@ -103,6 +103,18 @@ async def live_lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[LiveS
             # Load the numba H3 kernel (for batches over `h3grid.SMALL_BATCH` points) once serving:
             # ~1 s that a restart need not wait for; small inputs use h3 itself meanwhile.
             warm_task = asyncio.create_task(asyncio.to_thread(h3grid.warm_kernel), name="h3-kernel")
+            # Job status and progress (scenario and calibration workers write them to the store).
+            from api.services import jobs  # noqa: PLC0415
+
+            jobs_task = asyncio.create_task(jobs.watch(store, live.bus), name="job-watch")
+            forecast_task = None
+            if settings.forecast_every_s > 0:
+                from api.services import forecast  # noqa: PLC0415
+
+                forecaster = forecast.forecaster_of(app, live)
+                forecast_task = asyncio.create_task(
+                    forecast.worker(forecaster, settings.forecast_every_s), name="forecast"
+                )
             status_task = (
                 asyncio.create_task(log_status(live, settings.status_log_s), name="status-log")
                 if settings.status_log_s > 0
@@ -111,7 +123,7 @@ async def live_lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[LiveS
             try:
                 yield live
             finally:
-                for task in (replay_task, status_task, warm_task):
+                for task in (replay_task, status_task, warm_task, forecast_task, jobs_task):
                     if task is not None:
                         task.cancel()
                         with contextlib.suppress(asyncio.CancelledError, Exception):

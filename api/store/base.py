@@ -476,6 +476,10 @@ class Store(Protocol):
         """Return the traffic counts matching `query`, by interval start, camera and direction."""
         ...
 
+    def traffic_counts_end(self, until: datetime) -> datetime | None:
+        """Return the end of the latest counted interval starting before `until` (None: no counts)."""
+        ...
+
     def close(self) -> None:
         """Finish pending writes and release connections; later calls raise `StoreUnavailable`."""
         ...

@@ -178,3 +178,16 @@ class TrafficCountStoreMethods:
         sql += " ORDER BY start_us, camera_id, direction LIMIT ?"
         params.append(int(query.limit))
         return [row_to_traffic_count(r) for r in self._read(self._sql(sql), params)]
+
+    def traffic_counts_end(self, until: datetime) -> datetime | None:
+        """Return the end of the latest counted interval starting before `until` (None: no counts)."""
+        rows = self._read(
+            self._sql(
+                "SELECT start_us, interval_s FROM traffic_counts WHERE start_us = (SELECT MAX(start_us) "
+                "FROM traffic_counts WHERE start_us < ?) ORDER BY interval_s DESC LIMIT 1"
+            ),
+            [to_us(until)],
+        )
+        if not rows:
+            return None
+        return from_us(int(rows[0][0]) + 1_000_000 * int(rows[0][1]))

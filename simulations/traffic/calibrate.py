@@ -643,15 +643,28 @@ def zone_production(
     return out
 
 
+#: Day-to-day variation of the hidden truth's demand (σ of a lognormal multiplier per day).
+DAY_SIGMA = 0.08
+
+
 def truth_counts(
     prior: TrafficParams, network: RoadNetwork, cells: gpd.GeoDataFrame, watch: pd.DataFrame,
-    *, start_local_s: int, hours: int, seed: int = 7, interval_s: int = 300,
+    *, start_local_s: int, hours: int, seed: int = 7, interval_s: int = 300, day: int = 0,
 ) -> tuple[pd.DataFrame, TrafficParams]:  # fmt: skip
     """Run the hidden truth over the period and return what the `watch` cameras count, and its params.
 
-    `watch` is `twin.cameras.watched_links` of the counting cameras. Synthetic.
+    `watch` is `twin.cameras.watched_links` of the counting cameras. `day` ≠ 0 is another day of the
+    same truth (e.g. -7: the same weekday a week before): the same demand pattern times a day
+    multiplier (lognormal, σ `DAY_SIGMA`), other trips and another model seed. Synthetic.
     """
     truth = window_params(truth_params(prior, cells, seed), start_local_s, hours)
+    if day:
+        rng = np.random.default_rng([seed, day % 1_000_003])
+        data = truth.to_dict()
+        data["seed"] = truth.seed + 7919 * day % 100_003
+        factor = float(rng.lognormal(0.0, DAY_SIGMA))
+        data["demand"]["multiplier"] = round(truth.demand.multiplier * factor, 4)
+        truth = TrafficParams.from_dict(data, where="truth day")
     trips = synthesize(truth, network, cells, np.random.default_rng(truth.seed))
     result = run(truth, truth.seed, network=network, cells=cells, trips=trips)
     table = counts_from_run(result, truth, watch, trips, network, interval_s=interval_s)

@@ -121,6 +121,7 @@ class LinkState(NamedTuple):
     closed: B1
     cost: F8  #: routing cost of each link, s
     head: I8  #: first vehicle on the link (-1 if empty); the queue is threaded through V_NEXT
+    head_ready: F8  #: V_READY of the head (inf if empty): the per-step scan reads this, not the fleet
     tail: I8
     n_on: I8  #: vehicles on the link
     w_head: I8  #: first vehicle waiting to enter the link from its origin
@@ -209,11 +210,25 @@ def _turn_delay(b_in: float, b_out: float, delays: F8) -> float:
 
 
 @_stepping(inline=True)
+def _green(li: int, t: float, lk: Links, signal: F8) -> bool:
+    """Return whether the signalised link `li` (``phase`` >= 0) shows green at `t`."""
+    cycle = signal[0]
+    ph = (t + lk.offset[li]) % cycle
+    start = 0.0 if lk.phase[li] == 0 else 0.5 * cycle
+    return bool(start <= ph < start + signal[1])
+
+
+@_stepping(inline=True)
 def _receiving(li: int, s: int, lk: Links, ls: LinkState) -> float:
-    """Return the free storage of link `li` at step `s` (PCU): N_down(t - L/w) + storage - N_up(t)."""
-    n = lk.hist_len[li]
-    s_lag = s - (n - 1)
-    lagged = ls.hist[lk.hist_off[li] + s_lag % n] if s_lag >= 0 else 0.0
+    """Return the free storage of link `li` at step `s` (PCU): N_down(t - L/w) + storage - N_up(t).
+
+    The ring buffer's write position is ``s % hist_len`` (`advance` keeps it so), so the slot of
+    step ``s - (hist_len - 1)`` is the next one: no integer division per call (a 64-bit ``%`` costs
+    tens of cycles and this runs several times per move). Before that step the slot still holds
+    its initial 0: nothing had left.
+    """
+    pos = ls.hist_pos[li] + 1
+    lagged = ls.hist[lk.hist_off[li] + (pos if pos < lk.hist_len[li] else 0)]
     return float(lagged + lk.storage[li] - ls.n_up[li])
 
 
@@ -327,6 +342,7 @@ def _append(li: int, h: int, lk: Links, ls: LinkState, veh: F8) -> None:
     if p < 0:
         nxt = ls.head[li]
         ls.head[li] = h
+        ls.head_ready[li] = veh[h, V_READY]
     else:
         nxt = int(veh[p, V_NEXT])
         veh[p, V_NEXT] = h
@@ -342,11 +358,28 @@ def _append(li: int, h: int, lk: Links, ls: LinkState, veh: F8) -> None:
 
 
 @_stepping(inline=True)
+def _enter(  # noqa: PLR0917
+    li: int, h: int, tin: float, delay: float, b: int, lk: Links, ls: LinkState, veh: F8, st: Stats
+) -> None:
+    """Put vehicle `h` onto link `li` at `tin`: ready at its end after `delay` + its free-flow run."""
+    run = lk.length[li] / min(lk.vf[li], veh[h, V_VMAX])
+    veh[h, V_FF] += run
+    veh[h, V_ENTER] = tin
+    veh[h, V_READY] = tin + delay + run
+    _append(li, h, lk, ls, veh)
+    pcu = veh[h, V_PCU]
+    ls.n_up[li] += pcu
+    ls.in_allow[li] -= pcu
+    st.inflow[b, li] += 1.0
+
+
+@_stepping(inline=True)
 def _unlink(li: int, h: int, prev: int, ls: LinkState, veh: F8) -> None:
     """Take vehicle `h` (behind `prev`, -1 at the head) out of the queue of link `li`."""
     nxt = int(veh[h, V_NEXT])
     if prev < 0:
         ls.head[li] = nxt
+        ls.head_ready[li] = veh[nxt, V_READY] if nxt >= 0 else np.inf
     else:
         veh[prev, V_NEXT] = nxt
     if nxt >= 0:
@@ -418,17 +451,10 @@ def _leave(  # noqa: PLR0917  (numba: positional arguments only)
         nd = lk.v[li]
         ls.x_busy[nd, g] = max(ls.x_busy[nd, g], texit + ctl.turn_delays[kind])
         ls.x_seen[nd, g] = -2  # this axis's request is served
-    st.inflow[b, nl] += 1.0
     delay = 0.0
     if lk.junction[li] and jump_tt == 0.0:
         delay = _turn_delay(lk.bearing[li], lk.bearing[nl], ctl.turn_delays)
-    run = lk.length[nl] / min(lk.vf[nl], veh[h, V_VMAX])
-    veh[h, V_FF] += run
-    veh[h, V_ENTER] = texit + jump_tt
-    veh[h, V_READY] = texit + jump_tt + delay + run
-    _append(nl, h, lk, ls, veh)
-    ls.n_up[nl] += pcu
-    ls.in_allow[nl] -= pcu
+    _enter(nl, h, texit + jump_tt, delay, b, lk, ls, veh, st)
     return True
 
 
@@ -492,10 +518,10 @@ def advance(  # noqa: PLR0917
     The state comes in named groups (static link data, link state, fleet, control, statistics)
     so that no two arrays can be swapped at the call; they are unpacked by name below.
     """
-    l_len, l_vf, l_cap, l_phase, l_offset = lk.length, lk.vf, lk.cap, lk.phase, lk.offset
+    l_len, l_cap, l_phase = lk.length, lk.cap, lk.phase
     hist_off, hist_len = lk.hist_off, lk.hist_len
-    l_closed, l_head, l_count = ls.closed, ls.head, ls.n_on
-    w_head, w_tail, n_up, n_down = ls.w_head, ls.w_tail, ls.n_up, ls.n_down
+    l_closed, l_head, l_count, head_ready = ls.closed, ls.head, ls.n_on, ls.head_ready
+    w_head, w_tail, n_down = ls.w_head, ls.w_tail, ls.n_down
     out_allow, in_allow, hist, hist_pos, cand = ls.out_allow, ls.in_allow, ls.hist, ls.hist_pos, ls.cand
     veh, v_state, v_origin, v_depart = fl.hot, fl.state, fl.origin, fl.depart
     dep_order, dep_ptr = fl.dep_order, fl.dep_ptr
@@ -504,8 +530,6 @@ def advance(  # noqa: PLR0917
     st_in, st_occ, st_queue = st.inflow, st.occupancy, st.queue
     m = l_len.shape[0]
     n_bins = st_in.shape[0]
-    cycle = signal[0]
-    green = signal[1]
     for s in range(step0, step0 + n_steps):
         t = s * dt
         t1 = t + dt
@@ -540,8 +564,7 @@ def advance(  # noqa: PLR0917
             step_cap = l_cap[li] * dt
             out_allow[li] = min(out_allow[li] + step_cap, step_cap)
             in_allow[li] = min(in_allow[li] + step_cap, step_cap)
-            h = l_head[li]
-            if h >= 0 and veh[h, V_READY] < t1:
+            if head_ready[li] < t1:
                 cand[nc] = li
                 nc += 1
             if w_head[li] >= 0:
@@ -561,11 +584,9 @@ def advance(  # noqa: PLR0917
                 if c < m:
                     li = c
                     h = l_head[li]
-                    ok = h >= 0 and veh[h, V_READY] < t1 and out_allow[li] > 0.0
+                    ok = head_ready[li] < t1 and out_allow[li] > 0.0
                     if ok and l_phase[li] >= 0:
-                        ph = (t + l_offset[li]) % cycle
-                        start = 0.0 if l_phase[li] == 0 else 0.5 * cycle
-                        ok = start <= ph < start + green
+                        ok = _green(li, t, lk, signal)
                     if ok:
                         moved = _leave(li, h, -1, max(veh[h, V_READY], t), True, s, t, b, lk, ls, fl, ctl, st)
                         if not moved and ls.n_creep[li] > 0:
@@ -574,20 +595,12 @@ def advance(  # noqa: PLR0917
                     li = c - m
                     h = w_head[li]
                     if h >= 0 and not l_closed[li] and in_allow[li] > 0.0 and _receiving(li, s, lk, ls) > 0.0:
-                        pcu = veh[h, V_PCU]
                         w_head[li] = int(veh[h, V_NEXT])
                         if w_head[li] < 0:
                             w_tail[li] = -1
                         tin = max(v_depart[h], t)
-                        run = l_len[li] / min(l_vf[li], veh[h, V_VMAX])
-                        veh[h, V_FF] += run
-                        veh[h, V_ENTER] = tin
                         veh[h, V_T0] = tin
-                        veh[h, V_READY] = tin + run
-                        _append(li, h, lk, ls, veh)
-                        n_up[li] += pcu
-                        in_allow[li] -= pcu
-                        st_in[b, li] += 1.0
+                        _enter(li, h, tin, 0.0, b, lk, ls, veh, st)
                         v_state[h] = ON_LINK
                         counters[C_ENTERED] += 1
                         counters[C_ON_NET] += 1
@@ -636,3 +649,79 @@ def queue_lengths(l_head: I8, veh: F8, t: float) -> I8:
             out[li] += 1
             h = int(veh[h, V_NEXT])
     return out
+
+
+#: Why the ready head of a link cannot leave (`blocked_heads`): it can (or none is ready), its
+#: out-link is full, the junction's crossing is held by the other axis, its signal is red, or no
+#: open out-link leads to its destination.
+B_FREE, B_FULL, B_CROSSING, B_SIGNAL, B_NO_WAY = 0, 1, 2, 3, 4
+
+
+@nb.njit(cache=True)
+def blocked_heads(  # noqa: PLR0917
+    s: int, t: float, lk: Links, ls: LinkState, fl: Vehicles, ctl: Control
+) -> tuple[I8, I8, B1, B1]:
+    """Return why each link's ready head cannot leave at step `s` (B_*), what it waits for, and the locks.
+
+    The test is the kernel's own (`_leave`) on the state as it is, as at the start of step `s`
+    (discharge and inflow allowances, which refill every step, are not a blocking reason); it
+    changes nothing (the crossing requests are copied; pass a copy of ``ctl.rng``). Returns
+    ``why``, ``waits_for`` (the full out-link of a B_FULL head, else -1), ``locked`` (the link is
+    on a spillback cycle or queues into one) and ``on_cycle`` (its head waits for a full link
+    whose head waits for ... the first). A cycle of links full by their own counts (not only
+    until the backward wave arrives) never moves again.
+    """
+    m = lk.length.shape[0]
+    veh = fl.hot
+    why = np.zeros(m, dtype=np.int64)
+    waits_for = np.full(m, -1, dtype=np.int64)
+    x_since = ls.x_since.copy()
+    x_seen = ls.x_seen.copy()
+    for li in range(m):
+        h = ls.head[li]
+        if h < 0 or veh[h, V_READY] > t or lk.v[li] == int(veh[h, V_DEST]):
+            continue
+        nl = _choose(li, lk.v[li], int(veh[h, V_ROW]), s, lk, ls, ctl)
+        if nl < 0:
+            why[li] = B_NO_WAY
+        elif _receiving(nl, s, lk, ls) <= 0.0:
+            why[li] = B_FULL
+            waits_for[li] = nl
+        elif lk.phase[li] >= 0 and not _green(li, t, lk, ctl.signal):
+            why[li] = B_SIGNAL
+        elif (
+            lk.axis[li] >= 0
+            and _turn_kind(lk.bearing[li], lk.bearing[nl]) != TURN_RIGHT
+            and _crossing_held(lk.v[li], lk.axis[li], s, t, ls.x_busy, x_since, x_seen)
+        ):
+            why[li] = B_CROSSING
+    # each link waits for at most one: follow the chains, a chain that meets itself is a cycle
+    jammed = ls.n_up - ls.n_down >= lk.storage - 1e-9
+    state = np.zeros(m, dtype=np.int64)  # 0 unseen, 1 on the current chain, 2 done
+    locked = np.zeros(m, dtype=np.bool_)
+    on_cycle = np.zeros(m, dtype=np.bool_)
+    for start in range(m):
+        x = start
+        while state[x] == 0:
+            state[x] = 1
+            nxt = waits_for[x]
+            if nxt < 0 or not jammed[nxt]:
+                break
+            x = nxt
+        hit = state[x] == 1 and waits_for[x] >= 0 and jammed[waits_for[x]]  # closed on the chain
+        lock = locked[x] or hit
+        if hit:
+            on_cycle[x] = True
+            y = waits_for[x]
+            while y != x:
+                on_cycle[y] = True
+                y = waits_for[y]
+        y = start
+        while state[y] == 1:
+            state[y] = 2
+            locked[y] = lock
+            nxt = waits_for[y]
+            if nxt < 0 or not jammed[nxt]:
+                break
+            y = nxt
+    return why, waits_for, locked, on_cycle

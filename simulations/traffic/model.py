@@ -109,6 +109,7 @@ class TrafficModel(mesa.Model):  # type: ignore[misc]
                 "mean_speed_kmh": lambda mdl: mdl.recent_speed_kmh(),
                 "route_refreshes": lambda mdl: mdl.guidance.refreshes,
                 "teleports": lambda mdl: int(mdl.counters[kn.C_TELEPORTS]),
+                "locked_vehicles": lambda mdl: int(mdl.l_count[mdl.blocked()[2]].sum()),
             }
         )
         self.datacollector.collect(self)
@@ -172,6 +173,7 @@ class TrafficModel(mesa.Model):  # type: ignore[misc]
         # dynamic link state
         self.l_closed = np.zeros(m, dtype=bool)
         self.l_head = np.full(m, -1, dtype=np.int64)
+        self.l_head_ready = np.full(m, np.inf)
         self.l_tail = np.full(m, -1, dtype=np.int64)
         self.l_count = np.zeros(m, dtype=np.int64)
         self.w_head = np.full(m, -1, dtype=np.int64)
@@ -289,6 +291,11 @@ class TrafficModel(mesa.Model):  # type: ignore[misc]
         occ = float(self.st_occ[b].sum())
         return float((self.st_out[b] * self.l_len).sum() / occ * 3.6) if occ > 0 else float("nan")
 
+    def blocked(self) -> tuple[I8, I8, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+        """Return `kernel.blocked_heads` now: why heads wait, for what, locked links, cycle links."""
+        lk, ls, fl, ctl, _ = self.kernel_state
+        return kn.blocked_heads(self.step_index, self.t, lk, ls, fl, ctl._replace(rng=ctl.rng.copy()))
+
     def step(self) -> None:
         """Advance one mesa step (``params.step_s``): closures, routing decisions, then the kernel."""
         closed = self._closed_at(self.t)
@@ -318,7 +325,8 @@ class TrafficModel(mesa.Model):  # type: ignore[misc]
             lanes=self.l_lanes, overtake=self.l_lanes >= 2,
         )  # fmt: skip
         state = kn.LinkState(
-            closed=self.l_closed, cost=self.l_cost, head=self.l_head, tail=self.l_tail, n_on=self.l_count,
+            closed=self.l_closed, cost=self.l_cost, head=self.l_head, head_ready=self.l_head_ready,
+            tail=self.l_tail, n_on=self.l_count,
             w_head=self.w_head, w_tail=self.w_tail, n_up=self.n_up, n_down=self.n_down,
             out_allow=self.out_allow, in_allow=self.in_allow, hist=self.hist, hist_pos=self.hist_pos,
             x_busy=self.x_busy, x_since=self.x_since, x_seen=self.x_seen, cand=self.cand,

@@ -11,7 +11,7 @@ and layer carries `twin.provenance` with source "simulated".
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -104,6 +104,7 @@ def build_result(
     })  # fmt: skip
     links_5min["t_local"] = np.array(_clock(params, np.arange(nb) * bin_s))[bins]
     provenance.attach(links_5min, _prov("traffic_links_5min", params, seed, "per link per 5 min"))
+    blocked = blocking(model)
     # links layer
     vkm = (exits * length / 1000.0).sum(axis=0)
     vh = model.st_tt.sum(axis=0) / 3600.0
@@ -122,6 +123,8 @@ def build_result(
             "closed_bins": closed.sum(axis=0) if nb else np.zeros(m, dtype=np.int64),
             "closed_from_s": _first_closed_s(model.closures, m, 0),
             "closed_until_s": _first_closed_s(model.closures, m, 1),
+            "blocked_at_end": blocked.why, "locked_at_end": blocked.locked,
+            "in_spillback_cycle": blocked.on_cycle,
         },
         geometry=net.links.geometry.to_numpy(), crs=WGS84, index=pd.RangeIndex(m, name="link_id"),
     )  # fmt: skip
@@ -137,6 +140,7 @@ def build_result(
     kpis["max_queue_veh"] = float(links_layer["max_queue_veh"].max()) if m else 0.0
     kpis["route_refreshes"] = float(model.guidance.refreshes)
     kpis["teleports"] = float(model.counters[kn.C_TELEPORTS])
+    kpis.update(blocked.kpis)
     wall = float(meta.get("wall_s", 0.0))
     kpis["wall_s"] = wall
     veh_s = kpis["total_time_in_system_h"] * 3600.0
@@ -147,6 +151,7 @@ def build_result(
         "synthetic": True,
         "source": "simulated",
         "kpi_definitions": KPI_DEFINITIONS,
+        "gridlock": blocked.summary,
     }
     return RunResult(
         kind="traffic", params=params.to_dict(), seed=int(seed), kpis=kpis,
@@ -214,6 +219,21 @@ KPI_DEFINITIONS: dict[str, str] = {
     "max_queue_veh": "longest 5-min mean queue on any link",
     "route_refreshes": "times the route tables were recomputed",
     "teleports": "SUMO-like jumps over jams (teleport_s; off by default)",
+    "gridlock": "1 if at the horizon a spillback cycle holds: links full by their own counts whose heads "
+    "each wait for the next (they never move again); else 0. meta.gridlock says why in words",
+    "gridlock_since_s": "start of the last stretch of mesa steps with a spillback cycle, up to the "
+    "horizon (NaN without gridlock)",
+    "spillback_cycles": "closed chains of full links waiting on each other at the horizon",
+    "links_in_spillback_cycles": "links on those cycles",
+    "vehicles_locked_at_end": "vehicles on links that are on a spillback cycle or queue into one, "
+    "at the horizon",
+    "heads_blocked_by_full_link_at_end": "links whose ready head waits for a full out-link at the horizon "
+    "(spillback, in a cycle or not)",
+    "heads_held_by_junction_conflict_at_end": "links whose ready head waits because the crossing axis holds "
+    "the unsignalised junction, at the horizon",
+    "heads_at_red_signal_at_end": "links whose ready head waits at a red signal, at the horizon",
+    "heads_with_no_open_way_at_end": "links whose ready head has no open out-link to its destination "
+    "(closures), at the horizon",
     "wall_s": "wall time of the run (set-up, simulation, outputs)",
     "vehicle_seconds_per_wall_s": "total time in system (s) simulated per wall second",
 }
@@ -275,6 +295,72 @@ def trip_kpis(model: TrafficModel, horizon: float) -> dict[str, float]:
         "mean_delay_s": float((tt - f.ff[arrived]).mean()) if done else nan,
         "mean_distance_km": float(f.dist[arrived].mean() / 1000) if done else nan,
     }  # fmt: skip
+
+
+#: Words for `kernel.blocked_heads`' reasons, as the links layer's ``blocked_at_end`` shows them.
+BLOCKED = {kn.B_FREE: "", kn.B_FULL: "full_out_link", kn.B_CROSSING: "junction_conflict",
+           kn.B_SIGNAL: "red_signal", kn.B_NO_WAY: "no_open_way"}  # fmt: skip
+
+
+class Blocking(NamedTuple):
+    """Why traffic stands at the horizon: per link (reason, locked, on a cycle), KPIs and one sentence."""
+
+    why: npt.NDArray[np.object_]
+    locked: npt.NDArray[np.bool_]
+    on_cycle: npt.NDArray[np.bool_]
+    kpis: dict[str, float]
+    summary: str
+
+
+def blocking(model: TrafficModel) -> Blocking:
+    """Return why the link heads that could leave at the horizon cannot, and whether it is gridlock.
+
+    A head waits for a full out-link (spillback), for the crossing of an unsignalised junction
+    held by the other axis (junction conflict), at a red signal, or has no open way (closures). A
+    spillback cycle is a closed chain of links, each full by its own counts and its head waiting
+    for the next: nothing on it or queued into it moves again (without teleports), which is what
+    gridlock means; low completion without a cycle is queueing that would still clear.
+    """
+    why, waits_for, locked, on_cycle = model.blocked()
+    n_locked = float(model.l_count[locked].sum())
+    counts = {r: float((why == r).sum()) for r in BLOCKED}
+    cycles, seen = 0, np.zeros(len(why), dtype=bool)
+    for start in np.flatnonzero(on_cycle).tolist():
+        if not seen[start]:  # walk the cycle once
+            cycles += 1
+            x = start
+            while not seen[x]:
+                seen[x] = True
+                x = int(waits_for[x])
+    ts = model.datacollector.get_model_vars_dataframe()
+    free = np.flatnonzero(ts["locked_vehicles"].to_numpy() == 0)  # the lock's last uninterrupted stretch
+    since = float(ts["time_s"].iloc[free[-1] + 1]) if cycles and len(free) < len(ts) else float("nan")
+    since = float(ts["time_s"].iloc[0]) if cycles and not len(free) else since
+    kpis = {
+        "gridlock": 1.0 if cycles else 0.0,
+        "gridlock_since_s": since,
+        "spillback_cycles": float(cycles),
+        "links_in_spillback_cycles": float(on_cycle.sum()),
+        "vehicles_locked_at_end": n_locked,
+        "heads_blocked_by_full_link_at_end": counts[kn.B_FULL],
+        "heads_held_by_junction_conflict_at_end": counts[kn.B_CROSSING],
+        "heads_at_red_signal_at_end": counts[kn.B_SIGNAL],
+        "heads_with_no_open_way_at_end": counts[kn.B_NO_WAY],
+    }
+    waits = (
+        f"{counts[kn.B_FULL]:,.0f} link heads wait for a full out-link (spillback), "
+        f"{counts[kn.B_CROSSING]:,.0f} for a junction crossing held by the other axis (junction conflict), "
+        f"{counts[kn.B_SIGNAL]:,.0f} at a red signal, {counts[kn.B_NO_WAY]:,.0f} have no open way (closures)"
+    )
+    if cycles:
+        summary = (
+            f"gridlock since t = {since:,.0f} s: {cycles} spillback cycle(s) of {int(on_cycle.sum())} full "
+            f"links whose heads wait for each other lock {n_locked:,.0f} vehicles at the horizon (on the "
+            "cycles and queued into them); " + waits
+        )
+    else:
+        summary = "no gridlock at the horizon (no spillback cycle); " + waits
+    return Blocking(np.array([BLOCKED[int(r)] for r in why], dtype=object), locked, on_cycle, kpis, summary)
 
 
 def _mix_free_speed(model: TrafficModel) -> npt.NDArray[np.float64]:

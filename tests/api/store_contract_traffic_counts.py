@@ -63,3 +63,10 @@ def test_traffic_counts_query_by_time_and_camera(store: Store) -> None:
     assert len(only) == 6
     assert {r.camera_id for r in only} == {"LS-CAM-002"}
     assert len(_all(store, limit=4)) == 4
+
+
+def test_traffic_counts_end_is_the_end_of_the_latest_interval(store: Store) -> None:
+    assert store.traffic_counts_end(C0 + timedelta(days=1)) is None
+    store.submit_traffic_counts([count_of(i) for i in range(4)]).result(timeout=30)
+    assert store.traffic_counts_end(C0 + timedelta(days=1)) == C0 + timedelta(minutes=20)
+    assert store.traffic_counts_end(C0 + timedelta(minutes=10)) == C0 + timedelta(minutes=10)

@@ -3,6 +3,21 @@ import { categoryRow } from "./data.js";
 
 const STRINGS = {
   vi: {
+    // the next-hour forecast panel (forecast.js)
+    fc_title: "Giờ tới (dự báo)",
+    fc_made: "Lập lúc",
+    fc_asof: "Dựa trên số đếm đến",
+    fc_rests: "Hiệu chỉnh",
+    fc_prior: "chưa hiệu chỉnh (nhu cầu mặc định)",
+    fc_horizon: "Thời điểm",
+    fc_nowcast: "Dự báo",
+    fc_persistence: "Như hiện tại",
+    fc_historical: "Tuần trước",
+    fc_error: "Sai số kiểm tra (MAE %)",
+    fc_show: "Hiện lớp dự báo",
+    fc_none: "Chưa có dự báo",
+    fc_geh: "GEH<5 (camera giữ lại)",
+    fc_vehh: "xe/giờ trên các tuyến có camera",
     incidents: "Sự cố",
     inc_open: "Đang mở",
     inc_filters: "Lọc sự cố",
@@ -183,6 +198,21 @@ const STRINGS = {
     k_corridor: "trục quốc lộ", k_public_square: "quảng trường",
   },
   en: {
+    // the next-hour forecast panel (forecast.js)
+    fc_title: "Next hour (forecast)",
+    fc_made: "Made",
+    fc_asof: "From counts up to",
+    fc_rests: "Calibration",
+    fc_prior: "none yet (the baseline demand)",
+    fc_horizon: "Horizon",
+    fc_nowcast: "Forecast",
+    fc_persistence: "As now",
+    fc_historical: "Last week",
+    fc_error: "Backtest error (MAE %)",
+    fc_show: "Show forecast layer",
+    fc_none: "No forecast yet",
+    fc_geh: "GEH<5 (held-out cameras)",
+    fc_vehh: "veh/h on the counted links",
     incidents: "Incidents",
     inc_open: "Open",
     inc_filters: "Filter incidents",

@@ -19,6 +19,7 @@ import { incidentState, loadIncidents, onStreamIncident, openIncident, renderInc
 import { bindSearch } from "./search.js";
 import { renderCameraTable } from "./cameras.js";
 import { renderKpiTable, runLabel } from "./planner.js";
+import { forecastLayers, forecastState, loadForecast, renderForecastPanel } from "./forecast.js";
 
 const $ = (id) => document.getElementById(id);
 const HOUR = 3600 * 1000;
@@ -59,6 +60,7 @@ const S = {
   alerts: new Map(),
   alertsNote: "",
   inc: incidentState(),
+  forecast: forecastState(),
   /** Named streets and bridges (from the roads layer) and market/bridge sites (camera registry). */
   streets: [],
   placeLabels: [],
@@ -107,7 +109,7 @@ function render() {
   requestAnimationFrame(() => {
     frameQueued = false;
     recompute();
-    const layers = buildLayers(S);
+    const layers = [...buildLayers(S), ...forecastLayers(S)];
     S.drawnLayerIds = layers.map((l) => l.id); // what is on the map (tests read it)
     overlay.setProps({ layers });
   });
@@ -633,6 +635,7 @@ async function startStream() {
     camera: onStreamCamera,
     report: onStreamReport,
     incident: onIncident,
+    forecast: () => refreshForecast(),
     // What was missed while away is no longer kept on the server: load the current state again.
     reload: () => loadAll({ base: FIRST_BASE.filter((n) => !S.base[n]) }).then(loadLater),
     message: (d) => {
@@ -1284,6 +1287,22 @@ function loadLater() {
   loadReports();
   loadScenarios();
   if (!RAW) loadHistory();
+  if (!FIELD) refreshForecast();
+}
+
+/** Load the next-hour forecast and draw its panel (under the layer list) and layer. */
+function refreshForecast() {
+  let el = $("forecast-panel");
+  if (!el) {
+    el = document.createElement("section");
+    el.id = "forecast-panel";
+    el.className = "forecast-panel";
+    $("panel-layers").appendChild(el);
+  }
+  loadForecast(S, getJSON, () => {
+    renderForecastPanel(S, el, render);
+    render();
+  });
 }
 
 /** Resolve when the first complete frame is on screen (map idle, then two more frames). */

@@ -60,6 +60,34 @@ def chain(
     )
 
 
+def ring(side_m: float = 300.0, *, speed_kmh: float = 36.0) -> RoadNetwork:
+    """Return a one-way square loop: nodes 0–3 at the corners, link k from node k to node k + 1 (mod 4)."""
+    k_lon = M_PER_DEG * np.cos(np.deg2rad(21.85))
+    ex = np.array([0.0, 1.0, 1.0, 0.0]) * side_m
+    ny = np.array([0.0, 0.0, 1.0, 1.0]) * side_m
+    x, y = 106.75 + ex / k_lon, 21.85 + ny / M_PER_DEG
+    nodes = gpd.GeoDataFrame(
+        {"x": x, "y": y, "signal": np.zeros(4, dtype=bool)},
+        geometry=gpd.points_from_xy(x, y),
+        crs=WGS84,
+        index=pd.RangeIndex(4, name="node_id"),
+    )
+    u, v = np.arange(4), (np.arange(4) + 1) % 4
+    links = gpd.GeoDataFrame(
+        {
+            "u": u, "v": v, "length_m": side_m, "lanes": 1, "speed_kmh": speed_kmh,
+            "capacity_pcu_h": 1800.0, "road_class": "secondary", "oneway": True, "bridge": False,
+            "name": [f"link {i}" for i in range(4)],
+        },
+        geometry=[shapely.LineString([(x[a], y[a]), (x[b], y[b])]) for a, b in zip(u, v, strict=True)],
+        crs=WGS84,
+        index=pd.RangeIndex(4, name="link_id"),
+    )  # fmt: skip
+    return RoadNetwork.from_frames(
+        nodes, links, Provenance(name="ring", source="synthetic", licence="CC0-1.0")
+    )
+
+
 def cars_only(**kw: object) -> TrafficParams:
     """Return parameters with one vehicle class: cars of 1 PCU at 130 km/h (the link limits them)."""
     data: dict[str, object] = {"vehicles": {"car": VehicleClass(share=1.0, pcu=1.0, speed_kmh=130.0)}}

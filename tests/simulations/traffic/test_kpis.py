@@ -42,7 +42,10 @@ def test_all_trip_kpis_never_fall_as_demand_rises(
 ) -> None:
     kpis = [k for k, _ in ladder]
     assert kpis[0]["completed_share"] == 1.0
-    assert kpis[-1]["not_arrived_share"] > 0.3  # the top of the ladder is gridlock
+    assert kpis[-1]["not_arrived_share"] > 0.3  # the top of the ladder is gridlock, and says so
+    assert [k["gridlock"] for k in kpis[:3]] == [0, 0, 0]
+    assert kpis[-1]["gridlock"] == 1
+    assert kpis[-1]["vehicles_locked_at_end"] > 0
     for name in MONOTONE:
         values = [k[name] for k in kpis]
         assert all(b >= a for a, b in itertools.pairwise(values)), (name, values)
