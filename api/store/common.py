@@ -37,9 +37,13 @@ from api.store.base import (
     to_us,
 )
 from api.store.writer import GroupCommitWriter
-from twin.h3grid import MAX_RES
+from twin.h3grid import MAX_RES, descendant_range
 
 RES_COLS = tuple(f"cell_r{r}" for r in range(PARENT_MIN_RES, MAX_RES + 1))
+#: An event's finest stored cell (the one at its own ``res``; the finer columns are NULL): the one cell
+#: index (``events_cell_time``, migration 2002) is on it, and a coarser cell is found by range scans
+#: over its descendants (`twin.h3grid.descendant_range`) instead of one index per resolution.
+FINE_CELL = "coalesce(" + ", ".join(reversed(RES_COLS)) + ")"
 EVENT_COLS = (
     "event_id, camera_id, category, severity, confidence, lifecycle, start_us, end_us, lon, lat, res, "
     + ", ".join(RES_COLS)
@@ -81,6 +85,17 @@ def newest_first(cols: str, table: str, key: str, status: str | None, limit: int
 
 
 @lru_cache(maxsize=1024)
+def cell_filter(res: int, cell: int) -> tuple[str, list[Any]]:
+    """Return the WHERE clause (on `FINE_CELL`, so on its index) and values of the events inside `cell`
+    at `res`: one range of descendants per resolution an event may be stored at (all but the store's
+    own are empty and cost one index probe each). A `cell` not at `res` matches nothing."""
+    if (int(cell) >> 52) & 0xF != res:
+        return "1 = 0", []
+    ranges = [descendant_range(cell, r) for r in range(max(res, PARENT_MIN_RES), MAX_RES + 1)]
+    clause = " OR ".join([f"{FINE_CELL} BETWEEN ? AND ?"] * len(ranges))
+    return f"({clause})", [v for lo_hi in ranges for v in lo_hi]
+
+
 def to_format_style(sql: str) -> str:
     """Return `sql` with its ``?`` placeholders written as ``%s`` (psycopg's style); cached."""
     return sql.replace("?", "%s")
@@ -535,8 +550,9 @@ class SharedStoreMethods(RecordReads):
         if query.cell is not None:
             res, cell = query.cell
             self._check_cell_res(res)
-            where.append(f"cell_r{res} = ?")
-            params.append(cell)
+            clause, values = cell_filter(res, cell)
+            where.append(clause)
+            params += values
         if query.cursor:
             clause, values = self._before_filter(*decode_cursor(query.cursor))
             where.append(clause)
