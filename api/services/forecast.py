@@ -7,7 +7,10 @@ demand of the newest finished calibration job (`api.services.calibration.latest`
 when there is none), corrects it by the counts, and carries the persistence and last-week baselines
 and the backtest error on counts it was not given. It is made again when newer counts arrive: on a
 request, and every ``TWIN_FORECAST_EVERY_S`` seconds by the service's worker, which then publishes a
-``forecast`` message (its summary; the map layer is ``GET /forecast``).
+``forecast`` message (its summary; the map layer is ``GET /forecast``). With
+``TWIN_RECALIBRATE_WINDOW_H`` > 0 the worker also re-calibrates on a rolling window: each whole hour
+the counts reach past the newest calibration, it queues a calibration job of that many hours ending
+there, and the forecast rests on it once done.
 
 **Closures.** The run honours the road closures in force: those of the scenario base it runs (its
 ``closures``) and, for every open incident of a category that blocks the road (``closes_road_m`` in
@@ -264,12 +267,39 @@ def summary(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k not in ("links", "cells")} | {"url": "/forecast"}
 
 
-async def worker(forecaster: Forecaster, every_s: float) -> None:
-    """Make the forecast again every `every_s` seconds when newer counts arrived (publishing it)."""
+def recalibration_due(store: Store, state_dir: Path, window_h: int, now: datetime) -> Any:
+    """Return the `calibration.CalibrationRequest` of the rolling window due at `now` (None if none):
+    the `window_h` hours ending at the last whole hour of the counts, once that is past the newest
+    calibration's end and no calibration job is queued or running."""
+    end = store.traffic_counts_end(now + timedelta(minutes=5))
+    if window_h <= 0 or end is None:
+        return None
+    until = end.replace(minute=0, second=0, microsecond=0)
+    cal = calibration.latest(store, state_dir)
+    if cal is not None and datetime.fromisoformat(str(cal[2].get("until"))) >= until:
+        return None
+    for status in ("queued", "running"):
+        if any(j.kind == calibration.KIND for j in store.list_jobs(status, 200)):
+            return None
+    since = until - timedelta(hours=window_h)
+    return calibration.CalibrationRequest(name=f"rolling calibration ({window_h} h)", since=since,
+                                          until=until, outer=1)  # fmt: skip
+
+
+async def worker(forecaster: Forecaster, every_s: float, recalibrate: Any = None, window_h: int = 0) -> None:
+    """Make the forecast again every `every_s` seconds when newer counts arrived (publishing it); with
+    `window_h` > 0 first queue the rolling re-calibration that is due (`recalibration_due`) through
+    `recalibrate` (the job manager's ``submit``); the forecast rests on it once it is done."""
     while True:
         await asyncio.sleep(every_s)
         with contextlib.suppress(NoCountsError):
             try:
+                if recalibrate is not None and window_h > 0:
+                    req = await asyncio.to_thread(recalibration_due, forecaster.live.store,
+                                                  forecaster.state_dir, window_h, now_utc())  # fmt: skip
+                    if req is not None:
+                        job = await asyncio.to_thread(recalibrate, req)
+                        log.info("forecast: rolling calibration %s of %s – %s", job.id, req.since, req.until)
                 await forecaster.current()
             except (TwinError, OSError, ValueError) as e:  # keep serving; the next round retries
                 log.warning("forecast: %s", e)
