@@ -225,6 +225,10 @@ class Settings(BaseSettings):
     #: Seconds between the forecast worker's rounds: it makes the next-hour traffic forecast again when
     #: newer counts arrived and publishes it on the stream (`api.services.forecast`); 0 turns it off.
     forecast_every_s: float = Field(300.0, ge=0)
+    #: Hours of the newest counts the forecast worker re-calibrates on (a rolling window, 1–6 h, the
+    #: longest one calibration fits): when the counts reach a whole hour past the newest calibration's
+    #: end it queues a calibration job of the window ending there; 0 leaves it to manual jobs.
+    recalibrate_window_h: int = Field(0, ge=0, le=6)
     #: Optional online basemap style URL for deployments with internet (the viewer is offline otherwise).
     basemap_url: str | None = None
     cors_origins: list[str] = Field(

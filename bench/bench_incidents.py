@@ -123,7 +123,8 @@ def main() -> None:
                     assert resp.status_code == 200
                 limit = int(params.get("limit", 500))
                 peer: list[float] = []
-                sql = f"SELECT {INCIDENT_COLS} FROM incidents WHERE status IN ('new','acknowledged','assigned','in_progress') ORDER BY last_us DESC, incident_id DESC LIMIT ?"  # noqa: E501
+                # The same statement the store runs (api/store/incidents.py `list_incidents`).
+                sql = f"SELECT {INCIDENT_COLS} FROM incidents WHERE status || '' IN ('new','acknowledged','assigned','in_progress') ORDER BY last_us DESC, incident_id DESC LIMIT ?"  # noqa: E501
                 for _ in range(args.n):
                     t0 = time.perf_counter()
                     orjson.dumps(db.execute(sql, (limit,)).fetchall())

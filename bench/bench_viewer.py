@@ -138,18 +138,26 @@ def _first_frame(browser: Any, url: str) -> dict[str, float]:
         ctx.close()
 
 
+def workspace(prefix: str) -> tuple[Path, Path]:
+    """Check the viewer is built; return a temp folder and a data cache in it (the browser benchmarks')."""
+    sys.path.insert(0, str(ROOT))
+    from tests.e2e.conftest import DIST  # noqa: PLC0415
+
+    if not DIST.is_file():
+        raise SystemExit("the viewer is not built: run `make viewer`")
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    data = tmp / "data"
+    fetch_data(Settings(), cache_dir=data)
+    return tmp, data
+
+
 def main() -> None:
     """Run the benchmark and write bench/results/viewer.json."""
-    sys.path.insert(0, str(ROOT))
+    tmp, data = workspace("bench-viewer-")
     from playwright.sync_api import sync_playwright  # noqa: PLC0415  (dev dependency)
 
     from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, DIST, _server  # noqa: PLC0415
 
-    if not DIST.is_file():
-        raise SystemExit("the viewer is not built: run `make viewer`")
-    tmp = Path(tempfile.mkdtemp(prefix="bench-viewer-"))
-    data = tmp / "data"
-    fetch_data(Settings(), cache_dir=data)
     srv = _server(tmp, data)
     srv.factory = "api.app:create_app"
     srv.env["TWIN_LIMIT_ENABLED"] = "false"

@@ -20,10 +20,12 @@ import copy
 import itertools
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Generator, Mapping, Sequence
+from contextlib import closing
+from dataclasses import KW_ONLY, dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 import pandas as pd
 from pydantic import BaseModel, ValidationError
@@ -193,8 +195,12 @@ class _TaskRunner:
 
 
 # -- executors -----------------------------------------------------------------------------------
-class Executor(Protocol):
-    """Something that maps a function over items, reporting each completion."""
+class Executor(ABC):
+    """Something that maps a function over items, reporting each completion.
+
+    `map` is the one place that orders results and calls ``on_done``; a backend says only how tasks
+    run, as `completions` (each task's index and value as it ends).
+    """
 
     name: str
 
@@ -206,36 +212,46 @@ class Executor(Protocol):
         on_done: Callable[[int, R], None] | None = None,
         cancelled: Callable[[], bool] | None = None,
     ) -> list[R]:
-        """Return ``[fn(x) for x in items]`` in input order; call ``on_done(i, value)`` as each ends."""
-        ...
+        """Return ``[fn(x) for x in items]`` in input order; call ``on_done(i, value)`` as each ends.
+
+        Stops with `CancelledError` when `cancelled()` is true (polled between tasks).
+        """
+        out: dict[int, R] = {}
+        with closing(self.completions(fn, items, cancelled or _never)) as done:
+            for i, value in done:
+                out[i] = value
+                if on_done is not None:
+                    on_done(i, value)
+        return [out[i] for i in range(len(items))]
+
+    @abstractmethod
+    def completions(
+        self, fn: Callable[[T], R], items: Sequence[T], cancelled: Callable[[], bool]
+    ) -> Generator[tuple[int, R]]:
+        """Yield ``(index, fn(items[index]))`` as each task ends; raise `CancelledError` on request."""
 
 
-class SerialExecutor:
+def _never() -> bool:
+    return False
+
+
+class SerialExecutor(Executor):
     """Run tasks one after the other in this process."""
 
     name = "serial"
 
-    def map(
-        self,
-        fn: Callable[[T], R],
-        items: Sequence[T],
-        *,
-        on_done: Callable[[int, R], None] | None = None,
-        cancelled: Callable[[], bool] | None = None,
-    ) -> list[R]:
-        """Return ``[fn(x) for x in items]``; stop with `CancelledError` when `cancelled()` is true."""
-        out: list[R] = []
+    def completions(
+        self, fn: Callable[[T], R], items: Sequence[T], cancelled: Callable[[], bool]
+    ) -> Generator[tuple[int, R]]:
+        """Run the items in order."""
         for i, item in enumerate(items):
-            if cancelled is not None and cancelled():
+            if cancelled():
                 raise CancelledError(f"cancelled after {i} of {len(items)} runs")
-            value = fn(item)
-            out.append(value)
-            if on_done is not None:
-                on_done(i, value)
-        return out
+            yield i, fn(item)
 
 
-class DaskExecutor:
+@dataclass(eq=False)
+class DaskExecutor(Executor):
     """Run tasks on Dask ``distributed``: a LocalCluster of processes, or a scheduler by address.
 
     Parameters
@@ -258,24 +274,15 @@ class DaskExecutor:
 
     name = "dask"
 
-    def __init__(
-        self,
-        address: str | None = None,
-        *,
-        n_workers: int | None = None,
-        threads_per_worker: int = 1,
-        processes: bool = True,
-        memory_limit: str | float = "auto",
-        connect_timeout_s: float = 10.0,
-    ) -> None:
-        self.address = address
-        self.connect_timeout_s = connect_timeout_s
-        self.n_workers = n_workers
-        self.threads_per_worker = threads_per_worker
-        self.processes = processes
-        self.memory_limit = memory_limit
-        self._client: Any = None
-        self._cluster: Any = None
+    address: str | None = None
+    _: KW_ONLY
+    n_workers: int | None = None
+    threads_per_worker: int = 1
+    processes: bool = True
+    memory_limit: str | float = "auto"
+    connect_timeout_s: float = 10.0
+    _client: Any = field(default=None, init=False, repr=False)
+    _cluster: Any = field(default=None, init=False, repr=False)
 
     # Dask is imported here, not at module level, because `distributed` takes ~1 s to import and
     # most users of the runner (single runs, the API) never start a cluster.
@@ -312,42 +319,34 @@ class DaskExecutor:
         """Return the number of workers of the connected cluster."""
         return len(self.start().scheduler_info(n_workers=-1)["workers"])
 
-    def map(
-        self,
-        fn: Callable[[T], R],
-        items: Sequence[T],
-        *,
-        on_done: Callable[[int, R], None] | None = None,
-        cancelled: Callable[[], bool] | None = None,
-    ) -> list[R]:
-        """Submit every item, collect results in input order; cancel pending ones on request."""
+    def completions(
+        self, fn: Callable[[T], R], items: Sequence[T], cancelled: Callable[[], bool]
+    ) -> Generator[tuple[int, R]]:
+        """Submit every item, yield results as they end; cancel pending ones on request."""
         from distributed import wait  # noqa: PLC0415  (slow import, see `start`)
 
         client = self.start()
         if not items:
-            return []
+            return
         futures = client.map(fn, list(items), pure=False)
         index = {f.key: i for i, f in enumerate(futures)}
-        out: dict[int, R] = {}
+        n_done = 0
         pending = set(futures)
         try:
             while pending:
-                if cancelled is not None and cancelled():
-                    raise CancelledError(f"cancelled after {len(out)} of {len(items)} runs")
+                if cancelled():
+                    raise CancelledError(f"cancelled after {n_done} of {len(items)} runs")
                 try:
                     done, pending = wait(pending, timeout=0.5, return_when="FIRST_COMPLETED")  # type: ignore[no-untyped-call]
                 except TimeoutError:  # nothing finished in this half second: poll `cancelled` again
                     continue
                 for f in done:
                     value = f.result()
-                    i = index[f.key]
-                    out[i] = value
-                    if on_done is not None:
-                        on_done(i, value)
+                    n_done += 1
+                    yield index[f.key], value
         finally:
             if pending:
                 client.cancel(list(pending))
-        return [out[i] for i in range(len(items))]
 
     def close(self) -> None:
         """Close the client and the local cluster (if this executor started one)."""

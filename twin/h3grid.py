@@ -203,6 +203,21 @@ def cells_to_parents(cells: npt.ArrayLike, res: int) -> CellArray:
     return out
 
 
+def descendant_range(cell: int, res: int) -> tuple[int, int]:
+    """Return the inclusive integer bounds of the descendants at the finer-or-equal resolution `res` of
+    the int `cell`: every descendant lies in them and no other cell of `res` does (same mode and base
+    cell, the resolution field set to `res`; the digits below the cell's own resolution run from all 0
+    to all 7, those below `res` stay 7). One index on the fine cell answers coarser cells by range."""
+    cell = int(cell)
+    own = (cell >> 52) & 0xF
+    if isinstance(res, bool) or not isinstance(res, int) or not own <= res <= 15:
+        raise InputError("res", f"must be an H3 resolution {own}–15 (the cell is at {own}), got {res!r}")
+    below_own = (1 << (3 * (15 - own))) - 1  # the digits of resolutions own+1 … 15
+    below_res = (1 << (3 * (15 - res))) - 1  # the digits of resolutions res+1 … 15
+    base = (cell & ~(0xF << 52) & ~below_own) | (res << 52)
+    return base | below_res, base | below_own
+
+
 def cell_area_km2(cell: str) -> float:
     """Return the area of a cell in km²."""
     return float(h3.cell_area(cell, unit="km^2"))

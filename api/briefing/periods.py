@@ -36,19 +36,16 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
-from api.briefing.text import Lang
+from api.briefing.text import Lang, pairs
 from twin.crs import LOCAL_OFFSET
 from twin.errors import InputError
 
 Kind = Literal["week", "month", "quarter", "half", "year", "custom"]
 #: The regime's periods (``twin brief --period``), Vietnamese and English names.
-KINDS: dict[str, tuple[str, str]] = {
-    "week": ("tuần", "weekly"),
-    "month": ("tháng", "monthly"),
-    "quarter": ("quý", "quarterly"),
-    "half": ("6 tháng", "six-monthly"),
-    "year": ("năm", "yearly"),
-}
+KINDS = pairs("periods")
+#: A period's name and its cut-off rule, by kind (`words.toml`).
+_NAMES = pairs("period_names")
+_RULES = pairs("period_rules")
 #: Day of the month on which a period of the regime begins (and the day before, the 14th, it ends).
 CUTOFF_DAY = 15
 _ROLLING = re.compile(r"^\s*(\d+)\s*([hdw])\s*$", re.IGNORECASE)
@@ -77,26 +74,17 @@ class Period:
 
     def name(self, lang: Lang) -> str:
         """Return the period's name ("tháng 11 năm 2026", "Q4 2026", "week 47 of 2026")."""
-        vi = lang == "vi"
-        if self.kind == "week":
-            return f"tuần {self.number} năm {self.year}" if vi else f"week {self.number} of {self.year}"
-        if self.kind == "month":
-            return (
-                f"tháng {self.number} năm {self.year}"
-                if vi
-                else f"{date(self.year, self.number, 1):%B} {self.year}"
-            )
-        if self.kind == "quarter":
-            return f"quý {_roman(self.number)} năm {self.year}" if vi else f"Q{self.number} {self.year}"
-        if self.kind == "half":
-            return (
-                f"6 tháng {('đầu', 'cuối')[self.number - 1]} năm {self.year}"
-                if vi
-                else f"the {('first', 'second')[self.number - 1]} half of {self.year}"
-            )
-        if self.kind == "year":
-            return f"năm {self.year}" if vi else f"the year {self.year}"
-        return "khoảng thời gian tùy chọn" if vi else "the custom window"
+        vi, en = _NAMES[self.kind]
+        n = self.number
+        first = n == 1
+        return (vi if lang == "vi" else en).format(
+            n=n,
+            y=self.year,
+            month=f"{date(self.year, n, 1):%B}" if self.kind == "month" else "",
+            roman=("I", "II", "III", "IV")[n - 1] if self.kind == "quarter" else "",
+            half_vi="đầu" if first else "cuối",
+            half_en="first" if first else "second",
+        )
 
     def bounds(self, lang: Lang) -> str:
         """Return the first and last local day ("từ ngày 15/10/2026 đến hết ngày 14/11/2026")."""
@@ -117,50 +105,8 @@ class Period:
 
     def rule(self, lang: Lang) -> str:
         """Return the cut-off rule this period follows, in one sentence with its source."""
-        vi = lang == "vi"
-        if self.kind == "week":
-            return (
-                "Kỳ báo cáo tuần: từ thứ Hai đến hết Chủ nhật (quy ước của IOC; Nghị định 09/2019/NĐ-CP "
-                "không quy định kỳ tuần)."
-                if vi
-                else "Weekly period: Monday to the end of Sunday (the IOC's convention; Decree "
-                "09/2019/NĐ-CP sets no weekly period)."
-            )
-        if self.kind == "custom":
-            return (
-                "Khoảng thời gian tùy chọn, không phải kỳ báo cáo theo Nghị định 09/2019/NĐ-CP."
-                if vi
-                else "A custom window, not a reporting period of Decree 09/2019/NĐ-CP."
-            )
-        words = {
-            "month": (
-                "từ ngày 15 tháng trước đến ngày 14 tháng thuộc kỳ báo cáo",
-                "from the 15th of the previous month to the 14th of the reporting month",
-            ),
-            "quarter": (
-                "từ ngày 15 của tháng trước kỳ báo cáo đến ngày 14 của tháng cuối quý",
-                "from the 15th of the month before the quarter to the 14th of its last month",
-            ),
-            "half": (
-                "6 tháng đầu năm từ ngày 15 tháng 12 năm trước đến ngày 14 tháng 6, "
-                "6 tháng cuối năm từ ngày 15 tháng 6 đến ngày 14 tháng 12",
-                "the first half from 15 December of the previous year to 14 June, "
-                "the second from 15 June to 14 December",
-            ),
-            "year": (
-                "từ ngày 15 tháng 12 năm trước đến ngày 14 tháng 12 của năm báo cáo",
-                "from 15 December of the previous year to 14 December of the reporting year",
-            ),
-        }[self.kind]
-        return (
-            f"Thời gian chốt số liệu theo Điều 12 Nghị định 09/2019/NĐ-CP: {words[0]}."
-            if vi
-            else f"Data cut-off as Article 12 of Decree 09/2019/NĐ-CP sets it: {words[1]}."
-        )
-
-
-def _roman(n: int) -> str:
-    return ("I", "II", "III", "IV")[n - 1]
+        vi, en = _RULES[self.kind]
+        return vi if lang == "vi" else en
 
 
 def _utc(day: date) -> datetime:

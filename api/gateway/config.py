@@ -20,7 +20,7 @@ from api.schemas.categories import Severity
 from api.schemas.events import CAMERA_PATTERN, Category
 from twin.errors import InputError
 
-SourceKind = Literal["frigate", "isapi"]  # ONVIF: not built yet (see README)
+SourceKind = Literal["frigate", "onvif", "isapi"]
 
 
 class _Strict(BaseModel):
@@ -71,11 +71,11 @@ class Rule(_Strict):
 
 
 class CountRule(_Strict):
-    """A count gauge (Frigate ``frigate/<camera>/<object>``, ISAPI vehicle counting) → a threshold event.
+    """A count gauge (Frigate ``frigate/<camera>/<object>``, ONVIF ``Count``) → a threshold event.
 
-    The twin has no count message yet (issue 14), so counts are kept in the gateway's status, and a
-    count at or above `threshold` opens an event (``new``), later counts update it and a count below
-    the threshold ends it.
+    These are gauges (objects in view now), not the per-interval directional counts ``POST /counts``
+    takes, so they are kept in the gateway's status, and a count at or above `threshold` opens an
+    event (``new``), later counts update it and a count below the threshold ends it.
     """
 
     camera: str = "*"
@@ -100,6 +100,10 @@ class Source(_Strict):
     password_env: str | None = Field(default=None, description="Environment variable with the password.")
     idle_end_s: float = Field(default=10, gt=0, description="ISAPI/ONVIF: end an episode after silence.")
     max_part_kb: int = Field(default=64, ge=1, le=4096, description="ISAPI: largest XML part accepted.")
+    subscription_s: float = Field(
+        default=60, ge=2, le=86400, description="ONVIF: PullPoint length, renewed at half."
+    )
+    pull_timeout_s: float = Field(default=10, ge=1, le=60, description="ONVIF: PullMessages long poll.")
     cameras: dict[str, Annotated[str, Field(pattern=CAMERA_PATTERN)]] = Field(
         description="Source camera/channel/video source → registry camera id."
     )

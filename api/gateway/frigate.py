@@ -8,9 +8,9 @@ Frigate publishes, under its ``topic_prefix`` (default ``frigate``):
   matching the camera, ``after.label`` and its zones (``current_zones`` ∪ ``entered_zones``). The
   category chosen when the object is first sent sticks to it (the twin refuses an id that changes
   category), kept in the queue's state until the ``end``.
-- ``frigate/<camera>/<object>``: the number of such objects the camera sees now (a gauge; the twin
-  has no count message yet, so counts go to the gateway status and to threshold episodes, see
-  `config.CountRule`).
+- ``frigate/<camera>/<object>``: the number of such objects the camera sees now (a gauge, not
+  a count per interval for ``POST /counts``: it goes to the gateway status and to threshold
+  episodes, see `config.CountRule`).
 - ``frigate/available``: ``online`` / ``offline``.
 
 The client is paho-mqtt (MQTT 5, persistent session: ``clean_start=False`` with a session expiry,
@@ -26,7 +26,6 @@ import logging
 import math
 import threading
 import time
-from fnmatch import fnmatchcase
 from typing import Any, cast
 
 import orjson
@@ -185,10 +184,7 @@ class FrigateAdapter:
             return False
         n = int(text)
         self.stats.gauges[f"{camera}/{obj}"] = n
-        rule = next(
-            (r for r in self.source.counts if fnmatchcase(camera, r.camera) and fnmatchcase(obj, r.what)),
-            None,
-        )
+        rule = self.emitter.count_rule_for(camera, obj)
         if rule is None:
             return False
         key = f"count-{camera}-{obj}"

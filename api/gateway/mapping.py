@@ -37,6 +37,7 @@ log = logging.getLogger("twin.gateway")
 Lifecycle = Literal["new", "update", "end"]
 ConnState = Literal["connecting", "connected", "disconnected", "unavailable"]
 _ID_OK = __import__("re").compile(ID_PATTERN)
+Match = Callable[[str, str], bool]
 
 
 @dataclass(slots=True)
@@ -123,10 +124,12 @@ class Emitter:
         self.queue = queue
         self.stats = stats
 
-    def rule_for(self, camera: str, what: str, zones: tuple[str, ...], score: float) -> Rule | None:
-        """Return the first rule matching, or None."""
+    def rule_for(
+        self, camera: str, what: str, zones: tuple[str, ...], score: float, match: Match = fnmatchcase
+    ) -> Rule | None:
+        """Return the first rule matching (`match(what, rule.what)` for the kind), or None."""
         for r in self.source.rules:
-            if not (fnmatchcase(camera, r.camera) and fnmatchcase(what, r.what)):
+            if not (fnmatchcase(camera, r.camera) and match(what, r.what)):
                 continue
             if r.zone != "*" and not any(fnmatchcase(z, r.zone) for z in zones):
                 continue
@@ -134,6 +137,12 @@ class Emitter:
                 continue
             return r
         return None
+
+    def count_rule_for(self, camera: str, what: str, match: Match = fnmatchcase) -> CountRule | None:
+        """Return the first count rule for `camera` and counted `what`, or None."""
+        return next(
+            (r for r in self.source.counts if fnmatchcase(camera, r.camera) and match(what, r.what)), None
+        )
 
     def build(self, d: Detection, category: str, severity: str) -> Message | None:
         """Return the queued form of `d`, or None (counted) when the twin would refuse it."""
@@ -221,11 +230,14 @@ class _Episode:
 class Episodes:
     """State-style reports (active/inactive, gauges) → new/update/end events with stable ids."""
 
-    def __init__(self, emitter: Emitter, *, idle_end_s: float, update_every_s: float = 5.0) -> None:
+    def __init__(
+        self, emitter: Emitter, *, idle_end_s: float, update_every_s: float = 5.0, kind: str = ""
+    ) -> None:
         self.emitter = emitter
         self.idle_end_s = idle_end_s
         self.update_every_s = update_every_s
-        self._prefix = f"ep:{emitter.source.name}:"
+        # `kind` separates two sets of one source (ONVIF properties, never idle-ended, and pulses)
+        self._prefix = f"ep:{emitter.source.name}:{kind + ':' if kind else ''}"
         self._open: dict[str, _Episode] = {}
         for k, v in emitter.queue.state_items(self._prefix).items():
             d = orjson.loads(v)

@@ -23,6 +23,7 @@ from api.gateway.forwarder import Forwarder
 from api.gateway.frigate import FrigateAdapter
 from api.gateway.isapi import IsapiAdapter
 from api.gateway.mapping import SourceStats
+from api.gateway.onvif import OnvifAdapter
 from api.gateway.queue import DurableQueue
 
 log = logging.getLogger("twin.gateway")
@@ -67,6 +68,8 @@ class Gateway:
             stats = SourceStats(s.name, s.kind)
             if s.kind == "frigate":
                 self.threaded.append(FrigateAdapter(s, self.queue, stats))
+            elif s.kind == "onvif":
+                self.async_adapters.append(OnvifAdapter(s, self.queue, stats))
             else:
                 self.async_adapters.append(IsapiAdapter(s, self.queue, stats))
 

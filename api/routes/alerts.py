@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.types import DecoratedCallable
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth.deps import requires
 from api.auth.service import Principal
 from api.errors import NotFound
 from api.responses import GeoJSONResponse
+from api.routes.declare import EXAMPLE_POINT, WRITE_ERRORS, json_ok, read_route
 from api.schemas.errors import errors
 from api.schemas.geojson import feature_collection_ok
 from api.services.deps import LiveDep
@@ -46,20 +49,18 @@ class OperatorAction(BaseModel):
     note: str | None = Field(default=None, max_length=500, examples=["Đã cử CSGT đến hiện trường"])
 
 
-@router.get(
+@read_route(
+    router,
     "/alerts",
-    dependencies=[requires("alerts:read")],
-    summary="Alerts, newest first (GeoJSON)",
+    "alerts:read",
+    "Alerts, newest first (GeoJSON)",
+    feature_collection_ok(
+        "Alerts as Point features (null geometry when not located)",
+        feature_id=ALERT_EXAMPLE["alert_id"],
+        geometry=EXAMPLE_POINT,
+        properties=ALERT_EXAMPLE,
+    ),
     response_class=GeoJSONResponse,
-    responses={
-        200: feature_collection_ok(
-            "Alerts as Point features (null geometry when not located)",
-            feature_id=ALERT_EXAMPLE["alert_id"],
-            geometry={"type": "Point", "coordinates": [106.7578, 21.8478]},
-            properties=ALERT_EXAMPLE,
-        ),
-        **errors(422, 503),
-    },
 )
 def list_alerts(
     live: LiveDep,
@@ -81,43 +82,32 @@ async def _act(
     return alert_dict(new)
 
 
-@router.post(
-    "/alerts/{alert_id}/ack",
-    summary="Acknowledge an alert",
-    responses={
-        200: {
-            "description": "The alert, acknowledged",
-            "content": {"application/json": {"example": {**ALERT_EXAMPLE, "status": "acknowledged"}}},
-        },
-        **errors(400, 404, 409, 413, 422, 503, 507),
-    },
-)
+#: Who may act on alerts (the credentials name the actor).
+AlertWriter = Annotated[Principal, requires("alerts:write")]
+
+
+def _action_route(
+    action: str, summary: str, status: str, codes: tuple[int, ...]
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    example = {**ALERT_EXAMPLE, "status": status}
+    return router.post(
+        f"/alerts/{{alert_id}}/{action}",
+        summary=summary,
+        responses={200: json_ok(f"The alert, {status}", example), **errors(*codes)},
+    )
+
+
+@_action_route("ack", "Acknowledge an alert", "acknowledged", (400, 404, 409, 413, 422, 503, 507))
 async def ack(
-    alert_id: str,
-    live: LiveDep,
-    principal: Annotated[Principal, requires("alerts:write")],
-    body: OperatorAction | None = None,
+    alert_id: str, live: LiveDep, principal: AlertWriter, body: OperatorAction | None = None
 ) -> dict[str, Any]:
     """Mark an open alert as being handled (idempotent; a resolved alert cannot be acknowledged: 409)."""
     return await _act(alert_id, "ack", live, body, principal)
 
 
-@router.post(
-    "/alerts/{alert_id}/resolve",
-    summary="Resolve an alert",
-    responses={
-        200: {
-            "description": "The alert, resolved",
-            "content": {"application/json": {"example": {**ALERT_EXAMPLE, "status": "resolved"}}},
-        },
-        **errors(400, 404, 413, 422, 503, 507),
-    },
-)
+@_action_route("resolve", "Resolve an alert", "resolved", WRITE_ERRORS)
 async def resolve(
-    alert_id: str,
-    live: LiveDep,
-    principal: Annotated[Principal, requires("alerts:write")],
-    body: OperatorAction | None = None,
+    alert_id: str, live: LiveDep, principal: AlertWriter, body: OperatorAction | None = None
 ) -> dict[str, Any]:
     """Close an alert (idempotent)."""
     return await _act(alert_id, "resolve", live, body, principal)

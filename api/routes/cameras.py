@@ -8,10 +8,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from api.auth.deps import require_speaks_for, requires
-from api.auth.service import Principal
+from api.auth.deps import require_speaks_for
 from api.errors import NotFound
 from api.responses import GeoJSONResponse
+from api.routes.declare import EXAMPLE_POINT, WRITE_ERRORS, EventWriter, json_ok, read_route
 from api.schemas.errors import errors
 from api.schemas.events import bounded_time
 from api.schemas.geojson import feature_collection_ok
@@ -53,29 +53,27 @@ class CameraSummary(BaseModel):
     history: list[dict[str, Any]]
 
 
-@router.get(
+@read_route(
+    router,
     "/cameras",
-    dependencies=[requires("cameras:read")],
-    summary="Cameras with their live status (GeoJSON)",
+    "cameras:read",
+    "Cameras with their live status (GeoJSON)",
+    feature_collection_ok(
+        "Every registry camera (synthetic registry) with status and last seen",
+        feature_id="LS-CAM-001",
+        geometry=EXAMPLE_POINT,
+        properties={
+            "camera_id": "LS-CAM-001",
+            "name": "Ngã tư Lê Lợi - Trần Đăng Ninh",
+            "ward_code": "05977",
+            "kind": "intersection",
+            "connected": True,
+            "status": "online",
+            "last_seen": "2025-06-12T00:25:01Z",
+            "synthetic": True,
+        },
+    ),
     response_class=GeoJSONResponse,
-    responses={
-        200: feature_collection_ok(
-            "Every registry camera (synthetic registry) with status and last seen",
-            feature_id="LS-CAM-001",
-            geometry={"type": "Point", "coordinates": [106.7578, 21.8478]},
-            properties={
-                "camera_id": "LS-CAM-001",
-                "name": "Ngã tư Lê Lợi - Trần Đăng Ninh",
-                "ward_code": "05977",
-                "kind": "intersection",
-                "connected": True,
-                "status": "online",
-                "last_seen": "2025-06-12T00:25:01Z",
-                "synthetic": True,
-            },
-        ),
-        **errors(422, 503),
-    },
 )
 def get_cameras(
     live: LiveDep,
@@ -101,34 +99,28 @@ def get_cameras(
     )
 
 
-@router.get(
+@read_route(
+    router,
     "/cameras/summary",
-    dependencies=[requires("cameras:read")],
-    summary='Fleet status, e.g. "50/238 online", and its history',
-    response_model=CameraSummary,
-    responses={
-        200: {
-            "description": "Counts now and the recorded history (one snapshot a minute)",
-            "content": {
-                "application/json": {
-                    "example": {
-                        "online": 47,
-                        "offline": 3,
-                        "connected": 50,
-                        "not_connected": 188,
-                        "total": 238,
-                        "label": "47/238 online",
-                        "offline_after_s": 120.0,
-                        "history": [
-                            {"at": "2025-06-12T00:00:00Z", "online": 48, "connected": 50, "total": 238},
-                            {"at": "2025-06-12T00:01:00Z", "online": 47, "connected": 50, "total": 238},
-                        ],
-                    }
-                }
-            },
+    "cameras:read",
+    'Fleet status, e.g. "50/238 online", and its history',
+    json_ok(
+        "Counts now and the recorded history (one snapshot a minute)",
+        {
+            "online": 47,
+            "offline": 3,
+            "connected": 50,
+            "not_connected": 188,
+            "total": 238,
+            "label": "47/238 online",
+            "offline_after_s": 120.0,
+            "history": [
+                {"at": "2025-06-12T00:00:00Z", "online": 48, "connected": 50, "total": 238},
+                {"at": "2025-06-12T00:01:00Z", "online": 47, "connected": 50, "total": 238},
+            ],
         },
-        **errors(422, 503),
-    },
+    ),
+    response_model=CameraSummary,
 )
 def get_summary(
     live: LiveDep,
@@ -153,26 +145,18 @@ def get_summary(
     summary="Record a camera's heartbeat",
     response_model=HeartbeatOut,
     responses={
-        200: {
-            "description": "Recorded durably",
-            "content": {
-                "application/json": {
-                    "example": {
-                        "camera_id": "LS-CAM-001",
-                        "status": "online",
-                        "last_seen": "2025-06-12T00:25:01Z",
-                    }
-                }
-            },
-        },
-        **errors(400, 404, 413, 422, 503, 507),
+        200: json_ok(
+            "Recorded durably",
+            {"camera_id": "LS-CAM-001", "status": "online", "last_seen": "2025-06-12T00:25:01Z"},
+        ),
+        **errors(*WRITE_ERRORS),
     },
 )
 async def heartbeat(
     camera_id: str,
     request: Request,
     live: LiveDep,
-    principal: Annotated[Principal, requires("events:write")],
+    principal: EventWriter,
     body: HeartbeatIn | None = None,
 ) -> HeartbeatOut:
     """Mark the camera seen (durably); it stays online until silent for longer than the offline delay.

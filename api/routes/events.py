@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.types import DecoratedCallable
 from pydantic import TypeAdapter, ValidationError
 
-from api.auth.deps import require_speaks_for, requires
-from api.auth.service import Principal
+from api.auth.deps import require_speaks_for
 from api.errors import Conflict, NotFound
 from api.limits import check_event_query, limits_of
 from api.responses import GeoJSONResponse, JSONBytes, LDJSONResponse
+from api.routes.declare import READ_ERRORS, EventWriter, json_ok, read_route
 from api.schemas import categories
 from api.schemas.errors import errors
 from api.schemas.events import (
@@ -125,37 +126,34 @@ class _BodyDoc(dict[str, Any]):
         return {"requestBody": body}.items()
 
 
-def _body_doc(model: type[EventIn] | type[EventBatchIn]) -> dict[str, Any]:
-    return _BodyDoc(model)
+def _ingest_route(
+    path: str, summary: str, model: type[EventIn] | type[EventBatchIn], **declared: Any
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """Declare ``POST path``: its body is ``model``'s schema, ``declared`` the rest (answers, model)."""
+    return router.post(path, summary=summary, openapi_extra=_BodyDoc(model), **declared)
 
 
-@router.post(
+@_ingest_route(
     "/events",
-    summary="Ingest one camera event (idempotent upsert by event_id)",
+    "Ingest one camera event (idempotent upsert by event_id)",
+    EventIn,
     response_model=IngestResult,
-    openapi_extra=_body_doc(EventIn),
     responses={
-        200: {
-            "description": "Durably stored (or recognised as a replay)",
-            "content": {
-                "application/json": {
-                    "example": {
-                        "event_id": _EXAMPLE_ID,
-                        "status": "created",
-                        "cell": "8941a2a4c2fffff",
-                        "ward_code": "05977",
-                        "revision": 1,
-                        "reason": None,
-                    }
-                }
+        200: json_ok(
+            "Durably stored (or recognised as a replay)",
+            {
+                "event_id": _EXAMPLE_ID,
+                "status": "created",
+                "cell": "8941a2a4c2fffff",
+                "ward_code": "05977",
+                "revision": 1,
+                "reason": None,
             },
-        },
+        ),
         **errors(400, 409, 413, 422, 503, 507),
     },
 )
-async def post_event(
-    request: Request, live: LiveDep, principal: Annotated[Principal, requires("events:write")]
-) -> JSONBytes:
+async def post_event(request: Request, live: LiveDep, principal: EventWriter) -> JSONBytes:
     """Store one detection durably, then count it on H3, stream it and run the alert rules.
 
     The answer comes only after the write is committed. ``status`` says what happened: ``created``,
@@ -172,33 +170,27 @@ async def post_event(
     return JSONBytes(_result(r, live.res))
 
 
-@router.post(
+@_ingest_route(
     "/events/batch",
-    summary="Ingest up to 500 camera events in one durable write",
+    "Ingest up to 500 camera events in one durable write",
+    EventBatchIn,
     response_model=BatchResult,
-    openapi_extra=_body_doc(EventBatchIn),
     responses={
-        200: {
-            "description": "Every event stored or recognised; one result per event, in order",
-            "content": {
-                "application/json": {
-                    "example": {
-                        "accepted": 2,
-                        "counts": {"created": 1, "duplicate": 1},
-                        "results": [
-                            {"event_id": "a-1", "status": "created", "cell": "8941a2a4c2fffff"},
-                            {"event_id": "a-0", "status": "duplicate", "cell": "8941a2a4c2fffff"},
-                        ],
-                    }
-                }
+        200: json_ok(
+            "Every event stored or recognised; one result per event, in order",
+            {
+                "accepted": 2,
+                "counts": {"created": 1, "duplicate": 1},
+                "results": [
+                    {"event_id": "a-1", "status": "created", "cell": "8941a2a4c2fffff"},
+                    {"event_id": "a-0", "status": "duplicate", "cell": "8941a2a4c2fffff"},
+                ],
             },
-        },
+        ),
         **errors(400, 413, 422, 503, 507),
     },
 )
-async def post_batch(
-    request: Request, live: LiveDep, principal: Annotated[Principal, requires("events:write")]
-) -> JSONBytes:
+async def post_batch(request: Request, live: LiveDep, principal: EventWriter) -> JSONBytes:
     """Store a batch in one transaction; the whole batch is refused if any event is invalid.
 
     Conflicting ids inside a batch are reported per event (``status: conflict``), not as a 409.
@@ -248,24 +240,22 @@ def events_provenance(events: Sequence[EventRecord]) -> dict[str, Any]:
     }
 
 
-@router.get(
+@read_route(
+    router,
     "/events",
-    dependencies=[requires("events:read")],
-    summary="Query stored events as GeoJSON (newest first, keyset paging)",
-    response_class=GeoJSONResponse,
-    responses={
-        200: {
-            "description": "A FeatureCollection; pass `next_cursor` back as `cursor` for the next page",
-            "content": {
-                "application/geo+json": {"schema": FEATURE_COLLECTION, "example": _FEATURE_EXAMPLE},
-                "application/ld+json": {
-                    "schema": LD_ENTITIES,
-                    "example": [{"id": "urn:ngsi-ld:Alert:a-1", "type": "Alert"}],
-                },
+    "events:read",
+    "Query stored events as GeoJSON (newest first, keyset paging)",
+    {
+        "description": "A FeatureCollection; pass `next_cursor` back as `cursor` for the next page",
+        "content": {
+            "application/geo+json": {"schema": FEATURE_COLLECTION, "example": _FEATURE_EXAMPLE},
+            "application/ld+json": {
+                "schema": LD_ENTITIES,
+                "example": [{"id": "urn:ngsi-ld:Alert:a-1", "type": "Alert"}],
             },
         },
-        **errors(422, 503),
     },
+    response_class=GeoJSONResponse,
 )
 def get_events(  # noqa: PLR0917  (FastAPI query parameters)
     live: LiveDep,
@@ -327,20 +317,17 @@ def get_events(  # noqa: PLR0917  (FastAPI query parameters)
     return GeoJSONResponse(body)
 
 
-@router.get(
+@read_route(
+    router,
     "/events/{event_id}",
-    dependencies=[requires("events:read")],
-    summary="One event as a GeoJSON Feature",
-    response_class=GeoJSONResponse,
-    responses={
-        200: {
-            "description": "The event",
-            "content": {
-                "application/geo+json": {"schema": FEATURE, "example": _FEATURE_EXAMPLE["features"][0]}
-            },
-        },
-        **errors(404, 422, 503),
+    "events:read",
+    "One event as a GeoJSON Feature",
+    {
+        "description": "The event",
+        "content": {"application/geo+json": {"schema": FEATURE, "example": _FEATURE_EXAMPLE["features"][0]}},
     },
+    codes=(404, *READ_ERRORS),
+    response_class=GeoJSONResponse,
 )
 def get_event(event_id: str, live: LiveDep) -> GeoJSONResponse:
     """Return one stored event."""

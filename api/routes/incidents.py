@@ -123,7 +123,7 @@ def list_incidents(  # noqa: PLR0917  (FastAPI query parameters)
     found = svc.query(principal, statuses=statuses, category=category, ward_code=ward, unit_id=unit,
                       overdue=overdue, limit=limit)  # fmt: skip
     now = now_utc()
-    return GeoJSONResponse({"type": "FeatureCollection", "features": [svc.feature(i, now) for i in found]})
+    return GeoJSONResponse({"type": "FeatureCollection", "features": svc.features(found, now)})
 
 
 @router.get("/incidents/labels", dependencies=[requires("incidents:read")], summary="Incident vocabulary")

@@ -8,15 +8,16 @@ ProblemDetails with the spec's ``type`` URIs (``https://uri.etsi.org/ngsi-ld/err
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from fastapi.types import DecoratedCallable
 
-from api.auth.deps import OPEN, requires
+from api.auth.deps import OPEN
 from api.responses import JSONBytes, LDJSONResponse
-from api.schemas.errors import errors
+from api.routes.declare import read_route
 from api.schemas.geojson import LD_ENTITIES, LD_ENTITY
 from api.services import ngsi
 from api.services.deps import LiveDep
@@ -133,17 +134,34 @@ _Attrs = Annotated[str | None, Query(description="Attributes to return, comma-se
 _ENTITY_PARAMS = frozenset({"attrs", "options", "format"})
 
 
-@router.get(
-    "/entities",
-    dependencies=[requires("events:read")],
-    summary="NGSI-LD query: events and rule alerts as Alert, cameras as Device",
-    response_class=LDJSONResponse,
-    responses={
-        200: {"description": "Entities (normalised, or keyValues)", "content": _OK},
+def _ngsi_route(
+    path: str, summary: str, ok: dict[str, Any], problems: dict[int, str]
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """Declare an NGSI-LD ``GET path``: errors are ProblemDetails (400, then ``problems``: code →
+    NGSI-LD error type and when), a busy store the shared 503."""
+    responses: dict[int | str, dict[str, Any]] = {
         400: _PROBLEM,
-        403: {**_PROBLEM, "description": "TooComplexQuery: the query would examine too many entities"},
-        406: {**_PROBLEM, "description": "NotAcceptable: ask for application/ld+json or application/json"},
-        **errors(503),
+        **{code: {**_PROBLEM, "description": what} for code, what in problems.items()},
+    }
+    return read_route(
+        router,
+        path,
+        "events:read",
+        summary,
+        ok,
+        codes=(503,),
+        responses=responses,
+        response_class=LDJSONResponse,
+    )
+
+
+@_ngsi_route(
+    "/entities",
+    "NGSI-LD query: events and rule alerts as Alert, cameras as Device",
+    {"description": "Entities (normalised, or keyValues)", "content": _OK},
+    {
+        403: "TooComplexQuery: the query would examine too many entities",
+        406: "NotAcceptable: ask for application/ld+json or application/json",
     },
 )
 def entities(  # noqa: PLR0917  (the NGSI-LD query parameters, listed for the OpenAPI schema)
@@ -194,24 +212,17 @@ def entities(  # noqa: PLR0917  (the NGSI-LD query parameters, listed for the Op
     return _answer(request, matched, ld=ld, headers=headers)
 
 
-@router.get(
+@_ngsi_route(
     "/entities/{entity_id}",
-    dependencies=[requires("events:read")],
-    summary="One NGSI-LD entity by URN",
-    response_class=LDJSONResponse,
-    responses={
-        200: {
-            "description": "The entity",
-            "content": {
-                "application/ld+json": {"schema": LD_ENTITY, "example": _EXAMPLE},
-                "application/json": {"schema": LD_ENTITY},
-            },
+    "One NGSI-LD entity by URN",
+    {
+        "description": "The entity",
+        "content": {
+            "application/ld+json": {"schema": LD_ENTITY, "example": _EXAMPLE},
+            "application/json": {"schema": LD_ENTITY},
         },
-        400: _PROBLEM,
-        404: {**_PROBLEM, "description": "ResourceNotFound"},
-        406: {**_PROBLEM, "description": "NotAcceptable"},
-        **errors(503),
     },
+    {404: "ResourceNotFound", 406: "NotAcceptable"},
 )
 def entity(  # noqa: PLR0917  (FastAPI query parameters)
     entity_id: str,

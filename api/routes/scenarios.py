@@ -26,8 +26,7 @@ from api.auth.service import Principal
 from api.errors import NotFound, error_body
 from api.schemas.errors import errors
 from api.services import scenarios
-from api.services.cluster import instance_name
-from api.services.jobs import Job, JobManager, QuotaExceededError
+from api.services.jobs import Job, JobManager, QuotaExceededError, manager_of
 from api.settings import Settings
 from gis_data import io
 from simulations import results
@@ -68,22 +67,7 @@ _DOCUMENT_BODY = {
 
 def get_manager(request: Request) -> JobManager:
     """Return the app's job manager, creating it from the settings on first use."""
-    state = request.app.state
-    manager: JobManager | None = getattr(state, "scenario_jobs", None)
-    if manager is None:
-        settings: Settings = getattr(state, "settings", None) or Settings()
-        manager = JobManager(
-            settings.state_dir,
-            dsn=settings.store_dsn,
-            data_dir=settings.data.dir,
-            res=settings.h3_res,
-            settings=settings.jobs,
-            owner=instance_name(settings.cluster) if settings.cluster.enabled else None,
-            lease_s=settings.cluster.job_lease_s,
-        )
-        state.scenario_jobs = manager
-    manager.start()
-    return manager
+    return manager_of(request.app)
 
 
 def _problem(

@@ -15,9 +15,8 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query
 from sse_starlette import EventSourceResponse
 
-from api.auth.deps import requires
+from api.routes.declare import read_route
 from api.routes.events import parse_categories
-from api.schemas.errors import errors
 from api.services.bus import KINDS, StreamFilter
 from api.services.deps import LiveDep
 from twin.city import parse_bbox
@@ -35,26 +34,24 @@ MAX_FRAMES_PER_WRITE = 256
 RETRY_MS = 3000
 
 
-@router.get(
+@read_route(
+    router,
     "/stream",
-    dependencies=[requires("events:read")],
-    summary="Live stream of events, alerts, camera status and citizen reports (SSE)",
-    response_class=EventSourceResponse,
-    responses={
-        200: {
-            "description": "text/event-stream: `retry:` first, then messages with `id:`, `event:` "
-            "(event | alert | camera | report | incident | forecast | job, or `reload` when a resumption "
-            "cannot be served: load the state again) and one `data:` line of JSON",
-            "content": {
-                "text/event-stream": {
-                    "schema": {"type": "string"},
-                    "example": f"retry: {RETRY_MS}\n\n"
-                    'id: 18c2f0a1b2c3-42\nevent: event\ndata: {"type": "Feature", "id": "a-1", ...}\n\n',
-                }
-            },
+    "events:read",
+    "Live stream of events, alerts, camera status and citizen reports (SSE)",
+    {
+        "description": "text/event-stream: `retry:` first, then messages with `id:`, `event:` "
+        "(event | alert | camera | report | incident | forecast | job, or `reload` when a resumption "
+        "cannot be served: load the state again) and one `data:` line of JSON",
+        "content": {
+            "text/event-stream": {
+                "schema": {"type": "string"},
+                "example": f"retry: {RETRY_MS}\n\n"
+                'id: 18c2f0a1b2c3-42\nevent: event\ndata: {"type": "Feature", "id": "a-1", ...}\n\n',
+            }
         },
-        **errors(422, 503),
     },
+    response_class=EventSourceResponse,
 )
 async def stream(  # noqa: PLR0917  (FastAPI query parameters)
     live: LiveDep,

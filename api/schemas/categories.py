@@ -12,7 +12,9 @@ the field) and answers the questions the rest of the twin asks:
 - the briefing labels categories with `CategoryTable.label`;
 - NGSI-LD renders each event as a Smart Data Models ``Alert`` with the row's ``category`` and
   ``subCategory`` (`AlertMapping`);
-- Open311 lists the rows with an ``open311`` table as GeoReport services.
+- Open311 lists the rows with an ``open311`` table as GeoReport services;
+- the traffic forecast closes the road links within ``closes_road_m`` of an open incident of a row
+  that has it (`api.services.forecast.incident_closures`).
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class CategoryRow(_Row):
     camera: bool = False
     alert: AlertMapping
     open311: Open311Service | None = None
+    closes_road_m: float | None = Field(default=None, gt=0.0, le=1000.0)
 
     @property
     def rgb(self) -> tuple[int, int, int]:

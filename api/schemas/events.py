@@ -27,6 +27,11 @@ from api.schemas import categories
 from api.schemas.categories import Severity
 
 
+def closed_body(example: dict[str, Any]) -> ConfigDict:
+    """Return the config of a request body: unknown members refused, and its OpenAPI example."""
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [example]})
+
+
 class _EventCategory:
     """An event category: a code of the category table with ``camera = true`` (read when validating)."""
 
@@ -187,22 +192,17 @@ class EventIn(BaseModel):
     with `EVENT_ADAPTER` / `BATCH_ADAPTER`, which do both.
     """
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "event_id": "LS-CAM-007-20250612T072501-0001",
-                    "camera_id": "LS-CAM-007",
-                    "category": "congestion",
-                    "severity": "medium",
-                    "confidence": 0.87,
-                    "lifecycle": "new",
-                    "start_time": "2025-06-12T00:25:01Z",
-                    "attributes": {"vehicles": 42, "speed_kmh": 6.5},
-                }
-            ]
-        },
+    model_config = closed_body(
+        {
+            "event_id": "LS-CAM-007-20250612T072501-0001",
+            "camera_id": "LS-CAM-007",
+            "category": "congestion",
+            "severity": "medium",
+            "confidence": 0.87,
+            "lifecycle": "new",
+            "start_time": "2025-06-12T00:25:01Z",
+            "attributes": {"vehicles": 42, "speed_kmh": 6.5},
+        }
     )
 
     event_id: str = Field(pattern=ID_PATTERN, description="Idempotency key (stable per tracked object).")

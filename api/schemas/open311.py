@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from api.schemas.events import Lat, Lon
+from api.schemas.events import Lat, Lon, closed_body
 
 
 class Service(BaseModel):
@@ -27,21 +27,16 @@ class Service(BaseModel):
 class RequestIn(BaseModel):
     """A citizen's report. Contact fields are kept private: never returned by public endpoints."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "service_code": "illegal_dumping",
-                    "lat": 21.8530,
-                    "long": 106.7610,
-                    "address_string": "Bờ sông Kỳ Cùng gần chợ Kỳ Lừa",
-                    "description": "Rác thải đổ trộm ven sông",
-                    "email": "nguoidan@example.org",
-                    "consent": True,
-                }
-            ]
-        },
+    model_config = closed_body(
+        {
+            "service_code": "illegal_dumping",
+            "lat": 21.8530,
+            "long": 106.7610,
+            "address_string": "Bờ sông Kỳ Cùng gần chợ Kỳ Lừa",
+            "description": "Rác thải đổ trộm ven sông",
+            "email": "nguoidan@example.org",
+            "consent": True,
+        }
     )
 
     jurisdiction_id: str | None = Field(

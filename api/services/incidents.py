@@ -690,9 +690,11 @@ class IncidentService:
             )
         )
 
-    def view(self, inc: IncidentRecord, now: datetime) -> dict[str, Any]:
+    def view(
+        self, inc: IncidentRecord, now: datetime, cats: dict[str, tuple[str, str]] | None = None
+    ) -> dict[str, Any]:
         """Return an incident as JSON with its labels, ward and unit names and overdue flag."""
-        cat = category_labels().get(inc.category, (inc.category, inc.category))
+        cat = (cats or category_labels()).get(inc.category, (inc.category, inc.category))
         sev = SEVERITY_LABELS.get(inc.severity, (inc.severity, inc.severity))
         st = STATUS_LABELS[inc.status]
         unit = self.directory.units.get(inc.unit_id or "")
@@ -734,14 +736,22 @@ class IncidentService:
             "details": inc.details,
         }
 
-    def feature(self, inc: IncidentRecord, now: datetime) -> dict[str, Any]:
+    def feature(
+        self, inc: IncidentRecord, now: datetime, cats: dict[str, tuple[str, str]] | None = None
+    ) -> dict[str, Any]:
         """Return an incident as a GeoJSON Point feature (null geometry when not located)."""
         geom = (
             {"type": "Point", "coordinates": [round(inc.lon, 6), round(inc.lat, 6)]}
             if inc.lon is not None and inc.lat is not None
             else None
         )
-        return {"type": "Feature", "id": inc.incident_id, "geometry": geom, "properties": self.view(inc, now)}
+        props = self.view(inc, now, cats)
+        return {"type": "Feature", "id": inc.incident_id, "geometry": geom, "properties": props}
+
+    def features(self, incidents: list[IncidentRecord], now: datetime) -> list[dict[str, Any]]:
+        """Return incidents as GeoJSON features (the category labels read once for the whole list)."""
+        cats = category_labels()
+        return [self.feature(i, now, cats) for i in incidents]
 
     def labels(self) -> dict[str, Any]:
         """Return the vocabulary the viewer shows: statuses, severities, categories, transitions."""

@@ -450,3 +450,26 @@ async def watch(store: Store, bus: Bus, every_s: float = WATCH_S) -> None:
             if job.id in seen or job.status not in FINAL_STATES:
                 bus.publish(job_message(job))
             seen[job.id] = key
+
+
+def manager_of(app: Any) -> JobManager:
+    """Return the app's job manager (``app.state.scenario_jobs``), made from its settings on first use."""
+    from api.services.cluster import instance_name  # noqa: PLC0415
+    from api.settings import Settings  # noqa: PLC0415
+
+    state = app.state
+    manager: JobManager | None = getattr(state, "scenario_jobs", None)
+    if manager is None:
+        settings: Settings = getattr(state, "settings", None) or Settings()
+        manager = JobManager(
+            settings.state_dir,
+            dsn=settings.store_dsn,
+            data_dir=settings.data.dir,
+            res=settings.h3_res,
+            settings=settings.jobs,
+            owner=instance_name(settings.cluster) if settings.cluster.enabled else None,
+            lease_s=settings.cluster.job_lease_s,
+        )
+        state.scenario_jobs = manager
+    manager.start()
+    return manager

@@ -112,8 +112,10 @@ async def live_lifespan(app: FastAPI, settings: Settings) -> AsyncIterator[LiveS
                 from api.services import forecast  # noqa: PLC0415
 
                 forecaster = forecast.forecaster_of(app, live)
+                window_h = settings.recalibrate_window_h  # rolling re-calibration (0: off)
+                submit = jobs.manager_of(app).submit if window_h > 0 else None
                 forecast_task = asyncio.create_task(
-                    forecast.worker(forecaster, settings.forecast_every_s), name="forecast"
+                    forecast.worker(forecaster, settings.forecast_every_s, submit, window_h), name="forecast"
                 )
             status_task = (
                 asyncio.create_task(log_status(live, settings.status_log_s), name="status-log")

@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any, ClassVar
+from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import orjson
 
@@ -37,9 +37,13 @@ from api.store.base import (
     to_us,
 )
 from api.store.writer import GroupCommitWriter
-from twin.h3grid import MAX_RES
+from twin.h3grid import MAX_RES, descendant_range
 
 RES_COLS = tuple(f"cell_r{r}" for r in range(PARENT_MIN_RES, MAX_RES + 1))
+#: An event's finest stored cell (the one at its own ``res``; the finer columns are NULL): the one cell
+#: index (``events_cell_time``, migration 2002) is on it, and a coarser cell is found by range scans
+#: over its descendants (`twin.h3grid.descendant_range`) instead of one index per resolution.
+FINE_CELL = "coalesce(" + ", ".join(reversed(RES_COLS)) + ")"
 EVENT_COLS = (
     "event_id, camera_id, category, severity, confidence, lifecycle, start_us, end_us, lon, lat, res, "
     + ", ".join(RES_COLS)
@@ -53,15 +57,6 @@ UPDATE_EVENT = (
     + ", ward_code = ?, attributes = ?, updated_us = ?, revision = ?, seq = ?, observed_us = ? "
     "WHERE event_id = ?"
 )
-ALERT_COLS = (
-    "alert_id, rule, key, status, severity, title, created_us, updated_us, cell, camera_id, "
-    "lon, lat, details, acknowledged_by, note"
-)
-REPORT_COLS = (
-    "request_id, service_code, status, description, lon, lat, cell, ward_code, address, "
-    "requested_us, updated_us, status_notes, agency_responsible, contact, synthetic, media_url, attributes"
-)
-CRED_COLS = "key_id, secret_hash, role, label, created_us, expires_us, revoked_us, last_used_us"
 CAMERA_HISTORY_COLS = "at_us, online, connected, total"
 REPORT_OWNER_COLS = "request_id, owner"
 
@@ -90,12 +85,135 @@ def newest_first(cols: str, table: str, key: str, status: str | None, limit: int
 
 
 @lru_cache(maxsize=1024)
+def cell_filter(res: int, cell: int) -> tuple[str, list[Any]]:
+    """Return the WHERE clause (on `FINE_CELL`, so on its index) and values of the events inside `cell`
+    at `res`: one range of descendants per resolution an event may be stored at (all but the store's
+    own are empty and cost one index probe each). A `cell` not at `res` matches nothing."""
+    if (int(cell) >> 52) & 0xF != res:
+        return "1 = 0", []
+    ranges = [descendant_range(cell, r) for r in range(max(res, PARENT_MIN_RES), MAX_RES + 1)]
+    clause = " OR ".join([f"{FINE_CELL} BETWEEN ? AND ?"] * len(ranges))
+    return f"({clause})", [v for lo_hi in ranges for v in lo_hi]
+
+
 def to_format_style(sql: str) -> str:
     """Return `sql` with its ``?`` placeholders written as ``%s`` (psycopg's style); cached."""
     return sql.replace("?", "%s")
 
 
 # ------------------------------------------------------------------------------------------ rows
+R = TypeVar("R")
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One field of a record as one column: its name there and how a value goes in and comes out."""
+
+    field: str
+    name: str = ""  # default: the field's name
+    to_db: Callable[[Any], Any] = _same
+    from_db: Callable[[Any], Any] = _same
+    flag: bool = False  # a bool, stored 0/1 where the dialect's column is an integer
+
+    @property
+    def column(self) -> str:
+        """Return the column's name."""
+        return self.name or self.field
+
+
+def time_column(field: str, name: str) -> Column:
+    """Return the column of an aware UTC time stored as integer microseconds."""
+    return Column(field, name, to_us, lambda us: from_us(int(us)))
+
+
+def _opt_us(t: datetime | None) -> int | None:
+    return None if t is None else to_us(t)
+
+
+def _opt_time(us: int | None) -> datetime | None:
+    return None if us is None else from_us(int(us))
+
+
+def opt_time_column(field: str, name: str) -> Column:
+    """Return the column of an aware UTC time or None, stored as integer microseconds or NULL."""
+    return Column(field, name, _opt_us, _opt_time)
+
+
+def json_column(field: str) -> Column:
+    """Return the column of a mapping stored as canonical JSON text (`dumps`)."""
+    return Column(field, to_db=dumps, from_db=json.loads)
+
+
+@dataclass(frozen=True)
+class RowCodec(Generic[R]):
+    """How one record type is stored: one column per field, in order; the one row ↔ record mapping."""
+
+    record: type[R]
+    table: str
+    key: str  # the id column (upserts replace by it)
+    columns: tuple[Column | str, ...]
+
+    @cached_property
+    def _columns(self) -> tuple[Column, ...]:
+        return tuple(c if isinstance(c, Column) else Column(c) for c in self.columns)
+
+    @cached_property
+    def cols(self) -> str:
+        """Return the column list, for SELECT and INSERT."""
+        return ", ".join(c.column for c in self._columns)
+
+    def row(self, record: R, *, bool_as_int: bool = False) -> tuple[Any, ...]:
+        """Return the values of `cols` for `record` (flags as 0/1 where the columns are integers)."""
+        return tuple(
+            int(v) if c.flag and bool_as_int else c.to_db(v)
+            for c in self._columns
+            for v in (getattr(record, c.field),)
+        )
+
+    def from_row(self, r: Sequence[Any]) -> R:
+        """Return the record of a row selected with `cols`."""
+        return self.record(**{c.field: c.from_db(v) for c, v in zip(self._columns, r, strict=True)})
+
+
+ALERTS = RowCodec(
+    AlertRecord,
+    "alerts",
+    "alert_id",
+    (
+        "alert_id", "rule", "key", "status", "severity", "title",
+        time_column("created_at", "created_us"), time_column("updated_at", "updated_us"),
+        "cell", "camera_id", "lon", "lat", json_column("details"), "acknowledged_by", "note",
+    ),
+)  # fmt: skip
+CREDENTIALS = RowCodec(
+    CredentialRecord,
+    "credentials",
+    "key_id",
+    (
+        "key_id", "secret_hash", "role", "label", time_column("created_at", "created_us"),
+        opt_time_column("expires_at", "expires_us"), opt_time_column("revoked_at", "revoked_us"),
+        opt_time_column("last_used_at", "last_used_us"),
+    ),
+)  # fmt: skip
+CRED_COLS = CREDENTIALS.cols
+REPORTS = RowCodec(
+    ReportRecord,
+    "reports",
+    "request_id",
+    (
+        "request_id", "service_code", "status", "description", "lon", "lat", "cell", "ward_code", "address",
+        time_column("requested_at", "requested_us"), time_column("updated_at", "updated_us"),
+        "status_notes", "agency_responsible", json_column("contact"),
+        Column("synthetic", from_db=bool, flag=True), "media_url",
+        Column("attributes", to_db=dumps, from_db=lambda text: json.loads(text) if text else {}),
+    ),
+)  # fmt: skip
+
+
 def row_to_event(row: Sequence[Any]) -> EventRecord:
     """Return the event of a row selected with `EVENT_COLS`."""
     n = len(RES_COLS)
@@ -172,122 +290,6 @@ def update_row(e: EventRecord, cells: Sequence[int | None]) -> tuple[Any, ...]:
         e.sequence,
         to_us(e.observed_at) if e.observed_at else None,
         e.event_id,
-    )
-
-
-def alert_row(alert: AlertRecord) -> tuple[Any, ...]:
-    """Return the values of `ALERT_COLS` for an alert."""
-    return (
-        alert.alert_id,
-        alert.rule,
-        alert.key,
-        alert.status,
-        alert.severity,
-        alert.title,
-        to_us(alert.created_at),
-        to_us(alert.updated_at),
-        alert.cell,
-        alert.camera_id,
-        alert.lon,
-        alert.lat,
-        dumps(alert.details),
-        alert.acknowledged_by,
-        alert.note,
-    )
-
-
-def row_to_alert(r: Sequence[Any]) -> AlertRecord:
-    """Return the alert of a row selected with `ALERT_COLS`."""
-    return AlertRecord(
-        alert_id=r[0],
-        rule=r[1],
-        key=r[2],
-        status=r[3],
-        severity=r[4],
-        title=r[5],
-        created_at=from_us(r[6]),
-        updated_at=from_us(r[7]),
-        cell=r[8],
-        camera_id=r[9],
-        lon=r[10],
-        lat=r[11],
-        details=json.loads(r[12]),
-        acknowledged_by=r[13],
-        note=r[14],
-    )
-
-
-def report_row(report: ReportRecord, *, synthetic_as_int: bool) -> tuple[Any, ...]:
-    """Return the values of `REPORT_COLS` for a report (the flag as 0/1 where the column is an integer)."""
-    return (
-        report.request_id,
-        report.service_code,
-        report.status,
-        report.description,
-        report.lon,
-        report.lat,
-        report.cell,
-        report.ward_code,
-        report.address,
-        to_us(report.requested_at),
-        to_us(report.updated_at),
-        report.status_notes,
-        report.agency_responsible,
-        dumps(report.contact),
-        int(report.synthetic) if synthetic_as_int else report.synthetic,
-        report.media_url,
-        dumps(report.attributes),
-    )
-
-
-def row_to_report(r: Sequence[Any]) -> ReportRecord:
-    """Return the report of a row selected with `REPORT_COLS`."""
-    return ReportRecord(
-        request_id=r[0],
-        service_code=r[1],
-        status=r[2],
-        description=r[3],
-        lon=r[4],
-        lat=r[5],
-        cell=r[6],
-        ward_code=r[7],
-        address=r[8],
-        requested_at=from_us(r[9]),
-        updated_at=from_us(r[10]),
-        status_notes=r[11],
-        agency_responsible=r[12],
-        contact=json.loads(r[13]),
-        synthetic=bool(r[14]),
-        media_url=r[15],
-        attributes=json.loads(r[16]) if r[16] else {},
-    )
-
-
-def credential_row(c: CredentialRecord) -> tuple[Any, ...]:
-    """Return the values of `CRED_COLS` for an API key record."""
-    return (
-        c.key_id,
-        c.secret_hash,
-        c.role,
-        c.label,
-        to_us(c.created_at),
-        to_us(c.expires_at) if c.expires_at else None,
-        to_us(c.revoked_at) if c.revoked_at else None,
-        to_us(c.last_used_at) if c.last_used_at else None,
-    )
-
-
-def row_to_credential(r: Sequence[Any]) -> CredentialRecord:
-    """Return the API key record of a row selected with `CRED_COLS`."""
-    return CredentialRecord(
-        key_id=r[0],
-        secret_hash=r[1],
-        role=r[2],
-        label=r[3],
-        created_at=from_us(r[4]),
-        expires_at=from_us(r[5]) if r[5] is not None else None,
-        revoked_at=from_us(r[6]) if r[6] is not None else None,
-        last_used_at=from_us(r[7]) if r[7] is not None else None,
     )
 
 
@@ -380,7 +382,28 @@ def plan_upsert(
 
 
 # -------------------------------------------------------------------------------------- methods
-class SharedStoreMethods:
+class RecordReads:
+    """Reading records by their `RowCodec`: one by id, the newest of a status (every store mixin)."""
+
+    if TYPE_CHECKING:
+
+        def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
+
+        def _sql(self, sql: str) -> str: ...
+
+    def _get_record(self, codec: RowCodec[R], key: str) -> R | None:
+        """Return the record of id `key`, or None."""
+        sql = f"SELECT {codec.cols} FROM {codec.table} WHERE {codec.key} = ?"
+        rows = self._read(self._sql(sql), (key,))
+        return codec.from_row(rows[0]) if rows else None
+
+    def _newest_records(self, codec: RowCodec[R], status: str | None, limit: int) -> list[R]:
+        """Return the newest `limit` records, only those of `status` when one is given."""
+        sql, params = newest_first(codec.cols, codec.table, codec.key, status, limit)
+        return [codec.from_row(r) for r in self._read(self._sql(sql), params)]
+
+
+class SharedStoreMethods(RecordReads):
     """The `Store` methods both backends run alike, over the backend's `_read` and `_submit`.
 
     A backend sets `_FORMAT_STYLE` (psycopg's ``%s`` placeholders instead of ``?``), `_GREATEST` (its
@@ -527,8 +550,9 @@ class SharedStoreMethods:
         if query.cell is not None:
             res, cell = query.cell
             self._check_cell_res(res)
-            where.append(f"cell_r{res} = ?")
-            params.append(cell)
+            clause, values = cell_filter(res, cell)
+            where.append(clause)
+            params += values
         if query.cursor:
             clause, values = self._before_filter(*decode_cursor(query.cursor))
             where.append(clause)
@@ -567,31 +591,33 @@ class SharedStoreMethods:
         )
         return [CameraSnapshot(from_us(r[0]), r[1], r[2], r[3]) for r in reversed(rows)]
 
+    # ---------------------------------------------------------------------- records by their codec
+    def _upsert_record(self, codec: RowCodec[R], record: R) -> Future[R]:
+        """Insert or replace `record` by its id."""
+        row = codec.row(record, bool_as_int=self._BOOL_AS_INT)
+        return self._write(self._upsert_sql(codec.table, codec.cols, codec.key), row, record)
+
     # ------------------------------------------------------------------------------------- alerts
     def submit_alert(self, alert: AlertRecord) -> Future[AlertRecord]:
         """Insert or replace an alert by id."""
-        return self._write(self._upsert_sql("alerts", ALERT_COLS, "alert_id"), alert_row(alert), alert)
+        return self._upsert_record(ALERTS, alert)
 
     def get_alert(self, alert_id: str) -> AlertRecord | None:
         """Return one alert, or None."""
-        rows = self._read(self._sql(f"SELECT {ALERT_COLS} FROM alerts WHERE alert_id = ?"), (alert_id,))
-        return row_to_alert(rows[0]) if rows else None
+        return self._get_record(ALERTS, alert_id)
 
     def list_alerts(self, status: str | None = None, limit: int = 200) -> list[AlertRecord]:
         """Return alerts newest first, optionally of one status."""
-        sql, params = newest_first(ALERT_COLS, "alerts", "alert_id", status, limit)
-        return [row_to_alert(r) for r in self._read(self._sql(sql), params)]
+        return self._newest_records(ALERTS, status, limit)
 
     # ------------------------------------------------------------------------------------ reports
     def submit_report(self, report: ReportRecord) -> Future[ReportRecord]:
         """Insert or replace a citizen report by id."""
-        row = report_row(report, synthetic_as_int=self._BOOL_AS_INT)
-        return self._write(self._upsert_sql("reports", REPORT_COLS, "request_id"), row, report)
+        return self._upsert_record(REPORTS, report)
 
     def get_report(self, request_id: str) -> ReportRecord | None:
         """Return one citizen report, or None."""
-        rows = self._read(self._sql(f"SELECT {REPORT_COLS} FROM reports WHERE request_id = ?"), (request_id,))
-        return row_to_report(rows[0]) if rows else None
+        return self._get_record(REPORTS, request_id)
 
     def list_reports(
         self,
@@ -617,12 +643,12 @@ class SharedStoreMethods:
         if until:
             where.append("requested_us < ?")
             params.append(to_us(until))
-        sql = f"SELECT {REPORT_COLS} FROM reports"
+        sql = f"SELECT {REPORTS.cols} FROM reports"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY requested_us DESC, request_id DESC LIMIT ?"
         params.append(limit)
-        return [row_to_report(r) for r in self._read(self._sql(sql), params)]
+        return [REPORTS.from_row(r) for r in self._read(self._sql(sql), params)]
 
     def submit_report_owner(self, request_id: str, owner: str) -> Future[None]:
         """Record which key submitted a report."""
@@ -638,28 +664,27 @@ class SharedStoreMethods:
         """Return the reports a key submitted, newest first."""
         rows = self._read(
             self._sql(
-                f"SELECT {REPORT_COLS} FROM reports JOIN report_owners USING (request_id) "
+                f"SELECT {REPORTS.cols} FROM reports JOIN report_owners USING (request_id) "
                 "WHERE owner = ? ORDER BY requested_us DESC, request_id DESC LIMIT ?"
             ),
             (owner, limit),
         )
-        return [row_to_report(r) for r in rows]
+        return [REPORTS.from_row(r) for r in rows]
 
     # -------------------------------------------------------------------------------- credentials
     def submit_credential(self, credential: CredentialRecord) -> Future[CredentialRecord]:
         """Insert a new API key record (only the hash of its secret); an existing id is refused."""
         sql = self._sql(f"INSERT INTO credentials ({CRED_COLS}) VALUES ({placeholders(8)})")
-        return self._write(sql, credential_row(credential), credential)
+        return self._write(sql, CREDENTIALS.row(credential), credential)
 
     def get_credential(self, key_id: str) -> CredentialRecord | None:
         """Return one API key record, or None."""
-        rows = self._read(self._sql(f"SELECT {CRED_COLS} FROM credentials WHERE key_id = ?"), (key_id,))
-        return row_to_credential(rows[0]) if rows else None
+        return self._get_record(CREDENTIALS, key_id)
 
     def list_credentials(self) -> list[CredentialRecord]:
         """Return every API key record, newest first."""
         rows = self._read(f"SELECT {CRED_COLS} FROM credentials ORDER BY created_us DESC, key_id")
-        return [row_to_credential(r) for r in rows]
+        return [CREDENTIALS.from_row(r) for r in rows]
 
     def revoke_credential(self, key_id: str, at: datetime) -> Future[bool]:
         """Mark a key revoked (an earlier revocation time stays); return whether it exists."""

@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from api.store.base import from_us, to_us
+from api.store.common import Column, RecordReads, RowCodec, opt_time_column, time_column
 
 IncidentStatus = Literal["new", "acknowledged", "assigned", "in_progress", "resolved", "closed"]
 INCIDENT_STATUSES: tuple[str, ...] = ("new", "acknowledged", "assigned", "in_progress", "resolved", "closed")
@@ -194,86 +195,47 @@ def incident_migrations(big: str, real: str, blob: str) -> tuple[tuple[int, str]
     )
 
 
-INCIDENT_COLS = (
-    "incident_id, kind, category, group_key, status, severity, title_vi, title_en, count, first_us, "
-    "last_us, created_us, updated_us, lon, lat, cell, camera_id, ward_code, street, unit_id, due_us, "
-    "revision, sources, details, snapshot_ids"
-)
-N_INCIDENT_COLS = len(INCIDENT_COLS.split(","))
 CHANGE_COLS = (
     "incident_id, revision, at_us, actor, role, action, from_status, to_status, unit_id, note, snapshot_id"
 )
 SNAPSHOT_META_COLS = "snapshot_id, created_us, key_id, event_id, incident_id, sha256"
 
 
-def _opt_us(t: datetime | None) -> int | None:
-    return None if t is None else to_us(t)
+def _opt(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda v: None if v is None else convert(v)
 
 
-def _opt_dt(us: int | None) -> datetime | None:
-    return None if us is None else from_us(int(us))
+def _ids_json(ids: Sequence[str]) -> str:
+    return json.dumps(list(ids))
 
 
-def incident_row(i: IncidentRecord) -> tuple[Any, ...]:
-    """Return an incident as a row of `INCIDENT_COLS`."""
-    return (
-        i.incident_id,
-        i.kind,
-        i.category,
-        i.group_key,
-        i.status,
-        i.severity,
-        i.title_vi,
-        i.title_en,
-        i.count,
-        to_us(i.first_at),
-        to_us(i.last_at),
-        to_us(i.created_at),
-        to_us(i.updated_at),
-        i.lon,
-        i.lat,
-        i.cell,
-        i.camera_id,
-        i.ward_code,
-        i.street,
-        i.unit_id,
-        _opt_us(i.due_at),
-        i.revision,
-        json.dumps(list(i.sources)),
-        json.dumps(i.details, ensure_ascii=False, separators=(",", ":")),
-        json.dumps(list(i.snapshot_ids)),
-    )
+def _ids(text: str) -> tuple[str, ...]:
+    return tuple(json.loads(text))
 
 
-def row_to_incident(r: Sequence[Any]) -> IncidentRecord:
-    """Return the incident of a row of `INCIDENT_COLS`."""
-    return IncidentRecord(
-        incident_id=r[0],
-        kind=r[1],
-        category=r[2],
-        group_key=r[3],
-        status=r[4],
-        severity=r[5],
-        title_vi=r[6],
-        title_en=r[7],
-        count=int(r[8]),
-        first_at=from_us(int(r[9])),
-        last_at=from_us(int(r[10])),
-        created_at=from_us(int(r[11])),
-        updated_at=from_us(int(r[12])),
-        lon=None if r[13] is None else float(r[13]),
-        lat=None if r[14] is None else float(r[14]),
-        cell=None if r[15] is None else int(r[15]),
-        camera_id=r[16],
-        ward_code=r[17],
-        street=r[18],
-        unit_id=r[19],
-        due_at=_opt_dt(r[20]),
-        revision=int(r[21]),
-        sources=tuple(json.loads(r[22])),
-        details=json.loads(r[23]),
-        snapshot_ids=tuple(json.loads(r[24])),
-    )
+#: An incident as a row of the ``incidents`` table.
+INCIDENTS = RowCodec(
+    IncidentRecord,
+    "incidents",
+    "incident_id",
+    (
+        "incident_id", "kind", "category", "group_key", "status", "severity", "title_vi", "title_en",
+        Column("count", from_db=int),
+        time_column("first_at", "first_us"), time_column("last_at", "last_us"),
+        time_column("created_at", "created_us"), time_column("updated_at", "updated_us"),
+        Column("lon", from_db=_opt(float)), Column("lat", from_db=_opt(float)),
+        Column("cell", from_db=_opt(int)),
+        "camera_id", "ward_code", "street", "unit_id",
+        opt_time_column("due_at", "due_us"),
+        Column("revision", from_db=int),
+        Column("sources", to_db=_ids_json, from_db=_ids),
+        Column("details", to_db=lambda d: json.dumps(d, ensure_ascii=False, separators=(",", ":")),
+               from_db=json.loads),
+        Column("snapshot_ids", to_db=_ids_json, from_db=_ids),
+    ),
+)  # fmt: skip
+INCIDENT_COLS = INCIDENTS.cols
+N_INCIDENT_COLS = len(INCIDENTS.columns)
 
 
 def change_row(c: IncidentChange) -> tuple[Any, ...]:
@@ -300,22 +262,18 @@ def row_to_change(r: Sequence[Any]) -> IncidentChange:
     )
 
 
-class IncidentStoreMethods:
+class IncidentStoreMethods(RecordReads):
     """The incident methods of the `Store`, over the backend's `_read`, `_submit` and `_sql`."""
 
     if TYPE_CHECKING:
 
-        def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
-
         def _submit(self, op: Callable[[Any], Any]) -> Future[Any]: ...
-
-        def _sql(self, sql: str) -> str: ...
 
     # ---------------------------------------------------------------------------------- incidents
     def _insert_incident(self, conn: Any, inc: IncidentRecord, change: IncidentChange) -> None:
         conn.execute(
             self._sql(f"INSERT INTO incidents ({INCIDENT_COLS}) VALUES ({', '.join('?' * N_INCIDENT_COLS)})"),
-            incident_row(inc),
+            INCIDENTS.row(inc),
         )
         self._insert_links(conn, inc.incident_id, inc.sources, change)
 
@@ -349,7 +307,7 @@ class IncidentStoreMethods:
 
         def op(conn: Any) -> tuple[IncidentRecord, bool]:
             row = conn.execute(select, (candidate.group_key, to_us(since))).fetchone()
-            cur = row_to_incident(row) if row is not None else None
+            cur = INCIDENTS.from_row(row) if row is not None else None
             # An incident the system resolved (its condition cleared) reopens when it recurs in the
             # window; one that people resolved or closed stays closed and the recurrence is new.
             reopen = cur is not None and cur.status == "resolved" and bool(cur.details.get("auto_resolved"))
@@ -403,7 +361,7 @@ class IncidentStoreMethods:
             f"UPDATE incidents SET {', '.join(f'{c} = ?' for c in cols)} "
             "WHERE incident_id = ? AND revision = ?"
         )
-        row = incident_row(new)
+        row = INCIDENTS.row(new)
         cur = conn.execute(sql, (*row[1:], new.incident_id, expected))
         if cur.rowcount != 1:
             got = conn.execute(
@@ -429,10 +387,7 @@ class IncidentStoreMethods:
 
     def get_incident(self, incident_id: str) -> IncidentRecord | None:
         """Return one incident, or None."""
-        rows = self._read(
-            self._sql(f"SELECT {INCIDENT_COLS} FROM incidents WHERE incident_id = ?"), (incident_id,)
-        )
-        return row_to_incident(rows[0]) if rows else None
+        return self._get_record(INCIDENTS, incident_id)
 
     def incident_of_source(self, source: str) -> IncidentRecord | None:
         """Return the incident an alert (``alert:<id>``) or report (``report:<id>``) belongs to."""
@@ -443,7 +398,7 @@ class IncidentStoreMethods:
             ),
             (source,),
         )
-        return row_to_incident(rows[0]) if rows else None
+        return INCIDENTS.from_row(rows[0]) if rows else None
 
     def list_incidents(self, query: IncidentQuery) -> list[IncidentRecord]:
         """Return incidents matching `query`, newest (last occurrence) first."""
@@ -455,7 +410,9 @@ class IncidentStoreMethods:
             where.append("due_us IS NOT NULL AND due_us < ?")
             params.append(to_us(query.overdue_at))
         if statuses:
-            where.append(f"status IN ({', '.join('?' * len(statuses))})")
+            # `status || ''` keeps the planner off the status index: walking incidents_last backwards
+            # and stopping at `limit` beats sorting every open incident (10,000: 150 → 20 ms, SQLite).
+            where.append(f"status || '' IN ({', '.join('?' * len(statuses))})")
             params.extend(statuses)
         for col, value in (
             ("category", query.category),
@@ -470,7 +427,7 @@ class IncidentStoreMethods:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY last_us DESC, incident_id DESC LIMIT ?"
         params.append(query.limit)
-        return [row_to_incident(r) for r in self._read(self._sql(sql), params)]
+        return [INCIDENTS.from_row(r) for r in self._read(self._sql(sql), params)]
 
     def incident_changes(self, incident_id: str) -> list[IncidentChange]:
         """Return the recorded changes of an incident, oldest first."""

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from api.store.base import from_us, now_utc, to_us
-from api.store.common import newest_first, placeholders
+from api.store.base import now_utc, to_us
+from api.store.common import Column, RecordReads, RowCodec, opt_time_column, placeholders, time_column
 
 JobStatus = Literal["queued", "running", "done", "failed", "cancelled"]
 #: States a job never leaves.
@@ -36,11 +36,6 @@ JOBS_MIGRATION = 1201
 
 #: The lease columns of the jobs table (issue 20's range).
 JOBS_LEASE_MIGRATION = 2001
-
-JOB_COLS = (
-    "job_id, name, kind, status, progress, message, error, created_us, started_us, finished_us, "
-    "spec, kpis, layers, pid"
-)
 
 
 def job_migrations(big: str, real: str, text_id: str) -> tuple[tuple[int, str], ...]:
@@ -130,36 +125,27 @@ def _iso(t: datetime | None) -> str | None:
     return t.isoformat(timespec="seconds") if t else None
 
 
-def _t(us: int | None) -> datetime | None:
-    return from_us(int(us)) if us is not None else None
+def _json(doc: Any) -> str:
+    return json.dumps(doc, ensure_ascii=False)
 
 
-def job_row(job: JobRecord) -> tuple[Any, ...]:
-    """Return the row of `job` in `JOB_COLS` order."""
-    return (
-        job.id, job.name, job.kind, job.status, float(job.progress), job.message, job.error,
-        to_us(job.created_at), _us(job.started_at), _us(job.finished_at),
-        json.dumps(job.spec, ensure_ascii=False), json.dumps(job.kpis, ensure_ascii=False),
-        json.dumps(list(job.layers)), job.pid,
-    )  # fmt: skip
+#: A job as a row of the ``scenario_jobs`` table.
+JOBS = RowCodec(
+    JobRecord,
+    "scenario_jobs",
+    "job_id",
+    (
+        Column("id", "job_id"), "name", "kind", "status", Column("progress", to_db=float, from_db=float),
+        "message", "error", time_column("created_at", "created_us"),
+        opt_time_column("started_at", "started_us"), opt_time_column("finished_at", "finished_us"),
+        Column("spec", to_db=_json, from_db=json.loads), Column("kpis", to_db=_json, from_db=json.loads),
+        Column("layers", to_db=lambda names: json.dumps(list(names)), from_db=json.loads), "pid",
+    ),
+)  # fmt: skip
+JOB_COLS = JOBS.cols
 
 
-def _us(t: datetime | None) -> int | None:
-    return to_us(t) if t is not None else None
-
-
-def row_to_job(r: Sequence[Any]) -> JobRecord:
-    """Return the job of a row selected with `JOB_COLS`."""
-    created = _t(r[7])
-    assert created is not None
-    return JobRecord(
-        id=r[0], name=r[1], kind=r[2], status=r[3], progress=float(r[4]), message=r[5], error=r[6],
-        created_at=created, started_at=_t(r[8]), finished_at=_t(r[9]), spec=json.loads(r[10]),
-        kpis=json.loads(r[11]), layers=json.loads(r[12]), pid=r[13],
-    )  # fmt: skip
-
-
-class JobStoreMethods:
+class JobStoreMethods(RecordReads):
     """The job methods of `api.store.base.Store`, over the backend's `_read`, `_submit` and `_sql`."""
 
     _GREATEST: ClassVar[str] = "MAX"
@@ -169,11 +155,7 @@ class JobStoreMethods:
 
     if TYPE_CHECKING:
 
-        def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
-
         def _submit(self, op: Callable[[Any], Any]) -> Future[Any]: ...
-
-        def _sql(self, sql: str) -> str: ...
 
     def _update_job(self, sql: str, params: Sequence[Any]) -> Future[bool]:
         stmt = self._sql(sql)
@@ -182,7 +164,7 @@ class JobStoreMethods:
     def submit_job(self, job: JobRecord) -> Future[JobRecord]:
         """Insert a new job (its id must be new)."""
         sql = self._sql(f"INSERT INTO scenario_jobs ({JOB_COLS}) VALUES ({placeholders(14)})")
-        row = job_row(job)
+        row = JOBS.row(job)
 
         def op(conn: Any) -> JobRecord:
             conn.execute(sql, row)
@@ -192,13 +174,11 @@ class JobStoreMethods:
 
     def get_job(self, job_id: str) -> JobRecord | None:
         """Return one job, or None."""
-        rows = self._read(self._sql(f"SELECT {JOB_COLS} FROM scenario_jobs WHERE job_id = ?"), (job_id,))
-        return row_to_job(rows[0]) if rows else None
+        return self._get_record(JOBS, job_id)
 
     def list_jobs(self, status: str | None = None, limit: int = 100) -> list[JobRecord]:
         """Return jobs newest first, optionally of one status."""
-        sql, params = newest_first(JOB_COLS, "scenario_jobs", "job_id", status, limit)
-        return [row_to_job(r) for r in self._read(self._sql(sql), params)]
+        return self._newest_records(JOBS, status, limit)
 
     def count_jobs(self, status: str) -> int:
         """Return how many jobs are in `status`."""
@@ -222,7 +202,7 @@ class JobStoreMethods:
 
         def op(conn: Any) -> JobRecord | None:
             rows = conn.execute(sql, params).fetchall()
-            return row_to_job(rows[0]) if rows else None
+            return JOBS.from_row(rows[0]) if rows else None
 
         return self._submit(op)
 

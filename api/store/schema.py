@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from api.store.common import RES_COLS
+from api.store.common import FINE_CELL, RES_COLS
 from api.store.incidents import incident_migrations
 from api.store.jobs import job_lease_migrations, job_migrations
 from api.store.traffic_counts import traffic_count_migrations
@@ -186,4 +186,14 @@ def schema_migrations(t: SqlTypes) -> tuple[tuple[int, str], ...]:
             """,
         ),
         *job_lease_migrations(t.big),
+        (
+            2002,
+            # Issue 20: one cell index instead of one per resolution (a coarser cell is a range of its
+            # descendants, `api.store.common.cell_filter`): one B-tree fewer to update per event.
+            f"""
+            DROP INDEX IF EXISTS events_cell_r9_time;
+            DROP INDEX IF EXISTS events_cell_r7_time;
+            CREATE INDEX events_cell_time ON events (({FINE_CELL}), start_us)
+            """,
+        ),
     )

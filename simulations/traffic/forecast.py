@@ -8,7 +8,9 @@ the parameters). Per counted link the forecast is the model's flow in the 15 min
 horizon times the link's bias ratio over the last `RATIO_S` (observed + k) / (model + k) (k =
 `SHRINK_VEH`, which shrinks sparse ratios towards 1); links without a camera take the ratio of all
 counted links. That model forecast is then blended with persistence per horizon, ``w · persistence +
-(1 − w) · model``, w on a 0.1 grid chosen on the backtest below (the counts before ``as_of`` only).
+(1 − w) · model``, w on a 0.1 grid chosen on the backtest below (the counts before ``as_of`` only),
+except on a link the parameters' closures close in the horizon's 15 minutes: there "as now" does not
+hold, and the forecast is the model's.
 Speeds and H3 congestion are the model's at the horizon.
 
 **Baselines**, per counted link: *persistence* ("as now": the observed rate of the last 15 minutes at
@@ -55,7 +57,7 @@ class Nowcast:
 
     as_of_s: int  # local seconds after the counts' midnight (the forecast time)
     counted: pd.DataFrame  # link_id, horizon_min, observed_now_veh_h, nowcast/persistence/historical_veh_h
-    links: pd.DataFrame  # link_id, horizon_min, flow_veh_h, speed_kmh (every link the model drove)
+    links: pd.DataFrame  # link_id, horizon_min, flow_veh_h, speed_kmh, closed (links driven or closed)
     cells: pd.DataFrame  # cell, horizon_min, congestion_index
     backtest: dict[str, Any]
     ratio_all: float
@@ -215,11 +217,22 @@ def nowcast(
     weights = blend_weights(bt)
     blend(counted, weights)
     blend(bt, weights)
+    lk = res.tables["links_5min"]
+    t_abs = rp.start_s + lk["t_start_s"].to_numpy()
+    is_closed = (lk["state"] == "closed").to_numpy()
+    link_ids = lk["link_id"].to_numpy(dtype=np.int64)
+    closed_at: dict[int, set[int]] = {
+        h: {int(i) for i in link_ids[(t_abs >= as_of_s + 60 * h - SLOT_S) & (t_abs < as_of_s + 60 * h)
+                                     & is_closed]}
+        for h in HORIZONS_MIN
+    }
+    pairs = zip(counted["link_id"].to_numpy(dtype=np.int64), counted["horizon_min"].to_numpy(dtype=np.int64),
+                strict=True)  # fmt: skip
+    shut = np.array([int(i) in closed_at[int(h)] for i, h in pairs], dtype=np.bool_)
+    counted["nowcast_veh_h"] = counted["nowcast_veh_h"].where(~shut, counted["model_ratio_veh_h"])
     backtest = {"origin_s": int(origin), "errors": errors(bt), "persistence_weight": weights,
                 "note": "forecast from as_of − 1 h with the counts before it, against the counts after "
                         "it; the persistence weights are chosen on it (in-sample)"}  # fmt: skip
-    lk = res.tables["links_5min"]
-    t_abs = rp.start_s + lk["t_start_s"].to_numpy()
     lrows, crows = [], []
     ck = res.tables["cells_5min"]
     tc = rp.start_s + ck["t_start_s"].to_numpy()
@@ -227,10 +240,11 @@ def nowcast(
         t1 = as_of_s + 60 * h
         sel = (t_abs >= t1 - SLOT_S) & (t_abs < t1)
         g = lk[sel].groupby("link_id").agg(veh=("inflow_veh", "sum"), speed_kmh=("speed_kmh", "mean"))
-        g = g[g["veh"] > 0]
+        shut_h = g.index.isin(list(closed_at[h]))
+        g, shut_h = g[(g["veh"] > 0) | shut_h], shut_h[(g["veh"] > 0) | shut_h]
         lrows.append(pd.DataFrame({"link_id": g.index.to_numpy(), "horizon_min": h,
                                    "flow_veh_h": (g["veh"] * 3600.0 / SLOT_S * ratio_all).to_numpy(),
-                                   "speed_kmh": g["speed_kmh"].to_numpy()}))  # fmt: skip
+                                   "speed_kmh": g["speed_kmh"].to_numpy(), "closed": shut_h}))  # fmt: skip
         c = ck[(tc >= t1 - SLOT_S) & (tc < t1)].groupby("cell")["congestion_index"].mean().dropna()
         crows.append(pd.DataFrame({"cell": c.index.to_numpy(), "horizon_min": h,
                                    "congestion_index": c.to_numpy()}))  # fmt: skip

@@ -7,6 +7,7 @@ module's tests (``from tests.api.store_contract import *``). SQLite runs them in
 
 from __future__ import annotations
 
+import random
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -199,6 +200,26 @@ def test_query_filters(store: Store) -> None:
     cell9 = events[2].cells[9]
     assert ids(cell=(9, cell9)) == ["ev-00002"]
     assert ids(cell=(7, events[0].cells[7])) == ["ev-00003", "ev-00001", "ev-00000"]
+
+
+def test_cell_queries_at_every_resolution_match_the_events_cells(store: Store) -> None:
+    """A cell at any stored resolution finds exactly the events inside it, neighbours excluded (one
+    index on the finest cell, coarser cells by range: issue 20). Synthetic points around the centre."""
+    rnd = random.Random(20)
+    events = [
+        make_event(i, lon=CENTRE[0] + rnd.uniform(-0.08, 0.08), lat=CENTRE[1] + rnd.uniform(-0.08, 0.08))
+        for i in range(120)
+    ]
+    write(store, events)
+    for res in (7, 8, 9):
+        cells = {e.cells[res] for e in events}
+        assert len(cells) > 1
+        for cell in cells:
+            want = sorted((e.event_id for e in events if e.cells[res] == cell), reverse=True)
+            page = store.query_events(EventQuery(cell=(res, cell), limit=500))
+            assert [e.event_id for e in page.events] == want, (res, hex(cell))
+    # a cell given at another resolution than its own matches nothing (as an equality did)
+    assert store.query_events(EventQuery(cell=(8, events[0].cells[9]))).events == []
 
 
 def test_keyset_paging_visits_every_event_once(store: Store) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import queue
 import threading
 import time
@@ -18,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+import shapely
 
 from api.app import create_app
 from api.replayer import send_traffic_counts
@@ -51,12 +53,12 @@ def served(city: City, tmp_path_factory: pytest.TempPathFactory, data_dir: Path)
     srv.stop()
 
 
-def _send(srv: Any) -> None:
+def _send(srv: Any) -> int:
     async def go() -> int:
         async with httpx.AsyncClient(base_url=srv.url, timeout=120, headers=srv.gateway) as client:
             return await send_traffic_counts(client, srv.items)
 
-    assert asyncio.run(go()) > 0
+    return asyncio.run(go())
 
 
 def _reader(url: str, headers: dict[str, str], types: str, out: queue.Queue[tuple[str, dict[str, Any]]],
@@ -80,7 +82,7 @@ def test_counts_calibrate_over_http_and_the_forecast_is_served_and_streamed(serv
     r = httpx.get(f"{url}/forecast", headers=op, timeout=60)
     assert r.status_code == 404
     assert r.json()["detail"][0]["field"] == "counts"
-    _send(served)
+    assert _send(served) > 0
     body = {"since": DAY.isoformat(), "until": AS_OF.isoformat(), "holdout": 0.3, "outer": 1}
     # who may start it, and what it refuses (naming the field)
     assert httpx.post(f"{url}/calibrations", json=body, headers=served.reporter).status_code == 403
@@ -174,3 +176,54 @@ def test_counts_calibrate_over_http_and_the_forecast_is_served_and_streamed(serv
     assert again["made_at"] == doc["made_at"]
     assert "links" not in again
     assert httpx.get(f"{url}/forecast", headers=served.gateway).status_code == 403
+
+
+def test_an_open_incident_that_blocks_a_road_closes_it_in_the_forecast(served: Any) -> None:
+    """A citizen reports flooding on a busy road (Open311): the forecast made after it closes the links
+    there (flow ~0 from as_of on), traffic takes the neighbouring roads, and the forecast says which
+    closures it used; without the incident it used none."""
+    url, op = served.url, served.operator
+    _send(served)  # idempotent: the counts of the first test, or these alone
+    before = httpx.get(f"{url}/forecast", headers=op, timeout=600).json()
+    assert before["closures"]["incidents"] == []
+    assert not [c for c in before["closures"]["used"] if c["source"] == "incident"]
+    feats = {f["properties"]["link_id"]: f for f in before["links"]["features"]}
+    # the busiest link the model drives an hour ahead
+    lid, f = max(feats.items(), key=lambda kv: kv[1]["properties"].get("flow_60_veh_h") or 0.0)
+    flow_before = f["properties"]["flow_60_veh_h"]
+    assert flow_before > 100
+    mid = shapely.LineString(f["geometry"]["coordinates"]).interpolate(0.5, normalized=True)
+    form = {"service_code": "flooding", "lat": f"{mid.y:.6f}", "long": f"{mid.x:.6f}",
+            "description": "Ngập sâu, xe không qua được (synthetic test report)"}  # fmt: skip
+    r = httpx.post(f"{url}/open311/v2/requests.json", data=form, headers=served.reporter)
+    assert r.status_code == 201, r.text
+    r = httpx.get(f"{url}/forecast", headers=op, timeout=600)
+    assert r.status_code == 200, r.text
+    after = r.json()
+    assert after["as_of"] == before["as_of"]
+    assert after["made_at"] != before["made_at"]  # made again: the closures changed
+    assert len(after["closures"]["incidents"]) == 1
+    used = [c for c in after["closures"]["used"] if c["source"] == "incident"]
+    assert len(used) == 1
+    assert used[0]["category"] == "flooding"
+    assert used[0]["incident"] == after["closures"]["incidents"][0]
+    closed = set(used[0]["links"])
+    assert lid in closed
+    inc = httpx.get(f"{url}{used[0]['url']}", headers=op)
+    assert inc.status_code == 200
+    assert inc.json()["category"] == "flooding"
+    now = {f["properties"]["link_id"]: f["properties"] for f in after["links"]["features"]}
+    for c in closed:  # closed an hour ahead: nothing enters
+        assert now[c]["closed_60"] is True
+        assert (now[c].get("flow_60_veh_h") or 0.0) < 1.0
+    # where it went: the links that gained most lie near the closure and took a share of its flow
+    gain = {k: (p.get("flow_60_veh_h") or 0.0) - (feats[k]["properties"].get("flow_60_veh_h") or 0.0
+                                                   if k in feats else 0.0)
+            for k, p in now.items() if k not in closed}  # fmt: skip
+    top = sorted(gain, key=gain.__getitem__, reverse=True)[:5]
+    assert gain[top[0]] > 0.25 * flow_before, (flow_before, [gain[k] for k in top])
+    geoms = {f["properties"]["link_id"]: f["geometry"]["coordinates"] for f in after["links"]["features"]}
+    for k in top[:3]:
+        p = shapely.LineString(geoms[k]).interpolate(0.5, normalized=True)
+        dist_m = math.hypot((p.x - mid.x) * 111_320 * math.cos(math.radians(mid.y)), (p.y - mid.y) * 110_570)
+        assert dist_m < 2000, (k, dist_m)

@@ -34,6 +34,7 @@ DOCUMENTED: list[tuple[str, str, tuple[str, ...], Any]] = [
     ("TWIN_REPLAY_RATE", "3.5", ("replay_rate",), 3.5),
     ("TWIN_STATUS_LOG_S", "0", ("status_log_s",), 0.0),
     ("TWIN_FORECAST_EVERY_S", "0", ("forecast_every_s",), 0.0),
+    ("TWIN_RECALIBRATE_WINDOW_H", "3", ("recalibrate_window_h",), 3),
     (
         "TWIN_BASEMAP_URL",
         "https://tiles.example/style.json",

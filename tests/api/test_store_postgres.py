@@ -27,7 +27,7 @@ from api.store.postgres import MIGRATIONS, PostgresStore, map_error
 from api.store.sqlite import SQLiteStore
 from tests.api.store_contract import *  # noqa: F403  (the shared contract suite)
 from tests.api.store_contract import T0, make_event, write
-from tests.api.test_store_sqlite import check_live_rows
+from tests.api.test_store_sqlite import check_live_rows, check_one_cell_index
 from tests.support.postgres import find_bindir, postgres_server
 from twin.errors import InputError
 
@@ -82,7 +82,28 @@ def test_dispatch_durability_settings_and_migrations(pg_store: PostgresStore, pg
     assert w.execute("SHOW fsync").fetchone() == ("on",)
     with psycopg.connect(pg_dsn) as c:
         idx = {r[0] for r in c.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'events'")}
-    assert {"events_time", "events_category_time", "events_camera_time", "events_cell_r9_time"} <= idx
+    assert {"events_time", "events_category_time", "events_camera_time", "events_cell_time"} <= idx
+    assert not {"events_cell_r9_time", "events_cell_r7_time"} & idx  # one cell index (issue 20)
+
+
+def test_an_older_database_moves_to_the_one_cell_index(pg_dsn: str) -> None:
+    """A database with the per-resolution cell indexes (before migration 2002) gets the one index on the
+    finest cell when opened; cell queries at res 7 and 9 answer the same."""
+    s = PostgresStore(pg_dsn)
+    events = [make_event(i, lon=106.70 + 0.01 * (i % 9), lat=21.80 + 0.01 * (i // 9)) for i in range(60)]
+    write(s, events)
+    s.close()
+    with psycopg.connect(pg_dsn, autocommit=True) as c:
+        c.execute("DROP INDEX events_cell_time")
+        c.execute("DELETE FROM schema_migrations WHERE version = 2002")
+        c.execute("CREATE INDEX events_cell_r9_time ON events (cell_r9, start_us)")
+        c.execute("CREATE INDEX events_cell_r7_time ON events (cell_r7, start_us)")
+    s = PostgresStore(pg_dsn)
+    try:
+        names = {r[0] for r in s._read("SELECT indexname FROM pg_indexes WHERE tablename = 'events'")}
+        check_one_cell_index(s, names, events)
+    finally:
+        s.close()
 
 
 def test_reopen_keeps_data_and_does_not_remigrate(pg_dsn: str) -> None:

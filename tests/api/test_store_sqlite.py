@@ -11,7 +11,8 @@ import pytest
 
 from api.errors import StoreBusy, StoreFull
 from api.store import default_dsn, open_store
-from api.store.base import Store
+from api.store.base import EventQuery, EventRecord, Store
+from api.store.common import cell_filter
 from api.store.sqlite import MIGRATIONS, SQLiteStore
 from tests.api.store_contract import *  # noqa: F403  (the shared contract suite)
 from tests.api.store_contract import T0, make_event, write
@@ -40,8 +41,49 @@ def test_pragmas_wal_full_and_migrations(sqlite_store: SQLiteStore) -> None:
     assert w.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert sqlite_store.schema_version() == MIGRATIONS[-1][0]
     indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert {"events_time", "events_category_time", "events_camera_time", "events_cell_r9_time"} <= indexes
+    assert {"events_time", "events_category_time", "events_camera_time", "events_cell_time"} <= indexes
+    assert not {"events_cell_r9_time", "events_cell_r7_time"} & indexes  # one cell index (issue 20)
     conn.close()
+
+
+def test_an_older_database_moves_to_the_one_cell_index(tmp_path: Path) -> None:
+    """A database with the per-resolution cell indexes (before migration 2002) gets the one index on the
+    finest cell when opened, and cell queries at res 7 and 9 use it and answer the same."""
+    path = tmp_path / "old.sqlite3"
+    s = SQLiteStore(path)
+    events = [make_event(i, lon=106.70 + 0.01 * (i % 9), lat=21.80 + 0.01 * (i // 9)) for i in range(60)]
+    write(s, events)
+    s.close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(
+        "DROP INDEX events_cell_time; DELETE FROM schema_migrations WHERE version = 2002;"
+        "CREATE INDEX events_cell_r9_time ON events (cell_r9, start_us);"
+        "CREATE INDEX events_cell_r7_time ON events (cell_r7, start_us);"
+    )
+    conn.close()
+    s = SQLiteStore(path)
+    try:
+        names = {r[0] for r in s._read("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        check_one_cell_index(s, names, events)
+        for res in (7, 9):
+            clause, values = cell_filter(res, events[0].cells[res])
+            sql = f"EXPLAIN QUERY PLAN SELECT event_id FROM events WHERE {clause}"
+            plan = " ".join(str(r[3]) for r in s._read(sql, values))
+            assert "events_cell_time" in plan, plan
+    finally:
+        s.close()
+
+
+def check_one_cell_index(s: Store, names: set[str], events: list[EventRecord]) -> None:
+    """After migration 2002 (either store): the one cell index only, and cell queries at res 7 and 9
+    answer what the events' own cells say."""
+    assert "events_cell_time" in names
+    assert not {"events_cell_r9_time", "events_cell_r7_time"} & names
+    assert s.schema_version() == MIGRATIONS[-1][0]  # type: ignore[attr-defined]
+    for res in (7, 9):
+        cell = events[0].cells[res]
+        got = [e.event_id for e in s.query_events(EventQuery(cell=(res, cell), limit=100)).events]
+        assert got == sorted((e.event_id for e in events if e.cells[res] == cell), reverse=True)
 
 
 def test_reopen_keeps_data_and_does_not_remigrate(tmp_path: Path) -> None:

@@ -187,9 +187,15 @@ def test_alert_grouped_assigned_and_resolved_from_the_phone(
         phone.page.wait_for_function("window.__viewer.inc.detail?.status === 'in_progress'", timeout=10_000)
         phone.page.fill("#inc-note", "Đã thông xe")
         phone.page.set_input_files("#inc-photo", str(jpeg_file(tmp_path)))
+        # the page's own photo button, in the page's language, names the chosen file
+        assert "Chọn ảnh…" in phone.page.inner_text("#field .file-btn")
+        assert phone.page.inner_text("#inc-photo-name") == "hien-truong.jpg"
         phone.page.click('#field button[data-status="resolved"]')
         phone.page.wait_for_function("window.__viewer.inc.detail?.status === 'resolved'", timeout=15_000)
         phone.page.wait_for_selector("#field .snapshots img")
+        phone.page.wait_for_function(  # the photo has loaded (not only its <img> been written)
+            "document.querySelector('#field .snapshots img').complete", timeout=10_000
+        )
         natural = phone.page.evaluate("document.querySelector('#field .snapshots img').naturalWidth")
         assert natural == 320  # the photo itself is shown back, not a broken image
         history = phone.page.inner_text("#field ol.history")

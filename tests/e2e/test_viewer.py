@@ -7,6 +7,7 @@ go to test-artifacts/.
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -439,7 +440,36 @@ def test_api_down_shows_a_message_and_recovers(view: Page, link: Link) -> None:
         )
         assert view.state("S.api.up") is False
         view.page.wait_for_function("window.__viewer.stream.state !== 'open'")
-        assert "Mất luồng" in view.page.inner_text("#stream-status")
+        # The stream badge counts down to its next try and says how old the map's data is; the banner
+        # counts down to the next check of the server: both move second by second, none freezes.
+        view.page.wait_for_function(
+            "/Mất luồng sự kiện — thử lại sau [1-9]\\d* s · dữ liệu cách đây \\d+ s/"
+            ".test(document.getElementById('stream-status').textContent)",
+            timeout=30_000,
+        )
+        ages, waits = [], []
+        for _ in range(4):
+            text = view.page.inner_text("#stream-status")
+            banner = view.page.inner_text("#banner")
+            found = re.search(r"cách đây (\d+) s", text) or re.search(r"cách đây (\d+) s", banner)
+            assert found, (text, banner)
+            ages.append(int(found.group(1)))
+            wait = re.search(r"thử lại sau (\d+) s", text) or re.search(r"Thử lại sau (\d+) s", banner)
+            if wait:
+                waits.append(int(wait.group(1)))
+            view.page.wait_for_timeout(1100)
+        assert ages == sorted(ages)
+        assert ages[-1] >= ages[0] + 3  # the age of the data grows with the outage
+        assert len(set(waits)) > 1  # the countdown moves
+        assert "Không kết nối được máy chủ" in view.page.inner_text("#banner")
+        # At 1280 px the longest state of the top bar still shows whole.
+        whole = view.page.evaluate(
+            """() => { const bar = document.querySelector('.topbar').getBoundingClientRect();
+              return [...document.querySelectorAll('.topbar .badge')].filter(b => b.offsetParent)
+                .every(b => b.scrollWidth <= b.clientWidth + 1
+                  && b.getBoundingClientRect().right <= bar.right); }"""
+        )
+        assert whole
         view.screenshot("viewer-api-down")
         # Not a blank map: the city layers stay drawn while the server is away.
         assert view.state("S.layerStatus.wards_2025.status") == "ok"

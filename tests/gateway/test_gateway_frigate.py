@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 
 from tests.api.test_events_support import ThreadServer
-from tests.gateway.gateway_support import GatewayProcess, write_config
 from tests.support.auth import key_headers
 from tests.support.cameras import FrigatePublisher
+from tests.support.gateway import GatewayProcess, write_config
 from tests.support.mosquitto import Broker
 
 
@@ -42,15 +42,16 @@ category = "crowding"
 """
 
 
-def stored(twin: ThreadServer, headers: dict[str, str], camera: str) -> dict[str, dict[str, object]]:
-    """Return the twin's events of `camera` by id (all pages)."""
+def stored(twin: ThreadServer | str, headers: dict[str, str], camera: str) -> dict[str, dict[str, object]]:
+    """Return the twin's events of `camera` by id (all pages); `twin` a server or its URL."""
+    base = twin if isinstance(twin, str) else twin.url
     out: dict[str, dict[str, object]] = {}
     cursor = None
     while True:
         params: dict[str, str | int] = {"camera": camera, "limit": 1000}
         if cursor:
             params["cursor"] = cursor
-        r = httpx.get(f"{twin.url}/events", params=params, headers=headers, timeout=30)
+        r = httpx.get(f"{base}/events", params=params, headers=headers, timeout=30)
         assert r.status_code == 200, r.text
         doc = r.json()
         for f in doc["features"]:

@@ -9,10 +9,10 @@ import pytest
 
 from api.gateway.isapi import MultipartReader
 from tests.api.test_events_support import ThreadServer
-from tests.gateway.gateway_support import GatewayProcess, write_config
 from tests.gateway.test_gateway_frigate import stored
 from tests.support.auth import key_headers
 from tests.support.cameras import IsapiEmulator, isapi_alert, multipart_part
+from tests.support.gateway import GatewayProcess, write_config
 
 BOMB = (
     b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;">'

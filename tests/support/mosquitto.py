@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -45,8 +46,11 @@ class Broker:
         if exe is None:
             raise RuntimeError("mosquitto is not installed (scripts/setup-system.sh installs it)")
         conf = self.workdir / "mosquitto.conf"
+        # started as root, mosquitto drops to the `mosquitto` user, which cannot write its persistence
+        # file into a root-owned temp dir: sessions and queued QoS 1 messages would not survive a restart
+        user = "user root\n" if os.geteuid() == 0 else ""
         conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            f"{user}listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
             f"persistence_location {self.workdir}/\nautosave_interval 1\n"
             "max_queued_messages 0\nmax_inflight_messages 0\nlog_dest stderr\nlog_type error\n"
             "log_type warning\n",

@@ -185,3 +185,44 @@ def test_one_cell_converts_both_ways() -> None:
     assert h3grid.hex_of(None) is None
     with pytest.raises(InputError):
         h3grid.int_of("not-a-cell")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lat=st.floats(-85, 85, allow_nan=False),
+    lng=st.floats(-180, 180, allow_nan=False),
+    res=st.integers(h3grid.MIN_RES, h3grid.MAX_RES),
+    pentagon=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_descendants_at_res_11_form_one_integer_range(
+    lat: float, lng: float, res: int, pentagon: bool, seed: int
+) -> None:
+    """The lead of issue 20: a cell's res-11 descendants are exactly the res-11 cells inside
+    `descendant_range` (so one index on the fine cell answers every coarser cell by a range scan)."""
+    fine = h3grid.MAX_RES
+    cell = sorted(h3.get_pentagons(res))[seed % 12] if pentagon else h3.latlng_to_cell(lat, lng, res)
+    c = h3grid.int_of(cell)
+    lo, hi = h3grid.descendant_range(c, fine)
+    children = {h3grid.int_of(x) for x in h3.cell_to_children(cell, fine)}
+    assert min(children) == lo  # the centre child: every digit below `res` 0
+    assert max(children) <= hi
+    # the neighbours' descendants all fall outside
+    for n in h3.grid_disk(cell, 1):
+        if n != cell:
+            outside = [h3grid.int_of(x) for x in h3.cell_to_children(n, fine)]
+            assert not any(lo <= x <= hi for x in outside), n
+    # every valid res-11 id inside the range is a descendant (random probes, then all the children)
+    rng = np.random.default_rng(seed)
+    probes = [int(x) for x in rng.integers(lo, hi + 1, 4000, dtype=np.uint64)]
+    valid = [p for p in probes if h3.is_valid_cell(h3grid.hex_of(p))]
+    assert all(h3.cell_to_parent(h3grid.hex_of(p), res) == cell for p in valid)
+    assert set(valid) <= children
+    # and the range at the cell's own resolution is the cell alone
+    assert h3grid.descendant_range(c, res) == (c, c)
+
+
+def test_descendant_range_refuses_a_coarser_resolution() -> None:
+    c = h3grid.int_of(h3.latlng_to_cell(21.85, 106.76, 9))
+    with pytest.raises(InputError):
+        h3grid.descendant_range(c, 8)

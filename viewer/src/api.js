@@ -75,30 +75,33 @@ export async function getJSON(path, params, { timeout = 15000, method = "GET", b
       /* the body was not JSON; the status says enough */
     }
     if (!quiet && (res.status === 401 || res.status === 403)) showAuthNotice(res.status);
-    throw new ApiError(path, res.status, res.status === 401 && !quiet ? `${AUTH_MESSAGE} (${msg})` : msg);
+    throw new ApiError(path, res.status, msg);
   }
   if (res.status === 204) return null;
   return res.json();
 }
 
-export const AUTH_MESSAGE = "Cần đăng nhập / Sign-in needed: open the login link printed by `twin serve`";
-const FORBIDDEN_MESSAGE = "Không đủ quyền / Not permitted for this key's role: ask an admin for an operator key";
+const NOTICE = {
+  401: "Chưa đăng nhập hoặc phiên đã hết hạn: hãy mở lại liên kết đăng nhập được cấp. / "
+    + "Not signed in, or the session has ended: open your sign-in link again.",
+  403: "Tài khoản này không xem được mục này. / This account cannot see this part.",
+};
 
-/** Show (once) a banner saying the API wants credentials (401) or a role with more scopes (403). */
+/**
+ * Show (once) a notice under the top bar saying the page needs a sign-in (401) or that this account
+ * may not see something (403). Plain words for people; the server's wording stays in the console.
+ */
 export function showAuthNotice(status) {
   if (typeof document === "undefined" || !document.body) return;
   let el = document.getElementById("auth-notice");
   if (!el) {
     el = document.createElement("div");
     el.id = "auth-notice";
+    el.className = "auth-notice";
     el.setAttribute("role", "alert");
-    Object.assign(el.style, {
-      position: "fixed", top: "0", left: "0", right: "0", zIndex: "10000", padding: "8px 12px",
-      background: "#8a1c1c", color: "#fff", font: "14px/1.4 system-ui, sans-serif", textAlign: "center",
-    });
     document.body.appendChild(el);
   }
-  if (status === 401 || !el.textContent) el.textContent = status === 401 ? AUTH_MESSAGE : FORBIDDEN_MESSAGE;
+  if (status === 401 || !el.textContent) el.textContent = NOTICE[status === 401 ? 401 : 403];
 }
 
 /** POST JSON (or a Blob, sent with its own type) and return the answer; `headers` e.g. If-Match. */
@@ -113,6 +116,12 @@ export function postJSON(path, body = {}, headers = {}) {
 export function watchHealth({ every = 5000, onDown, onUp }) {
   let up = true;
   let timer = null;
+  let nextAt = Date.now() + every;
+  const schedule = (ms) => {
+    clearTimeout(timer);
+    nextAt = Date.now() + ms;
+    timer = setTimeout(tick, ms);
+  };
   async function tick() {
     try {
       await getJSON("/health", undefined, { timeout: 4000 });
@@ -126,20 +135,23 @@ export function watchHealth({ every = 5000, onDown, onUp }) {
         onDown(e);
       }
     }
-    timer = setTimeout(tick, up ? every : Math.min(every, 2000));
+    schedule(up ? every : Math.min(every, 2000));
   }
-  timer = setTimeout(tick, every);
+  schedule(every);
   return {
     get up() {
       return up;
+    },
+    /** When the next check runs (ms since the epoch): the page counts down to it. */
+    get nextAt() {
+      return nextAt;
     },
     /** Report a failed call seen elsewhere so the banner shows at once. */
     report(err) {
       if (up && err && err.status === 0) {
         up = false;
         onDown(err);
-        clearTimeout(timer);
-        timer = setTimeout(tick, 1000);
+        schedule(1000);
       }
     },
   };

@@ -3,6 +3,26 @@ import { categoryRow } from "./data.js";
 
 const STRINGS = {
   vi: {
+    about: "Giới thiệu",
+    about_h: "Bản đồ công khai của thành phố",
+    about_cells: "Mỗi ô lục giác cho biết số sự kiện giao thông và môi trường trong 6 giờ qua, tổng hợp ẩn danh; ô có dưới 3 sự kiện không hiển thị.",
+    about_reports: "Phản ánh của người dân hiện ở vị trí gần đúng, không kèm nội dung hay thông tin liên hệ.",
+    about_synthetic: "Camera, sự kiện và mạng đường trên bản đồ này là dữ liệu tổng hợp (mô phỏng); ranh giới phường là dữ liệu thật.",
+    about_staff: "Cán bộ IOC và các đơn vị: mở liên kết đăng nhập được cấp để xem bản đồ nghiệp vụ.",
+    title_public: "Bản đồ Lạng Sơn — số liệu công khai",
+    title_planner: "Bản đồ quy hoạch — Lạng Sơn",
+    search_ph_public: "Tìm: phường, đường, cầu…",
+    search_label_public: "Tìm phường, đường, cầu",
+    stream_aggregates: "Số liệu tổng hợp · cập nhật {t}",
+    stream_reconnecting: "○ Đang kết nối lại… · dữ liệu cách đây {age}",
+    api_trying: "Không kết nối được máy chủ. Đang thử lại… {age}",
+    viewer_error: "Bản đồ gặp lỗi khi khởi động; hãy tải lại trang.",
+    report_swatch: "phản ánh",
+    request_id: "Mã phản ánh",
+    rs_open: "đang xử lý",
+    rs_closed: "đã xử lý xong",
+    l_alerts: "Cảnh báo",
+    layer_no_access: "Tài khoản này không xem được lớp “{name}”.",
     // the next-hour forecast panel (forecast.js)
     fc_title: "Giờ tới (dự báo)",
     fc_made: "Lập lúc",
@@ -32,6 +52,8 @@ const STRINGS = {
     inc_snapshot: "Ảnh hiện trường",
     inc_note: "Ghi chú (gửi tới người dân nếu là phản ánh)",
     inc_photo: "Ảnh (JPEG ≤ 200 kB)",
+    inc_photo_pick: "Chọn ảnh…",
+    inc_photo_none: "chưa chọn ảnh",
     inc_add_note: "Thêm ghi chú",
     inc_assign_to: "Giao cho đơn vị",
     inc_assign: "Giao việc",
@@ -57,7 +79,7 @@ const STRINGS = {
     cam_online: "trực tuyến",
     cam_offline: "mất kết nối",
     cam_not_connected: "chưa kết nối",
-    cam_offline_short: "mất",
+    cam_offline_short: "mất kết nối",
     cam_show_unconnected: "Hiện {n} camera chưa kết nối IOC",
     cam_count: "{n} camera (ẩn {hidden})",
     search_label: "Tìm phường, camera, đường, sự cố",
@@ -121,8 +143,8 @@ const STRINGS = {
     cameras_connected: "{connected} đã kết nối",
     stream_live: "● Trực tiếp",
     stream_connecting: "○ Đang kết nối luồng…",
-    stream_down: "✕ Mất luồng sự kiện — đang thử lại sau {s} s",
-    api_down: "Không kết nối được máy chủ twin ({what}). Đang thử lại sau {s} s…",
+    stream_down: "✕ Mất luồng sự kiện — thử lại sau {s} s · dữ liệu cách đây {age}",
+    api_down: "Không kết nối được máy chủ. Thử lại sau {s} s · dữ liệu cách đây {age}.",
     api_back: "Đã kết nối lại máy chủ.",
     layer_missing: "Lớp “{name}” chưa có trên máy chủ ({status}).",
     layer_empty: "Lớp “{name}” không có đối tượng nào.",
@@ -163,8 +185,8 @@ const STRINGS = {
     sim_clock: "Giờ mô phỏng",
     compare_metric: "Chỉ số so sánh",
     // scenarios
-    no_scenarios: "Không tải được danh sách lượt chạy (máy chủ: {status}).",
-    no_scenarios_yet: "Chưa có lượt chạy mô phỏng nào đã xong: chạy `twin scenario run` hoặc POST /scenarios.",
+    no_scenarios: "Chưa tải được danh sách lượt chạy; sẽ thử lại.",
+    no_scenarios_yet: "Chưa có lượt chạy mô phỏng nào đã xong.",
     scenario_loaded: "Đã tải “{layer}” của lượt {run}: {n} đối tượng.",
     scenario_empty: "Lượt chạy {run} không có kết quả cho “{layer}”.",
     compare_loaded: "Chênh lệch {b} − {a} (kịch bản − hiện trạng), {metric}: {n} ô.",
@@ -198,6 +220,26 @@ const STRINGS = {
     k_corridor: "trục quốc lộ", k_public_square: "quảng trường",
   },
   en: {
+    about: "About",
+    about_h: "The city’s public map",
+    about_cells: "Each hexagon shows how many traffic and environment events happened in the last 6 hours, counted anonymously; hexagons with fewer than 3 events are not shown.",
+    about_reports: "Citizen reports appear at an approximate place, without their words or contact details.",
+    about_synthetic: "Cameras, events and the road network on this map are synthetic (simulated); ward boundaries are real.",
+    about_staff: "IOC and city-unit staff: open the sign-in link you were given for the operations map.",
+    title_public: "Lạng Sơn map — public figures",
+    title_planner: "Planning map — Lạng Sơn",
+    search_ph_public: "Search: ward, street, bridge…",
+    search_label_public: "Search wards, streets, bridges",
+    stream_aggregates: "Aggregated figures · updated {t}",
+    stream_reconnecting: "○ Reconnecting… · data {age} old",
+    api_trying: "Cannot reach the server. Trying again… {age}",
+    viewer_error: "The map failed to start; please reload the page.",
+    report_swatch: "citizen report",
+    request_id: "Report number",
+    rs_open: "open",
+    rs_closed: "resolved",
+    l_alerts: "Alerts",
+    layer_no_access: "This account cannot see the layer “{name}”.",
     // the next-hour forecast panel (forecast.js)
     fc_title: "Next hour (forecast)",
     fc_made: "Made",
@@ -227,6 +269,8 @@ const STRINGS = {
     inc_snapshot: "Evidence photo",
     inc_note: "Note (sent to the citizen for reports)",
     inc_photo: "Photo (JPEG ≤ 200 kB)",
+    inc_photo_pick: "Choose a photo…",
+    inc_photo_none: "no photo chosen",
     inc_add_note: "Add note",
     inc_assign_to: "Assign to unit",
     inc_assign: "Assign",
@@ -314,8 +358,8 @@ const STRINGS = {
     cameras_connected: "{connected} connected",
     stream_live: "● Live",
     stream_connecting: "○ Connecting to the stream…",
-    stream_down: "✕ Event stream lost — retrying in {s} s",
-    api_down: "Cannot reach the twin server ({what}). Retrying in {s} s…",
+    stream_down: "✕ Event stream lost — reconnecting in {s} s · data {age} old",
+    api_down: "Cannot reach the server. Retrying in {s} s · data {age} old.",
     api_back: "Reconnected to the server.",
     layer_missing: "Layer “{name}” is not available on the server yet ({status}).",
     layer_empty: "Layer “{name}” has no features.",
@@ -353,8 +397,8 @@ const STRINGS = {
     sim_time: "Simulation · {t}",
     sim_clock: "Simulation clock",
     compare_metric: "Compared metric",
-    no_scenarios: "Could not list the simulation runs (server: {status}).",
-    no_scenarios_yet: "No finished simulation run yet: run `twin scenario run` or POST /scenarios.",
+    no_scenarios: "Could not list the simulation runs yet; trying again.",
+    no_scenarios_yet: "No finished simulation run yet.",
     scenario_loaded: "Loaded “{layer}” of run {run}: {n} features.",
     scenario_empty: "Run {run} has no results for “{layer}”.",
     compare_loaded: "Difference {b} − {a} (scenario − baseline), {metric}: {n} cells.",
@@ -422,14 +466,37 @@ export function fmtTime(ts, withDate = false) {
   if (ts === null || ts === undefined || ts === "" || Number.isNaN(ts)) return t("never");
   const d = typeof ts === "number" ? new Date(ts) : new Date(ts);
   if (Number.isNaN(d.getTime())) return String(ts);
-  const opts = { timeZone: "Asia/Ho_Chi_Minh", hour: "2-digit", minute: "2-digit", hour12: false };
-  if (withDate) Object.assign(opts, { day: "2-digit", month: "2-digit" });
-  return new Intl.DateTimeFormat(lang === "vi" ? "vi-VN" : "en-GB", opts).format(d) + " (UTC+7)";
+  return timeFormat(withDate).format(d) + " (UTC+7)";
+}
+
+const FORMATS = new Map();
+/** One Intl.DateTimeFormat per language and style: building one costs far more than formatting. */
+function timeFormat(withDate) {
+  const key = `${lang}:${withDate ? 1 : 0}`;
+  let f = FORMATS.get(key);
+  if (!f) {
+    const opts = { timeZone: "Asia/Ho_Chi_Minh", hour: "2-digit", minute: "2-digit", hour12: false };
+    if (withDate) Object.assign(opts, { day: "2-digit", month: "2-digit" });
+    f = new Intl.DateTimeFormat(lang === "vi" ? "vi-VN" : "en-GB", opts);
+    FORMATS.set(key, f);
+  }
+  return f;
 }
 
 /** Switch the language, re-label the static page and notify listeners. */
 export function setLang(next) {
   lang = next === "en" ? "en" : "vi";
+  relabel();
+  try {
+    localStorage.setItem("twin.lang", lang);
+  } catch {
+    /* storage may be disabled (kiosk mode); the default language then applies */
+  }
+  for (const fn of listeners) fn(lang);
+}
+
+/** Label the static page in the current language (data-i18n, data-i18n-title, data-i18n-placeholder). */
+export function relabel() {
   document.documentElement.lang = lang;
   for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
   for (const el of document.querySelectorAll("[data-i18n-title]")) el.title = t(el.dataset.i18nTitle);
@@ -442,13 +509,7 @@ export function setLang(next) {
   }
   const syn = document.querySelector(".synthetic");
   if (syn) syn.title = t("synthetic_title");
-  document.title = t("title");
-  try {
-    localStorage.setItem("twin.lang", lang);
-  } catch {
-    /* storage may be disabled (kiosk mode); the default language then applies */
-  }
-  for (const fn of listeners) fn(lang);
+  document.title = document.getElementById("title")?.textContent || t("title");
 }
 
 /** Call `fn(lang)` after every language switch. */

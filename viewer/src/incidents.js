@@ -203,8 +203,10 @@ export function renderIncidentDetail(S, root, { onFly, onBack } = {}) {
       <form id="inc-form" class="inc-form">
         <label><span>${esc(t("inc_note"))}</span>
           <textarea id="inc-note" maxlength="${L.note_max}" rows="3"></textarea></label>
-        <label><span>${esc(t("inc_photo"))}</span>
-          <input id="inc-photo" type="file" accept="image/jpeg" capture="environment"></label>
+        <div class="file-field"><span class="muted">${esc(t("inc_photo"))}</span>
+          <label class="file-btn"><input id="inc-photo" class="file-input" type="file" accept="image/jpeg"
+            capture="environment"><span>${esc(t("inc_photo_pick"))}</span></label>
+          <span id="inc-photo-name" class="muted" aria-live="polite">${esc(t("inc_photo_none"))}</span></div>
         <div class="inc-actions">
           ${next.map((s) => `<button type="button" data-status="${esc(s)}">${esc(L.statuses[s][lang])}</button>`).join("")}
           ${d.status !== "closed" ? `<button type="button" id="inc-add-note">${esc(t("inc_add_note"))}</button>` : ""}
@@ -221,6 +223,10 @@ export function renderIncidentDetail(S, root, { onFly, onBack } = {}) {
   if (typed || I.draft) q("#inc-note").value = typed || I.draft;
   if (hadFocus && q(`#${hadFocus}`)) q(`#${hadFocus}`).focus();
   if (q("#inc-back")) q("#inc-back").onclick = onBack;
+  // The browser's own file button speaks the browser's language: ours says what the page says.
+  q("#inc-photo").onchange = (e) => {
+    q("#inc-photo-name").textContent = e.target.files?.[0]?.name ?? t("inc_photo_none");
+  };
   if (q("#inc-fly")) q("#inc-fly").onclick = () => onFly?.(d);
   for (const b of root.querySelectorAll("[data-status]")) b.onclick = () => act(S, "status", { status: b.dataset.status });
   if (q("#inc-add-note")) q("#inc-add-note").onclick = () => act(S, "notes", {});

@@ -9,8 +9,8 @@ import { BASE_LAYERS, addOverOnlineStyle, offlineStyle, setBaseData, setBaseVisi
 import { EventHistory, cellOf, eventCategories, itemsOf, normAlert, normEvent, normReport, numberOf, position,
   rememberRing, ringOf, setCategories } from "./data.js";
 import { CLOSED_COLOR, DIFF_KEYS, NO_FLOW_COLOR, SPEED_KEYS, SPEED_RAMP, buildLayers, ramp, scenarioStyle } from "./layers.js";
-import { fmtTime, getLang, initialLang, label, onLangChange, setLang, t } from "./i18n.js";
-import { LAYER_ORDER, banner, esc, renderDetails, renderFeed, renderLayerList, rerenderDetails,
+import { fmtTime, getLang, initialLang, label, onLangChange, relabel, setLang, t } from "./i18n.js";
+import { TABS, banner, esc, layerOrder, renderDetails, renderFeed, renderLayerList, rerenderDetails,
   selectTab, tooltip } from "./ui.js";
 import { exportGeoJSON, exportHTML, exportPNG } from "./export.js";
 import { DISPLAY, FIRST_BASE, START_WINDOW } from "./startup.js";
@@ -75,7 +75,9 @@ const S = {
   drawnCells: [],
   drawnEvents: [],
   drawnSignature: "",
-  stream: { state: "connecting", received: 0, lastEventId: null },
+  stream: { state: "connecting", received: 0, lastEventId: null, retryAt: 0, freshAt: 0 },
+  /** Who the page signed in as (GET /auth/whoami): role and scopes; null while the server is away. */
+  who: null,
   api: { up: true, message: "" },
   scenario: { runs: [], run: null, layers: [], layer: null, features: [], shown: [], style: "plain",
     timeKey: null, times: [], t: null, maxSpeed: 60, playing: false, message: "" },
@@ -98,6 +100,48 @@ const S = {
   },
 };
 window.__viewer = S;
+
+/** May the signed-in account use `scope`? Unknown (server away at start-up): try, as before. */
+function can(scope) {
+  return !S.who || (S.who.scopes ?? []).includes(scope);
+}
+S.can = can;
+
+/** Layers whose data this account may not read are left out of the page (not shown as errors). */
+const LAYER_NEEDS = { events: "events:read", cameras: "cameras:read", scenario: "scenarios:read", compare: "scenarios:read" };
+
+/** Ask who is signed in (GET /auth/whoami), trying again when the server is busy; null if it never says. */
+async function whoami(tries) {
+  for (let i = 0; i < tries; i += 1) {
+    try {
+      return await getJSON("/auth/whoami", undefined, { quiet: true, timeout: 5000 });
+    } catch {
+      if (i + 1 < tries) await new Promise((r) => setTimeout(r, 1000 * (i + 1)));
+    }
+  }
+  return null;
+}
+
+/** Fit the page to the account: the public sees a public map, a planner a planner's, staff the IOC desk. */
+function applyAccess() {
+  const role = S.who?.role ?? "operator";
+  document.body.dataset.role = role;
+  S.unavailable = new Set(Object.entries(LAYER_NEEDS).filter(([, sc]) => !can(sc)).map(([name]) => name));
+  for (const name of S.unavailable) S.visible[name] = false;
+  const live = can("events:read");
+  document.body.classList.toggle("no-replay", !live);
+  $("tab-alerts").hidden = !can("incidents:read");
+  $("tab-cameras").hidden = !can("cameras:read");
+  $("tab-about").hidden = role !== "public";
+  $("fs-scenarios").hidden = !can("scenarios:read");
+  for (const el of document.querySelectorAll("[data-needs]")) el.hidden = !can(el.dataset.needs);
+  const title = role === "public" ? "title_public" : role === "planner" ? "title_planner" : "title";
+  $("title").dataset.i18n = title;
+  $("search").dataset.i18nPlaceholder = can("cameras:read") ? "search_ph" : "search_ph_public";
+  $("search-label").dataset.i18n = can("cameras:read") ? "search_label" : "search_label_public";
+  S.homeTab = role === "public" ? "about" : can("incidents:read") ? "alerts" : can("cameras:read") ? "cameras" : "feed";
+  selectTab(S.homeTab);
+}
 
 let map;
 let overlay;
@@ -177,6 +221,8 @@ function setStatus(name, status, message = "", count = undefined) {
 }
 
 function describeError(name, err) {
+  // Refused (the account may not read it, or the session ended): say so in words, not in HTTP.
+  if (err instanceof ApiError && (err.status === 401 || err.status === 403)) return ["missing", t("layer_no_access", { name: t(`l_${name}`) })];
   if (err instanceof ApiError && err.missing) return ["missing", t("layer_missing", { name: t(`l_${name}`), status: err.status })];
   return ["error", t("layer_error", { name: t(`l_${name}`), msg: err.message })];
 }
@@ -221,6 +267,7 @@ async function loadBaseLayer(name, mapReady = Promise.resolve()) {
     if (name === "wards_2025") {
       indexWards(fc);
       renderInc(); // the ward filter and the wards' names need them
+      renderCameras();
     }
     if (name === "roads") indexStreets(fc);
     if (name === "units_pre2025") {
@@ -408,6 +455,7 @@ async function loadCells() {
     const fc = await getWindowed("/cells", { category: S.category });
     S.serverCells = cellsFrom(fc).filter((d) => d.count > 0);
     S.serverCellsAt = fetchedAt;
+    if (S.stream.state === "aggregates") renderStreamStatus();
     for (const d of S.serverCells) if (d.category) addCategory(d.category);
     setStatus("cells", S.serverCells.length ? "ok" : "empty",
       S.serverCells.length ? "" : t("layer_empty", { name: t("l_cells") }), S.serverCells.length);
@@ -492,6 +540,7 @@ function renderInc() {
     renderField();
     return;
   }
+  if (!can("incidents:read")) return;
   renderIncidentList(S, $("pane-alerts"), { onOpen: (id) => openIncident(S, id, renderInc).then(() => selectTab("details")) });
   if (S.inc.detail || S.inc.message) {
     renderIncidentDetail(S, $("details"), { onFly: flyToIncident });
@@ -540,8 +589,8 @@ function renderField() {
 }
 
 async function loadAlerts() {
-  loadIncidents(S, renderInc);
-  if (S.field) return;
+  if (can("incidents:read")) loadIncidents(S, renderInc);
+  if (S.field || !can("alerts:read")) return;
   try {
     const doc = await getJSON("/alerts");
     for (const a of itemsOf(doc).map(normAlert)) S.alerts.set(a.id, a);
@@ -614,50 +663,79 @@ function onStreamReport(data) {
 }
 
 function onStreamState(state, retry) {
-  if (S.stream.state === "signin") return;
+  if (S.stream.state === "aggregates") return;
+  const now = Date.now();
+  // What the page shows is as fresh as the moment the stream was last open.
+  if (state === "open" || S.stream.state === "open") S.stream.freshAt = now;
   S.stream.state = state;
+  S.stream.retryAt = state === "down" ? now + retry * 1000 : 0;
+  renderStreamStatus();
+}
+
+/** Seconds, as people read them: "42 s", "3 min 5 s", "2 h 10 min". */
+function fmtAge(ms) {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min${s % 60 ? ` ${s % 60} s` : ""}`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
+/** The stream badge: live, or lost with a countdown to the next try and the age of what is shown. */
+function renderStreamStatus() {
   const el = $("stream-status");
-  el.className = `badge stream-${state}`;
-  el.textContent = state === "open" ? t("stream_live") : state === "down" ? t("stream_down", { s: retry })
-    : t("stream_connecting");
+  const st = S.stream.state;
+  el.className = `badge stream-${st}`;
+  const age = S.stream.freshAt ? fmtAge(Date.now() - S.stream.freshAt) : "";
+  if (st === "aggregates") {
+    el.textContent = t("stream_aggregates", { t: S.serverCellsAt ? fmtTime(S.serverCellsAt) : "—" });
+  } else if (st === "open") {
+    el.textContent = t("stream_live");
+  } else if (st === "down" && S.stream.retryAt > Date.now()) {
+    el.textContent = t("stream_down", { s: Math.ceil((S.stream.retryAt - Date.now()) / 1000), age });
+  } else {
+    el.textContent = S.stream.freshAt ? t("stream_reconnecting", { age }) : t("stream_connecting");
+  }
+}
+
+/** Once a second while the server is away: the banner counts down to the next check. */
+function renderOutage() {
+  if (S.api.up || !health) return;
+  const s = Math.max(0, Math.ceil((health.nextAt - Date.now()) / 1000));
+  const age = S.stream.freshAt ? fmtAge(Date.now() - S.stream.freshAt) : "";
+  S.api.message = s > 0 ? t("api_down", { s, age }) : t("api_trying", { age });
+  banner(S.api.message);
 }
 
 /** Open the live stream only for a key that may read it (no stream retrying a 401 forever). */
 async function startStream() {
-  let who = null;
-  try {
-    who = await getJSON("/auth/whoami", undefined, { quiet: true, timeout: 5000 });
-  } catch {
-    /* the health watchdog reports a server that is away */
-  }
-  S.whoami = who;
-  // Planners (and admins) author and run scenarios from the map.
-  $("tab-author").hidden = Boolean(who) && !(who.scopes ?? []).includes("scenarios:write");
-  if (who && !(who.scopes ?? []).includes("events:read")) {
-    S.stream.state = "signin";
-    const el = $("stream-status");
-    el.className = "badge stream-signin";
-    el.textContent = t("stream_signin");
+  if (!can("events:read")) {
+    // The public and planners see aggregates, refreshed every 30 s: say so instead of "live".
+    S.stream.state = "aggregates";
+    renderStreamStatus();
     stream = { reconnect() {}, close() {} };
     return;
   }
+  const fresh = (fn) => (...a) => {
+    S.stream.freshAt = Date.now();
+    return fn(...a);
+  };
   stream = openStream({}, {
-    event: onStreamEvent,
-    alert: onStreamAlert,
-    camera: onStreamCamera,
-    report: onStreamReport,
-    incident: onIncident,
-    forecast: () => refreshForecast(),
+    event: fresh(onStreamEvent),
+    alert: fresh(onStreamAlert),
+    camera: fresh(onStreamCamera),
+    report: fresh(onStreamReport),
+    incident: fresh(onIncident),
+    forecast: fresh(() => refreshForecast()),
     // What was missed while away is no longer kept on the server: load the current state again.
     reload: () => loadAll({ base: FIRST_BASE.filter((n) => !S.base[n]) }).then(loadLater),
-    message: (d) => {
+    message: fresh((d) => {
       const type = d?.type ?? d?.event;
       if (type === "alert") onStreamAlert(d);
       else if (type === "incident") onIncident(d);
       else if (type === "camera") onStreamCamera(d);
       else if (type === "report") onStreamReport(d);
       else onStreamEvent(d);
-    },
+    }),
   }, onStreamState);
 }
 
@@ -1289,7 +1367,8 @@ function doExport(kind) {
 
 function bindControls() {
   $("btn-lang").onclick = () => setLang(getLang() === "vi" ? "en" : "vi");
-  $("btn-help").onclick = () => $("help").showModal();
+  $("btn-help").onclick = openHelp;
+  bindDialog($("help"));
   $("btn-play").onclick = togglePlay;
   $("btn-live").onclick = goLive;
   $("time-slider").oninput = (e) => {
@@ -1328,7 +1407,7 @@ function bindControls() {
   $("btn-export-png").onclick = () => doExport("png");
   $("btn-export-geojson").onclick = () => doExport("geojson");
   $("btn-export-html").onclick = () => doExport("html");
-  for (const tab of ["alerts", "cameras", "feed", "details", "author"]) $(`tab-${tab}`).onclick = () => selectTab(tab);
+  bindTabs();
   bindSearch(S, $("search"), $("search-results"), onSearchPick);
 
   document.addEventListener("keydown", onKey);
@@ -1336,6 +1415,62 @@ function bindControls() {
   $("map").addEventListener("pointerdown", () => {
     const canvas = map.getCanvas();
     if (document.activeElement !== canvas) canvas.focus({ preventScroll: true });
+  });
+}
+
+/**
+ * The right panel's tabs (WAI-ARIA tabs): a click or Enter selects one; ← → Home End move between the
+ * tabs shown (roving tabindex), so every tab is reachable from the keyboard.
+ */
+function bindTabs() {
+  const tabs = () => TABS.map((name) => $(`tab-${name}`)).filter((el) => el && !el.hidden);
+  for (const name of TABS) {
+    const el = $(`tab-${name}`);
+    el.onclick = () => selectTab(name);
+    el.onkeydown = (e) => {
+      const shown = tabs();
+      const i = shown.indexOf(el);
+      const j = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: shown.length - 1 }[e.key];
+      if (j === undefined) return;
+      e.preventDefault();
+      e.stopPropagation(); // arrows on a tab move between tabs, never the time
+      const next = shown[(j + shown.length) % shown.length];
+      selectTab(next.id.slice(4));
+      next.focus();
+    };
+  }
+}
+
+/** Open the keyboard help as a modal dialog; closing it gives the focus back to where it was. */
+function openHelp() {
+  const dlg = $("help");
+  if (dlg.open) return;
+  dlg.opener = document.activeElement;
+  dlg.showModal();
+  dlg.querySelector("button")?.focus();
+}
+
+/** A modal dialog keeps Tab inside it and returns the focus to its opener when it closes. */
+function bindDialog(dlg) {
+  dlg.addEventListener("keydown", (e) => {
+    if (e.key !== "Tab") return;
+    const items = [...dlg.querySelectorAll("button, [href], input, select, textarea, [tabindex]:not([tabindex='-1'])")]
+      .filter((el) => !el.disabled && el.offsetParent !== null);
+    if (!items.length) return;
+    const first = items[0];
+    const last = items[items.length - 1];
+    if (e.shiftKey && document.activeElement === first) {
+      e.preventDefault();
+      last.focus();
+    } else if (!e.shiftKey && document.activeElement === last) {
+      e.preventDefault();
+      first.focus();
+    }
+  });
+  dlg.addEventListener("close", () => {
+    const back = dlg.opener;
+    dlg.opener = null;
+    if (back && back.isConnected && back !== document.body) back.focus();
   });
 }
 
@@ -1360,7 +1495,8 @@ function onKey(e) {
   const k = e.key;
   if (ownsKey(e.target, k)) return;
   const onMap = $("map").contains(e.target);
-  if (S.field && !["Escape", "e", "E", "?"].includes(k)) return; // the phone view has no replay
+  if (S.field && !["Escape", "e", "E", "?", "/"].includes(k)) return; // the phone view has no replay or layers
+  if (!can("events:read") && [" ", "ArrowLeft", "ArrowRight", "l", "L"].includes(k)) return; // no replay here
   if (k === " ") {
     e.preventDefault();
     togglePlay();
@@ -1371,17 +1507,17 @@ function onKey(e) {
     seek((S.time.mode === "live" ? Date.now() : S.time.t) + (k === "ArrowLeft" ? -5 : 5) * 60000);
   } else if (k === "l" || k === "L") goLive();
   else if (k === "e" || k === "E") setLang(getLang() === "vi" ? "en" : "vi");
-  else if (k === "?") $("help").showModal();
+  else if (k === "?") openHelp();
   else if (k === "/") {
     e.preventDefault();
     $("search").focus();
   } else if (k === "Escape") {
     S.selectedCamera = null;
-    selectTab("alerts");
+    selectTab(S.homeTab ?? "alerts");
     render();
   } else if (/^[1-9]$/.test(k)) {
-    const name = LAYER_ORDER[Number(k) - 1];
-    toggleLayer(name, !S.visible[name]);
+    const name = layerOrder(S)[Number(k) - 1];
+    if (name) toggleLayer(name, !S.visible[name]);
   }
 }
 
@@ -1400,12 +1536,13 @@ async function loadAll({ base = FIRST_BASE, mapReady = Promise.resolve() } = {})
   try {
     await Promise.all([
       ...base.map((name) => timed(name, loadBaseLayer(name, mapReady))),
-      ...(FIELD ? [] : [timed("cameras", loadCameras()), timed("cells", loadCells()), timed("hotspots", loadHotspots())]),
+      ...(FIELD ? [] : [can("cameras:read") ? timed("cameras", loadCameras()) : null,
+        timed("cells", loadCells()), timed("hotspots", loadHotspots())]),
       timed("alerts", loadAlerts()),
     ]);
     // The peer of the benchmark (?raw=1) draws its hexagons from raw events: its first complete frame
     // needs all of them, so it waits here; the normal page draws server aggregates and loads them after.
-    if (RAW) await loadHistory();
+    if (RAW && can("events:read")) await loadHistory();
   } finally {
     S.holdRender = false;
   }
@@ -1417,9 +1554,9 @@ function loadLater() {
   for (const name of Object.keys(BASE_LAYERS)) if (!S.base[name]) loadBaseLayer(name);
   if (!S.coverage) loadCoverage();
   loadReports();
-  loadScenarios();
-  if (!RAW) loadHistory();
-  if (!FIELD) refreshForecast();
+  if (can("scenarios:read")) loadScenarios();
+  if (!RAW && can("events:read")) loadHistory();
+  if (!FIELD && can("forecast:read")) refreshForecast();
 }
 
 /** Load the next-hour forecast and draw its panel (under the layer list) and layer. */
@@ -1475,16 +1612,20 @@ async function main() {
       $("sel-run-layer").innerHTML = S.scenario.layers.map((n) => `<option value="${esc(n)}">${esc(layerTitle(n))}</option>`).join("");
       $("sel-run-layer").value = cur;
     }
-    onStreamState(S.stream.state, 1);
+    renderStreamStatus();
     render();
   });
+  const who = whoami(3);
   try {
     S.config = await getJSON("/config", undefined, { timeout: 5000 });
-  } catch (err) {
+  } catch {
     S.config = { center: { lon: 106.7578, lat: 21.8478 }, zoom: 12.2, h3_res: 9, basemap_url: null };
-    S.api = { up: false, message: t("api_down", { what: err.message, s: 2 }) };
+    S.api = { up: false, message: t("api_trying", { age: "" }) };
     banner(S.api.message);
   }
+  S.who = await who;
+  if (!FIELD) applyAccess();
+  relabel(); // the page's words for this account (title, search hint)
   // The category table: the legend, the category filter, colours and labels follow it.
   setCategories(S.config.categories);
   S.categories = eventCategories();
@@ -1503,12 +1644,14 @@ async function main() {
     // No symbol layers fade in: a fade would only add frames (each costly in software WebGL).
     fadeDuration: 0,
     maxPitch: 70,
-    attributionControl: { compact: true, customAttribution: "Lạng Sơn digital twin · ranh giới: sapnhap.bando.com.vn" },
+    attributionControl: { compact: true, customAttribution: "Ranh giới / boundaries: sapnhap.bando.com.vn" },
     // No multisampling: MapLibre's lines and fills carry their own antialiasing, and MSAA made each frame
     // 2-3x dearer in software WebGL (SwiftShader, 1920×1080: ≈ 720 → 300 ms a frame).
     canvasContextAttributes: { preserveDrawingBuffer: true, antialias: false },
   });
   window.__map = map;
+  // The attribution starts folded (its "i" opens it): on a phone the open box covered the map.
+  map.once("load", () => document.querySelector(".maplibregl-ctrl-attrib")?.classList.remove("maplibregl-compact-show"));
   map.addControl(new maplibregl.NavigationControl({ visualizePitch: true }), "top-right");
   map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "bottom-right");
   // Overlaid (deck.gl's own canvas above the map): interleaved mode does not run on MapLibre 6 yet.
@@ -1530,6 +1673,8 @@ async function main() {
   renderFeed(S, focusItem);
   setInterval(() => {
     $("clock").textContent = fmtTime(Date.now());
+    if (S.stream.state === "down" || S.stream.state === "connecting") renderStreamStatus();
+    renderOutage();
   }, 1000);
 
   S.timings.script = Math.round(performance.now());
@@ -1568,14 +1713,27 @@ async function main() {
 
   health = watchHealth({
     every: 5000,
-    onDown: (err) => {
-      S.api = { up: false, message: t("api_down", { what: err.message, s: 2 }) };
-      banner(S.api.message);
+    onDown: () => {
+      S.api = { up: false, message: "" };
+      renderOutage();
     },
-    onUp: () => {
+    onUp: async () => {
       S.api = { up: true, message: "" };
       banner(t("api_back"), "info");
       setTimeout(() => banner(S.api.up ? null : S.api.message), 3000);
+      if (!S.who) {
+        // Started while the server was away: learn who is signed in now, and fit the page to it.
+        S.who = await whoami(1);
+        if (S.who) {
+          applyAccess();
+          relabel();
+          renderLayers();
+          if (!can("events:read")) {
+            stream.close();
+            startStream();
+          }
+        }
+      }
       stream.reconnect();
       // The city layers do not change while the server is away: reload the live data only.
       loadAll({ base: FIRST_BASE.filter((n) => !S.base[n]) }).then(loadLater);
@@ -1592,8 +1750,8 @@ async function main() {
   }, 30000);
   setInterval(() => {
     if (S.api.up) {
-      loadCameraSummary();
-      loadScenarios();
+      if (can("cameras:read")) loadCameraSummary();
+      if (can("scenarios:read")) loadScenarios();
     }
     S.history.dropBefore(Date.now() - 25 * HOUR);
   }, 60000);
@@ -1603,7 +1761,7 @@ async function main() {
 }
 
 main().catch((err) => {
-  banner(`Viewer error: ${err.message}`);
+  banner(t("viewer_error"));
   console.error(err);
   document.body.dataset.ready = "error";
 });

@@ -13,6 +13,9 @@ export function esc(s) {
     "'": "&#39;" })[c]);
 }
 
+/** The tabs of the right panel, in order. */
+export const TABS = ["about", "alerts", "cameras", "feed", "details", "author"];
+
 const signed = (v) => formatValue(v, "", true);
 const rgb = (c) => `rgb(${c[0]},${c[1]},${c[2]})`;
 
@@ -32,7 +35,7 @@ function swatches(name, S) {
       // Every event category of the table (GET /config), then any other the server has sent.
       return S.categories.map((c) => `<span class="cat" data-category="${esc(c)}"><i class="dot" style="background:${rgb(categoryColor(c))}"></i>${categoryRow(c) ? `<b class="icon" aria-hidden="true">${esc(categoryRow(c).icon)}</b>` : ""}${esc(label("c_", c))}</span>`).join(" ");
     case "reports":
-      return `<i class="dot" style="background:rgb(186,104,200)"></i>Open311`;
+      return `<i class="dot" style="background:rgb(186,104,200)"></i>${esc(t("report_swatch"))}`;
     case "roads":
       return Object.entries(ROAD_STYLE).map(([k, [c, w]]) => `<i class="bar" style="background:${c};height:${Math.max(2, w)}px"></i>${esc(t(`road_${k}`))}`).join(" ");
     case "scenario":
@@ -47,10 +50,15 @@ function swatches(name, S) {
   }
 }
 
+/** The layers this account's page lists, in order (keys 1–9 toggle the first nine). */
+export function layerOrder(S) {
+  return LAYER_ORDER.filter((name) => !S.unavailable?.has(name));
+}
+
 /** Draw the layer list: a toggle, name, status and legend per layer; clicking a name makes it current. */
 export function renderLayerList(S, onToggle, onCurrent) {
   const ul = $("layer-list");
-  ul.innerHTML = LAYER_ORDER.map((name, i) => {
+  ul.innerHTML = layerOrder(S).map((name, i) => {
     const st = { ...(S.layerStatus[name] ?? {}) };
     if (st.status === "empty") st.message = t("layer_empty", { name: t(`l_${name}`) }); // in the current language
     const note = st.status && st.status !== "ok" ? `<span class="note ${esc(st.status)}">${esc(st.message ?? "")}</span>` : "";
@@ -85,7 +93,7 @@ export function banner(message, kind = "error") {
 
 /** Select a tab of the right panel. */
 export function selectTab(name) {
-  for (const tab of ["alerts", "cameras", "feed", "details", "author"]) {
+  for (const tab of TABS) {
     const el = $(`tab-${tab}`);
     if (!el) continue;
     el.setAttribute("aria-selected", String(tab === name));
@@ -125,7 +133,7 @@ export function rerenderDetails() {
   if (!lastDetails) return;
   const shown = !$("pane-details").hidden;
   renderDetails(...lastDetails);
-  if (!shown) selectTab($("tab-feed").getAttribute("aria-selected") === "true" ? "feed" : "alerts");
+  if (!shown) selectTab(TABS.find((tab) => $(`tab-${tab}`)?.getAttribute("aria-selected") === "true") ?? "feed");
 }
 
 /** Show the details of a picked object (camera, event, cell, report, simulation feature). */
@@ -151,13 +159,16 @@ export function renderDetails(S, kind, obj, recent = []) {
       [t("description"), esc(obj.description ?? obj.text)], ["id", esc(obj.id)],
     ])}`;
   } else if (kind === "report") {
-    html = `<h3 id="details-title">${esc(obj.service_name ?? "Open311")}</h3>${rows([
-      [t("requested"), esc(fmtTime(obj.ts, true))], [t("status"), esc(obj.status)],
-      [t("description"), esc(obj.description)], [t("ward"), esc(obj.address ?? obj.ward_code)], ["id", esc(obj.id)],
+    html = `<h3 id="details-title">${esc(obj.service_name ?? t("report_swatch"))}</h3>${rows([
+      [t("requested"), esc(fmtTime(obj.ts, true))], [t("status"), esc(label("rs_", obj.status))],
+      [t("description"), esc(obj.description)], [t("ward"), esc(obj.address ?? S.wardName(obj.ward_code))],
+      [t("request_id"), esc(obj.id)],
     ])}`;
   } else if (kind === "cell" || kind === "hotspot" || kind === "compare") {
-    html = `<h3 id="details-title">${esc(t("cell"))} ${esc(obj.cell)}</h3>${rows([
-      [t("count"), esc(obj.count)], [t("gi_z"), obj.gi_z !== undefined ? esc(Number(obj.gi_z).toFixed(2)) : ""],
+    // The cell's id is for staff (it names the cell in exports and the API); people read its count.
+    const staff = S.can?.("events:read") ?? true;
+    html = `<h3 id="details-title">${esc(t("cell"))}${staff ? ` <span class="muted mono small">${esc(obj.cell)}</span>` : ""}</h3>${rows([
+      [t("count"), esc(obj.count)], [t("gi_z"), obj.gi_z !== undefined && staff ? esc(Number(obj.gi_z).toFixed(2)) : ""],
       ["", obj.hotspot && obj.hotspot !== "none" ? esc(t(obj.hotspot)) : ""],
       [t("lg_diff"), obj.value !== undefined ? esc(Number(obj.value).toFixed(2)) : ""],
     ])}`;
@@ -192,13 +203,13 @@ export function tooltip(S, info) {
       break;
     }
     case "reports":
-      html = `<b>${esc(o.service_name ?? "Open311")}</b><br>${esc(o.status)} · ${esc(fmtTime(o.ts))}`;
+      html = `<b>${esc(o.service_name ?? t("report_swatch"))}</b><br>${esc(label("rs_", o.status))} · ${esc(fmtTime(o.ts))}`;
       break;
     case "cells":
       html = `${esc(t("count"))}: <b>${o.count}</b>`;
       break;
     case "hotspots":
-      html = `<b>${esc(t(o.hotspot))}</b> Gi* z = ${Number(o.gi_z).toFixed(2)}`;
+      html = `<b>${esc(t(o.hotspot))}</b>${S.can?.("events:read") ?? true ? ` Gi* z = ${Number(o.gi_z).toFixed(2)}` : ""}`;
       break;
     case "compare":
       html = `${esc(S.compare.metricLabel ?? t("lg_diff"))}<br>${esc(t("lg_diff"))}: <b>${esc(signed(o.value))}</b> ${esc(S.compare.unit ?? "")}`;

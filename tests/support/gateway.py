@@ -1,4 +1,4 @@
-"""Shared helpers of the gateway tests: a real twin, a real Mosquitto, the gateway as its own process."""
+"""The camera gateway as its own process for tests and benchmarks: its TOML file, start, health, kill -9."""
 
 from __future__ import annotations
 
@@ -16,11 +16,14 @@ import httpx
 from tests.support.mosquitto import free_port
 
 
-def write_config(path: Path, twin_url: str, sources: str, *, queue: str = "", twin: str = "") -> Path:
+def write_config(
+    path: Path, twin_url: str, sources: str, *, queue: str = "", twin: str = "",
+    backoff: tuple[float, float] = (0.1, 1.0),
+) -> Path:  # fmt: skip
     """Write a gateway TOML file with `sources` (TOML text of ``[[sources]]`` tables)."""
     path.write_text(
         f'name = "test-gw"\n\n[twin]\nurl = "{twin_url}"\nkey_env = "TWIN_GATEWAY_KEY"\nlinger_ms = 10\n'
-        f"backoff_min_s = 0.1\nbackoff_max_s = 1.0\nheartbeat_s = 1\n{twin}\n"
+        f"backoff_min_s = {backoff[0]}\nbackoff_max_s = {backoff[1]}\nheartbeat_s = 1\n{twin}\n"
         f'[queue]\npath = "queue.sqlite"\n{queue}\n'
         f'[health]\nhost = "127.0.0.1"\nport = {free_port()}\n\n{sources}',
         encoding="utf-8",
