@@ -4,9 +4,11 @@ backtest error, and the forecast layer is drawn where the server's forecast link
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -73,5 +75,36 @@ def test_next_hour_panel_and_forecast_layer(chromium: Any, server: Server, count
         assert p.state("S.forecast.horizon") == 15
         panel.locator("[data-fc-toggle]").uncheck()
         p.page.wait_for_function("!window.__viewer.drawnLayerIds.includes('forecast')")
+    finally:
+        p.page.context.close()
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"), [("en", "Forecast unavailable"), ("vi", "Dự báo tạm thời không có")]
+)
+def test_forecast_panel_failure_reads_as_words_not_server_text(
+    chromium: Any, server: Server, lang: str, words: str
+) -> None:
+    """A forecast the server cannot make (503 with its own detail) shows the panel's words in the page's
+    language, never the server's message or status code, on the wall screen."""
+    server.require("GET /forecast")
+    p: Page = open_viewer(chromium, server.url, width=1920, height=1080, query=f"?lang={lang}")
+    try:
+        detail = "Traceback: forecast worker boom"
+        p.page.route(
+            lambda url: urlparse(url).path == "/forecast",
+            lambda route: route.fulfill(status=503, content_type="application/json",
+                                        body=json.dumps({"detail": detail}), headers={"Retry-After": "5"}),
+        )  # fmt: skip
+        p.page.reload()
+        p.page.wait_for_selector('body[data-ready="1"]', state="attached", timeout=60_000)
+        p.page.wait_for_function("window.__viewer.forecast.loads >= 1", timeout=120_000)
+        panel = p.page.locator("#forecast-panel")
+        panel.wait_for(state="visible", timeout=30_000)
+        text = panel.inner_text()
+        assert words in text
+        assert "boom" not in text
+        assert "503" not in text
+        assert "Traceback" not in p.page.locator("body").inner_text()
     finally:
         p.page.context.close()

@@ -3,7 +3,7 @@
 // rests on, per horizon the forecast against both baselines, and the backtest error). Data: GET
 // /forecast, reloaded when the stream says a new one was made (`forecast` message).
 import { GeoJsonLayer } from "@deck.gl/layers";
-import { getLang, t } from "./i18n.js";
+import { fmtTime, t } from "./i18n.js";
 import { esc } from "./ui.js";
 
 const HORIZONS = [15, 30, 60];
@@ -25,7 +25,9 @@ export async function loadForecast(S, getJSON, onDone) {
     F.doc = await getJSON("/forecast", undefined, { quiet: true, timeout: 600000 });
     F.message = "";
   } catch (e) {
-    F.message = e?.status === 404 ? w("none") : String(e?.message ?? e);
+    // the words people read; the server's own message goes to the console, not to the wall screen
+    if (e?.status !== 404) console.warn("GET /forecast:", e?.status ?? "", e?.message ?? e);
+    F.message = e?.status === 404 ? w("none") : w("unavailable");
     F.denied = e?.status === 401 || e?.status === 403; // a key without forecast:read: no panel
   }
   F.loads += 1;
@@ -56,8 +58,7 @@ export function forecastLayers(S) {
 }
 
 const fmt = (v) => (v === null || v === undefined ? "–" : Math.round(v).toLocaleString());
-const time = (iso) => (iso ? new Date(iso).toLocaleString(getLang() === "en" ? "en-GB" : "vi-VN",
-  { timeZone: "Asia/Ho_Chi_Minh", hour: "2-digit", minute: "2-digit", day: "2-digit", month: "2-digit" }) : "–");
+const time = (iso) => (iso ? fmtTime(iso, true) : "–");
 
 /** Draw the "next hour" panel into `el`; `onChange` re-renders the map after a horizon or toggle. */
 export function renderForecastPanel(S, el, onChange) {
@@ -91,7 +92,7 @@ export function renderForecastPanel(S, el, onChange) {
       <th>${esc(w("nowcast"))}</th><th>${esc(w("persistence"))}</th><th>${esc(w("historical"))}</th></tr>
     </thead><tbody>${rows}</tbody></table>
     <label><input type="checkbox" data-fc-toggle ${F.visible ? "checked" : ""}> ${esc(w("show"))}</label>
-    ${d.synthetic ? '<p class="note">synthetic</p>' : ""}`;
+    ${d.synthetic ? `<p class="note">${esc(t("synthetic_note"))}</p>` : ""}`;
   for (const b of el.querySelectorAll("[data-fc-h]")) {
     b.onclick = () => { F.horizon = Number(b.dataset.fcH); renderForecastPanel(S, el, onChange); onChange(); };
   }

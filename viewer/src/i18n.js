@@ -36,6 +36,7 @@ const STRINGS = {
     fc_error: "Sai số kiểm tra (MAE %)",
     fc_show: "Hiện lớp dự báo",
     fc_none: "Chưa có dự báo",
+    fc_unavailable: "Dự báo tạm thời không có; sẽ tải lại khi có dự báo mới",
     fc_geh: "GEH<5 (camera giữ lại)",
     fc_vehh: "xe/giờ trên các tuyến có camera",
     incidents: "Sự cố",
@@ -253,6 +254,7 @@ const STRINGS = {
     fc_error: "Backtest error (MAE %)",
     fc_show: "Show forecast layer",
     fc_none: "No forecast yet",
+    fc_unavailable: "Forecast unavailable for now; it loads again when a new one is made",
     fc_geh: "GEH<5 (held-out cameras)",
     fc_vehh: "veh/h on the counted links",
     incidents: "Incidents",
@@ -461,12 +463,31 @@ export function label(prefix, value) {
   return STRINGS[lang][key] ?? String(value).replaceAll("_", " ");
 }
 
-/** Format a UTC timestamp (ms or ISO string) in Asia/Ho_Chi_Minh, the time people read here. */
+/** The zone people read times in: GET /config `timezone` (its one home is twin/crs.py); the city's own
+ * zone only until the configuration has loaded. */
+let TIME_ZONE = "Asia/Ho_Chi_Minh";
+let ZONE_LABEL = "UTC+7";
+
+/** Take the service's zone (GET /config `timezone`); the offset label is read from the zone itself. */
+export function setTimeZone(zone) {
+  if (!zone || zone === TIME_ZONE) return;
+  try {
+    const part = new Intl.DateTimeFormat("en-GB", { timeZone: zone, timeZoneName: "shortOffset" })
+      .formatToParts(new Date()).find((x) => x.type === "timeZoneName");
+    TIME_ZONE = zone;
+    ZONE_LABEL = (part?.value ?? zone).replace("GMT", "UTC");
+    FORMATS.clear();
+  } catch {
+    console.warn(`unknown time zone from /config: ${zone}`);
+  }
+}
+
+/** Format a UTC timestamp (ms or ISO string) in the city's zone, the time people read here. */
 export function fmtTime(ts, withDate = false) {
   if (ts === null || ts === undefined || ts === "" || Number.isNaN(ts)) return t("never");
   const d = typeof ts === "number" ? new Date(ts) : new Date(ts);
   if (Number.isNaN(d.getTime())) return String(ts);
-  return timeFormat(withDate).format(d) + " (UTC+7)";
+  return `${timeFormat(withDate).format(d)} (${ZONE_LABEL})`;
 }
 
 const FORMATS = new Map();
@@ -475,7 +496,7 @@ function timeFormat(withDate) {
   const key = `${lang}:${withDate ? 1 : 0}`;
   let f = FORMATS.get(key);
   if (!f) {
-    const opts = { timeZone: "Asia/Ho_Chi_Minh", hour: "2-digit", minute: "2-digit", hour12: false };
+    const opts = { timeZone: TIME_ZONE, hour: "2-digit", minute: "2-digit", hour12: false };
     if (withDate) Object.assign(opts, { day: "2-digit", month: "2-digit" });
     f = new Intl.DateTimeFormat(lang === "vi" ? "vi-VN" : "en-GB", opts);
     FORMATS.set(key, f);

@@ -9,7 +9,7 @@ import { BASE_LAYERS, addOverOnlineStyle, offlineStyle, setBaseData, setBaseVisi
 import { EventHistory, cellOf, eventCategories, itemsOf, normAlert, normEvent, normReport, numberOf, position,
   rememberRing, ringOf, setCategories } from "./data.js";
 import { CLOSED_COLOR, DIFF_KEYS, NO_FLOW_COLOR, SPEED_KEYS, SPEED_RAMP, buildLayers, ramp, scenarioStyle } from "./layers.js";
-import { fmtTime, getLang, initialLang, label, onLangChange, relabel, setLang, t } from "./i18n.js";
+import { fmtTime, getLang, initialLang, label, onLangChange, relabel, setLang, setTimeZone, t } from "./i18n.js";
 import { TABS, banner, esc, layerOrder, renderDetails, renderFeed, renderLayerList, rerenderDetails,
   selectTab, tooltip } from "./ui.js";
 import { exportGeoJSON, exportHTML, exportPNG } from "./export.js";
@@ -1623,6 +1623,7 @@ async function main() {
     S.api = { up: false, message: t("api_trying", { age: "" }) };
     banner(S.api.message);
   }
+  setTimeZone(S.config.timezone); // the zone times are read in (twin/crs.py, via GET /config)
   S.who = await who;
   if (!FIELD) applyAccess();
   relabel(); // the page's words for this account (title, search hint)
