@@ -272,8 +272,10 @@ export function buildLayers(S) {
     const data = S.placeLabels.filter((d) => d.kind !== "street" || z >= 15);
     layers.push(new TextLayer({
       id: "place-labels", data, characterSet: "auto", getPosition: (d) => d.position,
-      getText: (d) => d.name, getSize: (d) => (d.kind === "street" ? 12 : 13), sizeUnits: "pixels",
-      fontFamily: "Noto Sans, DejaVu Sans, Arial, sans-serif", fontWeight: (d) => (d.kind === "street" ? 400 : 600),
+      // a synthetic street name carries its mark on the map too ("*", explained in the roads legend)
+      getText: (d) => (d.source === "synthetic" ? `${d.name}*` : d.name),
+      getSize: (d) => (d.kind === "street" ? 12 : 13), sizeUnits: "pixels",
+      fontFamily: "Noto Sans, DejaVu Sans, Arial, sans-serif", fontWeight: 600,
       getColor: (d) => (d.kind === "market" ? [255, 213, 79, 255] : d.kind === "bridge" ? [129, 212, 250, 255] : [230, 236, 240, 240]),
       outlineWidth: 3, outlineColor: [14, 21, 28, 255], fontSettings: { sdf: true },
       getPixelOffset: [0, -12], parameters: ALWAYS_ON_TOP,

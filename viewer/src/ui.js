@@ -37,7 +37,7 @@ function swatches(name, S) {
     case "reports":
       return `<i class="dot" style="background:rgb(186,104,200)"></i>${esc(t("report_swatch"))}`;
     case "roads":
-      return Object.entries(ROAD_STYLE).map(([k, [c, w]]) => `<i class="bar" style="background:${c};height:${Math.max(2, w)}px"></i>${esc(t(`road_${k}`))}`).join(" ");
+      return `${Object.entries(ROAD_STYLE).map(([k, [c, w]]) => `<i class="bar" style="background:${c};height:${Math.max(2, w)}px"></i>${esc(t(`road_${k}`))}`).join(" ")}<br><span class="small" data-legend="synthetic-names">${esc(t("name_star"))}</span>`;
     case "scenario":
       if (S.scenario.style === "speed") return `${esc(t("lg_speed"))}: 0 ${SPEED_RAMP.map((c) => `<i style="background:${rgb(c)}"></i>`).join("")} ${esc(t("free_flow_short"))} <i class="bar" style="background:${rgb(CLOSED_COLOR)};height:5px"></i>${esc(t("lg_closed"))} <i class="bar" style="background:${rgb(NO_FLOW_COLOR)};height:3px"></i>${esc(t("lg_no_flow"))}`;
       if (S.scenario.style === "fill") return `${esc(t("lg_fill"))}: ${FILL_RAMP.map((c) => `<i style="background:${rgb(c)}"></i>`).join("")}`;
