@@ -38,6 +38,7 @@ def _iso(t: datetime) -> str:
 def ops(browser_ok: None, tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[Server]:
     """A server with a short congestion window, and keys: admin, a unit key of `UNIT`, a citizen."""
     tmp = tmp_path_factory.mktemp("ops")
+    before = dict(LOGIN)  # the session server's sign-in, given back when this module is done
     srv = _server(tmp, data_dir)
     srv.env.update({"TWIN_LIVE_CONGESTION_WINDOW_MIN": "0.1", "TWIN_LIVE_CONGESTION_COUNT": "3"})
     store = open_store(default_dsn(tmp / "state"))
@@ -51,7 +52,8 @@ def ops(browser_ok: None, tmp_path_factory: pytest.TempPathFactory, data_dir: Pa
     srv.start()
     yield srv
     srv.stop()
-    LOGIN.pop("key", None)
+    LOGIN.clear()
+    LOGIN.update(before)
 
 
 def as_(role: str, url: str, chromium: Any, *, width: int, height: int, query: str = "") -> Page:
